@@ -1,0 +1,14 @@
+"""binance-lake: a local, verified, queryable mirror of Binance market data.
+
+from binance_lake import Lake
+lake = Lake()                      # root from settings (BINANCE_LAKE_ROOT, binance-lake.toml)
+"""
+
+from __future__ import annotations
+
+from binance_lake.core.errors import BinanceLakeError, UsageError
+from binance_lake.core.settings import Settings, resolve_settings
+
+__all__ = ["BinanceLakeError", "Settings", "UsageError", "__version__", "resolve_settings"]
+
+__version__ = "0.1.0"

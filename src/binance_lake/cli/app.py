@@ -1,0 +1,56 @@
+"""The `binance-lake` command: the typer application, its sub-command groups and error handling.
+
+Errors become one sentence on stderr: a usage error exits with 2, any other binance-lake error with 1.
+Command modules are imported here so `--help` lists them; each keeps its heavy imports inside functions.
+"""
+
+from __future__ import annotations
+
+import sys
+
+import typer
+from rich.console import Console
+
+from binance_lake import __version__
+from binance_lake.core.errors import BinanceLakeError, UsageError
+
+app = typer.Typer(
+    name="binance-lake",
+    help="A local, verified, queryable mirror of Binance market data.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+
+err_console = Console(stderr=True)
+
+
+def _version(value: bool) -> None:
+    if value:
+        typer.echo(f"binance-lake {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _root(
+    version: bool = typer.Option(
+        False, "--version", callback=_version, is_eager=True, help="Print the version."
+    ),
+) -> None:
+    """A local, verified, queryable mirror of Binance market data."""
+
+
+def main() -> None:
+    """Console-script entry point."""
+    try:
+        # Standalone mode: typer reports bad flags itself (exit 2) and exits; our errors propagate here.
+        app()
+    except UsageError as error:
+        err_console.print(f"[bold red]error:[/] {error}", highlight=False)
+        sys.exit(2)
+    except BinanceLakeError as error:
+        err_console.print(f"[bold red]error:[/] {error}", highlight=False)
+        sys.exit(1)
+    except KeyboardInterrupt:
+        err_console.print("interrupted; everything already stored is kept")
+        sys.exit(130)

@@ -1,0 +1,117 @@
+"""The exceptions binance-lake raises, and the `Transient` marker that decides retries.
+
+Pure. Library exceptions (aiohttp, duckdb, zipfile, pyarrow) are translated into these once, at the edge
+that called the library; nothing above that edge sees a foreign exception type.
+
+    BinanceLakeError
+    ├── SourceError              the archive, REST API or WebSocket did not give us what we asked for
+    │   ├── NotFound             404: the object or symbol does not exist (upstream, now)
+    │   ├── RateLimited *        429: back off for `retry_after` seconds
+    │   ├── IpBanned             418: banned until `retry_after` has passed; do not retry sooner
+    │   ├── Restricted           451: the service refuses this location
+    │   ├── ServerError *        5xx or a malformed answer from the server
+    │   └── ConnectionFailed *   refused, reset, timed out, or the body ended early
+    ├── IntegrityError           bytes arrived but cannot be trusted
+    │   ├── ChecksumMismatch     sha256 of the zip differs from its .CHECKSUM
+    │   └── UnsafeArchive        zip with a path in a member name, several members, or too large inflated
+    ├── ParseError               bytes are trustworthy but do not match the dataset's format
+    ├── StorageError             the lake's disk or database failed
+    │   └── LakeLocked           another process is writing this lake
+    ├── StreamError              a WebSocket stream failed for good
+    └── UsageError               bad input from the user: one sentence, exit code 2
+
+    * = also `Transient`: the same request may succeed if repeated later.
+"""
+
+from __future__ import annotations
+
+
+class BinanceLakeError(Exception):
+    """Base of every error binance-lake raises on purpose."""
+
+
+class Transient:
+    """Marker mixin: the operation may succeed if it is retried after a pause."""
+
+
+class SourceError(BinanceLakeError):
+    """An upstream service (archive, REST, WebSocket) did not deliver. `url` names what was asked."""
+
+    def __init__(self, message: str, *, url: str | None = None, status: int | None = None) -> None:
+        super().__init__(message)
+        self.url = url
+        self.status = status
+
+
+class NotFound(SourceError):
+    """The object does not exist upstream. Not retried: record it as missing."""
+
+
+class RateLimited(SourceError, Transient):
+    """HTTP 429. Wait `retry_after` seconds before the next request to the same host."""
+
+    def __init__(self, message: str, *, url: str | None = None, retry_after: float | None = None) -> None:
+        super().__init__(message, url=url, status=429)
+        self.retry_after = retry_after
+
+
+class IpBanned(SourceError):
+    """HTTP 418: the IP was banned after repeated 429s. Stop and wait `retry_after` seconds."""
+
+    def __init__(self, message: str, *, url: str | None = None, retry_after: float | None = None) -> None:
+        super().__init__(message, url=url, status=418)
+        self.retry_after = retry_after
+
+
+class Restricted(SourceError):
+    """HTTP 451: the service is unavailable from this location. Use a mirror (see the endpoint settings)."""
+
+
+class ServerError(SourceError, Transient):
+    """HTTP 5xx or an answer the server should not have given. Retried with backoff."""
+
+
+class ConnectionFailed(SourceError, Transient):
+    """The connection was refused, reset or timed out, or the body ended early. Retried with backoff."""
+
+
+class IntegrityError(BinanceLakeError):
+    """Downloaded bytes that cannot be trusted. The file is quarantined, never ingested."""
+
+
+class ChecksumMismatch(IntegrityError):
+    """The sha256 of the downloaded zip differs from the published `.CHECKSUM`."""
+
+    def __init__(self, message: str, *, expected: str, actual: str) -> None:
+        super().__init__(message)
+        self.expected = expected
+        self.actual = actual
+
+
+class UnsafeArchive(IntegrityError):
+    """A zip that could escape its directory or exhaust memory or disk when inflated."""
+
+
+class ParseError(BinanceLakeError):
+    """Bytes that do not match the dataset's documented format."""
+
+
+class StorageError(BinanceLakeError):
+    """The lake's files or its DuckDB database failed. Nothing already stored is lost."""
+
+
+class LakeLocked(StorageError):
+    """Another process holds the lake's write lock. Wait for it, or stop it."""
+
+
+class StreamError(BinanceLakeError):
+    """A WebSocket stream failed and could not be resumed."""
+
+
+class UsageError(BinanceLakeError):
+    """Bad input from the user. The message is one sentence saying what to change; exit code 2."""
+
+
+def is_transient(error: BaseException) -> bool:
+    """True when retrying the failed operation later may succeed."""
+    return isinstance(error, Transient)

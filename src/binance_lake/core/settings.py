@@ -1,0 +1,160 @@
+"""Settings: the endpoints, the lake root and named symbol sets, resolved once at the edge.
+
+Precedence: command-line flag > environment (`BINANCE_LAKE_*`) > `binance-lake.toml` > default.
+`Settings` is one frozen dataclass; the CLI and `Lake` resolve it once and pass it down. Code always
+defaults to the real Binance endpoints; pointing at a mirror or the simulator is a setting.
+
+`binance-lake.toml` (in the working directory, or named by `--config` / `BINANCE_LAKE_CONFIG`):
+
+    root = "~/data/binance-lake"
+    archive_url = "https://data.binance.vision"
+
+    [symbols]                     # named sets, used as `--symbols @top`
+    top = ["BTCUSDT", "ETHUSDT"]
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import tomllib
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from types import MappingProxyType
+
+from binance_lake.core.errors import UsageError
+from binance_lake.core.symbols import normalize_symbol, parse_symbol_list
+
+CONFIG_FILE_NAME = "binance-lake.toml"
+CONFIG_ENV = "BINANCE_LAKE_CONFIG"
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Where binance-lake reads from and writes to."""
+
+    root: Path = field(default_factory=lambda: Path("~/.binance-lake").expanduser())
+    """The lake directory: `lake.duckdb`, `raw/`, `tables/`. Env `BINANCE_LAKE_ROOT`."""
+
+    archive_url: str = "https://data.binance.vision"
+    """Where archive files are downloaded from. Env `BINANCE_LAKE_ARCHIVE_URL`."""
+
+    listing_url: str = "https://s3-ap-northeast-1.amazonaws.com/data.binance.vision"
+    """The S3 bucket endpoint answering ListObjects (the site's own listing uses it). Env
+    `BINANCE_LAKE_LISTING_URL`."""
+
+    fapi_url: str = "https://fapi.binance.com"
+    """USDⓈ-M futures REST API. Env `BINANCE_LAKE_FAPI_URL`."""
+
+    dapi_url: str = "https://dapi.binance.com"
+    """COIN-M futures REST API. Env `BINANCE_LAKE_DAPI_URL`."""
+
+    spot_api_url: str = "https://api.binance.com"
+    """Spot REST API. Env `BINANCE_LAKE_SPOT_API_URL`."""
+
+    fstream_url: str = "wss://fstream.binance.com"
+    """USDⓈ-M futures WebSocket streams. Env `BINANCE_LAKE_FSTREAM_URL`."""
+
+    symbol_sets: Mapping[str, tuple[str, ...]] = field(default_factory=lambda: MappingProxyType({}))
+    """Named symbol sets from the `[symbols]` table of the config file (`--symbols @name`)."""
+
+    def expand_symbols(self, text: str) -> list[str]:
+        """Parse a `--symbols` value: names and `@set` references, comma-separated."""
+        symbols: list[str] = []
+        for part in [p.strip() for p in text.split(",") if p.strip()]:
+            if part.startswith("@"):
+                name = part[1:]
+                if name not in self.symbol_sets:
+                    known = ", ".join(sorted(self.symbol_sets)) or "none defined"
+                    raise UsageError(
+                        f"unknown symbol set @{name} (known: {known}; define it in {CONFIG_FILE_NAME})"
+                    )
+                symbols.extend(self.symbol_sets[name])
+            else:
+                symbols.extend(parse_symbol_list(part))
+        return list(dict.fromkeys(symbols))
+
+
+ENV_NAMES: Mapping[str, str] = MappingProxyType(
+    {
+        "root": "BINANCE_LAKE_ROOT",
+        "archive_url": "BINANCE_LAKE_ARCHIVE_URL",
+        "listing_url": "BINANCE_LAKE_LISTING_URL",
+        "fapi_url": "BINANCE_LAKE_FAPI_URL",
+        "dapi_url": "BINANCE_LAKE_DAPI_URL",
+        "spot_api_url": "BINANCE_LAKE_SPOT_API_URL",
+        "fstream_url": "BINANCE_LAKE_FSTREAM_URL",
+    }
+)
+
+
+def _read_config(path: Path) -> dict[str, object]:
+    try:
+        with path.open("rb") as handle:
+            return tomllib.load(handle)
+    except OSError as error:
+        raise UsageError(f"cannot read config file {path}: {error.strerror}") from None
+    except tomllib.TOMLDecodeError as error:
+        raise UsageError(f"config file {path} is not valid TOML: {error}") from None
+
+
+def _symbol_sets(path: Path, table: object) -> Mapping[str, tuple[str, ...]]:
+    if not isinstance(table, dict):
+        raise UsageError(f"[symbols] in {path} must be a table of name = [symbols]")
+    sets: dict[str, tuple[str, ...]] = {}
+    for name, members in table.items():
+        if not isinstance(members, list) or not all(isinstance(m, str) for m in members):
+            raise UsageError(f"symbol set {name!r} in {path} must be a list of symbol strings")
+        sets[str(name)] = tuple(dict.fromkeys(normalize_symbol(m) for m in members))
+    return MappingProxyType(sets)
+
+
+def _config_path(flag: str | None, environ: Mapping[str, str], cwd: Path) -> Path | None:
+    if flag:
+        return Path(flag).expanduser()
+    if environ.get(CONFIG_ENV):
+        return Path(environ[CONFIG_ENV]).expanduser()
+    candidate = cwd / CONFIG_FILE_NAME
+    return candidate if candidate.is_file() else None
+
+
+def _file_values(path: Path) -> dict[str, object]:
+    values: dict[str, object] = {}
+    for key, value in _read_config(path).items():
+        if key == "symbols":
+            values["symbol_sets"] = _symbol_sets(path, value)
+        elif key in ENV_NAMES:
+            values[key] = str(value)
+        else:
+            known = ", ".join([*ENV_NAMES, "symbols"])
+            raise UsageError(f"unknown setting {key!r} in {path} (known: {known})")
+    return values
+
+
+def resolve_settings(
+    flags: Mapping[str, str | Path | None] | None = None,
+    *,
+    environ: Mapping[str, str] | None = None,
+    config: str | None = None,
+    cwd: Path | None = None,
+) -> Settings:
+    """Build `Settings` from flags, the environment, the config file and the defaults, in that order."""
+    flags = flags or {}
+    environ = os.environ if environ is None else environ
+    path = _config_path(config, environ, cwd or Path.cwd())
+    values = _file_values(path) if path is not None else {}
+    for name, env_name in ENV_NAMES.items():
+        if environ.get(env_name):
+            values[name] = environ[env_name]
+    for name, value in flags.items():
+        if value is not None and value != "":
+            if name not in ENV_NAMES:
+                raise UsageError(f"unknown setting {name!r}")
+            values[name] = value
+    if "root" in values:
+        values["root"] = Path(str(values["root"])).expanduser()
+    for name in ENV_NAMES:
+        if name != "root" and name in values:
+            values[name] = str(values[name]).rstrip("/")
+    return dataclasses.replace(Settings(), **values)  # type: ignore[arg-type]

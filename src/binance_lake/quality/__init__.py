@@ -1,0 +1,1 @@
+"""Layer 2: data-quality checks over tables, returning reports (pure)."""

@@ -1,0 +1,1 @@
+"""Layer 1: everything that touches local disk: atomic Parquet partitions and the DuckDB state database."""

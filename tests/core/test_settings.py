@@ -1,0 +1,59 @@
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from binance_lake.core.errors import UsageError
+from binance_lake.core.settings import Settings, resolve_settings
+
+
+def test_defaults_are_the_real_endpoints(tmp_path: Path) -> None:
+    s = resolve_settings(environ={}, cwd=tmp_path)
+    assert s.archive_url == "https://data.binance.vision"
+    assert s.listing_url == "https://s3-ap-northeast-1.amazonaws.com/data.binance.vision"
+    assert s.fapi_url == "https://fapi.binance.com"
+    assert s.dapi_url == "https://dapi.binance.com"
+    assert s.spot_api_url == "https://api.binance.com"
+    assert s.fstream_url == "wss://fstream.binance.com"
+    assert s.root == Path("~/.binance-lake").expanduser()
+
+
+def test_precedence_flag_env_file_default(tmp_path: Path) -> None:
+    (tmp_path / "binance-lake.toml").write_text(
+        'archive_url = "http://file"\nfapi_url = "http://file-fapi"\ndapi_url = "http://file-dapi"\n'
+        '[symbols]\ntop = ["btcusdt", "ETHUSDT"]\n'
+    )
+    env = {"BINANCE_LAKE_ARCHIVE_URL": "http://env/", "BINANCE_LAKE_FAPI_URL": "http://env-fapi"}
+    s = resolve_settings(
+        {"archive_url": "http://flag", "root": str(tmp_path / "lake")}, environ=env, cwd=tmp_path
+    )
+    assert s.archive_url == "http://flag"
+    assert s.fapi_url == "http://env-fapi"
+    assert s.dapi_url == "http://file-dapi"
+    assert s.spot_api_url == Settings().spot_api_url
+    assert s.root == tmp_path / "lake"
+    assert s.expand_symbols("@top,SOLUSDT,btcusdt") == ["BTCUSDT", "ETHUSDT", "SOLUSDT"]
+
+
+def test_config_named_by_environment(tmp_path: Path) -> None:
+    config = tmp_path / "elsewhere.toml"
+    config.write_text('root = "/tmp/x"\n')
+    s = resolve_settings(environ={"BINANCE_LAKE_CONFIG": str(config)}, cwd=tmp_path / "nowhere")
+    assert s.root == Path("/tmp/x")
+
+
+def test_bad_config_is_one_sentence(tmp_path: Path) -> None:
+    (tmp_path / "binance-lake.toml").write_text("archive_urll = 'x'\n")
+    with pytest.raises(UsageError, match="unknown setting 'archive_urll'"):
+        resolve_settings(environ={}, cwd=tmp_path)
+    (tmp_path / "binance-lake.toml").write_text("archive_url = \n")
+    with pytest.raises(UsageError, match="not valid TOML"):
+        resolve_settings(environ={}, cwd=tmp_path)
+
+
+def test_unknown_symbol_set(tmp_path: Path) -> None:
+    with pytest.raises(UsageError, match="unknown symbol set @top35"):
+        resolve_settings(environ={}, cwd=tmp_path).expand_symbols("@top35")
+    with pytest.raises(UsageError, match="invalid symbol"):
+        resolve_settings(environ={}, cwd=tmp_path).expand_symbols("BTC-USDT")
