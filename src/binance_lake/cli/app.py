@@ -12,6 +12,8 @@ import typer
 from rich.console import Console
 
 from binance_lake import __version__
+from binance_lake.cli.catalog_cmd import catalog_app
+from binance_lake.cli.state import CliState
 from binance_lake.core.errors import BinanceLakeError, UsageError
 
 app = typer.Typer(
@@ -33,11 +35,37 @@ def _version(value: bool) -> None:
 
 @app.callback()
 def _root(
+    ctx: typer.Context,
     version: bool = typer.Option(
         False, "--version", callback=_version, is_eager=True, help="Print the version."
     ),
+    root: str | None = typer.Option(None, "--root", help="Lake directory [env BINANCE_LAKE_ROOT]."),
+    config: str | None = typer.Option(
+        None, "--config", help="Settings file [env BINANCE_LAKE_CONFIG; default ./binance-lake.toml]."
+    ),
+    archive_url: str | None = typer.Option(None, "--archive-url", help="[env BINANCE_LAKE_ARCHIVE_URL]"),
+    listing_url: str | None = typer.Option(None, "--listing-url", help="[env BINANCE_LAKE_LISTING_URL]"),
+    fapi_url: str | None = typer.Option(None, "--fapi-url", help="[env BINANCE_LAKE_FAPI_URL]"),
+    dapi_url: str | None = typer.Option(None, "--dapi-url", help="[env BINANCE_LAKE_DAPI_URL]"),
+    spot_api_url: str | None = typer.Option(None, "--spot-api-url", help="[env BINANCE_LAKE_SPOT_API_URL]"),
+    fstream_url: str | None = typer.Option(None, "--fstream-url", help="[env BINANCE_LAKE_FSTREAM_URL]"),
 ) -> None:
     """A local, verified, queryable mirror of Binance market data."""
+    ctx.obj = CliState(
+        flags={
+            "root": root,
+            "archive_url": archive_url,
+            "listing_url": listing_url,
+            "fapi_url": fapi_url,
+            "dapi_url": dapi_url,
+            "spot_api_url": spot_api_url,
+            "fstream_url": fstream_url,
+        },
+        config=config,
+    )
+
+
+app.add_typer(catalog_app, name="catalog")
 
 
 def main() -> None:

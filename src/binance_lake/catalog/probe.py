@@ -1,0 +1,130 @@
+"""Probe the archive with HEAD requests for the daily files expected of the known symbols: the fast
+incremental path between full listings.
+
+Daily files are usually uploaded the next morning but can be days late (issues #150, #411, #414) and can be
+re-uploaded in place (#413), so a probe re-checks the last N days, not only the newest: a late upload appears as a
+new file and a re-upload as a revision. A 404 proves only that the file is not there yet; it never marks a known
+file as gone (only a complete listing can).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Protocol
+
+from binance_lake.binance.archive_client import ObjectInfo
+from binance_lake.catalog.queries import Filters
+from binance_lake.catalog.store import SCHEMA, CatalogChanges, SeenFile, apply_seen, seen_table
+from binance_lake.core.archive import ArchiveFile, ParsedKey
+from binance_lake.core.timerange import iter_days
+from binance_lake.core.vocabulary import Cadence, Interval, Market, is_daily_file_date
+from binance_lake.storage.database import Connection, LakeDatabase
+
+
+class Prober(Protocol):
+    """The part of the archive client a probe needs (see `binance.archive_client.ArchiveClient`)."""
+
+    async def head(self, key: str) -> ObjectInfo | None: ...
+
+
+@dataclass(frozen=True)
+class Series:
+    market: Market
+    dataset: str
+    interval: Interval | None
+    symbol: str
+
+
+@dataclass(frozen=True)
+class ProbeReport:
+    changes: CatalogChanges
+    probed: int
+    found: int
+    missing: tuple[str, ...]
+    series: int
+    seconds: float
+
+
+def active_series(
+    connection: Connection, last_day: dt.date, filters: Filters, *, window_days: int = 30
+) -> list[Series]:
+    """Series with a daily file in the `window_days` before `last_day`: the ones expected to keep publishing."""
+    where, params = filters.sql()
+    rows = connection.execute(
+        f"""
+        SELECT DISTINCT market, dataset, "interval", symbol FROM upstream_files
+        WHERE NOT gone AND cadence = 'daily' AND last_day >= ? AND {where}
+        ORDER BY ALL
+        """,
+        [last_day - dt.timedelta(days=window_days), *params],
+    ).fetchall()
+    return [Series(Market(m), d, Interval(i) if i else None, s) for m, d, i, s in rows]
+
+
+def expected_files(series: list[Series], days: list[dt.date]) -> list[ArchiveFile]:
+    files = []
+    for s in series:
+        for day in days:
+            if s.interval is None or is_daily_file_date(s.interval, day):
+                files.append(ArchiveFile(s.market, Cadence.DAILY, s.dataset, s.symbol, s.interval, day))
+    return files
+
+
+async def probe(
+    prober: Prober,
+    database: LakeDatabase,
+    *,
+    last_day: dt.date,
+    days_back: int = 1,
+    filters: Filters | None = None,
+    concurrency: int = 64,
+    on_progress: Callable[[int, int], None] | None = None,
+) -> ProbeReport:
+    """HEAD every daily file expected for `last_day` and the `days_back - 1` days before it."""
+    started = time.monotonic()
+    database.ensure_schema(SCHEMA)
+    with database.connect(read_only=False) as connection:
+        series = active_series(connection, last_day, filters or Filters())
+    days = list(iter_days(last_day - dt.timedelta(days=max(days_back, 1) - 1), last_day))
+    files = expected_files(series, days)
+    semaphore = asyncio.Semaphore(concurrency)
+    found: list[SeenFile] = []
+    missing: list[str] = []
+    done = 0
+
+    async def one(file: ArchiveFile) -> None:
+        nonlocal done
+        async with semaphore:
+            head = await prober.head(file.key)
+        if head is None:
+            missing.append(file.key)
+        else:
+            parsed = ParsedKey(file=file, key=file.key, is_checksum=False)
+            # S3 always sends Last-Modified; a mirror that does not gets the probe's time.
+            modified = head.last_modified or dt.datetime.now(dt.UTC)
+            found.append(SeenFile(parsed, head.size, head.etag, modified))
+        done += 1
+        if on_progress is not None:
+            on_progress(done, len(files))
+
+    async with asyncio.TaskGroup() as group:
+        for file in files:
+            group.create_task(one(file))
+
+    def write() -> CatalogChanges:
+        with database.connect() as connection:
+            return apply_seen(connection, seen_table(found), now=dt.datetime.now(dt.UTC), scope_prefixes=None)
+
+    changes = await asyncio.to_thread(write)
+    return ProbeReport(
+        changes=changes,
+        probed=len(files),
+        found=len(found),
+        missing=tuple(sorted(missing)),
+        series=len(series),
+        seconds=time.monotonic() - started,
+    )

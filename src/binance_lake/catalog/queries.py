@@ -1,0 +1,249 @@
+"""Availability questions over the catalog: snapshot, timeline, range, earliest, synchronal, symbols.
+
+Each query reads the catalog tables of `store.py` and returns an Arrow table (or, for timelines, values), so the
+CLI can render it as a rich table, CSV or JSON and the Python API can hand it to pandas or polars. Filters left as
+None mean "every market / dataset / interval".
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+
+import pyarrow as pa
+
+from binance_lake.core.errors import StorageError
+from binance_lake.core.timerange import iter_days
+from binance_lake.storage.database import Connection
+
+
+@dataclass(frozen=True)
+class Filters:
+    """Which series a query looks at; None means all."""
+
+    market: str | None = None
+    dataset: str | None = None
+    interval: str | None = None
+    symbol: str | None = None
+
+    def sql(self, alias: str = "") -> tuple[str, list[object]]:
+        prefix = f"{alias}." if alias else ""
+        clauses: list[str] = []
+        params: list[object] = []
+        for column, value in (
+            ("market", self.market),
+            ("dataset", self.dataset),
+            ('"interval"', self.interval),
+            ("symbol", self.symbol),
+        ):
+            if value is not None:
+                clauses.append(f"{prefix}{column} = ?")
+                params.append(value)
+        return (" AND ".join(clauses) or "true"), params
+
+
+def _arrow(connection: Connection, sql: str, params: list[object]) -> pa.Table:
+    table = connection.execute(sql, params).to_arrow_table()
+    if table is None:  # only statements without a result set give None
+        raise StorageError("a catalog query returned no result set")
+    return table
+
+
+def snapshot(connection: Connection, day: dt.date, filters: Filters = Filters()) -> pa.Table:
+    """Symbols with a file covering `day`, per market / dataset / interval (daily file preferred over monthly)."""
+    where, params = filters.sql()
+    return _arrow(
+        connection,
+        f"""
+        SELECT market, dataset, "interval", symbol,
+               arg_min(cadence, CASE cadence WHEN 'daily' THEN 0 ELSE 1 END) AS cadence,
+               arg_min(size, CASE cadence WHEN 'daily' THEN 0 ELSE 1 END) AS size,
+               arg_min(last_modified, CASE cadence WHEN 'daily' THEN 0 ELSE 1 END) AS last_modified
+        FROM upstream_files
+        WHERE NOT gone AND first_day <= ? AND last_day >= ? AND first_day >= ? AND {where}
+        GROUP BY ALL ORDER BY market, dataset, "interval", symbol
+        """,
+        # Files never span more than a month, so `first_day >= day - 31` lets DuckDB skip old row groups.
+        [day, day, day - dt.timedelta(days=31), *params],
+    )
+
+
+@dataclass(frozen=True)
+class Span:
+    first: dt.date
+    last: dt.date
+
+    @property
+    def days(self) -> int:
+        return (self.last - self.first).days + 1
+
+
+@dataclass(frozen=True)
+class Timeline:
+    """The life of one series (market, dataset, interval, symbol) in the archive."""
+
+    market: str
+    dataset: str
+    interval: str | None
+    symbol: str
+    first_day: dt.date
+    last_day: dt.date
+    spans: tuple[Span, ...]
+    missing_days: tuple[dt.date, ...]
+    files: int
+
+    @property
+    def available_days(self) -> int:
+        return sum(span.days for span in self.spans)
+
+
+def _spans(days: list[dt.date]) -> tuple[Span, ...]:
+    spans: list[Span] = []
+    for day in days:
+        if spans and day == spans[-1].last + dt.timedelta(days=1):
+            spans[-1] = Span(spans[-1].first, day)
+        else:
+            spans.append(Span(day, day))
+    return tuple(spans)
+
+
+def timeline(connection: Connection, filters: Filters) -> list[Timeline]:
+    """Available spans, missing days, first and last day of every series matching `filters`."""
+    where, params = filters.sql()
+    rows = connection.execute(
+        f"""
+        SELECT market, dataset, "interval", symbol, list(DISTINCT d ORDER BY d) AS days, count(DISTINCT key)
+        FROM (
+            SELECT market, dataset, "interval", symbol, key,
+                   unnest(generate_series(first_day, last_day, INTERVAL 1 DAY))::DATE AS d
+            FROM upstream_files WHERE NOT gone AND {where}
+        )
+        GROUP BY ALL ORDER BY market, dataset, "interval", symbol
+        """,
+        params,
+    ).fetchall()
+    result = []
+    for market, dataset, interval, symbol, days, files in rows:
+        present = set(days)
+        missing = tuple(d for d in iter_days(days[0], days[-1]) if d not in present)
+        result.append(
+            Timeline(market, dataset, interval, symbol, days[0], days[-1], _spans(days), missing, int(files))
+        )
+    return result
+
+
+def timelines_table(timelines: list[Timeline]) -> pa.Table:
+    return pa.Table.from_pylist(
+        [
+            {
+                "market": t.market,
+                "dataset": t.dataset,
+                "interval": t.interval,
+                "symbol": t.symbol,
+                "first_day": t.first_day,
+                "last_day": t.last_day,
+                "available_days": t.available_days,
+                "missing_days": len(t.missing_days),
+                "spans": "; ".join(f"{s.first}..{s.last}" for s in t.spans),
+                "missing": ", ".join(str(d) for d in t.missing_days[:20])
+                + (" …" if len(t.missing_days) > 20 else ""),
+                "files": t.files,
+            }
+            for t in timelines
+        ]
+    )
+
+
+def date_range(
+    connection: Connection, first: dt.date, last: dt.date, filters: Filters = Filters()
+) -> pa.Table:
+    """Symbols listed, delisted, and active in `first .. last` (per market and dataset).
+
+    listed: its first day falls in the range; delisted: its last day falls in the range and the symbol is
+    delisted; active: it has data on at least one day of the range.
+    """
+    where, params = filters.sql("u")
+    return _arrow(
+        connection,
+        f"""
+        WITH spans AS (
+            SELECT u.market, u.dataset, u.symbol, min(u.first_day) AS first_day, max(u.last_day) AS last_day
+            FROM upstream_files u WHERE NOT u.gone AND {where} GROUP BY ALL
+        )
+        SELECT sp.market, sp.dataset, sp.symbol, sp.first_day, sp.last_day,
+               sp.first_day BETWEEN ? AND ? AS listed,
+               coalesce(sy.delisted, false) AND sp.last_day BETWEEN ? AND ? AS delisted,
+               true AS active
+        FROM spans sp LEFT JOIN symbols sy USING (market, symbol)
+        WHERE sp.first_day <= ? AND sp.last_day >= ?
+        ORDER BY sp.market, sp.dataset, sp.symbol
+        """,
+        [*params, first, last, first, last, last, first],
+    )
+
+
+def earliest(connection: Connection, filters: Filters = Filters()) -> pa.Table:
+    """Earliest date per symbol per market and dataset, with the intervals offered (seed 001's
+    `*_earliest_dates.csv`)."""
+    where, params = filters.sql()
+    return _arrow(
+        connection,
+        f"""
+        SELECT market, dataset, symbol, min(first_day) AS earliest_date, max(last_day) AS latest_date,
+               string_agg(DISTINCT "interval", ',' ORDER BY "interval") AS intervals
+        FROM upstream_files WHERE NOT gone AND {where}
+        GROUP BY ALL ORDER BY market, dataset, symbol
+        """,
+        params,
+    )
+
+
+# Multiplier prefixes of contract names (`1000SHIBUSDT`, `1000000BOBUSDT`, `1MBABYDOGEUSDT`; reference §1.4).
+# DuckDB's regular expressions are RE2 (no look-ahead), so the letter after the prefix is captured and kept.
+_MULTIPLIER = r"^(1000000|100000|10000|1000|100|1M)([A-Z])"
+
+
+def synchronal(connection: Connection, dataset: str = "klines") -> pa.Table:
+    """Base assets traded as a spot USDT pair and as perpetuals in both um (`<BASE>USDT`, or with a multiplier
+    prefix) and cm (`<BASE>USD_PERP`), with the spot pair's earliest date and intervals (seed 001's
+    `spot_synchronal.csv`)."""
+    return _arrow(
+        connection,
+        f"""
+        WITH live AS (SELECT * FROM upstream_files WHERE NOT gone AND dataset = ?),
+        spot AS (
+            SELECT regexp_replace(symbol, 'USDT$', '') AS base_asset, symbol AS spot_symbol,
+                   min(first_day) AS spot_earliest,
+                   string_agg(DISTINCT "interval", ',' ORDER BY "interval") AS spot_intervals
+            FROM live WHERE market = 'spot' AND symbol LIKE '%USDT' GROUP BY ALL
+        ),
+        um AS (
+            SELECT regexp_replace(regexp_replace(symbol, 'USDT$', ''), '{_MULTIPLIER}', '\\2') AS base_asset,
+                   min(symbol) AS um_symbol, min(first_day) AS um_earliest
+            FROM live WHERE market = 'um' AND regexp_matches(symbol, '^[A-Z0-9]+USDT$') GROUP BY 1
+        ),
+        cm AS (
+            SELECT regexp_replace(symbol, 'USD_PERP$', '') AS base_asset, symbol AS cm_symbol,
+                   min(first_day) AS cm_earliest
+            FROM live WHERE market = 'cm' AND symbol LIKE '%USD\\_PERP' ESCAPE '\\' GROUP BY ALL
+        )
+        SELECT base_asset, spot_symbol, spot_earliest, spot_intervals, um_symbol, um_earliest,
+               cm_symbol, cm_earliest
+        FROM spot JOIN um USING (base_asset) JOIN cm USING (base_asset)
+        ORDER BY base_asset
+        """,
+        [dataset],
+    )
+
+
+def symbols(connection: Connection, market: str | None = None) -> pa.Table:
+    """Every symbol the archive holds (delisted included), with its life span and flags."""
+    return _arrow(
+        connection,
+        """
+        SELECT market, symbol, first_day, last_day, delisted, settled, delivery_contract, status,
+               contract_type, files, bytes
+        FROM symbols WHERE ? IS NULL OR market = ? ORDER BY market, symbol
+        """,
+        [market, market],
+    )

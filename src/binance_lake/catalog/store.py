@@ -1,0 +1,354 @@
+"""The catalog's tables in the lake's DuckDB database, and applying a listing or probe result to them.
+
+What the archive holds is kept per file (`upstream_files`), with every change of ETag or size kept as a revision
+(`file_revisions`) because Binance re-uploads files in place (issue #413, README "Archived files may be
+updated"). Keys that are not dataset files are counted in `upstream_other`, never silently dropped.
+Changes are applied set-wise in SQL: a refresh that sees no upstream change writes nothing.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+
+import pyarrow as pa
+
+from binance_lake.core.archive import ArchiveFile, ParsedKey
+from binance_lake.storage.database import Connection
+
+SCHEMA: tuple[str, ...] = (
+    """
+    CREATE TABLE IF NOT EXISTS upstream_files (
+        key VARCHAR NOT NULL,
+        market VARCHAR NOT NULL,
+        dataset VARCHAR NOT NULL,
+        symbol VARCHAR NOT NULL,
+        "interval" VARCHAR,
+        cadence VARCHAR NOT NULL,
+        period DATE NOT NULL,
+        first_day DATE NOT NULL,
+        last_day DATE NOT NULL,
+        size BIGINT,
+        etag VARCHAR,
+        last_modified TIMESTAMPTZ,
+        checksum_size BIGINT,
+        canonical BOOLEAN NOT NULL,
+        first_seen TIMESTAMPTZ NOT NULL,
+        last_seen TIMESTAMPTZ NOT NULL,
+        gone BOOLEAN NOT NULL DEFAULT false
+    )
+    """,
+    """
+    CREATE TABLE IF NOT EXISTS file_revisions (
+        key VARCHAR NOT NULL,
+        seen_at TIMESTAMPTZ NOT NULL,
+        change VARCHAR NOT NULL,
+        old_size BIGINT,
+        old_etag VARCHAR,
+        old_last_modified TIMESTAMPTZ,
+        new_size BIGINT,
+        new_etag VARCHAR,
+        new_last_modified TIMESTAMPTZ
+    )
+    """,
+    """
+    CREATE TABLE IF NOT EXISTS upstream_other (
+        key VARCHAR NOT NULL,
+        reason VARCHAR NOT NULL,
+        first_seen TIMESTAMPTZ NOT NULL
+    )
+    """,
+    """
+    CREATE TABLE IF NOT EXISTS exchange_symbols (
+        market VARCHAR NOT NULL,
+        symbol VARCHAR NOT NULL,
+        pair VARCHAR,
+        status VARCHAR,
+        contract_type VARCHAR,
+        onboard_date DATE,
+        delivery_date DATE,
+        base_asset VARCHAR,
+        quote_asset VARCHAR,
+        fetched_at TIMESTAMPTZ NOT NULL
+    )
+    """,
+    """
+    CREATE TABLE IF NOT EXISTS catalog_meta (
+        name VARCHAR NOT NULL,
+        value VARCHAR NOT NULL
+    )
+    """,
+    # Per-dataset life span of every symbol, from the files the archive holds.
+    """
+    CREATE OR REPLACE VIEW symbol_datasets AS
+    SELECT market, symbol, dataset, min(first_day) AS first_day, max(last_day) AS last_day,
+           count(*) AS files, sum(size) AS bytes
+    FROM upstream_files WHERE NOT gone
+    GROUP BY market, symbol, dataset
+    """,
+    # One row per symbol and market. A symbol counts as delisted when the exchange says it is not trading, or,
+    # without exchange information, when the archive stopped publishing it more than 7 days before the newest
+    # day the archive holds for that market.
+    """
+    CREATE OR REPLACE VIEW symbols AS
+    WITH spans AS (
+        SELECT market, symbol, min(first_day) AS first_day, max(last_day) AS last_day,
+               count(*) AS files, sum(size) AS bytes
+        FROM upstream_files WHERE NOT gone GROUP BY market, symbol
+    ), newest AS (
+        SELECT market, max(last_day) AS newest_day FROM upstream_files
+        WHERE NOT gone AND cadence = 'daily' GROUP BY market
+    )
+    SELECT s.market, s.symbol, s.first_day, s.last_day, s.files, s.bytes,
+           CASE WHEN e.status IS NOT NULL THEN e.status NOT IN ('TRADING', 'PENDING_TRADING')
+                ELSE s.last_day < coalesce(n.newest_day, s.last_day) - INTERVAL 7 DAY END AS delisted,
+           s.symbol LIKE '%SETTLED' AS settled,
+           regexp_matches(s.symbol, '_[0-9]{6}$') AS delivery_contract,
+           e.status, e.contract_type, e.pair, e.base_asset, e.quote_asset, e.onboard_date, e.delivery_date
+    FROM spans s
+    LEFT JOIN newest n USING (market)
+    LEFT JOIN exchange_symbols e USING (market, symbol)
+    """,
+    # Seed 002's daily availability table, for every market and dataset: one row per day of each series' life,
+    # `available` false on the days no file covers. Monthly files cover each day of their month.
+    """
+    CREATE OR REPLACE VIEW daily_availability AS
+    WITH covered AS (
+        SELECT market, dataset, "interval", symbol, cadence, key, size, last_modified,
+               unnest(generate_series(first_day, last_day, INTERVAL 1 DAY))::DATE AS date
+        FROM upstream_files WHERE NOT gone
+    ), best AS (
+        SELECT date, market, dataset, "interval", symbol,
+               arg_min(key, CASE cadence WHEN 'daily' THEN 0 ELSE 1 END) AS key,
+               arg_min(size, CASE cadence WHEN 'daily' THEN 0 ELSE 1 END) AS size,
+               arg_min(last_modified, CASE cadence WHEN 'daily' THEN 0 ELSE 1 END) AS last_modified
+        FROM covered GROUP BY ALL
+    ), series AS (
+        SELECT market, dataset, "interval", symbol, min(date) AS first_date, max(date) AS last_date
+        FROM best GROUP BY ALL
+    ), days AS (
+        SELECT market, dataset, "interval", symbol,
+               unnest(generate_series(first_date, last_date, INTERVAL 1 DAY))::DATE AS date
+        FROM series
+    )
+    SELECT d.date, d.market, d.dataset, d."interval", d.symbol, b.key IS NOT NULL AS available,
+           b.size, b.last_modified,
+           (SELECT value FROM catalog_meta WHERE name = 'archive_url') || '/' || b.key AS url
+    FROM days d LEFT JOIN best b USING (date, market, dataset, "interval", symbol)
+    """,
+)
+
+_LISTED_FIELDS: list[tuple[str, pa.DataType]] = [
+    ("key", pa.string()),
+    ("market", pa.string()),
+    ("dataset", pa.string()),
+    ("symbol", pa.string()),
+    ("interval", pa.string()),
+    ("cadence", pa.string()),
+    ("period", pa.date32()),
+    ("first_day", pa.date32()),
+    ("last_day", pa.date32()),
+    ("size", pa.int64()),
+    ("etag", pa.string()),
+    ("last_modified", pa.timestamp("us", tz="UTC")),
+    ("checksum_size", pa.int64()),
+    ("canonical", pa.bool_()),
+]
+LISTED_SCHEMA = pa.schema(_LISTED_FIELDS)
+
+
+@dataclass(frozen=True)
+class SeenFile:
+    """A dataset file as a listing or a HEAD probe reported it."""
+
+    parsed: ParsedKey
+    size: int
+    etag: str
+    last_modified: dt.datetime
+    checksum_size: int | None = None
+
+    @property
+    def file(self) -> ArchiveFile:
+        return self.parsed.file
+
+
+@dataclass(frozen=True)
+class CatalogChanges:
+    """What one refresh or probe changed in the catalog."""
+
+    new: int = 0
+    changed: int = 0
+    gone: int = 0
+    revived: int = 0
+    unchanged: int = 0
+    other_new: int = 0
+
+    @property
+    def total(self) -> int:
+        return self.new + self.changed + self.gone + self.revived + self.other_new
+
+
+def seen_table(files: list[SeenFile]) -> pa.Table:
+    """Arrow table of seen files in `LISTED_SCHEMA`, for set-wise application in DuckDB."""
+    columns: dict[str, list[object]] = {name: [] for name in LISTED_SCHEMA.names}
+    for seen in files:
+        f = seen.file
+        values: tuple[object, ...] = (
+            seen.parsed.zip_key,
+            f.market.value,
+            f.dataset,
+            f.symbol,
+            f.interval.value if f.interval is not None else None,
+            f.cadence.value,
+            f.period,
+            f.first_day,
+            f.last_day,
+            seen.size,
+            seen.etag,
+            seen.last_modified,
+            seen.checksum_size,
+            seen.parsed.canonical,
+        )
+        for name, value in zip(LISTED_SCHEMA.names, values, strict=True):
+            columns[name].append(value)
+    return pa.Table.from_pydict(columns, schema=LISTED_SCHEMA)
+
+
+def _count(connection: Connection, sql: str, *params: object) -> int:
+    row = connection.execute(sql, list(params)).fetchone()
+    return int(row[0]) if row else 0
+
+
+def apply_seen(
+    connection: Connection,
+    seen: pa.Table,
+    *,
+    now: dt.datetime,
+    scope_prefixes: list[str] | None,
+    other: list[tuple[str, str]] | None = None,
+) -> CatalogChanges:
+    """Apply what was seen upstream to the catalog, in one transaction.
+
+    `scope_prefixes` are the key prefixes that were listed completely: a catalog row under one of them that was
+    not seen is marked gone. Probes pass None (a HEAD that finds nothing proves nothing about other keys).
+    Nothing is written when nothing changed.
+    """
+    connection.register("seen_files", seen)
+    try:
+        return _apply(connection, now=now, scope_prefixes=scope_prefixes, other=other or [])
+    finally:
+        connection.unregister("seen_files")
+
+
+# The difference between what was seen and the catalog, with one flag per kind of change.
+_DIFF = """
+    CREATE OR REPLACE TEMP TABLE diff AS
+    WITH joined AS (
+        SELECT s.*, u.key IS NULL AS is_new, coalesce(u.gone, false) AS was_gone,
+               u.size AS old_size, u.etag AS old_etag, u.last_modified AS old_last_modified,
+               u.checksum_size AS old_checksum_size
+        FROM seen_files s LEFT JOIN upstream_files u USING (key)
+    ), flagged AS (
+        SELECT *, NOT is_new AND (old_size IS DISTINCT FROM size OR old_etag IS DISTINCT FROM etag) AS is_changed
+        FROM joined
+    )
+    SELECT *, NOT is_new AND was_gone AND NOT is_changed AS is_revived,
+           is_new OR was_gone OR is_changed
+             OR (checksum_size IS NOT NULL AND checksum_size IS DISTINCT FROM old_checksum_size) AS is_touched
+    FROM flagged
+"""
+
+
+def _gone_condition(scope_prefixes: list[str]) -> tuple[str, list[object]]:
+    clauses = " OR ".join("starts_with(u.key, ?)" for _ in scope_prefixes)
+    return (
+        f"NOT u.gone AND ({clauses}) AND NOT EXISTS (SELECT 1 FROM seen_files s WHERE s.key = u.key)",
+        list(scope_prefixes),
+    )
+
+
+def _apply(
+    connection: Connection,
+    *,
+    now: dt.datetime,
+    scope_prefixes: list[str] | None,
+    other: list[tuple[str, str]],
+) -> CatalogChanges:
+    connection.execute(_DIFF)
+    row = connection.execute(
+        "SELECT count(*) FILTER (is_new), count(*) FILTER (is_changed), count(*) FILTER (is_revived), "
+        "count(*) FILTER (is_touched), count(*) FROM diff"
+    ).fetchone()
+    new, changed, revived, touched, total_seen = (int(v) for v in row) if row else (0, 0, 0, 0, 0)
+    gone = 0
+    gone_sql, gone_params = "", list[object]()
+    if scope_prefixes:
+        gone_sql, gone_params = _gone_condition(scope_prefixes)
+        gone = _count(connection, f"SELECT count(*) FROM upstream_files u WHERE {gone_sql}", *gone_params)
+    known_other = {row[0] for row in connection.execute("SELECT key FROM upstream_other").fetchall()}
+    new_other = sorted({(k, r) for k, r in other if k not in known_other})
+    if touched == 0 and gone == 0 and not new_other:
+        connection.execute("DROP TABLE diff")
+        return CatalogChanges(unchanged=total_seen)
+    connection.execute("BEGIN TRANSACTION")
+    connection.execute(
+        """
+        INSERT INTO file_revisions
+        SELECT key, ?, CASE WHEN is_changed THEN 'changed' ELSE 'revived' END,
+               old_size, old_etag, old_last_modified, size, etag, last_modified
+        FROM diff WHERE is_changed OR is_revived
+        """,
+        [now],
+    )
+    connection.execute(
+        """
+        UPDATE upstream_files AS u SET size = d.size, etag = d.etag, last_modified = d.last_modified,
+            checksum_size = coalesce(d.checksum_size, u.checksum_size), gone = false, last_seen = ?
+        FROM diff d WHERE u.key = d.key AND NOT d.is_new AND d.is_touched
+        """,
+        [now],
+    )
+    connection.execute(
+        """
+        INSERT INTO upstream_files
+        SELECT key, market, dataset, symbol, "interval", cadence, period, first_day, last_day, size, etag,
+               last_modified, checksum_size, canonical, ?, ?, false
+        FROM diff WHERE is_new
+        """,
+        [now, now],
+    )
+    if gone:
+        connection.execute(
+            f"""
+            INSERT INTO file_revisions
+            SELECT u.key, ?, 'gone', u.size, u.etag, u.last_modified, NULL, NULL, NULL
+            FROM upstream_files u WHERE {gone_sql}
+            """,
+            [now, *gone_params],
+        )
+        connection.execute(
+            f"UPDATE upstream_files AS u SET gone = true, last_seen = ? WHERE {gone_sql}", [now, *gone_params]
+        )
+    if new_other:
+        connection.executemany(
+            "INSERT INTO upstream_other VALUES (?, ?, ?)", [(k, r, now) for k, r in new_other]
+        )
+    connection.execute("COMMIT")
+    connection.execute("DROP TABLE diff")
+    return CatalogChanges(
+        new=new,
+        changed=changed,
+        gone=gone,
+        revived=revived,
+        unchanged=total_seen - touched,
+        other_new=len(new_other),
+    )
+
+
+def set_meta(connection: Connection, name: str, value: str) -> None:
+    """Record a catalog-wide fact (e.g. the archive URL the keys belong to); writes only on change."""
+    row = connection.execute("SELECT value FROM catalog_meta WHERE name = ?", [name]).fetchone()
+    if row is not None and row[0] == value:
+        return
+    connection.execute("DELETE FROM catalog_meta WHERE name = ?", [name])
+    connection.execute("INSERT INTO catalog_meta VALUES (?, ?)", [name, value])

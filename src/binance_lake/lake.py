@@ -1,0 +1,243 @@
+"""The user's API: `Lake(root)` and its `catalog`. Synchronous methods over the async core.
+
+    from binance_lake import Lake
+    lake = Lake("~/data/binance-lake")
+    lake.catalog.refresh(markets=["um"], datasets=["klines"], intervals=["1h"])
+    lake.catalog.snapshot("2024-01-15", market="um", dataset="klines", interval="1h")
+
+Settings are resolved once here (flag > environment > binance-lake.toml > default) and passed down. Methods
+run their coroutine on a private event loop, so they also work inside Jupyter, whose loop is already running.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import concurrent.futures
+import dataclasses
+import datetime as dt
+from collections.abc import Callable, Coroutine, Iterable
+from pathlib import Path
+from typing import Any, Literal, TypeVar
+
+import pyarrow as pa
+
+from binance_lake.binance.archive_client import ArchiveClient
+from binance_lake.binance.http import make_session
+from binance_lake.binance.retry import CircuitBreaker
+from binance_lake.catalog import queries
+from binance_lake.catalog.probe import ProbeReport, probe
+from binance_lake.catalog.refresh import RefreshProgress, RefreshReport, Selection, refresh
+from binance_lake.catalog.store import SCHEMA
+from binance_lake.core.datasets import get_dataset
+from binance_lake.core.errors import UsageError
+from binance_lake.core.settings import Settings, resolve_settings
+from binance_lake.core.symbols import normalize_symbol
+from binance_lake.core.timerange import DateLike, parse_date
+from binance_lake.core.vocabulary import Market, parse_interval, parse_market
+from binance_lake.storage.database import LakeDatabase
+
+T = TypeVar("T")
+Frame = Literal["pandas", "polars", "arrow"]
+
+
+def run_sync(coroutine: Coroutine[Any, Any, T]) -> T:
+    """Run a coroutine to completion from synchronous code, even when a loop is already running here."""
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        return asyncio.run(coroutine)
+    with concurrent.futures.ThreadPoolExecutor(max_workers=1) as pool:
+        return pool.submit(asyncio.run, coroutine).result()
+
+
+def convert(table: pa.Table, as_: Frame) -> Any:
+    """Hand an Arrow table over in the frame type the caller asked for."""
+    if as_ == "arrow":
+        return table
+    if as_ == "pandas":
+        return table.to_pandas()
+    if as_ == "polars":
+        import polars as pl  # optional dependency, imported only when asked for
+
+        return pl.from_arrow(table)
+    raise UsageError(f"unknown frame type {as_!r}; expected pandas, polars or arrow")
+
+
+def _as_list(value: str | Iterable[str] | None) -> list[str]:
+    if value is None:
+        return []
+    if isinstance(value, str):
+        return [part.strip() for part in value.split(",") if part.strip()]
+    return list(value)
+
+
+def _day(value: DateLike) -> dt.date:
+    if isinstance(value, dt.datetime):
+        return value.date()
+    if isinstance(value, dt.date):
+        return value
+    return parse_date(value)
+
+
+def _filters(
+    market: str | None, dataset: str | None, interval: str | None, symbol: str | None = None
+) -> queries.Filters:
+    return queries.Filters(
+        market=parse_market(market).value if market else None,
+        dataset=get_dataset(dataset).name if dataset else None,
+        interval=parse_interval(interval).value if interval else None,
+        symbol=normalize_symbol(symbol) if symbol else None,
+    )
+
+
+class LakeCatalog:
+    """What the archive holds, per file and per day (`Lake(...).catalog`)."""
+
+    def __init__(self, settings: Settings, database: LakeDatabase) -> None:
+        self._settings = settings
+        self._database = database
+
+    def _query(self, fn: Callable[..., pa.Table], *args: Any) -> pa.Table:
+        self._database.ensure_schema(SCHEMA)
+        with self._database.connect() as connection:
+            return fn(connection, *args)
+
+    def refresh(
+        self,
+        *,
+        markets: str | Iterable[str] | None = None,
+        datasets: str | Iterable[str] | None = None,
+        symbols: str | Iterable[str] | None = None,
+        intervals: str | Iterable[str] | None = None,
+        concurrency: int = 32,
+        progress: RefreshProgress | None = None,
+    ) -> RefreshReport:
+        """List the archive (the chosen part of it) and record new, changed and gone files."""
+        selection = Selection(
+            markets=tuple(parse_market(m) for m in _as_list(markets)) or tuple(Market),
+            datasets=tuple(get_dataset(d).name for d in _as_list(datasets)),
+            symbols=tuple(normalize_symbol(s) for s in _as_list(symbols)),
+            intervals=tuple(parse_interval(i) for i in _as_list(intervals)),
+        )
+        if not any(selection.specs(m) for m in selection.markets):
+            raise UsageError("none of the chosen datasets exists in the chosen markets")
+
+        async def go() -> RefreshReport:
+            async with make_session(limit=max(concurrency, 8)) as session:
+                client = ArchiveClient(session, self._settings, breaker=CircuitBreaker())
+                return await refresh(
+                    client,
+                    self._database,
+                    selection,
+                    archive_url=self._settings.archive_url,
+                    concurrency=concurrency,
+                    progress=progress,
+                )
+
+        return run_sync(go())
+
+    def probe(
+        self,
+        date: DateLike | None = None,
+        *,
+        days_back: int = 1,
+        market: str | None = None,
+        dataset: str | None = None,
+        interval: str | None = None,
+        concurrency: int = 64,
+        on_progress: Callable[[int, int], None] | None = None,
+    ) -> ProbeReport:
+        """HEAD the daily files expected for `date` (default: yesterday, UTC) and the days before it."""
+        if days_back < 1:
+            raise UsageError("--days-back must be at least 1")
+        last_day = _day(date) if date is not None else dt.datetime.now(dt.UTC).date() - dt.timedelta(days=1)
+        filters = _filters(market, dataset, interval)
+
+        async def go() -> ProbeReport:
+            async with make_session(limit=max(concurrency, 8)) as session:
+                client = ArchiveClient(session, self._settings, breaker=CircuitBreaker())
+                return await probe(
+                    client,
+                    self._database,
+                    last_day=last_day,
+                    days_back=days_back,
+                    filters=filters,
+                    concurrency=concurrency,
+                    on_progress=on_progress,
+                )
+
+        return run_sync(go())
+
+    def snapshot(
+        self,
+        date: DateLike,
+        *,
+        market: str | None = None,
+        dataset: str | None = None,
+        interval: str | None = None,
+        as_: Frame = "pandas",
+    ) -> Any:
+        """Symbols with a file covering `date`, per market / dataset / interval."""
+        return convert(self._query(queries.snapshot, _day(date), _filters(market, dataset, interval)), as_)
+
+    def timeline(
+        self,
+        symbol: str,
+        *,
+        market: str | None = None,
+        dataset: str | None = None,
+        interval: str | None = None,
+    ) -> list[queries.Timeline]:
+        """Available spans, missing days, first and last day of each of the symbol's series."""
+        filters = _filters(market, dataset, interval, symbol)
+        self._database.ensure_schema(SCHEMA)
+        with self._database.connect() as connection:
+            return queries.timeline(connection, filters)
+
+    def range(
+        self,
+        start: DateLike,
+        end: DateLike,
+        *,
+        market: str | None = None,
+        dataset: str | None = None,
+        as_: Frame = "pandas",
+    ) -> Any:
+        """Symbols listed, delisted and active between `start` and `end` (whole days, inclusive)."""
+        first, last = _day(start), _day(end)
+        if last < first:
+            raise UsageError(f"start {first} is after end {last}")
+        return convert(self._query(queries.date_range, first, last, _filters(market, dataset, None)), as_)
+
+    def earliest(
+        self, *, market: str | None = None, dataset: str | None = None, as_: Frame = "pandas"
+    ) -> Any:
+        """Earliest date per symbol per market and dataset."""
+        return convert(self._query(queries.earliest, _filters(market, dataset, None)), as_)
+
+    def synchronal(self, *, dataset: str = "klines", as_: Frame = "pandas") -> Any:
+        """Base assets with a spot USDT pair and perpetuals in both um and cm."""
+        return convert(self._query(queries.synchronal, get_dataset(dataset).name), as_)
+
+    def symbols(self, *, market: str | None = None, as_: Frame = "pandas") -> Any:
+        """Every symbol the archive holds, delisted ones included, with a delisted flag."""
+        return convert(self._query(queries.symbols, parse_market(market).value if market else None), as_)
+
+
+class Lake:
+    """A local mirror of Binance market data rooted at one directory."""
+
+    def __init__(self, root: str | Path | None = None, *, settings: Settings | None = None) -> None:
+        resolved = settings or resolve_settings()
+        if root is not None:
+            resolved = dataclasses.replace(resolved, root=Path(root).expanduser())
+        self.settings = resolved
+        self.database = LakeDatabase(resolved.root)
+
+    @property
+    def root(self) -> Path:
+        return self.settings.root
+
+    @property
+    def catalog(self) -> LakeCatalog:
+        return LakeCatalog(self.settings, self.database)

@@ -1,0 +1,120 @@
+"""The lake's DuckDB state database (`<root>/lake.duckdb`) and the lake's single-writer lock.
+
+DuckDB lets one process hold a database file read-write at a time. Long jobs (sync, refresh) therefore open the
+database in short bursts and hold a separate advisory lock file (`<root>/.writer.lock`) for their whole run, so
+`binance-lake status` in another terminal can still read while a sync is running, and a second writer is refused
+with a clear message instead of corrupting state. DuckDB errors are translated into `StorageError` here.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import os
+import time
+from collections.abc import Iterable, Iterator
+from pathlib import Path
+from typing import IO
+
+import duckdb
+
+from binance_lake.core.errors import LakeLocked, StorageError
+
+DATABASE_NAME = "lake.duckdb"
+LOCK_NAME = ".writer.lock"
+
+Connection = duckdb.DuckDBPyConnection
+
+
+class LakeDatabase:
+    """Opens connections to `<root>/lake.duckdb`, creating the root and the schema on first use."""
+
+    def __init__(self, root: Path, *, lock_wait_seconds: float = 15.0) -> None:
+        self.root = root
+        self.path = root / DATABASE_NAME
+        self.lock_wait_seconds = lock_wait_seconds
+
+    @contextlib.contextmanager
+    def connect(self, *, read_only: bool = False) -> Iterator[Connection]:
+        """A connection for one short unit of work; closed on exit.
+
+        Another process may hold the file for a moment (DuckDB allows one read-write process); we wait up to
+        `lock_wait_seconds` for it rather than failing at once.
+        """
+        if read_only and not self.path.exists():
+            raise StorageError(
+                f"no lake at {self.root}: {DATABASE_NAME} does not exist yet (run a sync first)"
+            )
+        self.root.mkdir(parents=True, exist_ok=True)
+        connection = self._open(read_only)
+        try:
+            yield connection
+        except duckdb.Error as error:
+            raise StorageError(f"lake database {self.path} failed: {error}") from error
+        finally:
+            connection.close()
+
+    def _open(self, read_only: bool) -> Connection:
+        deadline = time.monotonic() + self.lock_wait_seconds
+        delay = 0.02
+        while True:
+            try:
+                return duckdb.connect(str(self.path), read_only=read_only)
+            except duckdb.IOException as error:
+                if "lock" not in str(error).lower() or time.monotonic() > deadline:
+                    raise StorageError(f"cannot open the lake database {self.path}: {error}") from error
+            except duckdb.Error as error:
+                raise StorageError(f"cannot open the lake database {self.path}: {error}") from error
+            time.sleep(delay)
+            delay = min(delay * 2, 0.5)
+
+    def ensure_schema(self, statements: Iterable[str]) -> None:
+        """Run idempotent DDL (`CREATE … IF NOT EXISTS`) in one transaction."""
+        with self.connect() as connection:
+            connection.execute("BEGIN TRANSACTION")
+            for statement in statements:
+                connection.execute(statement)
+            connection.execute("COMMIT")
+
+
+class WriterLock:
+    """Exclusive advisory lock held by the one process allowed to write a lake.
+
+    Uses `flock`, so the lock disappears with its process even after `kill -9`; a stale lock file never blocks.
+    """
+
+    def __init__(self, root: Path) -> None:
+        self.path = root / LOCK_NAME
+        self._handle: IO[str] | None = None
+
+    def acquire(self) -> None:
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        handle = self.path.open("a+")
+        try:
+            fcntl.flock(handle.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            handle.seek(0)
+            holder = handle.read().strip() or "unknown"
+            handle.close()
+            raise LakeLocked(
+                f"another binance-lake process (pid {holder}) is writing the lake at {self.path.parent}; "
+                "wait for it to finish or stop it"
+            ) from None
+        handle.seek(0)
+        handle.truncate()
+        handle.write(str(os.getpid()))
+        handle.flush()
+        self._handle = handle
+
+    def release(self) -> None:
+        if self._handle is not None:
+            fcntl.flock(self._handle.fileno(), fcntl.LOCK_UN)
+            self._handle.close()
+            self._handle = None
+
+    def __enter__(self) -> WriterLock:
+        self.acquire()
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.release()

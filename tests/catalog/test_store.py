@@ -1,0 +1,125 @@
+"""Applying listings to the catalog: new, changed (revisions), gone, revived, and idempotence."""
+
+from __future__ import annotations
+
+import datetime as dt
+from pathlib import Path
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from binance_lake.catalog.store import SCHEMA, SeenFile, apply_seen, seen_table
+from binance_lake.core.archive import ParsedKey, parse_key
+from binance_lake.storage.database import LakeDatabase
+
+T0 = dt.datetime(2026, 1, 1, tzinfo=dt.UTC)
+PREFIX = "data/futures/um/daily/klines/"
+
+
+def seen(key: str, size: int = 100, etag: str = "e0", checksum: int | None = 92) -> SeenFile:
+    parsed = parse_key(key)
+    assert isinstance(parsed, ParsedKey)
+    return SeenFile(parsed, size, etag, T0, checksum)
+
+
+def kline(symbol: str, day: int, **kwargs: object) -> SeenFile:
+    return seen(f"{PREFIX}{symbol}/1h/{symbol}-1h-2024-01-{day:02d}.zip", **kwargs)  # type: ignore[arg-type]
+
+
+@pytest.fixture
+def database(tmp_path: Path) -> LakeDatabase:
+    db = LakeDatabase(tmp_path)
+    db.ensure_schema(SCHEMA)
+    return db
+
+
+def rows(database: LakeDatabase, sql: str) -> list[tuple[object, ...]]:
+    with database.connect() as c:
+        return c.execute(sql).fetchall()
+
+
+def test_new_then_unchanged_writes_nothing(database: LakeDatabase) -> None:
+    files = [kline("BTCUSDT", d) for d in range(1, 6)]
+    with database.connect() as c:
+        first = apply_seen(c, seen_table(files), now=T0, scope_prefixes=[PREFIX])
+    assert (first.new, first.changed, first.gone) == (5, 0, 0)
+    before = rows(database, "SELECT * FROM upstream_files ORDER BY key")
+    with database.connect() as c:
+        second = apply_seen(c, seen_table(files), now=T0 + dt.timedelta(days=1), scope_prefixes=[PREFIX])
+    assert second.total == 0 and second.unchanged == 5
+    assert rows(database, "SELECT * FROM upstream_files ORDER BY key") == before
+
+
+def test_reupload_is_a_revision(database: LakeDatabase) -> None:
+    with database.connect() as c:
+        apply_seen(c, seen_table([kline("BTCUSDT", 1)]), now=T0, scope_prefixes=[PREFIX])
+        changes = apply_seen(
+            c, seen_table([kline("BTCUSDT", 1, size=120, etag="e1")]), now=T0, scope_prefixes=[PREFIX]
+        )
+    assert changes.changed == 1
+    assert rows(database, "SELECT change, old_etag, new_etag, old_size, new_size FROM file_revisions") == [
+        ("changed", "e0", "e1", 100, 120)
+    ]
+    assert rows(database, "SELECT etag, size FROM upstream_files") == [("e1", 120)]
+
+
+def test_gone_only_inside_the_listed_scope_and_revival(database: LakeDatabase) -> None:
+    a, b = kline("BTCUSDT", 1), kline("ETHUSDT", 1)
+    with database.connect() as c:
+        apply_seen(c, seen_table([a, b]), now=T0, scope_prefixes=[PREFIX])
+        # A listing of BTCUSDT only says nothing about ETHUSDT.
+        narrow = apply_seen(c, seen_table([]), now=T0, scope_prefixes=[f"{PREFIX}BTCUSDT/"])
+        assert narrow.gone == 1
+        assert apply_seen(c, seen_table([a]), now=T0, scope_prefixes=None).revived == 1
+        probe = apply_seen(c, seen_table([]), now=T0, scope_prefixes=None)
+        assert probe.gone == 0
+    assert rows(database, "SELECT symbol, gone FROM upstream_files ORDER BY symbol") == [
+        ("BTCUSDT", False),
+        ("ETHUSDT", False),
+    ]
+    assert [r[0] for r in rows(database, "SELECT change FROM file_revisions ORDER BY seen_at, change")] == [
+        "gone",
+        "revived",
+    ]
+
+
+def test_other_keys_are_counted_once(database: LakeDatabase) -> None:
+    with database.connect() as c:
+        first = apply_seen(
+            c, seen_table([]), now=T0, scope_prefixes=None, other=[("index.html", "not under data/")]
+        )
+        again = apply_seen(
+            c, seen_table([]), now=T0, scope_prefixes=None, other=[("index.html", "not under data/")]
+        )
+    assert (first.other_new, again.other_new) == (1, 0)
+
+
+@settings(max_examples=25, deadline=None)
+@given(
+    first=st.lists(
+        st.tuples(st.sampled_from(["AUSDT", "BUSDT", "CUSDT"]), st.integers(1, 28), st.integers(1, 3)),
+        max_size=30,
+    ),
+    second=st.lists(
+        st.tuples(st.sampled_from(["AUSDT", "BUSDT", "CUSDT"]), st.integers(1, 28), st.integers(1, 3)),
+        max_size=30,
+    ),
+)
+def test_catalog_equals_the_last_full_listing(
+    first: list[tuple[str, int, int]],
+    second: list[tuple[str, int, int]],
+    tmp_path_factory: pytest.TempPathFactory,
+) -> None:
+    database = LakeDatabase(tmp_path_factory.mktemp("lake"))
+    database.ensure_schema(SCHEMA)
+
+    def listing(items: list[tuple[str, int, int]]) -> list[SeenFile]:
+        unique = {(s, d): v for s, d, v in items}
+        return [kline(s, d, etag=f"e{v}") for (s, d), v in unique.items()]
+
+    with database.connect() as c:
+        apply_seen(c, seen_table(listing(first)), now=T0, scope_prefixes=[PREFIX])
+        apply_seen(c, seen_table(listing(second)), now=T0, scope_prefixes=[PREFIX])
+        live = set(c.execute("SELECT key, etag FROM upstream_files WHERE NOT gone").fetchall())
+    assert live == {(f.parsed.key, f.etag) for f in listing(second)}
