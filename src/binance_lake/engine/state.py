@@ -1,0 +1,169 @@
+"""Per-file sync state in the lake's DuckDB database: what was planned, downloaded, verified, ingested,
+failed or quarantined, with reason and attempts, plus a log of sync runs.
+
+One row per archive key (the latest state). The state is written after each step, so a sync killed at any
+moment (even `kill -9`) resumes from what is recorded: a file marked ingested is in its partitions; anything
+else is fetched or ingested again, which is idempotent because ingesting a file replaces its days.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from enum import StrEnum
+
+from binance_lake.core.archive import ArchiveFile
+from binance_lake.storage.database import Connection
+
+
+class FileStatus(StrEnum):
+    PLANNED = "planned"
+    DOWNLOADED = "downloaded"  # bytes on disk, checksum verified
+    INGESTED = "ingested"  # rows are in the lake's partitions
+    FAILED = "failed"  # gave up for this run (transient errors exhausted); planned again next time
+    QUARANTINED = "quarantined"  # failed verification twice: never ingested until upstream changes
+
+
+class Provenance(StrEnum):
+    """Where a partition's rows came from; a day filled from REST is replaced when the archive has it."""
+
+    ARCHIVE_MONTHLY = "archive_monthly"
+    ARCHIVE_DAILY = "archive_daily"
+    REST = "rest"
+
+
+STATE_SCHEMA: tuple[str, ...] = (
+    """
+    CREATE TABLE IF NOT EXISTS file_state (
+        key VARCHAR NOT NULL,
+        market VARCHAR NOT NULL,
+        dataset VARCHAR NOT NULL,
+        symbol VARCHAR NOT NULL,
+        "interval" VARCHAR,
+        cadence VARCHAR NOT NULL,
+        period DATE NOT NULL,
+        first_day DATE NOT NULL,
+        last_day DATE NOT NULL,
+        status VARCHAR NOT NULL,
+        etag VARCHAR,
+        size BIGINT,
+        sha256 VARCHAR,
+        checksum VARCHAR,
+        "rows" BIGINT,
+        attempts INTEGER NOT NULL DEFAULT 0,
+        error VARCHAR,
+        provenance VARCHAR NOT NULL,
+        updated_at TIMESTAMPTZ NOT NULL
+    )
+    """,
+    """
+    CREATE TABLE IF NOT EXISTS sync_runs (
+        run_id VARCHAR NOT NULL,
+        started_at TIMESTAMPTZ NOT NULL,
+        finished_at TIMESTAMPTZ,
+        request VARCHAR NOT NULL,
+        summary VARCHAR
+    )
+    """,
+)
+
+
+@dataclass(frozen=True)
+class FileState:
+    """The recorded state of one archive file."""
+
+    key: str
+    file: ArchiveFile
+    status: FileStatus
+    etag: str | None = None
+    size: int | None = None
+    sha256: str | None = None
+    checksum: str | None = None  # "verified", or "missing" when upstream publishes no .CHECKSUM (#469)
+    rows: int | None = None
+    attempts: int = 0
+    error: str | None = None
+
+    @property
+    def provenance(self) -> Provenance:
+        if self.file.cadence.value == "monthly":
+            return Provenance.ARCHIVE_MONTHLY
+        return Provenance.ARCHIVE_DAILY
+
+
+def _row(state: FileState, now: dt.datetime) -> tuple[object, ...]:
+    f = state.file
+    return (
+        state.key,
+        f.market.value,
+        f.dataset,
+        f.symbol,
+        f.interval.value if f.interval is not None else None,
+        f.cadence.value,
+        f.period,
+        f.first_day,
+        f.last_day,
+        state.status.value,
+        state.etag,
+        state.size,
+        state.sha256,
+        state.checksum,
+        state.rows,
+        state.attempts,
+        state.error,
+        state.provenance.value,
+        now,
+    )
+
+
+def record(connection: Connection, states: Iterable[FileState], *, now: dt.datetime | None = None) -> None:
+    """Replace the recorded state of each file (one transaction)."""
+    rows = [_row(s, now or dt.datetime.now(dt.UTC)) for s in states]
+    if not rows:
+        return
+    connection.execute("BEGIN TRANSACTION")
+    connection.executemany("DELETE FROM file_state WHERE key = ?", [(r[0],) for r in rows])
+    connection.executemany(
+        "INSERT INTO file_state VALUES (" + ", ".join("?" * len(rows[0])) + ")",
+        rows,
+    )
+    connection.execute("COMMIT")
+
+
+@dataclass(frozen=True)
+class RecordedFile:
+    """The planner's view of a recorded file: enough to decide whether to fetch it again."""
+
+    key: str
+    status: FileStatus
+    etag: str | None
+    size: int | None
+    attempts: int
+
+
+def recorded(connection: Connection, keys: Iterable[str] | None = None) -> dict[str, RecordedFile]:
+    """Recorded states, all or for `keys`."""
+    sql = "SELECT key, status, etag, size, attempts FROM file_state"
+    if keys is None:
+        rows = connection.execute(sql).fetchall()
+    else:
+        wanted = list(keys)
+        if not wanted:
+            return {}
+        rows = connection.execute(sql + " WHERE list_contains(?, key)", [wanted]).fetchall()
+    return {k: RecordedFile(k, FileStatus(s), e, z, int(a)) for k, s, e, z, a in rows}
+
+
+def start_run(connection: Connection, run_id: str, request: Mapping[str, object]) -> None:
+    connection.execute(
+        "INSERT INTO sync_runs VALUES (?, ?, NULL, ?, NULL)",
+        [run_id, dt.datetime.now(dt.UTC), json.dumps(request, default=str)],
+    )
+
+
+def finish_run(connection: Connection, run_id: str, summary: Mapping[str, object]) -> None:
+    connection.execute(
+        "UPDATE sync_runs SET finished_at = ?, summary = ? WHERE run_id = ?",
+        [dt.datetime.now(dt.UTC), json.dumps(summary, default=str), run_id],
+    )
