@@ -71,6 +71,21 @@ def render_listing(
     return (XML_HEAD + "".join(parts)).encode("utf-8")
 
 
+class FakeTime:
+    """A clock that only moves when someone sleeps."""
+
+    def __init__(self) -> None:
+        self.now = 1000.0
+        self.sleeps: list[float] = []
+
+    def clock(self) -> float:
+        return self.now
+
+    async def sleep(self, seconds: float) -> None:
+        self.sleeps.append(seconds)
+        self.now += seconds
+
+
 @dataclass
 class FakeObject:
     body: bytes

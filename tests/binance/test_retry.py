@@ -16,21 +16,7 @@ from binance_lake.core.errors import (
     Restricted,
     ServerError,
 )
-
-
-class FakeTime:
-    """A clock that only moves when someone sleeps."""
-
-    def __init__(self) -> None:
-        self.now = 1000.0
-        self.sleeps: list[float] = []
-
-    def clock(self) -> float:
-        return self.now
-
-    async def sleep(self, seconds: float) -> None:
-        self.sleeps.append(seconds)
-        self.now += seconds
+from tests.binance.fake_archive import FakeTime
 
 
 class Flaky:
