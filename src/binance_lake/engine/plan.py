@@ -1,0 +1,181 @@
+"""Plan a sync: which archive files to fetch, as a pure function of the catalog, the lake's state and the
+request. Pure: no I/O.
+
+Rules (seed 000 "smart updates", seed 004's bulk-history path):
+- Per series and month, the monthly file is used when the archive has one; otherwise the daily files of the
+  requested days. So a month held as daily files is replaced by its monthly file once that is published.
+- A monthly file that failed verification twice (quarantined, e.g. a corrupt zip, issue #469) falls back to the
+  month's daily files.
+- A file is fetched when the lake does not hold it, when its upstream ETag or size changed since it was ingested
+  (Binance re-uploads in place, issue #413), or when an earlier attempt did not finish. Nothing else is touched,
+  so planning right after a completed sync yields an empty plan.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections import defaultdict
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from enum import StrEnum
+
+from binance_lake.core.archive import ArchiveFile
+from binance_lake.core.timerange import iter_days, iter_months, month_end
+from binance_lake.core.vocabulary import Cadence, is_daily_file_date
+from binance_lake.engine.state import FileStatus, RecordedFile
+
+
+@dataclass(frozen=True)
+class CatalogFile:
+    """A file the catalog says the archive holds now."""
+
+    key: str  # as listed (may be non-canonical, e.g. `ADABKRW-1d-2020-8.zip`)
+    file: ArchiveFile
+    size: int
+    etag: str
+    has_checksum: bool | None = None  # None: not known (found by a probe, not a listing)
+
+
+class Reason(StrEnum):
+    NEW = "new"
+    CHANGED = "changed upstream"
+    UNFINISHED = "unfinished"
+
+
+@dataclass(frozen=True)
+class PlannedFile:
+    entry: CatalogFile
+    reason: Reason
+
+    @property
+    def key(self) -> str:
+        return self.entry.key
+
+    @property
+    def file(self) -> ArchiveFile:
+        return self.entry.file
+
+
+Series = tuple[str, str, str | None, str]  # market, dataset, interval, symbol
+
+
+@dataclass(frozen=True)
+class Plan:
+    fetch: tuple[PlannedFile, ...]
+    held: int  # files already in the lake and unchanged upstream
+    quarantined: tuple[str, ...]  # keys skipped because they failed verification and did not change since
+    unavailable: Mapping[Series, tuple[dt.date, ...]] = field(default_factory=dict)  # days no file covers
+
+    @property
+    def bytes(self) -> int:
+        return sum(p.entry.size for p in self.fetch)
+
+    @property
+    def is_empty(self) -> bool:
+        return not self.fetch
+
+
+def _series(file: ArchiveFile) -> Series:
+    return (file.market.value, file.dataset, file.interval.value if file.interval else None, file.symbol)
+
+
+def _is_quarantined(entry: CatalogFile, recorded: Mapping[str, RecordedFile]) -> bool:
+    state = recorded.get(entry.key)
+    return (
+        state is not None
+        and state.status is FileStatus.QUARANTINED
+        and state.etag == entry.etag
+        and state.size == entry.size
+    )
+
+
+def _decide(entry: CatalogFile, recorded: Mapping[str, RecordedFile]) -> Reason | None:
+    state = recorded.get(entry.key)
+    if state is None:
+        return Reason.NEW
+    unchanged = state.etag == entry.etag and state.size == entry.size
+    if state.status in (FileStatus.INGESTED, FileStatus.QUARANTINED):
+        return None if unchanged else Reason.CHANGED
+    return Reason.UNFINISHED
+
+
+def _choose_for_month(
+    month: dt.date,
+    wanted: list[dt.date],
+    monthly: CatalogFile | None,
+    daily: Mapping[dt.date, CatalogFile],
+    recorded: Mapping[str, RecordedFile],
+) -> tuple[list[CatalogFile], list[dt.date], list[str]]:
+    """The files covering `wanted` days of `month`, the days none covers, and skipped quarantined keys."""
+    skipped: list[str] = []
+    if monthly is not None:
+        if not _is_quarantined(monthly, recorded):
+            return [monthly], [], skipped
+        skipped.append(monthly.key)
+    chosen: list[CatalogFile] = []
+    uncovered: list[dt.date] = []
+    for day in wanted:
+        entry = daily.get(day)
+        if entry is None:
+            uncovered.append(day)
+        elif _is_quarantined(entry, recorded):
+            skipped.append(entry.key)
+            uncovered.append(day)
+        else:
+            chosen.append(entry)
+    return chosen, uncovered, skipped
+
+
+def plan_sync(
+    catalog: Iterable[CatalogFile],
+    recorded: Mapping[str, RecordedFile],
+    first_day: dt.date,
+    last_day: dt.date,
+) -> Plan:
+    """Plan the fetches that make the lake hold `catalog`'s series over `first_day .. last_day`.
+
+    `catalog` holds the candidate files of the chosen series (any period; files outside the range are ignored).
+    Series are the (market, dataset, interval, symbol) combinations present in `catalog`.
+    """
+    monthly: dict[Series, dict[dt.date, CatalogFile]] = defaultdict(dict)
+    daily: dict[Series, dict[dt.date, CatalogFile]] = defaultdict(dict)
+    for entry in catalog:
+        f = entry.file
+        if f.last_day < first_day or f.first_day > last_day:
+            continue
+        target = monthly if f.cadence is Cadence.MONTHLY else daily
+        target[_series(f)][f.period] = entry
+    fetch: list[PlannedFile] = []
+    held = 0
+    quarantined: list[str] = []
+    unavailable: dict[Series, tuple[dt.date, ...]] = {}
+    for series in sorted(set(monthly) | set(daily), key=lambda s: tuple(x or "" for x in s)):
+        missing: list[dt.date] = []
+        entries = [*monthly[series].values(), *daily[series].values()]
+        # The series' own life bounds what can be missing: nothing is expected before its first file or after
+        # its last (a delisted symbol), and 3d/1w/1mo daily files exist only on the day a bar opens.
+        life_first = max(first_day, min(e.file.first_day for e in entries))
+        life_last = min(last_day, max(e.file.last_day for e in entries))
+        interval = entries[0].file.interval
+        for month in iter_months(life_first, life_last):
+            wanted = [
+                d
+                for d in iter_days(max(month, life_first), min(month_end(month), life_last))
+                if interval is None or is_daily_file_date(interval, d)
+            ]
+            if not wanted:
+                continue
+            chosen, uncovered, skipped = _choose_for_month(
+                month, wanted, monthly[series].get(month), daily[series], recorded
+            )
+            quarantined.extend(skipped)
+            missing.extend(uncovered)
+            for entry in chosen:
+                reason = _decide(entry, recorded)
+                if reason is None:
+                    held += 1
+                else:
+                    fetch.append(PlannedFile(entry, reason))
+        if missing:
+            unavailable[series] = tuple(missing)
+    return Plan(fetch=tuple(fetch), held=held, quarantined=tuple(quarantined), unavailable=unavailable)
