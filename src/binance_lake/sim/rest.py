@@ -250,8 +250,8 @@ class _Host:
         limit = params.limit(query, KLINE_DEFAULT_LIMIT, self.service.kline_max)
         divisor = self._time_divisor(request)
         start, end = params.time_range(query)
-        start_us = None if start is None else start * (US_PER_MS // divisor)
-        end_us = None if end is None else end * (US_PER_MS // divisor)
+        start_us = None if start is None else start * divisor
+        end_us = None if end is None else end * divisor
         if self.market is Market.CM:
             start_us, end_us = _dapi_span(start_us, end_us)
         now = self._now()

@@ -74,8 +74,13 @@ def to_us(moment: dt.datetime) -> int:
     return (moment - dt.datetime(1970, 1, 1, tzinfo=UTC)) // dt.timedelta(microseconds=1)
 
 
+_EPOCH_DAY = dt.date(1970, 1, 1)
+_LAST_DAY_NUMBER = (dt.date(9999, 12, 30) - _EPOCH_DAY).days
+
+
 def day_of(us: int) -> dt.date:
-    return dt.date(1970, 1, 1) + dt.timedelta(days=us // US_PER_DAY)
+    """The UTC day of an epoch in µs, clamped to 1970-01-01 .. 9999-12-30 (requests may send any int)."""
+    return _EPOCH_DAY + dt.timedelta(days=min(max(us // US_PER_DAY, 0), _LAST_DAY_NUMBER))
 
 
 class DayTables:
