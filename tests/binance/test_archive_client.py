@@ -29,6 +29,7 @@ from binance_lake.core.errors import (
     NotFound,
     Restricted,
     ServerError,
+    StorageError,
 )
 from tests.binance.fake_archive import FakeArchive, FakeTime, Scripted
 
@@ -318,6 +319,26 @@ async def test_bad_expected_sha_is_refused_before_any_request(rig: Rig, tmp_path
     with pytest.raises(ValueError, match="64 lowercase hex"):
         await rig.client().download(KEY, tmp_path / "f.zip", expected_sha256=SHA.upper())
     assert rig.fake.requests == []
+
+
+@pytest.mark.asyncio
+async def test_a_partial_answer_to_a_full_request_is_a_server_error(rig: Rig, tmp_path: Path) -> None:
+    rig.fake.put(KEY, BODY)
+    rig.fake.scripted = [Scripted(206, {"Content-Range": "bytes 5-9/10"}, b"56789")] * 2
+    dest = tmp_path / "f.zip"
+    with pytest.raises(ServerError, match="without Range"):
+        await rig.client(retry=RetryPolicy(max_attempts=1)).download(KEY, dest, expected_sha256=SHA)
+    assert not dest.exists()
+    _assert_clean(dest)
+
+
+@pytest.mark.asyncio
+async def test_a_local_disk_failure_is_a_storage_error(rig: Rig, tmp_path: Path) -> None:
+    rig.fake.put(KEY, BODY)
+    (tmp_path / "file").write_bytes(b"")
+    with pytest.raises(StorageError, match="cannot write"):
+        await rig.client().download(KEY, tmp_path / "file" / "f.zip", expected_sha256=SHA)
+    assert rig.time.sleeps == []
 
 
 # -- status codes, retries and the breaker ------------------------------------------------------------

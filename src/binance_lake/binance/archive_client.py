@@ -46,7 +46,13 @@ from binance_lake.binance.listing import (
 )
 from binance_lake.binance.retry import CircuitBreaker, OnRetry, RetryPolicy, Sleep, retrying
 from binance_lake.core.archive import CHECKSUM_SUFFIX, join_url
-from binance_lake.core.errors import ChecksumMismatch, ConnectionFailed, IntegrityError, ServerError
+from binance_lake.core.errors import (
+    ChecksumMismatch,
+    ConnectionFailed,
+    IntegrityError,
+    ServerError,
+    StorageError,
+)
 from binance_lake.core.settings import ENV_NAMES, Settings
 
 T = TypeVar("T")
@@ -276,21 +282,34 @@ class ArchiveClient:
     ) -> DownloadResult:
         """Download `key` to `dest`, resuming a `.part` left by an earlier attempt, and verify it.
 
-        Raises `ChecksumMismatch` (the partial is deleted so the next attempt starts clean) and
-        `IntegrityError` when the size differs from `expected_size`; transient failures are retried and
-        keep the partial. `dest` appears only complete and verified.
+        Raises `ChecksumMismatch` (the partial is deleted so the next attempt starts clean),
+        `IntegrityError` when the size differs from `expected_size`, and `StorageError` when the local disk
+        fails; transient failures are retried and keep the partial. `dest` appears only complete and
+        verified. Do not run two downloads to the same `dest` at once: they share the `.part`.
         """
         if expected_sha256 is not None and not is_sha256(expected_sha256):
             raise ValueError(f"expected_sha256 must be 64 lowercase hex digits, not {expected_sha256!r}")
         url = self.object_url(key)
-        dest.parent.mkdir(parents=True, exist_ok=True)
 
-        async def once() -> DownloadResult:
+        async def attempt() -> DownloadResult:
             try:
                 return await self._download_once(url, dest, expected_sha256, expected_size, progress)
             except _StartOver:
                 _discard_partial(dest)
+            try:
                 return await self._download_once(url, dest, expected_sha256, expected_size, progress)
+            except _StartOver:
+                raise ServerError(
+                    f"{url} answered a request without Range with a partial body", url=url
+                ) from None
+
+        async def once() -> DownloadResult:
+            try:
+                dest.parent.mkdir(parents=True, exist_ok=True)
+                return await attempt()
+            except OSError as error:
+                # Network OSErrors were translated inside; what is left is our own disk.
+                raise StorageError(f"cannot write {dest}: {error.strerror or error}") from error
 
         return await self._call(url, once)
 
