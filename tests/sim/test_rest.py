@@ -4,7 +4,6 @@ error codes, weight headers, 429/418/451."""
 from __future__ import annotations
 
 import datetime as dt
-import functools
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
@@ -17,7 +16,9 @@ from aiohttp.test_utils import TestClient, TestServer
 from binance_lake.core.datasets import get_dataset
 from binance_lake.core.quirks import PERPETUAL_DELIVERY_MS
 from binance_lake.core.timerange import UTC, day_start, to_millis
-from binance_lake.core.vocabulary import Interval, Market, is_daily_file_date
+from binance_lake.core.vocabulary import Interval, Market
+from binance_lake.sim import content, render
+from binance_lake.sim.render import RenderOptions
 from binance_lake.sim.rest import rest_app
 from binance_lake.sim.rest_weights import RestLimits
 from binance_lake.sim.universe import Universe
@@ -27,73 +28,8 @@ NOW = dt.datetime(2026, 11, 20, 12, 0, tzinfo=UTC)
 DAY = dt.date(2026, 11, 3)
 
 
-def _fake_day(
-    universe: Universe, market: Market, dataset: str, symbol: str, interval: Interval | None, day: dt.date
-) -> pa.Table:
-    # TEMPORARY stand-in for sim/content.py (not written yet): same schema, simple deterministic values.
-    schema = get_dataset(dataset).schema(market)
-    life = universe.life_of(market, symbol)
-    if (
-        life is None
-        or not life.active_on(day)
-        or (interval is not None and not is_daily_file_date(interval, day))
-    ):
-        return schema.empty_table()
-    start = to_millis(day_start(day))
-    if interval is not None:
-        step = 31 * 86_400_000 if interval is Interval.MO1 else interval.milliseconds
-        opens = [start + i * step for i in range(max(1, 86_400_000 // step))]
-        price = [round(100 + (t // 60_000) % 997 * 0.1, 1) for t in opens]
-        cols: dict[str, list[Any]] = {
-            "open_time": opens,
-            "open": price,
-            "high": [p + 1 for p in price],
-            "low": [p - 1 for p in price],
-            "close": [p + 0.5 for p in price],
-            "volume": [float(t // 60_000 % 50) for t in opens],
-            "close_time": [t + step - 1 for t in opens],
-            "quote_volume": [p * 3 for p in price],
-            "count": [t // 60_000 % 77 for t in opens],
-            "taker_buy_volume": [1.5] * len(opens),
-            "taker_buy_quote_volume": [2.25] * len(opens),
-        }
-    elif dataset == "fundingRate":
-        times = [start + h * 3_600_000 + h % 13 for h in (0, 8, 16)]
-        cols = {
-            "calc_time": times,
-            "funding_interval_hours": [8, 8, 8],
-            "last_funding_rate": [((t // 3_600_000) % 11 - 5) * 1e-05 for t in times],
-        }
-    else:
-        times = [start + i * 300_000 for i in range(288)]
-        cols = {
-            "create_time": times,
-            "sum_open_interest": [1000 + t // 300_000 % 100 for t in times],
-            "sum_open_interest_value": [5e6 + t // 300_000 % 7 for t in times],
-        }
-        for name in (
-            "count_toptrader_long_short_ratio",
-            "sum_toptrader_long_short_ratio",
-            "count_long_short_ratio",
-            "sum_taker_long_short_vol_ratio",
-        ):
-            cols[name] = [1 + (t // 300_000 % 9) / 10 for t in times]
-    arrays = [
-        pa.array([v * 1000 for v in cols[f.name]], pa.int64()).cast(f.type)
-        if pa.types.is_timestamp(f.type)
-        else pa.array(cols[f.name], f.type)
-        for f in schema
-    ]
-    return pa.Table.from_arrays(arrays, schema=schema)
-
-
 def _universe() -> Universe:
-    universe = Universe.build("small", now=NOW)
-    try:
-        import binance_lake.sim.content  # noqa: F401
-    except ImportError:
-        universe._day_table = functools.partial(_fake_day, universe)  # type: ignore[method-assign]
-    return universe
+    return Universe.build("small", now=NOW)
 
 
 @pytest.fixture
@@ -125,6 +61,27 @@ def table_rows(
             table = table.set_column(i, field.name, table.column(i).cast(pa.int64()))
     rows: list[dict[str, Any]] = table.to_pylist()
     return rows
+
+
+def archive_lines(
+    universe: Universe,
+    market: Market,
+    dataset: str,
+    name: str,
+    interval: Interval | None,
+    day: dt.date,
+    unit: str,
+) -> list[str]:
+    """The CSV lines `sim.render` writes for that day's archive file (no header)."""
+    options = RenderOptions(
+        header=False,
+        epoch_unit=unit,
+        spot_booleans=market is Market.SPOT,
+        symbol=name,
+        decimals=content.decimals(universe, market, dataset, name),
+    )
+    table = universe.day_table(market, dataset, name, interval, day)
+    return render.csv_bytes(table, get_dataset(dataset).layout(market), options).decode().splitlines()
 
 
 KLINE_NAMES = (
@@ -208,18 +165,17 @@ async def test_rest_day_equals_ground_truth(
                 limit=1000,
             )
         assert status == 200
+        # the same characters the archive file of that day carries (header-less, ms epochs)
+        assert [",".join(str(v) for v in a) for a in body] == archive_lines(
+            universe, market, dataset, name, interval, day, "ms"
+        )
+        # and the same values as the ground truth: times and counts exactly, numbers to the printed decimals
         got = [kline_values(a) for a in body]
-        if market is Market.SPOT and day >= dt.date(2025, 1, 1):
-            # REST speaks ms by default; the µs ground truth keeps its sub-millisecond digits
-            expected = [
-                {
-                    **r,
-                    "open_time": r["open_time"] // 1000 * 1000,
-                    "close_time": r["close_time"] // 1000 * 1000,
-                }
-                for r in expected
-            ]
-        assert got == expected
+        assert [(g["open_time"] // 1000, g["close_time"] // 1000, g["count"]) for g in got] == [
+            (r["open_time"] // 1000, r["close_time"] // 1000, r["count"]) for r in expected
+        ]
+        for g, r in zip(got, expected, strict=True):
+            assert all(g[k] == pytest.approx(r[k], rel=1e-12, abs=1e-8) for k in KLINE_NAMES)
 
 
 @pytest.mark.asyncio
@@ -242,7 +198,10 @@ async def test_spot_microsecond_opt_in(universe: Universe) -> None:
             headers={"X-MBX-TIME-UNIT": "MICROSECOND"},
         ) as response:
             by_header = await response.json()
-    assert [kline_values(a, 1) for a in by_param] == expected
+    assert [kline_values(a, 1)["open_time"] for a in by_param] == [r["open_time"] for r in expected]
+    assert [",".join(str(v) for v in a) for a in by_param] == archive_lines(
+        universe, Market.SPOT, "klines", "BTCUSDT", Interval.H1, DAY, "us"
+    )
     assert by_header == by_param
 
 

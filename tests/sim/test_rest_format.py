@@ -7,41 +7,30 @@ import json
 from hypothesis import given
 from hypothesis import strategies as st
 
-from binance_lake.core.vocabulary import Market
 from binance_lake.sim.rest_format import (
+    archive_text,
     banned_body,
-    format_number,
-    format_shortest,
     funding_object,
     kline_array,
     too_many_requests_body,
 )
 
-finite = st.floats(min_value=-1e12, max_value=1e12, allow_nan=False, allow_infinity=False)
 
-
-@given(finite)
-def test_futures_number_text_reads_back_equal_and_is_positional(value: float) -> None:
-    text = format_number(value, Market.UM)
+@given(st.integers(min_value=-(10**15), max_value=10**15), st.integers(min_value=0, max_value=8))
+def test_archive_text_has_fixed_decimals_and_reads_back(units: int, decimals: int) -> None:
+    value = units / 10**decimals
+    text = archive_text(value, decimals)
     assert float(text) == value
-    assert "e" not in text.lower()
+    assert len(text.partition(".")[2]) == decimals
+    assert "e" not in text
 
 
-@given(st.integers(min_value=0, max_value=10**12))
-def test_spot_number_text_has_eight_decimals(units: int) -> None:
-    value = units / 10**8
-    text = format_number(value, Market.SPOT)
-    assert len(text.split(".")[1]) == 8
-    assert float(text) == value
-
-
-def test_number_text_examples_from_the_archive() -> None:
-    assert format_number(34161.6, Market.UM) == "34161.6"
-    assert format_number(409953.0, Market.CM) == "409953"
-    assert format_number(0.0, Market.UM) == "0"
-    assert format_shortest(-0.0) == "0"
-    assert format_shortest(0.00001) == "0.00001"
-    assert format_number(34151.66, Market.SPOT) == "34151.66000000"
+def test_archive_text_examples_from_the_archive() -> None:
+    assert archive_text(34161.6, 1) == "34161.6"
+    assert archive_text(409953.0, 0) == "409953"
+    assert archive_text(34151.66, 8) == "34151.66000000"
+    assert archive_text(-0.00002485, 8) == "-0.00002485"
+    assert archive_text(0.0, 0) == "0"
 
 
 def test_kline_array_shape_and_time_units() -> None:
@@ -58,8 +47,9 @@ def test_kline_array_shape_and_time_units() -> None:
         "taker_buy_volume": 192220.0,
         "taker_buy_quote_volume": 564.12041453,
     }
+    decimals = {"open": 1, "high": 1, "low": 1, "close": 1, "volume": 0, "taker_buy_volume": 0}
     # the CM row of issue #283, as REST sends it
-    assert kline_array(row, Market.CM, 1000) == [
+    assert kline_array(row, decimals, 1000) == [
         1698364800000,
         "34161.6",
         "34182.5",
@@ -73,14 +63,14 @@ def test_kline_array_shape_and_time_units() -> None:
         "564.12041453",
         "0",
     ]
-    assert kline_array(row, Market.SPOT, 1)[0] == 1698364800000_000
+    assert kline_array(row, decimals, 1)[0] == 1698364800000_000
 
 
 def test_funding_object_key_order_is_the_2026_capture() -> None:
-    obj = funding_object("BTCUSDT", 1791244800003, -0.00002485, 85718.55362319)
+    obj = funding_object("BTCUSDT", 1791244800003, "-0.00002485", 85718.55362319)
     assert list(obj) == ["symbol", "fundingTime", "fundingRate", "markPrice", "rateType"]
     assert obj["fundingRate"] == "-0.00002485" and obj["markPrice"] == "85718.55362319"
-    assert funding_object("X", 1, 0.0001, None)["markPrice"] == ""
+    assert funding_object("X", 1, "0.00010000", None)["markPrice"] == ""
 
 
 def test_limit_bodies_match_the_real_ones() -> None:

@@ -25,11 +25,13 @@ from typing import Any
 from aiohttp import web
 
 from binance_lake.core.vocabulary import Interval, Market
+from binance_lake.sim import content
 from binance_lake.sim import rest_params as params
 from binance_lake.sim import rest_statistics as stats
 from binance_lake.sim.rest_format import (
     RESTRICTED_BODY,
     JsonObject,
+    archive_text,
     banned_body,
     error_body,
     fixed,
@@ -44,8 +46,6 @@ from binance_lake.sim.rest_series import (
     US_PER_MS,
     DayTables,
     Row,
-    SymbolView,
-    UniverseView,
     Window,
     bar_days,
     collect,
@@ -55,6 +55,7 @@ from binance_lake.sim.rest_series import (
     value_at,
 )
 from binance_lake.sim.rest_weights import Outcome, RestLimits, WeightLedger, kline_weight
+from binance_lake.sim.universe import SimSymbol, Universe
 
 SERVICES = ("fapi", "dapi", "spot")
 WEIGHT_HEADER = "X-MBX-USED-WEIGHT-1M"
@@ -99,7 +100,7 @@ Body = Callable[[web.Request], Any]
 
 
 def rest_app(
-    universe: UniverseView,
+    universe: Universe,
     service: str,
     *,
     limits: RestLimits | None = None,
@@ -124,7 +125,7 @@ class _Host:
     """One REST host: its service, its universe view and its weight ledger."""
 
     def __init__(
-        self, universe: UniverseView, service: _Service, limits: RestLimits, monotonic: Callable[[], float]
+        self, universe: Universe, service: _Service, limits: RestLimits, monotonic: Callable[[], float]
     ) -> None:
         self.universe = universe
         self.service = service
@@ -210,17 +211,17 @@ class _Host:
 
     # --- symbols -----------------------------------------------------------------------------------------
 
-    def _symbol(self, query: Mapping[str, str]) -> SymbolView:
+    def _symbol(self, query: Mapping[str, str]) -> SimSymbol:
         name = params.required(query, "symbol").upper()
         found = self.universe.symbol(self.market, name)
         if found is None or found.onboard_ms > to_us(self._now()) // US_PER_MS:
             raise params.invalid_symbol()
         return found
 
-    def _pair_symbols(self, pair: str) -> list[SymbolView]:
+    def _pair_symbols(self, pair: str) -> list[SimSymbol]:
         return [s for s in self.universe.symbols(self.market) if s.pair == pair]
 
-    def _last_day(self, symbols: Sequence[SymbolView]) -> dt.date:
+    def _last_day(self, symbols: Sequence[SimSymbol]) -> dt.date:
         today = self._now().date()
         if any(s.delisted is None for s in symbols):
             return today
@@ -257,10 +258,11 @@ class _Host:
         now = self._now()
         window = Window.of(start_us, end_us, limit, lo_us=0, hi_us=last_closed_open_us(interval, now))
         rows = self._bars(dataset, name, interval, window, owners)
-        return [kline_array(row, self.market, divisor) for row in rows]
+        decimals = content.decimals(self.universe, self.market, dataset, name)
+        return [kline_array(row, decimals, divisor) for row in rows]
 
     def _bars(
-        self, dataset: str, name: str, interval: Interval, window: Window, owners: Sequence[SymbolView]
+        self, dataset: str, name: str, interval: Interval, window: Window, owners: Sequence[SimSymbol]
     ) -> list[Row]:
         return collect(
             lambda day: self.tables.get(self.market, dataset, name, interval, day),
@@ -296,14 +298,23 @@ class _Host:
                 records.append((row["calc_time"], symbol.symbol, row))
         records.sort(key=lambda r: (r[0], r[1]))
         records = records[:limit] if window.forward else records[-limit:]
+        rate_decimals = {
+            s.symbol: content.decimals(self.universe, self.market, "fundingRate", s.symbol)[
+                "last_funding_rate"
+            ]
+            for s in symbols
+        }
         return [
             funding_object(
-                symbol, t // US_PER_MS, float(row["last_funding_rate"]), self._mark_price(symbol, t)
+                symbol,
+                t // US_PER_MS,
+                archive_text(float(row["last_funding_rate"]), rate_decimals[symbol]),
+                self._mark_price(symbol, t),
             )
             for t, symbol, row in records
         ]
 
-    def _funding_rows(self, symbol: SymbolView, window: Window) -> list[Row]:
+    def _funding_rows(self, symbol: SimSymbol, window: Window) -> list[Row]:
         return collect(
             lambda day: self.tables.get(self.market, "fundingRate", symbol.symbol, None, day),
             "calc_time",
@@ -346,7 +357,7 @@ class _Host:
         )
         return rows[-1] if rows else None
 
-    def _premium_object(self, symbol: SymbolView, now: dt.datetime) -> JsonObject:
+    def _premium_object(self, symbol: SimSymbol, now: dt.datetime) -> JsonObject:
         mark = self._latest("markPriceKlines", symbol.symbol, Interval.M1, "open_time", now)
         index = self._latest("indexPriceKlines", symbol.pair, Interval.M1, "open_time", now)
         funding = self._latest("fundingRate", symbol.symbol, None, "calc_time", now)
@@ -443,7 +454,7 @@ def _next_funding_ms(funding: Row, now: dt.datetime) -> int:
     return min(nxt, NO_END // US_PER_MS)
 
 
-def _futures_symbol(s: SymbolView, now: dt.datetime) -> JsonObject:
+def _futures_symbol(s: SimSymbol, now: dt.datetime) -> JsonObject:
     """One exchangeInfo symbol in the shape of the doc examples (reference §4.3): CM says `contractStatus`
     where UM says `status`, and adds `contractSize`."""
     status_key = "contractStatus" if s.market is Market.CM else "status"
@@ -476,7 +487,7 @@ def _futures_symbol(s: SymbolView, now: dt.datetime) -> JsonObject:
     return obj
 
 
-def _spot_symbol(s: SymbolView, now: dt.datetime) -> JsonObject:
+def _spot_symbol(s: SimSymbol, now: dt.datetime) -> JsonObject:
     return {
         "symbol": s.symbol,
         "status": s.status(now),

@@ -1,9 +1,9 @@
 """JSON shaping for the simulated REST APIs: number text, kline arrays, funding and statistics objects,
 error bodies. Pure: no I/O.
 
-Numbers are written as the archive CSV writes them (reference §2.1): spot at 8 fixed decimals, futures at the
-shortest text that reads back as the same float (the tick-precision text Binance prints, when the universe's
-values sit on the tick grid). So parsing a REST answer and parsing the archive file give equal values.
+Numbers from the ground truth are written as the archive CSV writes them (reference §2.1): fixed decimals per
+column, the same decimals `sim.content.decimals` gives the archive renderer, so a REST answer and the archive
+file carry the same text and parse to equal values.
 Key orders follow real captures where the reference has one (e.g. fundingRate's 2026 order).
 """
 
@@ -11,10 +11,6 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from typing import Any
-
-import numpy as np
-
-from binance_lake.core.vocabulary import Market
 
 JsonObject = dict[str, Any]
 
@@ -34,17 +30,13 @@ KLINE_FIELDS = (
 )
 
 
-def format_number(value: float, market: Market) -> str:
-    """A float as the archive CSV of `market` writes it: spot `34151.66000000`, futures `34161.6`."""
-    if market is Market.SPOT:
-        return f"{value:.8f}"
-    return format_shortest(value)
-
-
-def format_shortest(value: float) -> str:
-    """The shortest positional text that reads back as `value` (`0`, `0.00001`, `409953`; never `1e-05`)."""
-    text: str = np.format_float_positional(value, unique=True, trim="-")
-    return "0" if text == "-0" else text
+def archive_text(value: float, decimals: int) -> str:
+    """A float as the archive CSV prints it: exactly `decimals` decimals, from its rounded integer units
+    (the method of `sim.render`, so REST and archive text are the same characters)."""
+    units = round(value * 10.0**decimals)
+    sign = "-" if units < 0 else ""
+    whole, frac = divmod(abs(units), 10**decimals)
+    return f"{sign}{whole}" if decimals == 0 else f"{sign}{whole}.{frac:0{decimals}d}"
 
 
 def fixed(value: float, decimals: int) -> str:
@@ -52,16 +44,17 @@ def fixed(value: float, decimals: int) -> str:
     return f"{value:.{decimals}f}"
 
 
-def kline_array(row: Mapping[str, Any], market: Market, time_divisor: int) -> list[Any]:
+def kline_array(row: Mapping[str, Any], decimals: Mapping[str, int], time_divisor: int) -> list[Any]:
     """One kline as the 12-element REST array: numbers as strings except open/close time and count.
 
-    `row` holds the lake columns with times as integer microseconds; `time_divisor` is 1000 for
+    `row` holds the lake columns with times as integer microseconds, `decimals` the archive's decimals
+    per column (`sim.content.decimals`); `time_divisor` is 1000 for
     millisecond output and 1 for microsecond output (spot `timeUnit=MICROSECOND`). The 12th field is
     Binance's unused `ignore`, always `"0"` on REST.
     """
 
     def num(name: str) -> str:
-        return format_number(float(row[name]), market)
+        return archive_text(float(row[name]), decimals.get(name, 8))
 
     return [
         int(row["open_time"]) // time_divisor,
@@ -79,7 +72,7 @@ def kline_array(row: Mapping[str, Any], market: Market, time_divisor: int) -> li
     ]
 
 
-def funding_object(symbol: str, funding_time_ms: int, rate: float, mark_price: float | None) -> JsonObject:
+def funding_object(symbol: str, funding_time_ms: int, rate_text: str, mark_price: float | None) -> JsonObject:
     """A fundingRate record in the 2026 key order `symbol, fundingTime, fundingRate, markPrice, rateType`.
 
     The rate keeps the archive's text so it reads back equal; markPrice has REST's 8 decimals and is `""`
@@ -88,7 +81,7 @@ def funding_object(symbol: str, funding_time_ms: int, rate: float, mark_price: f
     return {
         "symbol": symbol,
         "fundingTime": funding_time_ms,
-        "fundingRate": format_shortest(rate),
+        "fundingRate": rate_text,
         "markPrice": "" if mark_price is None else fixed(mark_price, 8),
         "rateType": "Regular",
     }

@@ -5,8 +5,6 @@ a time (`Universe.day_table`). This module walks the days a window touches - for
 or backwards from `endTime`/now - slices each sorted day table with a binary search, and stops as soon as
 `limit` rows are found. Rows come back as dicts with every time column as integer microseconds.
 
-`UniverseView` is the part of `sim.universe.Universe` the REST side reads; it is a Protocol so the REST
-apps depend on the interface, not on how the universe is generated.
 """
 
 from __future__ import annotations
@@ -14,60 +12,19 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Any
 
 import numpy as np
 import pyarrow as pa
 
 from binance_lake.core.timerange import UTC, day_start, month_start
 from binance_lake.core.vocabulary import Interval, Market, is_daily_file_date
+from binance_lake.sim.universe import Universe
 
 Row = dict[str, Any]
 US_PER_MS = 1000
 US_PER_DAY = 86_400_000_000
 NO_END = 2**62  # microseconds: far beyond any simulated data
-
-
-class SymbolView(Protocol):
-    @property
-    def market(self) -> Market: ...
-    @property
-    def symbol(self) -> str: ...
-    @property
-    def pair(self) -> str: ...
-    @property
-    def base_asset(self) -> str: ...
-    @property
-    def quote_asset(self) -> str: ...
-    @property
-    def margin_asset(self) -> str: ...
-    @property
-    def contract_type(self) -> str | None: ...
-    @property
-    def listed(self) -> dt.date: ...
-    @property
-    def delisted(self) -> dt.date | None: ...
-    @property
-    def onboard_ms(self) -> int: ...
-    @property
-    def delivery_ms(self) -> int: ...
-    @property
-    def contract_size(self) -> int | None: ...
-    def status(self, now: dt.datetime) -> str: ...
-
-
-class ClockView(Protocol):
-    def now(self) -> dt.datetime: ...
-
-
-class UniverseView(Protocol):
-    @property
-    def clock(self) -> ClockView: ...
-    def symbols(self, market: Market) -> tuple[SymbolView, ...]: ...
-    def symbol(self, market: Market, symbol: str) -> SymbolView | None: ...
-    def day_table(
-        self, market: Market, dataset: str, symbol: str, interval: Interval | None, day: dt.date
-    ) -> pa.Table: ...
 
 
 def to_us(moment: dt.datetime) -> int:
@@ -86,7 +43,7 @@ def day_of(us: int) -> dt.date:
 class DayTables:
     """The seam through which the REST side reads `Universe.day_table` (which caches what it generates)."""
 
-    def __init__(self, universe: UniverseView) -> None:
+    def __init__(self, universe: Universe) -> None:
         self.universe = universe
 
     def get(

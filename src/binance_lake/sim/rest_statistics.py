@@ -25,20 +25,21 @@ import numpy as np
 import pyarrow as pa
 
 from binance_lake.core.vocabulary import Interval
-from binance_lake.sim.rest_format import JsonObject, fixed, format_shortest
+from binance_lake.sim.rest_format import JsonObject, archive_text, fixed
 from binance_lake.sim.rest_series import (
     US_PER_MS,
     DayTables,
     Row,
-    SymbolView,
     Window,
     collect,
     day_of,
     on_grid,
     to_us,
 )
+from binance_lake.sim.universe import SimSymbol
 
 STATISTICS_DAYS = 30
+METRICS_DECIMALS = 8
 US_PER_MINUTE = 60_000_000
 DEFAULT_LIMIT = 30
 MAX_LIMIT = 500
@@ -76,9 +77,7 @@ class StatisticsQuery:
         return self.period_minutes * US_PER_MINUTE
 
 
-def metrics_rows(
-    tables: DayTables, symbol: SymbolView, query: StatisticsQuery, now: dt.datetime
-) -> list[Row]:
+def metrics_rows(tables: DayTables, symbol: SimSymbol, query: StatisticsQuery, now: dt.datetime) -> list[Row]:
     """The symbol's metrics rows on the period grid inside the window (times in µs)."""
     last = now.date() if symbol.delisted is None else min(now.date(), symbol.delisted)
     return collect(
@@ -93,10 +92,10 @@ def metrics_rows(
 
 
 def _merged(
-    tables: DayTables, symbols: Sequence[SymbolView], query: StatisticsQuery, now: dt.datetime
-) -> list[tuple[int, list[tuple[SymbolView, Row]]]]:
+    tables: DayTables, symbols: Sequence[SimSymbol], query: StatisticsQuery, now: dt.datetime
+) -> list[tuple[int, list[tuple[SimSymbol, Row]]]]:
     """Rows of several symbols grouped by timestamp, the window's `limit` timestamps, ascending."""
-    by_time: dict[int, list[tuple[SymbolView, Row]]] = {}
+    by_time: dict[int, list[tuple[SimSymbol, Row]]] = {}
     for symbol in symbols:
         for row in metrics_rows(tables, symbol, query, now):
             by_time.setdefault(row["create_time"], []).append((symbol, row))
@@ -105,9 +104,7 @@ def _merged(
     return [(t, by_time[t]) for t in times]
 
 
-def taker_volumes(
-    tables: DayTables, symbol: SymbolView, start_us: int, period_us: int
-) -> tuple[float, float]:
+def taker_volumes(tables: DayTables, symbol: SimSymbol, start_us: int, period_us: int) -> tuple[float, float]:
     """(volume, quote_volume) of the symbol's 5m klines opening in `[start_us, start_us + period_us)`."""
     volume = quote = 0.0
     end_us = start_us + period_us
@@ -134,6 +131,11 @@ def circulating_supply(base_asset: str) -> str:
     return fixed(1_000_000 + zlib.crc32(base_asset.encode()) % 999_000_000, 8)
 
 
+def _text(value: float) -> str:
+    """Metrics figures as the archive prints them (8 decimals, `sim.content.decimals`' default)."""
+    return archive_text(value, METRICS_DECIMALS)
+
+
 def _ms(us: int) -> int:
     return us // US_PER_MS
 
@@ -142,7 +144,7 @@ def _ms(us: int) -> int:
 
 
 def um_statistics(
-    endpoint: str, tables: DayTables, symbol: SymbolView, query: StatisticsQuery, now: dt.datetime
+    endpoint: str, tables: DayTables, symbol: SimSymbol, query: StatisticsQuery, now: dt.datetime
 ) -> list[JsonObject]:
     rows = metrics_rows(tables, symbol, query, now)
     shape = _UM_SHAPES[endpoint]
@@ -154,23 +156,23 @@ def um_statistics(
     return out
 
 
-_Shape = Callable[[DayTables, SymbolView, Row, StatisticsQuery], JsonObject | None]
+_Shape = Callable[[DayTables, SimSymbol, Row, StatisticsQuery], JsonObject | None]
 
 
-def _um_open_interest(_t: DayTables, s: SymbolView, row: Row, _q: StatisticsQuery) -> JsonObject | None:
+def _um_open_interest(_t: DayTables, s: SimSymbol, row: Row, _q: StatisticsQuery) -> JsonObject | None:
     if row["sum_open_interest"] is None or row["sum_open_interest_value"] is None:
         return None
     return {
         "symbol": s.symbol,
-        "sumOpenInterest": format_shortest(row["sum_open_interest"]),
-        "sumOpenInterestValue": format_shortest(row["sum_open_interest_value"]),
+        "sumOpenInterest": _text(row["sum_open_interest"]),
+        "sumOpenInterestValue": _text(row["sum_open_interest_value"]),
         "CMCCirculatingSupply": circulating_supply(s.base_asset),
         "timestamp": _ms(row["create_time"]),
     }
 
 
 def _um_ratio(column: str, position_order: bool) -> _Shape:
-    def shape(_t: DayTables, s: SymbolView, row: Row, _q: StatisticsQuery) -> JsonObject | None:
+    def shape(_t: DayTables, s: SimSymbol, row: Row, _q: StatisticsQuery) -> JsonObject | None:
         ratio = row[column]
         if ratio is None:
             return None
@@ -179,13 +181,13 @@ def _um_ratio(column: str, position_order: bool) -> _Shape:
             return {
                 "symbol": s.symbol,
                 "longAccount": long,
-                "longShortRatio": format_shortest(ratio),
+                "longShortRatio": _text(ratio),
                 "shortAccount": short,
                 "timestamp": _ms(row["create_time"]),
             }
         return {
             "symbol": s.symbol,
-            "longShortRatio": format_shortest(ratio),
+            "longShortRatio": _text(ratio),
             "longAccount": long,
             "shortAccount": short,
             "timestamp": _ms(row["create_time"]),
@@ -194,13 +196,13 @@ def _um_ratio(column: str, position_order: bool) -> _Shape:
     return shape
 
 
-def _um_taker(tables: DayTables, s: SymbolView, row: Row, q: StatisticsQuery) -> JsonObject | None:
+def _um_taker(tables: DayTables, s: SimSymbol, row: Row, q: StatisticsQuery) -> JsonObject | None:
     ratio = row[TAKER]
     if ratio is None:
         return None
     volume, _ = taker_volumes(tables, s, row["create_time"], q.period_us)
     return {
-        "buySellRatio": format_shortest(ratio),
+        "buySellRatio": _text(ratio),
         "sellVol": fixed(volume / (1 + ratio), 4),
         "buyVol": fixed(volume * ratio / (1 + ratio), 4),
         "timestamp": _ms(row["create_time"]),
@@ -229,7 +231,7 @@ CM_ENDPOINTS = (
 )
 
 
-def cm_symbols(symbols: Sequence[SymbolView], pair: str, contract_type: str) -> list[SymbolView]:
+def cm_symbols(symbols: Sequence[SimSymbol], pair: str, contract_type: str) -> list[SimSymbol]:
     return [
         s for s in symbols if s.pair == pair and (contract_type == "ALL" or s.contract_type == contract_type)
     ]
@@ -237,7 +239,7 @@ def cm_symbols(symbols: Sequence[SymbolView], pair: str, contract_type: str) -> 
 
 def cm_open_interest(
     tables: DayTables,
-    symbols: Sequence[SymbolView],
+    symbols: Sequence[SimSymbol],
     pair: str,
     contract_type: str,
     query: StatisticsQuery,
@@ -252,8 +254,8 @@ def cm_open_interest(
         out.append(
             {
                 "contractType": contract_type,
-                "sumOpenInterest": format_shortest(sum(a for a, _ in values)),
-                "sumOpenInterestValue": format_shortest(sum(b for _, b in values)),
+                "sumOpenInterest": _text(sum(a for a, _ in values)),
+                "sumOpenInterestValue": _text(sum(b for _, b in values)),
                 "pair": pair,
                 "timestamp": _ms(t),
             }
@@ -262,7 +264,7 @@ def cm_open_interest(
 
 
 def cm_ratio(
-    endpoint: str, tables: DayTables, perpetual: SymbolView, query: StatisticsQuery, now: dt.datetime
+    endpoint: str, tables: DayTables, perpetual: SimSymbol, query: StatisticsQuery, now: dt.datetime
 ) -> list[JsonObject]:
     """A CM long/short ratio, read from the pair's perpetual (the ratios are per pair on dapi)."""
     column = {
@@ -281,7 +283,7 @@ def cm_ratio(
             out.append(
                 {
                     "shortPosition": short,
-                    "longShortRatio": format_shortest(ratio),
+                    "longShortRatio": _text(ratio),
                     "longPosition": long,
                     "pair": perpetual.pair,
                     "timestamp": ts,
@@ -291,7 +293,7 @@ def cm_ratio(
             out.append(
                 {
                     "pair": perpetual.pair,
-                    "longShortRatio": format_shortest(ratio),
+                    "longShortRatio": _text(ratio),
                     "longAccount": long,
                     "shortAccount": short,
                     "timestamp": ts,
@@ -302,7 +304,7 @@ def cm_ratio(
 
 def cm_taker(
     tables: DayTables,
-    symbols: Sequence[SymbolView],
+    symbols: Sequence[SimSymbol],
     pair: str,
     contract_type: str,
     query: StatisticsQuery,
