@@ -34,7 +34,10 @@ from binance_lake.core.settings import Settings, resolve_settings
 from binance_lake.core.symbols import normalize_symbol
 from binance_lake.core.timerange import DateLike, parse_date
 from binance_lake.core.vocabulary import Market, parse_interval, parse_market
-from binance_lake.storage.database import LakeDatabase
+from binance_lake.engine.executor import SyncProgress
+from binance_lake.engine.sync import SyncReport, SyncRequest
+from binance_lake.engine.sync import run_sync as sync_into
+from binance_lake.storage.database import LakeDatabase, WriterLock
 
 T = TypeVar("T")
 Frame = Literal["pandas", "polars", "arrow"]
@@ -241,3 +244,61 @@ class Lake:
     @property
     def catalog(self) -> LakeCatalog:
         return LakeCatalog(self.settings, self.database)
+
+    def sync(
+        self,
+        *,
+        market: str = "um",
+        datasets: str | Iterable[str] = ("klines",),
+        symbols: str | Iterable[str] | None = None,
+        intervals: str | Iterable[str] | None = None,
+        start: DateLike,
+        end: DateLike | None = None,
+        include_delisted: bool = False,
+        dry_run: bool = False,
+        refresh_catalog: bool = True,
+        concurrency: int = 16,
+        keep_raw: bool = True,
+        progress: SyncProgress | None = None,
+        refresh_progress: RefreshProgress | None = None,
+    ) -> SyncReport:
+        """Mirror archive files into the lake: resumable, checksum-verified, parallel.
+
+        `symbols` None (or empty) means every symbol of the market alive in the range (`--all`); `@name`
+        entries expand to the named sets of binance-lake.toml. Dates are whole UTC days, both included; `end`
+        defaults to today. Only one process may sync a lake at a time (`LakeLocked` otherwise).
+        """
+        first = _day(start)
+        last = _day(end) if end is not None else dt.datetime.now(dt.UTC).date()
+        chosen = _as_list(symbols)
+        request = SyncRequest(
+            market=parse_market(market),
+            datasets=tuple(get_dataset(d).name for d in _as_list(datasets)),
+            first_day=first,
+            last_day=last,
+            intervals=tuple(parse_interval(i) for i in _as_list(intervals)),
+            symbols=tuple(self.settings.expand_symbols(",".join(chosen))) if chosen else (),
+            include_delisted=include_delisted,
+        )
+        request.validate()
+
+        async def go() -> SyncReport:
+            async with make_session(limit=max(concurrency, 8)) as session:
+                client = ArchiveClient(session, self.settings, breaker=CircuitBreaker())
+                return await sync_into(
+                    request,
+                    client=client,
+                    database=self.database,
+                    archive_url=self.settings.archive_url,
+                    refresh_catalog=refresh_catalog,
+                    dry_run=dry_run,
+                    concurrency=concurrency,
+                    keep_raw=keep_raw,
+                    progress=progress,
+                    refresh_progress=refresh_progress,
+                )
+
+        if dry_run:
+            return run_sync(go())
+        with WriterLock(self.root):
+            return run_sync(go())

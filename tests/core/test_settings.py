@@ -57,3 +57,12 @@ def test_unknown_symbol_set(tmp_path: Path) -> None:
         resolve_settings(environ={}, cwd=tmp_path).expand_symbols("@top35")
     with pytest.raises(UsageError, match="invalid symbol"):
         resolve_settings(environ={}, cwd=tmp_path).expand_symbols("BTC-USDT")
+
+
+def test_pair_of_contracts() -> None:
+    from binance_lake.core.symbols import pair_of
+
+    assert pair_of("BTCUSD_PERP") == "BTCUSD"
+    assert pair_of("BTCUSDT_230929") == "BTCUSDT"
+    assert pair_of("ETHUSDT") == "ETHUSDT"
+    assert pair_of("CVCUSDTSETTLED") == "CVCUSDTSETTLED"

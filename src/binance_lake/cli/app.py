@@ -14,6 +14,7 @@ from rich.console import Console
 from binance_lake import __version__
 from binance_lake.cli.catalog_cmd import catalog_app
 from binance_lake.cli.state import CliState
+from binance_lake.cli.sync_cmd import sync_command
 from binance_lake.core.errors import BinanceLakeError, UsageError
 
 app = typer.Typer(
@@ -66,6 +67,7 @@ def _root(
 
 
 app.add_typer(catalog_app, name="catalog")
+app.command("sync")(sync_command)
 
 
 def main() -> None:

@@ -33,3 +33,14 @@ def split_list(text: str) -> list[str]:
 def parse_symbol_list(text: str) -> list[str]:
     """'btcusdt,ETHUSDT' -> ['BTCUSDT', 'ETHUSDT'], order kept, duplicates removed."""
     return list(dict.fromkeys(normalize_symbol(s) for s in split_list(text)))
+
+
+_CONTRACT_SUFFIX = re.compile(r"_(PERP|\d{6})$")
+
+
+def pair_of(symbol: str) -> str:
+    """The pair a contract trades: `BTCUSD_PERP` -> `BTCUSD`, `BTCUSDT_230929` -> `BTCUSDT`, `BTCUSDT` -> itself.
+
+    indexPriceKlines directories are named by pair, not by contract (reference §1.3).
+    """
+    return _CONTRACT_SUFFIX.sub("", symbol)

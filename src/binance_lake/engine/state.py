@@ -8,6 +8,8 @@ else is fetched or ingested again, which is idempotent because ingesting a file 
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import datetime as dt
 import json
 from collections.abc import Iterable, Mapping
@@ -15,7 +17,7 @@ from dataclasses import dataclass
 from enum import StrEnum
 
 from binance_lake.core.archive import ArchiveFile
-from binance_lake.storage.database import Connection
+from binance_lake.storage.database import Connection, LakeDatabase
 
 
 class FileStatus(StrEnum):
@@ -24,6 +26,7 @@ class FileStatus(StrEnum):
     INGESTED = "ingested"  # rows are in the lake's partitions
     FAILED = "failed"  # gave up for this run (transient errors exhausted); planned again next time
     QUARANTINED = "quarantined"  # failed verification twice: never ingested until upstream changes
+    SUPERSEDED = "superseded"  # a daily file whose days a monthly file now holds
 
 
 class Provenance(StrEnum):
@@ -153,6 +156,77 @@ def recorded(connection: Connection, keys: Iterable[str] | None = None) -> dict[
             return {}
         rows = connection.execute(sql + " WHERE list_contains(?, key)", [wanted]).fetchall()
     return {k: RecordedFile(k, FileStatus(s), e, z, int(a)) for k, s, e, z, a in rows}
+
+
+def mark_superseded(connection: Connection, monthly: ArchiveFile) -> None:
+    """Daily files of the month a monthly file now holds are superseded (their rows were replaced)."""
+    connection.execute(
+        """
+        UPDATE file_state SET status = 'superseded', updated_at = ?
+        WHERE cadence = 'daily' AND status = 'ingested' AND market = ? AND dataset = ? AND symbol = ?
+          AND "interval" IS NOT DISTINCT FROM ? AND period BETWEEN ? AND ?
+        """,
+        [
+            dt.datetime.now(dt.UTC),
+            monthly.market.value,
+            monthly.dataset,
+            monthly.symbol,
+            monthly.interval.value if monthly.interval is not None else None,
+            monthly.first_day,
+            monthly.last_day,
+        ],
+    )
+
+
+class StateWriter:
+    """Batches state changes and writes them every `interval` seconds from a background task.
+
+    Opening the database per change would cost more than the downloads; a state that lags by a moment only
+    means a killed sync redoes a little work, which is idempotent. Use as `async with writer:`; leaving the
+    block writes everything still pending.
+    """
+
+    def __init__(self, database: LakeDatabase, *, interval: float = 0.25) -> None:
+        self.database = database
+        self.interval = interval
+        self._pending: list[FileState] = []
+        self._superseded: list[ArchiveFile] = []
+        self._task: asyncio.Task[None] | None = None
+
+    def submit(self, states: Iterable[FileState]) -> None:
+        self._pending.extend(states)
+
+    def supersede(self, monthly: ArchiveFile) -> None:
+        self._superseded.append(monthly)
+
+    def _write(self, states: list[FileState], superseded: list[ArchiveFile]) -> None:
+        with self.database.connect() as connection:
+            # Later states of the same key win.
+            record(connection, list({s.key: s for s in states}.values()))
+            for file in superseded:
+                mark_superseded(connection, file)
+
+    async def flush(self) -> None:
+        states, self._pending = self._pending, []
+        superseded, self._superseded = self._superseded, []
+        if states or superseded:
+            await asyncio.to_thread(self._write, states, superseded)
+
+    async def _loop(self) -> None:
+        while True:
+            await asyncio.sleep(self.interval)
+            await self.flush()
+
+    async def __aenter__(self) -> StateWriter:
+        self._task = asyncio.create_task(self._loop())
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+        await self.flush()
 
 
 def start_run(connection: Connection, run_id: str, request: Mapping[str, object]) -> None:

@@ -1,0 +1,258 @@
+"""Execute a sync plan: bounded-concurrency downloads over one connection pool, checksum verification,
+ingest in worker threads, and the state of every file recorded as it moves.
+
+Downloads of one monthly partition's files are ingested together once the last of them is verified, so a month
+synced as daily files is written once. A file whose checksum fails twice is quarantined with its reason and never
+ingested; a file that keeps failing transiently is recorded as failed (and planned again next time). Every failure
+ends up in the report and in `file_state`; nothing is skipped silently.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import hashlib
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from binance_lake.binance.archive_client import ArchiveClient
+from binance_lake.core.errors import (
+    BinanceLakeError,
+    ChecksumMismatch,
+    IntegrityError,
+    NotFound,
+    ParseError,
+    StorageError,
+)
+from binance_lake.core.partitions import Partition
+from binance_lake.core.vocabulary import Cadence
+from binance_lake.engine.ingest import Verified, group_for_ingest, ingest
+from binance_lake.engine.plan import Plan, PlannedFile, Reason
+from binance_lake.engine.state import FileState, FileStatus, StateWriter
+from binance_lake.storage.database import LakeDatabase
+
+RAW_DIR = "raw"
+VERIFY_ATTEMPTS = 2  # a second checksum failure quarantines the file
+
+
+@dataclass
+class SyncProgress:
+    """Counters for a progress display; `on_update` is called on the event loop after each change."""
+
+    files_total: int = 0
+    files_done: int = 0
+    bytes_total: int = 0
+    bytes_done: int = 0
+    failures: int = 0
+    rows: int = 0
+    on_update: Callable[[SyncProgress], None] | None = None
+
+    def tick(self) -> None:
+        if self.on_update is not None:
+            self.on_update(self)
+
+
+@dataclass(frozen=True)
+class FileFailure:
+    key: str
+    error: str
+    quarantined: bool
+
+
+@dataclass(frozen=True)
+class ExecutionReport:
+    ingested: int
+    rows: int
+    bytes: int
+    failures: tuple[FileFailure, ...]
+    seconds: float
+
+    @property
+    def ok(self) -> bool:
+        return not self.failures
+
+
+def _sha256_of(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as handle:
+        while chunk := handle.read(1 << 20):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+@dataclass
+class _Group:
+    """The files ingested together (one monthly partition, or one tick file) and how many are still due."""
+
+    target: Partition | str
+    waiting: int
+    ready: list[Verified] = field(default_factory=list)
+
+
+class Executor:
+    def __init__(
+        self,
+        client: ArchiveClient,
+        database: LakeDatabase,
+        root: Path,
+        *,
+        concurrency: int = 16,
+        ingest_workers: int = 2,
+        keep_raw: bool = True,
+        progress: SyncProgress | None = None,
+    ) -> None:
+        self.client = client
+        self.database = database
+        self.root = root
+        self.keep_raw = keep_raw
+        self.progress = progress or SyncProgress()
+        self._downloads = asyncio.Semaphore(concurrency)
+        self._ingests = asyncio.Semaphore(ingest_workers)
+        self._failures: list[FileFailure] = []
+        self._ingested = 0
+        self._bytes = 0
+        self._planned: dict[str, PlannedFile] = {}
+        self._groups: dict[str, _Group] = {}
+        self._downloaded: dict[str, FileState] = {}
+        self._writer = StateWriter(database)
+
+    # -- state ----------------------------------------------------------------------------------------
+
+    def _record(self, *states: FileState) -> None:
+        self._writer.submit(states)
+
+    def _state(self, planned: PlannedFile, status: FileStatus) -> FileState:
+        entry = planned.entry
+        return FileState(key=entry.key, file=entry.file, status=status, etag=entry.etag, size=entry.size)
+
+    def _fail(self, planned: PlannedFile, error: BaseException, *, quarantine: bool, attempts: int) -> None:
+        status = FileStatus.QUARANTINED if quarantine else FileStatus.FAILED
+        message = str(error) or type(error).__name__
+        self._failures.append(FileFailure(planned.key, message, quarantine))
+        self.progress.failures += 1
+        self._record(dataclasses.replace(self._state(planned, status), error=message, attempts=attempts))
+
+    # -- download and verify --------------------------------------------------------------------------
+
+    def raw_path(self, key: str) -> Path:
+        return self.root / RAW_DIR / key
+
+    async def _expected_checksum(self, planned: PlannedFile) -> str | None:
+        if planned.entry.has_checksum is False:
+            return None
+        try:
+            return await self.client.fetch_checksum(planned.key)
+        except NotFound:
+            return None  # a few files have no .CHECKSUM upstream (issue #469); recorded as "missing"
+
+    async def _already_here(self, path: Path, checksum: str | None) -> bool:
+        """A verified raw file from an interrupted earlier run is reused instead of downloaded again."""
+        if checksum is None:
+            return False
+
+        def matches() -> bool:
+            return path.exists() and _sha256_of(path) == checksum
+
+        return await asyncio.to_thread(matches)
+
+    async def _download(self, planned: PlannedFile) -> Verified | None:
+        path = self.raw_path(planned.key)
+        for attempt in range(1, VERIFY_ATTEMPTS + 1):
+            try:
+                checksum = await self._expected_checksum(planned)
+                if not await self._already_here(path, checksum):
+                    result = await self.client.download(
+                        planned.key,
+                        path,
+                        expected_sha256=checksum,
+                        progress=self._on_bytes,
+                    )
+                    self._bytes += result.size
+                sha = checksum or await asyncio.to_thread(_sha256_of, path)
+                downloaded = dataclasses.replace(
+                    self._state(planned, FileStatus.DOWNLOADED),
+                    sha256=sha,
+                    checksum="verified" if checksum else "missing",
+                    attempts=attempt,
+                )
+                self._downloaded[planned.key] = downloaded
+                self._record(downloaded)
+                return Verified(planned.key, planned.file, path)
+            except ChecksumMismatch as error:
+                path.unlink(missing_ok=True)
+                if attempt == VERIFY_ATTEMPTS:
+                    self._fail(planned, error, quarantine=True, attempts=attempt)
+            except IntegrityError as error:
+                self._fail(planned, error, quarantine=True, attempts=attempt)
+                return None
+            except BinanceLakeError as error:
+                self._fail(planned, error, quarantine=False, attempts=attempt)
+                return None
+        return None
+
+    def _on_bytes(self, count: int) -> None:
+        self.progress.bytes_done += count
+        self.progress.tick()
+
+    # -- ingest ---------------------------------------------------------------------------------------
+
+    async def _ingest_group(self, group: _Group) -> None:
+        async with self._ingests:
+            try:
+                rows = await asyncio.to_thread(ingest, self.root, group.target, group.ready)
+            except (ParseError, IntegrityError, StorageError) as error:
+                if len(group.ready) == 1:
+                    self._fail(self._planned[group.ready[0].key], error, quarantine=True, attempts=1)
+                    return
+                # Find the bad file: ingest the group's files one by one.
+                for item in group.ready:
+                    await self._ingest_group(_Group(group.target, 0, [item]))
+                return
+        for item in group.ready:
+            downloaded = self._downloaded[item.key]
+            self._record(dataclasses.replace(downloaded, status=FileStatus.INGESTED, rows=rows[item.key]))
+            self._ingested += 1
+            self.progress.rows += rows[item.key]
+        monthly = [item.file for item in group.ready if item.file.cadence is Cadence.MONTHLY]
+        for file in monthly:
+            self._writer.supersede(file)
+        if not self.keep_raw:
+            for item in group.ready:
+                item.path.unlink(missing_ok=True)
+
+    async def _one(self, planned: PlannedFile) -> None:
+        async with self._downloads:
+            verified = await self._download(planned)
+        group = self._groups[planned.key]
+        group.waiting -= 1
+        if verified is not None:
+            group.ready.append(verified)
+        self.progress.files_done += 1
+        self.progress.tick()
+        if group.waiting == 0 and group.ready:
+            await self._ingest_group(group)
+
+    async def run(self, plan: Plan) -> ExecutionReport:
+        started = time.monotonic()
+        self._planned = {p.key: p for p in plan.fetch}
+        placeholders = [Verified(p.key, p.file, self.raw_path(p.key)) for p in plan.fetch]
+        for target, members in group_for_ingest(placeholders).items():
+            group = _Group(target, waiting=len(members))
+            for member in members:
+                self._groups[member.key] = group
+        self.progress.files_total = len(plan.fetch)
+        self.progress.bytes_total = plan.bytes
+        self.progress.tick()
+        self._record(*(self._state(p, FileStatus.PLANNED) for p in plan.fetch if p.reason is Reason.NEW))
+        async with self._writer, asyncio.TaskGroup() as tasks:
+            for planned in plan.fetch:
+                tasks.create_task(self._one(planned))
+        return ExecutionReport(
+            ingested=self._ingested,
+            rows=self.progress.rows,
+            bytes=self._bytes,
+            failures=tuple(sorted(self._failures, key=lambda f: f.key)),
+            seconds=time.monotonic() - started,
+        )

@@ -1,0 +1,143 @@
+"""Ingest verified archive zips into lake partitions: parse, keep each file's rows in its own days, merge.
+
+Blocking (CPU and disk); the sync runs it in worker threads so downloads keep flowing (pyarrow releases the
+GIL while it parses). Ingesting a file replaces the rows of exactly the days it covers, so ingesting the same
+file twice — after a crash between writing a partition and recording the file as ingested — leaves the same
+rows: no loss, no duplicates.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import tempfile
+from collections import defaultdict
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.parquet as pq
+
+from binance_lake.binance.csv_parse import iter_batches, parse_file
+from binance_lake.core.archive import ArchiveFile
+from binance_lake.core.datasets import Granularity
+from binance_lake.core.partitions import Partition, partitions_of
+from binance_lake.core.timerange import day_start
+from binance_lake.storage.parquet import merge_partition, write_partition_stream
+
+
+@dataclass(frozen=True)
+class Verified:
+    """A downloaded file whose checksum was verified (or has none upstream), ready to ingest."""
+
+    key: str
+    file: ArchiveFile
+    path: Path
+
+
+def _within(table: pa.Table, column: str, first: dt.date, last: dt.date) -> pa.Table:
+    """Rows whose time falls on `first .. last` (UTC days)."""
+    times = table[column]
+    lower = pa.scalar(day_start(first), type=times.type)
+    upper = pa.scalar(day_start(last + dt.timedelta(days=1)), type=times.type)
+    mask = pc.and_(pc.greater_equal(times, lower), pc.less(times, upper))
+    return table.filter(mask)
+
+
+def ingest_month(root: Path, partition: Partition, files: Sequence[Verified]) -> dict[str, int]:
+    """Merge bar-like files (one monthly file, or a month's daily files) into one monthly partition.
+
+    Returns the rows each file contributed. All files of a partition go in one rewrite, so a month synced
+    as 31 daily files is written once, not 31 times.
+    """
+    spec = partition.spec
+    tables: list[pa.Table] = []
+    rows: dict[str, int] = {}
+    replace: set[dt.date] = set()
+    for item in files:
+        first = max(item.file.first_day, partition.first_day)
+        last = min(item.file.last_day, partition.last_day)
+        table = _within(parse_file(item.path, item.file), spec.time_column, first, last)
+        tables.append(table)
+        rows[item.key] = table.num_rows
+        replace.update(d for d in item.file.days() if first <= d <= last)
+    merged = pa.concat_tables(tables) if tables else spec.schema(partition.market).empty_table()
+    merge_partition(root, partition, merged, replace_days=replace)
+    return rows
+
+
+def _day_of(times: Any) -> Any:
+    return pc.floor_temporal(times, unit="day")
+
+
+def _split_by_day(item: Verified, scratch: Path) -> dict[dt.date, Path]:
+    """Stream a multi-day tick file into one scratch Parquet file per day (bounded memory)."""
+    spec = item.file.spec
+    writers: dict[dt.date, pq.ParquetWriter] = {}
+    paths: dict[dt.date, Path] = {}
+    try:
+        for batch in iter_batches(item.path, item.file):
+            table = pa.Table.from_batches([batch])
+            days = _day_of(table[spec.time_column])
+            for value in pc.unique(days).to_pylist():
+                if value is None:
+                    continue
+                day = value.date()
+                if not item.file.first_day <= day <= item.file.last_day:
+                    continue  # a stray row outside the file's own period is not this file's to write
+                part = table.filter(pc.equal(days, pa.scalar(value, type=days.type)))
+                if day not in writers:
+                    paths[day] = scratch / f"{day.isoformat()}.parquet"
+                    writers[day] = pq.ParquetWriter(paths[day], part.schema, compression="zstd")
+                writers[day].write_table(part)
+    finally:
+        for writer in writers.values():
+            writer.close()
+    return paths
+
+
+def _batches_of(path: Path) -> Iterator[pa.RecordBatch]:
+    parquet = pq.ParquetFile(path)
+    try:
+        yield from parquet.iter_batches(batch_size=256 * 1024)
+    finally:
+        parquet.close()
+
+
+def ingest_days(root: Path, item: Verified) -> int:
+    """Write a tick-like file into its day partitions, replacing each of those days. Returns rows written."""
+    spec = item.file.spec
+    partitions = partitions_of(item.file)
+    if len(partitions) == 1:
+        (partition,) = partitions
+        return write_partition_stream(root, partition, iter_batches(item.path, item.file), spec).rows_after
+    written = 0
+    with tempfile.TemporaryDirectory(dir=root, prefix=".ingest-") as scratch:
+        paths = _split_by_day(item, Path(scratch))
+        for partition in partitions:
+            path = paths.get(partition.period)
+            batches: Iterator[pa.RecordBatch] = _batches_of(path) if path is not None else iter(())
+            written += write_partition_stream(root, partition, batches, spec).rows_after
+    return written
+
+
+def group_for_ingest(items: Sequence[Verified]) -> dict[Partition | str, list[Verified]]:
+    """Bar-like files grouped by their monthly partition; each tick-like file on its own (keyed by its key)."""
+    groups: dict[Partition | str, list[Verified]] = defaultdict(list)
+    for item in items:
+        if item.file.spec.granularity is Granularity.MONTH:
+            (partition,) = partitions_of(item.file)
+            groups[partition].append(item)
+        else:
+            groups[item.key].append(item)
+    return groups
+
+
+def ingest(root: Path, target: Partition | str, items: Sequence[Verified]) -> dict[str, int]:
+    """Ingest one group from `group_for_ingest`; returns rows per file key."""
+    if isinstance(target, Partition):
+        return ingest_month(root, target, items)
+    (item,) = items
+    return {item.key: ingest_days(root, item)}
