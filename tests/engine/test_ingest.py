@@ -1,0 +1,83 @@
+"""Ingest: files land in their partitions, replace exactly their days, and re-ingesting changes nothing."""
+
+from __future__ import annotations
+
+import datetime as dt
+import zipfile
+from pathlib import Path
+
+import pyarrow.parquet as pq
+
+from binance_lake.core.archive import ArchiveFile
+from binance_lake.core.partitions import partitions_of
+from binance_lake.core.vocabulary import Cadence, Interval, Market
+from binance_lake.engine.ingest import Verified, group_for_ingest, ingest
+
+HOUR_MS = 3_600_000
+
+
+def _zip(root: Path, file: ArchiveFile, lines: list[str]) -> Verified:
+    path = root / "raw" / file.key
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED) as archive:
+        archive.writestr(file.file_name.removesuffix(".zip") + ".csv", "\n".join(lines) + "\n")
+    return Verified(file.key, file, path)
+
+
+def _kline_lines(day: dt.date, close: float) -> list[str]:
+    start = int(dt.datetime(day.year, day.month, day.day, tzinfo=dt.UTC).timestamp() * 1000)
+    return [
+        f"{start + h * HOUR_MS},{close},{close + 1},{close - 1},{close},1.5,{start + (h + 1) * HOUR_MS - 1},"
+        f"10.0,3,0.5,5.0,0"
+        for h in range(24)
+    ]
+
+
+def _daily(day: dt.date) -> ArchiveFile:
+    return ArchiveFile(Market.UM, Cadence.DAILY, "klines", "BTCUSDT", Interval.H1, day)
+
+
+def test_daily_files_of_a_month_land_in_one_partition_and_reingest_is_idempotent(tmp_path: Path) -> None:
+    items = [
+        _zip(tmp_path, _daily(dt.date(2024, 1, d)), _kline_lines(dt.date(2024, 1, d), 100.0 + d))
+        for d in (1, 2, 3)
+    ]
+    ((target, group),) = group_for_ingest(items).items()
+    rows = ingest(tmp_path, target, group)
+    assert sorted(rows.values()) == [24, 24, 24]
+    path = tmp_path / partitions_of(items[0].file)[0].path
+    first = pq.read_table(path)
+    assert first.num_rows == 72
+    ingest(tmp_path, target, group)
+    assert pq.read_table(path).equals(first)
+
+
+def test_a_reuploaded_day_replaces_only_that_day(tmp_path: Path) -> None:
+    days = [
+        _zip(tmp_path, _daily(dt.date(2024, 1, d)), _kline_lines(dt.date(2024, 1, d), 100.0)) for d in (1, 2)
+    ]
+    ((target, group),) = group_for_ingest(days).items()
+    ingest(tmp_path, target, group)
+    fixed = _zip(tmp_path, _daily(dt.date(2024, 1, 2)), _kline_lines(dt.date(2024, 1, 2), 200.0)[:20])
+    ingest(tmp_path, target, [fixed])
+    table = pq.read_table(tmp_path / target.path).to_pylist()  # type: ignore[union-attr]
+    assert len(table) == 44
+    assert {r["close"] for r in table if r["open_time"].day == 1} == {100.0}
+    assert {r["close"] for r in table if r["open_time"].day == 2} == {200.0}
+
+
+def test_a_monthly_tick_file_is_split_into_day_partitions(tmp_path: Path) -> None:
+    file = ArchiveFile(Market.UM, Cadence.MONTHLY, "aggTrades", "BTCUSDT", None, dt.date(2024, 2, 1))
+    start = int(dt.datetime(2024, 2, 1, tzinfo=dt.UTC).timestamp() * 1000)
+    lines = [f"{i},100.5,0.1,{10 * i},{10 * i + 2},{start + i * 6 * HOUR_MS},false" for i in range(29 * 4)]
+    lines.insert(5, lines[4])  # a duplicated row (issue #203) is removed
+    item = _zip(tmp_path, file, lines)
+    ((target, group),) = group_for_ingest([item]).items()
+    rows = ingest(tmp_path, target, group)
+    assert rows[item.key] == 29 * 4
+    partitions = partitions_of(file)
+    assert len(partitions) == 29
+    for partition in partitions:
+        table = pq.read_table(tmp_path / partition.path)
+        assert table.num_rows == 4
+        assert {t.date() for t in table["transact_time"].to_pylist()} == {partition.period}
