@@ -43,8 +43,12 @@ from binance_lake.core.datasets import TIMESTAMP, ColumnKind, CsvLayout
 from binance_lake.core.errors import ParseError
 from binance_lake.core.vocabulary import Market
 
-DEFAULT_BLOCK_SIZE = 16 * 1024**2
-"""CSV bytes per batch in `iter_batches` (about 200 k trade rows)."""
+DEFAULT_BLOCK_SIZE = 1024**2
+"""CSV bytes per batch in `iter_batches` (about 20 k trade rows)."""
+
+TABLE_BLOCK_SIZE = 512 * 1024
+"""CSV bytes per parsing block in `parse_file`. Blocks that fit in the CPU cache next to the inflating zip
+parse about 1.5x faster than 16 MiB ones (bench/parse.py), and let two threads inflate and parse at once."""
 
 _SNIFF_BYTES = 64 * 1024
 _BOM = b"\xef\xbb\xbf"
@@ -318,7 +322,7 @@ def _read_table(stream: BinaryIO, file: ArchiveFile, reopen: Callable[[], Binary
     try:
         table = pa_csv.read_csv(
             body,
-            read_options=plan.read_options(block_size=DEFAULT_BLOCK_SIZE, use_threads=True),
+            read_options=plan.read_options(block_size=TABLE_BLOCK_SIZE, use_threads=True),
             convert_options=plan.convert_options(),
         )
     except _READ_ERRORS as error:

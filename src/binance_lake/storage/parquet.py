@@ -1,0 +1,439 @@
+"""Lake partitions on disk: atomic zstd Parquet writes, and merging new rows into a partition.
+
+Every partition file is written to a hidden temporary name in its own directory, fsynced, and renamed into
+place with `os.replace`, so a crash never leaves a half-written partition visible (DESIGN.md, storage).
+Rows are de-duplicated by the dataset's `unique_key` (the last occurrence wins, so callers concatenate old
+then new) and sorted by (`time_column`, unique key), stably.
+
+Two ways in:
+* `merge_partition`: read the partition, drop replaced days, add new rows, normalise, write. In memory; for
+  bar-like (MONTH) partitions and small DAY ones.
+* `write_partition_stream`: stream record batches of one tick-data day straight to Parquet with bounded
+  memory; a stream that is not already sorted and unique is sorted out of core by DuckDB.
+
+Errors are `StorageError` naming the path; rows outside the partition's period are a caller bug and
+also a `StorageError`.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import datetime as dt
+import os
+import shutil
+import uuid
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Final
+
+import duckdb
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.parquet as pq
+
+from binance_lake.core.datasets import DatasetSpec
+from binance_lake.core.errors import StorageError
+from binance_lake.core.partitions import Partition
+from binance_lake.core.timerange import day_start
+
+ROW_GROUP_ROWS = 128 * 1024
+"""Rows per Parquet row group: large enough for fast scans, small enough to skip by time statistics."""
+
+COMPRESSION: Final = "zstd"
+
+SORT_MEMORY_LIMIT = "192MB"
+"""DuckDB's memory limit when a stream must be sorted out of core; it spills to disk beyond this."""
+
+_ROW = "__row"
+
+
+@dataclass(frozen=True)
+class MergeResult:
+    """What a write did to one partition file.
+
+    `rows_added` counts result rows whose key was not among the existing rows that were kept;
+    `rows_dropped` counts existing rows removed because their day was replaced.
+    """
+
+    path: Path
+    rows_before: int
+    rows_after: int
+    rows_added: int
+    rows_dropped: int = 0
+
+
+# --- files ----------------------------------------------------------------------------------------------
+
+
+def _temp_path(path: Path, suffix: str = "tmp") -> Path:
+    # Hidden and not ending in .parquet, so globs over the lake never see it.
+    return path.with_name(f".{path.name}.{os.getpid()}.{uuid.uuid4().hex[:8]}.{suffix}")
+
+
+def _fsync_file(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def _fsync_directory(path: Path) -> None:
+    # Makes the rename durable; some filesystems cannot fsync a directory, which is not an error.
+    try:
+        fd = os.open(path, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        with contextlib.suppress(OSError):
+            os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def _remove(path: Path) -> None:
+    with contextlib.suppress(FileNotFoundError):
+        path.unlink()
+
+
+def _publish(temp: Path, path: Path) -> None:
+    """fsync the finished temporary file and rename it over `path`."""
+    _fsync_file(temp)
+    temp.replace(path)  # os.replace: atomic on POSIX, overwrites on Windows too
+    _fsync_directory(path.parent)
+
+
+def write_table_atomic(path: Path, table: pa.Table) -> None:
+    """Write `table` as zstd Parquet at `path` atomically: temp file, fsync, `os.replace`.
+
+    Parent directories are created. On any failure the temporary file is removed and the previous
+    content of `path` (if any) stays as it was; OS and Arrow failures become `StorageError`.
+    """
+    temp: Path | None = None
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        temp = _temp_path(path)
+        pq.write_table(table, temp, compression=COMPRESSION, row_group_size=ROW_GROUP_ROWS)
+        _publish(temp, path)
+    except (OSError, pa.ArrowException) as error:
+        raise StorageError(f"cannot write partition {path}: {error}") from error
+    finally:
+        if temp is not None:
+            _remove(temp)
+
+
+def read_partition(path: Path) -> pa.Table | None:
+    """The partition's rows, or None when the file does not exist."""
+    try:
+        # ParquetFile reads exactly this file: no Hive partition columns are inferred from the path.
+        with pq.ParquetFile(path) as parquet:
+            return parquet.read()
+    except FileNotFoundError:
+        return None
+    except (OSError, pa.ArrowException) as error:
+        raise StorageError(f"cannot read partition {path}: {error}") from error
+
+
+def partition_rows(path: Path) -> int:
+    """Rows in a partition file from its footer (0 when it does not exist)."""
+    try:
+        with pq.ParquetFile(path) as parquet:
+            return int(parquet.metadata.num_rows)
+    except FileNotFoundError:
+        return 0
+    except (OSError, pa.ArrowException) as error:
+        raise StorageError(f"cannot read partition {path}: {error}") from error
+
+
+# --- normalising: unique by key, sorted by time ----------------------------------------------------------
+
+
+def sort_columns(spec: DatasetSpec) -> list[str]:
+    """The sort order of a partition: the time column, then the rest of the unique key."""
+    return [spec.time_column, *(k for k in spec.unique_key if k != spec.time_column)]
+
+
+TableLike = pa.Table | pa.RecordBatch
+
+
+def _strictly_increasing(table: TableLike, columns: Sequence[str]) -> bool:
+    """True when every row's values of `columns` are lexicographically greater than the previous row's."""
+    n = table.num_rows
+    if n <= 1:
+        return True
+    greater: Any = None
+    equal: Any = None
+    for name in columns:
+        column = table.column(name)
+        if column.null_count:
+            return False
+        before, after = column.slice(0, n - 1), column.slice(1)
+        gt, eq = pc.greater(after, before), pc.equal(after, before)
+        if greater is None:
+            greater, equal = gt, eq
+        else:
+            greater = pc.or_(greater, pc.and_(equal, gt))
+            equal = pc.and_(equal, eq)
+    return bool(pc.all(greater).as_py())
+
+
+def is_normalized(table: TableLike, spec: DatasetSpec) -> bool:
+    """Cheap check: already sorted by `sort_columns(spec)` and unique by the key (may say False for
+    some normalised tables, e.g. whole-row keys with equal times; never True for an unnormalised one)."""
+    if not _strictly_increasing(table, sort_columns(spec)):
+        return False
+    key = spec.unique_key
+    if not key or spec.time_column in key:
+        # Strictly increasing over (time, rest of key) makes the key (or, for whole-row keys, the row) unique.
+        return True
+    return len(key) == 1 and _strictly_increasing(table, key)
+
+
+def normalize(table: pa.Table, spec: DatasetSpec) -> pa.Table:
+    """Drop duplicate rows by `spec.unique_key`, keeping the LAST occurrence (newer data wins when old then
+    new are concatenated; `()` means whole-row duplicates), then sort stably by `sort_columns(spec)`.
+
+    A table that is already sorted and unique is returned as is after a vectorised check.
+    """
+    if is_normalized(table, spec):
+        return table
+    n = table.num_rows
+    group_by = list(spec.unique_key) or table.column_names
+    rows = pa.array(np.arange(n, dtype=np.int64))
+    last = (
+        table.select(group_by)
+        .append_column(_ROW, rows)
+        .group_by(group_by, use_threads=False)
+        .aggregate([(_ROW, "max")])
+        .column(f"{_ROW}_max")
+    )
+    # Taking the kept rows in file order keeps the following sort stable with respect to the input.
+    kept = table.take(pc.take(last, pc.sort_indices(last)))
+    order = pc.sort_indices(kept, sort_keys=[(c, "ascending") for c in sort_columns(spec)])
+    return kept.take(order)
+
+
+# --- merging into one partition ----------------------------------------------------------------------------
+
+
+def _conform(table: TableLike, schema: pa.Schema, path: Path) -> Any:
+    """The table in the partition's schema; a table with other columns is a caller bug."""
+    if table.schema.equals(schema):
+        return table
+    if table.schema.names != schema.names:
+        raise StorageError(
+            f"{path}: columns {table.schema.names} do not match the lake schema {schema.names}"
+        )
+    try:
+        return table.cast(schema)
+    except (pa.ArrowException, ValueError) as error:
+        raise StorageError(f"{path}: cannot convert rows to the lake schema: {error}") from error
+
+
+def _bounds(partition: Partition) -> tuple[dt.datetime, dt.datetime]:
+    return day_start(partition.first_day), day_start(partition.last_day + dt.timedelta(days=1))
+
+
+def _check_inside(table: TableLike, partition: Partition, path: Path) -> None:
+    time = table.column(partition.spec.time_column)
+    if time.null_count:
+        raise StorageError(f"{path}: {time.null_count} row(s) have no {partition.spec.time_column}")
+    if len(time) == 0:
+        return
+    bounds = pc.min_max(time)
+    low, high = bounds["min"].as_py(), bounds["max"].as_py()
+    start, end = _bounds(partition)
+    if low < start or high >= end:
+        raise StorageError(
+            f"{path}: rows from {low} to {high} fall outside the partition's period "
+            f"{partition.first_day} .. {partition.last_day}"
+        )
+
+
+def _days_mask(table: pa.Table, time_column: str, days: set[dt.date]) -> Any:
+    day_values = pc.cast(table.column(time_column), pa.date32())
+    return pc.is_in(day_values, value_set=pa.array(sorted(days), pa.date32()))
+
+
+def merge_partition(
+    root: Path, partition: Partition, new: pa.Table, *, replace_days: set[dt.date] | None = None
+) -> MergeResult:
+    """Merge `new` rows into the partition under `root` and write it atomically.
+
+    Existing rows whose UTC day (of the time column) is in `replace_days` are dropped first (a re-uploaded
+    daily file, or a monthly file replacing its days). Then existing + new are normalised: on equal keys the
+    new row wins. A partition with no rows left is still written (empty), recording that it was processed.
+    """
+    spec = partition.spec
+    path = root / partition.path
+    schema = spec.schema(partition.market)
+    new = _conform(new, schema, path)
+    _check_inside(new, partition, path)
+    existing = read_partition(path)
+    rows_before = 0 if existing is None else existing.num_rows
+    kept = None if existing is None else _conform(existing, schema, path)
+    rows_dropped = 0
+    if kept is not None and replace_days:
+        mask = _days_mask(kept, spec.time_column, replace_days)
+        kept = kept.filter(pc.invert(mask))
+        rows_dropped = rows_before - kept.num_rows
+    combined = new if kept is None else pa.concat_tables([kept, new])
+    result = normalize(combined, spec)
+    write_table_atomic(path, result)
+    kept_rows = 0 if kept is None else kept.num_rows
+    return MergeResult(
+        path=path,
+        rows_before=rows_before,
+        rows_after=result.num_rows,
+        rows_added=result.num_rows - kept_rows,
+        rows_dropped=rows_dropped,
+    )
+
+
+# --- streaming one day of tick data -------------------------------------------------------------------
+
+
+class _OrderTracker:
+    """Whether a stream of batches is sorted and unique so far, checked batch by batch and across the
+    boundary (the previous batch's last row is compared with the next batch's first)."""
+
+    def __init__(self, spec: DatasetSpec) -> None:
+        self.spec = spec
+        self.ordered = True
+        self._last: pa.RecordBatch | None = None
+
+    def observe(self, batch: pa.RecordBatch) -> None:
+        if not self.ordered or batch.num_rows == 0:
+            return
+        window = batch if self._last is None else pa.Table.from_batches([self._last, batch])
+        self.ordered = is_normalized(window, self.spec)
+        self._last = batch.slice(batch.num_rows - 1, 1)
+
+
+def _quote_identifier(name: str) -> str:
+    return '"' + name.replace('"', '""') + '"'
+
+
+def _quote_literal(text: str) -> str:
+    return "'" + text.replace("'", "''") + "'"
+
+
+def _sort_query(source: Path, spec: DatasetSpec, columns: Sequence[str]) -> str:
+    """SQL that de-duplicates (last occurrence wins) and sorts a Parquet file, stably by file order."""
+    select = ", ".join(_quote_identifier(c) for c in columns)
+    order = ", ".join(_quote_identifier(c) for c in sort_columns(spec))
+    scan = f"read_parquet({_quote_literal(str(source))}, file_row_number = true)"
+    if spec.unique_key:
+        key = ", ".join(_quote_identifier(c) for c in spec.unique_key)
+        return (
+            f"SELECT {select} FROM {scan} "
+            f"QUALIFY row_number() OVER (PARTITION BY {key} ORDER BY file_row_number DESC) = 1 "
+            f"ORDER BY {order}, file_row_number"
+        )
+    return (
+        f"SELECT {select} FROM (SELECT {select}, max(file_row_number) AS {_ROW} FROM {scan} GROUP BY ALL) "
+        f"ORDER BY {order}, {_ROW}"
+    )
+
+
+def sort_file_out_of_core(source: Path, target: Path, spec: DatasetSpec, schema: pa.Schema) -> int:
+    """De-duplicate and sort a Parquet file into `target` with DuckDB under `SORT_MEMORY_LIMIT` (it spills
+    to a scratch directory next to the target); returns the rows written. The sorted rows stream back as
+    Arrow batches into our own writer, so the file has exactly the lake schema and row groups."""
+    scratch = _temp_path(target, "duckdb")
+    rows = 0
+    try:
+        connection = duckdb.connect(
+            ":memory:",
+            config={
+                "memory_limit": SORT_MEMORY_LIMIT,
+                "temp_directory": str(scratch),
+                "preserve_insertion_order": True,
+            },
+        )
+        try:
+            connection.execute("SET enable_progress_bar = false")  # it would draw on the user's terminal
+            reader = connection.sql(_sort_query(source, spec, schema.names)).to_arrow_reader(ROW_GROUP_ROWS)
+            with pq.ParquetWriter(target, schema, compression=COMPRESSION) as writer:
+                for batch in reader:
+                    writer.write_table(
+                        pa.Table.from_batches([batch]).cast(schema), row_group_size=ROW_GROUP_ROWS
+                    )
+                    rows += batch.num_rows
+        finally:
+            connection.close()
+    finally:
+        shutil.rmtree(scratch, ignore_errors=True)
+    return rows
+
+
+def write_partition_stream(
+    root: Path, partition: Partition, batches: Iterable[pa.RecordBatch], spec: DatasetSpec
+) -> MergeResult:
+    """Replace a partition with the rows of `batches`, streamed with bounded memory.
+
+    Batches are written to a temporary Parquet file as they come, while a running check tracks whether
+    the stream is sorted and unique by the key. Only if it is not is the file de-duplicated (last occurrence
+    wins) and sorted out of core by DuckDB. The result is renamed into place atomically. Meant for one
+    DAY partition of tick data; existing rows of the partition are replaced (`rows_dropped`).
+    """
+    if spec.name != partition.dataset:
+        raise StorageError(f"write of {spec.name} rows into a {partition.dataset} partition")
+    path = root / partition.path
+    schema = spec.schema(partition.market)
+    rows_before = partition_rows(path)
+    temps: list[Path] = []
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        temp = _temp_path(path)
+        temps.append(temp)
+        tracker = _OrderTracker(spec)
+        rows = _stream_to_parquet(temp, batches, schema, partition, path, tracker)
+        if not tracker.ordered:
+            sorted_temp = _temp_path(path)
+            temps.append(sorted_temp)
+            rows = sort_file_out_of_core(temp, sorted_temp, spec, schema)
+            _remove(temp)
+            temp = sorted_temp
+        _publish(temp, path)
+    except (OSError, pa.ArrowException, duckdb.Error) as error:
+        raise StorageError(f"cannot write partition {path}: {error}") from error
+    finally:
+        for temp_path in temps:
+            _remove(temp_path)
+    return MergeResult(
+        path=path, rows_before=rows_before, rows_after=rows, rows_added=rows, rows_dropped=rows_before
+    )
+
+
+def _stream_to_parquet(
+    temp: Path,
+    batches: Iterable[pa.RecordBatch],
+    schema: pa.Schema,
+    partition: Partition,
+    path: Path,
+    tracker: _OrderTracker,
+) -> int:
+    """Write batches in row groups of `ROW_GROUP_ROWS`; returns the number of rows written."""
+    rows = 0
+    pending: list[pa.RecordBatch] = []
+    pending_rows = 0
+    with pq.ParquetWriter(temp, schema, compression=COMPRESSION) as writer:
+        for raw in batches:
+            batch = _conform(raw, schema, path)
+            _check_inside(batch, partition, path)
+            tracker.observe(batch)
+            pending.append(batch)
+            pending_rows += batch.num_rows
+            rows += batch.num_rows
+            if pending_rows >= ROW_GROUP_ROWS:
+                table = pa.Table.from_batches(pending, schema)
+                full = (table.num_rows // ROW_GROUP_ROWS) * ROW_GROUP_ROWS
+                writer.write_table(table.slice(0, full), row_group_size=ROW_GROUP_ROWS)
+                rest = table.slice(full)
+                pending, pending_rows = rest.to_batches(), rest.num_rows
+        if pending_rows:
+            writer.write_table(pa.Table.from_batches(pending, schema), row_group_size=ROW_GROUP_ROWS)
+    return rows
