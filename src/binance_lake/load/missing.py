@@ -28,16 +28,15 @@ Frame = Literal["pandas", "polars", "arrow"]
 FRAMES: tuple[str, ...] = ("pandas", "polars", "arrow")
 METADATA_KEY = b"binance_lake.missing"
 ATTRS_KEY = "missing"
-GAPS_SCHEMA = pa.schema(
-    [
-        pa.field("dataset", pa.string()),
-        pa.field("interval", pa.string()),
-        pa.field("symbol", pa.string()),
-        pa.field("first_day", pa.date32()),
-        pa.field("last_day", pa.date32()),
-        pa.field("days", pa.int64()),
-    ]
-)
+_GAP_FIELDS: list[pa.Field[Any]] = [
+    pa.field("dataset", pa.string()),
+    pa.field("interval", pa.string()),
+    pa.field("symbol", pa.string()),
+    pa.field("first_day", pa.date32()),
+    pa.field("last_day", pa.date32()),
+    pa.field("days", pa.int64()),
+]
+GAPS_SCHEMA = pa.schema(_GAP_FIELDS)
 
 
 @dataclass(frozen=True, order=True)
