@@ -27,6 +27,10 @@ app = typer.Typer(
 
 err_console = Console(stderr=True)
 
+from binance_lake.cli.sim_cmd import sim_app  # noqa: E402 - sub-command groups register after `app`
+
+app.add_typer(sim_app, name="sim")
+
 
 def _version(value: bool) -> None:
     if value:
