@@ -16,7 +16,7 @@ import pyarrow as pa
 from binance_lake.core.datasets import Granularity
 from binance_lake.core.errors import UsageError
 from binance_lake.core.partitions import Partition, partition_for_day
-from binance_lake.core.timerange import iter_days, iter_months
+from binance_lake.core.timerange import TimeRange, iter_days, iter_months
 from binance_lake.load.connection import Cursor, attached, cursor
 from binance_lake.load.coverage import Coverage, coverage
 from binance_lake.load.missing import Missing
@@ -84,17 +84,23 @@ def read(handle: Cursor, files: list[Path], request: LoadRequest) -> pa.Table:
     return result
 
 
-def load_table(root: Path, request: LoadRequest, *, require: bool = True) -> Loaded:
+def load_table(
+    root: Path, request: LoadRequest, *, require: bool = True, lookback: dt.timedelta = dt.timedelta(0)
+) -> Loaded:
     """Load a request. With `require`, symbols the lake has never held are a `UsageError` that says how to
-    fetch them; otherwise they are returned in `Loaded.absent` (and their days in `missing`)."""
+    fetch them; otherwise they are returned in `Loaded.absent` (and their days in `missing`).
+
+    `lookback` also reads rows that far before the range (for as-of joins), without reporting those days.
+    """
+    reading = request.with_range(TimeRange(request.range.start - lookback, request.range.end))
     with cursor() as handle:
         with attached(handle, root) as alias:
             covered: Coverage = coverage(handle, alias, request)
-        files = partition_files(root, request)
+        files = partition_files(root, reading)
         absent = tuple(s for s in request.symbols if s not in covered.held and s not in files)
         if require and absent:
             raise UsageError(not_held_message(root, request, absent))
-        table = read(handle, [f for s in request.symbols for f in files.get(s, [])], request)
+        table = read(handle, [f for s in request.symbols for f in files.get(s, [])], reading)
     return Loaded(table, covered.missing, absent)
 
 
