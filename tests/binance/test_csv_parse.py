@@ -590,3 +590,16 @@ def test_parse_of_rendered_rows_gives_the_rows_back(
     block = data.draw(st.sampled_from([4096, 1 << 20]), label="block_size")
     streamed = pa.Table.from_batches(list(iter_csv_batches(csv_bytes, file, block_size=block)), schema)
     assert streamed.equals(parsed)
+
+
+def test_empty_fields_are_null_in_every_column_and_only_they_are() -> None:
+    file = ArchiveFile(OPT, DAILY, "EOHSummary", "BTCUSDT", None, D(2024, 1, 1))
+    header = DATASETS["EOHSummary"].layout(OPT).header
+    assert header is not None
+    fields = ["2024-01-01", "3", "BTC-240105-40000-C", "", "C", "40000", "NaN"] + [""] * 19
+    table = parse_csv(f"{header}\n{','.join(fields)}\n".encode(), file)
+    row = table.to_pylist()[0]
+    assert row["date"] == t(2024, 1, 1) and row["hour"] == 3 and row["symbol"] == "BTC-240105-40000-C"
+    assert row["underlying"] is None and row["type"] == "C" and row["strike"] == 40000.0
+    assert row["open"] != row["open"], "the text NaN stays a float NaN"
+    assert all(row[name] is None for name in table.column_names[7:])

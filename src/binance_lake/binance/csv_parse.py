@@ -10,8 +10,9 @@ Both apply the same rules, decided per file from the file itself (reference §2)
   (§2.4; spot switched to µs on 2025-01-01, which we check in the values instead of trusting the calendar).
   Both become `timestamp[us, UTC]` exactly (ms x 1000). A file mixing the two eras is a `ParseError`.
 * Text times (`YYYY-MM-DD HH:MM:SS`, UTC) and dates become `timestamp[us, UTC]`.
-* Booleans are `true/false` (futures) or `True/False` (spot); empty and `""` fields are null (CM metrics
-  blanks, https://github.com/binance/binance-public-data/issues/498).
+* Booleans are `true/false` (futures) or `True/False` (spot); empty and `""` fields are null in every
+  column, numbers and text alike (CM metrics blanks, https://github.com/binance/binance-public-data/issues/498;
+  EOHSummary's empty fields). Only the empty string is null: `NaN` or `NA` text is not reinterpreted.
 * Dropped columns (klines `ignore`, the repeated `symbol`) are not kept.
 * UM metrics label change (https://github.com/binance/binance-public-data/issues/491): UM files dated before
   `quirks.UM_METRICS_START_LABELS_FROM` label each 5-minute row with the END of its period (00:05 ... 00:00 of
