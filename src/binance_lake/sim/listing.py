@@ -18,9 +18,10 @@ from xml.sax.saxutils import escape
 from binance_lake.core.archive import ArchiveFile
 from binance_lake.core.datasets import get_dataset
 from binance_lake.core.errors import UsageError
-from binance_lake.core.vocabulary import Cadence, Interval, Market
+from binance_lake.core.vocabulary import Cadence, Interval, Market, has_daily_files, is_daily_file_date
 from binance_lake.sim import placement
 from binance_lake.sim.bucket import Bucket, ObjectMeta, served_key
+from binance_lake.sim.universe import Universe
 
 BUCKET_NAME = "data.binance.vision"
 MAX_KEYS = 1000
@@ -140,6 +141,24 @@ class Tree:
     ) -> list[ArchiveFile]:
         return self.bucket.periods(market, cadence, dataset, symbol, interval, self.now)
 
+    def _has_files(
+        self, market: Market, cadence: Cadence, dataset: str, symbol: str, interval: Interval | None
+    ) -> bool:
+        """Whether a directory holds a published file, judged arithmetically from its first file."""
+        window = self.bucket.window(market, dataset, symbol, interval)
+        if window is None or cadence not in get_dataset(dataset).cadences:
+            return False
+        first = window[0] if cadence is Cadence.DAILY else window[0].replace(day=1)
+        if cadence is Cadence.DAILY and interval is not None:
+            if not has_daily_files(market, interval):
+                return False
+            while not is_daily_file_date(interval, first):
+                first += dt.timedelta(days=1)
+        if first > window[1]:
+            return False
+        probe = ArchiveFile(market, cadence, dataset, symbol, interval, first)
+        return self.bucket.publish_time(probe) <= self.now
+
     def _symbol_dirs(self, market: Market, cadence: Cadence, dataset: str) -> list[str]:
         """Directory names holding at least one published file (checked on the first file, arithmetically)."""
         u = self.universe
@@ -151,24 +170,21 @@ class Tree:
             name = sym.pair if spec.directory_is_pair else sym.symbol
             if name in names:
                 continue
-            window = self.bucket.window(
-                market,
-                dataset,
-                name,
-                None if not spec.has_interval else _any_interval(u, market, name, dataset),
-            )
-            if window is None:
-                continue
-            first = window[0] if cadence is Cadence.DAILY else window[0].replace(day=1)
-            probe = ArchiveFile(
-                market, cadence, dataset, name, _any_interval(u, market, name, dataset), first
-            )
-            if self.bucket.publish_time(probe) <= self.now:
+            if any(
+                self._has_files(market, cadence, dataset, name, i)
+                for i in _intervals(u, market, name, dataset)
+            ):
                 names.add(name)
         return sorted(names)
 
     def iter_keys(self, path: str, after: str) -> Iterator[str]:
         """Every key under `path`, in order, strictly greater than `after`."""
+        for item, _ in self.iter_items(path, after, rollup=False):
+            yield item
+
+    def iter_items(self, path: str, after: str, *, rollup: bool) -> Iterator[tuple[str, bool]]:
+        """Keys under `path` greater than `after`, as (key, False); with `rollup`, the subdirectories
+        directly under `path` come as (directory, True) without being walked (delimiter `/`)."""
         entries = self.entries(path)
         start = 0
         if after.startswith(path):
@@ -176,13 +192,18 @@ class Tree:
             start = bisect.bisect_right(entries, rel)
             if start > 0 and entries[start - 1].endswith("/") and rel.startswith(entries[start - 1]):
                 start -= 1
+                if rollup:
+                    start += 1  # the rolled-up directory holding the marker was already returned
         elif after > path:
             return
         for name in entries[start:]:
             if name.endswith("/"):
-                yield from self.iter_keys(path + name, after)
+                if rollup:
+                    yield path + name, True
+                else:
+                    yield from self.iter_items(path + name, after, rollup=False)
             elif path + name > after:
-                yield path + name
+                yield path + name, False
 
 
 def _dataset_names() -> tuple[str, ...]:
@@ -191,62 +212,55 @@ def _dataset_names() -> tuple[str, ...]:
     return tuple(DATASETS)
 
 
-def _any_interval(u: object, market: Market, name: str, dataset: str) -> Interval | None:
-    from binance_lake.sim.universe import Universe
-
-    assert isinstance(u, Universe)
+def _intervals(u: Universe, market: Market, name: str, dataset: str) -> list[Interval | None]:
+    """The intervals a directory's owners offer for `dataset` ([None] for datasets without one)."""
     spec = get_dataset(dataset)
     if not spec.has_interval:
-        return None
+        return [None]
     owners = u.pair_members(market, name) if spec.directory_is_pair else [u.symbol(market, name)]
-    for owner in owners:
-        if owner is not None and u.offer(market, owner.symbol).get(dataset):
-            return u.offer(market, owner.symbol)[dataset][-1]
-    return None
+    offered = {i for o in owners if o is not None for i in u.offer(market, o.symbol).get(dataset, ())}
+    return [i for i in Interval if i in offered]
 
 
 def list_page(bucket: Bucket, request: ListRequest, now: dt.datetime) -> ListPage:
     tree = Tree(bucket, now)
     prefix, delimiter = request.prefix, request.delimiter or None
     directory = prefix[: prefix.rfind("/") + 1]
-    after = request.marker
     contents: list[ObjectMeta] = []
     prefixes: list[str] = []
-    count = 0
     last: str | None = None
     truncated = False
-    while True:
-        advanced = False
-        for key in tree.iter_keys(directory, max(after, _before(prefix))):
-            if not key.startswith(prefix):
-                if key > prefix:
-                    break
-                continue
-            item = key
-            is_prefix = False
-            if delimiter:
-                cut = key.find(delimiter, len(prefix))
-                if cut >= 0:
-                    item = key[: cut + len(delimiter)]
-                    is_prefix = True
-            if count >= request.max_keys:
-                truncated = True
+    # With "/" the common prefixes are exactly the subdirectories of `directory` (it is the deepest
+    # directory in the prefix), so they are returned without walking them.
+    rollup = delimiter == "/"
+    seen_prefix: str | None = None
+    after = max(request.marker, _before(prefix))
+    for item, is_directory in tree.iter_items(directory, after, rollup=rollup):
+        if not item.startswith(prefix):
+            if item > prefix:
                 break
-            if is_prefix:
-                prefixes.append(item)
-                after = item + _AFTER_ALL  # skip the whole rolled-up subtree
-                advanced = True
-            else:
-                meta = bucket.head(key, now)
-                if meta is not None:
-                    contents.append(meta)
-                after = key
-            count += 1
-            last = item
-            if is_prefix:
-                break
-        if not advanced or truncated:
+            continue
+        if is_directory and rollup and request.marker.startswith(item):
+            continue
+        common = item if is_directory else None
+        if delimiter and not is_directory:
+            cut = item.find(delimiter, len(prefix))
+            if cut >= 0:
+                common = item[: cut + len(delimiter)]
+        if common is not None and (common == seen_prefix or common <= request.marker):
+            continue
+        if len(contents) + len(prefixes) >= request.max_keys:
+            truncated = True
             break
+        if common is not None:
+            prefixes.append(common)
+            seen_prefix = common
+            last = common
+        else:
+            meta = bucket.head(item, now)
+            if meta is not None:
+                contents.append(meta)
+            last = item
     return ListPage(contents, prefixes, truncated, last)
 
 

@@ -22,6 +22,7 @@ from binance_lake.sim.archive_app import add_archive_routes
 from binance_lake.sim.bucket import Bucket
 from binance_lake.sim.faults import FaultPlan, Stats, fault_middleware, parse_faults
 from binance_lake.sim.manifest import Manifest
+from binance_lake.sim.rest import rest_app
 from binance_lake.sim.universe import Universe
 
 UNIVERSE_KEY: web.AppKey[Universe] = web.AppKey("universe", Universe)
@@ -62,11 +63,8 @@ def build_app(
     app.router.add_get("/__sim__/manifest", _manifest)
     app.router.add_get("/__sim__/stats", _stats)
     add_archive_routes(app, Bucket(universe))
-    # ---- REST mounts (the lead developer wires these once binance_lake.sim.rest exists):
-    # from binance_lake.sim.rest import rest_app
-    # for service, prefix in REST_SERVICES.items():
-    #     app.add_subapp(prefix, rest_app(universe, service))
-    # ---- end of REST mounts
+    for service, prefix in REST_SERVICES.items():
+        app.add_subapp(prefix, rest_app(universe, service))
     return app
 
 
