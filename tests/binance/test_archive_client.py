@@ -62,7 +62,8 @@ class Rig:
 @pytest_asyncio.fixture
 async def rig() -> AsyncIterator[Rig]:
     fake = FakeArchive()
-    async with TestServer(fake.app(), host="127.0.0.1") as server, make_session() as session:
+    server = TestServer(fake.app(), host="127.0.0.1")
+    async with server, make_session() as session:
         yield Rig(fake, server, session, FakeTime())
 
 

@@ -174,7 +174,8 @@ async def server() -> AsyncIterator[TestServer]:
     for path, handler in {"/echo": _echo, "/slow": _slow, "/short": _short, "/hangup": _hangup}.items():
         app.router.add_get(path, handler)
     app.router.add_get("/big", _big)
-    async with TestServer(app, host="127.0.0.1") as test_server:
+    test_server = TestServer(app, host="127.0.0.1")
+    async with test_server:
         yield test_server
 
 
