@@ -29,8 +29,8 @@ from binance_lake.sim.universe import Universe
 PLANNED_ROW_BYTES = 100
 DAILY_PUBLISH = dt.timedelta(hours=8, minutes=40)
 MONTHLY_PUBLISH = dt.timedelta(hours=6)
-# zlib level 6 on a 12 MB 1s-kline CSV costs most of a second; big payloads use level 1.
-FAST_COMPRESS_ABOVE = 1 << 20
+# zlib level 6 costs ~40 ms per MB of CSV; payloads above 64 KB use level 1 (~4x faster, ~15 % bigger).
+FAST_COMPRESS_ABOVE = 64 << 10
 
 
 @dataclass(frozen=True)
