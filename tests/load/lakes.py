@@ -174,24 +174,39 @@ class LakeBuilder:
         with self.database.connect() as c:
             record(c, self.states, now=now)
             self.states.clear()
-            for f in self.upstream:
-                c.execute(
-                    "INSERT INTO upstream_files VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, 100, 'e', ?, 92, true, ?, ?, false)",
+            listed = pa.Table.from_pylist(
+                [
+                    {
+                        "key": f.key,
+                        "market": f.market.value,
+                        "dataset": f.dataset,
+                        "symbol": f.symbol,
+                        "interval": f.interval.value if f.interval else None,
+                        "cadence": f.cadence.value,
+                        "period": f.period,
+                        "first_day": f.first_day,
+                        "last_day": f.last_day,
+                        "now": now,
+                    }
+                    for f in self.upstream
+                ],
+                schema=pa.schema(
                     [
-                        f.key,
-                        f.market.value,
-                        f.dataset,
-                        f.symbol,
-                        f.interval.value if f.interval else None,
-                        f.cadence.value,
-                        f.period,
-                        f.first_day,
-                        f.last_day,
-                        now,
-                        now,
-                        now,
-                    ],
-                )
+                        *(
+                            (n, pa.string())
+                            for n in ("key", "market", "dataset", "symbol", "interval", "cadence")
+                        ),
+                        *((n, pa.date32()) for n in ("period", "first_day", "last_day")),
+                        ("now", pa.timestamp("us", tz="UTC")),
+                    ]
+                ),
+            )
+            c.register("listed", listed)
+            c.execute(
+                'INSERT INTO upstream_files SELECT key, market, dataset, symbol, "interval", cadence, period, '
+                "first_day, last_day, 100, 'e', now, 92, true, now, now, false FROM listed"
+            )
+            c.unregister("listed")
             self.upstream.clear()
 
 

@@ -49,12 +49,17 @@ def _shared() -> duckdb.DuckDBPyConnection:
 
 
 @contextlib.contextmanager
-def cursor() -> Iterator[Cursor]:
-    """A cursor on the shared in-memory database; closed on exit, DuckDB errors translated."""
+def cursor(*, user_sql: bool = False) -> Iterator[Cursor]:
+    """A cursor on the shared in-memory database; closed on exit, DuckDB errors translated.
+
+    With `user_sql`, errors in the SQL text itself are the user's (`UsageError`); otherwise they are ours.
+    """
     handle = _shared().cursor()
     try:
         yield handle
     except _USER_ERRORS as error:
+        if not user_sql:
+            raise StorageError(f"reading the lake failed: {first_line(error)}") from error
         raise UsageError(first_line(error)) from error
     except duckdb.Error as error:
         raise StorageError(f"reading the lake failed: {first_line(error)}") from error
