@@ -215,8 +215,8 @@ def seen_table(files: list[SeenFile]) -> pa.Table:
 
 
 def _count(connection: Connection, sql: str, *params: object) -> int:
-    row = connection.execute(sql, list(params)).fetchone()
-    return int(row[0]) if row else 0
+    rows = connection.execute(sql, list(params)).fetchall()
+    return int(rows[0][0]) if rows else 0
 
 
 def apply_seen(
@@ -278,8 +278,8 @@ def _apply(
     row = connection.execute(
         "SELECT count(*) FILTER (is_new), count(*) FILTER (is_changed), count(*) FILTER (is_revived), "
         "count(*) FILTER (is_touched), count(*) FROM diff"
-    ).fetchone()
-    new, changed, revived, touched, total_seen = (int(v) for v in row) if row else (0, 0, 0, 0, 0)
+    ).fetchall()
+    new, changed, revived, touched, total_seen = (int(v) for v in row[0]) if row else (0, 0, 0, 0, 0)
     gone = 0
     gone_sql, gone_params = "", list[object]()
     if scope_prefixes:
@@ -347,8 +347,9 @@ def _apply(
 
 def set_meta(connection: Connection, name: str, value: str) -> None:
     """Record a catalog-wide fact (e.g. the archive URL the keys belong to); writes only on change."""
-    row = connection.execute("SELECT value FROM catalog_meta WHERE name = ?", [name]).fetchone()
-    if row is not None and row[0] == value:
+    # fetchall, not fetchone: DuckDB 2 refuses further work while a result is only partly fetched.
+    rows = connection.execute("SELECT value FROM catalog_meta WHERE name = ?", [name]).fetchall()
+    if rows and rows[0][0] == value:
         return
     connection.execute("DELETE FROM catalog_meta WHERE name = ?", [name])
     connection.execute("INSERT INTO catalog_meta VALUES (?, ?)", [name, value])
