@@ -28,7 +28,7 @@ _database: duckdb.DuckDBPyConnection | None = None
 _aliases = itertools.count()
 
 # DuckDB's errors that mean "the SQL text is wrong", as opposed to the disk or the database failing.
-_USER_ERRORS: tuple[type[Exception], ...] = (
+USER_ERRORS: tuple[type[Exception], ...] = (
     duckdb.ParserException,
     duckdb.BinderException,
     duckdb.CatalogException,
@@ -57,7 +57,7 @@ def cursor(*, user_sql: bool = False) -> Iterator[Cursor]:
     handle = _shared().cursor()
     try:
         yield handle
-    except _USER_ERRORS as error:
+    except USER_ERRORS as error:
         if not user_sql:
             raise StorageError(f"reading the lake failed: {first_line(error)}") from error
         raise UsageError(first_line(error)) from error
