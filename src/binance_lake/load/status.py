@@ -72,29 +72,29 @@ def status(root: Path) -> pa.Table:
             result: pa.Table = handle.sql(
                 f"""
                 WITH files AS (
-                    SELECT market, dataset, "interval", symbol,
+                    SELECT market, dataset, coalesce("interval", '') AS iv, symbol,
                            count(*) FILTER (status = 'ingested') AS files_ingested,
                            count(*) FILTER (status = 'failed') AS files_failed,
                            count(*) FILTER (status = 'quarantined') AS files_quarantined
                     FROM {state} GROUP BY ALL
                 ), days AS (
-                    SELECT DISTINCT market, dataset, "interval", symbol,
+                    SELECT DISTINCT market, dataset, coalesce("interval", '') AS iv, symbol,
                            unnest(generate_series(first_day, last_day, INTERVAL 1 DAY))::DATE AS day
                     FROM {state} WHERE status = 'ingested'
                 ), held AS (
-                    SELECT market, dataset, "interval", symbol, count(*) AS days_held,
+                    SELECT market, dataset, iv, symbol, count(*) AS days_held,
                            min(day) AS first_day, max(day) AS last_day
                     FROM days GROUP BY ALL
                 )
-                SELECT market, dataset, "interval", symbol,
+                SELECT market, dataset, nullif(iv, '') AS "interval", symbol,
                        coalesce(h.days_held, 0) AS days_held, h.first_day, h.last_day,
                        coalesce(f.files_ingested, 0) AS files_ingested,
                        coalesce(f.files_failed, 0) AS files_failed,
                        coalesce(f.files_quarantined, 0) AS files_quarantined,
                        coalesce(s.partitions, 0) AS partitions, coalesce(s.bytes, 0) AS bytes
                 FROM files f
-                FULL JOIN held h USING (market, dataset, "interval", symbol)
-                FULL JOIN sizes s USING (market, dataset, "interval", symbol)
+                FULL JOIN held h USING (market, dataset, iv, symbol)
+                FULL JOIN (SELECT *, coalesce("interval", '') AS iv FROM sizes) s USING (market, dataset, iv, symbol)
                 ORDER BY market, dataset, "interval" NULLS FIRST, symbol
                 """
             ).to_arrow_table()
