@@ -36,7 +36,18 @@ def _units(values: np.ndarray, decimals: int) -> np.ndarray:
     return np.asarray(np.rint(np.asarray(values, dtype=np.float64) * 10**decimals).astype(np.int64))
 
 
+# A float64 holds 15 significant decimal digits for sure; values are kept within that so that every way of
+# printing them with fixed decimals (archive CSV, REST JSON) gives the same text and reads back exactly.
+_MAX_UNITS = 10**15
+
+
 def _floats(units: np.ndarray, decimals: int) -> pa.Array[Any]:
+    units = np.asarray(units, dtype=np.int64)
+    big = np.abs(units) >= _MAX_UNITS
+    if big.any():
+        digits = np.floor(np.log10(np.maximum(np.abs(units), 1))).astype(np.int64) + 1
+        step = np.where(big, 10 ** np.clip(digits - 15, 0, 18), 1).astype(np.int64)
+        units = np.rint(units / step).astype(np.int64) * step
     return pa.array(units.astype(np.float64) / 10**decimals, pa.float64())
 
 
@@ -499,6 +510,16 @@ def _eoh(universe: Universe, market: Market, life: SimSymbol, day: dt.date) -> p
         "type": pa.array([s[-1] for _, s in rows], pa.string()),
         "strike": pa.array([float(s.split("-")[2]) for _, s in rows]),
     }
+    # Option prices hold together: low <= open, close <= high.
+    opens, closes = rng.uniform(5, 500, n), rng.uniform(5, 500, n)
+    spread = rng.uniform(0, 20, (2, n))
+    for name, values in (
+        ("open", opens),
+        ("close", closes),
+        ("high", np.maximum(opens, closes) + spread[0]),
+        ("low", np.maximum(np.minimum(opens, closes) - spread[1], 0.0001)),
+    ):
+        columns[name] = _floats(_units(values, 4), 4)
     for name in get_dataset("EOHSummary").schema(market).names:
         if name not in columns:
             values = _floats(_units(rng.uniform(0.01, 500, n), 4), 4)
