@@ -37,6 +37,14 @@ from binance_lake.core.vocabulary import Market, parse_interval, parse_market
 from binance_lake.engine.executor import SyncProgress
 from binance_lake.engine.sync import SyncReport, SyncRequest
 from binance_lake.engine.sync import run_sync as sync_into
+from binance_lake.load import aligned as load_aligned_
+from binance_lake.load import status as load_status
+from binance_lake.load import universe as load_universe_
+from binance_lake.load import views as load_views
+from binance_lake.load.missing import check_frame, deliver
+from binance_lake.load.reader import load_table
+from binance_lake.load.request import LoadRequest, SymbolsArg, build_request
+from binance_lake.load.resample import resample_table
 from binance_lake.storage.database import LakeDatabase, WriterLock
 
 T = TypeVar("T")
@@ -302,3 +310,126 @@ class Lake:
             return run_sync(go())
         with WriterLock(self.root):
             return run_sync(go())
+
+    # --- reading the lake (binance_lake.load) ---
+    # Thin wrappers over binance_lake.load. Frames carry what the lake lacked: `frame.attrs["missing"]` for
+    # pandas and polars, schema metadata for Arrow, `binance_lake.load.missing_of(frame)` for all three.
+
+    def load(
+        self,
+        dataset: str,
+        symbols: SymbolsArg,
+        start: DateLike,
+        end: DateLike | None = None,
+        *,
+        market: str = "um",
+        interval: str | None = None,
+        columns: Iterable[str] | None = None,
+        as_: Frame = "pandas",
+        fill: bool = False,
+    ) -> Any:
+        """Rows of `symbols` in the range, with a `symbol` column, sorted by (symbol, time).
+
+        Dates are whole UTC days (both included); timestamps are half-open `[start, end)`. Symbols the lake
+        never held are a `UsageError` naming the sync command; days it lacks are listed in the frame's
+        `missing`. With `fill=True` the missing files are synced first.
+        """
+        request = build_request(
+            dataset, symbols, start, end, market=market, interval=interval, columns=columns
+        )
+        check_frame(as_)
+        if fill:
+            self._fill(request)
+        loaded = load_table(self.root, request)
+        return deliver(loaded.table, loaded.missing, as_)
+
+    def _fill(self, request: LoadRequest) -> None:
+        loaded = load_table(self.root, request, require=False)
+        wanted = sorted({*loaded.absent, *loaded.missing.symbols})
+        if wanted:
+            self.sync(
+                market=request.market.value,
+                datasets=[request.dataset],
+                symbols=wanted,
+                intervals=[request.interval.value] if request.interval is not None else None,
+                start=request.range.first_day,
+                end=request.range.last_day,
+            )
+
+    def load_universe(
+        self,
+        start: DateLike,
+        end: DateLike | None = None,
+        *,
+        market: str = "um",
+        dataset: str = "klines",
+        interval: str | None = "1h",
+        min_quote_volume: float | None = None,
+        as_: Frame = "pandas",
+    ) -> Any:
+        """Every symbol listed in the window, delisted ones included, each only while listed; optional
+        look-ahead-free volume filter (see `binance_lake.load.universe`)."""
+        check_frame(as_)
+        loaded = load_universe_.load_universe(
+            self.root,
+            start,
+            end,
+            market=market,
+            dataset=dataset,
+            interval=interval,
+            min_quote_volume=min_quote_volume,
+        )
+        return deliver(loaded.table, loaded.missing, as_)
+
+    def load_aligned(
+        self,
+        symbols: SymbolsArg,
+        start: DateLike,
+        end: DateLike | None = None,
+        *,
+        interval: str = "1h",
+        market: str = "um",
+        as_: Frame = "pandas",
+    ) -> Any:
+        """Klines with mark, index and premium closes, funding in force and latest metrics, as of each bar's
+        close: never a value from the future (see `binance_lake.load.aligned`)."""
+        check_frame(as_)
+        loaded = load_aligned_.load_aligned(self.root, symbols, start, end, interval=interval, market=market)
+        return deliver(loaded.table, loaded.missing, as_)
+
+    def resample(
+        self,
+        symbols: SymbolsArg,
+        start: DateLike,
+        end: DateLike | None = None,
+        *,
+        interval: str,
+        source: str = "1m",
+        market: str = "um",
+        dataset: str = "klines",
+        drop_partial: bool = True,
+        as_: Frame = "pandas",
+    ) -> Any:
+        """Load `source` bars and resample them to `interval` (see `binance_lake.load.resample`)."""
+        request = build_request(dataset, symbols, start, end, market=market, interval=source)
+        check_frame(as_)
+        loaded = load_table(self.root, request)
+        table = (
+            resample_table(loaded.table, interval, drop_partial=drop_partial)
+            if loaded.table.num_rows
+            else loaded.table
+        )
+        return deliver(table, loaded.missing, as_)
+
+    def sql(self, query: str, *, as_: Frame = "arrow") -> Any:
+        """DuckDB over the lake: one view per dataset (`klines`, `fundingRate`, …) with `market`, `interval`
+        and `symbol` columns, and the catalog attached as `lake`."""
+        return convert(load_views.sql(self.root, query), check_frame(as_))
+
+    def status(self, *, as_: Frame = "pandas") -> Any:
+        """Per dataset and symbol: days held, first/last day, ingested/failed/quarantined files, bytes."""
+        return convert(load_status.status(self.root), check_frame(as_))
+
+    def problems(self, *, as_: Frame = "pandas") -> Any:
+        """Files whose last state is failed or quarantined, with attempts and error."""
+        return convert(load_status.problems(self.root), check_frame(as_))

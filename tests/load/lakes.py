@@ -158,9 +158,12 @@ class LakeBuilder:
         spec = get_dataset(dataset)
         times = rows.column(spec.time_column).to_pylist()
         by_partition: dict[Path, list[int]] = {}
+        paths: dict[dt.date, Path] = {}
         for i, t in enumerate(times):
-            part = partition_for_day(dataset, market, interval, symbol, t.date())
-            by_partition.setdefault(self.root / part.path, []).append(i)
+            day = t.date()
+            if day not in paths:
+                paths[day] = self.root / partition_for_day(dataset, market, interval, symbol, day).path
+            by_partition.setdefault(paths[day], []).append(i)
         for path, idx in by_partition.items():
             new = rows.take(idx)
             if path.exists():
