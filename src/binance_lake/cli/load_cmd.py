@@ -1,0 +1,83 @@
+"""`binance-lake load | query | status`: write a slice of the lake to a file, run SQL over it, show coverage.
+
+`load` writes Parquet or CSV (the extension decides); days the lake lacks are printed as one warning line on
+stderr. It exits 0 when rows were written and 1 when there were none. Bad input exits 2 (`UsageError`).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import typer
+from rich.console import Console
+
+from binance_lake.cli.render import OutputFormat, console, print_table
+from binance_lake.cli.state import state
+from binance_lake.core.errors import UsageError
+from binance_lake.lake import Lake
+
+err_console = Console(stderr=True)
+FORMAT = typer.Option(OutputFormat.TABLE, "--format", help="table, csv or json.")
+WRITERS = (".parquet", ".csv")
+
+
+def _lake(ctx: typer.Context) -> Lake:
+    return Lake(settings=state(ctx).settings())
+
+
+def load_command(
+    ctx: typer.Context,
+    dataset: str = typer.Argument(..., help="Dataset, e.g. klines, fundingRate, metrics."),
+    symbols: str = typer.Option(..., "--symbols", help="Comma-separated symbols or @set names."),
+    start: str = typer.Option(..., "--start", help="First day (YYYY-MM-DD) or time (half-open range)."),
+    end: str | None = typer.Option(None, "--end", help="Last day, included (default: today)."),
+    market: str = typer.Option("um", "--market", help="spot, um, cm or option."),
+    interval: str | None = typer.Option(None, "--interval", help="Kline interval, e.g. 1h (klines family)."),
+    out_path: str = typer.Option(..., "--out", help="Output file: .parquet or .csv."),
+) -> None:
+    """Write rows of DATASET for some symbols and days to a Parquet or CSV file."""
+    out = Path(out_path).expanduser()
+    suffix = out.suffix.lower()
+    if suffix not in WRITERS:
+        raise UsageError(f"--out must end in .parquet or .csv, not {out.name!r}")
+    lake = _lake(ctx)
+    chosen = lake.settings.expand_symbols(symbols)
+    table = lake.load(dataset, chosen, start, end, market=market, interval=interval, as_="arrow")
+    from binance_lake.load import missing_of
+
+    missing = missing_of(table)
+    if missing:
+        err_console.print(f"[yellow]warning:[/] {missing.summary()}", highlight=False)
+    if table.num_rows == 0:
+        err_console.print("nothing written: the lake holds no rows for that request")
+        raise typer.Exit(1)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    if suffix == ".parquet":
+        import pyarrow.parquet as pq
+
+        pq.write_table(table, out, compression="zstd")
+    else:
+        import pyarrow.csv as pacsv
+
+        pacsv.write_csv(table, out)
+    console.print(f"wrote {table.num_rows:,} rows to {out}", highlight=False)
+
+
+def query_command(
+    ctx: typer.Context,
+    sql: str = typer.Argument(
+        ..., help="SQL over the views klines, fundingRate, … and lake.<catalog table>."
+    ),
+    fmt: OutputFormat = FORMAT,
+) -> None:
+    """Run SQL over the lake (DuckDB): one view per dataset with market, interval and symbol columns."""
+    print_table(_lake(ctx).sql(sql, as_="arrow"), fmt, limit=200)
+
+
+def status_command(ctx: typer.Context, fmt: OutputFormat = FORMAT) -> None:
+    """What the lake holds per dataset and symbol, sizes on disk, and failed or quarantined files."""
+    lake = _lake(ctx)
+    print_table(lake.status(as_="arrow"), fmt, title="lake coverage")
+    problems = lake.problems(as_="arrow")
+    if problems.num_rows and fmt is OutputFormat.TABLE:
+        print_table(problems, fmt, title="failed and quarantined files")
