@@ -42,20 +42,20 @@ def rows(database: LakeDatabase, sql: str) -> list[tuple[object, ...]]:
 def test_new_then_unchanged_writes_nothing(database: LakeDatabase) -> None:
     files = [kline("BTCUSDT", d) for d in range(1, 6)]
     with database.connect() as c:
-        first = apply_seen(c, seen_table(files), now=T0, scope_prefixes=[PREFIX])
+        first = apply_seen(c, seen_table(files), now=T0, scope=[(PREFIX, None, None)])
     assert (first.new, first.changed, first.gone) == (5, 0, 0)
     before = rows(database, "SELECT * FROM upstream_files ORDER BY key")
     with database.connect() as c:
-        second = apply_seen(c, seen_table(files), now=T0 + dt.timedelta(days=1), scope_prefixes=[PREFIX])
+        second = apply_seen(c, seen_table(files), now=T0 + dt.timedelta(days=1), scope=[(PREFIX, None, None)])
     assert second.total == 0 and second.unchanged == 5
     assert rows(database, "SELECT * FROM upstream_files ORDER BY key") == before
 
 
 def test_reupload_is_a_revision(database: LakeDatabase) -> None:
     with database.connect() as c:
-        apply_seen(c, seen_table([kline("BTCUSDT", 1)]), now=T0, scope_prefixes=[PREFIX])
+        apply_seen(c, seen_table([kline("BTCUSDT", 1)]), now=T0, scope=[(PREFIX, None, None)])
         changes = apply_seen(
-            c, seen_table([kline("BTCUSDT", 1, size=120, etag="e1")]), now=T0, scope_prefixes=[PREFIX]
+            c, seen_table([kline("BTCUSDT", 1, size=120, etag="e1")]), now=T0, scope=[(PREFIX, None, None)]
         )
     assert changes.changed == 1
     assert rows(database, "SELECT change, old_etag, new_etag, old_size, new_size FROM file_revisions") == [
@@ -67,12 +67,12 @@ def test_reupload_is_a_revision(database: LakeDatabase) -> None:
 def test_gone_only_inside_the_listed_scope_and_revival(database: LakeDatabase) -> None:
     a, b = kline("BTCUSDT", 1), kline("ETHUSDT", 1)
     with database.connect() as c:
-        apply_seen(c, seen_table([a, b]), now=T0, scope_prefixes=[PREFIX])
+        apply_seen(c, seen_table([a, b]), now=T0, scope=[(PREFIX, None, None)])
         # A listing of BTCUSDT only says nothing about ETHUSDT.
-        narrow = apply_seen(c, seen_table([]), now=T0, scope_prefixes=[f"{PREFIX}BTCUSDT/"])
+        narrow = apply_seen(c, seen_table([]), now=T0, scope=[(f"{PREFIX}BTCUSDT/", None, None)])
         assert narrow.gone == 1
-        assert apply_seen(c, seen_table([a]), now=T0, scope_prefixes=None).revived == 1
-        probe = apply_seen(c, seen_table([]), now=T0, scope_prefixes=None)
+        assert apply_seen(c, seen_table([a]), now=T0, scope=None).revived == 1
+        probe = apply_seen(c, seen_table([]), now=T0, scope=None)
         assert probe.gone == 0
     assert rows(database, "SELECT symbol, gone FROM upstream_files ORDER BY symbol") == [
         ("BTCUSDT", False),
@@ -86,12 +86,8 @@ def test_gone_only_inside_the_listed_scope_and_revival(database: LakeDatabase) -
 
 def test_other_keys_are_counted_once(database: LakeDatabase) -> None:
     with database.connect() as c:
-        first = apply_seen(
-            c, seen_table([]), now=T0, scope_prefixes=None, other=[("index.html", "not under data/")]
-        )
-        again = apply_seen(
-            c, seen_table([]), now=T0, scope_prefixes=None, other=[("index.html", "not under data/")]
-        )
+        first = apply_seen(c, seen_table([]), now=T0, scope=None, other=[("index.html", "not under data/")])
+        again = apply_seen(c, seen_table([]), now=T0, scope=None, other=[("index.html", "not under data/")])
     assert (first.other_new, again.other_new) == (1, 0)
 
 
@@ -119,7 +115,7 @@ def test_catalog_equals_the_last_full_listing(
         return [kline(s, d, etag=f"e{v}") for (s, d), v in unique.items()]
 
     with database.connect() as c:
-        apply_seen(c, seen_table(listing(first)), now=T0, scope_prefixes=[PREFIX])
-        apply_seen(c, seen_table(listing(second)), now=T0, scope_prefixes=[PREFIX])
+        apply_seen(c, seen_table(listing(first)), now=T0, scope=[(PREFIX, None, None)])
+        apply_seen(c, seen_table(listing(second)), now=T0, scope=[(PREFIX, None, None)])
         live = set(c.execute("SELECT key, etag FROM upstream_files WHERE NOT gone").fetchall())
     assert live == {(f.parsed.key, f.etag) for f in listing(second)}

@@ -203,14 +203,20 @@ class ArchiveClient:
         return await self._call(url, once)
 
     async def iter_listing(
-        self, prefix: str, *, delimiter: str | None = "/", max_keys: int = MAX_KEYS
+        self,
+        prefix: str,
+        *,
+        delimiter: str | None = "/",
+        max_keys: int = MAX_KEYS,
+        start_after: str | None = None,
     ) -> AsyncIterator[ListingPage]:
-        """Every page under `prefix`, following markers until a page is not truncated.
+        """Every page under `prefix` (after `start_after`, when given), following markers until a page is
+        not truncated. The caller may stop early by leaving the loop.
 
         A marker that does not move forward is the server's bug; it raises `ServerError` instead of
         asking for the same page forever.
         """
-        marker: str | None = None
+        marker: str | None = start_after
         while True:
             page = await self.list_page(prefix, delimiter=delimiter, marker=marker, max_keys=max_keys)
             yield page

@@ -117,7 +117,7 @@ async def probe(
 
     def write() -> CatalogChanges:
         with database.connect() as connection:
-            return apply_seen(connection, seen_table(found), now=dt.datetime.now(dt.UTC), scope_prefixes=None)
+            return apply_seen(connection, seen_table(found), now=dt.datetime.now(dt.UTC), scope=None)
 
     changes = await asyncio.to_thread(write)
     return ProbeReport(

@@ -19,14 +19,21 @@ from binance_lake.binance.listing import ListedObject, ListingPage
 from binance_lake.catalog.store import SCHEMA, CatalogChanges, SeenFile, apply_seen, seen_table, set_meta
 from binance_lake.core.archive import NotADatasetFile, dataset_prefix, parse_key
 from binance_lake.core.datasets import DatasetSpec, datasets_for, get_dataset
-from binance_lake.core.vocabulary import Interval, Market
+from binance_lake.core.vocabulary import Cadence, Interval, Market
 from binance_lake.storage.database import Connection, LakeDatabase
 
 
 class Lister(Protocol):
     """The part of the archive client the refresh needs (see `binance.archive_client.ArchiveClient`)."""
 
-    def iter_listing(self, prefix: str, *, delimiter: str | None = "/") -> AsyncIterator[ListingPage]: ...
+    def iter_listing(
+        self,
+        prefix: str,
+        *,
+        delimiter: str | None = "/",
+        max_keys: int = 1000,
+        start_after: str | None = None,
+    ) -> AsyncIterator[ListingPage]: ...
 
 
 @dataclass(frozen=True)
@@ -37,6 +44,8 @@ class Selection:
     datasets: tuple[str, ...] = ()
     symbols: tuple[str, ...] = ()
     intervals: tuple[Interval, ...] = ()
+    first_day: dt.date | None = None  # list only the files of these days (needs intervals for klines)
+    last_day: dt.date | None = None
 
     def specs(self, market: Market) -> list[DatasetSpec]:
         chosen = {get_dataset(d).name for d in self.datasets}
@@ -65,7 +74,7 @@ class Listing:
     files: dict[str, SeenFile] = field(default_factory=dict)
     checksum_sizes: dict[str, int] = field(default_factory=dict)
     other: list[tuple[str, str]] = field(default_factory=list)
-    scope: list[str] = field(default_factory=list)
+    scope: list[Leaf] = field(default_factory=list)
     pages: int = 0
 
     def add(self, listed: ListedObject) -> None:
@@ -99,14 +108,57 @@ class RefreshReport:
         return self.pages / self.seconds if self.seconds > 0 else 0.0
 
 
-async def _list_into(lister: Lister, prefix: str, listing: Listing, progress: RefreshProgress) -> None:
-    async for page in lister.iter_listing(prefix, delimiter=None):
+@dataclass(frozen=True)
+class Leaf:
+    """One listing to walk without a delimiter: a directory, or the part of it between two keys.
+
+    Keys in a file directory sort by date (`BTCUSDT-1h-2024-01-01.zip`, …), so a date range is a key range:
+    the listing starts after `after` and stops past `upto`. On the real archive this turns a six-page
+    listing of a symbol's whole history into one page for a month.
+    """
+
+    prefix: str
+    after: str | None = None
+    upto: str | None = None
+    max_keys: int = 1000
+
+
+def _leaf_for(directory: str, spec: DatasetSpec, cadence: Cadence, selection: Selection) -> Leaf:
+    if selection.first_day is None or (spec.has_interval and not selection.intervals):
+        return Leaf(directory)
+    parts = directory.rstrip("/").split("/")
+    tag = parts[-1] if spec.has_interval else spec.name
+    symbol = parts[-2] if spec.has_interval else parts[-1]
+    last = selection.last_day or selection.first_day
+    if cadence is Cadence.DAILY:
+        first_text, last_text = selection.first_day.isoformat(), last.isoformat()
+        periods = (last - selection.first_day).days + 1
+    else:
+        first_text, last_text = f"{selection.first_day:%Y-%m}", f"{last:%Y-%m}"
+        periods = (last.year - selection.first_day.year) * 12 + last.month - selection.first_day.month + 1
+    stem = f"{directory}{symbol}-{tag}-"
+    # Two keys per period (zip and .CHECKSUM) and a little slack; a page never holds more than 1000.
+    return Leaf(
+        directory, after=stem + first_text, upto=stem + last_text + "~", max_keys=min(1000, 2 * periods + 8)
+    )
+
+
+async def _list_into(lister: Lister, leaf: Leaf, listing: Listing, progress: RefreshProgress) -> None:
+    async for page in lister.iter_listing(
+        leaf.prefix, delimiter=None, max_keys=leaf.max_keys, start_after=leaf.after
+    ):
         listing.pages += 1
         progress.pages += 1
         progress.keys += len(page.objects)
+        done = False
         for listed in page.objects:
+            if leaf.upto is not None and listed.key > leaf.upto:
+                done = True
+                break
             listing.add(listed)
         progress._tick()
+        if done:
+            return
 
 
 async def _symbol_dirs(lister: Lister, prefix: str, listing: Listing, progress: RefreshProgress) -> list[str]:
@@ -126,7 +178,7 @@ async def _symbol_dirs(lister: Lister, prefix: str, listing: Listing, progress: 
     return found
 
 
-def _leaf_prefixes(symbol_dir: str, spec: DatasetSpec, selection: Selection) -> list[str]:
+def _directories(symbol_dir: str, spec: DatasetSpec, selection: Selection) -> list[str]:
     if spec.has_interval and selection.intervals:
         return [f"{symbol_dir}{i.value}/" for i in selection.intervals]
     return [symbol_dir]
@@ -145,34 +197,36 @@ async def walk(
     semaphore = asyncio.Semaphore(concurrency)
     wanted = set(selection.symbols)
 
-    async def leaf(prefix: str) -> None:
+    async def leaf(item: Leaf) -> None:
         async with semaphore:
-            await _list_into(lister, prefix, listing, progress)
+            await _list_into(lister, item, listing, progress)
         progress.prefixes_done += 1
         progress._tick()
 
-    async def dataset(spec: DatasetSpec, prefix: str) -> None:
+    async def dataset(spec: DatasetSpec, cadence: Cadence, prefix: str) -> None:
         if wanted:
             dirs = [f"{prefix}{symbol}/" for symbol in sorted(wanted)]
         else:
             async with semaphore:
                 dirs = await _symbol_dirs(lister, prefix, listing, progress)
-        leaves = [p for d in dirs for p in _leaf_prefixes(d, spec, selection)]
-        # Only prefixes listed completely may mark unseen catalog rows as gone: the whole dataset prefix when
-        # every symbol and interval was walked, else exactly the leaves.
-        whole = not wanted and not (spec.has_interval and selection.intervals)
-        listing.scope.extend([prefix] if whole else leaves)
+        leaves = [
+            _leaf_for(d, spec, cadence, selection) for sd in dirs for d in _directories(sd, spec, selection)
+        ]
+        # Only what was listed completely may mark unseen catalog rows as gone: the whole dataset prefix when
+        # every symbol, interval and day was walked, else exactly the leaves (and their key ranges).
+        whole = not wanted and not (spec.has_interval and selection.intervals) and selection.first_day is None
+        listing.scope.extend([Leaf(prefix)] if whole else leaves)
         progress.prefixes_total += len(leaves)
         progress._tick()
         async with asyncio.TaskGroup() as group:
-            for prefix_ in leaves:
-                group.create_task(leaf(prefix_))
+            for item in leaves:
+                group.create_task(leaf(item))
 
     async with asyncio.TaskGroup() as group:
         for market in selection.markets:
             for spec in selection.specs(market):
                 for cadence in sorted(spec.cadences):
-                    group.create_task(dataset(spec, dataset_prefix(market, cadence, spec.name)))
+                    group.create_task(dataset(spec, cadence, dataset_prefix(market, cadence, spec.name)))
     return listing
 
 
@@ -183,7 +237,11 @@ def apply_listing(
     now = now or dt.datetime.now(dt.UTC)
     set_meta(connection, "archive_url", archive_url.rstrip("/"))
     return apply_seen(
-        connection, seen_table(listing.seen()), now=now, scope_prefixes=listing.scope, other=listing.other
+        connection,
+        seen_table(listing.seen()),
+        now=now,
+        scope=[(leaf.prefix, leaf.after, leaf.upto) for leaf in listing.scope],
+        other=listing.other,
     )
 
 

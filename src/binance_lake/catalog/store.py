@@ -157,6 +157,10 @@ _LISTED_FIELDS: list[tuple[str, pa.DataType]] = [
 LISTED_SCHEMA = pa.schema(_LISTED_FIELDS)
 
 
+# A key range that was listed completely: (prefix, after, upto); None bounds mean the whole prefix.
+Scope = tuple[str, str | None, str | None]
+
+
 @dataclass(frozen=True)
 class SeenFile:
     """A dataset file as a listing or a HEAD probe reported it."""
@@ -224,18 +228,18 @@ def apply_seen(
     seen: pa.Table,
     *,
     now: dt.datetime,
-    scope_prefixes: list[str] | None,
+    scope: list[Scope] | None,
     other: list[tuple[str, str]] | None = None,
 ) -> CatalogChanges:
     """Apply what was seen upstream to the catalog, in one transaction.
 
-    `scope_prefixes` are the key prefixes that were listed completely: a catalog row under one of them that was
-    not seen is marked gone. Probes pass None (a HEAD that finds nothing proves nothing about other keys).
-    Nothing is written when nothing changed.
+    `scope` lists what was listed completely, as (prefix, after, upto) key ranges (None bounds: the whole
+    prefix): a catalog row in one of them that was not seen is marked gone. Probes pass None (a HEAD that
+    finds nothing proves nothing about other keys). Nothing is written when nothing changed.
     """
     connection.register("seen_files", seen)
     try:
-        return _apply(connection, now=now, scope_prefixes=scope_prefixes, other=other or [])
+        return _apply(connection, now=now, scope=scope, other=other or [])
     finally:
         connection.unregister("seen_files")
 
@@ -259,11 +263,22 @@ _DIFF = """
 """
 
 
-def _gone_condition(scope_prefixes: list[str]) -> tuple[str, list[object]]:
-    clauses = " OR ".join("starts_with(u.key, ?)" for _ in scope_prefixes)
+def _gone_condition(scope: list[Scope]) -> tuple[str, list[object]]:
+    clauses: list[str] = []
+    params: list[object] = []
+    for prefix, after, upto in scope:
+        clause = "starts_with(u.key, ?)"
+        params.append(prefix)
+        if after is not None:
+            clause += " AND u.key > ?"
+            params.append(after)
+        if upto is not None:
+            clause += " AND u.key <= ?"
+            params.append(upto)
+        clauses.append(f"({clause})")
     return (
-        f"NOT u.gone AND ({clauses}) AND NOT EXISTS (SELECT 1 FROM seen_files s WHERE s.key = u.key)",
-        list(scope_prefixes),
+        f"NOT u.gone AND ({' OR '.join(clauses)}) AND NOT EXISTS (SELECT 1 FROM seen_files s WHERE s.key = u.key)",
+        params,
     )
 
 
@@ -271,7 +286,7 @@ def _apply(
     connection: Connection,
     *,
     now: dt.datetime,
-    scope_prefixes: list[str] | None,
+    scope: list[Scope] | None,
     other: list[tuple[str, str]],
 ) -> CatalogChanges:
     connection.execute(_DIFF)
@@ -282,8 +297,8 @@ def _apply(
     new, changed, revived, touched, total_seen = (int(v) for v in row[0]) if row else (0, 0, 0, 0, 0)
     gone = 0
     gone_sql, gone_params = "", list[object]()
-    if scope_prefixes:
-        gone_sql, gone_params = _gone_condition(scope_prefixes)
+    if scope:
+        gone_sql, gone_params = _gone_condition(scope)
         gone = _count(connection, f"SELECT count(*) FROM upstream_files u WHERE {gone_sql}", *gone_params)
     known_other = {row[0] for row in connection.execute("SELECT key FROM upstream_other").fetchall()}
     new_other = sorted({(k, r) for k, r in other if k not in known_other})

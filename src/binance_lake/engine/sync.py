@@ -173,6 +173,8 @@ def _refresh_selection(request: SyncRequest) -> Selection:
         datasets=request.datasets,
         symbols=tuple(dict.fromkeys(names)),
         intervals=request.intervals,
+        first_day=request.first_day,
+        last_day=request.last_day,
     )
 
 
