@@ -96,8 +96,7 @@ SCHEMA: tuple[str, ...] = (
                count(*) AS files, sum(size) AS bytes
         FROM upstream_files WHERE NOT gone GROUP BY market, symbol
     ), newest AS (
-        SELECT market, max(last_day) AS newest_day FROM upstream_files
-        WHERE NOT gone AND cadence = 'daily' GROUP BY market
+        SELECT market, max(last_day) AS newest_day FROM upstream_files WHERE NOT gone GROUP BY market
     )
     SELECT s.market, s.symbol, s.first_day, s.last_day, s.files, s.bytes,
            CASE WHEN e.status IS NOT NULL THEN e.status NOT IN ('TRADING', 'PENDING_TRADING')

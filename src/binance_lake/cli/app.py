@@ -13,6 +13,7 @@ from rich.console import Console
 
 from binance_lake import __version__
 from binance_lake.cli.catalog_cmd import catalog_app
+from binance_lake.cli.demo_cmd import demo_command
 from binance_lake.cli.load_cmd import load_command, query_command, status_command
 from binance_lake.cli.state import CliState
 from binance_lake.cli.sync_cmd import sync_command
@@ -73,6 +74,7 @@ def _root(
 
 app.add_typer(catalog_app, name="catalog")
 app.command("sync")(sync_command)
+app.command("demo")(demo_command)
 app.command("load")(load_command)
 app.command("query")(query_command)
 app.command("status")(status_command)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 import io
 import json
+import sys
 from enum import StrEnum
 from typing import Any
 
@@ -13,7 +14,8 @@ import pyarrow.csv as pacsv
 from rich.console import Console
 from rich.table import Table
 
-console = Console()
+# Piped output gets 120 columns rather than rich's 80, so tables stay readable in logs and files.
+console = Console() if sys.stdout.isatty() else Console(width=120)
 
 
 class OutputFormat(StrEnum):
