@@ -102,3 +102,19 @@ def test_empty_lake(tmp_path: Path) -> None:
     request = build_request("klines", "BTCUSDT", "2024-01-01", "2024-01-02", interval="1h")
     with pytest.raises(UsageError, match="holds no klines 1h data for BTCUSDT"):
         load_table(tmp_path, request)
+
+
+@pytest.mark.parametrize(
+    ("start", "end"),
+    [("2024-01-05", "2024-02-03"), ("2024-01-31T22:30", "2024-02-01T01:00"), ("2024-01-01", "2024-03-31")],
+)
+def test_duckdb_and_arrow_paths_agree(
+    lake: Path, monkeypatch: pytest.MonkeyPatch, start: str, end: str
+) -> None:
+    from binance_lake.load import reader
+
+    request = build_request("klines", "ETHUSDT,BTCUSDT", start, end, interval="1h")
+    small = load_table(lake, request).table
+    monkeypatch.setattr(reader, "SMALL_READ_BYTES", 0)
+    big = load_table(lake, request).table
+    assert big.equals(small) and small.num_rows > 0

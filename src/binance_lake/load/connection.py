@@ -109,6 +109,7 @@ def tables_of(handle: Cursor, alias: str | None) -> frozenset[str]:
     if alias is None:
         return frozenset()
     rows = handle.execute(
-        "SELECT table_name FROM information_schema.tables WHERE table_catalog = ?", [alias]
+        "SELECT table_name FROM duckdb_tables() WHERE database_name = ?", [alias]
     ).fetchall()
+    rows += handle.execute("SELECT view_name FROM duckdb_views() WHERE database_name = ?", [alias]).fetchall()
     return frozenset(str(r[0]) for r in rows)

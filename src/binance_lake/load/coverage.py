@@ -70,44 +70,64 @@ def coverage(
     days = expected_days(request, today)
     if days is None:
         return Coverage(held, Missing())
-    rows = handle.execute(
-        f"""
-        WITH wanted AS (SELECT unnest($symbols::VARCHAR[]) AS symbol),
-        asked AS (
-            SELECT symbol, unnest(generate_series($first, $last, INTERVAL 1 DAY))::DATE AS day FROM wanted
-        ),
-        known AS (SELECT DISTINCT symbol FROM {upstream} WHERE market = $market AND list_contains($symbols, symbol)),
-        spans AS (
-            SELECT symbol, min(first_day) AS first_day, max(last_day) AS last_day FROM {upstream}
-            WHERE NOT gone AND {series} AND list_contains($symbols, symbol) GROUP BY symbol
-        ),
-        expected AS (
-            SELECT a.symbol, a.day FROM asked a LEFT JOIN spans s USING (symbol)
-            WHERE (s.symbol IS NOT NULL AND a.day BETWEEN s.first_day AND s.last_day)
-               OR (s.symbol IS NULL AND a.symbol NOT IN (SELECT symbol FROM known))
-        ),
-        held AS (
-            SELECT DISTINCT symbol,
-                   unnest(generate_series(greatest(first_day, $first), least(last_day, $last),
-                                          INTERVAL 1 DAY))::DATE AS day
-            FROM {state}
-            WHERE status = 'ingested' AND {series} AND list_contains($symbols, symbol)
-              AND last_day >= $first AND first_day <= $last
-        ),
-        lacking AS (
-            SELECT symbol, day, day - (row_number() OVER (PARTITION BY symbol ORDER BY day))::INTEGER AS run
-            FROM (SELECT symbol, day FROM expected ANTI JOIN held USING (symbol, day))
-        )
-        SELECT symbol, min(day), max(day) FROM lacking GROUP BY symbol, run ORDER BY 1, 2
-        """,
-        {
-            "symbols": list(request.symbols),
-            "first": days[0],
-            "last": days[1],
-            "market": request.market.value,
-            "dataset": request.dataset,
-            "interval": interval,
-        },
-    ).fetchall()
-    gaps = tuple(Gap(request.dataset, str(s), f, l_, interval) for s, f, l_ in rows)
+    params = {
+        "symbols": list(request.symbols),
+        "market": request.market.value,
+        "dataset": request.dataset,
+        "interval": interval,
+    }
+    held_spans: dict[str, list[tuple[dt.date, dt.date]]] = {}
+    for symbol, first, last in handle.execute(
+        f"SELECT symbol, first_day, last_day FROM {state} WHERE status = 'ingested' AND {series} "
+        "AND list_contains($symbols, symbol) AND last_day >= $first AND first_day <= $last",
+        {**params, "first": days[0], "last": days[1]},
+    ).fetchall():
+        held_spans.setdefault(str(symbol), []).append((first, last))
+    known = {
+        str(r[0])
+        for r in handle.execute(
+            f"SELECT DISTINCT symbol FROM {upstream} WHERE market = $market AND list_contains($symbols, symbol)",
+            {"market": request.market.value, "symbols": list(request.symbols)},
+        ).fetchall()
+    }
+    spans = {
+        str(s): (f, l_)
+        for s, f, l_ in handle.execute(
+            f"SELECT symbol, min(first_day), max(last_day) FROM {upstream} "
+            f"WHERE NOT gone AND {series} AND list_contains($symbols, symbol) GROUP BY symbol",
+            params,
+        ).fetchall()
+    }
+    rows: list[tuple[str, dt.date, dt.date]] = []
+    for symbol in request.symbols:
+        if symbol in spans:
+            lo, hi = max(days[0], spans[symbol][0]), min(days[1], spans[symbol][1])
+        elif symbol in known:
+            continue  # upstream has the symbol but not this series: nothing to miss
+        else:
+            lo, hi = days
+        rows.extend((symbol, f, l_) for f, l_ in subtract((lo, hi), held_spans.get(symbol, [])))
+    gaps = tuple(Gap(request.dataset, s, f, l_, interval) for s, f, l_ in sorted(rows))
     return Coverage(held, Missing(gaps))
+
+
+def subtract(
+    wanted: tuple[dt.date, dt.date], held: list[tuple[dt.date, dt.date]]
+) -> list[tuple[dt.date, dt.date]]:
+    """The runs of days in `wanted` (inclusive) that no span in `held` covers."""
+    lo, hi = wanted
+    out: list[tuple[dt.date, dt.date]] = []
+    one = dt.timedelta(days=1)
+    for first, last in sorted(held):
+        if last < lo:
+            continue
+        if first > hi:
+            break
+        if first > lo:
+            out.append((lo, first - one))
+        lo = max(lo, last + one)
+        if lo > hi:
+            return out
+    if lo <= hi:
+        out.append((lo, hi))
+    return out
