@@ -10,15 +10,19 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
+import re
 import time
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
-from typing import Protocol
+from typing import Any, Protocol
+
+import pyarrow as pa
 
 from binance_lake.binance.listing import ListedObject, ListingPage
-from binance_lake.catalog.store import SCHEMA, CatalogChanges, SeenFile, apply_seen, seen_table, set_meta
-from binance_lake.core.archive import NotADatasetFile, dataset_prefix, parse_key
+from binance_lake.catalog.store import LISTED_SCHEMA, SCHEMA, CatalogChanges, apply_seen, set_meta
+from binance_lake.core.archive import CHECKSUM_SUFFIX, ArchiveFile, NotADatasetFile, dataset_prefix, parse_key
 from binance_lake.core.datasets import DatasetSpec, datasets_for, get_dataset
+from binance_lake.core.timerange import month_end
 from binance_lake.core.vocabulary import Cadence, Interval, Market
 from binance_lake.storage.database import Connection, LakeDatabase
 
@@ -67,31 +71,193 @@ class RefreshProgress:
             self.on_update(self)
 
 
+class _Directory:
+    """What every key of one file directory shares, parsed once from its first dataset key.
+
+    The other keys of the directory differ only in their date (`BTCUSDT-1h-2024-01-01.zip[.CHECKSUM]`), so
+    they are recognised by prefix and the date alone is parsed; anything else falls back to `parse_key`.
+    """
+
+    __slots__ = ("cadence", "date_length", "file_index", "stem")
+
+    def __init__(self, file: ArchiveFile, file_index: int) -> None:
+        middle = file.interval.value if file.interval is not None else file.dataset
+        self.stem = f"{file.directory}{file.symbol}-{middle}-"
+        self.cadence = file.cadence
+        self.date_length = 10 if file.cadence is Cadence.DAILY else 7
+        self.file_index = file_index
+
+
+# Per-row columns of a listed zip, collected as plain lists and turned into Arrow once per leaf.
+_Template = tuple[str, str, str, str | None, str]  # market, dataset, symbol, interval, cadence
+
+
+class Rows:
+    """The dataset files one listing leaf saw, column by column (see `Listing`)."""
+
+    def __init__(self, listing: Listing) -> None:
+        self.listing = listing
+        self.keys: list[str] = []
+        self.templates: list[int] = []
+        self.periods: list[dt.date] = []
+        self.sizes: list[int] = []
+        self.etags: list[str] = []
+        self.modified: list[dt.datetime] = []
+        self.canonical: list[bool] = []
+        self.checksum_sizes: dict[str, int] = {}
+
+    def add(self, listed: ListedObject) -> None:
+        key = listed.key
+        cut = key.rfind("/") + 1
+        directory = self.listing.directories.get(key[:cut])
+        if directory is not None and key.startswith(directory.stem):
+            rest = key[len(directory.stem) :]
+            n = directory.date_length
+            tail = rest[n:]
+            period = self.listing.period(rest[:n], directory.cadence) if tail in _TAILS else None
+            if period is not None:
+                if tail == ".zip":
+                    self._append(key, directory.file_index, period, listed, canonical=True)
+                else:
+                    self.checksum_sizes[key[: -len(CHECKSUM_SUFFIX)]] = listed.size
+                return
+        self._add_slow(listed)
+
+    def _add_slow(self, listed: ListedObject) -> None:
+        parsed = parse_key(listed.key)
+        if isinstance(parsed, NotADatasetFile):
+            self.listing.other.append((parsed.key, parsed.reason))
+            return
+        file = parsed.file
+        template = self.listing.template(file)
+        directory = listed.key[: listed.key.rfind("/") + 1]
+        if parsed.canonical and directory == file.directory and directory not in self.listing.directories:
+            self.listing.directories[directory] = _Directory(file, template)
+        if parsed.is_checksum:
+            self.checksum_sizes[parsed.zip_key] = listed.size
+        else:
+            self._append(parsed.key, template, file.period, listed, canonical=parsed.canonical)
+
+    def _append(
+        self, key: str, template: int, period: dt.date, listed: ListedObject, *, canonical: bool
+    ) -> None:
+        self.keys.append(key)
+        self.templates.append(template)
+        self.periods.append(period)
+        self.sizes.append(listed.size)
+        self.etags.append(listed.etag)
+        self.modified.append(listed.last_modified)
+        self.canonical.append(canonical)
+
+    def table(self) -> pa.Table:
+        """The rows in `LISTED_SCHEMA`, each zip with the size of its `.CHECKSUM` (null when missing, #469)."""
+        templates = self.listing.templates
+        index = pa.array(self.templates, pa.int32())
+
+        def column(position: int) -> pa.Array[Any]:
+            return pa.array([t[position] for t in templates], pa.string()).take(index)
+
+        cadences = [templates[i][4] for i in self.templates]
+        last_days = [
+            p if c == "daily" else self.listing.month_end(p)
+            for p, c in zip(self.periods, cadences, strict=True)
+        ]
+        sums = self.checksum_sizes
+        arrays = [
+            pa.array(self.keys, pa.string()),
+            column(0),
+            column(1),
+            column(2),
+            column(3),
+            column(4),
+            pa.array(self.periods, pa.date32()),
+            pa.array(self.periods, pa.date32()),
+            pa.array(last_days, pa.date32()),
+            pa.array(self.sizes, pa.int64()),
+            pa.array(self.etags, pa.string()),
+            pa.array(self.modified, pa.timestamp("us", tz="UTC")),
+            pa.array([sums.get(k) for k in self.keys], pa.int64()),
+            pa.array(self.canonical, pa.bool_()),
+        ]
+        return pa.Table.from_arrays(arrays, schema=LISTED_SCHEMA)
+
+    def __len__(self) -> int:
+        return len(self.keys)
+
+
+_TAILS = (".zip", ".zip" + CHECKSUM_SUFFIX)
+
+
 @dataclass
 class Listing:
-    """Everything one walk saw."""
+    """Everything one walk saw: Arrow tables of dataset files (one per listed leaf), non-dataset keys, and
+    the key ranges that were listed completely."""
 
-    files: dict[str, SeenFile] = field(default_factory=dict)
-    checksum_sizes: dict[str, int] = field(default_factory=dict)
+    tables: list[pa.Table] = field(default_factory=list)
     other: list[tuple[str, str]] = field(default_factory=list)
     scope: list[Leaf] = field(default_factory=list)
     pages: int = 0
+    files_seen: int = 0
+    directories: dict[str, _Directory] = field(default_factory=dict)
+    templates: list[_Template] = field(default_factory=list)
+    _template_index: dict[_Template, int] = field(default_factory=dict)
+    _periods: dict[tuple[str, Cadence], dt.date | None] = field(default_factory=dict)
+    _month_ends: dict[dt.date, dt.date] = field(default_factory=dict)
+
+    def rows(self) -> Rows:
+        return Rows(self)
+
+    def add_rows(self, rows: Rows) -> None:
+        if len(rows):
+            self.tables.append(rows.table())
+            self.files_seen += len(rows)
 
     def add(self, listed: ListedObject) -> None:
-        parsed = parse_key(listed.key)
-        if isinstance(parsed, NotADatasetFile):
-            self.other.append((parsed.key, parsed.reason))
-        elif parsed.is_checksum:
-            self.checksum_sizes[parsed.zip_key] = listed.size
-        else:
-            self.files[parsed.key] = SeenFile(parsed, listed.size, listed.etag, listed.last_modified)
+        """Record one object on its own (stray objects of a directory listing)."""
+        rows = self.rows()
+        rows.add(listed)
+        self.add_rows(rows)
 
-    def seen(self) -> list[SeenFile]:
-        """Seen zips with the size of their `.CHECKSUM` attached (None when the sidecar is missing, #469)."""
-        return [
-            SeenFile(s.parsed, s.size, s.etag, s.last_modified, self.checksum_sizes.get(key))
-            for key, s in self.files.items()
-        ]
+    def template(self, file: ArchiveFile) -> int:
+        interval = file.interval.value if file.interval is not None else None
+        template = (file.market.value, file.dataset, file.symbol, interval, file.cadence.value)
+        found = self._template_index.get(template)
+        if found is None:
+            found = self._template_index[template] = len(self.templates)
+            self.templates.append(template)
+        return found
+
+    def period(self, text: str, cadence: Cadence) -> dt.date | None:
+        """The date of a canonical `YYYY-MM-DD` (daily) or `YYYY-MM` (monthly) text; None for anything else."""
+        cache_key = (text, cadence)
+        if cache_key in self._periods:
+            return self._periods[cache_key]
+        value: dt.date | None = None
+        match = (_DAILY if cadence is Cadence.DAILY else _MONTHLY).fullmatch(text)
+        if match is not None:
+            numbers = [int(g) for g in match.groups()]
+            try:
+                value = dt.date(numbers[0], numbers[1], numbers[2] if len(numbers) == 3 else 1)
+            except ValueError:
+                value = None
+        self._periods[cache_key] = value
+        return value
+
+    def month_end(self, period: dt.date) -> dt.date:
+        found = self._month_ends.get(period)
+        if found is None:
+            found = self._month_ends[period] = month_end(period)
+        return found
+
+    def table(self) -> pa.Table:
+        """Every seen zip in `LISTED_SCHEMA`."""
+        if not self.tables:
+            return LISTED_SCHEMA.empty_table()
+        return pa.concat_tables(self.tables)
+
+
+_DAILY = re.compile(r"(\d{4})-(\d{2})-(\d{2})")
+_MONTHLY = re.compile(r"(\d{4})-(\d{2})")
 
 
 @dataclass(frozen=True)
@@ -144,6 +310,8 @@ def _leaf_for(directory: str, spec: DatasetSpec, cadence: Cadence, selection: Se
 
 
 async def _list_into(lister: Lister, leaf: Leaf, listing: Listing, progress: RefreshProgress) -> None:
+    # The leaf's zips and their `.CHECKSUM`s are collected together (a date range keeps both of a day).
+    rows = listing.rows()
     async for page in lister.iter_listing(
         leaf.prefix, delimiter=None, max_keys=leaf.max_keys, start_after=leaf.after
     ):
@@ -155,10 +323,11 @@ async def _list_into(lister: Lister, leaf: Leaf, listing: Listing, progress: Ref
             if leaf.upto is not None and listed.key > leaf.upto:
                 done = True
                 break
-            listing.add(listed)
+            rows.add(listed)
         progress._tick()
         if done:
-            return
+            break
+    listing.add_rows(rows)
 
 
 async def _symbol_dirs(lister: Lister, prefix: str, listing: Listing, progress: RefreshProgress) -> list[str]:
@@ -238,7 +407,7 @@ def apply_listing(
     set_meta(connection, "archive_url", archive_url.rstrip("/"))
     return apply_seen(
         connection,
-        seen_table(listing.seen()),
+        listing.table(),
         now=now,
         scope=[(leaf.prefix, leaf.after, leaf.upto) for leaf in listing.scope],
         other=listing.other,
@@ -266,7 +435,7 @@ async def refresh(
     changes = await asyncio.to_thread(write)
     return RefreshReport(
         changes=changes,
-        files_seen=len(listing.files),
+        files_seen=listing.files_seen,
         other_keys=len(listing.other),
         pages=listing.pages,
         prefixes=len(listing.scope),
