@@ -34,7 +34,10 @@ from binance_lake.engine.state import FileState, FileStatus, StateWriter
 from binance_lake.storage.database import LakeDatabase
 
 RAW_DIR = "raw"
-VERIFY_ATTEMPTS = 2  # a second checksum failure quarantines the file
+VERIFY_ATTEMPTS = 4
+"""Verification attempts per file. The same failure twice (same published and same computed sha256, or the
+same bad `.CHECKSUM`) is upstream's and quarantines the file; failures that differ each time are damage in
+transit, retried up to this many times and then recorded as failed (so the next sync tries again)."""
 
 
 @dataclass
@@ -80,6 +83,13 @@ def _sha256_of(path: Path) -> str:
         while chunk := handle.read(1 << 20):
             digest.update(chunk)
     return digest.hexdigest()
+
+
+def _signature(error: IntegrityError) -> str:
+    """What identifies a verification failure across attempts."""
+    if isinstance(error, ChecksumMismatch):
+        return f"{error.expected}:{error.actual}"
+    return str(error)
 
 
 @dataclass
@@ -159,6 +169,8 @@ class Executor:
 
     async def _download(self, planned: PlannedFile) -> Verified | None:
         path = self.raw_path(planned.key)
+        seen: set[str] = set()
+        last: IntegrityError | None = None
         for attempt in range(1, VERIFY_ATTEMPTS + 1):
             try:
                 checksum = await self._expected_checksum(planned)
@@ -180,16 +192,21 @@ class Executor:
                 self._downloaded[planned.key] = downloaded
                 self._record(downloaded)
                 return Verified(planned.key, planned.file, path)
-            except ChecksumMismatch as error:
-                path.unlink(missing_ok=True)
-                if attempt == VERIFY_ATTEMPTS:
-                    self._fail(planned, error, quarantine=True, attempts=attempt)
             except IntegrityError as error:
-                self._fail(planned, error, quarantine=True, attempts=attempt)
-                return None
+                # A wrong checksum (#405, #498) or a bad `.CHECKSUM` repeats identically; bytes damaged in
+                # transit differ from one attempt to the next.
+                path.unlink(missing_ok=True)
+                signature = _signature(error)
+                if signature in seen:
+                    self._fail(planned, error, quarantine=True, attempts=attempt)
+                    return None
+                seen.add(signature)
+                last = error
             except BinanceLakeError as error:
                 self._fail(planned, error, quarantine=False, attempts=attempt)
                 return None
+        assert last is not None
+        self._fail(planned, last, quarantine=False, attempts=VERIFY_ATTEMPTS)
         return None
 
     def _on_bytes(self, count: int) -> None:

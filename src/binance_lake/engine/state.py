@@ -192,6 +192,10 @@ class StateWriter:
         self._pending: list[FileState] = []
         self._superseded: list[ArchiveFile] = []
         self._task: asyncio.Task[None] | None = None
+        self._stopping = asyncio.Event()
+        # Writes must not overlap: two transactions replacing the same key conflict in DuckDB, and a later
+        # state written before an earlier one would be overwritten by it.
+        self._writing = asyncio.Lock()
 
     def submit(self, states: Iterable[FileState]) -> None:
         self._pending.extend(states)
@@ -207,25 +211,30 @@ class StateWriter:
                 mark_superseded(connection, file)
 
     async def flush(self) -> None:
-        states, self._pending = self._pending, []
-        superseded, self._superseded = self._superseded, []
-        if states or superseded:
-            await asyncio.to_thread(self._write, states, superseded)
+        async with self._writing:
+            states, self._pending = self._pending, []
+            superseded, self._superseded = self._superseded, []
+            if states or superseded:
+                await asyncio.to_thread(self._write, states, superseded)
 
     async def _loop(self) -> None:
-        while True:
-            await asyncio.sleep(self.interval)
+        # Stopped by an event, not by cancellation: cancelling `to_thread` would leave its write running
+        # in the thread while the final flush starts another.
+        while not self._stopping.is_set():
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._stopping.wait(), self.interval)
             await self.flush()
 
     async def __aenter__(self) -> StateWriter:
+        self._stopping.clear()
         self._task = asyncio.create_task(self._loop())
         return self
 
     async def __aexit__(self, *exc_info: object) -> None:
+        self._stopping.set()
         if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
+            task, self._task = self._task, None
+            await task
         await self.flush()
 
 
