@@ -23,7 +23,8 @@ import pyarrow as pa
 
 from binance_lake.binance.archive_client import ArchiveClient
 from binance_lake.binance.http import make_session
-from binance_lake.binance.retry import CircuitBreaker
+from binance_lake.binance.rest_client import RestClient
+from binance_lake.binance.retry import CircuitBreaker, RetryPolicy
 from binance_lake.catalog import queries
 from binance_lake.catalog.probe import ProbeReport, probe
 from binance_lake.catalog.refresh import RefreshProgress, RefreshReport, Selection, refresh
@@ -122,8 +123,10 @@ class LakeCatalog:
         intervals: str | Iterable[str] | None = None,
         concurrency: int = 32,
         progress: RefreshProgress | None = None,
+        exchange_info: bool = True,
     ) -> RefreshReport:
-        """List the archive (the chosen part of it) and record new, changed and gone files."""
+        """List the archive (the chosen part of it) and record new, changed and gone files; with
+        `exchange_info`, also the exchange's symbols (status, contract type) when its REST API answers."""
         selection = Selection(
             markets=tuple(parse_market(m) for m in _as_list(markets)) or tuple(Market),
             datasets=tuple(get_dataset(d).name for d in _as_list(datasets)),
@@ -136,6 +139,8 @@ class LakeCatalog:
         async def go() -> RefreshReport:
             async with make_session(limit=max(concurrency, 8)) as session:
                 client = ArchiveClient(session, self._settings, breaker=CircuitBreaker())
+                # exchangeInfo only adds fields to `symbols`: two quick attempts, then the refresh goes on.
+                rest = RestClient(session, self._settings, retry=RetryPolicy(max_attempts=2, base_delay=0.2))
                 return await refresh(
                     client,
                     self._database,
@@ -143,6 +148,7 @@ class LakeCatalog:
                     archive_url=self._settings.archive_url,
                     concurrency=concurrency,
                     progress=progress,
+                    exchange=rest if exchange_info else None,
                 )
 
         return run_sync(go())

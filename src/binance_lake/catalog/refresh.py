@@ -19,9 +19,19 @@ from typing import Any, Protocol
 import pyarrow as pa
 
 from binance_lake.binance.listing import ListedObject, ListingPage
-from binance_lake.catalog.store import LISTED_SCHEMA, SCHEMA, CatalogChanges, apply_seen, set_meta
+from binance_lake.binance.rest_client import EXCHANGE_INFO, ExchangeSymbol
+from binance_lake.catalog.store import (
+    EXCHANGE_SCHEMA,
+    LISTED_SCHEMA,
+    SCHEMA,
+    CatalogChanges,
+    apply_exchange_symbols,
+    apply_seen,
+    set_meta,
+)
 from binance_lake.core.archive import CHECKSUM_SUFFIX, ArchiveFile, NotADatasetFile, dataset_prefix, parse_key
 from binance_lake.core.datasets import DatasetSpec, datasets_for, get_dataset
+from binance_lake.core.errors import BinanceLakeError
 from binance_lake.core.timerange import month_end
 from binance_lake.core.vocabulary import Cadence, Interval, Market
 from binance_lake.storage.database import Connection, LakeDatabase
@@ -38,6 +48,12 @@ class Lister(Protocol):
         max_keys: int = 1000,
         start_after: str | None = None,
     ) -> AsyncIterator[ListingPage]: ...
+
+
+class ExchangeInfoSource(Protocol):
+    """The part of the REST client the refresh needs (see `binance.rest_client.RestClient`)."""
+
+    async def exchange_info(self, market: Market) -> list[ExchangeSymbol]: ...
 
 
 @dataclass(frozen=True)
@@ -268,6 +284,13 @@ class RefreshReport:
     pages: int
     prefixes: int
     seconds: float
+    exchange_symbols: int = 0  # exchangeInfo symbols that differ from what the catalog held
+    exchange_error: str | None = None  # why exchangeInfo could not be read (the refresh still succeeded)
+    keys: int = 0  # keys listed (zips, .CHECKSUMs and others)
+
+    @property
+    def keys_per_second(self) -> float:
+        return self.keys / self.seconds if self.seconds > 0 else 0.0
 
     @property
     def pages_per_second(self) -> float:
@@ -414,6 +437,42 @@ def apply_listing(
     )
 
 
+async def _exchange_tables(
+    source: ExchangeInfoSource, markets: tuple[Market, ...]
+) -> tuple[dict[str, pa.Table], str | None]:
+    """exchangeInfo of every chosen market that has one, as tables; on failure, the reason instead."""
+    tables: dict[str, pa.Table] = {}
+    try:
+        for market in markets:
+            if market in EXCHANGE_INFO:
+                symbols = await source.exchange_info(market)
+                tables[market.value] = exchange_table(symbols)
+    except BinanceLakeError as error:
+        return {}, str(error)
+    return tables, None
+
+
+def exchange_table(symbols: list[ExchangeSymbol]) -> pa.Table:
+    """exchangeInfo symbols in `store.EXCHANGE_SCHEMA`."""
+    return pa.Table.from_pylist(
+        [
+            {
+                "market": s.market.value,
+                "symbol": s.symbol,
+                "pair": s.pair,
+                "status": s.status,
+                "contract_type": s.contract_type,
+                "onboard_date": s.onboard_date,
+                "delivery_date": s.delivery_date,
+                "base_asset": s.base_asset,
+                "quote_asset": s.quote_asset,
+            }
+            for s in symbols
+        ],
+        schema=EXCHANGE_SCHEMA,
+    )
+
+
 async def refresh(
     lister: Lister,
     database: LakeDatabase,
@@ -422,17 +481,33 @@ async def refresh(
     archive_url: str,
     concurrency: int = 32,
     progress: RefreshProgress | None = None,
+    exchange: ExchangeInfoSource | None = None,
 ) -> RefreshReport:
-    """Walk the listing, then apply it to the catalog in one short database transaction."""
+    """Walk the listing (and read exchangeInfo, when a source is given), then apply both to the catalog in
+    short database transactions. exchangeInfo is optional: when it fails, the report says why."""
     started = time.monotonic()
-    listing = await walk(lister, selection, concurrency=concurrency, progress=progress)
+    progress = progress or RefreshProgress()
+    if exchange is not None:
+        listing, (exchange_tables, exchange_error) = await asyncio.gather(
+            walk(lister, selection, concurrency=concurrency, progress=progress),
+            _exchange_tables(exchange, selection.markets),
+        )
+    else:
+        listing = await walk(lister, selection, concurrency=concurrency, progress=progress)
+        exchange_tables, exchange_error = {}, None
+    now = dt.datetime.now(dt.UTC)
 
-    def write() -> CatalogChanges:
+    def write() -> tuple[CatalogChanges, int]:
         database.ensure_schema(SCHEMA)
         with database.connect() as connection:
-            return apply_listing(connection, listing, archive_url=archive_url)
+            changes = apply_listing(connection, listing, archive_url=archive_url, now=now)
+            symbols = sum(
+                apply_exchange_symbols(connection, market, table, now=now)
+                for market, table in exchange_tables.items()
+            )
+            return changes, symbols
 
-    changes = await asyncio.to_thread(write)
+    changes, exchange_changed = await asyncio.to_thread(write)
     return RefreshReport(
         changes=changes,
         files_seen=listing.files_seen,
@@ -440,4 +515,7 @@ async def refresh(
         pages=listing.pages,
         prefixes=len(listing.scope),
         seconds=time.monotonic() - started,
+        exchange_symbols=exchange_changed,
+        exchange_error=exchange_error,
+        keys=progress.keys,
     )

@@ -367,3 +367,52 @@ def set_meta(connection: Connection, name: str, value: str) -> None:
         return
     connection.execute("DELETE FROM catalog_meta WHERE name = ?", [name])
     connection.execute("INSERT INTO catalog_meta VALUES (?, ?)", [name, value])
+
+
+_EXCHANGE_FIELDS: list[tuple[str, pa.DataType]] = [
+    ("market", pa.string()),
+    ("symbol", pa.string()),
+    ("pair", pa.string()),
+    ("status", pa.string()),
+    ("contract_type", pa.string()),
+    ("onboard_date", pa.date32()),
+    ("delivery_date", pa.date32()),
+    ("base_asset", pa.string()),
+    ("quote_asset", pa.string()),
+]
+EXCHANGE_SCHEMA = pa.schema(_EXCHANGE_FIELDS)
+
+
+def apply_exchange_symbols(
+    connection: Connection, market: str, symbols: pa.Table, *, now: dt.datetime
+) -> int:
+    """Replace one market's exchangeInfo symbols (`EXCHANGE_SCHEMA` rows); returns how many rows differ.
+
+    Nothing is written when the exchange says what it said last time (the fetch time alone is no change).
+    """
+    columns = ", ".join(EXCHANGE_SCHEMA.names)
+    connection.register("fetched_symbols", symbols)
+    try:
+        rows = connection.execute(
+            f"""
+            SELECT count(*) FROM (
+                (SELECT {columns} FROM fetched_symbols
+                 EXCEPT ALL SELECT {columns} FROM exchange_symbols WHERE market = ?)
+                UNION ALL
+                (SELECT {columns} FROM exchange_symbols WHERE market = ?
+                 EXCEPT ALL SELECT {columns} FROM fetched_symbols)
+            )
+            """,
+            [market, market],
+        ).fetchall()
+        differing = int(rows[0][0]) if rows else 0
+        if differing:
+            connection.execute("BEGIN TRANSACTION")
+            connection.execute("DELETE FROM exchange_symbols WHERE market = ?", [market])
+            connection.execute(
+                f"INSERT INTO exchange_symbols SELECT {columns}, ? FROM fetched_symbols", [now]
+            )
+            connection.execute("COMMIT")
+        return differing
+    finally:
+        connection.unregister("fetched_symbols")

@@ -84,6 +84,10 @@ def refresh_command(
         f"{report.files_seen} files, {report.other_keys} non-dataset keys in {report.seconds:.1f} s"
     )
     _print_changes(report)
+    if report.exchange_error is not None:
+        console.print(f"exchangeInfo unavailable: {report.exchange_error}", highlight=False)
+    else:
+        console.print(f"exchangeInfo: {report.exchange_symbols} symbols changed")
 
 
 @catalog_app.command("probe")
