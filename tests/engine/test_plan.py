@@ -51,14 +51,18 @@ def test_month_held_as_daily_files_is_replaced_by_its_monthly_file() -> None:
 
 def test_reupload_is_fetched_again() -> None:
     entry = daily("BTCUSDT", D(2024, 3, 1))
-    plan = plan_sync([daily("BTCUSDT", D(2024, 3, 1), etag="b")], ingested(entry), D(2024, 3, 1), D(2024, 3, 1))
+    plan = plan_sync(
+        [daily("BTCUSDT", D(2024, 3, 1), etag="b")], ingested(entry), D(2024, 3, 1), D(2024, 3, 1)
+    )
     assert [p.reason for p in plan.fetch] == [Reason.CHANGED]
 
 
 def test_quarantined_monthly_falls_back_to_daily_files() -> None:
     month = monthly("BTCUSDT", D(2024, 1, 1))
     days = [daily("BTCUSDT", D(2024, 1, d)) for d in range(1, 32)]
-    plan = plan_sync([month, *days], ingested(month, status=FileStatus.QUARANTINED), D(2024, 1, 1), D(2024, 1, 31))
+    plan = plan_sync(
+        [month, *days], ingested(month, status=FileStatus.QUARANTINED), D(2024, 1, 1), D(2024, 1, 31)
+    )
     assert len(plan.fetch) == 31 and plan.quarantined == (month.key,)
 
 
