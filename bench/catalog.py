@@ -1,0 +1,190 @@
+"""Benchmark: the catalog against the simulator's large universe (~1050 UM perpetuals over ~2500 days).
+
+Starts `binance-lake sim serve --universe large` in a separate process, then, in this process:
+1. a full `catalog refresh --markets um` (every dataset: ~7.5 M zips, ~15 M keys): time, pages/s, keys/s,
+   and the CPU seconds spent by this client and by the simulator;
+2. a second, unchanged refresh of one dataset (`--again`, it must report zero changes);
+3. `catalog probe` of one day: one HEAD per symbol (klines 1d: ~1050 files, seed 002 probes 708 in ~5 s), and
+   of every active series (klines 1h and 1d, metrics: ~3150 files);
+4. snapshot and timeline latency: the median over many calls on an open connection (seed 002: < 1 ms and
+   < 10 ms), and through `Lake.catalog`, which opens the database for every call.
+
+    .venv/bin/python bench/catalog.py [--root DIR] [--skip-refresh] [--datasets klines] [--calls 300]
+
+`--root` keeps the lake (a later run with `--skip-refresh` measures probes and queries on it).
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import os
+import platform
+import random
+import signal
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import duckdb
+import psutil
+
+from binance_lake.catalog import queries
+from binance_lake.core.settings import Settings
+from binance_lake.lake import Lake
+
+MAIN = "from binance_lake.cli.app import main; main()"
+
+
+def start_server() -> tuple[subprocess.Popen[str], dict[str, str]]:
+    process = subprocess.Popen(
+        [sys.executable, "-c", MAIN, "sim", "serve", "--universe", "large"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    assert process.stdout is not None
+    env: dict[str, str] = {}
+    for _ in range(6):
+        name, _, value = process.stdout.readline().removeprefix("export ").strip().partition("=")
+        env[name] = value
+    if "BINANCE_LAKE_LISTING_URL" not in env:
+        raise RuntimeError("the simulator did not print its address")
+    return process, env
+
+
+def settings_for(env: dict[str, str], root: Path) -> Settings:
+    return Settings(
+        root=root,
+        archive_url=env["BINANCE_LAKE_ARCHIVE_URL"],
+        listing_url=env["BINANCE_LAKE_LISTING_URL"],
+        fapi_url=env["BINANCE_LAKE_FAPI_URL"],
+        dapi_url=env["BINANCE_LAKE_DAPI_URL"],
+        spot_api_url=env["BINANCE_LAKE_SPOT_API_URL"],
+    )
+
+
+def median_ms(calls: int, fn: Callable[[], object]) -> tuple[float, float]:
+    """Median and 90th percentile of `calls` calls, in milliseconds (after a few warm-up calls)."""
+    for _ in range(5):
+        fn()
+    times = []
+    for _ in range(calls):
+        started = time.perf_counter()
+        fn()
+        times.append((time.perf_counter() - started) * 1000)
+    times.sort()
+    return statistics.median(times), times[int(len(times) * 0.9)]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--root", type=Path, default=None, help="lake directory (default: a temporary one)")
+    parser.add_argument("--skip-refresh", action="store_true", help="reuse the catalog already at --root")
+    parser.add_argument("--datasets", default=None, help="refresh only these datasets (default: all)")
+    parser.add_argument("--again", action="store_true", help="run a second, unchanged refresh of fundingRate")
+    parser.add_argument("--calls", type=int, default=300, help="calls per latency figure")
+    parser.add_argument("--concurrency", type=int, default=128, help="HEAD requests in flight while probing")
+    args = parser.parse_args()
+    root = args.root or Path(tempfile.mkdtemp(prefix="bench-catalog-"))
+    process, env = start_server()
+    server = psutil.Process(process.pid)
+    me = psutil.Process()
+    lines: list[str] = []
+
+    def say(text: str) -> None:
+        print(text, flush=True)
+        lines.append(text)
+
+    try:
+        lake = Lake(settings=settings_for(env, root))
+        if not args.skip_refresh:
+            cpu_me, cpu_server = me.cpu_times(), server.cpu_times()
+            report = lake.catalog.refresh(markets="um", datasets=args.datasets)
+            mine = sum(me.cpu_times()[:2]) - sum(cpu_me[:2])
+            theirs = sum(server.cpu_times()[:2]) - sum(cpu_server[:2])
+            say(
+                f"full refresh (um, {args.datasets or 'all datasets'}): {report.seconds:.1f} s, "
+                f"{report.pages} pages ({report.pages_per_second:.1f} pages/s), {report.keys} keys "
+                f"({report.keys_per_second:,.0f} keys/s), {report.files_seen} files, new {report.changes.new}; "
+                f"CPU: client {mine:.1f} s, simulator {theirs:.1f} s"
+            )
+        if args.again:
+            again = lake.catalog.refresh(markets="um", datasets="fundingRate")
+            say(
+                f"second refresh (um fundingRate, unchanged): {again.seconds:.1f} s, {again.pages} pages, "
+                f"changes {again.changes.total}"
+            )
+        now = lake.catalog.symbols(as_="arrow")
+        day = max(now.column("last_day").to_pylist())
+        for label, dataset, interval in (
+            ("one file per symbol: klines 1d", "klines", "1d"),
+            ("all series", None, None),
+        ):
+            probe = lake.catalog.probe(
+                day, market="um", dataset=dataset, interval=interval, concurrency=args.concurrency
+            )
+            say(
+                f"probe {day} ({label}): {probe.probed} HEADs for {probe.series} series in {probe.seconds:.2f} s "
+                f"({probe.probed / probe.seconds:.0f} HEAD/s), found {probe.found}, changes {probe.changes.total}"
+            )
+    finally:
+        process.send_signal(signal.SIGINT)
+        process.communicate(timeout=60)
+
+    with lake.database.connect() as connection:
+        rows = connection.execute(
+            "SELECT count(*), min(first_day), max(last_day) FROM upstream_files"
+        ).fetchall()
+        count, first, last = rows[0]
+        symbols = [s for (s,) in connection.execute("SELECT DISTINCT symbol FROM upstream_files").fetchall()]
+        say(f"catalog: {count:,} files, {len(symbols)} symbols, {first} .. {last}")
+        rng = random.Random(2)
+        span = (last - first).days
+
+        def some_day() -> dt.date:
+            return first + dt.timedelta(days=rng.randrange(span + 1))
+
+        figures = {
+            "snapshot (um klines 1d, one day)": lambda: queries.snapshot(
+                connection, some_day(), queries.Filters(market="um", dataset="klines", interval="1d")
+            ),
+            "snapshot (every series, one day)": lambda: queries.snapshot(connection, some_day()),
+            "timeline (one symbol, klines 1d)": lambda: queries.timeline(
+                connection,
+                queries.Filters(market="um", dataset="klines", interval="1d", symbol=rng.choice(symbols)),
+            ),
+            "timeline (one symbol, every series)": lambda: queries.timeline(
+                connection, queries.Filters(market="um", symbol=rng.choice(symbols))
+            ),
+        }
+        for label, fn in figures.items():
+            med, p90 = median_ms(args.calls, fn)
+            say(f"{label}: median {med:.2f} ms, p90 {p90:.2f} ms (open connection, {args.calls} calls)")
+    lake_day = some_day()
+    med, p90 = median_ms(
+        max(args.calls // 3, 20),
+        lambda: lake.catalog.snapshot(lake_day, market="um", dataset="klines", interval="1d"),
+    )
+    say(f"Lake.catalog.snapshot (opens the database each call): median {med:.2f} ms, p90 {p90:.2f} ms")
+    med, p90 = median_ms(
+        max(args.calls // 3, 20),
+        lambda: lake.catalog.timeline(rng.choice(symbols), market="um", dataset="klines"),
+    )
+    say(f"Lake.catalog.timeline (opens the database each call): median {med:.2f} ms, p90 {p90:.2f} ms")
+    size = (root / "lake.duckdb").stat().st_size
+    say(f"lake.duckdb: {size / 1e6:.0f} MB at {root}")
+    print(
+        f"machine: {platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}, "
+        f"duckdb {duckdb.__version__}"
+    )
+
+
+if __name__ == "__main__":
+    main()
