@@ -18,6 +18,7 @@ from typing import Protocol
 
 from binance_lake.binance.archive_client import ObjectInfo
 from binance_lake.catalog.queries import Filters
+from binance_lake.catalog.refresh import first_error
 from binance_lake.catalog.store import SCHEMA, CatalogChanges, SeenFile, apply_seen, seen_table
 from binance_lake.core.archive import ArchiveFile, ParsedKey
 from binance_lake.core.timerange import iter_days
@@ -111,9 +112,12 @@ async def probe(
         if on_progress is not None:
             on_progress(done, len(files))
 
-    async with asyncio.TaskGroup() as group:
-        for file in files:
-            group.create_task(one(file))
+    try:
+        async with asyncio.TaskGroup() as group:
+            for file in files:
+                group.create_task(one(file))
+    except BaseExceptionGroup as failed:
+        raise first_error(failed) from None
 
     def write() -> CatalogChanges:
         with database.connect() as connection:

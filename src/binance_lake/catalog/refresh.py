@@ -414,12 +414,23 @@ async def walk(
             for item in leaves:
                 group.create_task(leaf(item))
 
-    async with asyncio.TaskGroup() as group:
-        for market in selection.markets:
-            for spec in selection.specs(market):
-                for cadence in sorted(spec.cadences):
-                    group.create_task(dataset(spec, cadence, dataset_prefix(market, cadence, spec.name)))
+    try:
+        async with asyncio.TaskGroup() as group:
+            for market in selection.markets:
+                for spec in selection.specs(market):
+                    for cadence in sorted(spec.cadences):
+                        group.create_task(dataset(spec, cadence, dataset_prefix(market, cadence, spec.name)))
+    except BaseExceptionGroup as failed:
+        raise first_error(failed) from None
     return listing
+
+
+def first_error(group: BaseExceptionGroup[BaseException]) -> BaseException:
+    """The first error of a task group (groups nest: datasets, then leaves), so callers see one
+    binance-lake error, e.g. `ConnectionFailed` naming the URL and its setting, not an exception group."""
+    errors = list(group.exceptions)
+    chosen = next((e for e in errors if not isinstance(e, BaseExceptionGroup)), errors[0])
+    return first_error(chosen) if isinstance(chosen, BaseExceptionGroup) else chosen
 
 
 def apply_listing(

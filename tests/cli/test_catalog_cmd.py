@@ -1,0 +1,118 @@
+"""`binance-lake catalog …` through the real entry point against the simulator: refresh twice (the second
+changes nothing), probe, queries as CSV and JSON, bad input (one sentence, exit 2) and an unreachable endpoint."""
+
+from __future__ import annotations
+
+import csv
+import datetime as dt
+import io
+import json
+import os
+import socket
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from binance_lake.catalog import queries
+from binance_lake.lake import Lake
+from binance_lake.sim.server import SimServer
+from binance_lake.sim.universe import Universe
+from tests.catalog.tiny import roster_file
+
+
+def run(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-c", "from binance_lake.cli.app import main; main()", *args],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+        env={"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "COLUMNS": "200", **env},
+    )
+
+
+@pytest.fixture(scope="module")
+def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[dict[str, str], Lake]]:
+    directory = tmp_path_factory.mktemp("cli")
+    with SimServer(Universe.build(roster_file(directory))) as server:
+        env = {**server.settings_env(), "BINANCE_LAKE_ROOT": str(directory / "lake")}
+        first = run(env, "catalog", "refresh")
+        assert first.returncode == 0, first.stderr
+        assert "gone 0" in first.stdout and "exchangeInfo" in first.stdout
+        yield env, Lake(settings=server.settings(directory / "lake"))
+
+
+def test_second_refresh_reports_zero_changes(world: tuple[dict[str, str], Lake]) -> None:
+    env, _ = world
+    again = run(env, "catalog", "refresh", "--markets", "um,cm,spot")
+    assert again.returncode == 0, again.stderr
+    assert "new 0, changed 0, gone 0, revived 0" in again.stdout
+    assert "exchangeInfo: 0 symbols changed" in again.stdout
+
+
+def test_queries_as_csv_and_json(world: tuple[dict[str, str], Lake]) -> None:
+    env, lake = world
+    result = run(env, "catalog", "snapshot", "2026-10-20", "--market", "um", "--format", "csv")
+    assert result.returncode == 0, result.stderr
+    rows = list(csv.DictReader(io.StringIO(result.stdout)))
+    with lake.database.connect() as c:
+        expected = queries.snapshot(c, dt.date(2026, 10, 20), queries.Filters(market="um"))
+    assert [(r["dataset"], r["interval"], r["symbol"]) for r in rows] == [
+        (r["dataset"], r["interval"] or "", r["symbol"]) for r in expected.to_pylist()
+    ]
+    timeline = run(env, "catalog", "timeline", "solusdt", "--market", "um", "--format", "json")
+    assert timeline.returncode == 0, timeline.stderr
+    (sol,) = json.loads(timeline.stdout)
+    assert sol["symbol"] == "SOLUSDT" and sol["missing"] == "2026-11-17" and sol["missing_days"] == 1
+    symbols = json.loads(run(env, "catalog", "symbols", "--market", "um", "--format", "json").stdout)
+    assert {s["symbol"]: s["delisted"] for s in symbols}["XEMUSDT"] is True
+    for args in (("range", "2026-10-01", "2026-10-31"), ("earliest",), ("synchronal",)):
+        shown = run(env, "catalog", *args, "--format", "json")
+        assert shown.returncode == 0 and json.loads(shown.stdout), (args, shown.stderr)
+
+
+def test_probe(world: tuple[dict[str, str], Lake]) -> None:
+    env, _ = world
+    result = run(env, "catalog", "probe", "--date", "2026-11-19", "--days-back", "3", "--market", "um")
+    assert result.returncode == 0, result.stderr
+    # Series with a daily file in the last 30 days: BTCUSDT 1h and 1d, BTCUSDT_261225 1d, SOLUSDT 1h and the
+    # just-delisted CVCUSDTSETTLED 1h (3 days it no longer has). SOLUSDT 1h 2026-11-17 is late (#150).
+    assert "probed 15 files of 5 series" in result.stdout and "11 found, 4 missing" in result.stdout
+    assert "new 0, changed 0, gone 0" in result.stdout
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ("catalog", "snapshot", "2024-13-01"),
+        ("catalog", "range", "2024-02-01", "2024-01-01"),
+        ("catalog", "refresh", "--markets", "moon"),
+        ("catalog", "refresh", "--datasets", "EOHSummary", "--markets", "um"),
+        ("catalog", "snapshot", "2024-01-01", "--interval", "7x"),
+        ("catalog", "timeline", "BTC-USDT"),
+        ("catalog", "probe", "--date", "yesterday"),
+    ],
+)
+def test_bad_input_is_one_sentence_and_exit_2(
+    world: tuple[dict[str, str], Lake], args: tuple[str, ...]
+) -> None:
+    env, _ = world
+    result = run(env, *args)
+    assert result.returncode == 2, (args, result.stdout, result.stderr)
+    assert "Traceback" not in result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1, result.stderr
+
+
+def test_unreachable_listing_endpoint_names_the_url_and_setting(tmp_path: Path) -> None:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    dead = f"http://127.0.0.1:{port}/bucket"
+    env = {"BINANCE_LAKE_ROOT": str(tmp_path), "BINANCE_LAKE_LISTING_URL": dead}
+    result = run(env, "catalog", "refresh", "--markets", "um", "--datasets", "fundingRate")
+    assert result.returncode == 1, result.stderr
+    message = " ".join(result.stderr.split())
+    assert dead in message and "BINANCE_LAKE_LISTING_URL" in message and "Traceback" not in message
