@@ -15,6 +15,9 @@ import json
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from enum import StrEnum
+from typing import Any
+
+import pyarrow as pa
 
 from binance_lake.core.archive import ArchiveFile
 from binance_lake.storage.database import Connection, LakeDatabase
@@ -95,6 +98,31 @@ class FileState:
         return Provenance.ARCHIVE_DAILY
 
 
+_BATCH_FIELDS: list[pa.Field[Any]] = [
+    pa.field("key", pa.string()),
+    pa.field("market", pa.string()),
+    pa.field("dataset", pa.string()),
+    pa.field("symbol", pa.string()),
+    pa.field("interval", pa.string()),
+    pa.field("cadence", pa.string()),
+    pa.field("period", pa.date32()),
+    pa.field("first_day", pa.date32()),
+    pa.field("last_day", pa.date32()),
+    pa.field("status", pa.string()),
+    pa.field("etag", pa.string()),
+    pa.field("size", pa.int64()),
+    pa.field("sha256", pa.string()),
+    pa.field("checksum", pa.string()),
+    pa.field("rows", pa.int64()),
+    pa.field("attempts", pa.int32()),
+    pa.field("error", pa.string()),
+    pa.field("provenance", pa.string()),
+    pa.field("updated_at", pa.timestamp("us", tz="UTC")),
+]
+_BATCH_SCHEMA = pa.schema(_BATCH_FIELDS)
+_COLUMNS = _BATCH_SCHEMA.names
+
+
 def _row(state: FileState, now: dt.datetime) -> tuple[object, ...]:
     f = state.file
     return (
@@ -125,13 +153,18 @@ def record(connection: Connection, states: Iterable[FileState], *, now: dt.datet
     rows = [_row(s, now or dt.datetime.now(dt.UTC)) for s in states]
     if not rows:
         return
-    connection.execute("BEGIN TRANSACTION")
-    connection.executemany("DELETE FROM file_state WHERE key = ?", [(r[0],) for r in rows])
-    connection.executemany(
-        "INSERT INTO file_state VALUES (" + ", ".join("?" * len(rows[0])) + ")",
-        rows,
+    # One Arrow batch instead of `executemany`, which costs about a millisecond per row in DuckDB.
+    batch = pa.Table.from_pylist(
+        [dict(zip(_COLUMNS, row, strict=True)) for row in rows], schema=_BATCH_SCHEMA
     )
-    connection.execute("COMMIT")
+    connection.register("file_state_batch", batch)
+    try:
+        connection.execute("BEGIN TRANSACTION")
+        connection.execute("DELETE FROM file_state WHERE key IN (SELECT key FROM file_state_batch)")
+        connection.execute("INSERT INTO file_state SELECT * FROM file_state_batch")
+        connection.execute("COMMIT")
+    finally:
+        connection.unregister("file_state_batch")
 
 
 @dataclass(frozen=True)

@@ -6,9 +6,12 @@ The caller (the `Lake`) holds the lake's writer lock for the duration, so two sy
 from __future__ import annotations
 
 import datetime as dt
+import re
+import shutil
 import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from pathlib import Path
 
 from binance_lake.binance.archive_client import ArchiveClient
 from binance_lake.catalog.refresh import RefreshProgress, RefreshReport, Selection, refresh
@@ -16,6 +19,7 @@ from binance_lake.catalog.store import SCHEMA as CATALOG_SCHEMA
 from binance_lake.core.archive import ArchiveFile
 from binance_lake.core.datasets import get_dataset
 from binance_lake.core.errors import UsageError
+from binance_lake.core.partitions import TABLES_DIR
 from binance_lake.core.symbols import pair_of
 from binance_lake.core.vocabulary import Cadence, Interval, Market, intervals_for
 from binance_lake.engine.executor import ExecutionReport, Executor, SyncProgress
@@ -164,6 +168,30 @@ def catalog_files(
     return files
 
 
+# `storage.parquet` writes `.<name>.<pid>.<8 hex>.tmp` (and `.duckdb` sort scratch) next to a partition and
+# renames it into place; `ingest` splits tick files in `<root>/.ingest-*`. A killed sync leaves them behind.
+_TEMPORARY = re.compile(r"^\..+\.\d+\.[0-9a-f]{8}\.(tmp|duckdb)(\.wal)?$")
+INGEST_SCRATCH = ".ingest-*"
+
+
+def remove_stale_temporaries(root: Path) -> int:
+    """Delete what a killed writer left behind (never visible to readers, but it takes disk). Returns the count.
+
+    Only the holder of the lake's writer lock may call this: it assumes no other write is in flight.
+    """
+    removed = 0
+    for scratch in root.glob(INGEST_SCRATCH):
+        shutil.rmtree(scratch, ignore_errors=True)
+        removed += 1
+    tables = root / TABLES_DIR
+    if tables.is_dir():
+        for path in tables.rglob(".*"):
+            if path.is_file() and _TEMPORARY.match(path.name):
+                path.unlink(missing_ok=True)
+                removed += 1
+    return removed
+
+
 def _refresh_selection(request: SyncRequest) -> Selection:
     names: list[str] = []
     for dataset in request.datasets:
@@ -206,6 +234,7 @@ async def run_sync(
     plan = plan_sync(candidates, held, request.first_day, request.last_day)
     if dry_run:
         return SyncReport(request, symbols, plan, refreshed, None, dry_run=True)
+    remove_stale_temporaries(database.root)
     run_id = uuid.uuid4().hex
     with database.connect() as connection:
         start_run(connection, run_id, {"symbols": list(symbols), "request": repr(request)})
