@@ -5,6 +5,14 @@ in-memory database per process and gives each call its own cursor (a cheap, inde
 The lake's catalog and state (`lake.duckdb`) are ATTACHed read-only for the length of one call under a unique
 alias (under 1 ms), never held open: a sync in another process can still write between two loads.
 All session times are UTC. DuckDB errors are translated into binance-lake errors here.
+
+`LakeState` answers read-only questions about `lake.duckdb` (coverage inputs, pairs, life spans) and caches
+each answer keyed by the database's on-disk signature (inode, size and mtime of the file and its WAL): while
+the files are unchanged, a repeated load asks DuckDB nothing and attaches nothing (the attach, the table
+listing and the queries were two thirds of a small load). A writer commits to the WAL or checkpoints into the
+file, so either changes the signature. Like git's "racily clean" index, an answer is cached only when the
+files were last modified at least `SETTLED_SECONDS` ago, so a write within the file system's timestamp
+granularity of our read cannot leave a stale answer behind.
 """
 
 from __future__ import annotations
@@ -13,8 +21,10 @@ import contextlib
 import itertools
 import threading
 import time
-from collections.abc import Iterator
+from collections import OrderedDict
+from collections.abc import Callable, Hashable, Iterator
 from pathlib import Path
+from typing import Any, TypeVar
 
 import duckdb
 
@@ -22,6 +32,10 @@ from binance_lake.core.errors import StorageError, UsageError
 from binance_lake.storage.database import DATABASE_NAME
 
 Cursor = duckdb.DuckDBPyConnection
+T = TypeVar("T")
+
+SETTLED_SECONDS = 1.0
+CACHE_ENTRIES = 512
 
 _lock = threading.Lock()
 _database: duckdb.DuckDBPyConnection | None = None
@@ -113,3 +127,98 @@ def tables_of(handle: Cursor, alias: str | None) -> frozenset[str]:
     ).fetchall()
     rows += handle.execute("SELECT view_name FROM duckdb_views() WHERE database_name = ?", [alias]).fetchall()
     return frozenset(str(r[0]) for r in rows)
+
+
+Signature = tuple[tuple[str, int, int, int] | None, ...]
+_answers: OrderedDict[tuple[Signature, Hashable], Any] = OrderedDict()
+_answers_lock = threading.Lock()
+
+
+def _stat(path: Path) -> tuple[str, int, int, int] | None:
+    try:
+        st = path.stat()
+    except FileNotFoundError:
+        return None
+    return (str(path), st.st_ino, st.st_size, st.st_mtime_ns)
+
+
+def signature(root: Path) -> Signature:
+    """What identifies the lake database's content on disk: the file and its write-ahead log."""
+    path = database_path(root)
+    return (_stat(path), _stat(path.with_name(path.name + ".wal")))
+
+
+def _settled(sig: Signature) -> bool:
+    newest = max((s[3] for s in sig if s is not None), default=None)
+    return newest is not None and time.time_ns() - newest >= SETTLED_SECONDS * 1e9
+
+
+class LakeState:
+    """Read-only questions to one lake database for the length of one call, answered from the cache when the
+    database is unchanged since the same question was last asked (see the module docstring).
+
+    `ask(key, fn)` returns `fn(handle, alias, tables)` (alias None and no tables when there is no database);
+    `key` must identify the question fully, and the answer must be immutable. The database is attached
+    only on the first question the cache cannot answer, and detached by `close()`."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = root
+        self.signature = signature(root)
+        self._settled = _settled(self.signature)
+        self._stack: contextlib.ExitStack | None = None
+        self._handle: Cursor | None = None
+        self._alias: str | None = None
+        self._tables: frozenset[str] = frozenset()
+
+    def _open(self) -> tuple[Cursor, str | None, frozenset[str]]:
+        if self._stack is None:
+            stack = contextlib.ExitStack()
+            try:
+                handle = stack.enter_context(cursor())
+                alias = stack.enter_context(attached(handle, self.root))
+                self._tables = tables_of(handle, alias)
+            except BaseException:
+                stack.close()
+                raise
+            self._stack, self._handle, self._alias = stack, handle, alias
+        assert self._handle is not None
+        return self._handle, self._alias, self._tables
+
+    def ask(self, key: Hashable, fn: Callable[[Cursor, str | None, frozenset[str]], T]) -> T:
+        full = (self.signature, key)
+        if self._settled:
+            with _answers_lock:
+                if full in _answers:
+                    _answers.move_to_end(full)
+                    answer: T = _answers[full]
+                    return answer
+        handle, alias, tables = self._open()
+        # DuckDB errors inside `fn` surface from the cursor's translation when the state closes; translate
+        # here too, since the caller may never reach close() with them.
+        try:
+            answer = fn(handle, alias, tables)
+        except duckdb.Error as error:
+            raise StorageError(f"reading the lake failed: {first_line(error)}") from error
+        if self._settled:
+            with _answers_lock:
+                _answers[full] = answer
+                while len(_answers) > CACHE_ENTRIES:
+                    _answers.popitem(last=False)
+        return answer
+
+    def close(self) -> None:
+        if self._stack is not None:
+            stack, self._stack, self._handle = self._stack, None, None
+            stack.close()
+
+    def __enter__(self) -> LakeState:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+def clear_cache() -> None:
+    """Forget every cached answer (tests; a caller that rewrote the database within a second)."""
+    with _answers_lock:
+        _answers.clear()

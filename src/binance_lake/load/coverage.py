@@ -11,9 +11,11 @@ when the catalog knows the symbol but not this series (a delivery contract has n
 from __future__ import annotations
 
 import datetime as dt
-from dataclasses import dataclass
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
 
-from binance_lake.load.connection import Cursor, tables_of
+from binance_lake.core.vocabulary import Market
+from binance_lake.load.connection import Cursor, LakeState
 from binance_lake.load.missing import Gap, Missing
 from binance_lake.load.request import LoadRequest
 
@@ -23,6 +25,9 @@ _EMPTY_FILES = (
     "false AS gone WHERE false)"
 )
 
+Series = tuple[str, str | None]  # (dataset, interval) within one market
+Span = tuple[dt.date, dt.date]
+
 
 @dataclass(frozen=True)
 class Coverage:
@@ -30,6 +35,24 @@ class Coverage:
 
     held: frozenset[str]
     missing: Missing
+
+
+@dataclass(frozen=True)
+class Facts:
+    """What lake.duckdb says about some series of one market for some symbols, fetched in one query.
+
+    `held`: (series, symbol) with an ingested file at any time; `spans`: the ingested files' day spans that
+    touch the asked days; `known`: symbols the catalog knows in the market (any series); `life`: each
+    (series, symbol)'s first and last day upstream (files not gone)."""
+
+    held: frozenset[tuple[Series, str]] = frozenset()
+    spans: Mapping[tuple[Series, str], tuple[Span, ...]] = field(default_factory=dict)
+    known: frozenset[str] = frozenset()
+    life: Mapping[tuple[Series, str], Span] = field(default_factory=dict)
+
+
+def series_of(request: LoadRequest) -> Series:
+    return (request.dataset, request.interval.value if request.interval is not None else None)
 
 
 def expected_days(request: LoadRequest, today: dt.date | None = None) -> tuple[dt.date, dt.date] | None:
@@ -47,67 +70,100 @@ def _source(alias: str | None, tables: frozenset[str], name: str) -> str:
     return f"{alias}.{name}" if alias is not None and name in tables else _EMPTY_FILES
 
 
-def coverage(
-    handle: Cursor, alias: str | None, request: LoadRequest, *, today: dt.date | None = None
-) -> Coverage:
-    """Compare the request with `file_state` and `upstream_files` of the attached lake database `alias`."""
-    tables = tables_of(handle, alias)
+def _fetch(
+    handle: Cursor,
+    alias: str | None,
+    tables: frozenset[str],
+    market: Market,
+    series: tuple[Series, ...],
+    symbols: tuple[str, ...],
+    first: dt.date,
+    last: dt.date,
+) -> Facts:
+    if alias is None:
+        return Facts()
     state = _source(alias, tables, "file_state")
     upstream = _source(alias, tables, "upstream_files")
-    interval = request.interval.value if request.interval is not None else None
-    series = 'market = $market AND dataset = $dataset AND "interval" IS NOT DISTINCT FROM $interval'
-    held_rows = handle.execute(
-        f"SELECT DISTINCT symbol FROM {state} WHERE status = 'ingested' AND {series} "
-        "AND list_contains($symbols, symbol)",
+    # One round trip for all four answers: DuckDB's fixed cost per query is larger than these queries.
+    where = (
+        "market = $market AND list_contains($series, dataset || '/' || coalesce(\"interval\", '')) "
+        "AND list_contains($symbols, symbol)"
+    )
+    rows = handle.execute(
+        f"""
+        SELECT 'span', dataset, "interval", symbol, first_day, last_day FROM {state}
+        WHERE status = 'ingested' AND {where} AND last_day >= $first AND first_day <= $last
+        UNION ALL
+        SELECT DISTINCT 'held', dataset, "interval", symbol, NULL::DATE, NULL::DATE FROM {state}
+        WHERE status = 'ingested' AND {where}
+        UNION ALL
+        SELECT DISTINCT 'known', NULL, NULL, symbol, NULL::DATE, NULL::DATE FROM {upstream}
+        WHERE market = $market AND list_contains($symbols, symbol)
+        UNION ALL
+        SELECT 'life', dataset, "interval", symbol, min(first_day), max(last_day) FROM {upstream}
+        WHERE NOT gone AND {where} GROUP BY dataset, "interval", symbol
+        """,
         {
-            "market": request.market.value,
-            "dataset": request.dataset,
-            "interval": interval,
-            "symbols": list(request.symbols),
+            "market": market.value,
+            "series": [f"{d}/{i or ''}" for d, i in series],
+            "symbols": list(symbols),
+            "first": first,
+            "last": last,
         },
     ).fetchall()
-    held = frozenset(str(r[0]) for r in held_rows)
+    held: set[tuple[Series, str]] = set()
+    spans: dict[tuple[Series, str], list[Span]] = {}
+    known: set[str] = set()
+    life: dict[tuple[Series, str], Span] = {}
+    for kind, dataset, interval, symbol, lo, hi in rows:
+        key = ((str(dataset), None if interval is None else str(interval)), str(symbol))
+        if kind == "span":
+            spans.setdefault(key, []).append((lo, hi))
+        elif kind == "held":
+            held.add(key)
+        elif kind == "known":
+            known.add(str(symbol))
+        else:
+            life[key] = (lo, hi)
+    return Facts(frozenset(held), {k: tuple(v) for k, v in spans.items()}, frozenset(known), life)
+
+
+def facts(state: LakeState, requests: Iterable[LoadRequest]) -> Facts:
+    """The coverage facts for every request (all of one market), one query, cached while the lake is
+    unchanged (`LakeState`)."""
+    chosen = list(requests)
+    market = chosen[0].market
+    series = tuple(sorted({series_of(r) for r in chosen}, key=lambda s: (s[0], s[1] or "")))
+    symbols = tuple(sorted({s for r in chosen for s in r.symbols}))
+    first = min(r.range.first_day for r in chosen)
+    last = max(r.range.last_day for r in chosen)
+    return state.ask(
+        ("coverage", market, series, symbols, first, last),
+        lambda handle, alias, tables: _fetch(handle, alias, tables, market, series, symbols, first, last),
+    )
+
+
+def coverage(found: Facts, request: LoadRequest, *, today: dt.date | None = None) -> Coverage:
+    """Compare the request with the facts from `file_state` and `upstream_files`."""
+    series = series_of(request)
+    held = frozenset(s for s in request.symbols if (series, s) in found.held)
     days = expected_days(request, today)
     if days is None:
         return Coverage(held, Missing())
-    params = {
-        "symbols": list(request.symbols),
-        "market": request.market.value,
-        "dataset": request.dataset,
-        "interval": interval,
-    }
-    held_spans: dict[str, list[tuple[dt.date, dt.date]]] = {}
-    for symbol, first, last in handle.execute(
-        f"SELECT symbol, first_day, last_day FROM {state} WHERE status = 'ingested' AND {series} "
-        "AND list_contains($symbols, symbol) AND last_day >= $first AND first_day <= $last",
-        {**params, "first": days[0], "last": days[1]},
-    ).fetchall():
-        held_spans.setdefault(str(symbol), []).append((first, last))
-    known = {
-        str(r[0])
-        for r in handle.execute(
-            f"SELECT DISTINCT symbol FROM {upstream} WHERE market = $market AND list_contains($symbols, symbol)",
-            {"market": request.market.value, "symbols": list(request.symbols)},
-        ).fetchall()
-    }
-    spans = {
-        str(s): (f, l_)
-        for s, f, l_ in handle.execute(
-            f"SELECT symbol, min(first_day), max(last_day) FROM {upstream} "
-            f"WHERE NOT gone AND {series} AND list_contains($symbols, symbol) GROUP BY symbol",
-            params,
-        ).fetchall()
-    }
     rows: list[tuple[str, dt.date, dt.date]] = []
     for symbol in request.symbols:
-        if symbol in spans:
-            lo, hi = max(days[0], spans[symbol][0]), min(days[1], spans[symbol][1])
-        elif symbol in known:
+        span = found.life.get((series, symbol))
+        if span is not None:
+            lo, hi = max(days[0], span[0]), min(days[1], span[1])
+        elif symbol in found.known:
             continue  # upstream has the symbol but not this series: nothing to miss
         else:
             lo, hi = days
-        rows.extend((symbol, f, l_) for f, l_ in subtract((lo, hi), held_spans.get(symbol, [])))
-    gaps = tuple(Gap(request.dataset, s, f, l_, interval) for s, f, l_ in sorted(rows))
+        if lo > hi:
+            continue
+        held_spans = list(found.spans.get((series, symbol), ()))
+        rows.extend((symbol, f, l_) for f, l_ in subtract((lo, hi), held_spans))
+    gaps = tuple(Gap(request.dataset, s, f, l_, series[1]) for s, f, l_ in sorted(rows))
     return Coverage(held, Missing(gaps))
 
 

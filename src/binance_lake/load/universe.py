@@ -17,29 +17,23 @@ from __future__ import annotations
 
 import datetime as dt
 from pathlib import Path
-from typing import Any
 
 import pyarrow as pa
 
 from binance_lake.core.errors import UsageError
-from binance_lake.core.timerange import DateLike
+from binance_lake.core.timerange import DateLike, TimeRange, day_start
 from binance_lake.core.vocabulary import Interval, Market
-from binance_lake.load.connection import Cursor, attached, cursor, tables_of
-from binance_lake.load.reader import Loaded, load_table
+from binance_lake.load.connection import Cursor, LakeState, cursor
+from binance_lake.load.reader import Loaded, finish, plan
 from binance_lake.load.request import LoadRequest, build_request, parse_range
 
 TRAILING_DAYS = 30
 Span = tuple[dt.date | None, dt.date | None]
-_LIFE_FIELDS: list[pa.Field[Any]] = [
-    pa.field("symbol", pa.string()),
-    pa.field("first_day", pa.date32()),
-    pa.field("last_day", pa.date32()),
-]
-LIFE_SCHEMA = pa.schema(_LIFE_FIELDS)
 
 
-def _catalog_spans(handle: Cursor, alias: str | None, request: LoadRequest) -> dict[str, Span]:
-    tables = tables_of(handle, alias)
+def _catalog_spans(
+    handle: Cursor, alias: str | None, tables: frozenset[str], request: LoadRequest
+) -> dict[str, Span]:
     interval = request.interval.value if request.interval is not None else None
     first, last = request.range.first_day, request.range.last_day
     spans: dict[str, Span] = {}
@@ -106,75 +100,77 @@ def load_universe(
             raise UsageError(f"min_quote_volume needs bars with quote_volume; {probe.dataset} has none")
         if not isinstance(min_quote_volume, int | float) or min_quote_volume < 0:
             raise UsageError(f"min_quote_volume must be a non-negative number, not {min_quote_volume!r}")
-    with cursor() as handle, attached(handle, root) as alias:
-        spans = _catalog_spans(handle, alias, probe)
-    series = f"{probe.dataset} {probe.interval.value}" if probe.interval else probe.dataset
-    if not spans:
-        raise UsageError(
-            f"neither the catalog nor the lake at {root} knows any {series} symbol of market "
-            f"{probe.market.value} between {window.first_day} and {window.last_day}; run: binance-lake sync "
-            f"--market {probe.market.value} --datasets {probe.dataset}"
-            f"{' --intervals ' + probe.interval.value if probe.interval else ''} --all --include-delisted "
-            f"--start {window.first_day} --end {window.last_day}"
+    with LakeState(root) as state:
+        key = (
+            "universe",
+            probe.market,
+            probe.dataset,
+            probe.interval,
+            probe.range.first_day,
+            probe.range.last_day,
         )
-    request = probe.with_symbols(spans)
-    lookback = dt.timedelta(days=TRAILING_DAYS) if min_quote_volume is not None else dt.timedelta(0)
-    loaded = load_table(root, request, require=False, lookback=lookback)
-    if len(loaded.absent) == len(request.symbols):
+        spans = state.ask(key, lambda handle, alias, tables: _catalog_spans(handle, alias, tables, probe))
+        series = f"{probe.dataset} {probe.interval.value}" if probe.interval else probe.dataset
+        if not spans:
+            raise UsageError(
+                f"neither the catalog nor the lake at {root} knows any {series} symbol of market "
+                f"{probe.market.value} between {window.first_day} and {window.last_day}; run: binance-lake sync "
+                f"--market {probe.market.value} --datasets {probe.dataset}"
+                f"{' --intervals ' + probe.interval.value if probe.interval else ''} --all --include-delisted "
+                f"--start {window.first_day} --end {window.last_day}"
+            )
+        request = probe.with_symbols(spans)
+        lookback = dt.timedelta(days=TRAILING_DAYS) if min_quote_volume is not None else dt.timedelta(0)
+        start = request.range.start - lookback
+        # Each symbol is read only while listed, so no row outside its life is decoded, let alone joined.
+        ranges = {symbol: listed_range(start, request.range.end, span) for symbol, span in spans.items()}
+        planned = plan(root, state, request, lookback=lookback, ranges=ranges)
+    if len(planned.absent) == len(request.symbols):
         raise UsageError(
             f"the lake at {root} holds none of the {len(spans)} {series} symbols listed in that window; "
             f"fetch them with: binance-lake sync --market {probe.market.value} --datasets {probe.dataset}"
             f"{' --intervals ' + probe.interval.value if probe.interval else ''} --all --include-delisted "
             f"--start {window.first_day} --end {window.last_day}"
         )
-    return Loaded(_select(loaded.table, request, spans, min_quote_volume), loaded.missing, loaded.absent)
+    loaded = finish(root, planned, require=False)
+    table = loaded.table if min_quote_volume is None else _select(loaded.table, request, min_quote_volume)
+    return Loaded(table, loaded.missing, loaded.absent)
 
 
-def _select(table: pa.Table, request: LoadRequest, spans: dict[str, Span], minimum: float | None) -> pa.Table:
-    life = pa.table(
-        {
-            "symbol": list(spans),
-            "first_day": [s[0] for s in spans.values()],
-            "last_day": [s[1] for s in spans.values()],
-        },
-        schema=LIFE_SCHEMA,
-    )
+def listed_range(start: dt.datetime, end: dt.datetime, span: Span) -> TimeRange | None:
+    """`[start, end)` narrowed to the whole days `span` (either end open when None); None when empty."""
+    lo = max(start, day_start(span[0])) if span[0] is not None else start
+    hi = min(end, day_start(span[1] + dt.timedelta(days=1))) if span[1] is not None else end
+    return TimeRange(lo, hi) if lo < hi else None
+
+
+def _select(table: pa.Table, request: LoadRequest, minimum: float) -> pa.Table:
+    """Rows of days whose trailing mean daily quote volume (listed days only, see the module docstring)
+    reaches `minimum`, with that mean; the rows are already only those of listed days."""
     time = request.time_column
-    listed = (
-        f'(l.first_day IS NULL OR CAST(b."{time}" AS DATE) >= l.first_day) '
-        f'AND (l.last_day IS NULL OR CAST(b."{time}" AS DATE) <= l.last_day)'
-    )
-    if minimum is None:
-        query = f'SELECT b.* FROM bars b JOIN life l USING (symbol) WHERE {listed} ORDER BY symbol, "{time}"'
-    else:
-        query = f"""
-            WITH listed AS (SELECT b.* FROM bars b JOIN life l USING (symbol) WHERE {listed}),
-            daily AS (
-                SELECT symbol, CAST("{time}" AS DATE) AS day, sum(quote_volume) AS quote_volume
-                FROM listed GROUP BY ALL
-            ), trail AS (
-                SELECT symbol, day, avg(quote_volume) OVER (
-                    PARTITION BY symbol ORDER BY day
-                    RANGE BETWEEN INTERVAL {TRAILING_DAYS} DAY PRECEDING AND INTERVAL 1 DAY PRECEDING
-                ) AS trailing_quote_volume
-                FROM daily
-            )
-            SELECT b.*, t.trailing_quote_volume
-            FROM listed b JOIN trail t ON t.symbol = b.symbol AND t.day = CAST(b."{time}" AS DATE)
-            WHERE b."{time}" >= $start AND t.trailing_quote_volume >= $minimum
-            ORDER BY b.symbol, b."{time}"
-        """
+    query = f"""
+        WITH daily AS (
+            SELECT symbol, CAST("{time}" AS DATE) AS day, sum(quote_volume) AS quote_volume
+            FROM bars GROUP BY ALL
+        ), trail AS (
+            SELECT symbol, day, avg(quote_volume) OVER (
+                PARTITION BY symbol ORDER BY day
+                RANGE BETWEEN INTERVAL {TRAILING_DAYS} DAY PRECEDING AND INTERVAL 1 DAY PRECEDING
+            ) AS trailing_quote_volume
+            FROM daily
+        )
+        SELECT b.*, t.trailing_quote_volume
+        FROM bars b JOIN trail t ON t.symbol = b.symbol AND t.day = CAST(b."{time}" AS DATE)
+        WHERE b."{time}" >= $start AND t.trailing_quote_volume >= $minimum
+        ORDER BY b.symbol, b."{time}"
+    """
     with cursor() as handle:
         handle.register("bars", table)
-        handle.register("life", life)
         try:
-            params = {} if minimum is None else {"start": request.range.start, "minimum": float(minimum)}
-            result: pa.Table = handle.sql(query, params=params or None).to_arrow_table()
+            params = {"start": request.range.start, "minimum": float(minimum)}
+            result: pa.Table = handle.sql(query, params=params).to_arrow_table()
         finally:
             handle.unregister("bars")
-            handle.unregister("life")
-    schema = table.schema
-    if minimum is not None:
-        schema = schema.append(pa.field("trailing_quote_volume", pa.float64()))
+    schema = table.schema.append(pa.field("trailing_quote_volume", pa.float64()))
     out: pa.Table = result.select(schema.names).cast(schema)
     return out
