@@ -91,14 +91,20 @@ class _Sorted:
 
     def __init__(self, table: pa.Table, time: str) -> None:
         if table.num_rows:
-            symbols = table.column("symbol").to_numpy(zero_copy_only=False).astype(str)
+            # Symbols as small integers ranked by name: numpy sorts and compares those fast, not strings.
+            encoded: Any = pc.dictionary_encode(table.column("symbol").combine_chunks())
+            names = [str(n) for n in encoded.dictionary.to_pylist()]
+            rank = np.argsort(np.argsort(np.array(names, dtype=object)))
+            keys = rank[np.asarray(encoded.indices.to_numpy(zero_copy_only=False), dtype=np.int64)]
             times = _micros(table.column(time))
-            order = np.lexsort((times, symbols))
-            if np.any(order != np.arange(len(order))):
-                table, symbols, times = table.take(order), symbols[order], times[order]
-            starts = np.flatnonzero(np.r_[True, symbols[1:] != symbols[:-1]])
-            ends = np.r_[starts[1:], len(symbols)]
-            self.slices = {str(symbols[a]): (int(a), int(b)) for a, b in zip(starts, ends, strict=True)}
+            step_key, step_time = np.diff(keys), np.diff(times)
+            if not np.all((step_key > 0) | ((step_key == 0) & (step_time >= 0))):
+                order = np.lexsort((times, keys))
+                table, keys, times = table.take(order), keys[order], times[order]
+            starts = np.flatnonzero(np.r_[True, keys[1:] != keys[:-1]])
+            ends = np.r_[starts[1:], len(keys)]
+            by_rank = {int(r): n for n, r in zip(names, rank, strict=True)}
+            self.slices = {by_rank[int(keys[a])]: (int(a), int(b)) for a, b in zip(starts, ends, strict=True)}
         else:
             times = np.zeros(0, dtype=np.int64)
             self.slices = {}
