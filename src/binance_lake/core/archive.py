@@ -17,11 +17,10 @@ import datetime as dt
 import re
 from dataclasses import dataclass
 
-from binance_lake.core.datasets import DatasetSpec, get_dataset
+from binance_lake.core.datasets import DatasetSpec, check_series, get_dataset
 from binance_lake.core.errors import UsageError
-from binance_lake.core.symbols import is_symbol
 from binance_lake.core.timerange import iter_days, month_end
-from binance_lake.core.vocabulary import Cadence, Interval, Market, intervals_for
+from binance_lake.core.vocabulary import Cadence, Interval, Market
 
 CHECKSUM_SUFFIX = ".CHECKSUM"
 ARCHIVE_ROOT = "data/"
@@ -47,21 +46,11 @@ class ArchiveFile:
     period: dt.date
 
     def __post_init__(self) -> None:
-        spec = get_dataset(self.dataset)
-        if spec.name != self.dataset:
-            raise UsageError(f"dataset is spelled {spec.name!r}, not {self.dataset!r}")
-        spec.layout(self.market)  # raises when the dataset does not exist in this market
+        spec = check_series(self.dataset, self.market, self.interval, self.symbol)
         if self.cadence not in spec.cadences:
             raise UsageError(f"{self.dataset} has no {self.cadence.value} files")
-        if spec.has_interval != (self.interval is not None):
-            need = "needs an interval" if spec.has_interval else "takes no interval"
-            raise UsageError(f"{self.dataset} {need}")
-        if self.interval is not None and self.interval not in intervals_for(self.market):
-            raise UsageError(f"interval {self.interval.value} does not exist in market {self.market.value}")
         if self.cadence is Cadence.MONTHLY and self.period.day != 1:
             raise UsageError(f"a monthly file's period is the first day of its month, not {self.period}")
-        if not is_symbol(self.symbol):
-            raise UsageError(f"invalid symbol {self.symbol!r}")
 
     @property
     def spec(self) -> DatasetSpec:

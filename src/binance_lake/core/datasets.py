@@ -20,7 +20,8 @@ import pyarrow as pa
 
 from binance_lake.core import quirks
 from binance_lake.core.errors import UsageError
-from binance_lake.core.vocabulary import Cadence, Market
+from binance_lake.core.symbols import is_symbol
+from binance_lake.core.vocabulary import Cadence, Interval, Market, intervals_for
 
 
 class ColumnKind(StrEnum):
@@ -430,6 +431,25 @@ def get_dataset(name: str) -> DatasetSpec:
         if known.name.lower() == name.strip().lower():
             return known
     raise UsageError(f"unknown dataset {name!r}; expected one of: {', '.join(DATASETS)}")
+
+
+def check_series(dataset: str, market: Market, interval: Interval | None, symbol: str) -> DatasetSpec:
+    """Validate one series (dataset, market, interval, symbol) against the registry; return its spec.
+
+    Raises `UsageError` naming what is wrong: a dataset spelled otherwise than Binance spells it, a dataset the
+    market does not have, an interval missing or unexpected or not offered by the market, a bad symbol.
+    """
+    spec = get_dataset(dataset)
+    if spec.name != dataset:
+        raise UsageError(f"dataset is spelled {spec.name!r}, not {dataset!r}")
+    spec.layout(market)  # raises when the dataset does not exist in this market
+    if spec.has_interval != (interval is not None):
+        raise UsageError(f"{dataset} {'needs an interval' if spec.has_interval else 'takes no interval'}")
+    if interval is not None and interval not in intervals_for(market):
+        raise UsageError(f"interval {interval.value} does not exist in market {market.value}")
+    if not is_symbol(symbol):
+        raise UsageError(f"invalid symbol {symbol!r}")
+    return spec
 
 
 def datasets_for(market: Market) -> tuple[DatasetSpec, ...]:

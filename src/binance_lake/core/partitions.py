@@ -14,9 +14,8 @@ from dataclasses import dataclass
 from pathlib import PurePosixPath
 
 from binance_lake.core.archive import ArchiveFile
-from binance_lake.core.datasets import DatasetSpec, Granularity, get_dataset
+from binance_lake.core.datasets import DatasetSpec, Granularity, check_series, get_dataset
 from binance_lake.core.errors import UsageError
-from binance_lake.core.symbols import is_symbol
 from binance_lake.core.timerange import iter_days, iter_months, month_end, month_start
 from binance_lake.core.vocabulary import Interval, Market
 
@@ -39,16 +38,9 @@ class Partition:
     period: dt.date  # the day (DAY granularity) or the first day of the month (MONTH granularity)
 
     def __post_init__(self) -> None:
-        spec = get_dataset(self.dataset)
-        spec.layout(self.market)
-        if spec.has_interval != (self.interval is not None):
-            raise UsageError(
-                f"{self.dataset} partitions {'need' if spec.has_interval else 'take no'} interval"
-            )
+        spec = check_series(self.dataset, self.market, self.interval, self.symbol)
         if spec.granularity is Granularity.MONTH and self.period.day != 1:
             raise UsageError("a monthly partition's period is the first day of its month")
-        if not is_symbol(self.symbol):
-            raise UsageError(f"invalid symbol {self.symbol!r}")
 
     @property
     def spec(self) -> DatasetSpec:
