@@ -351,7 +351,9 @@ class Lake:
 
     def _fill(self, request: LoadRequest) -> None:
         loaded = load_table(self.root, request, require=False)
-        wanted = sorted({*loaded.absent, *loaded.missing.symbols})
+        # Days the catalog never listed are not in `missing` but may exist upstream: sync (which lists
+        # exactly the asked days first) decides for those symbols too.
+        wanted = sorted({*loaded.absent, *loaded.missing.symbols, *loaded.unlisted})
         if wanted:
             self.sync(
                 market=request.market.value,

@@ -31,10 +31,13 @@ Span = tuple[dt.date, dt.date]
 
 @dataclass(frozen=True)
 class Coverage:
-    """`held`: symbols with at least one ingested file of the series (any time); `missing`: the gaps."""
+    """`held`: symbols with at least one ingested file of the series (any time); `missing`: the gaps;
+    `unlisted`: symbols with asked days outside what the catalog has listed of their series, which may
+    exist upstream unseen (a sync lists only the days it was asked for), so `missing` cannot vouch for them."""
 
     held: frozenset[str]
     missing: Missing
+    unlisted: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -151,9 +154,12 @@ def coverage(found: Facts, request: LoadRequest, *, today: dt.date | None = None
     if days is None:
         return Coverage(held, Missing())
     rows: list[tuple[str, dt.date, dt.date]] = []
+    unlisted: list[str] = []
     for symbol in request.symbols:
         span = found.life.get((series, symbol))
         if span is not None:
+            if days[0] < span[0] or days[1] > span[1]:
+                unlisted.append(symbol)
             lo, hi = max(days[0], span[0]), min(days[1], span[1])
         elif symbol in found.known:
             continue  # upstream has the symbol but not this series: nothing to miss
@@ -164,7 +170,7 @@ def coverage(found: Facts, request: LoadRequest, *, today: dt.date | None = None
         held_spans = list(found.spans.get((series, symbol), ()))
         rows.extend((symbol, f, l_) for f, l_ in subtract((lo, hi), held_spans))
     gaps = tuple(Gap(request.dataset, s, f, l_, series[1]) for s, f, l_ in sorted(rows))
-    return Coverage(held, Missing(gaps))
+    return Coverage(held, Missing(gaps), tuple(unlisted))
 
 
 def subtract(

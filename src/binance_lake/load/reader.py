@@ -60,6 +60,7 @@ class Loaded:
     table: pa.Table
     missing: Missing
     absent: tuple[str, ...] = ()  # symbols the lake has never held (only when not required)
+    unlisted: tuple[str, ...] = ()  # symbols with asked days the catalog has not listed (see Coverage)
 
 
 def result_schema(request: LoadRequest) -> pa.Schema:
@@ -203,7 +204,7 @@ def finish(root: Path, planned: Planned, *, require: bool, table: pa.Table | Non
         raise UsageError(not_held_message(root, planned.request, absent))
     if table is None:
         table = read(planned.files, planned.reading, planned.ranges)
-    return Loaded(table, planned.coverage.missing, absent)
+    return Loaded(table, planned.coverage.missing, absent, planned.coverage.unlisted)
 
 
 def not_held_message(root: Path, request: LoadRequest, absent: tuple[str, ...]) -> str:
