@@ -12,6 +12,7 @@ from dataclasses import dataclass
 
 import pyarrow as pa
 
+from binance_lake.catalog.store import SERIES_CODE_SPAN
 from binance_lake.core.timerange import iter_days
 from binance_lake.storage.database import Connection
 
@@ -48,21 +49,28 @@ def _arrow(connection: Connection, sql: str, params: list[object]) -> pa.Table:
 
 
 def snapshot(connection: Connection, day: dt.date, filters: Filters = Filters()) -> pa.Table:
-    """Symbols with a file covering `day`, per market / dataset / interval (daily file preferred over monthly)."""
-    where, params = filters.sql()
+    """Symbols with a file covering `day`, per market / dataset / interval (a daily file preferred over the
+    monthly file of the same day). Reads the day index: only the asked day's rows are scanned."""
+    series = Filters(market=filters.market, dataset=filters.dataset, interval=filters.interval)
+    where, params = series.sql()
+    codes = [
+        int(r[0])
+        for r in connection.execute(f"SELECT code FROM series_codes WHERE {where}", params).fetchall()
+    ]
+    base = (day - dt.date(1970, 1, 1)).days * SERIES_CODE_SPAN
+    keys = sorted(base + code for code in codes) or [-1]
+    symbol_clause = "AND i.symbol = ?" if filters.symbol else ""
+    placeholders = ", ".join("?" * len(keys))
     return _arrow(
         connection,
         f"""
-        SELECT market, dataset, "interval", symbol,
-               arg_min(cadence, CASE cadence WHEN 'daily' THEN 0 ELSE 1 END) AS cadence,
-               arg_min(size, CASE cadence WHEN 'daily' THEN 0 ELSE 1 END) AS size,
-               arg_min(last_modified, CASE cadence WHEN 'daily' THEN 0 ELSE 1 END) AS last_modified
-        FROM upstream_files
-        WHERE NOT gone AND first_day <= ? AND last_day >= ? AND first_day >= ? AND {where}
-        GROUP BY ALL ORDER BY market, dataset, "interval", symbol
+        SELECT c.market, c.dataset, c."interval", i.symbol, i.cadence, i.size, i.last_modified
+        FROM day_index i JOIN series_codes c ON c.code = i.day_series - ?
+        WHERE i.day_series BETWEEN ? AND ? AND i.day_series IN ({placeholders}) {symbol_clause}
+        QUALIFY row_number() OVER (PARTITION BY i.day_series, i.symbol ORDER BY i.cadence) = 1
+        ORDER BY c.market, c.dataset, c."interval", i.symbol
         """,
-        # Files never span more than a month, so `first_day >= day - 31` lets DuckDB skip old row groups.
-        [day, day, day - dt.timedelta(days=31), *params],
+        [base, keys[0], keys[-1], *keys, *([filters.symbol] if filters.symbol else [])],
     )
 
 

@@ -72,6 +72,27 @@ SCHEMA: tuple[str, ...] = (
         fetched_at TIMESTAMPTZ NOT NULL
     )
     """,
+    # The day index answers snapshots: one row per file and day it covers, keyed by
+    # day_series = days since 1970-01-01 * 4096 + the series code of (market, dataset, interval). Rows are
+    # appended in key order, so DuckDB's per-row-group min/max skips everything but the asked day.
+    """
+    CREATE TABLE IF NOT EXISTS series_codes (
+        code INTEGER NOT NULL,
+        market VARCHAR NOT NULL,
+        dataset VARCHAR NOT NULL,
+        "interval" VARCHAR
+    )
+    """,
+    """
+    CREATE TABLE IF NOT EXISTS day_index (
+        day_series BIGINT NOT NULL,
+        key VARCHAR NOT NULL,
+        symbol VARCHAR NOT NULL,
+        cadence VARCHAR NOT NULL,
+        size BIGINT,
+        last_modified TIMESTAMPTZ
+    )
+    """,
     """
     CREATE TABLE IF NOT EXISTS catalog_meta (
         name VARCHAR NOT NULL,
@@ -305,6 +326,7 @@ def _apply(
         connection.execute("DROP TABLE diff")
         return CatalogChanges(unchanged=total_seen)
     connection.execute("BEGIN TRANSACTION")
+    _index_out(connection, "SELECT key FROM diff WHERE is_touched AND NOT is_new")
     connection.execute(
         """
         INSERT INTO file_revisions
@@ -327,11 +349,13 @@ def _apply(
         INSERT INTO upstream_files
         SELECT key, market, dataset, symbol, "interval", cadence, period, first_day, last_day, size, etag,
                last_modified, checksum_size, canonical, ?, ?, false
-        FROM diff WHERE is_new
+        FROM diff WHERE is_new ORDER BY key
         """,
         [now, now],
     )
+    _index_in(connection, "diff", "is_touched")
     if gone:
+        _index_out(connection, f"SELECT u.key FROM upstream_files u WHERE {gone_sql}", gone_params)
         connection.execute(
             f"""
             INSERT INTO file_revisions
@@ -357,6 +381,60 @@ def _apply(
         unchanged=total_seen - touched,
         other_new=len(new_other),
     )
+
+
+SERIES_CODE_SPAN = 4096  # series codes are < 4096, so day_series = day * 4096 + code is unique
+
+
+def _index_out(connection: Connection, keys_sql: str, params: list[object] | None = None) -> None:
+    connection.execute(f"DELETE FROM day_index WHERE key IN ({keys_sql})", params or [])
+
+
+def _index_in(connection: Connection, source: str, condition: str) -> None:
+    """Give new series a code and add the days of `source`'s rows that satisfy `condition`."""
+    connection.execute(
+        f"""
+        INSERT INTO series_codes
+        SELECT (SELECT coalesce(max(code), 0) FROM series_codes)
+               + row_number() OVER (ORDER BY market, dataset, "interval"),
+               market, dataset, "interval"
+        FROM (SELECT DISTINCT market, dataset, "interval" FROM {source} WHERE {condition}) n
+        WHERE NOT EXISTS (
+            SELECT 1 FROM series_codes c
+            WHERE c.market = n.market AND c.dataset = n.dataset AND c."interval" IS NOT DISTINCT FROM n."interval"
+        )
+        """
+    )
+    connection.execute(
+        f"""
+        INSERT INTO day_index
+        SELECT (d - DATE '1970-01-01') * {SERIES_CODE_SPAN} + c.code AS day_series, s.key, s.symbol, s.cadence,
+               s.size, s.last_modified
+        FROM (
+            SELECT *, unnest(generate_series(first_day, last_day, INTERVAL 1 DAY))::DATE AS d
+            FROM {source} WHERE {condition}
+        ) s
+        JOIN series_codes c
+          ON c.market = s.market AND c.dataset = s.dataset AND c."interval" IS NOT DISTINCT FROM s."interval"
+        ORDER BY day_series, s.symbol
+        """
+    )
+
+
+def index_if_missing(connection: Connection) -> None:
+    """Build the day index of a catalog written before the index existed."""
+    files = connection.execute("SELECT count(*) FROM upstream_files WHERE NOT gone").fetchall()[0][0]
+    indexed = connection.execute("SELECT count(*) FROM (SELECT 1 FROM day_index LIMIT 1)").fetchall()[0][0]
+    if files and not indexed:
+        rebuild_day_index(connection)
+
+
+def rebuild_day_index(connection: Connection) -> None:
+    """Build the day index from scratch."""
+    connection.execute("BEGIN TRANSACTION")
+    connection.execute("DELETE FROM day_index")
+    _index_in(connection, "upstream_files", "NOT gone")
+    connection.execute("COMMIT")
 
 
 def set_meta(connection: Connection, name: str, value: str) -> None:

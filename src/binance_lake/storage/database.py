@@ -12,7 +12,7 @@ import contextlib
 import fcntl
 import os
 import time
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from typing import IO
 
@@ -68,13 +68,35 @@ class LakeDatabase:
             time.sleep(delay)
             delay = min(delay * 2, 0.5)
 
-    def ensure_schema(self, statements: Iterable[str]) -> None:
-        """Run idempotent DDL (`CREATE … IF NOT EXISTS`) in one transaction."""
+    def ensure_schema(
+        self, statements: Iterable[str], *, then: Callable[[Connection], None] | None = None
+    ) -> None:
+        """Run idempotent DDL (`CREATE … IF NOT EXISTS`) in one transaction, then `then(connection)`.
+
+        Done once per process and database file: repeated calls (every query of a session) cost nothing.
+        """
+        statements = tuple(statements)
+        memo = (str(self.path.resolve()), self._inode(), hash(statements), id(then) if then else 0)
+        if memo in _ENSURED:
+            return
         with self.connect() as connection:
             connection.execute("BEGIN TRANSACTION")
             for statement in statements:
                 connection.execute(statement)
             connection.execute("COMMIT")
+            if then is not None:
+                then(connection)
+        _ENSURED.add((memo[0], self._inode(), memo[2], memo[3]))
+
+    def _inode(self) -> int:
+        try:
+            return self.path.stat().st_ino
+        except FileNotFoundError:
+            return 0
+
+
+# (database path, inode, DDL hash, follow-up) already ensured by this process.
+_ENSURED: set[tuple[str, int, int, int]] = set()
 
 
 class WriterLock:
