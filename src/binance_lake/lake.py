@@ -28,7 +28,7 @@ from binance_lake.binance.retry import CircuitBreaker, RetryPolicy
 from binance_lake.catalog import queries
 from binance_lake.catalog.probe import ProbeReport, probe
 from binance_lake.catalog.refresh import RefreshProgress, RefreshReport, Selection, refresh
-from binance_lake.catalog.store import SCHEMA, index_if_missing
+from binance_lake.catalog.store import ensure_catalog
 from binance_lake.core.datasets import get_dataset
 from binance_lake.core.errors import UsageError
 from binance_lake.core.settings import Settings, resolve_settings
@@ -110,7 +110,7 @@ class LakeCatalog:
         self._database = database
 
     def _query(self, fn: Callable[..., pa.Table], *args: Any) -> pa.Table:
-        self._database.ensure_schema(SCHEMA, then=index_if_missing)
+        ensure_catalog(self._database)
         with self._database.connect(read_only=True) as connection:
             return fn(connection, *args)
 
@@ -207,7 +207,7 @@ class LakeCatalog:
     ) -> list[queries.Timeline]:
         """Available spans, missing days, first and last day of each of the symbol's series."""
         filters = _filters(market, dataset, interval, symbol)
-        self._database.ensure_schema(SCHEMA, then=index_if_missing)
+        ensure_catalog(self._database)
         with self._database.connect(read_only=True) as connection:
             return queries.timeline(connection, filters)
 

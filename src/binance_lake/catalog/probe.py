@@ -19,7 +19,7 @@ from typing import Protocol
 from binance_lake.binance.archive_client import ObjectInfo
 from binance_lake.catalog.queries import Filters
 from binance_lake.catalog.refresh import first_error
-from binance_lake.catalog.store import SCHEMA, CatalogChanges, SeenFile, apply_seen, seen_table
+from binance_lake.catalog.store import CatalogChanges, SeenFile, apply_seen, ensure_catalog, seen_table
 from binance_lake.core.archive import ArchiveFile, ParsedKey
 from binance_lake.core.timerange import iter_days
 from binance_lake.core.vocabulary import Cadence, Interval, Market, is_daily_file_date
@@ -87,7 +87,7 @@ async def probe(
 ) -> ProbeReport:
     """HEAD every daily file expected for `last_day` and the `days_back - 1` days before it."""
     started = time.monotonic()
-    database.ensure_schema(SCHEMA)
+    ensure_catalog(database)
     with database.connect(read_only=False) as connection:
         series = active_series(connection, last_day, filters or Filters())
     days = list(iter_days(last_day - dt.timedelta(days=max(days_back, 1) - 1), last_day))

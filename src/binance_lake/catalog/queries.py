@@ -8,11 +8,12 @@ None mean "every market / dataset / interval".
 from __future__ import annotations
 
 import datetime as dt
+import itertools
 from dataclasses import dataclass
 
 import pyarrow as pa
 
-from binance_lake.catalog.store import SERIES_CODE_SPAN
+from binance_lake.catalog.store import SERIES_BY_CODE, SERIES_CODE_SPAN, SERIES_CODES
 from binance_lake.core.timerange import iter_days
 from binance_lake.storage.database import Connection
 
@@ -50,28 +51,40 @@ def _arrow(connection: Connection, sql: str, params: list[object]) -> pa.Table:
 
 def snapshot(connection: Connection, day: dt.date, filters: Filters = Filters()) -> pa.Table:
     """Symbols with a file covering `day`, per market / dataset / interval (a daily file preferred over the
-    monthly file of the same day). Reads the day index: only the asked day's rows are scanned."""
-    series = Filters(market=filters.market, dataset=filters.dataset, interval=filters.interval)
-    where, params = series.sql()
-    codes = [
-        int(r[0])
-        for r in connection.execute(f"SELECT code FROM series_codes WHERE {where}", params).fetchall()
-    ]
-    base = (day - dt.date(1970, 1, 1)).days * SERIES_CODE_SPAN
-    keys = sorted(base + code for code in codes) or [-1]
-    symbol_clause = "AND i.symbol = ?" if filters.symbol else ""
-    placeholders = ", ".join("?" * len(keys))
-    return _arrow(
-        connection,
-        f"""
-        SELECT c.market, c.dataset, c."interval", i.symbol, i.cadence, i.size, i.last_modified
-        FROM day_index i JOIN series_codes c ON c.code = i.day_series - ?
-        WHERE i.day_series BETWEEN ? AND ? AND i.day_series IN ({placeholders}) {symbol_clause}
-        QUALIFY row_number() OVER (PARTITION BY i.day_series, i.symbol ORDER BY i.cadence) = 1
-        ORDER BY c.market, c.dataset, c."interval", i.symbol
-        """,
-        [base, keys[0], keys[-1], *keys, *([filters.symbol] if filters.symbol else [])],
+    monthly file of the same day).
+
+    One query on the day index, whose key is the day and the series code (a pure function of the registry),
+    so DuckDB reads only the row groups of the asked day.
+    """
+    codes = sorted(
+        code
+        for (market, dataset, interval), code in SERIES_CODES.items()
+        if (filters.market is None or market == filters.market)
+        and (filters.dataset is None or dataset == filters.dataset)
+        and (filters.interval is None or interval == filters.interval)
     )
+    base = (day - dt.date(1970, 1, 1)).days * SERIES_CODE_SPAN
+    keys = [base + code for code in codes] or [-1]
+    clauses = ["day_series BETWEEN ? AND ?"]
+    params: list[object] = [keys[0], keys[-1]]
+    if len(keys) > 1:
+        clauses.append(f"day_series IN ({', '.join('?' * len(keys))})")
+        params.extend(keys)
+    if filters.symbol:
+        clauses.append("symbol = ?")
+        params.append(filters.symbol)
+    found = _arrow(
+        connection,
+        f"SELECT day_series, symbol, cadence, size, last_modified FROM day_index WHERE {' AND '.join(clauses)}",
+        params,
+    )
+    series = [SERIES_BY_CODE[k - base] for k in found["day_series"].to_numpy().tolist()]
+    table = pa.Table.from_arrays(
+        [pa.array([s[i] for s in series], pa.string()) for i in range(3)]
+        + [found[c] for c in ("symbol", "cadence", "size", "last_modified")],
+        names=["market", "dataset", "interval", "symbol", "cadence", "size", "last_modified"],
+    )
+    return table.sort_by([(name, "ascending") for name in ("market", "dataset", "interval", "symbol")])
 
 
 @dataclass(frozen=True)
@@ -103,37 +116,53 @@ class Timeline:
         return sum(span.days for span in self.spans)
 
 
-def _spans(days: list[dt.date]) -> tuple[Span, ...]:
-    spans: list[Span] = []
-    for day in days:
-        if spans and day == spans[-1].last + dt.timedelta(days=1):
-            spans[-1] = Span(spans[-1].first, day)
-        else:
-            spans.append(Span(day, day))
-    return tuple(spans)
-
-
 def timeline(connection: Connection, filters: Filters) -> list[Timeline]:
-    """Available spans, missing days, first and last day of every series matching `filters`."""
+    """Available spans, missing days, first and last day of every series matching `filters`.
+
+    Spans are computed in SQL as islands of consecutive days (day minus its rank is constant inside a span),
+    so only the spans and the files count cross into Python.
+    """
     where, params = filters.sql()
     rows = connection.execute(
         f"""
-        SELECT market, dataset, "interval", symbol, list(DISTINCT d ORDER BY d) AS days, count(DISTINCT key)
-        FROM (
-            SELECT market, dataset, "interval", symbol, key,
-                   unnest(generate_series(first_day, last_day, INTERVAL 1 DAY))::DATE AS d
+        WITH files AS (
+            SELECT market, dataset, "interval", symbol, key, first_day, last_day
             FROM upstream_files WHERE NOT gone AND {where}
+        ), days AS (
+            SELECT DISTINCT market, dataset, "interval", symbol,
+                   unnest(generate_series(first_day, last_day, INTERVAL 1 DAY))::DATE AS d
+            FROM files
+        ), islands AS (
+            SELECT market, dataset, "interval", symbol, d,
+                   d - (row_number() OVER (PARTITION BY market, dataset, "interval", symbol ORDER BY d))::INTEGER
+                     AS island
+            FROM days
+        ), spans AS (
+            SELECT market, dataset, "interval", symbol, min(d) AS first, max(d) AS last
+            FROM islands GROUP BY market, dataset, "interval", symbol, island
+        ), counts AS (
+            SELECT market, dataset, "interval", symbol, count(*) AS files FROM files GROUP BY ALL
         )
-        GROUP BY ALL ORDER BY market, dataset, "interval", symbol
+        SELECT s.market, s.dataset, s."interval", s.symbol, list((s.first, s.last) ORDER BY s.first), any_value(c.files)
+        FROM spans s JOIN counts c
+          ON c.market = s.market AND c.dataset = s.dataset AND c."interval" IS NOT DISTINCT FROM s."interval"
+         AND c.symbol = s.symbol
+        GROUP BY ALL ORDER BY s.market, s.dataset, s."interval", s.symbol
         """,
         params,
     ).fetchall()
     result = []
-    for market, dataset, interval, symbol, days, files in rows:
-        present = set(days)
-        missing = tuple(d for d in iter_days(days[0], days[-1]) if d not in present)
+    for market, dataset, interval, symbol, pairs, files in rows:
+        spans = tuple(Span(first, last) for first, last in pairs)
+        missing = tuple(
+            day
+            for before, after in itertools.pairwise(spans)
+            for day in iter_days(before.last + dt.timedelta(days=1), after.first - dt.timedelta(days=1))
+        )
         result.append(
-            Timeline(market, dataset, interval, symbol, days[0], days[-1], _spans(days), missing, int(files))
+            Timeline(
+                market, dataset, interval, symbol, spans[0].first, spans[-1].last, spans, missing, int(files)
+            )
         )
     return result
 

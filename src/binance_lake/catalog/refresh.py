@@ -23,10 +23,10 @@ from binance_lake.binance.rest_client import EXCHANGE_INFO, ExchangeSymbol
 from binance_lake.catalog.store import (
     EXCHANGE_SCHEMA,
     LISTED_SCHEMA,
-    SCHEMA,
     CatalogChanges,
     apply_exchange_symbols,
     apply_seen,
+    ensure_catalog,
     set_meta,
 )
 from binance_lake.core.archive import CHECKSUM_SUFFIX, ArchiveFile, NotADatasetFile, dataset_prefix, parse_key
@@ -509,7 +509,7 @@ async def refresh(
     now = dt.datetime.now(dt.UTC)
 
     def write() -> tuple[CatalogChanges, int]:
-        database.ensure_schema(SCHEMA)
+        ensure_catalog(database)
         with database.connect() as connection:
             changes = apply_listing(connection, listing, archive_url=archive_url, now=now)
             symbols = sum(

@@ -9,12 +9,17 @@ Changes are applied set-wise in SQL: a refresh that sees no upstream change writ
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
+from collections.abc import Mapping
 from dataclasses import dataclass
+from types import MappingProxyType
 
 import pyarrow as pa
 
 from binance_lake.core.archive import ArchiveFile, ParsedKey
-from binance_lake.storage.database import Connection
+from binance_lake.core.datasets import datasets_for
+from binance_lake.core.vocabulary import Market, intervals_for
+from binance_lake.storage.database import Connection, LakeDatabase
 
 SCHEMA: tuple[str, ...] = (
     """
@@ -326,7 +331,7 @@ def _apply(
         connection.execute("DROP TABLE diff")
         return CatalogChanges(unchanged=total_seen)
     connection.execute("BEGIN TRANSACTION")
-    _index_out(connection, "SELECT key FROM diff WHERE is_touched AND NOT is_new")
+    _affected(connection, 'SELECT market, dataset, "interval", symbol, first_day FROM diff WHERE is_touched')
     connection.execute(
         """
         INSERT INTO file_revisions
@@ -353,9 +358,13 @@ def _apply(
         """,
         [now, now],
     )
-    _index_in(connection, "diff", "is_touched")
     if gone:
-        _index_out(connection, f"SELECT u.key FROM upstream_files u WHERE {gone_sql}", gone_params)
+        _affected(
+            connection,
+            f'SELECT u.market, u.dataset, u."interval", u.symbol, u.first_day FROM upstream_files u WHERE {gone_sql}',
+            gone_params,
+            append=True,
+        )
         connection.execute(
             f"""
             INSERT INTO file_revisions
@@ -371,6 +380,7 @@ def _apply(
         connection.executemany(
             "INSERT INTO upstream_other VALUES (?, ?, ?)", [(k, r, now) for k, r in new_other]
         )
+    _reindex(connection)
     connection.execute("COMMIT")
     connection.execute("DROP TABLE diff")
     return CatalogChanges(
@@ -386,54 +396,110 @@ def _apply(
 SERIES_CODE_SPAN = 4096  # series codes are < 4096, so day_series = day * 4096 + code is unique
 
 
-def _index_out(connection: Connection, keys_sql: str, params: list[object] | None = None) -> None:
-    connection.execute(f"DELETE FROM day_index WHERE key IN ({keys_sql})", params or [])
+def _series_enumeration() -> dict[tuple[str, str, str | None], int]:
+    """Every (market, dataset, interval) the registry allows, numbered in registry order from 1."""
+    combos: list[tuple[str, str, str | None]] = []
+    for market in Market:
+        for spec in datasets_for(market):
+            intervals = [i.value for i in intervals_for(market)] if spec.has_interval else [None]
+            combos.extend((market.value, spec.name, interval) for interval in intervals)
+    return {combo: number for number, combo in enumerate(combos, start=1)}
 
 
-def _index_in(connection: Connection, source: str, condition: str) -> None:
-    """Give new series a code and add the days of `source`'s rows that satisfy `condition`."""
+# Codes are a pure function of the registry, so a snapshot needs no lookup before its one query.
+SERIES_CODES: Mapping[tuple[str, str, str | None], int] = MappingProxyType(_series_enumeration())
+SERIES_BY_CODE: Mapping[int, tuple[str, str, str | None]] = MappingProxyType(
+    {v: k for k, v in SERIES_CODES.items()}
+)
+SERIES_FINGERPRINT = hashlib.sha256(
+    repr(sorted(SERIES_CODES.items(), key=lambda kv: kv[1])).encode()
+).hexdigest()[:16]
+assert len(SERIES_CODES) < SERIES_CODE_SPAN
+
+
+def _affected(
+    connection: Connection, files_sql: str, params: list[object] | None = None, *, append: bool = False
+) -> None:
+    """Collect the (series, symbol, month) slices whose files changed: the day index is redone for them."""
+    head = "INSERT INTO affected" if append else "CREATE OR REPLACE TEMP TABLE affected AS"
     connection.execute(
         f"""
-        INSERT INTO series_codes
-        SELECT (SELECT coalesce(max(code), 0) FROM series_codes)
-               + row_number() OVER (ORDER BY market, dataset, "interval"),
-               market, dataset, "interval"
-        FROM (SELECT DISTINCT market, dataset, "interval" FROM {source} WHERE {condition}) n
-        WHERE NOT EXISTS (
-            SELECT 1 FROM series_codes c
-            WHERE c.market = n.market AND c.dataset = n.dataset AND c."interval" IS NOT DISTINCT FROM n."interval"
-        )
+        {head}
+        SELECT DISTINCT market, dataset, "interval", symbol, date_trunc('month', first_day)::DATE AS month
+        FROM ({files_sql})
+        """,
+        params or [],
+    )
+
+
+def _reindex(connection: Connection) -> None:
+    """Redo the day index for the `affected` slices: one row per day and symbol, from the daily file when
+    there is one, else from the monthly file (as snapshots report)."""
+    epoch = "DATE '1970-01-01'"
+    connection.execute(
+        f"""
+        CREATE OR REPLACE TEMP TABLE affected_codes AS
+        SELECT a.*, c.code,
+               (a.month - {epoch}) * {SERIES_CODE_SPAN} + c.code AS low,
+               (last_day(a.month) - {epoch}) * {SERIES_CODE_SPAN} + c.code AS high
+        FROM affected a JOIN series_codes c
+          ON c.market = a.market AND c.dataset = a.dataset AND c."interval" IS NOT DISTINCT FROM a."interval"
+        """
+    )
+    connection.execute(
+        f"""
+        DELETE FROM day_index i USING affected_codes a
+        WHERE i.symbol = a.symbol AND i.day_series BETWEEN a.low AND a.high
+          AND i.day_series % {SERIES_CODE_SPAN} = a.code
         """
     )
     connection.execute(
         f"""
         INSERT INTO day_index
-        SELECT (d - DATE '1970-01-01') * {SERIES_CODE_SPAN} + c.code AS day_series, s.key, s.symbol, s.cadence,
-               s.size, s.last_modified
-        FROM (
-            SELECT *, unnest(generate_series(first_day, last_day, INTERVAL 1 DAY))::DATE AS d
-            FROM {source} WHERE {condition}
-        ) s
-        JOIN series_codes c
-          ON c.market = s.market AND c.dataset = s.dataset AND c."interval" IS NOT DISTINCT FROM s."interval"
-        ORDER BY day_series, s.symbol
+        SELECT day_series, key, symbol, cadence, size, last_modified FROM (
+            SELECT (d - {epoch}) * {SERIES_CODE_SPAN} + f.code AS day_series, f.key, f.symbol, f.cadence, f.size,
+                   f.last_modified,
+                   row_number() OVER (PARTITION BY day_series, f.symbol ORDER BY f.cadence) AS preference
+            FROM (
+                SELECT u.*, a.code, unnest(generate_series(u.first_day, u.last_day, INTERVAL 1 DAY))::DATE AS d
+                FROM upstream_files u JOIN affected_codes a
+                  ON u.market = a.market AND u.dataset = a.dataset AND u."interval" IS NOT DISTINCT FROM a."interval"
+                 AND u.symbol = a.symbol AND date_trunc('month', u.first_day) = a.month
+                WHERE NOT u.gone
+            ) f
+        )
+        WHERE preference = 1  -- 'daily' sorts before 'monthly'
+        ORDER BY day_series, symbol
         """
     )
+    connection.execute("DROP TABLE affected")
+    connection.execute("DROP TABLE affected_codes")
 
 
 def index_if_missing(connection: Connection) -> None:
-    """Build the day index of a catalog written before the index existed."""
-    files = connection.execute("SELECT count(*) FROM upstream_files WHERE NOT gone").fetchall()[0][0]
-    indexed = connection.execute("SELECT count(*) FROM (SELECT 1 FROM day_index LIMIT 1)").fetchall()[0][0]
-    if files and not indexed:
-        rebuild_day_index(connection)
+    """Keep the series codes equal to the registry's numbering; (re)build the day index of a catalog written
+    before the index existed or under another numbering (a dataset was added to the registry)."""
+    rows = connection.execute("SELECT value FROM catalog_meta WHERE name = 'series_codes'").fetchall()
+    if rows and rows[0][0] == SERIES_FINGERPRINT:
+        return
+    connection.execute("BEGIN TRANSACTION")
+    connection.execute("DELETE FROM series_codes")
+    connection.executemany(
+        "INSERT INTO series_codes VALUES (?, ?, ?, ?)", [(c, *k) for k, c in SERIES_CODES.items()]
+    )
+    connection.execute("COMMIT")
+    set_meta(connection, "series_codes", SERIES_FINGERPRINT)
+    rebuild_day_index(connection)
 
 
 def rebuild_day_index(connection: Connection) -> None:
     """Build the day index from scratch."""
     connection.execute("BEGIN TRANSACTION")
     connection.execute("DELETE FROM day_index")
-    _index_in(connection, "upstream_files", "NOT gone")
+    _affected(
+        connection, 'SELECT market, dataset, "interval", symbol, first_day FROM upstream_files WHERE NOT gone'
+    )
+    _reindex(connection)
     connection.execute("COMMIT")
 
 
@@ -494,3 +560,8 @@ def apply_exchange_symbols(
         return differing
     finally:
         connection.unregister("fetched_symbols")
+
+
+def ensure_catalog(database: LakeDatabase) -> None:
+    """Create the catalog tables if needed and keep the day index in step with the registry (once a process)."""
+    database.ensure_schema(SCHEMA, then=index_if_missing)

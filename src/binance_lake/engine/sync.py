@@ -15,7 +15,7 @@ from pathlib import Path
 
 from binance_lake.binance.archive_client import ArchiveClient
 from binance_lake.catalog.refresh import RefreshProgress, RefreshReport, Selection, refresh
-from binance_lake.catalog.store import SCHEMA as CATALOG_SCHEMA
+from binance_lake.catalog.store import ensure_catalog
 from binance_lake.core.archive import ArchiveFile
 from binance_lake.core.datasets import get_dataset
 from binance_lake.core.errors import UsageError
@@ -221,7 +221,8 @@ async def run_sync(
 ) -> SyncReport:
     """Mirror the request into the lake; see the module docstring."""
     request.validate()
-    database.ensure_schema((*CATALOG_SCHEMA, *STATE_SCHEMA))
+    ensure_catalog(database)
+    database.ensure_schema(STATE_SCHEMA)
     refreshed = None
     if refresh_catalog:
         refreshed = await refresh(
