@@ -11,6 +11,7 @@ import datetime as dt
 import itertools
 from dataclasses import dataclass
 
+import numpy as np
 import pyarrow as pa
 
 from binance_lake.catalog.store import SERIES_BY_CODE, SERIES_CODE_SPAN, SERIES_CODES
@@ -67,7 +68,7 @@ def snapshot(connection: Connection, day: dt.date, filters: Filters = Filters())
     keys = [base + code for code in codes] or [-1]
     clauses = ["day_series BETWEEN ? AND ?"]
     params: list[object] = [keys[0], keys[-1]]
-    if len(keys) > 1:
+    if 1 < len(keys) < len(SERIES_CODES):  # a subset of the day's series
         clauses.append(f"day_series IN ({', '.join('?' * len(keys))})")
         params.extend(keys)
     if filters.symbol:
@@ -78,9 +79,13 @@ def snapshot(connection: Connection, day: dt.date, filters: Filters = Filters())
         f"SELECT day_series, symbol, cadence, size, last_modified FROM day_index WHERE {' AND '.join(clauses)}",
         params,
     )
-    series = [SERIES_BY_CODE[k - base] for k in found["day_series"].to_numpy().tolist()]
+    # Name each row's series from its code: a `take` over the few distinct codes, not a Python loop.
+    row_codes = found["day_series"].to_numpy() - base
+    distinct, positions = np.unique(row_codes, return_inverse=True)
+    names = [SERIES_BY_CODE[int(code)] for code in distinct]
+    index = positions.astype(np.int32)
     table = pa.Table.from_arrays(
-        [pa.array([s[i] for s in series], pa.string()) for i in range(3)]
+        [pa.array([n[i] for n in names], pa.string()).take(index) for i in range(3)]
         + [found[c] for c in ("symbol", "cadence", "size", "last_modified")],
         names=["market", "dataset", "interval", "symbol", "cadence", "size", "last_modified"],
     )
