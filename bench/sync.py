@@ -1,14 +1,13 @@
 """Benchmark: `Lake.sync` against the simulator on loopback, a naive baseline, and ingest alone.
 
-The simulator runs in its own process (`binance-lake sim serve`) over a generated universe of 100 UM
-perpetuals offering 1h and 1m klines (the medium universe's generated symbols offer no 1m bars), with
-listing sizes planned arithmetically and zips padded to them (so MB are ~2.5x the real zips'). Two
+The simulator runs in its own process (`binance-lake sim serve`) over a universe of UM perpetuals generated
+per selection (see `universe_toml`; the medium universe's generated symbols offer no 1m bars). Two
 selections, each synced into a fresh lake in a child process (so its peak RSS is its own):
 
   (a) two years (2024-10 .. 2026-09) of 1h klines for 50 symbols: 1200 monthly files of ~720 rows;
   (b) one month (2026-10) of 1m klines for 100 symbols: 100 monthly files of 44640 rows.
 
-A first pass syncs both into a scratch lake: the simulator renders every file once (cold) and keeps it in
+A first pass syncs each into a scratch lake ("cold"): the simulator renders every file once (cold) and keeps it in
 its cache, so the measured passes are bound by the client, not the server. The baseline fetches the same
 files one after the other (urllib), reads each with `pandas.read_csv` and writes it with `to_parquet`: no
 checksum, no de-duplication, no merge. "Ingest alone" re-runs the engine's ingest over the verified zips
@@ -57,15 +56,18 @@ SELECTIONS: dict[str, dict[str, Any]] = {
 MAIN = "from binance_lake.cli.app import main; main()"
 
 
-def universe_toml(path: Path) -> None:
+def universe_toml(path: Path, selection: str) -> None:
+    """(a): symbols listed 2022-06 with listing sizes planned arithmetically (zips padded to them, as in the
+    large universe), else the first listing of each directory renders its ~1500 daily files. (b): exact
+    sizes, symbols listed 2026-09-25 so each 1m directory holds few daily files."""
+    listed, planned = ("2022-06-01", "true") if selection == "a" else ("2026-09-25", "false")
+    interval = SELECTIONS[selection]["intervals"]
     entries = [
-        f'[[symbols]]\nmarket = "um"\nsymbol = "{s}"\nlisted = "2022-06-01"\n'
-        'intervals = ["1h", "1m"]\ndatasets = ["klines"]\n'
-        for s in SYMBOLS
+        f'[[symbols]]\nmarket = "um"\nsymbol = "{s}"\nlisted = "{listed}"\n'
+        f'intervals = ["{interval}"]\ndatasets = ["klines"]\n'
+        for s in SELECTIONS[selection]["symbols"]
     ]
-    # Listing sizes computed arithmetically (zips padded to them), as in the large universe: otherwise the
-    # first listing of each directory renders its ~1500 daily files and the simulator becomes the bottleneck.
-    path.write_text("planned_sizes = true\n\n" + "\n".join(entries), encoding="utf-8")
+    path.write_text(f"planned_sizes = {planned}\n\n" + "\n".join(entries), encoding="utf-8")
 
 
 def start_server(universe: Path) -> tuple[subprocess.Popen[str], dict[str, str]]:
@@ -203,26 +205,31 @@ def main() -> None:
         return
 
     work = Path(tempfile.mkdtemp(prefix="bench-sync-"))
-    universe_toml(work / "universe.toml")
-    server, env = start_server(work / "universe.toml")
     results: dict[str, dict[str, dict[str, Any]]] = {}
     try:
         for name in SELECTIONS:
-            concurrency = str(args.concurrency)
-            cold = child(env, "--worker", "sync", "--root", str(work / "cold"), "--selection", name,
-                         "--concurrency", concurrency)  # fmt: skip
-            warm = child(env, "--worker", "sync", "--root", str(work / name), "--selection", name,
-                         "--concurrency", concurrency)  # fmt: skip
-            (work / f"{name}.keys").write_text("\n".join(warm["keys"]), encoding="utf-8")
-            baseline = child(env, "--worker", "baseline", "--root", str(work / f"{name}-naive"),
-                             "--keys", str(work / f"{name}.keys"))  # fmt: skip
-            (work / f"{name}-ingest").mkdir()
-            ingest = child(env, "--worker", "ingest", "--root", str(work / name),
-                           "--scratch", str(work / f"{name}-ingest"))  # fmt: skip
+            universe_toml(work / f"{name}.toml", name)
+            server, env = start_server(work / f"{name}.toml")
+            try:
+                concurrency = str(args.concurrency)
+                cold = child(env, "--worker", "sync", "--root", str(work / f"{name}-cold"), "--selection", name,
+                             "--concurrency", concurrency)  # fmt: skip
+                warm = child(env, "--worker", "sync", "--root", str(work / name), "--selection", name,
+                             "--concurrency", concurrency)  # fmt: skip
+                (work / f"{name}.keys").write_text("\n".join(warm["keys"]), encoding="utf-8")
+                baseline = child(env, "--worker", "baseline", "--root", str(work / f"{name}-naive"),
+                                 "--keys", str(work / f"{name}.keys"))  # fmt: skip
+                (work / f"{name}-ingest").mkdir()
+                ingest = child(env, "--worker", "ingest", "--root", str(work / name),
+                               "--scratch", str(work / f"{name}-ingest"))  # fmt: skip
+            finally:
+                server.send_signal(signal.SIGINT)
+                server.wait(timeout=30)
             results[name] = {"cold": cold, "warm": warm, "baseline": baseline, "ingest": ingest}
+            for run in results[name].values():
+                run.pop("keys", None)
+            print(name, json.dumps(results[name]), file=sys.stderr, flush=True)
     finally:
-        server.send_signal(signal.SIGINT)
-        server.wait(timeout=30)
         shutil.rmtree(work, ignore_errors=True)
 
     print(f"machine: {platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}")
