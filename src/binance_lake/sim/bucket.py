@@ -5,6 +5,11 @@ Everything is computed on demand from the universe: a directory's entries arithm
 lives, the dataset windows and the publication schedule (daily files the next day ~08:40 UTC, monthly ones
 the first Monday after the month, README / reference §1.7); bytes by rendering `Universe.day_table`.
 Rendered zips sit in a byte-bounded LRU keyed by key and revision; their metadata is kept for good.
+
+Listings must never be a benchmark's bottleneck, so the per-directory and per-key paths avoid building and
+validating an `ArchiveFile` for every day: a directory's files are computed as periods from one validated
+template file, and the metadata of a listed file in a directory without placed quirks is arithmetic on its
+key (`listed_meta`). Both agree with the general path (`head`), which the tests check.
 """
 
 from __future__ import annotations
@@ -13,7 +18,7 @@ import datetime as dt
 import hashlib
 import threading
 from collections import OrderedDict
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
 import pyarrow as pa
@@ -23,7 +28,6 @@ from binance_lake.core.datasets import get_dataset
 from binance_lake.core.timerange import UTC, day_start, iter_days, month_end, next_month
 from binance_lake.core.vocabulary import Cadence, Interval, Market, has_daily_files, is_daily_file_date
 from binance_lake.sim import content, placement, render
-from binance_lake.sim.market_model import unit_hash
 from binance_lake.sim.universe import Universe
 
 PLANNED_ROW_BYTES = 100
@@ -65,6 +69,50 @@ class _ByteCache:
 
 def served_key(file: ArchiveFile) -> str:
     return placement.UNPADDED_KEY if file == placement.UNPADDED_MONTH else file.key
+
+
+def unit(seed: int, tag: str, key: str) -> float:
+    """`market_model.unit_hash(seed, tag, key)` without the generic str() of each part (it is hot)."""
+    digest = hashlib.blake2b(f"{seed}|{tag}|{key}".encode(), digest_size=8).digest()
+    return int.from_bytes(digest, "little") / 2**64
+
+
+def with_period(template: ArchiveFile, period: dt.date) -> ArchiveFile:
+    """`template` for another period of the same directory, without re-validating the combination.
+
+    `ArchiveFile(...)` checks the dataset/market/interval/symbol against the registry (~6 us); a directory's
+    files differ only in their period, which the callers take from the directory's own calendar (a monthly
+    period is always the 1st), so the check done once for the template holds for all of them.
+    """
+    file = object.__new__(ArchiveFile)
+    object.__setattr__(file, "__dict__", {**template.__dict__, "period": period})
+    return file
+
+
+def _quirk_directories() -> frozenset[str]:
+    placed: list[ArchiveFile] = [
+        *placement.MISSING_FILES,
+        *placement.LATE_FILES,
+        *placement.REUPLOADS,
+        *placement.WRONG_CHECKSUMS,
+        *placement.TRUNCATED,
+        *placement.DUPLICATED,
+        *placement.UNORDERED,
+        *placement.HEADER_FORCED,
+        *placement.HEADER_DROPPED,
+        placement.UNPADDED_MONTH,
+    ]
+    return frozenset(f.directory for f in placed)
+
+
+# Directories holding a placed quirk: their files take the general (per-file) path everywhere.
+QUIRK_DIRECTORIES = _quirk_directories()
+_ONE_DAY = dt.timedelta(days=1)
+_ONE_SECOND = dt.timedelta(seconds=1)
+_DAILY_OFFSET = int((_ONE_DAY + DAILY_PUBLISH).total_seconds())
+_EPOCH = dt.datetime(1970, 1, 1, tzinfo=UTC)
+_EPOCH_ORDINAL = _EPOCH.date().toordinal()
+CHECKSUM_EARLY_RATE = 0.3
 
 
 def _first_monday_after(month: dt.date) -> dt.date:
@@ -111,13 +159,18 @@ class Bucket:
         return (first, last) if first <= last else None
 
     def publish_time(self, file: ArchiveFile) -> dt.datetime:
-        jitter = unit_hash(self.universe.seed, "publish", file.key)
-        if file.cadence is Cadence.DAILY:
-            moment = day_start(file.period + dt.timedelta(days=1)) + DAILY_PUBLISH
-            moment += dt.timedelta(seconds=int(jitter * 1200))
-            return moment + placement.LATE_FILES.get(file, dt.timedelta(0))
+        moment = self.scheduled_time(file.key, file.cadence, file.period)
+        late = placement.LATE_FILES.get(file)
+        return moment if late is None else moment + late
+
+    def scheduled_time(self, key: str, cadence: Cadence, period: dt.date) -> dt.datetime:
+        """When the file with canonical `key` is uploaded, before any late-upload delay."""
+        jitter = unit(self.universe.seed, "publish", key)
+        if cadence is Cadence.DAILY:  # the next day at 08:40 plus up to 20 minutes
+            days = period.toordinal() - _EPOCH_ORDINAL
+            return _EPOCH + dt.timedelta(days=days, seconds=_DAILY_OFFSET + int(jitter * 1200))
         return (
-            day_start(_first_monday_after(file.period))
+            day_start(_first_monday_after(period))
             + MONTHLY_PUBLISH
             + dt.timedelta(seconds=int(jitter * 3600))
         )
@@ -136,37 +189,72 @@ class Bucket:
         now: dt.datetime,
     ) -> list[ArchiveFile]:
         """The files of one directory that are published at `now`, oldest first."""
+        template, periods = self.directory_periods(market, cadence, dataset, symbol, interval, now)
+        if template is None:
+            return []
+        return [template if p == template.period else with_period(template, p) for p in periods]
+
+    def directory_periods(
+        self,
+        market: Market,
+        cadence: Cadence,
+        dataset: str,
+        symbol: str,
+        interval: Interval | None,
+        now: dt.datetime,
+    ) -> tuple[ArchiveFile | None, list[dt.date]]:
+        """The periods of one directory's files published at `now`, oldest first, and a validated file of
+        that directory (None when it has no candidate file; `ArchiveFile` raises for a bad combination)."""
         window = self.window(market, dataset, symbol, interval)
         spec = get_dataset(dataset)
         if window is None or cadence not in spec.cadences:
-            return []
+            return None, []
         first, last = window
         last = min(last, now.date())
-        files: list[ArchiveFile] = []
+        life = self.universe.life_of(market, symbol)
+        gaps = life.gaps if life is not None else ()
+        periods: list[dt.date] = []
         if cadence is Cadence.DAILY:
             if interval is not None and not has_daily_files(market, interval):
-                return []
-            for day in iter_days(first, last):
-                if interval is not None and not is_daily_file_date(interval, day):
-                    continue
-                file = ArchiveFile(market, cadence, dataset, symbol, interval, day)
-                if file in placement.MISSING_FILES or not self._day_ok(file, day):
-                    continue
-                files.append(file)
+                return None, []
+            phased = interval in (Interval.D3, Interval.W1, Interval.MO1)
+            day = first
+            while day <= last:
+                if (interval is None or not phased or is_daily_file_date(interval, day)) and (
+                    life is not None and (not gaps or life.active_on(day))
+                ):
+                    periods.append(day)
+                day += _ONE_DAY
         else:
             month = first.replace(day=1)
             while month <= last:
-                file = ArchiveFile(market, cadence, dataset, symbol, interval, month)
-                days = iter_days(max(first, month), min(month_end(month), window[1]))
-                if any(self._day_ok(file, d) for d in days):
-                    files.append(file)
+                lo, hi = max(first, month), min(month_end(month), window[1])
+                if life is not None and (
+                    any(life.active_on(d) for d in iter_days(lo, hi)) if gaps else lo <= hi
+                ):
+                    periods.append(month)
                 month = next_month(month)
-        # Only the newest few can still be unpublished (late uploads add at most a few days).
-        cut = len(files)
-        while cut > 0 and self.publish_time(files[cut - 1]) > now:
+        if not periods:
+            return None, []
+        template = ArchiveFile(market, cadence, dataset, symbol, interval, periods[0])
+        if template.directory in QUIRK_DIRECTORIES:
+            # A late upload can hide a file older than the newest published ones (#150).
+            periods = [
+                p
+                for p in periods
+                if (file := with_period(template, p)) not in placement.MISSING_FILES
+                and (file not in placement.LATE_FILES or self.publish_time(file) <= now)
+            ]
+        # Only the newest few can still be unpublished (late uploads add at most a few days, and late files
+        # live in quirk directories, filtered above).
+        cut = len(periods)
+        while cut > 0 and self._published_after(template, periods[cut - 1], now):
             cut -= 1
-        tail = [f for f in files[cut:] if self.publish_time(f) <= now]
-        return files[:cut] + tail
+        tail = [p for p in periods[cut:] if not self._published_after(template, p, now)]
+        return template, periods[:cut] + tail
+
+    def _published_after(self, template: ArchiveFile, period: dt.date, now: dt.datetime) -> bool:
+        return self.publish_time(with_period(template, period)) > now
 
     def visible_file(self, file: ArchiveFile, now: dt.datetime) -> bool:
         if file in placement.MISSING_FILES or self.publish_time(file) > now:
@@ -225,8 +313,8 @@ class Bucket:
         file = parsed.file
         moment = placement.REUPLOADS.get(file)
         stamp = moment if moment is not None and now >= moment else self.publish_time(file)
-        if parsed.is_checksum and unit_hash(self.universe.seed, "checksum-early", file.key) < 0.3:
-            stamp -= dt.timedelta(seconds=1)  # the .CHECKSUM can be a second older than its zip (§1.5)
+        if parsed.is_checksum and unit(self.universe.seed, "checksum-early", file.key) < CHECKSUM_EARLY_RATE:
+            stamp -= _ONE_SECOND  # the .CHECKSUM can be a second older than its zip (§1.5)
         return stamp
 
     def _meta_of(self, parsed: ParsedKey, now: dt.datetime) -> ObjectMeta:
@@ -249,17 +337,58 @@ class Bucket:
                 self._meta[cache_key] = known
         return ObjectMeta(parsed.key, known[0], known[1], stamp)
 
+    def lister(
+        self, template: ArchiveFile, now: dt.datetime, *, quirky: bool
+    ) -> Callable[[dt.date, str], ObjectMeta]:
+        """`meta(period, key)` for the keys a listing found in `template`'s directory (so visible at `now`).
+
+        Equal to `head(key, now)`. In a planned-size universe, outside the directories holding placed
+        quirks, it is arithmetic on the key: no parsing, no `ArchiveFile`, no registry lookups, and a zip
+        and its `.CHECKSUM` (listed one after the other) share their upload time.
+        """
+        if quirky or not self.universe.planned_sizes:
+
+            def general(period: dt.date, key: str) -> ObjectMeta:
+                file = template if period == template.period else with_period(template, period)
+                return self._meta_of(ParsedKey(file, key, key.endswith(CHECKSUM_SUFFIX)), now)
+
+            return general
+        seed = self.universe.seed
+        cadence = template.cadence
+        daily = cadence is Cadence.DAILY
+        row_bytes = self._planned_rows(template, 1) * PLANNED_ROW_BYTES
+        suffix = len(CHECKSUM_SUFFIX)
+        zip_stamp: dict[str, dt.datetime] = {}  # the last zip's, for its .CHECKSUM listed next
+        md5 = hashlib.md5
+
+        def planned(period: dt.date, key: str) -> ObjectMeta:
+            etag = md5(f"{seed}:{key}:1".encode()).hexdigest()
+            if key.endswith(CHECKSUM_SUFFIX):
+                zip_key = key[:-suffix]
+                stamp = zip_stamp.get(zip_key) or self.scheduled_time(zip_key, cadence, period)
+                if unit(seed, "checksum-early", zip_key) < CHECKSUM_EARLY_RATE:
+                    stamp -= _ONE_SECOND  # the .CHECKSUM can be a second older than its zip (§1.5)
+                return ObjectMeta(key, 64 + 2 + len(zip_key) - zip_key.rindex("/"), etag, stamp)
+            stamp = self.scheduled_time(key, cadence, period)
+            zip_stamp.clear()
+            zip_stamp[key] = stamp
+            days = 1 if daily else (month_end(period) - period).days + 1
+            return ObjectMeta(key, days * row_bytes + 512 + 2 * (len(key) - key.rindex("/") - 1), etag, stamp)
+
+        return planned
+
     def planned_size(self, file: ArchiveFile) -> int:
         """Listing-friendly size for planned-size universes: an upper bound the zip is padded to."""
-        days = len(file.days())
-        if file.interval is None:
-            rows = days * (288 if file.dataset == "metrics" else 24)
-        elif file.interval is Interval.MO1 or file.interval in (Interval.D3, Interval.W1):
-            rows = days
-        else:
-            rows = days * max(86_400_000 // file.interval.milliseconds, 1)
         name = served_key(file).rsplit("/", 1)[1]
-        return rows * PLANNED_ROW_BYTES + 512 + 2 * len(name)
+        return self._planned_rows(file, len(file.days())) * PLANNED_ROW_BYTES + 512 + 2 * len(name)
+
+    @staticmethod
+    def _planned_rows(file: ArchiveFile, days: int) -> int:
+        if file.interval is None:
+            return days * (288 if file.dataset == "metrics" else 24)
+        if file.interval is Interval.MO1 or file.interval in (Interval.D3, Interval.W1):
+            return days
+        return days * max(86_400_000 // file.interval.milliseconds, 1)
 
     def _data_of(self, parsed: ParsedKey, now: dt.datetime) -> bytes:
         file = parsed.file

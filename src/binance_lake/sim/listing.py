@@ -1,8 +1,10 @@
 """S3 ListObjects (v1 and v2) over the simulated bucket, shaped like the captures in reference §3.3.
 
-The bucket is walked as a lazy tree: each directory's sorted entry names are computed on demand (and
-memoised for one request), the marker is found by binary search at every level, and a common prefix skips
-its whole subtree. So listing the large universe never materialises more than one page of keys.
+The bucket is walked as a lazy tree: each directory's sorted entry names are computed on demand, the marker
+is found by binary search at every level, and a common prefix skips its whole subtree. Directories are
+memoised per (path, clock instant) across requests (bounded LRU), so the pages of one listing share them;
+the keys of a page get their metadata arithmetically from their directory (`Bucket.listed_meta`), not by
+parsing each key. A 1000-key page of the large universe takes a few milliseconds.
 """
 
 from __future__ import annotations
@@ -10,8 +12,12 @@ from __future__ import annotations
 import base64
 import bisect
 import datetime as dt
+import itertools
+import threading
+import weakref
+from collections import OrderedDict
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from urllib.parse import quote
 from xml.sax.saxutils import escape
 
@@ -20,11 +26,13 @@ from binance_lake.core.datasets import get_dataset
 from binance_lake.core.errors import UsageError
 from binance_lake.core.vocabulary import Cadence, Interval, Market, has_daily_files, is_daily_file_date
 from binance_lake.sim import placement
-from binance_lake.sim.bucket import Bucket, ObjectMeta, served_key
+from binance_lake.sim.bucket import QUIRK_DIRECTORIES, Bucket, ObjectMeta, served_key, with_period
 from binance_lake.sim.universe import Universe
 
 BUCKET_NAME = "data.binance.vision"
 MAX_KEYS = 1000
+# Directories memoised per bucket: a leaf of ~2500 daily files is ~5000 names (~0.5 MB).
+MEMO_DIRECTORIES = 256
 _AFTER_ALL = "\U0010ffff"
 _MARKET_DIRS = {
     "spot": Market.SPOT,
@@ -54,6 +62,58 @@ class ListPage:
     last: str | None  # the last key or common prefix returned
 
 
+@dataclass(frozen=True)
+class Directory:
+    """One directory's sorted entry names at one instant (`name/` for subdirectories).
+
+    In a directory of dataset files, `periods[i]` is the period of the file named `names[i]` (None for
+    subdirectories and non-dataset objects) and `template` a validated file of the directory to derive the
+    others from; `quirky` when a placed quirk lives there (its files take the general path).
+    """
+
+    names: list[str]
+    periods: list[dt.date | None] = field(default_factory=list)
+    template: ArchiveFile | None = None
+    quirky: bool = False
+
+
+_EMPTY = Directory([], [])
+
+
+class _Memo:
+    """Directories already computed for one bucket, by (path, now). Bounded LRU, thread-safe."""
+
+    def __init__(self, capacity: int) -> None:
+        self.capacity = capacity
+        self.items: OrderedDict[tuple[str, dt.datetime], Directory] = OrderedDict()
+        self.lock = threading.Lock()
+
+    def get(self, key: tuple[str, dt.datetime]) -> Directory | None:
+        with self.lock:
+            found = self.items.get(key)
+            if found is not None:
+                self.items.move_to_end(key)
+            return found
+
+    def put(self, key: tuple[str, dt.datetime], directory: Directory) -> None:
+        with self.lock:
+            self.items[key] = directory
+            while len(self.items) > self.capacity:
+                self.items.popitem(last=False)
+
+
+_MEMOS: weakref.WeakKeyDictionary[Bucket, _Memo] = weakref.WeakKeyDictionary()
+_MEMOS_LOCK = threading.Lock()
+
+
+def _memo_of(bucket: Bucket) -> _Memo:
+    with _MEMOS_LOCK:
+        memo = _MEMOS.get(bucket)
+        if memo is None:
+            memo = _MEMOS[bucket] = _Memo(MEMO_DIRECTORIES)
+        return memo
+
+
 class Tree:
     """Sorted directory entries of the bucket at one instant (`name/` for subdirectories)."""
 
@@ -61,14 +121,31 @@ class Tree:
         self.bucket = bucket
         self.universe = bucket.universe
         self.now = now
-        self._memo: dict[str, list[str]] = {}
+        self._memo = _memo_of(bucket)
+        # by id(directory), with the directory itself so a recycled id is never mistaken for it
+        self._listers: dict[int, tuple[Directory, Callable[[dt.date, str], ObjectMeta]]] = {}
 
     def entries(self, path: str) -> list[str]:
-        found = self._memo.get(path)
+        return self.directory(path).names
+
+    def directory(self, path: str) -> Directory:
+        key = (path, self.now)
+        found = self._memo.get(key)
         if found is None:
-            found = sorted(set(self._entries(path)) | set(self._extras(path)))
-            self._memo[path] = found
+            found = self._with_extras(path, self._directory(path))
+            self._memo.put(key, found)
         return found
+
+    def _with_extras(self, path: str, directory: Directory) -> Directory:
+        extras = list(self._extras(path))
+        names, periods = directory.names, directory.periods or [None] * len(directory.names)
+        if extras or any(a >= b for a, b in itertools.pairwise(names)):
+            merged = dict(zip(names, periods, strict=True))
+            for extra in extras:
+                merged.setdefault(extra, None)
+            ordered = sorted(merged)
+            names, periods = ordered, [merged[n] for n in ordered]
+        return Directory(names, periods, directory.template, directory.quirky)
 
     @staticmethod
     def _extras(path: str) -> Iterator[str]:
@@ -78,30 +155,30 @@ class Tree:
                 cut = rest.find("/")
                 yield rest if cut < 0 else rest[: cut + 1]
 
-    def _entries(self, path: str) -> list[str]:
+    def _directory(self, path: str) -> Directory:
         if path == "":
-            return ["data/"]
+            return Directory(["data/"])
         if not path.startswith("data/"):
-            return []
+            return _EMPTY
         parts = path[len("data/") : -1].split("/") if path != "data/" else []
         if not parts:
-            return ["futures/", "option/", "spot/"]
+            return Directory(["futures/", "option/", "spot/"])
         if parts == ["futures"]:
-            return ["cm/", "um/"]
+            return Directory(["cm/", "um/"])
         head = "/".join(parts[:2]) if parts[0] == "futures" else parts[0]
         market = _MARKET_DIRS.get(head)
         if market is None:
-            return []
+            return _EMPTY
         rest = parts[2:] if parts[0] == "futures" else parts[1:]
         try:
-            return self._market_entries(market, rest)
+            return self._market_entries(path, market, rest)
         except (ValueError, UsageError):
-            return []
+            return _EMPTY
 
-    def _market_entries(self, market: Market, rest: list[str]) -> list[str]:
+    def _market_entries(self, path: str, market: Market, rest: list[str]) -> Directory:
         u = self.universe
         if not rest:
-            return ["daily/", "monthly/"]
+            return Directory(["daily/", "monthly/"])
         cadence = Cadence(rest[0])
         if len(rest) == 1:
             names = []
@@ -112,34 +189,58 @@ class Tree:
                     and self._symbol_dirs(market, cadence, spec.name)
                 ):
                     names.append(spec.name + "/")
-            return names
+            return Directory(names)
         dataset = rest[1]
         spec = get_dataset(dataset)
         if spec.name != dataset:
-            return []
+            return _EMPTY
         if len(rest) == 2:
-            return [s + "/" for s in self._symbol_dirs(market, cadence, dataset)]
+            return Directory([s + "/" for s in self._symbol_dirs(market, cadence, dataset)])
         symbol = rest[2]
         if len(rest) == 3 and spec.has_interval:
             owners = u.pair_members(market, symbol) if spec.directory_is_pair else [u.symbol(market, symbol)]
             offered = {i for o in owners if o is not None for i in u.offer(market, o.symbol).get(dataset, ())}
-            return [
-                i.value + "/"
-                for i in Interval
-                if i in offered and self._files(market, cadence, dataset, symbol, i)
-            ]
+            return Directory(
+                [
+                    i.value + "/"
+                    for i in Interval
+                    if i in offered and self._holds_files(self.directory(f"{path}{i.value}/"))
+                ]
+            )
         interval = Interval(rest[3]) if spec.has_interval and len(rest) == 4 else None
         if len(rest) != (4 if spec.has_interval else 3):
-            return []
-        keys: list[str] = []
-        for file in self._files(market, cadence, dataset, symbol, interval):
-            keys.extend(k.rsplit("/", 1)[1] for k in self.bucket.iter_file_keys(file))
-        return keys
+            return _EMPTY
+        return self._files(market, cadence, dataset, symbol, interval)
+
+    @staticmethod
+    def _holds_files(directory: Directory) -> bool:
+        return any(p is not None for p in directory.periods)
 
     def _files(
         self, market: Market, cadence: Cadence, dataset: str, symbol: str, interval: Interval | None
-    ) -> list[ArchiveFile]:
-        return self.bucket.periods(market, cadence, dataset, symbol, interval, self.now)
+    ) -> Directory:
+        """A directory of dataset files: each zip, then its `.CHECKSUM`."""
+        template, periods = self.bucket.directory_periods(
+            market, cadence, dataset, symbol, interval, self.now
+        )
+        if template is None:
+            return _EMPTY
+        names: list[str] = []
+        dates: list[dt.date | None] = []
+        if template.directory in QUIRK_DIRECTORIES:
+            for period in periods:
+                file = with_period(template, period)
+                for key in self.bucket.iter_file_keys(file):
+                    names.append(key.rsplit("/", 1)[1])
+                    dates.append(period)
+            return Directory(names, dates, template, quirky=True)
+        head = f"{symbol}-{interval.value if interval is not None else dataset}-"
+        daily = cadence is Cadence.DAILY
+        for period in periods:
+            name = f"{head}{period.isoformat() if daily else period.isoformat()[:7]}.zip"
+            names += (name, name + ".CHECKSUM")
+            dates += (period, period)
+        return Directory(names, dates, template)
 
     def _has_files(
         self, market: Market, cadence: Cadence, dataset: str, symbol: str, interval: Interval | None
@@ -161,6 +262,15 @@ class Tree:
 
     def _symbol_dirs(self, market: Market, cadence: Cadence, dataset: str) -> list[str]:
         """Directory names holding at least one published file (checked on the first file, arithmetically)."""
+        # Memoised like a directory (every dataset's is consulted to list the dataset names).
+        key = (f"\x00symbols {market.value} {cadence.value} {dataset}", self.now)
+        found = self._memo.get(key)
+        if found is None:
+            found = Directory(self._find_symbol_dirs(market, cadence, dataset))
+            self._memo.put(key, found)
+        return found.names
+
+    def _find_symbol_dirs(self, market: Market, cadence: Cadence, dataset: str) -> list[str]:
         u = self.universe
         spec = get_dataset(dataset)
         names: set[str] = set()
@@ -185,7 +295,13 @@ class Tree:
     def iter_items(self, path: str, after: str, *, rollup: bool) -> Iterator[tuple[str, bool]]:
         """Keys under `path` greater than `after`, as (key, False); with `rollup`, the subdirectories
         directly under `path` come as (directory, True) without being walked (delimiter `/`)."""
-        entries = self.entries(path)
+        for item, is_directory, _, _ in self.walk(path, after, rollup=rollup):
+            yield item, is_directory
+
+    def walk(self, path: str, after: str, *, rollup: bool) -> Iterator[tuple[str, bool, Directory, int]]:
+        """`iter_items`, each item with the directory holding it and its index there."""
+        directory = self.directory(path)
+        entries = directory.names
         start = 0
         if after.startswith(path):
             rel = after[len(path) :]
@@ -196,14 +312,26 @@ class Tree:
                     start += 1  # the rolled-up directory holding the marker was already returned
         elif after > path:
             return
-        for name in entries[start:]:
+        for index in range(start, len(entries)):
+            name = entries[index]
             if name.endswith("/"):
                 if rollup:
-                    yield path + name, True
+                    yield path + name, True, directory, index
                 else:
-                    yield from self.iter_items(path + name, after, rollup=False)
-            elif path + name > after:
-                yield path + name, False
+                    yield from self.walk(path + name, after, rollup=False)
+            elif (key := path + name) > after:
+                yield key, False, directory, index
+
+    def meta(self, key: str, directory: Directory, index: int) -> ObjectMeta | None:
+        """The metadata of `key`, the `index`-th entry of `directory` (None: not there after all)."""
+        period = directory.periods[index]
+        if period is None or directory.template is None:
+            return self.bucket.head(key, self.now)
+        known = self._listers.get(id(directory))
+        if known is None or known[0] is not directory:
+            lister = self.bucket.lister(directory.template, self.now, quirky=directory.quirky)
+            known = self._listers[id(directory)] = (directory, lister)
+        return known[1](period, key)
 
 
 def _dataset_names() -> tuple[str, ...]:
@@ -235,7 +363,7 @@ def list_page(bucket: Bucket, request: ListRequest, now: dt.datetime) -> ListPag
     rollup = delimiter == "/"
     seen_prefix: str | None = None
     after = max(request.marker, _before(prefix))
-    for item, is_directory in tree.iter_items(directory, after, rollup=rollup):
+    for item, is_directory, holder, index in tree.walk(directory, after, rollup=rollup):
         if not item.startswith(prefix):
             if item > prefix:
                 break
@@ -257,7 +385,7 @@ def list_page(bucket: Bucket, request: ListRequest, now: dt.datetime) -> ListPag
             seen_prefix = common
             last = common
         else:
-            meta = bucket.head(item, now)
+            meta = tree.meta(item, holder, index)
             if meta is not None:
                 contents.append(meta)
             last = item
@@ -281,7 +409,8 @@ def decode_token(token: str) -> str:
 
 
 def _iso(moment: dt.datetime) -> str:
-    return moment.strftime("%Y-%m-%dT%H:%M:%S.000Z")
+    """`%Y-%m-%dT%H:%M:%S.000Z` (S3 shows milliseconds; ours are always whole seconds)."""
+    return moment.isoformat(timespec="seconds")[:19] + ".000Z"
 
 
 def render_xml(request: ListRequest, page: ListPage) -> bytes:
@@ -308,9 +437,12 @@ def render_xml(request: ListRequest, page: ListPage) -> bytes:
     if request.url_encoding:
         out.append("<EncodingType>url</EncodingType>")
     out.append(f"<IsTruncated>{'true' if page.truncated else 'false'}</IsTruncated>")
+    stamp: tuple[dt.datetime | None, str] = (None, "")  # a zip and its .CHECKSUM mostly share it
     for meta in page.contents:
+        if meta.last_modified != stamp[0]:
+            stamp = (meta.last_modified, _iso(meta.last_modified))
         out.append(
-            f"<Contents><Key>{enc(meta.key)}</Key><LastModified>{_iso(meta.last_modified)}</LastModified>"
+            f"<Contents><Key>{enc(meta.key)}</Key><LastModified>{stamp[1]}</LastModified>"
             f"<ETag>&quot;{meta.etag}&quot;</ETag><Size>{meta.size}</Size>"
             "<StorageClass>STANDARD</StorageClass></Contents>"
         )
