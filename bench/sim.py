@@ -1,11 +1,15 @@
-"""Benchmark: how fast the simulator serves archive files on loopback.
+"""Benchmark: how fast the simulator serves archive files, listings and HEADs on loopback.
 
-Starts `binance-lake sim serve` in a separate process, then downloads with an aiohttp client at ~32
-concurrent requests: small files (daily 1h and 1m klines, ~1-80 KB) and 2-5 MB files (spot BTCUSDT 1s
-daily klines). Each set is fetched twice: cold (the server renders every zip) and warm (served from its
-LRU cache). Prints files/s and MB/s.
+Starts `binance-lake sim serve` in a separate process, then, with an aiohttp client:
+1. downloads at ~32 concurrent requests (small universe): small files (daily 1h and 1m klines, ~1-80 KB)
+   and 2-5 MB files (spot BTCUSDT 1s daily klines), each set twice: cold (the server renders every zip)
+   and warm (served from its LRU cache). Prints files/s and MB/s.
+2. against `sim serve --universe large` (~1050 UM perpetuals, planned sizes): walks the 1000-key pages of
+   `data/futures/um/daily/klines/` one after another (ms per page, pages/s, the server's CPU per page), and
+   HEADs one file per symbol (klines 1d of one day, at 64 in flight: HEAD/s, the server's CPU per HEAD).
+3. the small universe's listing, where sizes are exact: cold pages of 1d klines render every file.
 
-    .venv/bin/python bench/sim.py [--concurrency 32] [--small 2000]
+    .venv/bin/python bench/sim.py [--concurrency 32] [--small 2000] [--pages 40] [--skip-downloads]
 """
 
 from __future__ import annotations
@@ -15,12 +19,14 @@ import asyncio
 import datetime as dt
 import os
 import platform
+import re
 import signal
 import subprocess
 import sys
 import time
 
 import aiohttp
+import psutil
 
 from binance_lake.core.archive import ArchiveFile
 from binance_lake.core.vocabulary import Cadence, Interval, Market
@@ -68,9 +74,104 @@ async def fetch_all(base: str, keys: list[str], concurrency: int) -> tuple[float
         return time.perf_counter() - started, total
 
 
-def start_server() -> tuple[subprocess.Popen[str], str]:
+async def walk_listing(listing: str, prefix: str, pages: int) -> tuple[float, int, int]:
+    """Follow up to `pages` 1000-key pages (v1, no delimiter): (seconds, pages, keys)."""
+    marker = ""
+    keys = 0
+    async with aiohttp.ClientSession() as session:
+        started = time.perf_counter()
+        for page in range(pages):
+            async with session.get(listing, params={"prefix": prefix, "marker": marker}) as response:
+                body = await response.text()
+            found = re.findall(r"<Key>([^<]*)</Key>", body)
+            keys += len(found)
+            if "<IsTruncated>true</IsTruncated>" not in body or not found:
+                return time.perf_counter() - started, page + 1, keys
+            marker = found[-1]
+        return time.perf_counter() - started, pages, keys
+
+
+async def head_all(base: str, keys: list[str], concurrency: int) -> tuple[float, int]:
+    """HEAD every key with `concurrency` in flight: (seconds, how many answered 200)."""
+    semaphore = asyncio.Semaphore(concurrency)
+    found = 0
+
+    async def one(session: aiohttp.ClientSession, key: str) -> None:
+        nonlocal found
+        async with semaphore, session.head(f"{base}/{key}") as response:
+            found += response.status == 200
+
+    connector = aiohttp.TCPConnector(limit=concurrency)
+    async with aiohttp.ClientSession(connector=connector) as session:
+        started = time.perf_counter()
+        await asyncio.gather(*(one(session, key) for key in keys))
+        return time.perf_counter() - started, found
+
+
+def probe_keys(day: dt.date) -> list[str]:
+    from binance_lake.sim.universe import Universe
+
+    universe = Universe.build("large")
+    return [
+        ArchiveFile(Market.UM, Cadence.DAILY, "klines", s.symbol, Interval.D1, day).key
+        for s in universe.symbols(Market.UM)
+    ]
+
+
+def server_cpu(process: subprocess.Popen[str]) -> float:
+    times = psutil.Process(process.pid).cpu_times()
+    return float(times.user + times.system)
+
+
+def listing_and_heads(args: argparse.Namespace) -> list[str]:
+    lines: list[str] = []
+    process, base = start_server("large")
+    try:
+        listing = f"{base}/data.binance.vision"
+        prefix = "data/futures/um/daily/klines/"
+        before = server_cpu(process)
+        seconds, pages, keys = asyncio.run(walk_listing(listing, prefix, args.pages))
+        cpu = server_cpu(process) - before
+        lines.append(
+            f"large listing {prefix}: {pages} pages, {keys} keys in {seconds:.2f} s: "
+            f"{seconds / pages * 1000:.1f} ms/page, {pages / seconds:.1f} pages/s, "
+            f"server CPU {cpu / pages * 1000:.1f} ms/page"
+        )
+        keys_to_probe = probe_keys(dt.date(2026, 11, 19))
+        for attempt in ("first", "again"):
+            before = server_cpu(process)
+            seconds, found = asyncio.run(head_all(base, keys_to_probe, args.head_concurrency))
+            cpu = server_cpu(process) - before
+            lines.append(
+                f"large HEAD ({attempt}): {len(keys_to_probe)} keys ({found} found) at {args.head_concurrency} "
+                f"in flight in {seconds:.2f} s: {len(keys_to_probe) / seconds:.0f} HEAD/s, server CPU "
+                f"{cpu / len(keys_to_probe) * 1000:.2f} ms/HEAD"
+            )
+    finally:
+        stop_server(process)
+    process, base = start_server("small")
+    try:
+        listing = f"{base}/data.binance.vision"
+        prefix = "data/spot/daily/klines/BTCUSDT/1d/"
+        for phase in ("cold", "warm"):
+            seconds, pages, keys = asyncio.run(walk_listing(listing, prefix, 3))
+            lines.append(
+                f"small listing {prefix} ({phase}): {pages} pages, {keys} keys in {seconds:.2f} s: "
+                f"{seconds / pages * 1000:.1f} ms/page"
+            )
+    finally:
+        stop_server(process)
+    return lines
+
+
+def stop_server(process: subprocess.Popen[str]) -> None:
+    process.send_signal(signal.SIGINT)
+    process.communicate(timeout=30)
+
+
+def start_server(universe: str = "small") -> tuple[subprocess.Popen[str], str]:
     process = subprocess.Popen(
-        [sys.executable, "-c", MAIN, "sim", "serve"],
+        [sys.executable, "-c", MAIN, "sim", "serve", "--universe", universe],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
@@ -89,7 +190,14 @@ def main() -> None:
     )
     parser.add_argument("--concurrency", type=int, default=32)
     parser.add_argument("--small", type=int, default=2000, help="number of small files")
+    parser.add_argument("--pages", type=int, default=40, help="listing pages to walk (large universe)")
+    parser.add_argument("--head-concurrency", type=int, default=64, help="HEAD requests in flight")
+    parser.add_argument("--skip-downloads", action="store_true", help="only listings and HEADs")
     args = parser.parse_args()
+    for line in listing_and_heads(args):
+        print(line, flush=True)
+    if args.skip_downloads:
+        return
     process, base = start_server()
     rows: list[tuple[str, str, int, float, int]] = []
     try:
@@ -101,8 +209,7 @@ def main() -> None:
                 seconds, size = asyncio.run(fetch_all(base, keys, args.concurrency))
                 rows.append((label, phase, len(keys), seconds, size))
     finally:
-        process.send_signal(signal.SIGINT)
-        process.communicate(timeout=30)
+        stop_server(process)
     print(f"machine: {platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}")
     print(f"{'files':<28} {'pass':<5} {'count':>6} {'avg KB':>8} {'files/s':>9} {'MB/s':>8}")
     for label, phase, count, seconds, size in rows:
