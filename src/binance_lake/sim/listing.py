@@ -31,8 +31,9 @@ from binance_lake.sim.universe import Universe
 
 BUCKET_NAME = "data.binance.vision"
 MAX_KEYS = 1000
-# Directories memoised per bucket: a leaf of ~2500 daily files is ~5000 names (~0.5 MB).
-MEMO_DIRECTORIES = 256
+# Directories memoised per bucket: a leaf of ~2500 daily files is ~5000 names (~0.5 MB), so at most ~32 MB;
+# a listing needs the few directories on its path, concurrent listings a few each.
+MEMO_DIRECTORIES = 64
 _AFTER_ALL = "\U0010ffff"
 _MARKET_DIRS = {
     "spot": Market.SPOT,
