@@ -7,6 +7,7 @@ nothing else in the package invents synonyms for them.
 from __future__ import annotations
 
 import datetime as dt
+import functools
 from enum import StrEnum
 
 from binance_lake.core.errors import UsageError
@@ -115,6 +116,7 @@ _DAILY_UP_TO_1D: frozenset[Interval] = frozenset(ALL_INTERVALS[: ALL_INTERVALS.i
 _PERIOD_START_DAILY: frozenset[Interval] = frozenset({Interval.D3, Interval.W1, Interval.MO1})
 
 
+@functools.cache
 def intervals_for(market: Market) -> tuple[Interval, ...]:
     """The kline intervals a market offers: `1s` is spot only (reference §1.3)."""
     if market is Market.SPOT:

@@ -43,6 +43,21 @@ ROW_GROUP_ROWS = 128 * 1024
 
 COMPRESSION: Final = "zstd"
 
+
+def writer_options(schema: pa.Schema) -> dict[str, Any]:
+    """Parquet settings per schema: zstd level 1; dictionary pages only for text columns (prices, sizes and
+    times are nearly unique, so trying a dictionary first only costs time); floats stored BYTE_STREAM_SPLIT,
+    which compresses them better and decodes faster. Measured: ~2x faster writes and ~2x faster reads of a 1m
+    klines month than pyarrow's defaults, at about the same size (docs/benchmarks.md)."""
+    text = [f.name for f in schema if pa.types.is_string(f.type) or pa.types.is_large_string(f.type)]
+    floats = [f.name for f in schema if pa.types.is_floating(f.type)]
+    return {
+        "compression": COMPRESSION,
+        "compression_level": 1,
+        "use_dictionary": text,
+        "column_encoding": dict.fromkeys(floats, "BYTE_STREAM_SPLIT"),
+    }
+
 SORT_MEMORY_LIMIT = "128MB"
 """DuckDB's memory limit when a stream must be sorted out of core; it spills to disk beyond this. DuckDB
 overshoots it by about 100 MB, independent of the data size (bench/parse.py)."""
@@ -116,7 +131,7 @@ def write_table_atomic(path: Path, table: pa.Table) -> None:
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
         temp = _temp_path(path)
-        pq.write_table(table, temp, compression=COMPRESSION, row_group_size=ROW_GROUP_ROWS)
+        pq.write_table(table, temp, row_group_size=ROW_GROUP_ROWS, **writer_options(table.schema))
         _publish(temp, path)
     except (OSError, pa.ArrowException) as error:
         raise StorageError(f"cannot write partition {path}: {error}") from error
@@ -359,7 +374,7 @@ def sort_file_out_of_core(source: Path, target: Path, spec: DatasetSpec, schema:
         try:
             connection.execute("SET enable_progress_bar = false")  # it would draw on the user's terminal
             reader = connection.sql(_sort_query(source, spec, schema.names)).to_arrow_reader(ROW_GROUP_ROWS)
-            with pq.ParquetWriter(target, schema, compression=COMPRESSION) as writer:
+            with pq.ParquetWriter(target, schema, **writer_options(schema)) as writer:
                 for batch in reader:
                     writer.write_table(
                         pa.Table.from_batches([batch]).cast(schema), row_group_size=ROW_GROUP_ROWS
@@ -423,7 +438,7 @@ def _stream_to_parquet(
     rows = 0
     pending: list[pa.RecordBatch] = []
     pending_rows = 0
-    with pq.ParquetWriter(temp, schema, compression=COMPRESSION) as writer:
+    with pq.ParquetWriter(temp, schema, **writer_options(schema)) as writer:
         for raw in batches:
             batch = _conform(raw, schema, path)
             _check_inside(batch, partition, path)
