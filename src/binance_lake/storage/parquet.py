@@ -58,6 +58,7 @@ def writer_options(schema: pa.Schema) -> dict[str, Any]:
         "column_encoding": dict.fromkeys(floats, "BYTE_STREAM_SPLIT"),
     }
 
+
 SORT_MEMORY_LIMIT = "128MB"
 """DuckDB's memory limit when a stream must be sorted out of core; it spills to disk beyond this. DuckDB
 overshoots it by about 100 MB, independent of the data size (bench/parse.py)."""
