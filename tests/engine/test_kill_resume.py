@@ -9,6 +9,7 @@ import signal
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import pyarrow as pa
@@ -79,9 +80,15 @@ def statuses(root: Path) -> dict[str, str]:
         return dict(connection.execute("SELECT key, status FROM file_state").fetchall())
 
 
+# Every zip download stalls a little, so each run takes seconds however fast this machine is: a resumed run
+# still has work left when the next kill comes (a warm simulator and a quick client once made the test flaky).
+SLOW_DOWNLOADS = "stall=1,stall_seconds=0.4@*.zip"
+
+
 def test_kill_9_at_random_points_then_sync_again_equals_an_uninterrupted_sync(
-    sim_server: SimServer, tmp_path: Path
+    make_sim: Callable[..., SimServer], tmp_path: Path
 ) -> None:
+    sim_server = make_sim(faults=SLOW_DOWNLOADS)
     reference_root = tmp_path / "reference"
     reference = Lake(settings=sim_server.settings(reference_root)).sync(**REQUEST)  # type: ignore[arg-type]
     assert reference.ok
