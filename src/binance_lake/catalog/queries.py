@@ -13,6 +13,7 @@ from dataclasses import dataclass
 
 import numpy as np
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from binance_lake.catalog.store import SERIES_BY_CODE, SERIES_CODE_SPAN, SERIES_CODES
 from binance_lake.core.timerange import iter_days
@@ -79,17 +80,37 @@ def snapshot(connection: Connection, day: dt.date, filters: Filters = Filters())
         f"SELECT day_series, symbol, cadence, size, last_modified FROM day_index WHERE {' AND '.join(clauses)}",
         params,
     )
-    # Name each row's series from its code: a `take` over the few distinct codes, not a Python loop.
+    # Rows are stored in (day_series, symbol) order except after incremental updates; sort only when needed.
+    if not _sorted(found):
+        found = found.take(pc.sort_indices(found, [("day_series", "ascending"), ("symbol", "ascending")]))
+    # Name each row's series from its code without a per-row Python loop.
     row_codes = found["day_series"].to_numpy() - base
     distinct, positions = np.unique(row_codes, return_inverse=True)
     names = [SERIES_BY_CODE[int(code)] for code in distinct]
-    index = positions.astype(np.int32)
-    table = pa.Table.from_arrays(
-        [pa.array([n[i] for n in names], pa.string()).take(index) for i in range(3)]
-        + [found[c] for c in ("symbol", "cadence", "size", "last_modified")],
+    if len(names) == 1:
+        series_columns = [pa.repeat(pa.scalar(value, pa.string()), found.num_rows) for value in names[0]]
+    else:
+        index = positions.astype(np.int32)
+        series_columns = [pa.array([n[i] for n in names], pa.string()).take(index) for i in range(3)]
+    return pa.Table.from_arrays(
+        [*series_columns, *(found[c] for c in ("symbol", "cadence", "size", "last_modified"))],
         names=["market", "dataset", "interval", "symbol", "cadence", "size", "last_modified"],
     )
-    return table.sort_by([(name, "ascending") for name in ("market", "dataset", "interval", "symbol")])
+
+
+def _sorted(table: pa.Table) -> bool:
+    """Whether rows are ordered by (day_series, symbol): a vectorised check, cheaper than a sort."""
+    if table.num_rows < 2:
+        return True
+    series = table["day_series"].to_numpy()
+    if (series[1:] < series[:-1]).any():
+        return False
+    symbols = table["symbol"]
+    same = series[1:] == series[:-1]
+    later = pc.greater_equal(symbols.slice(1), symbols.slice(0, table.num_rows - 1)).to_numpy(
+        zero_copy_only=False
+    )
+    return bool((later | ~same).all())
 
 
 @dataclass(frozen=True)
