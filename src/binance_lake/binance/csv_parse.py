@@ -321,9 +321,11 @@ def _read_table(stream: BinaryIO, file: ArchiveFile, reopen: Callable[[], Binary
         return file.spec.schema(file.market).empty_table()
     plan, body = planned
     try:
+        # One thread: the sync already ingests on every core, and bench/parse.py measured a single-threaded
+        # parse faster per row than pyarrow's thread pool on these files (2.6 vs 2.0 M rows/s).
         table = pa_csv.read_csv(
             body,
-            read_options=plan.read_options(block_size=TABLE_BLOCK_SIZE, use_threads=True),
+            read_options=plan.read_options(block_size=TABLE_BLOCK_SIZE, use_threads=False),
             convert_options=plan.convert_options(),
         )
     except _READ_ERRORS as error:
@@ -347,7 +349,7 @@ def _read_batches(
     try:
         reader = pa_csv.open_csv(
             body,
-            read_options=plan.read_options(block_size=block_size, use_threads=True),
+            read_options=plan.read_options(block_size=block_size, use_threads=False),
             convert_options=plan.convert_options(),
         )
         while True:
