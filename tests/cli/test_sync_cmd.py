@@ -99,3 +99,52 @@ def test_bad_input_is_one_sentence_and_exit_code_2(sim_server: SimServer, tmp_pa
         assert result.returncode == 2, (args, result.stdout, result.stderr)
         assert "Traceback" not in result.stderr and result.stderr.strip(), args
     assert not (tmp_path / TABLES_DIR).exists()
+
+
+def test_named_symbol_sets_from_the_config_file(sim_server: SimServer, tmp_path: Path) -> None:
+    config = tmp_path / "binance-lake.toml"
+    config.write_text('[symbols]\ntop = ["btcusdt", "ETHUSDT"]\n')
+    result = subprocess.run(
+        [
+            sys.executable,
+            "-c",
+            "from binance_lake.cli.app import main; main()",
+            "--config",
+            str(config),
+            "sync",
+            "--datasets",
+            "fundingRate",
+            "--symbols",
+            "@top",
+            "--start",
+            "2026-09-01",
+            "--end",
+            "2026-09-30",
+            "--dry-run",
+            "--json",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+        env={
+            "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
+            **sim_server.settings_env(),
+            "BINANCE_LAKE_ROOT": str(tmp_path / "lake"),
+        },
+    )
+    assert result.returncode == 0, result.stderr
+    summary = json.loads(result.stdout)
+    assert summary["symbols"] == ["BTCUSDT", "ETHUSDT"]
+    assert summary["planned_files"] == 2
+    unknown = run(
+        sim_server,
+        tmp_path / "lake",
+        "--datasets",
+        "fundingRate",
+        "--symbols",
+        "@nope",
+        "--start",
+        "2026-09-01",
+    )
+    assert unknown.returncode == 2 and "unknown symbol set @nope" in unknown.stderr

@@ -611,3 +611,25 @@ async def test_restricted_mode_answers_451_everywhere(universe: Universe) -> Non
 def test_unknown_service_is_refused(universe: Universe) -> None:
     with pytest.raises(ValueError, match="unknown REST service"):
         rest_app(universe, "sapi")
+
+
+def test_a_restricted_simulator_answers_451_on_every_rest_host() -> None:
+    import urllib.error
+    import urllib.request
+
+    from binance_lake.sim.rest_weights import RestLimits
+    from binance_lake.sim.server import SimServer
+
+    with SimServer(Universe.build("small"), rest_limits=RestLimits(restricted=True)) as server:
+        for base in (
+            "/sim-fapi/fapi/v1/exchangeInfo",
+            "/sim-dapi/dapi/v1/exchangeInfo",
+            "/sim-spot/api/v3/exchangeInfo",
+        ):
+            try:
+                urllib.request.urlopen(server.base_url + base, timeout=10)
+                raise AssertionError(f"{base} answered")
+            except urllib.error.HTTPError as error:
+                assert error.code == 451
+                assert b"restricted location" in error.read()
+                error.close()

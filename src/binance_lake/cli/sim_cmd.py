@@ -24,10 +24,14 @@ def serve(
     seed: int = typer.Option(7, help="Seed of the synthetic universe (same seed, same bytes)."),
     now: str = typer.Option("", help="The simulator's clock, e.g. 2026-11-20 or 2026-11-20T12:00Z."),
     faults: str = typer.Option("", help="Fault spec, e.g. '5xx=0.05,429=0.02@*/klines/*;first=2@*1h*'."),
+    restricted: bool = typer.Option(
+        False, "--restricted", help="REST answers every request with 451, as from a restricted location."
+    ),
 ) -> None:
     """Serve the simulator until interrupted."""
     from binance_lake.core.timerange import resolve_range
     from binance_lake.sim.faults import parse_faults
+    from binance_lake.sim.rest_weights import RestLimits
     from binance_lake.sim.server import SimServer
     from binance_lake.sim.universe import Universe
 
@@ -36,7 +40,8 @@ def serve(
     moment = resolve_range(now).start if now else None
     world = Universe.build(universe, seed=seed, now=moment)
     plan = parse_faults(faults, seed=seed)
-    server = SimServer(world, plan, host=host, port=port).start()
+    limits = RestLimits(restricted=True) if restricted else None
+    server = SimServer(world, plan, host=host, port=port, rest_limits=limits).start()
     for name, value in server.settings_env().items():
         typer.echo(f"export {name}={value}")
     typer.echo(

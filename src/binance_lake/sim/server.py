@@ -23,6 +23,7 @@ from binance_lake.sim.bucket import Bucket
 from binance_lake.sim.faults import FaultPlan, Stats, fault_middleware, parse_faults
 from binance_lake.sim.manifest import Manifest
 from binance_lake.sim.rest import rest_app
+from binance_lake.sim.rest_weights import RestLimits
 from binance_lake.sim.universe import Universe
 
 UNIVERSE_KEY: web.AppKey[Universe] = web.AppKey("universe", Universe)
@@ -51,7 +52,11 @@ async def _stats(request: web.Request) -> web.Response:
 
 
 def build_app(
-    universe: Universe, faults: FaultPlan | str | None = None, *, stats: Stats | None = None
+    universe: Universe,
+    faults: FaultPlan | str | None = None,
+    *,
+    stats: Stats | None = None,
+    rest_limits: RestLimits | None = None,
 ) -> web.Application:
     """The whole simulator as one aiohttp application (faults apply to every route)."""
     plan = faults if isinstance(faults, FaultPlan) else parse_faults(faults, seed=universe.seed)
@@ -64,7 +69,7 @@ def build_app(
     app.router.add_get("/__sim__/stats", _stats)
     add_archive_routes(app, Bucket(universe))
     for service, prefix in REST_SERVICES.items():
-        app.add_subapp(prefix, rest_app(universe, service))
+        app.add_subapp(prefix, rest_app(universe, service, limits=rest_limits))
     return app
 
 
@@ -78,10 +83,11 @@ class SimServer:
         *,
         host: str = "127.0.0.1",
         port: int = 0,
+        rest_limits: RestLimits | None = None,
     ) -> None:
         self.universe = universe or Universe.build()
         self.stats = Stats()
-        self.app = build_app(self.universe, faults, stats=self.stats)
+        self.app = build_app(self.universe, faults, stats=self.stats, rest_limits=rest_limits)
         self.host = host
         self.port = port
         self._loop: asyncio.AbstractEventLoop | None = None
