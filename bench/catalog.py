@@ -24,7 +24,6 @@ import random
 import signal
 import statistics
 import subprocess
-import sys
 import tempfile
 import time
 from collections.abc import Callable
@@ -36,25 +35,11 @@ import psutil
 from binance_lake.catalog import queries
 from binance_lake.core.settings import Settings
 from binance_lake.lake import Lake
-
-MAIN = "from binance_lake.cli.app import main; main()"
+from simprocess import start_simulator
 
 
 def start_server() -> tuple[subprocess.Popen[str], dict[str, str]]:
-    process = subprocess.Popen(
-        [sys.executable, "-c", MAIN, "sim", "serve", "--universe", "large"],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
-    assert process.stdout is not None
-    env: dict[str, str] = {}
-    for _ in range(6):
-        name, _, value = process.stdout.readline().removeprefix("export ").strip().partition("=")
-        env[name] = value
-    if "BINANCE_LAKE_LISTING_URL" not in env:
-        raise RuntimeError("the simulator did not print its address")
-    return process, env
+    return start_simulator("large")
 
 
 def settings_for(env: dict[str, str], root: Path) -> Settings:

@@ -29,12 +29,13 @@ import signal
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 import urllib.request
 import zipfile
 from pathlib import Path
 from typing import Any
+
+from simprocess import start_simulator
 
 SYMBOLS = [f"B{i:03d}USDT" for i in range(100)]
 SELECTIONS: dict[str, dict[str, Any]] = {
@@ -53,7 +54,6 @@ SELECTIONS: dict[str, dict[str, Any]] = {
         "end": "2026-10-31",
     },
 }
-MAIN = "from binance_lake.cli.app import main; main()"
 
 
 def universe_toml(path: Path, selection: str) -> None:
@@ -71,22 +71,7 @@ def universe_toml(path: Path, selection: str) -> None:
 
 
 def start_server(universe: Path) -> tuple[subprocess.Popen[str], dict[str, str]]:
-    process = subprocess.Popen(
-        [sys.executable, "-c", MAIN, "sim", "serve", "--universe", str(universe)],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.DEVNULL,
-        text=True,
-    )
-    assert process.stdout is not None
-    env: dict[str, str] = {}
-    for _ in range(6):
-        name, _, value = process.stdout.readline().removeprefix("export ").strip().partition("=")
-        env[name] = value
-    # Keep draining: a full pipe would block the server's event loop on its next write.
-    threading.Thread(target=process.stdout.read, daemon=True).start()
-    if "BINANCE_LAKE_ARCHIVE_URL" not in env:
-        raise RuntimeError("the simulator did not print its address")
-    return process, env
+    return start_simulator(str(universe))
 
 
 def peak_rss_mb() -> float:

@@ -1,0 +1,31 @@
+"""Start `binance-lake sim serve` in its own process for a benchmark, so the simulator never shares the
+measured process's interpreter, and read the BINANCE_LAKE_* exports it prints."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import threading
+
+MAIN = "from binance_lake.cli.app import main; main()"
+
+
+def start_simulator(universe: str) -> tuple[subprocess.Popen[str], dict[str, str]]:
+    """The server process and its settings environment (`BINANCE_LAKE_ARCHIVE_URL`, …)."""
+    process = subprocess.Popen(
+        [sys.executable, "-c", MAIN, "sim", "serve", "--universe", universe],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        text=True,
+    )
+    assert process.stdout is not None
+    env: dict[str, str] = {}
+    for _ in range(6):
+        name, _, value = process.stdout.readline().removeprefix("export ").strip().partition("=")
+        env[name] = value
+    # Keep draining: a full pipe would block the server's event loop on its next write.
+    threading.Thread(target=process.stdout.read, daemon=True).start()
+    if "BINANCE_LAKE_ARCHIVE_URL" not in env:
+        process.kill()
+        raise RuntimeError("the simulator did not print its address")
+    return process, env
