@@ -354,3 +354,26 @@ def test_planning_right_after_a_sync_yields_an_empty_plan(
         assert first.ok
         again = lake.sync(**kwargs, dry_run=True)  # type: ignore[arg-type]
         assert again.plan.is_empty and again.plan.held == len(first.plan.fetch)
+
+
+def test_a_disk_failure_is_a_failure_to_retry_not_a_quarantine(sim_server: SimServer, tmp_path: Path) -> None:
+    request = {
+        "market": "um",
+        "datasets": "fundingRate",
+        "symbols": "BTCUSDT",
+        "start": "2026-08-01",
+        "end": "2026-09-30",
+    }
+    lake = Lake(settings=sim_server.settings(tmp_path))
+    (tmp_path / TABLES_DIR).parent.mkdir(parents=True, exist_ok=True)
+    (tmp_path / TABLES_DIR).write_text("not a directory")  # every partition write fails
+    broken = lake.sync(**request)  # type: ignore[arg-type]
+    assert not broken.ok
+    assert broken.execution is not None
+    assert all(not f.quarantined for f in broken.execution.failures)
+    with LakeDatabase(tmp_path).connect() as connection:
+        states = {s for (s,) in connection.execute("SELECT status FROM file_state").fetchall()}
+    assert states == {"failed"}
+    (tmp_path / TABLES_DIR).unlink()
+    again = lake.sync(**request)  # type: ignore[arg-type]
+    assert again.ok and again.execution is not None and again.execution.ingested == 2

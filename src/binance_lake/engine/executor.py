@@ -219,8 +219,14 @@ class Executor:
         async with self._ingests:
             try:
                 rows = await asyncio.to_thread(ingest, self.root, group.target, group.ready)
-            except (ParseError, IntegrityError, StorageError) as error:
+            except StorageError as error:
+                # Our disk failed, not the file: record it as failed so the next sync tries again.
+                for item in group.ready:
+                    self._fail(self._planned[item.key], error, quarantine=False, attempts=1)
+                return
+            except (ParseError, IntegrityError) as error:
                 if len(group.ready) == 1:
+                    # Verified bytes that cannot be read (e.g. the unreadable spot zips of issue #469).
                     self._fail(self._planned[group.ready[0].key], error, quarantine=True, attempts=1)
                     return
                 # Find the bad file: ingest the group's files one by one.
