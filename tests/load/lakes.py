@@ -12,7 +12,7 @@ from pathlib import Path
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from binance_lake.catalog.store import SCHEMA
+from binance_lake.catalog.store import SCHEMA, record_listed
 from binance_lake.core.archive import ArchiveFile
 from binance_lake.core.datasets import get_dataset
 from binance_lake.core.partitions import partition_for_day
@@ -210,6 +210,10 @@ class LakeBuilder:
                 "first_day, last_day, 100, 'e', now, 92, true, now, now, false FROM listed"
             )
             c.unregister("listed")
+            # As a complete refresh would: every market's whole archive counts as listed, so days the
+            # catalog has no file for are known to be absent upstream, not unknown.
+            markets = sorted({f.market for f in self.upstream}, key=lambda m: m.value)
+            record_listed(c, [(f"data/{m.archive_dir}/", None, None) for m in markets], now=now)
             self.upstream.clear()
 
 

@@ -164,3 +164,15 @@ def test_fill_syncs_the_range_the_lake_lacks_then_loads_it(sim_server: SimServer
     assert fresh.select(want.schema.names).equals(
         truth(sim_server, "klines", "BNBUSDT", D(2024, 4, 1), D(2024, 4, 1), Interval.H1)
     )
+
+
+def test_days_the_catalog_never_listed_are_missing_but_listed_absent_days_are_not(synced: Lake) -> None:
+    # The sync listed October only. November exists upstream for BTCUSDT, unseen: it must be reported
+    # missing, not silently dropped; XEMUSDT's October days after its delisting were listed and are absent,
+    # so they are not missing.
+    loaded = synced.load("klines", list(SYMBOLS), FIRST, D(2023, 11, 30), interval="1h", as_="arrow")
+    missing = missing_of(loaded)
+    assert set(missing.days("BTCUSDT")) == set(iter_days(D(2023, 11, 1), D(2023, 11, 30)))
+    assert not [d for d in missing.days("XEMUSDT") if d <= LAST]
+    inside = synced.load("klines", list(SYMBOLS), FIRST, LAST, interval="1h", as_="arrow")
+    assert not missing_of(inside)

@@ -27,12 +27,13 @@ from binance_lake.catalog.store import (
     apply_exchange_symbols,
     apply_seen,
     ensure_catalog,
+    record_listed,
     set_meta,
 )
 from binance_lake.core.archive import CHECKSUM_SUFFIX, ArchiveFile, NotADatasetFile, dataset_prefix, parse_key
 from binance_lake.core.datasets import DatasetSpec, datasets_for, get_dataset
 from binance_lake.core.errors import BinanceLakeError
-from binance_lake.core.timerange import month_end
+from binance_lake.core.timerange import month_end, month_start
 from binance_lake.core.vocabulary import Cadence, Interval, Market
 from binance_lake.storage.database import Connection, LakeDatabase
 
@@ -310,6 +311,8 @@ class Leaf:
     after: str | None = None
     upto: str | None = None
     max_keys: int = 1000
+    first_day: dt.date | None = None  # the days the key range stands for (None: unbounded)
+    last_day: dt.date | None = None
 
 
 def _leaf_for(directory: str, spec: DatasetSpec, cadence: Cadence, selection: Selection) -> Leaf:
@@ -327,8 +330,17 @@ def _leaf_for(directory: str, spec: DatasetSpec, cadence: Cadence, selection: Se
         periods = (last.year - selection.first_day.year) * 12 + last.month - selection.first_day.month + 1
     stem = f"{directory}{symbol}-{tag}-"
     # Two keys per period (zip and .CHECKSUM) and a little slack; a page never holds more than 1000.
+    if cadence is Cadence.DAILY:
+        first_day, last_day = selection.first_day, last
+    else:
+        first_day, last_day = month_start(selection.first_day), month_end(last)
     return Leaf(
-        directory, after=stem + first_text, upto=stem + last_text + "~", max_keys=min(1000, 2 * periods + 8)
+        directory,
+        after=stem + first_text,
+        upto=stem + last_text + "~",
+        max_keys=min(1000, 2 * periods + 8),
+        first_day=first_day,
+        last_day=last_day,
     )
 
 
@@ -439,6 +451,9 @@ def apply_listing(
     """Write what a walk saw into the catalog (only the differences)."""
     now = now or dt.datetime.now(dt.UTC)
     set_meta(connection, "archive_url", archive_url.rstrip("/"))
+    record_listed(
+        connection, [(leaf.prefix, leaf.first_day, leaf.last_day) for leaf in listing.scope], now=now
+    )
     return apply_seen(
         connection,
         listing.table(),

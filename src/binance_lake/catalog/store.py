@@ -98,6 +98,21 @@ SCHEMA: tuple[str, ...] = (
         last_modified TIMESTAMPTZ
     )
     """,
+    # What was listed completely, so a reader can tell "listed and absent" from "never looked": one row per
+    # listed directory (prefix) and day range (NULL bounds: the whole directory's history).
+    """
+    CREATE TABLE IF NOT EXISTS listed_ranges (
+        prefix VARCHAR NOT NULL,
+        market VARCHAR,
+        cadence VARCHAR,
+        dataset VARCHAR,
+        symbol VARCHAR,
+        "interval" VARCHAR,
+        first_day DATE,
+        last_day DATE,
+        listed_at TIMESTAMPTZ NOT NULL
+    )
+    """,
     """
     CREATE TABLE IF NOT EXISTS catalog_meta (
         name VARCHAR NOT NULL,
@@ -501,6 +516,37 @@ def rebuild_day_index(connection: Connection) -> None:
     )
     _reindex(connection)
     connection.execute("COMMIT")
+
+
+def _prefix_parts(prefix: str) -> tuple[str | None, str | None, str | None, str | None, str | None]:
+    """(market, cadence, dataset, symbol, interval) named by a listing prefix; None where it names all."""
+    parts = prefix.removeprefix("data/").rstrip("/").split("/")
+    if parts and parts[0] == "futures":
+        parts = [f"{parts[0]}/{parts[1]}", *parts[2:]] if len(parts) > 1 else parts
+    market = {m.archive_dir: m.value for m in Market}.get(parts[0]) if parts else None
+    rest = [*parts[1:], None, None, None, None][:4]
+    cadence, dataset, symbol, interval = rest
+    return market, cadence, dataset, symbol, interval
+
+
+def record_listed(
+    connection: Connection, listed: list[tuple[str, dt.date | None, dt.date | None]], *, now: dt.datetime
+) -> None:
+    """Remember the directories and day ranges a refresh listed completely (only ones not already known)."""
+    rows = []
+    for prefix, first, last in listed:
+        covered = connection.execute(
+            """
+            SELECT count(*) FROM listed_ranges
+            WHERE starts_with(?, prefix) AND (first_day IS NULL OR first_day <= coalesce(?, DATE '0001-01-01'))
+              AND (last_day IS NULL OR last_day >= coalesce(?, DATE '9999-12-31'))
+            """,
+            [prefix, first, last],
+        ).fetchall()[0][0]
+        if not covered:
+            rows.append((prefix, *_prefix_parts(prefix), first, last, now))
+    if rows:
+        connection.executemany("INSERT INTO listed_ranges VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)", rows)
 
 
 def set_meta(connection: Connection, name: str, value: str) -> None:

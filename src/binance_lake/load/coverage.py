@@ -25,6 +25,11 @@ _EMPTY_FILES = (
     "false AS gone WHERE false)"
 )
 
+_EMPTY_LISTED = (
+    '(SELECT NULL::VARCHAR AS market, NULL::VARCHAR AS dataset, NULL::VARCHAR AS "interval", '
+    "NULL::VARCHAR AS symbol, NULL::DATE AS first_day, NULL::DATE AS last_day WHERE false)"
+)
+
 Series = tuple[str, str | None]  # (dataset, interval) within one market
 Span = tuple[dt.date, dt.date]
 
@@ -52,6 +57,20 @@ class Facts:
     spans: Mapping[tuple[Series, str], tuple[Span, ...]] = field(default_factory=dict)
     known: frozenset[str] = frozenset()
     life: Mapping[tuple[Series, str], Span] = field(default_factory=dict)
+    # What the catalog listed completely: (dataset, interval, symbol) with None meaning "all", and the days.
+    # None when the lake has no record of listings (written before the catalog kept one).
+    listed: tuple[tuple[str | None, str | None, str | None, Span], ...] | None = None
+
+    def listed_spans(self, series: Series, symbol: str) -> list[Span] | None:
+        if self.listed is None:
+            return None
+        return [
+            span
+            for dataset, interval, listed_symbol, span in self.listed
+            if dataset in (None, series[0])
+            and interval in (None, series[1])
+            and listed_symbol in (None, symbol)
+        ]
 
 
 def series_of(request: LoadRequest) -> Series:
@@ -87,6 +106,8 @@ def _fetch(
         return Facts()
     state = _source(alias, tables, "file_state")
     upstream = _source(alias, tables, "upstream_files")
+    has_listed = alias is not None and "listed_ranges" in tables
+    listed = f"{alias}.listed_ranges" if has_listed else _EMPTY_LISTED
     # One round trip for all four answers: DuckDB's fixed cost per query is larger than these queries.
     where = (
         "market = $market AND list_contains($series, dataset || '/' || coalesce(\"interval\", '')) "
@@ -105,10 +126,16 @@ def _fetch(
         UNION ALL
         SELECT 'life', dataset, "interval", symbol, min(first_day), max(last_day) FROM {upstream}
         WHERE NOT gone AND {where} GROUP BY dataset, "interval", symbol
+        UNION ALL
+        SELECT 'listed', dataset, "interval", symbol,
+               coalesce(first_day, DATE '1900-01-01'), coalesce(last_day, DATE '2999-12-31') FROM {listed}
+        WHERE market = $market AND (dataset IS NULL OR list_contains($datasets, dataset))
+          AND (symbol IS NULL OR list_contains($symbols, symbol))
         """,
         {
             "market": market.value,
             "series": [f"{d}/{i or ''}" for d, i in series],
+            "datasets": sorted({d for d, _ in series}),
             "symbols": list(symbols),
             "first": first,
             "last": last,
@@ -118,7 +145,11 @@ def _fetch(
     spans: dict[tuple[Series, str], list[Span]] = {}
     known: set[str] = set()
     life: dict[tuple[Series, str], Span] = {}
+    listed_rows: list[tuple[str | None, str | None, str | None, Span]] = []
     for kind, dataset, interval, symbol, lo, hi in rows:
+        if kind == "listed":
+            listed_rows.append((dataset, interval, symbol, (lo, hi)))
+            continue
         key = ((str(dataset), None if interval is None else str(interval)), str(symbol))
         if kind == "span":
             spans.setdefault(key, []).append((lo, hi))
@@ -128,7 +159,13 @@ def _fetch(
             known.add(str(symbol))
         else:
             life[key] = (lo, hi)
-    return Facts(frozenset(held), {k: tuple(v) for k, v in spans.items()}, frozenset(known), life)
+    return Facts(
+        frozenset(held),
+        {k: tuple(v) for k, v in spans.items()},
+        frozenset(known),
+        life,
+        tuple(listed_rows) if has_listed else None,
+    )
 
 
 def facts(state: LakeState, requests: Iterable[LoadRequest]) -> Facts:
@@ -157,20 +194,36 @@ def coverage(found: Facts, request: LoadRequest, *, today: dt.date | None = None
     unlisted: list[str] = []
     for symbol in request.symbols:
         span = found.life.get((series, symbol))
+        listed = found.listed_spans(series, symbol)
+        # Days the catalog never listed may exist upstream unseen: they count as expected once the catalog
+        # records its listings (a narrow sync lists only its own days, so its life span is not the symbol's).
+        unseen = subtract(days, listed) if listed is not None else []
+        if span is not None and (days[0] < span[0] or days[1] > span[1]):
+            unlisted.append(symbol)
         if span is not None:
-            if days[0] < span[0] or days[1] > span[1]:
-                unlisted.append(symbol)
-            lo, hi = max(days[0], span[0]), min(days[1], span[1])
+            wanted = [(max(days[0], span[0]), min(days[1], span[1])), *unseen]
+        elif listed is not None:
+            wanted = unseen  # listed and absent is not missing; never listed is
         elif symbol in found.known:
             continue  # upstream has the symbol but not this series: nothing to miss
         else:
-            lo, hi = days
-        if lo > hi:
-            continue
+            wanted = [days]
         held_spans = list(found.spans.get((series, symbol), ()))
-        rows.extend((symbol, f, l_) for f, l_ in subtract((lo, hi), held_spans))
+        for lo, hi in _union(wanted):
+            rows.extend((symbol, f, l_) for f, l_ in subtract((lo, hi), held_spans))
     gaps = tuple(Gap(request.dataset, s, f, l_, series[1]) for s, f, l_ in sorted(rows))
     return Coverage(held, Missing(gaps), tuple(unlisted))
+
+
+def _union(runs: list[tuple[dt.date, dt.date]]) -> list[tuple[dt.date, dt.date]]:
+    """Merge overlapping or touching day runs; empty runs (first after last) are dropped."""
+    merged: list[tuple[dt.date, dt.date]] = []
+    for first, last in sorted(r for r in runs if r[0] <= r[1]):
+        if merged and first <= merged[-1][1] + dt.timedelta(days=1):
+            merged[-1] = (merged[-1][0], max(merged[-1][1], last))
+        else:
+            merged.append((first, last))
+    return merged
 
 
 def subtract(
