@@ -25,6 +25,8 @@ def run(server: SimServer, root: Path, *args: str) -> subprocess.CompletedProces
         env={
             "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
             "COLUMNS": "200",
+            # The child imports the same source tree as the tests (a worktree's, not the installed one's).
+            **({"PYTHONPATH": os.environ["PYTHONPATH"]} if "PYTHONPATH" in os.environ else {}),
             **server.settings_env(),
             "BINANCE_LAKE_ROOT": str(root),
         },
