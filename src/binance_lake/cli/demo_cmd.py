@@ -13,9 +13,8 @@ import time
 from pathlib import Path
 
 import typer
-from rich.table import Table
 
-from binance_lake.cli.render import console
+from binance_lake.cli.render import OutputFormat, console, print_table
 from binance_lake.lake import Lake
 
 DEMO_SYMBOLS = ("BTCUSDT", "ETHUSDT", "XEMUSDT")  # XEMUSDT is delisted on 2023-10-31 in the simulator
@@ -34,13 +33,15 @@ def _done(started: float, text: str) -> None:
 
 def _report(frame: object) -> None:
     import pandas as pd
+    import pyarrow as pa
 
     assert isinstance(frame, pd.DataFrame)
-    table = Table(title="aligned 1h bars per symbol", header_style="bold")
-    for column in ("symbol", "bars", "first", "last", "mean close", "mean funding", "mean OI"):
-        table.add_column(column, no_wrap=True)
+    # Through print_table, so no value is cut however narrow the terminal (or piped, at natural width).
+    per_symbol: dict[str, list[str]] = {
+        c: [] for c in ("symbol", "bars", "first", "last", "mean close", "mean funding", "mean OI")
+    }
     for symbol, rows in frame.groupby("symbol", sort=True):
-        table.add_row(
+        values = (
             str(symbol),
             f"{len(rows):,}",
             f"{rows['open_time'].min():%Y-%m-%d}",
@@ -49,14 +50,16 @@ def _report(frame: object) -> None:
             f"{rows['funding_rate'].mean():.6f}",
             f"{rows['sum_open_interest'].mean():,.0f}",
         )
-    console.print(table)
-    head = Table(title="first bars", header_style="bold")
+        for column, value in zip(per_symbol, values, strict=True):
+            per_symbol[column].append(value)
+    print_table(pa.table(per_symbol), OutputFormat.TABLE, title="aligned 1h bars per symbol")
     columns = ["symbol", "open_time", "close", "mark_close", "index_close", "funding_rate"]
-    for column in columns:
-        head.add_column(column, no_wrap=True)
+    first: dict[str, list[str]] = {c: [] for c in columns}
     for row in frame[columns].head(3).itertuples(index=False):
-        head.add_row(row[0], f"{row[1]:%Y-%m-%d %H:%M}", *(f"{v:g}" for v in row[2:]))
-    console.print(head)
+        values = (row[0], f"{row[1]:%Y-%m-%d %H:%M}", *(f"{v:g}" for v in row[2:]))
+        for column, value in zip(columns, values, strict=True):
+            first[column].append(value)
+    print_table(pa.table(first), OutputFormat.TABLE, title="first bars")
 
 
 def demo_command(
