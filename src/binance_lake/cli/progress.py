@@ -80,15 +80,15 @@ def listing_counts(p: RefreshProgress) -> str:
     return f"{p.prefixes_done}/{total} directories, {p.pages:,} pages, {p.keys:,} keys"
 
 
-def sync_counts(p: SyncProgress, seconds: float) -> str:
+def sync_counts(p: SyncProgress, seconds: float, *, short: bool = False) -> str:
     speed = p.bytes_done / seconds if seconds > 0 else 0.0
+    counts = f"{p.files_done}/{p.files_total} files, {decimal(p.bytes_done)} of {decimal(p.bytes_total)}"
+    if short:  # the bar's line has its own time columns
+        return f"{counts}, {decimal(int(speed))}/s, {p.failures} failed/quarantined"
     # Re-downloads (a verification retry) can take bytes_done past the plan's total.
     left = max(0.0, (p.bytes_total - p.bytes_done) / speed) if speed > 0 else None
     left_text = f", {left:.0f} s left" if left is not None and p.bytes_total else ""
-    return (
-        f"{p.files_done}/{p.files_total} files, {decimal(p.bytes_done)} of {decimal(p.bytes_total)}, "
-        f"{decimal(int(speed))}/s{left_text}, {p.rows:,} rows, {p.failures} failed or quarantined"
-    )
+    return f"{counts}, {decimal(int(speed))}/s{left_text}, {p.rows:,} rows, {p.failures} failed/quarantined"
 
 
 class ProgressDisplay:
@@ -139,7 +139,7 @@ class ProgressDisplay:
                 visible=True,
                 total=p.bytes_total or None,
                 completed=p.bytes_done,
-                counts=sync_counts(p, time.monotonic() - self._phase_started),
+                counts=sync_counts(p, time.monotonic() - self._phase_started, short=True),
             )
 
     # -- periodic lines (a background thread, so a stalled download still reports) ------------------
@@ -177,7 +177,7 @@ class ProgressDisplay:
         if self.shape is Shape.BARS:
             self._bars = Progress(
                 TextColumn("{task.description}"),
-                BarColumn(),
+                BarColumn(bar_width=24),
                 TextColumn("{task.fields[counts]}", markup=False),
                 TimeElapsedColumn(),
                 console=Console(file=self.stream, emoji=False),
