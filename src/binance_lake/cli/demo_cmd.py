@@ -13,6 +13,7 @@ import time
 from pathlib import Path
 
 import typer
+from rich.markup import escape
 
 from binance_lake.cli.render import OutputFormat, console, print_table
 from binance_lake.lake import Lake
@@ -23,12 +24,12 @@ DEMO_START, DEMO_END = "2023-08-01", "2023-11-30"
 
 
 def _step(text: str) -> float:
-    console.print(f"[bold cyan]›[/] {text}")
+    console.print(f"[bold cyan]›[/] {escape(text)}")
     return time.monotonic()
 
 
 def _done(started: float, text: str) -> None:
-    console.print(f"  {text} [dim]({time.monotonic() - started:.1f} s)[/]")
+    console.print(f"  {escape(text)} [dim]({time.monotonic() - started:.1f} s)[/]")
 
 
 def _report(frame: object) -> None:
@@ -115,7 +116,7 @@ def demo_command(
             _done(started, f"{len(frame):,} rows × {len(frame.columns)} columns")
             _report(frame)
         where = f"lake kept at {lake_root}" if root else "temporary lake removed (use --root DIR to keep it)"
-        console.print(f"[bold green]done[/] in {time.monotonic() - began:.1f} s; {where}")
+        console.print(f"[bold green]done[/] in {time.monotonic() - began:.1f} s; {escape(where)}")
         if not execution.ok:
             raise typer.Exit(1)
     finally:
