@@ -124,7 +124,7 @@ def _grid(
     *,
     boxed: bool,
 ) -> Table:
-    options: dict[str, Any] = {} if boxed else {"box": None, "pad_edge": False}
+    options: dict[str, Any] = {} if boxed else {"box": None, "pad_edge": False, "collapse_padding": True}
     view = Table(title=Text(title) if title else None, header_style="bold", **options)
     for index, name in enumerate(header):
         view.add_column(Text(name), width=None if widths is None else widths[index], overflow="fold")
@@ -160,7 +160,7 @@ def _layout(
     )  # a border between columns, one cell of padding each side
     if boxed is not None:
         return [_grid(header, rows, title, boxed, boxed=True)]
-    bare = _widths(header, rows, width - 2 * (count - 1))  # one cell of padding between columns, no edges
+    bare = _widths(header, rows, width - (count - 1))  # one space between columns, no edges
     if bare is not None:
         return [_grid(header, rows, title, bare, boxed=False)]
     return list(_records(header, rows, title))
