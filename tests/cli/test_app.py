@@ -1,7 +1,15 @@
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
+from collections.abc import Iterator
+
+import click
+import typer
+from rich.text import Text
+
+from binance_lake.cli.app import app
 
 
 def _run(*args: str) -> subprocess.CompletedProcess[str]:
@@ -28,3 +36,34 @@ def test_version() -> None:
 def test_unknown_command_is_a_usage_error() -> None:
     result = _run("frobnicate")
     assert result.returncode == 2
+
+
+def _texts(command: click.Command, path: str = "binance-lake") -> Iterator[tuple[str, str]]:
+    yield path, command.help or ""
+    for param in command.params:
+        yield f"{path} {param.name}", getattr(param, "help", None) or ""
+    subcommands: dict[str, click.Command] = getattr(command, "commands", {})  # typer's groups and click's
+    for name, sub in subcommands.items():
+        yield from _texts(sub, f"{path} {name}")
+
+
+def test_every_help_text_is_shown_as_written() -> None:
+    # typer renders help as rich markup: "Lake directory [env BINANCE_LAKE_ROOT]." showed as "Lake directory .".
+    texts = list(_texts(typer.main.get_command(app)))
+    assert len(texts) > 50
+    for where, text in texts:
+        assert Text.from_markup(text).plain == text, where
+
+
+def test_the_root_help_names_the_environment_variables() -> None:
+    result = subprocess.run(
+        [sys.executable, "-c", "from binance_lake.cli.app import main; main()", "--help"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+        env={**os.environ, "COLUMNS": "200"},
+    )
+    assert result.returncode == 0
+    for name in ("BINANCE_LAKE_ROOT", "BINANCE_LAKE_CONFIG", "BINANCE_LAKE_ARCHIVE_URL"):
+        assert name in result.stdout, result.stdout

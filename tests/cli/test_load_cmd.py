@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -15,17 +16,19 @@ from binance_lake.core.vocabulary import Interval
 from tests.load.lakes import LakeBuilder, bars
 
 T0 = dt.datetime(2024, 1, 1, tzinfo=dt.UTC)
+# The child process imports the same source tree as the tests (a worktree's, not the installed one's).
+SOURCE = {"PYTHONPATH": os.environ["PYTHONPATH"]} if "PYTHONPATH" in os.environ else {}
 D = dt.date
 
 
-def run(root: Path, *args: str) -> subprocess.CompletedProcess[str]:
+def run(root: Path, *args: str, env_extra: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         [sys.executable, "-c", "from binance_lake.cli.app import main; main()", "--root", str(root), *args],
         capture_output=True,
         text=True,
         timeout=60,
         check=False,
-        env={"PATH": "/usr/bin:/bin", "COLUMNS": "200"},
+        env={"PATH": "/usr/bin:/bin", "COLUMNS": "200", **SOURCE, **(env_extra or {})},
     )
 
 
@@ -144,3 +147,74 @@ def test_query_and_status(root: Path) -> None:
     assert result.returncode == 0 and '"BTCUSDT",48' in result.stdout
     status = run(root, "status", "--format", "json")
     assert status.returncode == 0 and '"days_held": 2' in status.stdout
+
+
+def test_query_values_are_data_not_markup(root: Path) -> None:
+    # '[/red]' raised rich's MarkupError (a traceback); ':x:' became an emoji.
+    sql = "SELECT '[/red]' AS a, ':x: [bold]b' AS \"[red]c\", '[env BINANCE_LAKE_ROOT]' AS d"
+    for fmt in ("table", "csv", "json"):
+        result = run(root, "query", sql, "--format", fmt)
+        assert result.returncode == 0, result.stderr
+        for value in ("[/red]", ":x: [bold]b", "[red]c", "[env BINANCE_LAKE_ROOT]"):
+            assert value in result.stdout, (fmt, value, result.stdout)
+
+
+def test_an_error_quoting_markup_is_printed_as_is(root: Path) -> None:
+    result = run(root, "query", 'SELECT * FROM "nowhere_[bold]:x:"')
+    assert result.returncode == 2 and "Traceback" not in result.stderr
+    assert "nowhere_[bold]:x:" in result.stderr, result.stderr
+
+
+def test_a_piped_table_never_cuts_a_symbol_or_a_date(root: Path) -> None:
+    # Piped output was laid out at a fixed 120 columns: `1000000B…`, `2025-02-…`.
+    columns = ", ".join(
+        [
+            "'1000000BOBUSDT' AS symbol",
+            "DATE '2025-02-01' AS first_day",
+            "TIMESTAMP '2025-11-30 23:00:00' AS last_bar",
+            "'data/futures/um/daily/premiumIndexKlines/1000000BOBUSDT/1h/' AS directory",
+            "'1000000BOBUSDT-1h-2025-02-01.zip' AS file",
+            "123456789012 AS bytes",
+        ]
+    )
+    for width in ("80", "200"):
+        result = run(root, "query", f"SELECT {columns}", env_extra={"COLUMNS": width})
+        assert result.returncode == 0, result.stderr
+        assert "…" not in result.stdout
+        for value in (
+            "1000000BOBUSDT",
+            "2025-02-01",
+            "2025-11-30 23:00:00",
+            "1000000BOBUSDT-1h-2025-02-01.zip",
+        ):
+            assert value in result.stdout, (width, value, result.stdout)
+        assert "data/futures/um/daily/premiumIndexKlines/1000000BOBUSDT/1h/" in result.stdout
+
+
+def test_load_help_states_the_range_rule() -> None:
+    result = subprocess.run(
+        [sys.executable, "-c", "from binance_lake.cli.app import main; main()", "load", "--help"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+        env={"PATH": "/usr/bin:/bin", "COLUMNS": "200", **SOURCE},
+    )
+    text = " ".join(result.stdout.replace("│", " ").split())
+    # The help said "Last day, included" while a time-valued --end is exclusive (DESIGN: dates inclusive,
+    # timestamps half-open).
+    assert "Last day (YYYY-MM-DD), included; or a time (YYYY-MM-DDTHH:MM, UTC), excluded" in text, text
+    assert "times are half-open, the --end time excluded" in text, text
+
+
+def test_the_range_rule_the_help_states(root: Path, tmp_path: Path) -> None:
+    def rows(start: str, end: str) -> int:
+        out = tmp_path / f"{start}-{end}.parquet".replace(":", "")
+        args = ("klines", "--symbols", "BTCUSDT", "--interval", "1h", "--out", str(out))
+        result = run(root, "load", *args, "--start", start, "--end", end)
+        assert result.returncode == 0, result.stderr
+        return pq.read_table(out).num_rows
+
+    assert rows("2024-01-01", "2024-01-01") == 24  # a date: the whole day, included
+    assert rows("2024-01-01T00:00", "2024-01-01T05:00") == 5  # a time: excluded
+    assert rows("2024-01-01T05:00", "2024-01-02") == 19 + 24

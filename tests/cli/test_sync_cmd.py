@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -15,7 +16,9 @@ from binance_lake.sim.server import SimServer
 from binance_lake.storage.database import WriterLock
 
 
-def run(server: SimServer, root: Path, *args: str) -> subprocess.CompletedProcess[str]:
+def run(
+    server: SimServer, root: Path, *args: str, env_extra: dict[str, str] | None = None
+) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         [sys.executable, "-c", "from binance_lake.cli.app import main; main()", "sync", *args],
         capture_output=True,
@@ -25,8 +28,11 @@ def run(server: SimServer, root: Path, *args: str) -> subprocess.CompletedProces
         env={
             "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
             "COLUMNS": "200",
+            # The child imports the same source tree as the tests (a worktree's, not the installed one's).
+            **({"PYTHONPATH": os.environ["PYTHONPATH"]} if "PYTHONPATH" in os.environ else {}),
             **server.settings_env(),
             "BINANCE_LAKE_ROOT": str(root),
+            **(env_extra or {}),
         },
     )
 
@@ -148,3 +154,91 @@ def test_named_symbol_sets_from_the_config_file(sim_server: SimServer, tmp_path:
         "2026-09-01",
     )
     assert unknown.returncode == 2 and "unknown symbol set @nope" in unknown.stderr
+
+
+def test_each_problem_is_counted_once_and_the_lines_agree(sim_server: SimServer, tmp_path: Path) -> None:
+    # The summary said "failed 10 / quarantined 0" and then listed 9 lines starting "quarantined".
+    (bad,) = placement.WRONG_CHECKSUMS  # a permanent failure: quarantined
+    day = bad.period.isoformat()
+    (tmp_path / TABLES_DIR).mkdir(parents=True)
+    (tmp_path / TABLES_DIR / "klines").write_text(
+        "not a directory"
+    )  # a transient one: klines cannot be stored
+    args = ("--datasets", f"klines,{bad.dataset}", "--intervals", "1h", "--symbols", bad.symbol)
+    args += ("--start", day, "--end", day)
+
+    def counts(text: str) -> dict[str, int]:
+        found = re.findall(
+            r"^│ (failed \(next sync retries\)|quarantined now|quarantined \(skipped\)) +│ (\d+) +│$",
+            text,
+            re.M,
+        )
+        return {kind: int(n) for kind, n in found}
+
+    def listed(text: str) -> dict[str, list[str]]:
+        """The keys named on the lines below the table, per kind ("KIND KEY" or "KIND KEY: error")."""
+        kinds = ("failed", "quarantined now", "quarantined (skipped)")
+        return {kind: re.findall(rf"^{re.escape(kind)} (\S+?)(?::|$)", text, re.M) for kind in kinds}
+
+    first = run(sim_server, tmp_path, *args)
+    assert first.returncode == 1, first.stderr
+    assert counts(first.stdout) == {
+        "failed (next sync retries)": 1,
+        "quarantined now": 1,
+        "quarantined (skipped)": 0,
+    }, first.stdout
+    lines = listed(first.stdout)
+    assert lines["quarantined now"] == [bad.key] and lines["quarantined (skipped)"] == []
+    assert len(lines["failed"]) == 1 and "/klines/" in lines["failed"][0], first.stdout
+
+    second = run(sim_server, tmp_path, *args, "--json")
+    assert second.returncode == 1
+    summary = json.loads(second.stdout)
+    assert [f["key"] for f in summary["failed"]] == lines["failed"]
+    assert summary["quarantined"] == [] and summary["quarantined_skipped"] == [bad.key]
+
+    third = run(sim_server, tmp_path, *args)
+    assert counts(third.stdout) == {
+        "failed (next sync retries)": 1,
+        "quarantined now": 0,
+        "quarantined (skipped)": 1,
+    }, third.stdout
+    assert listed(third.stdout) == {
+        "failed": lines["failed"],
+        "quarantined now": [],
+        "quarantined (skipped)": [bad.key],
+    }
+
+    (tmp_path / TABLES_DIR / "klines").unlink()
+    fourth = run(sim_server, tmp_path, *args, "--json")
+    summary = json.loads(fourth.stdout)
+    assert summary["failed"] == summary["quarantined"] == [] and summary["quarantined_skipped"] == [bad.key]
+
+
+def test_outside_a_terminal_progress_lines_go_to_stderr(sim_server: SimServer, tmp_path: Path) -> None:
+    # Outside a terminal nothing at all was printed for minutes.
+    fast = {"BINANCE_LAKE_PROGRESS_SECONDS": "0.05"}
+    args = (*BTC_FEW_DAYS, "--start", "2026-11-05", "--end", "2026-11-07")
+    text = run(sim_server, tmp_path / "a", *args, env_extra=fast)
+    assert text.returncode == 0, text.stderr
+    lines = text.stderr.splitlines()
+    assert any(re.match(r"listing: \d+/\d+ directories, \d+ pages, [\d,]+ keys, \d+ s$", x) for x in lines), (
+        lines
+    )
+    assert re.match(r"sync: 3/3 files, [\d.]+ kB of [\d.]+ kB, ", lines[-1]), lines
+    assert "files ingested" in text.stdout and "sync:" not in text.stdout
+
+    as_json = run(sim_server, tmp_path / "b", *args, "--json", env_extra=fast)
+    summary = json.loads(as_json.stdout)  # stdout holds the summary alone
+    events = [json.loads(line) for line in as_json.stderr.splitlines()]
+    assert {e["phase"] for e in events} == {"listing", "sync"}
+    last = events[-1]
+    assert last["files_done"] == last["files_total"] == 3
+    assert last["bytes_done"] == last["bytes_total"] == summary["planned_bytes"] > 0
+
+
+def test_a_bad_progress_interval_is_a_usage_error(sim_server: SimServer, tmp_path: Path) -> None:
+    args = (*BTC_FEW_DAYS, "--start", "2026-11-05", "--end", "2026-11-05")
+    result = run(sim_server, tmp_path, *args, env_extra={"BINANCE_LAKE_PROGRESS_SECONDS": "often"})
+    assert result.returncode == 2 and "BINANCE_LAKE_PROGRESS_SECONDS" in result.stderr
+    assert "Traceback" not in result.stderr

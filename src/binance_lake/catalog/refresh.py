@@ -379,6 +379,7 @@ async def _symbol_dirs(lister: Lister, prefix: str, listing: Listing, progress: 
                 found.append(sub)
             else:
                 listing.other.append((sub, "empty directory name"))
+        progress._tick()  # long symbol listings (`--all`) show their pages before any leaf is known
     return found
 
 

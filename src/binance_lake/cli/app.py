@@ -9,12 +9,13 @@ from __future__ import annotations
 import sys
 
 import typer
-from rich.console import Console
+from rich.markup import escape
 
 from binance_lake import __version__
 from binance_lake.cli.catalog_cmd import catalog_app
 from binance_lake.cli.demo_cmd import demo_command
 from binance_lake.cli.load_cmd import load_command, query_command, status_command
+from binance_lake.cli.render import err_console
 from binance_lake.cli.state import CliState
 from binance_lake.cli.sync_cmd import sync_command
 from binance_lake.core.errors import BinanceLakeError, UsageError
@@ -26,8 +27,6 @@ app = typer.Typer(
     add_completion=False,
     pretty_exceptions_enable=False,
 )
-
-err_console = Console(stderr=True)
 
 from binance_lake.cli.sim_cmd import sim_app  # noqa: E402 - sub-command groups register after `app`
 
@@ -46,16 +45,16 @@ def _root(
     version: bool = typer.Option(
         False, "--version", callback=_version, is_eager=True, help="Print the version."
     ),
-    root: str | None = typer.Option(None, "--root", help="Lake directory [env BINANCE_LAKE_ROOT]."),
+    root: str | None = typer.Option(None, "--root", help="Lake directory (env BINANCE_LAKE_ROOT)."),
     config: str | None = typer.Option(
-        None, "--config", help="Settings file [env BINANCE_LAKE_CONFIG; default ./binance-lake.toml]."
+        None, "--config", help="Settings file (env BINANCE_LAKE_CONFIG; default ./binance-lake.toml)."
     ),
-    archive_url: str | None = typer.Option(None, "--archive-url", help="[env BINANCE_LAKE_ARCHIVE_URL]"),
-    listing_url: str | None = typer.Option(None, "--listing-url", help="[env BINANCE_LAKE_LISTING_URL]"),
-    fapi_url: str | None = typer.Option(None, "--fapi-url", help="[env BINANCE_LAKE_FAPI_URL]"),
-    dapi_url: str | None = typer.Option(None, "--dapi-url", help="[env BINANCE_LAKE_DAPI_URL]"),
-    spot_api_url: str | None = typer.Option(None, "--spot-api-url", help="[env BINANCE_LAKE_SPOT_API_URL]"),
-    fstream_url: str | None = typer.Option(None, "--fstream-url", help="[env BINANCE_LAKE_FSTREAM_URL]"),
+    archive_url: str | None = typer.Option(None, "--archive-url", help="(env BINANCE_LAKE_ARCHIVE_URL)"),
+    listing_url: str | None = typer.Option(None, "--listing-url", help="(env BINANCE_LAKE_LISTING_URL)"),
+    fapi_url: str | None = typer.Option(None, "--fapi-url", help="(env BINANCE_LAKE_FAPI_URL)"),
+    dapi_url: str | None = typer.Option(None, "--dapi-url", help="(env BINANCE_LAKE_DAPI_URL)"),
+    spot_api_url: str | None = typer.Option(None, "--spot-api-url", help="(env BINANCE_LAKE_SPOT_API_URL)"),
+    fstream_url: str | None = typer.Option(None, "--fstream-url", help="(env BINANCE_LAKE_FSTREAM_URL)"),
 ) -> None:
     """A local, verified, queryable mirror of Binance market data."""
     ctx.obj = CliState(
@@ -86,10 +85,10 @@ def main() -> None:
         # Standalone mode: typer reports bad flags itself (exit 2) and exits; our errors propagate here.
         app()
     except UsageError as error:
-        err_console.print(f"[bold red]error:[/] {error}", highlight=False)
+        err_console.print(f"[bold red]error:[/] {escape(str(error))}", highlight=False)
         sys.exit(2)
     except BinanceLakeError as error:
-        err_console.print(f"[bold red]error:[/] {error}", highlight=False)
+        err_console.print(f"[bold red]error:[/] {escape(str(error))}", highlight=False)
         sys.exit(1)
     except KeyboardInterrupt:
         err_console.print("interrupted; everything already stored is kept")

@@ -8,8 +8,9 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 
 from binance_lake.catalog.probe import ProbeReport
 from binance_lake.catalog.queries import timelines_table
-from binance_lake.catalog.refresh import RefreshProgress, RefreshReport
-from binance_lake.cli.render import OutputFormat, console, print_table
+from binance_lake.catalog.refresh import RefreshReport
+from binance_lake.cli.progress import ProgressDisplay, choose_shape
+from binance_lake.cli.render import OutputFormat, console, err_console, print_table
 from binance_lake.cli.state import state
 from binance_lake.lake import Lake
 
@@ -54,30 +55,15 @@ def refresh_command(
     """List the archive and record new, changed (re-uploaded) and gone files. Safe to re-run at any time."""
     lake = _lake(ctx)
     chosen = lake.settings.expand_symbols(symbols) if symbols else None
-    with Progress(
-        TextColumn("listing"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TextColumn("{task.fields[pages]} pages"),
-        TextColumn("{task.fields[keys]} keys"),
-        TimeElapsedColumn(),
-        console=console,
-        transient=True,
-    ) as bar:
-        task = bar.add_task("listing", total=None, pages=0, keys=0)
-
-        def update(p: RefreshProgress) -> None:
-            bar.update(
-                task, total=p.prefixes_total or None, completed=p.prefixes_done, pages=p.pages, keys=p.keys
-            )
-
+    # Progress goes to stderr: bars on a terminal, else a line every few seconds.
+    with ProgressDisplay(choose_shape(as_json=False)) as shown:
         report = lake.catalog.refresh(
             markets=markets,
             datasets=datasets,
             symbols=chosen,
             intervals=intervals,
             concurrency=concurrency,
-            progress=RefreshProgress(on_update=update),
+            progress=shown.refresh,
         )
     console.print(
         f"listed {report.prefixes} prefixes, {report.pages} pages ({report.pages_per_second:.0f} pages/s), "
@@ -85,7 +71,7 @@ def refresh_command(
     )
     _print_changes(report)
     if report.exchange_error is not None:
-        console.print(f"exchangeInfo unavailable: {report.exchange_error}", highlight=False)
+        console.print(f"exchangeInfo unavailable: {report.exchange_error}", highlight=False, markup=False)
     else:
         console.print(f"exchangeInfo: {report.exchange_symbols} symbols changed")
 
@@ -109,7 +95,7 @@ def probe_command(
         BarColumn(),
         MofNCompleteColumn(),
         TimeElapsedColumn(),
-        console=console,
+        console=err_console,  # stdout is for the result
         transient=True,
     ) as bar:
         task = bar.add_task("probe", total=None)

@@ -13,9 +13,9 @@ import time
 from pathlib import Path
 
 import typer
-from rich.table import Table
+from rich.markup import escape
 
-from binance_lake.cli.render import console
+from binance_lake.cli.render import OutputFormat, console, print_table
 from binance_lake.lake import Lake
 
 DEMO_SYMBOLS = ("BTCUSDT", "ETHUSDT", "XEMUSDT")  # XEMUSDT is delisted on 2023-10-31 in the simulator
@@ -24,23 +24,25 @@ DEMO_START, DEMO_END = "2023-08-01", "2023-11-30"
 
 
 def _step(text: str) -> float:
-    console.print(f"[bold cyan]›[/] {text}")
+    console.print(f"[bold cyan]›[/] {escape(text)}")
     return time.monotonic()
 
 
 def _done(started: float, text: str) -> None:
-    console.print(f"  {text} [dim]({time.monotonic() - started:.1f} s)[/]")
+    console.print(f"  {escape(text)} [dim]({time.monotonic() - started:.1f} s)[/]")
 
 
 def _report(frame: object) -> None:
     import pandas as pd
+    import pyarrow as pa
 
     assert isinstance(frame, pd.DataFrame)
-    table = Table(title="aligned 1h bars per symbol", header_style="bold")
-    for column in ("symbol", "bars", "first", "last", "mean close", "mean funding", "mean OI"):
-        table.add_column(column, no_wrap=True)
+    # Through print_table, so no value is cut however narrow the terminal (or piped, at natural width).
+    per_symbol: dict[str, list[str]] = {
+        c: [] for c in ("symbol", "bars", "first", "last", "mean close", "mean funding", "mean OI")
+    }
     for symbol, rows in frame.groupby("symbol", sort=True):
-        table.add_row(
+        values = (
             str(symbol),
             f"{len(rows):,}",
             f"{rows['open_time'].min():%Y-%m-%d}",
@@ -49,14 +51,16 @@ def _report(frame: object) -> None:
             f"{rows['funding_rate'].mean():.6f}",
             f"{rows['sum_open_interest'].mean():,.0f}",
         )
-    console.print(table)
-    head = Table(title="first bars", header_style="bold")
+        for column, value in zip(per_symbol, values, strict=True):
+            per_symbol[column].append(value)
+    print_table(pa.table(per_symbol), OutputFormat.TABLE, title="aligned 1h bars per symbol")
     columns = ["symbol", "open_time", "close", "mark_close", "index_close", "funding_rate"]
-    for column in columns:
-        head.add_column(column, no_wrap=True)
+    first: dict[str, list[str]] = {c: [] for c in columns}
     for row in frame[columns].head(3).itertuples(index=False):
-        head.add_row(row[0], f"{row[1]:%Y-%m-%d %H:%M}", *(f"{v:g}" for v in row[2:]))
-    console.print(head)
+        values = (row[0], f"{row[1]:%Y-%m-%d %H:%M}", *(f"{v:g}" for v in row[2:]))
+        for column, value in zip(columns, values, strict=True):
+            first[column].append(value)
+    print_table(pa.table(first), OutputFormat.TABLE, title="first bars")
 
 
 def demo_command(
@@ -112,7 +116,7 @@ def demo_command(
             _done(started, f"{len(frame):,} rows × {len(frame.columns)} columns")
             _report(frame)
         where = f"lake kept at {lake_root}" if root else "temporary lake removed (use --root DIR to keep it)"
-        console.print(f"[bold green]done[/] in {time.monotonic() - began:.1f} s; {where}")
+        console.print(f"[bold green]done[/] in {time.monotonic() - began:.1f} s; {escape(where)}")
         if not execution.ok:
             raise typer.Exit(1)
     finally:

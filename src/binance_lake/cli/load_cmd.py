@@ -9,14 +9,13 @@ from __future__ import annotations
 from pathlib import Path
 
 import typer
-from rich.console import Console
+from rich.markup import escape
 
-from binance_lake.cli.render import OutputFormat, console, print_table
+from binance_lake.cli.render import OutputFormat, console, err_console, print_table
 from binance_lake.cli.state import state
 from binance_lake.core.errors import UsageError
 from binance_lake.lake import Lake
 
-err_console = Console(stderr=True)
 FORMAT = typer.Option(OutputFormat.TABLE, "--format", help="table, csv or json.")
 WRITERS = (".parquet", ".csv")
 
@@ -29,13 +28,23 @@ def load_command(
     ctx: typer.Context,
     dataset: str = typer.Argument(..., help="Dataset, e.g. klines, fundingRate, metrics."),
     symbols: str = typer.Option(..., "--symbols", help="Comma-separated symbols or @set names."),
-    start: str = typer.Option(..., "--start", help="First day (YYYY-MM-DD) or time (half-open range)."),
-    end: str | None = typer.Option(None, "--end", help="Last day, included (default: today)."),
+    start: str = typer.Option(
+        ..., "--start", help="First day (YYYY-MM-DD) or first time (YYYY-MM-DDTHH:MM, UTC), included."
+    ),
+    end: str | None = typer.Option(
+        None,
+        "--end",
+        help="Last day (YYYY-MM-DD), included; or a time (YYYY-MM-DDTHH:MM, UTC), excluded (default: today).",
+    ),
     market: str = typer.Option("um", "--market", help="spot, um, cm or option."),
     interval: str | None = typer.Option(None, "--interval", help="Kline interval, e.g. 1h (klines family)."),
     out_path: str = typer.Option(..., "--out", help="Output file: .parquet or .csv."),
 ) -> None:
-    """Write rows of DATASET for some symbols and days to a Parquet or CSV file."""
+    """Write rows of DATASET for some symbols and days to a Parquet or CSV file.
+
+    Dates are whole UTC days with both ends included (--start 2024-01-01 --end 2024-01-31 is January);
+    times are half-open, the --end time excluded (--end 2024-02-01T00:00 also stops before February).
+    """
     out = Path(out_path).expanduser()
     suffix = out.suffix.lower()
     if suffix not in WRITERS:
@@ -47,7 +56,7 @@ def load_command(
 
     missing = missing_of(table)
     if missing:
-        err_console.print(f"[yellow]warning:[/] {missing.summary()}", highlight=False)
+        err_console.print(f"[yellow]warning:[/] {escape(missing.summary())}", highlight=False)
     if table.num_rows == 0:
         err_console.print("nothing written: the lake holds no rows for that request")
         raise typer.Exit(1)
@@ -60,7 +69,7 @@ def load_command(
         import pyarrow.csv as pacsv
 
         pacsv.write_csv(table, out)
-    console.print(f"wrote {table.num_rows:,} rows to {out}", highlight=False)
+    console.print(f"wrote {table.num_rows:,} rows to {out}", highlight=False, markup=False)
 
 
 def query_command(

@@ -3,25 +3,15 @@
 from __future__ import annotations
 
 import json
-import sys
 
 import typer
-from rich.progress import (
-    BarColumn,
-    DownloadColumn,
-    MofNCompleteColumn,
-    Progress,
-    TaskID,
-    TextColumn,
-    TimeRemainingColumn,
-    TransferSpeedColumn,
-)
+from rich.markup import escape
 from rich.table import Table
 
-from binance_lake.cli.render import console
+from binance_lake.cli.progress import ProgressDisplay, choose_shape
+from binance_lake.cli.render import console, show
 from binance_lake.cli.state import state
 from binance_lake.core.errors import UsageError
-from binance_lake.engine.executor import SyncProgress
 from binance_lake.engine.sync import SyncReport, unavailable_text
 from binance_lake.lake import Lake
 
@@ -34,29 +24,49 @@ def _print_plan(report: SyncReport) -> None:
     )
     for planned in plan.fetch[:50]:
         console.print(
-            f"  {planned.reason.value:>16}  {planned.entry.size:>10}  {planned.key}", highlight=False
+            f"  {planned.reason.value:>16}  {planned.entry.size:>10}  {planned.key}",
+            highlight=False,
+            markup=False,
         )
     if len(plan.fetch) > 50:
         console.print(f"  … {len(plan.fetch) - 50} more")
 
 
+SKIPPED_SHOWN = 20
+
+
 def _print_summary(report: SyncReport) -> None:
+    """Each file problem is counted once, under one kind, and the lines below the table list the same files:
+    failed (transient; the next sync retries it), quarantined by this run, and quarantined earlier (skipped)."""
     execution = report.execution
     assert execution is not None
+    failed = [f for f in execution.failures if not f.quarantined]
+    quarantined = [f for f in execution.failures if f.quarantined]
+    skipped = report.plan.quarantined
     table = Table(title="sync", show_header=False)
     table.add_row("symbols", str(len(report.symbols)))
     table.add_row("files ingested", f"{execution.ingested} of {len(report.plan.fetch)} planned")
     table.add_row("already held", str(report.plan.held))
     table.add_row("rows", f"{execution.rows:,}")
     table.add_row("downloaded", f"{execution.bytes / 1e6:.1f} MB in {execution.seconds:.1f} s")
-    table.add_row("failed", str(len(execution.failures)))
-    table.add_row("quarantined (skipped)", str(len(report.plan.quarantined)))
-    console.print(table)
+    table.add_row("failed (next sync retries)", str(len(failed)))
+    table.add_row("quarantined now", str(len(quarantined)))
+    table.add_row("quarantined (skipped)", str(len(skipped)))
+    show(table)
     for line in unavailable_text(report.plan.unavailable)[:20]:
-        console.print(f"[yellow]missing upstream[/] {line}", highlight=False)
-    for failure in execution.failures:
-        kind = "quarantined" if failure.quarantined else "failed"
-        console.print(f"[red]{kind}[/] {failure.key}: {failure.error}", highlight=False)
+        console.print(f"[yellow]missing upstream[/] {escape(line)}", highlight=False)
+    for failure in failed:
+        console.print(f"[red]failed[/] {escape(failure.key)}: {escape(failure.error)}", highlight=False)
+    for failure in quarantined:
+        console.print(
+            f"[red]quarantined now[/] {escape(failure.key)}: {escape(failure.error)}", highlight=False
+        )
+    for key in skipped[:SKIPPED_SHOWN]:
+        console.print(f"[yellow]quarantined (skipped)[/] {escape(key)}", highlight=False)
+    if len(skipped) > SKIPPED_SHOWN:
+        console.print(
+            f"  … {len(skipped) - SKIPPED_SHOWN} more quarantined (skipped); `binance-lake status` lists all"
+        )
 
 
 def sync_command(
@@ -72,7 +82,7 @@ def sync_command(
         False, "--include-delisted", help="With --all: delisted symbols too."
     ),
     start: str = typer.Option(..., "--start", help="First day, YYYY-MM-DD."),
-    end: str | None = typer.Option(None, "--end", help="Last day, YYYY-MM-DD (default: today)."),
+    end: str | None = typer.Option(None, "--end", help="Last day, YYYY-MM-DD, included (default: today)."),
     dry_run: bool = typer.Option(False, "--dry-run", help="Print the plan (files, bytes) and stop."),
     concurrency: int = typer.Option(16, "--concurrency", min=1, max=256, help="Downloads in flight."),
     keep_raw: bool = typer.Option(
@@ -83,31 +93,16 @@ def sync_command(
 ) -> None:
     """Download archive files into typed Parquet: resumable, checksum-verified, parallel.
 
-    Exit code 1 when any file failed (each is named); 2 for bad input.
+    Exit code 1 when any file failed (each is named); 2 for bad input. Progress goes to stderr: live bars
+    on a terminal, otherwise one line every BINANCE_LAKE_PROGRESS_SECONDS (5 s), JSON lines with --json.
     """
     if bool(symbols) == all_symbols:
         raise UsageError("give either --symbols or --all")
     if include_delisted and not all_symbols:
         raise UsageError("--include-delisted only applies with --all")
     lake = Lake(settings=state(ctx).settings())
-    show = not as_json and sys.stderr.isatty()
-    with Progress(
-        TextColumn("sync"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        DownloadColumn(),
-        TransferSpeedColumn(),
-        TimeRemainingColumn(),
-        TextColumn("{task.fields[failures]} failed"),
-        console=console,
-        transient=True,
-        disable=not show,
-    ) as bar:
-        task: TaskID = bar.add_task("sync", total=None, failures=0)
-
-        def update(p: SyncProgress) -> None:
-            bar.update(task, total=p.files_total or None, completed=p.files_done, failures=p.failures)
-
+    # Progress goes to stderr: bars on a terminal, else a line every few seconds (JSON lines with --json).
+    with ProgressDisplay(choose_shape(as_json=as_json)) as shown:
         report = lake.sync(
             market=market,
             datasets=datasets,
@@ -120,7 +115,8 @@ def sync_command(
             refresh_catalog=refresh,
             concurrency=concurrency,
             keep_raw=keep_raw,
-            progress=SyncProgress(on_update=update),
+            progress=shown.sync,
+            refresh_progress=shown.refresh,
         )
     if as_json:
         console.file.write(json.dumps(report.summary(), indent=1) + "\n")

@@ -98,9 +98,16 @@ class SyncReport:
             "rows": execution.rows if execution else 0,
             "bytes": execution.bytes if execution else 0,
             "seconds": round(execution.seconds, 3) if execution else 0.0,
+            # Each problem file under one kind: failed (transient, retried next sync) or quarantined now.
             "failed": [
-                {"key": f.key, "error": f.error, "quarantined": f.quarantined}
+                {"key": f.key, "error": f.error}
                 for f in (execution.failures if execution else ())
+                if not f.quarantined
+            ],
+            "quarantined": [
+                {"key": f.key, "error": f.error}
+                for f in (execution.failures if execution else ())
+                if f.quarantined
             ],
         }
 
