@@ -10,7 +10,7 @@ from binance_lake.catalog.probe import ProbeReport
 from binance_lake.catalog.queries import timelines_table
 from binance_lake.catalog.refresh import RefreshProgress, RefreshReport
 from binance_lake.cli.render import OutputFormat, console, print_table
-from binance_lake.cli.state import state
+from binance_lake.cli.state import SettingsCommand, state
 from binance_lake.lake import Lake
 
 catalog_app = typer.Typer(help="What the archive holds, per file and per day.", no_args_is_help=True)
@@ -42,7 +42,7 @@ def _print_changes(report: RefreshReport | ProbeReport) -> None:
     )
 
 
-@catalog_app.command("refresh")
+@catalog_app.command("refresh", cls=SettingsCommand)
 def refresh_command(
     ctx: typer.Context,
     markets: str | None = MARKETS,
@@ -90,7 +90,7 @@ def refresh_command(
         console.print(f"exchangeInfo: {report.exchange_symbols} symbols changed")
 
 
-@catalog_app.command("probe")
+@catalog_app.command("probe", cls=SettingsCommand)
 def probe_command(
     ctx: typer.Context,
     date: str | None = typer.Option(
@@ -129,7 +129,7 @@ def probe_command(
     _print_changes(report)
 
 
-@catalog_app.command("snapshot")
+@catalog_app.command("snapshot", cls=SettingsCommand)
 def snapshot_command(
     ctx: typer.Context,
     date: str = typer.Argument(..., help="The day, YYYY-MM-DD."),
@@ -143,7 +143,7 @@ def snapshot_command(
     print_table(table, fmt, title=f"available on {date}", limit=LIMIT)
 
 
-@catalog_app.command("timeline")
+@catalog_app.command("timeline", cls=SettingsCommand)
 def timeline_command(
     ctx: typer.Context,
     symbol: str = typer.Argument(..., help="The symbol, e.g. BTCUSDT."),
@@ -157,7 +157,7 @@ def timeline_command(
     print_table(timelines_table(timelines), fmt, title=f"timeline of {symbol.upper()}", limit=LIMIT)
 
 
-@catalog_app.command("range")
+@catalog_app.command("range", cls=SettingsCommand)
 def range_command(
     ctx: typer.Context,
     start: str = typer.Argument(..., help="First day, YYYY-MM-DD."),
@@ -171,7 +171,7 @@ def range_command(
     print_table(table, fmt, title=f"{start} .. {end}", limit=LIMIT)
 
 
-@catalog_app.command("earliest")
+@catalog_app.command("earliest", cls=SettingsCommand)
 def earliest_command(
     ctx: typer.Context, market: str | None = MARKET, dataset: str | None = DATASET, fmt: OutputFormat = FORMAT
 ) -> None:
@@ -179,13 +179,13 @@ def earliest_command(
     print_table(_lake(ctx).catalog.earliest(market=market, dataset=dataset, as_="arrow"), fmt, limit=LIMIT)
 
 
-@catalog_app.command("synchronal")
+@catalog_app.command("synchronal", cls=SettingsCommand)
 def synchronal_command(ctx: typer.Context, fmt: OutputFormat = FORMAT) -> None:
     """Base assets with a spot USDT pair and perpetuals in both um and cm."""
     print_table(_lake(ctx).catalog.synchronal(as_="arrow"), fmt, title="synchronal", limit=LIMIT)
 
 
-@catalog_app.command("symbols")
+@catalog_app.command("symbols", cls=SettingsCommand)
 def symbols_command(ctx: typer.Context, market: str | None = MARKET, fmt: OutputFormat = FORMAT) -> None:
     """Every symbol the archive holds, delisted ones included."""
     print_table(_lake(ctx).catalog.symbols(market=market, as_="arrow"), fmt, title="symbols", limit=LIMIT)
