@@ -82,7 +82,7 @@ def demo_command(
 
             started = _step("catalog refresh: um fundingRate files (every symbol, delisted ones too)")
             refreshed = lake.catalog.refresh(markets="um", datasets="fundingRate")
-            symbols = lake.catalog.symbols(market="um")
+            symbols = lake.catalog.symbols(markets="um")
             delisted = sorted(symbols.loc[symbols["delisted"], "symbol"])
             _done(
                 started,

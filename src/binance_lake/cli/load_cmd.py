@@ -11,13 +11,13 @@ from pathlib import Path
 import typer
 from rich.console import Console
 
+from binance_lake.cli.options import FORMAT
 from binance_lake.cli.render import OutputFormat, console, print_table
 from binance_lake.cli.state import state
 from binance_lake.core.errors import UsageError
 from binance_lake.lake import Lake
 
 err_console = Console(stderr=True)
-FORMAT = typer.Option(OutputFormat.TABLE, "--format", help="table, csv or json.")
 WRITERS = (".parquet", ".csv")
 
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import sys
 
 import typer
@@ -18,7 +17,8 @@ from rich.progress import (
 )
 from rich.table import Table
 
-from binance_lake.cli.render import console
+from binance_lake.cli.options import FORMAT, renamed
+from binance_lake.cli.render import OutputFormat, console, print_record
 from binance_lake.cli.state import state
 from binance_lake.core.errors import UsageError
 from binance_lake.engine.executor import SyncProgress
@@ -79,7 +79,10 @@ def sync_command(
         True, "--keep-raw/--no-keep-raw", help="Keep the verified zips under raw/."
     ),
     refresh: bool = typer.Option(True, "--refresh/--no-refresh", help="List the chosen prefixes first."),
-    as_json: bool = typer.Option(False, "--json", help="Print the summary as JSON."),
+    fmt: OutputFormat = FORMAT,
+    as_json: bool = typer.Option(
+        False, "--json", hidden=True, help="Old spelling of --format json (goes in the next release)."
+    ),
 ) -> None:
     """Download archive files into typed Parquet: resumable, checksum-verified, parallel.
 
@@ -89,8 +92,12 @@ def sync_command(
         raise UsageError("give either --symbols or --all")
     if include_delisted and not all_symbols:
         raise UsageError("--include-delisted only applies with --all")
+    if as_json:
+        fmt = renamed(
+            None if fmt is OutputFormat.TABLE else fmt, OutputFormat.JSON, new="--format json", old="--json"
+        )
     lake = Lake(settings=state(ctx).settings())
-    show = not as_json and sys.stderr.isatty()
+    show = fmt is OutputFormat.TABLE and sys.stderr.isatty()
     with Progress(
         TextColumn("sync"),
         BarColumn(),
@@ -117,13 +124,13 @@ def sync_command(
             end=end,
             include_delisted=include_delisted,
             dry_run=dry_run,
-            refresh_catalog=refresh,
+            refresh=refresh,
             concurrency=concurrency,
             keep_raw=keep_raw,
             progress=SyncProgress(on_update=update),
         )
-    if as_json:
-        console.file.write(json.dumps(report.summary(), indent=1) + "\n")
+    if fmt is not OutputFormat.TABLE:
+        print_record(report.summary(), fmt)
     elif dry_run:
         _print_plan(report)
     else:
