@@ -31,7 +31,7 @@ from binance_lake.catalog.probe import ProbeReport, probe
 from binance_lake.catalog.refresh import RefreshProgress, RefreshReport, Selection, refresh
 from binance_lake.catalog.store import ensure_catalog
 from binance_lake.core.datasets import get_dataset
-from binance_lake.core.errors import UsageError
+from binance_lake.core.errors import MissingDataWarning, UsageError
 from binance_lake.core.settings import Settings, resolve_settings
 from binance_lake.core.symbols import normalize_symbol
 from binance_lake.core.timerange import DateLike, parse_date
@@ -43,7 +43,7 @@ from binance_lake.load import aligned as load_aligned_
 from binance_lake.load import status as load_status
 from binance_lake.load import universe as load_universe_
 from binance_lake.load import views as load_views
-from binance_lake.load.missing import check_frame, deliver
+from binance_lake.load.missing import Gap, Missing, check_frame, deliver
 from binance_lake.load.reader import load_table
 from binance_lake.load.request import LoadRequest, SymbolsArg, build_request
 from binance_lake.load.resample import resample_table
@@ -478,12 +478,41 @@ class Lake:
         interval: str = "1h",
         market: str = "um",
         as_: Frame = "pandas",
+        fill: bool = False,
     ) -> Any:
         """Klines with mark, index and premium closes, funding in force and latest metrics, as of each bar's
-        close: never a value from the future (see `binance_lake.load.aligned`)."""
+        close: never a value from the future (see `binance_lake.load.aligned`).
+
+        Days the lake lacks are in the frame's `missing` and their columns are null; a dataset it holds for
+        none of the symbols also raises a `MissingDataWarning`. With `fill=True` the missing days of every
+        dataset are synced first (what the archive does not have stays missing)."""
         check_frame(as_)
+        if fill:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", MissingDataWarning)
+                first = load_aligned_.load_aligned(
+                    self.root, symbols, start, end, interval=interval, market=market
+                )
+            self._fill_gaps(first.missing, market)
         loaded = load_aligned_.load_aligned(self.root, symbols, start, end, interval=interval, market=market)
         return deliver(loaded.table, loaded.missing, as_)
+
+    def _fill_gaps(self, missing: Missing, market: str) -> None:
+        """Sync the gaps of `missing`, one sync per dataset and interval over the span of its gaps."""
+        groups: dict[tuple[str, str | None], list[Gap]] = {}
+        for gap in missing.gaps:
+            groups.setdefault((gap.dataset, gap.interval), []).append(gap)
+        for (dataset, interval), gaps in sorted(
+            groups.items(), key=lambda item: (item[0][0], item[0][1] or "")
+        ):
+            self.sync(
+                market=market,
+                datasets=[dataset],
+                symbols=sorted({g.symbol for g in gaps}),
+                intervals=[interval] if interval is not None else None,
+                start=min(g.first_day for g in gaps),
+                end=max(g.last_day for g in gaps),
+            )
 
     def resample(
         self,

@@ -63,13 +63,14 @@ class SettingsCommand(TyperCommand):
     def _own(self) -> set[str]:
         return {p.name for p in self.params if p.name}
 
-    def get_params(self, ctx: typer.Context) -> list[Any]:
+    # `ctx` is click's Context (typer vendors click and exports only the subclass `typer.Context`).
+    def get_params(self, ctx: Any) -> list[Any]:
         params = super().get_params(ctx)
         help_option = self.get_help_option(ctx)
         head = [p for p in params if p is not help_option]
         return [*head, *_global_params(ctx, self._own()), *([help_option] if help_option else [])]
 
-    def invoke(self, ctx: typer.Context) -> Any:
+    def invoke(self, ctx: Any) -> Any:
         root = ctx.find_root()
         given: dict[str, Any] = {}
         for param in _global_params(ctx, self._own()):
