@@ -18,8 +18,8 @@ DuckDB ASOF query took fifty; all six datasets share one coverage query and are 
 exchange pair when known, else the symbol up to its first `_` (BTCUSDT_230929 -> BTCUSDT, BTCUSD_PERP ->
 BTCUSD). Datasets other than klines may be absent (a delivery contract has no funding): their columns are null
 and their gaps are reported in `missing` like any other. A dataset the lake holds for none of the asked symbols
-(never synced) also raises a `MissingDataWarning` naming it and the sync command, so all-null columns are never
-silent; `Lake.load_aligned(fill=True)` syncs such gaps first.
+(never synced) while it has days in `missing` also raises a `MissingDataWarning` naming it and the sync
+command, so all-null columns are never silent; `Lake.load_aligned(fill=True)` syncs such gaps first.
 """
 
 from __future__ import annotations
@@ -260,7 +260,9 @@ def load_aligned(
         ]
     if planned[0].absent:
         raise UsageError(not_held_message(root, klines, planned[0].absent))
-    never = [p.request for p in planned[1:] if len(p.absent) == len(p.request.symbols)]
+    # Never synced: held for none of the symbols, yet with days in `missing` (a dataset the catalog knows
+    # is not published for these symbols, like a delivery contract's funding, is no news).
+    never = [p.request for p in planned[1:] if len(p.absent) == len(p.request.symbols) and p.coverage.missing]
     if never:
         warnings.warn(never_held_message(klines, never), MissingDataWarning, stacklevel=3)
     tables = read_many([p.part() for p in planned])
