@@ -65,7 +65,9 @@ def sync_command(
     datasets: str = typer.Option(
         ..., "--datasets", help="Comma-separated, e.g. klines,markPriceKlines,fundingRate."
     ),
-    intervals: str | None = typer.Option(None, "--intervals", help="Kline intervals, e.g. 1h,1m."),
+    intervals: str | None = typer.Option(
+        None, "--intervals", help="Comma-separated kline intervals, e.g. 1h,1m."
+    ),
     symbols: str | None = typer.Option(None, "--symbols", help="Comma-separated symbols or @set names."),
     all_symbols: bool = typer.Option(False, "--all", help="Every symbol of the market alive in the range."),
     include_delisted: bool = typer.Option(
