@@ -6,15 +6,18 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
+import pyarrow as pa
 import pytest
 import typer.main
 from rich.text import Text
 from typer.testing import CliRunner
 
 from binance_lake.cli.app import app
+from binance_lake.cli.render import format_json
 from binance_lake.sim.server import SimServer
 
 runner = CliRunner()
@@ -99,17 +102,8 @@ def lake(sim_server: SimServer, tmp_path_factory: pytest.TempPathFactory) -> Ite
     flags += ["--fapi-url", settings.fapi_url, "--dapi-url", settings.dapi_url]
     refresh = runner.invoke(
         app,
-        flags
-        + [
-            "catalog",
-            "refresh",
-            "--markets",
-            "um,cm",
-            "--datasets",
-            "fundingRate",
-            "--symbols",
-            "BTCUSDT,BTCUSD_PERP",
-        ],
+        [*flags, "catalog", "refresh", "--markets", "um,cm", "--datasets", "fundingRate"]
+        + ["--symbols", "BTCUSDT,BTCUSD_PERP"],
     )
     assert refresh.exit_code == 0, refresh.output
     yield flags
@@ -239,3 +233,9 @@ def test_no_blank_first_line_on_stdout(lake: list[str], tmp_path: Path) -> None:
     ):
         out = cli(lake, *args).stdout
         assert out.strip() and not out.startswith("\n"), (args, out)
+
+
+def test_json_keeps_a_decimal_a_number() -> None:
+    # A DuckDB HUGEINT (what sum() of BIGINT gives) reaches Arrow as decimal128; JSON must not quote it.
+    table = pa.table({"bytes": pa.array([Decimal("1582841"), Decimal("2.5")], pa.decimal128(38, 1))})
+    assert json.loads(format_json(table)) == [{"bytes": 1582841}, {"bytes": 2.5}]
