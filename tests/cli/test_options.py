@@ -100,11 +100,8 @@ def lake(sim_server: SimServer, tmp_path_factory: pytest.TempPathFactory) -> Ite
         settings.listing_url,
     ]
     flags += ["--fapi-url", settings.fapi_url, "--dapi-url", settings.dapi_url]
-    refresh = runner.invoke(
-        app,
-        [*flags, "catalog", "refresh", "--markets", "um,cm", "--datasets", "fundingRate"]
-        + ["--symbols", "BTCUSDT,BTCUSD_PERP"],
-    )
+    selection = ["--markets", "um,cm", "--datasets", "fundingRate", "--symbols", "BTCUSDT,BTCUSD_PERP"]
+    refresh = runner.invoke(app, [*flags, "catalog", "refresh", *selection])
     assert refresh.exit_code == 0, refresh.output
     yield flags
 
