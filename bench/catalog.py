@@ -169,7 +169,7 @@ def main() -> None:
             ("all series", None, None),
         ):
             probe = lake.catalog.probe(
-                day, market="um", dataset=dataset, interval=interval, concurrency=args.concurrency
+                day, markets="um", datasets=dataset, intervals=interval, concurrency=args.concurrency
             )
             say(
                 f"probe {day} ({label}): {probe.probed} HEADs for {probe.series} series in {probe.seconds:.2f} s "
@@ -211,12 +211,12 @@ def main() -> None:
     lake_day = some_day()
     med, p90 = median_ms(
         max(args.calls // 3, 20),
-        lambda: lake.catalog.snapshot(lake_day, market="um", dataset="klines", interval="1d"),
+        lambda: lake.catalog.snapshot(lake_day, markets="um", datasets="klines", intervals="1d"),
     )
     say(f"Lake.catalog.snapshot (opens the database each call): median {med:.2f} ms, p90 {p90:.2f} ms")
     med, p90 = median_ms(
         max(args.calls // 3, 20),
-        lambda: lake.catalog.timeline(rng.choice(symbols), market="um", dataset="klines"),
+        lambda: lake.catalog.timeline(rng.choice(symbols), markets="um", datasets="klines"),
     )
     say(f"Lake.catalog.timeline (opens the database each call): median {med:.2f} ms, p90 {p90:.2f} ms")
     size = (root / "lake.duckdb").stat().st_size

@@ -3,7 +3,7 @@
     from binance_lake import Lake
     lake = Lake("~/data/binance-lake")
     lake.catalog.refresh(markets=["um"], datasets=["klines"], intervals=["1h"])
-    lake.catalog.snapshot("2024-01-15", market="um", dataset="klines", interval="1h")
+    lake.catalog.snapshot("2024-01-15", markets="um", datasets="klines", intervals="1h")
 
 Settings are resolved once here (flag > environment > binance-lake.toml > default) and passed down. Methods
 run their coroutine on a private event loop, so they also work inside Jupyter, whose loop is already running.
@@ -15,6 +15,7 @@ import asyncio
 import concurrent.futures
 import dataclasses
 import datetime as dt
+import warnings
 from collections.abc import Callable, Coroutine, Iterable
 from pathlib import Path
 from typing import Any, Literal, TypeVar
@@ -30,7 +31,7 @@ from binance_lake.catalog.probe import ProbeReport, probe
 from binance_lake.catalog.refresh import RefreshProgress, RefreshReport, Selection, refresh
 from binance_lake.catalog.store import ensure_catalog
 from binance_lake.core.datasets import get_dataset
-from binance_lake.core.errors import UsageError
+from binance_lake.core.errors import MissingDataWarning, UsageError
 from binance_lake.core.settings import Settings, resolve_settings
 from binance_lake.core.symbols import normalize_symbol
 from binance_lake.core.timerange import DateLike, parse_date
@@ -42,7 +43,7 @@ from binance_lake.load import aligned as load_aligned_
 from binance_lake.load import status as load_status
 from binance_lake.load import universe as load_universe_
 from binance_lake.load import views as load_views
-from binance_lake.load.missing import check_frame, deliver
+from binance_lake.load.missing import Gap, Missing, check_frame, deliver
 from binance_lake.load.reader import load_table
 from binance_lake.load.request import LoadRequest, SymbolsArg, build_request
 from binance_lake.load.resample import resample_table
@@ -91,15 +92,30 @@ def _day(value: DateLike) -> dt.date:
     return parse_date(value)
 
 
-def _filters(
-    market: str | None, dataset: str | None, interval: str | None, symbol: str | None = None
-) -> queries.Filters:
+Names = str | Iterable[str] | None  # one name, a comma-separated string, or several names; None: all
+
+
+def _filters(markets: Names, datasets: Names, intervals: Names, symbol: str | None = None) -> queries.Filters:
     return queries.Filters(
-        market=parse_market(market).value if market else None,
-        dataset=get_dataset(dataset).name if dataset else None,
-        interval=parse_interval(interval).value if interval else None,
+        market=tuple(parse_market(m).value for m in _as_list(markets)) or None,
+        dataset=tuple(get_dataset(d).name for d in _as_list(datasets)) or None,
+        interval=tuple(parse_interval(i).value for i in _as_list(intervals)) or None,
         symbol=normalize_symbol(symbol) if symbol else None,
     )
+
+
+def _renamed(new: str, value: T, old: str, old_value: T | None) -> T:
+    """The value of keyword `new`, or of its old spelling `old` (kept for one release, with a warning)."""
+    if old_value is None:
+        return value
+    warnings.warn(
+        f"the keyword {old}= is now {new}= (the old spelling goes in the next release)",
+        DeprecationWarning,
+        stacklevel=3,
+    )
+    if value is not None and value != old_value:
+        raise UsageError(f"give {new}= only, not also its old spelling {old}=")
+    return old_value
 
 
 class LakeCatalog:
@@ -158,17 +174,27 @@ class LakeCatalog:
         date: DateLike | None = None,
         *,
         days_back: int = 1,
+        markets: Names = None,
+        datasets: Names = None,
+        intervals: Names = None,
+        concurrency: int = 64,
+        on_progress: Callable[[int, int], None] | None = None,
         market: str | None = None,
         dataset: str | None = None,
         interval: str | None = None,
-        concurrency: int = 64,
-        on_progress: Callable[[int, int], None] | None = None,
     ) -> ProbeReport:
-        """HEAD the daily files expected for `date` (default: yesterday, UTC) and the days before it."""
+        """HEAD the daily files expected for `date` (default: yesterday, UTC) and the days before it.
+
+        `markets`, `datasets`, `intervals`: one name, several, or None for all (`market=`, `dataset=`,
+        `interval=` are the old spellings, kept for one release)."""
         if days_back < 1:
             raise UsageError("--days-back must be at least 1")
         last_day = _day(date) if date is not None else dt.datetime.now(dt.UTC).date() - dt.timedelta(days=1)
-        filters = _filters(market, dataset, interval)
+        filters = _filters(
+            _renamed("markets", markets, "market", market),
+            _renamed("datasets", datasets, "dataset", dataset),
+            _renamed("intervals", intervals, "interval", interval),
+        )
 
         async def go() -> ProbeReport:
             async with make_session(limit=max(concurrency, 8)) as session:
@@ -189,56 +215,99 @@ class LakeCatalog:
         self,
         date: DateLike,
         *,
+        markets: Names = None,
+        datasets: Names = None,
+        intervals: Names = None,
+        as_: Frame = "pandas",
         market: str | None = None,
         dataset: str | None = None,
         interval: str | None = None,
-        as_: Frame = "pandas",
     ) -> Any:
-        """Symbols with a file covering `date`, per market / dataset / interval."""
-        return convert(self._query(queries.snapshot, _day(date), _filters(market, dataset, interval)), as_)
+        """Symbols with a file covering `date`, per market / dataset / interval.
+
+        Like every catalog query: `markets`, `datasets`, `intervals` take one name, several, or None for all
+        (the singular keywords are the old spellings, kept for one release); the result is a pandas frame
+        unless `as_` says "polars" or "arrow"."""
+        filters = _filters(
+            _renamed("markets", markets, "market", market),
+            _renamed("datasets", datasets, "dataset", dataset),
+            _renamed("intervals", intervals, "interval", interval),
+        )
+        return convert(self._query(queries.snapshot, _day(date), filters), as_)
 
     def timeline(
         self,
         symbol: str,
         *,
+        markets: Names = None,
+        datasets: Names = None,
+        intervals: Names = None,
+        as_: Frame = "pandas",
         market: str | None = None,
         dataset: str | None = None,
         interval: str | None = None,
-    ) -> list[queries.Timeline]:
-        """Available spans, missing days, first and last day of each of the symbol's series."""
-        filters = _filters(market, dataset, interval, symbol)
+    ) -> Any:
+        """Available spans, missing days, first and last day of each of the symbol's series: one row per
+        series (the columns of `catalog.queries.timelines_table`), a frame like the other queries.
+        `catalog.queries.timeline` gives the same as `Timeline` values."""
+        filters = _filters(
+            _renamed("markets", markets, "market", market),
+            _renamed("datasets", datasets, "dataset", dataset),
+            _renamed("intervals", intervals, "interval", interval),
+            symbol,
+        )
         ensure_catalog(self._database)
         with self._database.connect(read_only=True) as connection:
-            return queries.timeline(connection, filters)
+            timelines = queries.timeline(connection, filters)
+        return convert(queries.timelines_table(timelines), as_)
 
     def range(
         self,
         start: DateLike,
         end: DateLike,
         *,
+        markets: Names = None,
+        datasets: Names = None,
+        as_: Frame = "pandas",
         market: str | None = None,
         dataset: str | None = None,
-        as_: Frame = "pandas",
     ) -> Any:
         """Symbols listed, delisted and active between `start` and `end` (whole days, inclusive)."""
         first, last = _day(start), _day(end)
         if last < first:
             raise UsageError(f"start {first} is after end {last}")
-        return convert(self._query(queries.date_range, first, last, _filters(market, dataset, None)), as_)
+        filters = _filters(
+            _renamed("markets", markets, "market", market),
+            _renamed("datasets", datasets, "dataset", dataset),
+            None,
+        )
+        return convert(self._query(queries.date_range, first, last, filters), as_)
 
     def earliest(
-        self, *, market: str | None = None, dataset: str | None = None, as_: Frame = "pandas"
+        self,
+        *,
+        markets: Names = None,
+        datasets: Names = None,
+        as_: Frame = "pandas",
+        market: str | None = None,
+        dataset: str | None = None,
     ) -> Any:
         """Earliest date per symbol per market and dataset."""
-        return convert(self._query(queries.earliest, _filters(market, dataset, None)), as_)
+        filters = _filters(
+            _renamed("markets", markets, "market", market),
+            _renamed("datasets", datasets, "dataset", dataset),
+            None,
+        )
+        return convert(self._query(queries.earliest, filters), as_)
 
     def synchronal(self, *, dataset: str = "klines", as_: Frame = "pandas") -> Any:
-        """Base assets with a spot USDT pair and perpetuals in both um and cm."""
+        """Base assets with a spot USDT pair and perpetuals in both um and cm (in one `dataset`)."""
         return convert(self._query(queries.synchronal, get_dataset(dataset).name), as_)
 
-    def symbols(self, *, market: str | None = None, as_: Frame = "pandas") -> Any:
+    def symbols(self, *, markets: Names = None, as_: Frame = "pandas", market: str | None = None) -> Any:
         """Every symbol the archive holds, delisted ones included, with a delisted flag."""
-        return convert(self._query(queries.symbols, parse_market(market).value if market else None), as_)
+        chosen = _filters(_renamed("markets", markets, "market", market), None, None).market
+        return convert(self._query(queries.symbols, chosen), as_)
 
 
 class Lake:
@@ -270,18 +339,27 @@ class Lake:
         end: DateLike | None = None,
         include_delisted: bool = False,
         dry_run: bool = False,
-        refresh_catalog: bool = True,
+        refresh: bool = True,
         concurrency: int = 16,
         keep_raw: bool = True,
         progress: SyncProgress | None = None,
         refresh_progress: RefreshProgress | None = None,
+        refresh_catalog: bool | None = None,
     ) -> SyncReport:
         """Mirror archive files into the lake: resumable, checksum-verified, parallel.
 
         `symbols` None (or empty) means every symbol of the market alive in the range (`--all`); `@name`
         entries expand to the named sets of binance-lake.toml. Dates are whole UTC days, both included; `end`
-        defaults to today. Only one process may sync a lake at a time (`LakeLocked` otherwise).
+        defaults to today. `refresh` lists the chosen prefixes first (`refresh_catalog=` is its old spelling,
+        kept for one release). Only one process may sync a lake at a time (`LakeLocked` otherwise).
         """
+        if refresh_catalog is not None:
+            warnings.warn(
+                "the keyword refresh_catalog= is now refresh= (the old spelling goes in the next release)",
+                DeprecationWarning,
+                stacklevel=2,
+            )
+            refresh = refresh_catalog
         first = _day(start)
         last = _day(end) if end is not None else dt.datetime.now(dt.UTC).date()
         chosen = _as_list(symbols)
@@ -304,7 +382,7 @@ class Lake:
                     client=client,
                     database=self.database,
                     archive_url=self.settings.archive_url,
-                    refresh_catalog=refresh_catalog,
+                    refresh_catalog=refresh,
                     dry_run=dry_run,
                     concurrency=concurrency,
                     keep_raw=keep_raw,
@@ -318,6 +396,8 @@ class Lake:
             return run_sync(go())
 
     # --- reading the lake (binance_lake.load) ---
+    # Every reader (load, load_universe, load_aligned, resample, sql, status, problems, and the catalog's
+    # queries) returns a pandas frame unless `as_` asks for "polars" or "arrow".
     # Thin wrappers over binance_lake.load. Frames carry what the lake lacked: `frame.attrs["missing"]` for
     # pandas and polars, schema metadata for Arrow, `binance_lake.load.missing_of(frame)` for all three.
 
@@ -398,12 +478,41 @@ class Lake:
         interval: str = "1h",
         market: str = "um",
         as_: Frame = "pandas",
+        fill: bool = False,
     ) -> Any:
         """Klines with mark, index and premium closes, funding in force and latest metrics, as of each bar's
-        close: never a value from the future (see `binance_lake.load.aligned`)."""
+        close: never a value from the future (see `binance_lake.load.aligned`).
+
+        Days the lake lacks are in the frame's `missing` and their columns are null; a dataset it holds for
+        none of the symbols also raises a `MissingDataWarning`. With `fill=True` the missing days of every
+        dataset are synced first (what the archive does not have stays missing)."""
         check_frame(as_)
+        if fill:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", MissingDataWarning)
+                first = load_aligned_.load_aligned(
+                    self.root, symbols, start, end, interval=interval, market=market
+                )
+            self._fill_gaps(first.missing, market)
         loaded = load_aligned_.load_aligned(self.root, symbols, start, end, interval=interval, market=market)
         return deliver(loaded.table, loaded.missing, as_)
+
+    def _fill_gaps(self, missing: Missing, market: str) -> None:
+        """Sync the gaps of `missing`, one sync per dataset and interval over the span of its gaps."""
+        groups: dict[tuple[str, str | None], list[Gap]] = {}
+        for gap in missing.gaps:
+            groups.setdefault((gap.dataset, gap.interval), []).append(gap)
+        for (dataset, interval), gaps in sorted(
+            groups.items(), key=lambda item: (item[0][0], item[0][1] or "")
+        ):
+            self.sync(
+                market=market,
+                datasets=[dataset],
+                symbols=sorted({g.symbol for g in gaps}),
+                intervals=[interval] if interval is not None else None,
+                start=min(g.first_day for g in gaps),
+                end=max(g.last_day for g in gaps),
+            )
 
     def resample(
         self,
@@ -429,9 +538,11 @@ class Lake:
         )
         return deliver(table, loaded.missing, as_)
 
-    def sql(self, query: str, *, as_: Frame = "arrow") -> Any:
+    def sql(self, query: str, *, as_: Frame = "pandas") -> Any:
         """DuckDB over the lake: one view per dataset (`klines`, `fundingRate`, …) with `market`, `interval`
-        and `symbol` columns, and the catalog attached as `lake`."""
+        and `symbol` columns, and the catalog attached as `lake`.
+
+        A pandas frame by default, like `load` and every other reader here; `as_="arrow"` or `"polars"`."""
         return convert(load_views.sql(self.root, query), check_frame(as_))
 
     def status(self, *, as_: Frame = "pandas") -> Any:

@@ -55,7 +55,7 @@ def test_second_refresh_reports_zero_changes(world: tuple[dict[str, str], Lake])
 
 def test_queries_as_csv_and_json(world: tuple[dict[str, str], Lake]) -> None:
     env, lake = world
-    result = run(env, "catalog", "snapshot", "2026-10-20", "--market", "um", "--format", "csv")
+    result = run(env, "catalog", "snapshot", "2026-10-20", "--markets", "um", "--format", "csv")
     assert result.returncode == 0, result.stderr
     rows = list(csv.DictReader(io.StringIO(result.stdout)))
     with lake.database.connect() as c:
@@ -63,11 +63,11 @@ def test_queries_as_csv_and_json(world: tuple[dict[str, str], Lake]) -> None:
     assert [(r["dataset"], r["interval"], r["symbol"]) for r in rows] == [
         (r["dataset"], r["interval"] or "", r["symbol"]) for r in expected.to_pylist()
     ]
-    timeline = run(env, "catalog", "timeline", "solusdt", "--market", "um", "--format", "json")
+    timeline = run(env, "catalog", "timeline", "solusdt", "--markets", "um", "--format", "json")
     assert timeline.returncode == 0, timeline.stderr
     (sol,) = json.loads(timeline.stdout)
     assert sol["symbol"] == "SOLUSDT" and sol["missing"] == "2026-11-17" and sol["missing_days"] == 1
-    symbols = json.loads(run(env, "catalog", "symbols", "--market", "um", "--format", "json").stdout)
+    symbols = json.loads(run(env, "catalog", "symbols", "--markets", "um", "--format", "json").stdout)
     assert {s["symbol"]: s["delisted"] for s in symbols}["XEMUSDT"] is True
     for args in (("range", "2026-10-01", "2026-10-31"), ("earliest",), ("synchronal",)):
         shown = run(env, "catalog", *args, "--format", "json")
@@ -76,7 +76,7 @@ def test_queries_as_csv_and_json(world: tuple[dict[str, str], Lake]) -> None:
 
 def test_probe(world: tuple[dict[str, str], Lake]) -> None:
     env, _ = world
-    result = run(env, "catalog", "probe", "--date", "2026-11-19", "--days-back", "3", "--market", "um")
+    result = run(env, "catalog", "probe", "--date", "2026-11-19", "--days-back", "3", "--markets", "um")
     assert result.returncode == 0, result.stderr
     # Series with a daily file in the last 30 days: BTCUSDT 1h and 1d, BTCUSDT_261225 1d, SOLUSDT 1h and the
     # just-delisted CVCUSDTSETTLED 1h (3 days it no longer has). SOLUSDT 1h 2026-11-17 is late (#150).
@@ -91,7 +91,7 @@ def test_probe(world: tuple[dict[str, str], Lake]) -> None:
         ("catalog", "range", "2024-02-01", "2024-01-01"),
         ("catalog", "refresh", "--markets", "moon"),
         ("catalog", "refresh", "--datasets", "EOHSummary", "--markets", "um"),
-        ("catalog", "snapshot", "2024-01-01", "--interval", "7x"),
+        ("catalog", "snapshot", "2024-01-01", "--intervals", "7x"),
         ("catalog", "timeline", "BTC-USDT"),
         ("catalog", "probe", "--date", "yesterday"),
     ],

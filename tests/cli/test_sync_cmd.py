@@ -42,7 +42,15 @@ BTC_FEW_DAYS = ("--datasets", "klines,fundingRate", "--intervals", "1h", "--symb
 
 def test_json_summary_of_a_sync(sim_server: SimServer, tmp_path: Path) -> None:
     result = run(
-        sim_server, tmp_path, *BTC_FEW_DAYS, "--start", "2026-11-05", "--end", "2026-11-07", "--json"
+        sim_server,
+        tmp_path,
+        *BTC_FEW_DAYS,
+        "--start",
+        "2026-11-05",
+        "--end",
+        "2026-11-07",
+        "--format",
+        "json",
     )
     assert result.returncode == 0, result.stderr
     summary = json.loads(result.stdout)
@@ -54,7 +62,15 @@ def test_json_summary_of_a_sync(sim_server: SimServer, tmp_path: Path) -> None:
 
     again = json.loads(
         run(
-            sim_server, tmp_path, *BTC_FEW_DAYS, "--start", "2026-11-05", "--end", "2026-11-07", "--json"
+            sim_server,
+            tmp_path,
+            *BTC_FEW_DAYS,
+            "--start",
+            "2026-11-05",
+            "--end",
+            "2026-11-07",
+            "--format",
+            "json",
         ).stdout
     )
     assert again["planned_files"] == 0 and again["held_files"] == 3
@@ -78,7 +94,7 @@ def test_a_quarantined_file_is_named_and_the_exit_code_is_1(sim_server: SimServe
     result = run(sim_server, tmp_path, *args)
     assert result.returncode == 1
     assert "quarantined" in result.stdout and bad.key in result.stdout
-    as_json = run(sim_server, tmp_path, *args, "--json")
+    as_json = run(sim_server, tmp_path, *args, "--format", "json")
     # Not fetched again, and not a failure of this run: it is listed among the skipped quarantined files.
     assert as_json.returncode == 0
     assert json.loads(as_json.stdout)["quarantined_skipped"] == [bad.key]
@@ -127,7 +143,8 @@ def test_named_symbol_sets_from_the_config_file(sim_server: SimServer, tmp_path:
             "--end",
             "2026-09-30",
             "--dry-run",
-            "--json",
+            "--format",
+            "json",
         ],
         capture_output=True,
         text=True,
@@ -191,7 +208,7 @@ def test_each_problem_is_counted_once_and_the_lines_agree(sim_server: SimServer,
     assert lines["quarantined now"] == [bad.key] and lines["quarantined (skipped)"] == []
     assert len(lines["failed"]) == 1 and "/klines/" in lines["failed"][0], first.stdout
 
-    second = run(sim_server, tmp_path, *args, "--json")
+    second = run(sim_server, tmp_path, *args, "--format", "json")
     assert second.returncode == 1
     summary = json.loads(second.stdout)
     assert [f["key"] for f in summary["failed"]] == lines["failed"]
@@ -210,7 +227,7 @@ def test_each_problem_is_counted_once_and_the_lines_agree(sim_server: SimServer,
     }
 
     (tmp_path / TABLES_DIR / "klines").unlink()
-    fourth = run(sim_server, tmp_path, *args, "--json")
+    fourth = run(sim_server, tmp_path, *args, "--format", "json")
     summary = json.loads(fourth.stdout)
     assert summary["failed"] == summary["quarantined"] == [] and summary["quarantined_skipped"] == [bad.key]
 
@@ -228,7 +245,7 @@ def test_outside_a_terminal_progress_lines_go_to_stderr(sim_server: SimServer, t
     assert re.match(r"sync: 3/3 files, [\d.]+ kB of [\d.]+ kB, ", lines[-1]), lines
     assert "files ingested" in text.stdout and "sync:" not in text.stdout
 
-    as_json = run(sim_server, tmp_path / "b", *args, "--json", env_extra=fast)
+    as_json = run(sim_server, tmp_path / "b", *args, "--format", "json", env_extra=fast)
     summary = json.loads(as_json.stdout)  # stdout holds the summary alone
     events = [json.loads(line) for line in as_json.stderr.splitlines()]
     assert {e["phase"] for e in events} == {"listing", "sync"}

@@ -16,5 +16,9 @@ def test_transient_marker_decides_retries() -> None:
 def test_every_error_has_one_base() -> None:
     for name in dir(errors):
         value = getattr(errors, name)
-        if isinstance(value, type) and issubclass(value, Exception):
+        if isinstance(value, type) and issubclass(value, Exception) and not issubclass(value, Warning):
             assert issubclass(value, errors.BinanceLakeError)
+
+
+def test_warnings_are_user_warnings() -> None:
+    assert issubclass(errors.MissingDataWarning, UserWarning)

@@ -34,7 +34,15 @@ KILLS = 5  # the first during start-up, the others at random moments while files
 def sync_process(server: SimServer, root: Path) -> subprocess.Popen[str]:
     args = [f"--{name}={value}" for name, value in REQUEST.items()]
     process = subprocess.Popen(
-        [sys.executable, "-c", "from binance_lake.cli.app import main; main()", "sync", *args, "--json"],
+        [
+            sys.executable,
+            "-c",
+            "from binance_lake.cli.app import main; main()",
+            "sync",
+            *args,
+            "--format",
+            "json",
+        ],
         env={
             "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
             **server.settings_env(),

@@ -12,6 +12,7 @@ from typing import Any
 import pyarrow as pa
 import pytest
 
+from binance_lake.core.errors import MissingDataWarning
 from binance_lake.core.quirks import METRICS_PERIOD
 from binance_lake.core.timerange import iter_days
 from binance_lake.core.vocabulary import Interval, Market
@@ -176,3 +177,17 @@ def test_days_the_catalog_never_listed_are_missing_but_listed_absent_days_are_no
     assert not [d for d in missing.days("XEMUSDT") if d <= LAST]
     inside = synced.load("klines", list(SYMBOLS), FIRST, LAST, interval="1h", as_="arrow")
     assert not missing_of(inside)
+
+
+def test_load_aligned_fill_syncs_the_datasets_the_lake_never_held(
+    sim_server: SimServer, tmp_path: Path
+) -> None:
+    lake = Lake(settings=sim_server.settings(tmp_path))
+    assert lake.sync(datasets="klines", symbols="BTCUSDT", intervals="1h", start=FIRST, end=FIRST).ok
+    with pytest.warns(MissingDataWarning, match="fundingRate, metrics"):
+        partial = lake.load_aligned("BTCUSDT", FIRST, FIRST)
+    assert partial["funding_rate"].isna().all()
+    assert {g.dataset for g in missing_of(partial).gaps} == set(ALIGNED_DATASETS[1:])
+    filled = lake.load_aligned("BTCUSDT", FIRST, FIRST, fill=True)  # no warning: -W error would fail it
+    assert not missing_of(filled)
+    assert filled["funding_rate"].notna().all() and filled["mark_close"].notna().all()

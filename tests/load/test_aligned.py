@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import warnings
 from pathlib import Path
 
 import pyarrow as pa
@@ -11,7 +12,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from binance_lake.core.datasets import get_dataset
-from binance_lake.core.errors import UsageError
+from binance_lake.core.errors import MissingDataWarning, UsageError
 from binance_lake.core.vocabulary import Interval, Market
 from binance_lake.load.aligned import METRIC_COLUMNS, align, load_aligned, pair_of
 from tests.load.lakes import LakeBuilder, bars, funding, metrics
@@ -213,3 +214,33 @@ def test_bad_input(cm_lake: Path, kwargs: dict[str, str], message: str) -> None:
 def test_missing_klines_is_a_usage_error(cm_lake: Path) -> None:
     with pytest.raises(UsageError, match="holds no klines 1h data for ETHUSD_PERP"):
         load_aligned(cm_lake, "ETHUSD_PERP", "2024-01-01", "2024-01-02", market="cm")
+
+
+def test_a_dataset_never_synced_warns_and_is_listed_in_missing(tmp_path: Path) -> None:
+    b = LakeBuilder(tmp_path)
+    first, last = dt.date(2024, 1, 1), dt.date(2024, 1, 2)
+    b.put("klines", "BTCUSDT", bars(T0, 48, Interval.H1), first, last, interval=Interval.H1)
+    b.put("fundingRate", "BTCUSDT", funding(T0, 6), first, last)
+    # The archive has mark-price klines and metrics for these days, the lake none; index and premium-index
+    # klines are not published for them (the catalog lists the market completely): no news, no warning.
+    b.announce("markPriceKlines", "BTCUSDT", first, last, interval=Interval.H1)
+    b.announce("metrics", "BTCUSDT", first, last)
+    b.commit()
+    with pytest.warns(MissingDataWarning) as caught:
+        loaded = load_aligned(tmp_path, "BTCUSDT", "2024-01-01", "2024-01-02")
+    (warning,) = caught
+    text = str(warning.message)
+    assert "holds no markPriceKlines, metrics data for BTCUSDT in market um" in text
+    assert "binance-lake sync --market um --datasets markPriceKlines,metrics --intervals 1h" in text
+    assert "fill=True" in text and "fundingRate" not in text
+    assert all(r["mark_close"] is None for r in loaded.table.to_pylist())
+    assert {g.dataset for g in loaded.missing.gaps} == {"markPriceKlines", "metrics"}
+    assert loaded.missing.days("BTCUSDT", "metrics") == [first, last]
+
+
+def test_a_dataset_held_for_some_symbols_only_does_not_warn(cm_lake: Path) -> None:
+    # The delivery contract has no funding, the perpetual has: a gap in `missing`, not a warning.
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", MissingDataWarning)
+        loaded = load_aligned(cm_lake, "BTCUSD_PERP,BTCUSD_240329", "2024-01-01", "2024-01-03", market="cm")
+    assert all(r["funding_rate"] is None for r in loaded.table.to_pylist() if r["symbol"] == "BTCUSD_240329")

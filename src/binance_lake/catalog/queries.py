@@ -19,29 +19,48 @@ from binance_lake.catalog.store import SERIES_BY_CODE, SERIES_CODE_SPAN, SERIES_
 from binance_lake.core.timerange import iter_days
 from binance_lake.storage.database import Connection
 
+Wanted = str | tuple[str, ...] | None
+
+
+def _values(wanted: Wanted) -> tuple[str, ...] | None:
+    if wanted is None:
+        return None
+    return (wanted,) if isinstance(wanted, str) else tuple(wanted)
+
+
+def allows(wanted: Wanted, value: str | None) -> bool:
+    """Whether a filter field (None: all; one value; or several) lets `value` through."""
+    values = _values(wanted)
+    return values is None or value in values
+
 
 @dataclass(frozen=True)
 class Filters:
-    """Which series a query looks at; None means all."""
+    """Which series a query looks at: one value or a tuple of values per field; None means all."""
 
-    market: str | None = None
-    dataset: str | None = None
-    interval: str | None = None
-    symbol: str | None = None
+    market: Wanted = None
+    dataset: Wanted = None
+    interval: Wanted = None
+    symbol: Wanted = None
 
     def sql(self, alias: str = "") -> tuple[str, list[object]]:
         prefix = f"{alias}." if alias else ""
         clauses: list[str] = []
         params: list[object] = []
-        for column, value in (
+        for column, wanted in (
             ("market", self.market),
             ("dataset", self.dataset),
             ('"interval"', self.interval),
             ("symbol", self.symbol),
         ):
-            if value is not None:
+            values = _values(wanted)
+            if values is None:
+                continue
+            if len(values) == 1:
                 clauses.append(f"{prefix}{column} = ?")
-                params.append(value)
+            else:
+                clauses.append(f"{prefix}{column} IN ({', '.join('?' * len(values))})")
+            params.extend(values)
         return (" AND ".join(clauses) or "true"), params
 
 
@@ -61,9 +80,9 @@ def snapshot(connection: Connection, day: dt.date, filters: Filters = Filters())
     codes = sorted(
         code
         for (market, dataset, interval), code in SERIES_CODES.items()
-        if (filters.market is None or market == filters.market)
-        and (filters.dataset is None or dataset == filters.dataset)
-        and (filters.interval is None or interval == filters.interval)
+        if allows(filters.market, market)
+        and allows(filters.dataset, dataset)
+        and allows(filters.interval, interval)
     )
     base = (day - dt.date(1970, 1, 1)).days * SERIES_CODE_SPAN
     keys = [base + code for code in codes] or [-1]
@@ -72,9 +91,10 @@ def snapshot(connection: Connection, day: dt.date, filters: Filters = Filters())
     if 1 < len(keys) < len(SERIES_CODES):  # a subset of the day's series
         clauses.append(f"day_series IN ({', '.join('?' * len(keys))})")
         params.extend(keys)
-    if filters.symbol:
-        clauses.append("symbol = ?")
-        params.append(filters.symbol)
+    symbols = _values(filters.symbol)
+    if symbols:
+        clauses.append(f"symbol IN ({', '.join('?' * len(symbols))})")
+        params.extend(symbols)
     found = _arrow(
         connection,
         f"SELECT day_series, symbol, cadence, size, last_modified FROM day_index WHERE {' AND '.join(clauses)}",
@@ -297,14 +317,16 @@ def synchronal(connection: Connection, dataset: str = "klines") -> pa.Table:
     )
 
 
-def symbols(connection: Connection, market: str | None = None) -> pa.Table:
-    """Every symbol the archive holds (delisted included), with its life span and flags."""
+def symbols(connection: Connection, market: Wanted = None) -> pa.Table:
+    """Every symbol the archive holds (delisted included), with its life span and flags (`market`: one,
+    several, or None for all)."""
+    where, params = Filters(market=market).sql()
     return _arrow(
         connection,
-        """
+        f"""
         SELECT market, symbol, first_day, last_day, delisted, settled, delivery_contract, status,
                contract_type, files, bytes
-        FROM symbols WHERE ? IS NULL OR market = ? ORDER BY market, symbol
+        FROM symbols WHERE {where} ORDER BY market, symbol
         """,
-        [market, market],
+        params,
     )

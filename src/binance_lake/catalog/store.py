@@ -119,11 +119,12 @@ SCHEMA: tuple[str, ...] = (
         value VARCHAR NOT NULL
     )
     """,
-    # Per-dataset life span of every symbol, from the files the archive holds.
+    # Per-dataset life span of every symbol, from the files the archive holds. Sums are cast back to BIGINT:
+    # DuckDB sums BIGINT into HUGEINT, which reaches Arrow as decimal128 and JSON output as a string.
     """
     CREATE OR REPLACE VIEW symbol_datasets AS
     SELECT market, symbol, dataset, min(first_day) AS first_day, max(last_day) AS last_day,
-           count(*) AS files, sum(size) AS bytes
+           count(*) AS files, sum(size)::BIGINT AS bytes
     FROM upstream_files WHERE NOT gone
     GROUP BY market, symbol, dataset
     """,
@@ -134,7 +135,7 @@ SCHEMA: tuple[str, ...] = (
     CREATE OR REPLACE VIEW symbols AS
     WITH spans AS (
         SELECT market, symbol, min(first_day) AS first_day, max(last_day) AS last_day,
-               count(*) AS files, sum(size) AS bytes
+               count(*) AS files, sum(size)::BIGINT AS bytes
         FROM upstream_files WHERE NOT gone GROUP BY market, symbol
     ), newest AS (
         SELECT market, max(last_day) AS newest_day FROM upstream_files WHERE NOT gone GROUP BY market

@@ -16,7 +16,7 @@ from binance_lake.cli.catalog_cmd import catalog_app
 from binance_lake.cli.demo_cmd import demo_command
 from binance_lake.cli.load_cmd import load_command, query_command, status_command
 from binance_lake.cli.render import err_console
-from binance_lake.cli.state import CliState
+from binance_lake.cli.state import CliState, SettingsCommand
 from binance_lake.cli.sync_cmd import sync_command
 from binance_lake.core.errors import BinanceLakeError, UsageError
 
@@ -45,18 +45,47 @@ def _root(
     version: bool = typer.Option(
         False, "--version", callback=_version, is_eager=True, help="Print the version."
     ),
-    root: str | None = typer.Option(None, "--root", help="Lake directory (env BINANCE_LAKE_ROOT)."),
+    root: str | None = typer.Option(
+        None, "--root", help="Lake directory (env BINANCE_LAKE_ROOT; default ~/.binance-lake)."
+    ),
     config: str | None = typer.Option(
         None, "--config", help="Settings file (env BINANCE_LAKE_CONFIG; default ./binance-lake.toml)."
     ),
-    archive_url: str | None = typer.Option(None, "--archive-url", help="(env BINANCE_LAKE_ARCHIVE_URL)"),
-    listing_url: str | None = typer.Option(None, "--listing-url", help="(env BINANCE_LAKE_LISTING_URL)"),
-    fapi_url: str | None = typer.Option(None, "--fapi-url", help="(env BINANCE_LAKE_FAPI_URL)"),
-    dapi_url: str | None = typer.Option(None, "--dapi-url", help="(env BINANCE_LAKE_DAPI_URL)"),
-    spot_api_url: str | None = typer.Option(None, "--spot-api-url", help="(env BINANCE_LAKE_SPOT_API_URL)"),
-    fstream_url: str | None = typer.Option(None, "--fstream-url", help="(env BINANCE_LAKE_FSTREAM_URL)"),
+    archive_url: str | None = typer.Option(
+        None,
+        "--archive-url",
+        help="Archive files from here (env BINANCE_LAKE_ARCHIVE_URL; default https://data.binance.vision).",
+    ),
+    listing_url: str | None = typer.Option(
+        None,
+        "--listing-url",
+        help="S3 bucket that lists the archive (env BINANCE_LAKE_LISTING_URL; default Binance's bucket).",
+    ),
+    fapi_url: str | None = typer.Option(
+        None,
+        "--fapi-url",
+        help="USD-M futures REST API (env BINANCE_LAKE_FAPI_URL; default https://fapi.binance.com).",
+    ),
+    dapi_url: str | None = typer.Option(
+        None,
+        "--dapi-url",
+        help="COIN-M futures REST API (env BINANCE_LAKE_DAPI_URL; default https://dapi.binance.com).",
+    ),
+    spot_api_url: str | None = typer.Option(
+        None,
+        "--spot-api-url",
+        help="Spot REST API (env BINANCE_LAKE_SPOT_API_URL; default https://api.binance.com).",
+    ),
+    fstream_url: str | None = typer.Option(
+        None,
+        "--fstream-url",
+        help="USD-M futures streams (env BINANCE_LAKE_FSTREAM_URL; default wss://fstream.binance.com).",
+    ),
 ) -> None:
-    """A local, verified, queryable mirror of Binance market data."""
+    """A local, verified, queryable mirror of Binance market data.
+
+    The global options may also follow the command (`binance-lake status --root DIR`).
+    """
     ctx.obj = CliState(
         flags={
             "root": root,
@@ -72,11 +101,11 @@ def _root(
 
 
 app.add_typer(catalog_app, name="catalog")
-app.command("sync")(sync_command)
+app.command("sync", cls=SettingsCommand)(sync_command)
 app.command("demo")(demo_command)
-app.command("load")(load_command)
-app.command("query")(query_command)
-app.command("status")(status_command)
+app.command("load", cls=SettingsCommand)(load_command)
+app.command("query", cls=SettingsCommand)(query_command)
+app.command("status", cls=SettingsCommand)(status_command)
 
 
 def main() -> None:

@@ -3,15 +3,24 @@ the archive holds (snapshot, timeline, range, earliest, synchronal, symbols)."""
 
 from __future__ import annotations
 
+import dataclasses
+
 import typer
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    ProgressColumn,
+    TextColumn,
+    TimeElapsedColumn,
+)
 
 from binance_lake.catalog.probe import ProbeReport
-from binance_lake.catalog.queries import timelines_table
 from binance_lake.catalog.refresh import RefreshReport
+from binance_lake.cli.options import FORMAT, old_spelling, renamed
 from binance_lake.cli.progress import ProgressDisplay, choose_shape
-from binance_lake.cli.render import OutputFormat, console, err_console, print_table
-from binance_lake.cli.state import state
+from binance_lake.cli.render import OutputFormat, console, err_console, print_record, print_table
+from binance_lake.cli.state import SettingsCommand, state
 from binance_lake.lake import Lake
 
 catalog_app = typer.Typer(help="What the archive holds, per file and per day.", no_args_is_help=True)
@@ -24,10 +33,10 @@ SYMBOLS = typer.Option(None, "--symbols", help="Comma-separated symbols or @set 
 INTERVALS = typer.Option(
     None, "--intervals", help="Comma-separated kline intervals, e.g. 1h,1m (default: all)."
 )
-FORMAT = typer.Option(OutputFormat.TABLE, "--format", help="table, csv or json.")
-MARKET = typer.Option(None, "--market", help="spot, um, cm or option (default: all).")
-DATASET = typer.Option(None, "--dataset", help="Dataset, e.g. klines (default: all).")
-INTERVAL = typer.Option(None, "--interval", help="Kline interval, e.g. 1h (default: all).")
+# The singular spellings these queries took before they took lists (one release more, hidden).
+OLD_MARKET = old_spelling("--market", "--markets")
+OLD_DATASET = old_spelling("--dataset", "--datasets")
+OLD_INTERVAL = old_spelling("--interval", "--intervals")
 LIMIT = 200
 
 
@@ -43,7 +52,21 @@ def _print_changes(report: RefreshReport | ProbeReport) -> None:
     )
 
 
-@catalog_app.command("refresh")
+def _changes(report: RefreshReport | ProbeReport) -> dict[str, object]:
+    return {f"changes_{name}": value for name, value in dataclasses.asdict(report.changes).items()}
+
+
+def _progress(fmt: OutputFormat, *columns: ProgressColumn) -> Progress:
+    # Only on a terminal and for people; on stderr, since stdout is for the result.
+    return Progress(
+        *columns,
+        console=err_console,
+        transient=True,
+        disable=fmt is not OutputFormat.TABLE or not err_console.is_terminal,
+    )
+
+
+@catalog_app.command("refresh", cls=SettingsCommand)
 def refresh_command(
     ctx: typer.Context,
     markets: str | None = MARKETS,
@@ -51,12 +74,13 @@ def refresh_command(
     symbols: str | None = SYMBOLS,
     intervals: str | None = INTERVALS,
     concurrency: int = typer.Option(32, "--concurrency", min=1, max=256, help="Listings in flight at once."),
+    fmt: OutputFormat = FORMAT,
 ) -> None:
     """List the archive and record new, changed (re-uploaded) and gone files. Safe to re-run at any time."""
     lake = _lake(ctx)
     chosen = lake.settings.expand_symbols(symbols) if symbols else None
-    # Progress goes to stderr: bars on a terminal, else a line every few seconds.
-    with ProgressDisplay(choose_shape(as_json=False)) as shown:
+    # Progress goes to stderr: bars on a terminal, else a line every few seconds (JSON lines for json).
+    with ProgressDisplay(choose_shape(as_json=fmt is OutputFormat.JSON)) as shown:
         report = lake.catalog.refresh(
             markets=markets,
             datasets=datasets,
@@ -65,6 +89,20 @@ def refresh_command(
             concurrency=concurrency,
             progress=shown.refresh,
         )
+    if fmt is not OutputFormat.TABLE:
+        record = {
+            "prefixes": report.prefixes,
+            "pages": report.pages,
+            "keys": report.keys,
+            "files_seen": report.files_seen,
+            "other_keys": report.other_keys,
+            "seconds": round(report.seconds, 3),
+            **_changes(report),
+            "exchange_symbols_changed": report.exchange_symbols,
+            "exchange_error": report.exchange_error,
+        }
+        print_record(record, fmt)
+        return
     console.print(
         f"listed {report.prefixes} prefixes, {report.pages} pages ({report.pages_per_second:.0f} pages/s), "
         f"{report.files_seen} files, {report.other_keys} non-dataset keys in {report.seconds:.1f} s"
@@ -76,38 +114,49 @@ def refresh_command(
         console.print(f"exchangeInfo: {report.exchange_symbols} symbols changed")
 
 
-@catalog_app.command("probe")
+@catalog_app.command("probe", cls=SettingsCommand)
 def probe_command(
     ctx: typer.Context,
     date: str | None = typer.Option(
         None, "--date", help="Last day to probe, YYYY-MM-DD (default: yesterday)."
     ),
     days_back: int = typer.Option(1, "--days-back", min=1, help="Probe this many days up to --date."),
-    market: str | None = MARKET,
-    dataset: str | None = DATASET,
-    interval: str | None = INTERVAL,
+    markets: str | None = MARKETS,
+    datasets: str | None = DATASETS,
+    intervals: str | None = INTERVALS,
     concurrency: int = typer.Option(64, "--concurrency", min=1, max=512, help="HEAD requests in flight."),
+    fmt: OutputFormat = FORMAT,
+    market: str | None = OLD_MARKET,
+    dataset: str | None = OLD_DATASET,
+    interval: str | None = OLD_INTERVAL,
 ) -> None:
     """HEAD the daily files expected for the known symbols: finds late uploads and re-uploads fast."""
     lake = _lake(ctx)
-    with Progress(
-        TextColumn("probing"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TimeElapsedColumn(),
-        console=err_console,  # stdout is for the result
-        transient=True,
-    ) as bar:
+    markets = renamed(markets, market, new="--markets", old="--market")
+    datasets = renamed(datasets, dataset, new="--datasets", old="--dataset")
+    intervals = renamed(intervals, interval, new="--intervals", old="--interval")
+    with _progress(fmt, TextColumn("probing"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn()) as bar:
         task = bar.add_task("probe", total=None)
         report = lake.catalog.probe(
             date,
             days_back=days_back,
-            market=market,
-            dataset=dataset,
-            interval=interval,
+            markets=markets,
+            datasets=datasets,
+            intervals=intervals,
             concurrency=concurrency,
             on_progress=lambda done, total: bar.update(task, completed=done, total=total),
         )
+    if fmt is not OutputFormat.TABLE:
+        record = {
+            "probed": report.probed,
+            "series": report.series,
+            "found": report.found,
+            "missing": list(report.missing),
+            "seconds": round(report.seconds, 3),
+            **_changes(report),
+        }
+        print_record(record, fmt)
+        return
     console.print(
         f"probed {report.probed} files of {report.series} series in {report.seconds:.1f} s: "
         f"{report.found} found, {len(report.missing)} missing"
@@ -115,63 +164,105 @@ def probe_command(
     _print_changes(report)
 
 
-@catalog_app.command("snapshot")
+@catalog_app.command("snapshot", cls=SettingsCommand)
 def snapshot_command(
     ctx: typer.Context,
     date: str = typer.Argument(..., help="The day, YYYY-MM-DD."),
-    market: str | None = MARKET,
-    dataset: str | None = DATASET,
-    interval: str | None = INTERVAL,
+    markets: str | None = MARKETS,
+    datasets: str | None = DATASETS,
+    intervals: str | None = INTERVALS,
     fmt: OutputFormat = FORMAT,
+    market: str | None = OLD_MARKET,
+    dataset: str | None = OLD_DATASET,
+    interval: str | None = OLD_INTERVAL,
 ) -> None:
     """Symbols with a file on DATE, per market / dataset / interval."""
-    table = _lake(ctx).catalog.snapshot(date, market=market, dataset=dataset, interval=interval, as_="arrow")
+    table = _lake(ctx).catalog.snapshot(
+        date,
+        markets=renamed(markets, market, new="--markets", old="--market"),
+        datasets=renamed(datasets, dataset, new="--datasets", old="--dataset"),
+        intervals=renamed(intervals, interval, new="--intervals", old="--interval"),
+        as_="arrow",
+    )
     print_table(table, fmt, title=f"available on {date}", limit=LIMIT)
 
 
-@catalog_app.command("timeline")
+@catalog_app.command("timeline", cls=SettingsCommand)
 def timeline_command(
     ctx: typer.Context,
     symbol: str = typer.Argument(..., help="The symbol, e.g. BTCUSDT."),
-    market: str | None = MARKET,
-    dataset: str | None = DATASET,
-    interval: str | None = INTERVAL,
+    markets: str | None = MARKETS,
+    datasets: str | None = DATASETS,
+    intervals: str | None = INTERVALS,
     fmt: OutputFormat = FORMAT,
+    market: str | None = OLD_MARKET,
+    dataset: str | None = OLD_DATASET,
+    interval: str | None = OLD_INTERVAL,
 ) -> None:
     """Available spans, missing days, first and last day of SYMBOL's series."""
-    timelines = _lake(ctx).catalog.timeline(symbol, market=market, dataset=dataset, interval=interval)
-    print_table(timelines_table(timelines), fmt, title=f"timeline of {symbol.upper()}", limit=LIMIT)
+    table = _lake(ctx).catalog.timeline(
+        symbol,
+        markets=renamed(markets, market, new="--markets", old="--market"),
+        datasets=renamed(datasets, dataset, new="--datasets", old="--dataset"),
+        intervals=renamed(intervals, interval, new="--intervals", old="--interval"),
+        as_="arrow",
+    )
+    print_table(table, fmt, title=f"timeline of {symbol.upper()}", limit=LIMIT)
 
 
-@catalog_app.command("range")
+@catalog_app.command("range", cls=SettingsCommand)
 def range_command(
     ctx: typer.Context,
     start: str = typer.Argument(..., help="First day, YYYY-MM-DD."),
     end: str = typer.Argument(..., help="Last day, YYYY-MM-DD (inclusive)."),
-    market: str | None = MARKET,
-    dataset: str | None = DATASET,
+    markets: str | None = MARKETS,
+    datasets: str | None = DATASETS,
     fmt: OutputFormat = FORMAT,
+    market: str | None = OLD_MARKET,
+    dataset: str | None = OLD_DATASET,
 ) -> None:
     """Symbols listed, delisted and active between START and END."""
-    table = _lake(ctx).catalog.range(start, end, market=market, dataset=dataset, as_="arrow")
+    table = _lake(ctx).catalog.range(
+        start,
+        end,
+        markets=renamed(markets, market, new="--markets", old="--market"),
+        datasets=renamed(datasets, dataset, new="--datasets", old="--dataset"),
+        as_="arrow",
+    )
     print_table(table, fmt, title=f"{start} .. {end}", limit=LIMIT)
 
 
-@catalog_app.command("earliest")
+@catalog_app.command("earliest", cls=SettingsCommand)
 def earliest_command(
-    ctx: typer.Context, market: str | None = MARKET, dataset: str | None = DATASET, fmt: OutputFormat = FORMAT
+    ctx: typer.Context,
+    markets: str | None = MARKETS,
+    datasets: str | None = DATASETS,
+    fmt: OutputFormat = FORMAT,
+    market: str | None = OLD_MARKET,
+    dataset: str | None = OLD_DATASET,
 ) -> None:
     """Earliest date per symbol per market and dataset."""
-    print_table(_lake(ctx).catalog.earliest(market=market, dataset=dataset, as_="arrow"), fmt, limit=LIMIT)
+    table = _lake(ctx).catalog.earliest(
+        markets=renamed(markets, market, new="--markets", old="--market"),
+        datasets=renamed(datasets, dataset, new="--datasets", old="--dataset"),
+        as_="arrow",
+    )
+    print_table(table, fmt, limit=LIMIT)
 
 
-@catalog_app.command("synchronal")
+@catalog_app.command("synchronal", cls=SettingsCommand)
 def synchronal_command(ctx: typer.Context, fmt: OutputFormat = FORMAT) -> None:
     """Base assets with a spot USDT pair and perpetuals in both um and cm."""
     print_table(_lake(ctx).catalog.synchronal(as_="arrow"), fmt, title="synchronal", limit=LIMIT)
 
 
-@catalog_app.command("symbols")
-def symbols_command(ctx: typer.Context, market: str | None = MARKET, fmt: OutputFormat = FORMAT) -> None:
+@catalog_app.command("symbols", cls=SettingsCommand)
+def symbols_command(
+    ctx: typer.Context,
+    markets: str | None = MARKETS,
+    fmt: OutputFormat = FORMAT,
+    market: str | None = OLD_MARKET,
+) -> None:
     """Every symbol the archive holds, delisted ones included."""
-    print_table(_lake(ctx).catalog.symbols(market=market, as_="arrow"), fmt, title="symbols", limit=LIMIT)
+    chosen = renamed(markets, market, new="--markets", old="--market")
+    print_table(_lake(ctx).catalog.symbols(markets=chosen, as_="arrow"), fmt, title="symbols", limit=LIMIT)

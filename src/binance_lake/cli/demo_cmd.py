@@ -16,6 +16,7 @@ import typer
 from rich.markup import escape
 
 from binance_lake.cli.render import OutputFormat, console, print_table
+from binance_lake.cli.state import state
 from binance_lake.lake import Lake
 
 DEMO_SYMBOLS = ("BTCUSDT", "ETHUSDT", "XEMUSDT")  # XEMUSDT is delisted on 2023-10-31 in the simulator
@@ -64,11 +65,14 @@ def _report(frame: object) -> None:
 
 
 def demo_command(
+    ctx: typer.Context,
     root: Path | None = typer.Option(
         None, "--root", help="Keep the demo lake here (default: a temporary dir)."
     ),
 ) -> None:
     """Run the whole pipeline against the built-in simulator and print a short report (under a minute)."""
+    if root is None and state(ctx).flags.get("root"):
+        root = Path(str(state(ctx).flags["root"])).expanduser()  # `binance-lake --root DIR demo` keeps it too
     from binance_lake.sim.server import SimServer
     from binance_lake.sim.universe import Universe
 
@@ -82,7 +86,7 @@ def demo_command(
 
             started = _step("catalog refresh: um fundingRate files (every symbol, delisted ones too)")
             refreshed = lake.catalog.refresh(markets="um", datasets="fundingRate")
-            symbols = lake.catalog.symbols(market="um")
+            symbols = lake.catalog.symbols(markets="um")
             delisted = sorted(symbols.loc[symbols["delisted"], "symbol"])
             _done(
                 started,

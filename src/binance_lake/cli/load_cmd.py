@@ -11,12 +11,12 @@ from pathlib import Path
 import typer
 from rich.markup import escape
 
+from binance_lake.cli.options import FORMAT
 from binance_lake.cli.render import OutputFormat, console, err_console, print_table
 from binance_lake.cli.state import state
 from binance_lake.core.errors import UsageError
 from binance_lake.lake import Lake
 
-FORMAT = typer.Option(OutputFormat.TABLE, "--format", help="table, csv or json.")
 WRITERS = (".parquet", ".csv")
 
 

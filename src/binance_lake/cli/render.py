@@ -8,12 +8,14 @@ printed at its natural width, however wide, and text is not wrapped at all.
 
 from __future__ import annotations
 
+import csv
 import datetime as dt
 import io
 import json
 import re
 import sys
 from collections.abc import Iterator, Sequence
+from decimal import Decimal
 from enum import StrEnum
 from typing import Any
 
@@ -49,9 +51,11 @@ def _cell(value: Any) -> str:
     return str(value)
 
 
-def _json_default(value: Any) -> str:
+def _json_default(value: Any) -> str | int | float:
     if isinstance(value, dt.date | dt.datetime):
         return value.isoformat()
+    if isinstance(value, Decimal):  # a number stays a number (a DuckDB HUGEINT sum arrives as a Decimal)
+        return int(value) if value == value.to_integral_value() else float(value)
     return str(value)
 
 
@@ -194,3 +198,30 @@ def print_table(
         target.print(f"… {table.num_rows - limit} more rows (use --format csv for all)", markup=False)
     elif table.num_rows == 0:
         target.print("no rows", markup=False)
+
+
+def _csv_cell(value: Any) -> object:
+    if isinstance(value, list | dict):
+        return json.dumps(value, default=_json_default)
+    if isinstance(value, bool):
+        return "true" if value else "false"  # as Arrow's CSV writer spells them
+    return "" if value is None else value
+
+
+def print_record(record: dict[str, Any], fmt: OutputFormat, *, title: str | None = None) -> None:
+    """Print one report (a command's summary) in the chosen format: JSON keeps its numbers and lists; CSV is
+    one header line and one row (lists and mappings as JSON); a table is a field/value list."""
+    if fmt is OutputFormat.JSON:
+        console.file.write(json.dumps(record, default=_json_default, indent=1) + "\n")
+        return
+    if fmt is OutputFormat.CSV:
+        sink = io.StringIO()
+        writer = csv.writer(sink, lineterminator="\n")
+        writer.writerow(record)
+        writer.writerow(_csv_cell(v) for v in record.values())
+        console.file.write(sink.getvalue())
+        return
+    view = Table(title=Text(title) if title else None, show_header=False)
+    for name, value in record.items():
+        view.add_row(Text(name), Text(_cell(value)))
+    show(view)

@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import json
-
 import typer
 from rich.markup import escape
 from rich.table import Table
 
+from binance_lake.cli.options import FORMAT, renamed
 from binance_lake.cli.progress import ProgressDisplay, choose_shape
-from binance_lake.cli.render import console, show
+from binance_lake.cli.render import OutputFormat, console, print_record, show
 from binance_lake.cli.state import state
 from binance_lake.core.errors import UsageError
 from binance_lake.engine.sync import SyncReport, unavailable_text
@@ -75,7 +74,9 @@ def sync_command(
     datasets: str = typer.Option(
         ..., "--datasets", help="Comma-separated, e.g. klines,markPriceKlines,fundingRate."
     ),
-    intervals: str | None = typer.Option(None, "--intervals", help="Kline intervals, e.g. 1h,1m."),
+    intervals: str | None = typer.Option(
+        None, "--intervals", help="Comma-separated kline intervals, e.g. 1h,1m."
+    ),
     symbols: str | None = typer.Option(None, "--symbols", help="Comma-separated symbols or @set names."),
     all_symbols: bool = typer.Option(False, "--all", help="Every symbol of the market alive in the range."),
     include_delisted: bool = typer.Option(
@@ -89,20 +90,27 @@ def sync_command(
         True, "--keep-raw/--no-keep-raw", help="Keep the verified zips under raw/."
     ),
     refresh: bool = typer.Option(True, "--refresh/--no-refresh", help="List the chosen prefixes first."),
-    as_json: bool = typer.Option(False, "--json", help="Print the summary as JSON."),
+    fmt: OutputFormat = FORMAT,
+    as_json: bool = typer.Option(
+        False, "--json", hidden=True, help="Old spelling of --format json (goes in the next release)."
+    ),
 ) -> None:
     """Download archive files into typed Parquet: resumable, checksum-verified, parallel.
 
     Exit code 1 when any file failed (each is named); 2 for bad input. Progress goes to stderr: live bars
-    on a terminal, otherwise one line every BINANCE_LAKE_PROGRESS_SECONDS (5 s), JSON lines with --json.
+    on a terminal, otherwise one line every BINANCE_LAKE_PROGRESS_SECONDS (5 s), JSON lines with --format json.
     """
     if bool(symbols) == all_symbols:
         raise UsageError("give either --symbols or --all")
     if include_delisted and not all_symbols:
         raise UsageError("--include-delisted only applies with --all")
+    if as_json:
+        fmt = renamed(
+            None if fmt is OutputFormat.TABLE else fmt, OutputFormat.JSON, new="--format json", old="--json"
+        )
     lake = Lake(settings=state(ctx).settings())
-    # Progress goes to stderr: bars on a terminal, else a line every few seconds (JSON lines with --json).
-    with ProgressDisplay(choose_shape(as_json=as_json)) as shown:
+    # Progress goes to stderr: bars on a terminal, else a line every few seconds (JSON lines for json).
+    with ProgressDisplay(choose_shape(as_json=fmt is OutputFormat.JSON)) as shown:
         report = lake.sync(
             market=market,
             datasets=datasets,
@@ -112,14 +120,14 @@ def sync_command(
             end=end,
             include_delisted=include_delisted,
             dry_run=dry_run,
-            refresh_catalog=refresh,
+            refresh=refresh,
             concurrency=concurrency,
             keep_raw=keep_raw,
             progress=shown.sync,
             refresh_progress=shown.refresh,
         )
-    if as_json:
-        console.file.write(json.dumps(report.summary(), indent=1) + "\n")
+    if fmt is not OutputFormat.TABLE:
+        print_record(report.summary(), fmt)
     elif dry_run:
         _print_plan(report)
     else:

@@ -21,6 +21,9 @@ that called the library; nothing above that edge sees a foreign exception type.
     └── UsageError               bad input from the user: one sentence, exit code 2
 
     * = also `Transient`: the same request may succeed if repeated later.
+
+Warnings (not errors: the call still returns): `MissingDataWarning` (a `UserWarning`) when a load fills
+columns of a dataset the lake has never held with nulls.
 """
 
 from __future__ import annotations
@@ -110,6 +113,10 @@ class StreamError(BinanceLakeError):
 
 class UsageError(BinanceLakeError):
     """Bad input from the user. The message is one sentence saying what to change; exit code 2."""
+
+
+class MissingDataWarning(UserWarning):
+    """A load returned null columns for a dataset the lake has never held for the asked symbols."""
 
 
 def is_transient(error: BaseException) -> bool:

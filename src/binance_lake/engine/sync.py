@@ -76,6 +76,22 @@ class SyncReport:
     def ok(self) -> bool:
         return self.execution is None or self.execution.ok
 
+    def __repr__(self) -> str:
+        # Short on purpose: the plan holds every file (a large sync's default repr ran to hundreds of KB).
+        execution = self.execution
+        counts = (
+            f"ingested={execution.ingested}, failed={len(execution.failures)}, rows={execution.rows}"
+            if execution is not None
+            else "not executed"
+        )
+        return (
+            f"SyncReport(market={self.request.market.value!r}, datasets={list(self.request.datasets)!r}, "
+            f"intervals={[i.value for i in self.request.intervals]!r}, symbols={len(self.symbols)}, "
+            f"days={self.request.first_day}..{self.request.last_day}, planned={len(self.plan.fetch)}, "
+            f"held={self.plan.held}, quarantined_skipped={len(self.plan.quarantined)}, {counts}, "
+            f"dry_run={self.dry_run}, ok={self.ok})"
+        )
+
     def summary(self) -> dict[str, object]:
         execution = self.execution
         return {

@@ -17,12 +17,15 @@ DuckDB ASOF query took fifty; all six datasets share one coverage query and are 
 `funding_time` and `metrics_time` say which row was used. Index-price klines are keyed by pair: the catalog's
 exchange pair when known, else the symbol up to its first `_` (BTCUSDT_230929 -> BTCUSDT, BTCUSD_PERP ->
 BTCUSD). Datasets other than klines may be absent (a delivery contract has no funding): their columns are null
-and their gaps are reported in `missing` like any other.
+and their gaps are reported in `missing` like any other. A dataset the lake holds for none of the asked symbols
+(never synced) while it has days in `missing` also raises a `MissingDataWarning` naming it and the sync
+command, so all-null columns are never silent; `Lake.load_aligned(fill=True)` syncs such gaps first.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import warnings
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -33,7 +36,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from binance_lake.core.datasets import get_dataset
-from binance_lake.core.errors import UsageError
+from binance_lake.core.errors import MissingDataWarning, UsageError
 from binance_lake.core.quirks import METRICS_PERIOD
 from binance_lake.core.timerange import DateLike
 from binance_lake.core.vocabulary import Interval, Market
@@ -193,6 +196,23 @@ def aligned_schema(klines: pa.Schema) -> pa.Schema:
     )
 
 
+def never_held_message(klines: LoadRequest, never: list[LoadRequest]) -> str:
+    """The `MissingDataWarning` text: which datasets the lake never held for the request, and the sync."""
+    names = ",".join(r.dataset for r in never)
+    interval = (
+        f" --intervals {klines.interval.value}" if klines.interval and any(r.interval for r in never) else ""
+    )
+    command = (
+        f"binance-lake sync --market {klines.market.value} --datasets {names}{interval} "
+        f"--symbols {','.join(klines.symbols)} --start {klines.range.first_day} --end {klines.range.last_day}"
+    )
+    return (
+        f"load_aligned: the lake holds no {names.replace(',', ', ')} data for {', '.join(klines.symbols)} in "
+        f"market {klines.market.value}, so those columns are null (their days are in `missing`); sync them "
+        f"with `{command}` or pass fill=True"
+    )
+
+
 def load_aligned(
     root: Path,
     symbols: SymbolsArg,
@@ -240,6 +260,11 @@ def load_aligned(
         ]
     if planned[0].absent:
         raise UsageError(not_held_message(root, klines, planned[0].absent))
+    # Never synced: held for none of the symbols, yet with days in `missing` (a dataset the catalog knows
+    # is not published for these symbols, like a delivery contract's funding, is no news).
+    never = [p.request for p in planned[1:] if len(p.absent) == len(p.request.symbols) and p.coverage.missing]
+    if never:
+        warnings.warn(never_held_message(klines, never), MissingDataWarning, stacklevel=3)
     tables = read_many([p.part() for p in planned])
     missing = Missing()
     for p in planned:
