@@ -27,7 +27,8 @@ from typing import Any
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from binance_lake.core.partitions import Partition
+from binance_lake.core.errors import UsageError
+from binance_lake.core.partitions import TABLES_DIR, Partition, parse_partition_path
 from binance_lake.storage.database import Connection
 
 PARTITIONS_SCHEMA: tuple[str, ...] = (
@@ -185,3 +186,36 @@ def repair_command(partition: Partition) -> str:
         f"binance-lake sync --market {partition.market.value} --datasets {partition.dataset}{interval} "
         f"--symbols {partition.symbol} --start {partition.first_day} --end {partition.last_day}"
     )
+
+
+def partition_at(path: Path | str) -> tuple[str, Partition | None]:
+    """The lake-relative path of a partition file given by any path to it, and the partition (None when the
+    path is not a partition's)."""
+    parts = Path(path).parts
+    for i in range(len(parts) - 1, -1, -1):
+        if parts[i] == TABLES_DIR:
+            relative = "/".join(parts[i:])
+            try:
+                return relative, parse_partition_path(relative)
+            except UsageError:
+                break
+    return str(path), None
+
+
+def _reason(error: BaseException | str) -> str:
+    if isinstance(error, FileNotFoundError):
+        return "gone"
+    text = str(error).strip()
+    lowered = text.lower()
+    if "magic bytes" in lowered or "too small" in lowered or "not a parquet file" in lowered:
+        return "not a Parquet file"
+    first = text.splitlines()[0] if text else type(error).__name__
+    return f"unreadable: {first}"
+
+
+def damaged_message(path: Path | str, error: BaseException | str) -> str:
+    """One sentence naming a partition file that cannot be read and the sync that rebuilds it."""
+    relative, partition = partition_at(path)
+    if partition is None:
+        return f"{relative} cannot be read ({_reason(error)})"
+    return f"{relative} is damaged ({_reason(error)}); run `{repair_command(partition)}` to rebuild it"
