@@ -18,6 +18,7 @@ from binance_lake.engine.plan import Reason
 from binance_lake.engine.sync import DAMAGED_DIR, SyncReport
 from binance_lake.lake import Lake
 from binance_lake.sim.server import SimServer
+from binance_lake.storage import database
 from binance_lake.storage.database import LakeDatabase
 from tests.engine.test_sync_sim import all_tables, lake_on
 
@@ -176,3 +177,21 @@ def test_a_month_written_from_daily_files_is_rebuilt_from_all_of_them(
     assert len(report.plan.fetch) == 8
     assert {p.reason for p in report.plan.fetch} == {Reason.PARTITION_LOST}
     assert all_tables(tmp_path) == original
+
+
+def test_a_lake_without_partition_records_still_notices_a_deleted_partition(
+    make_sim: MakeSim, tmp_path: Path
+) -> None:
+    # A lake written before partitions were recorded: the table is missing, its partitions have no record.
+    server = make_sim(now=NOW)
+    lake, original = synced(server, tmp_path, MONTHLY)
+    with LakeDatabase(tmp_path).connect() as connection:
+        connection.execute("DROP TABLE partitions")
+    database._ENSURED.clear()  # as in a new process, which ensures the schema once
+    (tmp_path / MONTHLY.partition).unlink()
+    report, requests = resync(lake, server, MONTHLY)
+    assert report.ok and report.lost_partitions == {MONTHLY.partition: "gone"} and requests == 0
+    assert all_tables(tmp_path) == original
+    with LakeDatabase(tmp_path).connect(read_only=True) as connection:
+        paths = [row[0] for row in connection.execute("SELECT path FROM partitions").fetchall()]
+    assert paths == [MONTHLY.partition]  # recorded from now on

@@ -38,6 +38,12 @@ def _print_plan(report: SyncReport) -> None:
         )
     if len(plan.fetch) > 50:
         console.print(f"  … {len(plan.fetch) - 50} more")
+    _print_lost(report)
+
+
+def _print_lost(report: SyncReport) -> None:
+    for path, damage in list(report.lost_partitions.items())[:20]:
+        console.print(f"[yellow]partition {damage}[/] {path}: its files are planned again", highlight=False)
 
 
 def _print_summary(report: SyncReport) -> None:
@@ -52,6 +58,7 @@ def _print_summary(report: SyncReport) -> None:
     table.add_row("failed", str(len(execution.failures)))
     table.add_row("quarantined (skipped)", str(len(report.plan.quarantined)))
     console.print(table)
+    _print_lost(report)
     for line in unavailable_text(report.plan.unavailable)[:20]:
         console.print(f"[yellow]missing upstream[/] {line}", highlight=False)
     for failure in execution.failures:
