@@ -70,7 +70,7 @@ def test_records_round_trip_and_the_last_one_wins(tmp_path: Path) -> None:
         # The DDL is idempotent: a lake that has the table (or an older one without it) opens.
         for statement in PARTITIONS_SCHEMA:
             connection.execute(statement)
-        got = recorded_partitions(connection, [str(MONTH.path), str(DAY.path), "tables/x/none.parquet"])
+        got = recorded_partitions(connection, [MONTH.posix, DAY.posix, "tables/x/none.parquet"])
     assert got == {str(MONTH.path): (3, 30, 300), str(DAY.path): (2, 20, 200)}
 
 
@@ -85,15 +85,15 @@ def _later(path: Path, seconds: int = 1) -> None:
 
 def test_an_intact_partition_costs_one_stat_and_passes(tmp_path: Path) -> None:
     record = _written(tmp_path)
-    inspection = inspect(tmp_path, [MONTH], _records(record))
+    inspection = inspect(tmp_path, [MONTH.posix], _records(record))
     assert not inspection.damaged and not inspection.refreshed
 
 
 def test_a_deleted_partition_is_gone_with_or_without_a_record(tmp_path: Path) -> None:
     record = _written(tmp_path)
     (tmp_path / MONTH.path).unlink()
-    assert inspect(tmp_path, [MONTH], _records(record)).damaged == {MONTH: Damage.GONE}
-    assert inspect(tmp_path, [MONTH], {}).damaged == {MONTH: Damage.GONE}
+    assert inspect(tmp_path, [MONTH.posix], _records(record)).damaged == {MONTH: Damage.GONE}
+    assert inspect(tmp_path, [MONTH.posix], {}).damaged == {MONTH: Damage.GONE}
 
 
 @pytest.mark.parametrize("same_size", [True, False], ids=["same size", "other size"])
@@ -102,20 +102,20 @@ def test_garbage_over_a_partition_is_damaged(tmp_path: Path, same_size: bool) ->
     path = tmp_path / MONTH.path
     path.write_bytes(b"\0" * (record.size if same_size else 17))
     _later(path)
-    assert inspect(tmp_path, [MONTH], _records(record)).damaged == {MONTH: Damage.DAMAGED}
+    assert inspect(tmp_path, [MONTH.posix], _records(record)).damaged == {MONTH: Damage.DAMAGED}
 
 
 def test_another_valid_file_with_other_rows_is_damaged(tmp_path: Path) -> None:
     record = _written(tmp_path, hours=24)
     pq.write_table(_bars(12), tmp_path / MONTH.path)  # a truncated copy, still Parquet
     _later(tmp_path / MONTH.path)
-    assert inspect(tmp_path, [MONTH], _records(record)).damaged == {MONTH: Damage.DAMAGED}
+    assert inspect(tmp_path, [MONTH.posix], _records(record)).damaged == {MONTH: Damage.DAMAGED}
 
 
 def test_a_touched_partition_is_re_recorded_not_damaged(tmp_path: Path) -> None:
     record = _written(tmp_path)
     _later(tmp_path / MONTH.path, 60)
-    inspection = inspect(tmp_path, [MONTH], _records(record))
+    inspection = inspect(tmp_path, [MONTH.posix], _records(record))
     assert not inspection.damaged
     (refreshed,) = inspection.refreshed
     assert (refreshed.rows, refreshed.size) == (record.rows, record.size)
@@ -125,7 +125,7 @@ def test_a_touched_partition_is_re_recorded_not_damaged(tmp_path: Path) -> None:
 def test_a_partition_without_a_record_is_checked_for_existence_only(tmp_path: Path) -> None:
     _written(tmp_path)
     (tmp_path / MONTH.path).write_bytes(b"garbage")
-    assert not inspect(tmp_path, [MONTH], {}).damaged
+    assert not inspect(tmp_path, [MONTH.posix], {}).damaged
 
 
 def test_the_damage_message_names_the_file_and_the_sync_that_rebuilds_it(tmp_path: Path) -> None:

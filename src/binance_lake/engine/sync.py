@@ -24,7 +24,7 @@ from binance_lake.catalog.store import ensure_catalog
 from binance_lake.core.archive import ArchiveFile
 from binance_lake.core.datasets import get_dataset
 from binance_lake.core.errors import StorageError, UsageError
-from binance_lake.core.partitions import TABLES_DIR, Partition, partitions_of
+from binance_lake.core.partitions import TABLES_DIR, Partition, partition_paths
 from binance_lake.core.symbols import pair_of
 from binance_lake.core.vocabulary import Cadence, Interval, Market, intervals_for
 from binance_lake.engine.executor import ExecutionReport, Executor, SyncProgress
@@ -239,16 +239,15 @@ def check_partitions(
     """The cheap always-on check: the partitions the candidates' held files wrote, stat'ed against their
     records. Returns the files to plan again (every writer of a lost partition, by key, as the catalog lists
     it now when it does) and the inspection. Adds the recorded state of writers outside `held` to it."""
-    partitions = {
-        p
+    paths = {
+        path
         for c in candidates
         if (state := held.get(c.key)) is not None and state.status is FileStatus.INGESTED
-        for p in partitions_of(c.file)
+        for path in partition_paths(c.file)
     }
-    if not partitions:
+    if not paths:
         return {}, Inspection({})
-    records = recorded_partitions(connection, [str(p.path) for p in partitions])
-    inspection = inspect(root, sorted(partitions), records)
+    inspection = inspect(root, paths, recorded_partitions(connection, paths))
     if not inspection.damaged:
         return {}, inspection
     listed = {c.key: c for c in candidates}

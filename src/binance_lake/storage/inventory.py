@@ -60,7 +60,7 @@ class PartitionRecord:
 
     @property
     def path(self) -> str:
-        return str(self.partition.path)
+        return self.partition.posix
 
 
 class Damage(StrEnum):
@@ -68,7 +68,7 @@ class Damage(StrEnum):
     DAMAGED = "damaged"  # there, but not a readable Parquet file with the recorded rows
 
 
-def stat_of(path: Path) -> tuple[int, int] | None:
+def stat_of(path: Path | str) -> tuple[int, int] | None:
     """(size, mtime_ns) of a file, or None when it does not exist."""
     try:
         st = os.stat(path)  # noqa: PTH116 - one call, no Path object per partition
@@ -137,11 +137,11 @@ def record_partitions(
 
 def recorded_partitions(connection: Connection, paths: Iterable[str]) -> dict[str, tuple[int, int, int]]:
     """(rows, size, mtime_ns) recorded for each of `paths` that has a record."""
-    wanted = sorted(set(paths))
+    wanted = list(paths)
     if not wanted:
         return {}
     rows = connection.execute(
-        'SELECT path, "rows", size, mtime_ns FROM partitions WHERE list_contains(?, path)', [wanted]
+        'SELECT path, "rows", size, mtime_ns FROM partitions WHERE path IN (SELECT unnest(?))', [wanted]
     ).fetchall()
     return {str(p): (int(r), int(s), int(m)) for p, r, s, m in rows}
 
@@ -155,27 +155,26 @@ class Inspection:
     refreshed: tuple[PartitionRecord, ...] = ()
 
 
-def inspect(
-    root: Path, partitions: Iterable[Partition], records: Mapping[str, tuple[int, int, int]]
-) -> Inspection:
-    """Check each partition against its record: one `os.stat`, and a footer read only when the stat
-    differs. A partition without a record (written before records existed) is checked for existence only."""
+def inspect(root: Path, paths: Iterable[str], records: Mapping[str, tuple[int, int, int]]) -> Inspection:
+    """Check each partition (by lake-relative path) against its record: one `os.stat`, and a footer read
+    only when the stat differs. A partition without a record (written before records existed) is checked
+    for existence only."""
     damaged: dict[Partition, Damage] = {}
     refreshed: list[PartitionRecord] = []
-    for partition in partitions:
-        path = str(partition.path)
-        seen = stat_of(root / path)
+    base = str(root)
+    for path in paths:
+        seen = stat_of(os.path.join(base, path))  # noqa: PTH118 - strings: thousands of partitions
         if seen is None:
-            damaged[partition] = Damage.GONE
+            damaged[parse_partition_path(path)] = Damage.GONE
             continue
         record = records.get(path)
         if record is None or seen == record[1:]:
             continue
         rows = readable_rows(root / path)
         if rows is None or rows != record[0]:
-            damaged[partition] = Damage.DAMAGED
+            damaged[parse_partition_path(path)] = Damage.DAMAGED
         else:
-            refreshed.append(PartitionRecord(partition, rows, *seen))
+            refreshed.append(PartitionRecord(parse_partition_path(path), rows, *seen))
     return Inspection(damaged, tuple(refreshed))
 
 
