@@ -16,6 +16,7 @@ import pytest
 from binance_lake.core.errors import StorageError
 from binance_lake.load import missing_of
 from binance_lake.load.missing import Gap
+from binance_lake.load.views import damaged_file_error
 from binance_lake.sim.server import SimServer
 from tests.engine.test_sync_sim import lake_on
 
@@ -124,3 +125,13 @@ def test_a_damaged_first_file_breaks_only_its_own_dataset(sim_server: SimServer,
     with pytest.raises(StorageError, match=f"^{first} is damaged .*--start 2023-09-01 --end 2023-09-30"):
         lake.sql("SELECT count(*) AS n FROM klines WHERE symbol = 'ETHUSDT'")
     assert lake.sql("SELECT count(*) AS n FROM fundingRate").column("n").to_pylist()[0] > 0
+
+
+def test_only_errors_about_a_lake_file_are_called_damage(tmp_path: Path) -> None:
+    inside = f"{tmp_path}/{OCTOBER}"
+    found = damaged_file_error(tmp_path, Exception(f"No magic bytes found at end of file '{inside}'"))
+    assert found is not None and str(found).startswith(f"{OCTOBER} is damaged (not a Parquet file); run `")
+    mismatch = f'Failed to read file "{inside}": schema mismatch in glob: column "y" was read from …'
+    assert damaged_file_error(tmp_path, Exception(mismatch)) is None
+    elsewhere = "No magic bytes found at end of file '/elsewhere/market=um/x.parquet'"
+    assert damaged_file_error(tmp_path, Exception(elsewhere)) is None

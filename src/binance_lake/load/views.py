@@ -56,9 +56,12 @@ def dataset_views(root: Path) -> dict[str, str]:
 def damaged_file_error(root: Path, error: BaseException) -> StorageError | None:
     """DuckDB's error about a partition file of the lake it could not read, as one sentence naming the file
     and the command that rebuilds it; None for any other error."""
-    match = _FILE_IN_ERROR.search(str(error))
+    text = str(error)
+    match = _FILE_IN_ERROR.search(text)
     if match is None or not match.group(1).startswith(str(root / TABLES_DIR)):
         return None
+    if "schema mismatch" in text.lower():
+        return None  # readable files whose columns differ: not damage
     return StorageError(damaged_message(match.group(1), first_line(error)))
 
 
