@@ -112,9 +112,7 @@ def test_planning_after_a_completed_sync_yields_nothing(
 
 def test_a_held_file_whose_partition_is_lost_is_planned_again_with_its_recorded_sha256() -> None:
     entry = monthly("BTCUSDT", D(2024, 1, 1))
-    held = {
-        entry.key: RecordedFile(entry.key, FileStatus.INGESTED, entry.etag, entry.size, 1, "ab12", "verified")
-    }
+    held = {entry.key: RecordedFile(entry.key, FileStatus.INGESTED, entry.etag, entry.size, 1, "ab12")}
     assert plan_sync([entry], held, D(2024, 1, 1), D(2024, 1, 31)).is_empty
     plan = plan_sync([entry], held, D(2024, 1, 1), D(2024, 1, 31), lost={entry.key: entry})
     assert [(p.key, p.reason, p.sha256) for p in plan.fetch] == [(entry.key, Reason.PARTITION_LOST, "ab12")]

@@ -177,15 +177,14 @@ class RecordedFile:
     etag: str | None
     size: int | None
     attempts: int
-    # What verified the bytes that were ingested: a lost partition is rebuilt from the kept raw zip when its
-    # sha256 still matches (engine.executor), without asking upstream.
+    # The sha256 of the bytes that were ingested: a lost partition is rebuilt from the kept raw zip when it
+    # still matches (engine.executor), without asking upstream.
     sha256: str | None = None
-    checksum: str | None = None
 
 
 def recorded(connection: Connection, keys: Iterable[str] | None = None) -> dict[str, RecordedFile]:
     """Recorded states, all or for `keys`."""
-    sql = "SELECT key, status, etag, size, attempts, sha256, checksum FROM file_state"
+    sql = "SELECT key, status, etag, size, attempts, sha256 FROM file_state"
     if keys is None:
         rows = connection.execute(sql).fetchall()
     else:
@@ -193,7 +192,7 @@ def recorded(connection: Connection, keys: Iterable[str] | None = None) -> dict[
         if not wanted:
             return {}
         rows = connection.execute(sql + " WHERE list_contains(?, key)", [wanted]).fetchall()
-    return {k: RecordedFile(k, FileStatus(s), e, z, int(a), sha, c) for k, s, e, z, a, sha, c in rows}
+    return {k: RecordedFile(k, FileStatus(s), e, z, int(a), sha) for k, s, e, z, a, sha in rows}
 
 
 def mark_superseded(connection: Connection, monthly: ArchiveFile) -> None:

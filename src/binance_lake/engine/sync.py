@@ -186,18 +186,6 @@ def catalog_files(
     return files
 
 
-def _archive_file(row: tuple[object, ...], market: Market) -> ArchiveFile:
-    dataset, symbol, interval, cadence, period = row
-    return ArchiveFile(
-        market,
-        Cadence(str(cadence)),
-        str(dataset),
-        str(symbol),
-        Interval(str(interval)) if interval else None,
-        period,  # type: ignore[arg-type]
-    )
-
-
 def _writers_of(connection: Connection, partition: Partition) -> list[tuple[str, CatalogFile]]:
     """Every ingested file whose rows are in `partition`, as the catalog entry it was fetched from."""
     rows = connection.execute(
@@ -215,19 +203,12 @@ def _writers_of(connection: Connection, partition: Partition) -> list[tuple[str,
             partition.first_day,
         ],
     ).fetchall()
-    return [
-        (
-            str(key),
-            CatalogFile(
-                str(key),
-                _archive_file(tuple(rest[:5]), partition.market),
-                int(rest[5] or 0),
-                str(rest[6] or ""),
-                rest[7] == "verified",
-            ),
-        )
-        for key, *rest in rows
-    ]
+    writers: list[tuple[str, CatalogFile]] = []
+    for key, dataset, symbol, interval, cadence, period, size, etag, checksum in rows:
+        interval_ = Interval(interval) if interval else None
+        file = ArchiveFile(partition.market, Cadence(cadence), dataset, symbol, interval_, period)
+        writers.append((key, CatalogFile(key, file, int(size or 0), etag or "", checksum == "verified")))
+    return writers
 
 
 def check_partitions(
