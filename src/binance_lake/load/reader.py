@@ -32,7 +32,7 @@ import pyarrow.parquet as pq
 from binance_lake.core.datasets import Granularity
 from binance_lake.core.errors import StorageError, UsageError
 from binance_lake.core.partitions import partition_for_day
-from binance_lake.core.timerange import TimeRange, iter_days, iter_months
+from binance_lake.core.timerange import TimeRange, iter_days, iter_months, month_end
 from binance_lake.load.connection import LakeState
 from binance_lake.load.coverage import Coverage, Facts, coverage, expected_days, facts, series_of
 from binance_lake.load.missing import Gap, Missing
@@ -218,11 +218,7 @@ def _period_of(request: LoadRequest, name: str) -> dt.date | None:
 def _periods(request: LoadRequest, first: dt.date, last: dt.date) -> list[tuple[dt.date, dt.date, dt.date]]:
     """(period, first day, last day) of each partition over `first .. last`, clipped to it."""
     if request.spec.granularity is Granularity.MONTH:
-        out = []
-        for month in iter_months(first, last):
-            following = dt.date(month.year + month.month // 12, month.month % 12 + 1, 1)
-            out.append((month, max(first, month), min(last, following - dt.timedelta(days=1))))
-        return out
+        return [(m, max(first, m), min(last, month_end(m))) for m in iter_months(first, last)]
     return [(d, d, d) for d in iter_days(first, last)]
 
 
