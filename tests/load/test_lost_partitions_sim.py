@@ -5,20 +5,28 @@ names it and the sync that rebuilds it, while queries that do not read it still 
 from __future__ import annotations
 
 import datetime as dt
+import itertools
 import os
 import shutil
+import tempfile
 from pathlib import Path
 
 import pyarrow as pa
 import pyarrow.compute as pc
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from binance_lake.core.errors import StorageError
+from binance_lake.core.vocabulary import Interval
 from binance_lake.load import missing_of
 from binance_lake.load.missing import Gap
-from binance_lake.load.views import damaged_file_error
+from binance_lake.load.reader import load_table
+from binance_lake.load.request import build_request
 from binance_lake.sim.server import SimServer
+from binance_lake.storage.database import LakeDatabase
 from tests.engine.test_sync_sim import lake_on
+from tests.load.lakes import LakeBuilder, bars
 
 D = dt.date
 KLINES = "tables/klines/market=um/interval=1h/symbol=BTCUSDT"
@@ -128,6 +136,8 @@ def test_a_damaged_first_file_breaks_only_its_own_dataset(sim_server: SimServer,
 
 
 def test_only_errors_about_a_lake_file_are_called_damage(tmp_path: Path) -> None:
+    from binance_lake.load.views import damaged_file_error  # new here; the other tests also run on older code
+
     inside = f"{tmp_path}/{OCTOBER}"
     found = damaged_file_error(tmp_path, Exception(f"No magic bytes found at end of file '{inside}'"))
     assert found is not None and str(found).startswith(f"{OCTOBER} is damaged (not a Parquet file); run `")
@@ -135,3 +145,61 @@ def test_only_errors_about_a_lake_file_are_called_damage(tmp_path: Path) -> None
     assert damaged_file_error(tmp_path, Exception(mismatch)) is None
     elsewhere = "No magic bytes found at end of file '/elsewhere/market=um/x.parquet'"
     assert damaged_file_error(tmp_path, Exception(elsewhere)) is None
+
+
+def test_without_partition_records_a_damaged_file_fails_the_load_naming_it(
+    sim_server: SimServer, root: Path
+) -> None:
+    # A lake written before partitions were recorded: nothing to compare a stat with, so the damage shows
+    # only when the file is read, and then as one sentence that says how to repair it.
+    with LakeDatabase(root).connect() as connection:
+        connection.execute("DROP TABLE partitions")
+    _garbage(root / OCTOBER, 100)
+    with pytest.raises(StorageError) as raised:
+        _load(sim_server, root, "BTCUSDT")
+    assert str(raised.value) == f"{OCTOBER} is damaged (not a Parquet file); run `{REPAIR}` to rebuild it"
+
+
+# -- the rule, over any lost months and any range ----------------------------------------------------------
+
+MONTHS = [D(2024, m, 1) for m in range(1, 5)]
+
+
+@pytest.fixture(scope="module")
+def built(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """January to April of hourly bars held as daily files (no partition records), March 10..12 never held."""
+    root = tmp_path_factory.mktemp("built")
+    b = LakeBuilder(root)
+    table = bars(dt.datetime(2024, 1, 1, tzinfo=dt.UTC), 24 * 121, Interval.H1)
+    b.put("klines", "BTCUSDT", table, D(2024, 1, 1), D(2024, 3, 9), interval=Interval.H1)
+    b.announce("klines", "BTCUSDT", D(2024, 3, 10), D(2024, 3, 12), interval=Interval.H1)
+    b.put("klines", "BTCUSDT", table, D(2024, 3, 13), D(2024, 4, 30), interval=Interval.H1)
+    b.commit()
+    return root
+
+
+@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(
+    st.sets(st.sampled_from(MONTHS)),
+    st.dates(D(2024, 1, 1), D(2024, 4, 30)),
+    st.dates(D(2024, 1, 1), D(2024, 4, 30)),
+)
+def test_missing_is_the_never_held_days_plus_the_held_days_of_lost_partitions(
+    built: Path, tmp_path: Path, lost: set[dt.date], a: dt.date, b: dt.date
+) -> None:
+    first, last = min(a, b), max(a, b)
+    root = Path(tempfile.mkdtemp(dir=tmp_path))
+    shutil.copytree(built, root, dirs_exist_ok=True)
+    for month in lost:
+        (root / f"{KLINES}/{month:%Y-%m}.parquet").unlink()
+    request = build_request("klines", "BTCUSDT", first, last, interval="1h")
+    loaded = load_table(root, request, require=False)
+    never = {D(2024, 3, d) for d in (10, 11, 12)}
+    days = {first + dt.timedelta(days=i) for i in range((last - first).days + 1)}
+    expected = {d for d in days if d in never or d.replace(day=1) in lost}
+    assert set(loaded.missing.days()) == expected
+    # Gaps are maximal runs: no two of them touch.
+    gaps = loaded.missing.gaps
+    assert all(x.last_day + dt.timedelta(days=1) < y.first_day for x, y in itertools.pairwise(gaps))
+    held = {t.date() for t in loaded.table.column("open_time").to_pylist()}
+    assert held == days - expected
