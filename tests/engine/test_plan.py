@@ -105,3 +105,55 @@ def test_planning_after_a_completed_sync_yields_nothing(
     for series, days in plan.unavailable.items():
         covered = {d for p in plan.fetch if p.file.symbol == series[3] for d in p.file.days()}
         assert not covered.intersection(days)
+
+
+# -- lost partitions -------------------------------------------------------------------------------------
+
+
+def test_a_held_file_whose_partition_is_lost_is_planned_again_with_its_recorded_sha256() -> None:
+    entry = monthly("BTCUSDT", D(2024, 1, 1))
+    held = {entry.key: RecordedFile(entry.key, FileStatus.INGESTED, entry.etag, entry.size, 1, "ab12")}
+    assert plan_sync([entry], held, D(2024, 1, 1), D(2024, 1, 31)).is_empty
+    plan = plan_sync([entry], held, D(2024, 1, 1), D(2024, 1, 31), lost={entry.key: entry})
+    assert [(p.key, p.reason, p.sha256) for p in plan.fetch] == [(entry.key, Reason.PARTITION_LOST, "ab12")]
+    assert plan.held == 0
+
+
+def test_every_writer_of_a_lost_partition_is_planned_even_outside_the_range() -> None:
+    days = [daily("BTCUSDT", D(2024, 3, d)) for d in range(1, 9)]
+    held = ingested(*days)
+    # A daily update asks for the 8th; the month's partition was written from all eight files.
+    plan = plan_sync(days, held, D(2024, 3, 8), D(2024, 3, 8), lost={e.key: e for e in days})
+    assert sorted(p.key for p in plan.fetch) == sorted(e.key for e in days)
+    assert {p.reason for p in plan.fetch} == {Reason.PARTITION_LOST}
+
+
+def test_a_lost_file_that_changed_upstream_is_fetched_as_changed() -> None:
+    entry = monthly("BTCUSDT", D(2024, 1, 1), etag="new")
+    held = {entry.key: RecordedFile(entry.key, FileStatus.INGESTED, "old", entry.size, 1, "ab12")}
+    plan = plan_sync([entry], held, D(2024, 1, 1), D(2024, 1, 31), lost={entry.key: entry})
+    assert [(p.reason, p.sha256) for p in plan.fetch] == [(Reason.CHANGED, None)]
+
+
+def test_lost_daily_files_of_a_month_whose_monthly_file_is_fetched_are_not_fetched_too() -> None:
+    days = [daily("BTCUSDT", D(2024, 1, d)) for d in range(1, 4)]
+    month = monthly("BTCUSDT", D(2024, 1, 1))
+    plan = plan_sync(
+        [month, *days], ingested(*days), D(2024, 1, 1), D(2024, 1, 31), lost={e.key: e for e in days}
+    )
+    assert [(p.key, p.reason) for p in plan.fetch] == [(month.key, Reason.NEW)]
+
+
+@given(
+    catalogs(), st.dates(D(2024, 1, 1), D(2024, 3, 31)), st.dates(D(2024, 1, 1), D(2024, 3, 31)), st.data()
+)
+def test_losing_held_files_plans_exactly_those_again(
+    catalog: list[CatalogFile], a: dt.date, b: dt.date, data: st.DataObject
+) -> None:
+    first, last = min(a, b), max(a, b)
+    done = ingested(*(p.entry for p in plan_sync(catalog, {}, first, last).fetch))
+    by_key = {e.key: e for e in catalog if e.key in done}
+    lost_keys = data.draw(st.sets(st.sampled_from(sorted(by_key))) if by_key else st.just(set()))
+    plan = plan_sync(catalog, done, first, last, lost={k: by_key[k] for k in lost_keys})
+    assert {p.key for p in plan.fetch} == lost_keys
+    assert plan.held == len(done) - len(lost_keys)

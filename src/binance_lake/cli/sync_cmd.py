@@ -29,6 +29,15 @@ def _print_plan(report: SyncReport) -> None:
         )
     if len(plan.fetch) > 50:
         console.print(f"  … {len(plan.fetch) - 50} more")
+    _print_lost(report)
+
+
+def _print_lost(report: SyncReport) -> None:
+    for path, damage in list(report.lost_partitions.items())[:20]:
+        console.print(
+            f"[yellow]partition {escape(str(damage))}[/] {escape(str(path))}: its files are planned again",
+            highlight=False,
+        )
 
 
 SKIPPED_SHOWN = 20
@@ -52,6 +61,7 @@ def _print_summary(report: SyncReport) -> None:
     table.add_row("quarantined now", str(len(quarantined)))
     table.add_row("quarantined (skipped)", str(len(skipped)))
     show(table)
+    _print_lost(report)
     for line in unavailable_text(report.plan.unavailable)[:20]:
         console.print(f"[yellow]missing upstream[/] {escape(line)}", highlight=False)
     for failure in failed:

@@ -63,6 +63,13 @@ class Partition:
         return self.directory / f"{name}.parquet"
 
     @property
+    def posix(self) -> str:
+        """`path` as text, formatted without pathlib (the sync's stat check makes thousands of these)."""
+        return _posix(
+            self.dataset, self.market, self.interval, self.symbol, self.period, self.spec.granularity
+        )
+
+    @property
     def first_day(self) -> dt.date:
         return self.period
 
@@ -86,6 +93,33 @@ def partitions_of(file: ArchiveFile) -> tuple[Partition, ...]:
     else:
         months = iter_days(file.first_day, file.last_day)
     return tuple(Partition(file.dataset, file.market, file.interval, file.symbol, p) for p in months)
+
+
+def _posix(
+    dataset: str,
+    market: Market,
+    interval: Interval | None,
+    symbol: str,
+    period: dt.date,
+    granularity: Granularity,
+) -> str:
+    name = f"{period.year:04d}-{period.month:02d}" if granularity is Granularity.MONTH else period.isoformat()
+    part = f"interval={interval.value}/" if interval is not None else ""
+    return f"{TABLES_DIR}/{dataset}/market={market.value}/{part}symbol={symbol}/{name}.parquet"
+
+
+def partition_paths(file: ArchiveFile) -> tuple[str, ...]:
+    """The lake-relative paths of `partitions_of(file)`, without building (and validating) each partition:
+    the sync's stat check asks for thousands."""
+    granularity = file.spec.granularity
+    periods = (
+        iter_months(file.first_day, file.last_day)
+        if granularity is Granularity.MONTH
+        else iter_days(file.first_day, file.last_day)
+    )
+    return tuple(
+        _posix(file.dataset, file.market, file.interval, file.symbol, p, granularity) for p in periods
+    )
 
 
 def parse_partition_path(path: str | PurePosixPath) -> Partition:

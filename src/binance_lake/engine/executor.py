@@ -32,6 +32,7 @@ from binance_lake.engine.ingest import Verified, group_for_ingest, ingest
 from binance_lake.engine.plan import Plan, PlannedFile, Reason
 from binance_lake.engine.state import FileState, FileStatus, StateWriter
 from binance_lake.storage.database import LakeDatabase
+from binance_lake.storage.inventory import PartitionRecord
 
 RAW_DIR = "raw"
 VERIFY_ATTEMPTS = 4
@@ -167,8 +168,32 @@ class Executor:
 
         return await asyncio.to_thread(matches)
 
+    async def _kept(self, planned: PlannedFile, path: Path) -> Verified | None:
+        """A lost partition's file rebuilt from its kept raw zip, when the zip still has the sha256 that was
+        verified and ingested: no request upstream at all."""
+        sha = planned.sha256
+        if planned.reason is not Reason.PARTITION_LOST or sha is None:
+            return None
+
+        def matches() -> bool:
+            return path.is_file() and _sha256_of(path) == sha
+
+        if not await asyncio.to_thread(matches):
+            return None
+        kept = dataclasses.replace(
+            self._state(planned, FileStatus.DOWNLOADED),
+            sha256=sha,
+            checksum="missing" if planned.entry.has_checksum is False else "verified",
+            attempts=1,
+        )
+        self._downloaded[planned.key] = kept
+        self._record(kept)
+        return Verified(planned.key, planned.file, path)
+
     async def _download(self, planned: PlannedFile) -> Verified | None:
         path = self.raw_path(planned.key)
+        if (kept := await self._kept(planned, path)) is not None:
+            return kept
         seen: set[str] = set()
         last: IntegrityError | None = None
         for attempt in range(1, VERIFY_ATTEMPTS + 1):
@@ -217,8 +242,9 @@ class Executor:
 
     async def _ingest_group(self, group: _Group) -> None:
         async with self._ingests:
+            published: list[PartitionRecord] = []
             try:
-                rows = await asyncio.to_thread(ingest, self.root, group.target, group.ready)
+                rows = await asyncio.to_thread(ingest, self.root, group.target, group.ready, published)
             except StorageError as error:
                 # Our disk failed, not the file: record it as failed so the next sync tries again.
                 for item in group.ready:
@@ -233,6 +259,7 @@ class Executor:
                 for item in group.ready:
                     await self._ingest_group(_Group(group.target, 0, [item]))
                 return
+        self._writer.published(published)
         for item in group.ready:
             downloaded = self._downloaded[item.key]
             self._record(dataclasses.replace(downloaded, status=FileStatus.INGESTED, rows=rows[item.key]))

@@ -25,7 +25,17 @@ from binance_lake.core.archive import ArchiveFile
 from binance_lake.core.datasets import Granularity
 from binance_lake.core.partitions import Partition, partitions_of
 from binance_lake.core.timerange import day_start
-from binance_lake.storage.parquet import merge_partition, write_partition_stream
+from binance_lake.storage.inventory import PartitionRecord
+from binance_lake.storage.parquet import MergeResult, merge_partition, write_partition_stream
+
+Published = list[PartitionRecord]
+"""Collects the partition files an ingest published, for the lake's record of them (storage.inventory)."""
+
+
+def _published(published: Published | None, partition: Partition, result: MergeResult) -> int:
+    if published is not None:
+        published.append(PartitionRecord(partition, result.rows_after, result.size, result.mtime_ns))
+    return result.rows_after
 
 
 @dataclass(frozen=True)
@@ -46,7 +56,9 @@ def _within(table: pa.Table, column: str, first: dt.date, last: dt.date) -> pa.T
     return table.filter(mask)
 
 
-def ingest_month(root: Path, partition: Partition, files: Sequence[Verified]) -> dict[str, int]:
+def ingest_month(
+    root: Path, partition: Partition, files: Sequence[Verified], published: Published | None = None
+) -> dict[str, int]:
     """Merge bar-like files (one monthly file, or a month's daily files) into one monthly partition.
 
     Returns the rows each file contributed. All files of a partition go in one rewrite, so a month synced
@@ -64,7 +76,7 @@ def ingest_month(root: Path, partition: Partition, files: Sequence[Verified]) ->
         rows[item.key] = table.num_rows
         replace.update(d for d in item.file.days() if first <= d <= last)
     merged = pa.concat_tables(tables) if tables else spec.schema(partition.market).empty_table()
-    merge_partition(root, partition, merged, replace_days=replace)
+    _published(published, partition, merge_partition(root, partition, merged, replace_days=replace))
     return rows
 
 
@@ -106,20 +118,22 @@ def _batches_of(path: Path) -> Iterator[pa.RecordBatch]:
         parquet.close()
 
 
-def ingest_days(root: Path, item: Verified) -> int:
+def ingest_days(root: Path, item: Verified, published: Published | None = None) -> int:
     """Write a tick-like file into its day partitions, replacing each of those days. Returns rows written."""
     spec = item.file.spec
     partitions = partitions_of(item.file)
     if len(partitions) == 1:
         (partition,) = partitions
-        return write_partition_stream(root, partition, iter_batches(item.path, item.file), spec).rows_after
+        result = write_partition_stream(root, partition, iter_batches(item.path, item.file), spec)
+        return _published(published, partition, result)
     written = 0
     with tempfile.TemporaryDirectory(dir=root, prefix=".ingest-") as scratch:
         paths = _split_by_day(item, Path(scratch))
         for partition in partitions:
             path = paths.get(partition.period)
             batches: Iterator[pa.RecordBatch] = _batches_of(path) if path is not None else iter(())
-            written += write_partition_stream(root, partition, batches, spec).rows_after
+            result = write_partition_stream(root, partition, batches, spec)
+            written += _published(published, partition, result)
     return written
 
 
@@ -135,9 +149,12 @@ def group_for_ingest(items: Sequence[Verified]) -> dict[Partition | str, list[Ve
     return groups
 
 
-def ingest(root: Path, target: Partition | str, items: Sequence[Verified]) -> dict[str, int]:
-    """Ingest one group from `group_for_ingest`; returns rows per file key."""
+def ingest(
+    root: Path, target: Partition | str, items: Sequence[Verified], published: Published | None = None
+) -> dict[str, int]:
+    """Ingest one group from `group_for_ingest`; returns rows per file key. The partitions written are
+    appended to `published` when given."""
     if isinstance(target, Partition):
-        return ingest_month(root, target, items)
+        return ingest_month(root, target, items, published)
     (item,) = items
-    return {item.key: ingest_days(root, item)}
+    return {item.key: ingest_days(root, item, published)}

@@ -9,6 +9,9 @@ Rules (seed 000 "smart updates", seed 004's bulk-history path):
 - A file is fetched when the lake does not hold it, when its upstream ETag or size changed since it was ingested
   (Binance re-uploads in place, issue #413), or when an earlier attempt did not finish. Nothing else is touched,
   so planning right after a completed sync yields an empty plan.
+- A held file whose partition is gone or damaged (`lost`, found by the sync's stat check) is planned again
+  (`PARTITION_LOST`), with every other held file that wrote into the same partition, even outside the asked
+  range: a month written from daily files needs all of them back.
 """
 
 from __future__ import annotations
@@ -20,7 +23,7 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 
 from binance_lake.core.archive import ArchiveFile
-from binance_lake.core.timerange import iter_days, iter_months, month_end
+from binance_lake.core.timerange import iter_days, iter_months, month_end, month_start
 from binance_lake.core.vocabulary import Cadence, is_daily_file_date
 from binance_lake.engine.state import FileStatus, RecordedFile
 
@@ -40,12 +43,14 @@ class Reason(StrEnum):
     NEW = "new"
     CHANGED = "changed upstream"
     UNFINISHED = "unfinished"
+    PARTITION_LOST = "partition lost"  # held, but a partition it wrote is gone or damaged: rebuild it
 
 
 @dataclass(frozen=True)
 class PlannedFile:
     entry: CatalogFile
     reason: Reason
+    sha256: str | None = None  # PARTITION_LOST: the recorded sha256 of the bytes ingested (kept raw zip)
 
     @property
     def key(self) -> str:
@@ -89,14 +94,47 @@ def _is_quarantined(entry: CatalogFile, recorded: Mapping[str, RecordedFile]) ->
     )
 
 
-def _decide(entry: CatalogFile, recorded: Mapping[str, RecordedFile]) -> Reason | None:
+def _decide(
+    entry: CatalogFile, recorded: Mapping[str, RecordedFile], lost: Mapping[str, CatalogFile] | None = None
+) -> Reason | None:
     state = recorded.get(entry.key)
     if state is None:
         return Reason.NEW
     unchanged = state.etag == entry.etag and state.size == entry.size
     if state.status in (FileStatus.INGESTED, FileStatus.QUARANTINED):
-        return None if unchanged else Reason.CHANGED
+        if not unchanged:
+            return Reason.CHANGED
+        if lost and entry.key in lost and state.status is FileStatus.INGESTED:
+            return Reason.PARTITION_LOST
+        return None
     return Reason.UNFINISHED
+
+
+def _planned(entry: CatalogFile, reason: Reason, recorded: Mapping[str, RecordedFile]) -> PlannedFile:
+    state = recorded.get(entry.key)
+    sha = state.sha256 if reason is Reason.PARTITION_LOST and state is not None else None
+    return PlannedFile(entry, reason, sha)
+
+
+def _rebuilds(
+    lost: Mapping[str, CatalogFile], recorded: Mapping[str, RecordedFile], fetch: list[PlannedFile]
+) -> list[PlannedFile]:
+    """The held files of lost partitions the range did not plan: their partitions need them all."""
+    planned = {p.key for p in fetch}
+    months = {(_series(p.file), p.file.period) for p in fetch if p.file.cadence is Cadence.MONTHLY}
+    extra: list[PlannedFile] = []
+    for key in sorted(lost):
+        entry = lost[key]
+        state = recorded.get(key)
+        if key in planned or state is None or state.status is not FileStatus.INGESTED:
+            continue
+        file = entry.file
+        if file.cadence is Cadence.DAILY and (_series(file), month_start(file.period)) in months:
+            continue  # the month's monthly file, planned anyway, rewrites these days
+        reason = _decide(entry, recorded, lost)
+        if reason is not None:
+            extra.append(_planned(entry, reason, recorded))
+    return extra
 
 
 def _choose_for_month(
@@ -131,11 +169,14 @@ def plan_sync(
     recorded: Mapping[str, RecordedFile],
     first_day: dt.date,
     last_day: dt.date,
+    *,
+    lost: Mapping[str, CatalogFile] | None = None,
 ) -> Plan:
     """Plan the fetches that make the lake hold `catalog`'s series over `first_day .. last_day`.
 
     `catalog` holds the candidate files of the chosen series (any period; files outside the range are ignored).
-    Series are the (market, dataset, interval, symbol) combinations present in `catalog`.
+    Series are the (market, dataset, interval, symbol) combinations present in `catalog`. `lost` are the held
+    files (by key, with the entry to fetch) whose partitions are gone or damaged; each is planned again.
     """
     monthly: dict[Series, dict[dt.date, CatalogFile]] = defaultdict(dict)
     daily: dict[Series, dict[dt.date, CatalogFile]] = defaultdict(dict)
@@ -171,11 +212,13 @@ def plan_sync(
             quarantined.extend(skipped)
             missing.extend(uncovered)
             for entry in chosen:
-                reason = _decide(entry, recorded)
+                reason = _decide(entry, recorded, lost)
                 if reason is None:
                     held += 1
                 else:
-                    fetch.append(PlannedFile(entry, reason))
+                    fetch.append(_planned(entry, reason, recorded))
         if missing:
             unavailable[series] = tuple(missing)
+    if lost:
+        fetch.extend(_rebuilds(lost, recorded, fetch))
     return Plan(fetch=tuple(fetch), held=held, quarantined=tuple(quarantined), unavailable=unavailable)

@@ -21,6 +21,7 @@ import pyarrow as pa
 
 from binance_lake.core.archive import ArchiveFile
 from binance_lake.storage.database import Connection, LakeDatabase
+from binance_lake.storage.inventory import PartitionRecord, record_partitions
 
 
 class FileStatus(StrEnum):
@@ -176,11 +177,14 @@ class RecordedFile:
     etag: str | None
     size: int | None
     attempts: int
+    # The sha256 of the bytes that were ingested: a lost partition is rebuilt from the kept raw zip when it
+    # still matches (engine.executor), without asking upstream.
+    sha256: str | None = None
 
 
 def recorded(connection: Connection, keys: Iterable[str] | None = None) -> dict[str, RecordedFile]:
     """Recorded states, all or for `keys`."""
-    sql = "SELECT key, status, etag, size, attempts FROM file_state"
+    sql = "SELECT key, status, etag, size, attempts, sha256 FROM file_state"
     if keys is None:
         rows = connection.execute(sql).fetchall()
     else:
@@ -188,7 +192,7 @@ def recorded(connection: Connection, keys: Iterable[str] | None = None) -> dict[
         if not wanted:
             return {}
         rows = connection.execute(sql + " WHERE list_contains(?, key)", [wanted]).fetchall()
-    return {k: RecordedFile(k, FileStatus(s), e, z, int(a)) for k, s, e, z, a in rows}
+    return {k: RecordedFile(k, FileStatus(s), e, z, int(a), sha) for k, s, e, z, a, sha in rows}
 
 
 def mark_superseded(connection: Connection, monthly: ArchiveFile) -> None:
@@ -224,6 +228,7 @@ class StateWriter:
         self.interval = interval
         self._pending: list[FileState] = []
         self._superseded: list[ArchiveFile] = []
+        self._partitions: list[PartitionRecord] = []
         self._task: asyncio.Task[None] | None = None
         self._stopping = asyncio.Event()
         # Writes must not overlap: two transactions replacing the same key conflict in DuckDB, and a later
@@ -236,8 +241,20 @@ class StateWriter:
     def supersede(self, monthly: ArchiveFile) -> None:
         self._superseded.append(monthly)
 
-    def _write(self, states: list[FileState], superseded: list[ArchiveFile]) -> None:
+    def published(self, records: Iterable[PartitionRecord]) -> None:
+        """Record partition files as written (storage.inventory); submit them before the files' states."""
+        self._partitions.extend(records)
+
+    def _write(
+        self,
+        states: list[FileState],
+        superseded: list[ArchiveFile],
+        partitions: list[PartitionRecord] | None = None,
+    ) -> None:
         with self.database.connect() as connection:
+            # Partitions first: a crash between the two writes leaves files not marked ingested, which are
+            # ingested again; never a file marked ingested whose partition has no current record.
+            record_partitions(connection, partitions or ())
             # Later states of the same key win.
             record(connection, list({s.key: s for s in states}.values()))
             for file in superseded:
@@ -247,8 +264,9 @@ class StateWriter:
         async with self._writing:
             states, self._pending = self._pending, []
             superseded, self._superseded = self._superseded, []
-            if states or superseded:
-                await asyncio.to_thread(self._write, states, superseded)
+            partitions, self._partitions = self._partitions, []
+            if states or superseded or partitions:
+                await asyncio.to_thread(self._write, states, superseded, partitions)
 
     async def _loop(self) -> None:
         # Stopped by an event, not by cancellation: cancelling `to_thread` would leave its write running

@@ -1,5 +1,10 @@
 """A whole sync: refresh the catalog for the request, resolve symbols, plan, execute, and log the run.
 
+Before planning, every partition the held files of the request wrote is checked against the lake's record of
+it (storage.inventory: one `os.stat` each, no reading unless the stat differs). A partition that is gone or
+damaged sends its held files back into the plan (`Reason.PARTITION_LOST`); a damaged file is moved aside to
+`<root>/damaged/` before the rebuild (never deleted), and the report lists what was lost.
+
 The caller (the `Lake`) holds the lake's writer lock for the duration, so two syncs never write one lake.
 """
 
@@ -18,14 +23,24 @@ from binance_lake.catalog.refresh import RefreshProgress, RefreshReport, Selecti
 from binance_lake.catalog.store import ensure_catalog
 from binance_lake.core.archive import ArchiveFile
 from binance_lake.core.datasets import get_dataset
-from binance_lake.core.errors import UsageError
-from binance_lake.core.partitions import TABLES_DIR
+from binance_lake.core.errors import StorageError, UsageError
+from binance_lake.core.partitions import TABLES_DIR, Partition, partition_paths
 from binance_lake.core.symbols import pair_of
 from binance_lake.core.vocabulary import Cadence, Interval, Market, intervals_for
 from binance_lake.engine.executor import ExecutionReport, Executor, SyncProgress
 from binance_lake.engine.plan import CatalogFile, Plan, Series, plan_sync
-from binance_lake.engine.state import STATE_SCHEMA, finish_run, recorded, start_run
+from binance_lake.engine.state import STATE_SCHEMA, FileStatus, RecordedFile, finish_run, recorded, start_run
 from binance_lake.storage.database import Connection, LakeDatabase
+from binance_lake.storage.inventory import (
+    PARTITIONS_SCHEMA,
+    Damage,
+    Inspection,
+    inspect,
+    record_partitions,
+    recorded_partitions,
+)
+
+DAMAGED_DIR = "damaged"
 
 
 @dataclass(frozen=True)
@@ -71,6 +86,8 @@ class SyncReport:
     execution: ExecutionReport | None
     dry_run: bool = False
     extras: Mapping[str, object] = field(default_factory=dict)
+    # Partitions of held files found gone or damaged before planning (path -> "gone" | "damaged").
+    lost_partitions: Mapping[str, str] = field(default_factory=dict)
 
     @property
     def ok(self) -> bool:
@@ -105,6 +122,7 @@ class SyncReport:
             "planned_files": len(self.plan.fetch),
             "planned_bytes": self.plan.bytes,
             "held_files": self.plan.held,
+            "lost_partitions": dict(self.lost_partitions),
             "quarantined_skipped": list(self.plan.quarantined),
             "unavailable_days": {
                 "/".join(x for x in series if x): [d.isoformat() for d in days]
@@ -191,6 +209,80 @@ def catalog_files(
     return files
 
 
+def _writers_of(connection: Connection, partition: Partition) -> list[tuple[str, CatalogFile]]:
+    """Every ingested file whose rows are in `partition`, as the catalog entry it was fetched from."""
+    rows = connection.execute(
+        """
+        SELECT key, dataset, symbol, "interval", cadence, period, size, etag, checksum FROM file_state
+        WHERE status = 'ingested' AND market = ? AND dataset = ? AND symbol = ?
+          AND "interval" IS NOT DISTINCT FROM ? AND first_day <= ? AND last_day >= ?
+        """,
+        [
+            partition.market.value,
+            partition.dataset,
+            partition.symbol,
+            partition.interval.value if partition.interval is not None else None,
+            partition.last_day,
+            partition.first_day,
+        ],
+    ).fetchall()
+    writers: list[tuple[str, CatalogFile]] = []
+    for key, dataset, symbol, interval, cadence, period, size, etag, checksum in rows:
+        interval_ = Interval(interval) if interval else None
+        file = ArchiveFile(partition.market, Cadence(cadence), dataset, symbol, interval_, period)
+        writers.append((key, CatalogFile(key, file, int(size or 0), etag or "", checksum == "verified")))
+    return writers
+
+
+def check_partitions(
+    connection: Connection,
+    root: Path,
+    candidates: list[CatalogFile],
+    held: dict[str, RecordedFile],
+) -> tuple[dict[str, CatalogFile], Inspection]:
+    """The cheap always-on check: the partitions the candidates' held files wrote, stat'ed against their
+    records. Returns the files to plan again (every writer of a lost partition, by key, as the catalog lists
+    it now when it does) and the inspection. Adds the recorded state of writers outside `held` to it."""
+    paths = {
+        path
+        for c in candidates
+        if (state := held.get(c.key)) is not None and state.status is FileStatus.INGESTED
+        for path in partition_paths(c.file)
+    }
+    if not paths:
+        return {}, Inspection({})
+    inspection = inspect(root, paths, recorded_partitions(connection, paths))
+    if not inspection.damaged:
+        return {}, inspection
+    listed = {c.key: c for c in candidates}
+    lost: dict[str, CatalogFile] = {}
+    for partition in inspection.damaged:
+        for key, entry in _writers_of(connection, partition):
+            lost[key] = listed.get(key, entry)
+    held.update(recorded(connection, [k for k in lost if k not in held]))
+    return lost, inspection
+
+
+def set_aside(root: Path, damaged: Mapping[Partition, Damage]) -> list[Path]:
+    """Move damaged partition files to `<root>/damaged/<same path>` so they can be rebuilt (an unreadable
+    partition cannot be merged into) without deleting anything. Returns where they went."""
+    moved: list[Path] = []
+    for partition, damage in sorted(damaged.items()):
+        if damage is not Damage.DAMAGED:
+            continue
+        source = root / partition.path
+        target = root / DAMAGED_DIR / partition.path
+        try:
+            target.parent.mkdir(parents=True, exist_ok=True)
+            source.replace(target)
+        except FileNotFoundError:
+            continue
+        except OSError as error:
+            raise StorageError(f"cannot move the damaged partition {source} aside: {error}") from error
+        moved.append(target)
+    return moved
+
+
 # `storage.parquet` writes `.<name>.<pid>.<8 hex>.tmp` (and `.duckdb` sort scratch) next to a partition and
 # renames it into place; `ingest` splits tick files in `<root>/.ingest-*`. A killed sync leaves them behind.
 _TEMPORARY = re.compile(r"^\..+\.\d+\.[0-9a-f]{8}\.(tmp|duckdb)(\.wal)?$")
@@ -246,6 +338,7 @@ async def run_sync(
     request.validate()
     ensure_catalog(database)
     database.ensure_schema(STATE_SCHEMA)
+    database.ensure_schema(PARTITIONS_SCHEMA)
     refreshed = None
     if refresh_catalog:
         refreshed = await refresh(
@@ -255,10 +348,17 @@ async def run_sync(
         symbols = resolve_symbols(connection, request)
         candidates = catalog_files(connection, request, symbols)
         held = recorded(connection, [c.key for c in candidates])
-    plan = plan_sync(candidates, held, request.first_day, request.last_day)
+        lost, inspection = check_partitions(connection, database.root, candidates, held)
+        if inspection.refreshed and not dry_run:
+            record_partitions(connection, inspection.refreshed)
+    plan = plan_sync(candidates, held, request.first_day, request.last_day, lost=lost)
+    lost_partitions = {str(p.path): d.value for p, d in sorted(inspection.damaged.items())}
     if dry_run:
-        return SyncReport(request, symbols, plan, refreshed, None, dry_run=True)
+        return SyncReport(
+            request, symbols, plan, refreshed, None, dry_run=True, lost_partitions=lost_partitions
+        )
     remove_stale_temporaries(database.root)
+    set_aside(database.root, inspection.damaged)
     run_id = uuid.uuid4().hex
     with database.connect() as connection:
         start_run(connection, run_id, {"symbols": list(symbols), "request": repr(request)})
@@ -266,7 +366,7 @@ async def run_sync(
         client, database, database.root, concurrency=concurrency, keep_raw=keep_raw, progress=progress
     )
     execution = await executor.run(plan)
-    report = SyncReport(request, symbols, plan, refreshed, execution)
+    report = SyncReport(request, symbols, plan, refreshed, execution, lost_partitions=lost_partitions)
     with database.connect() as connection:
         finish_run(connection, run_id, report.summary())
     return report

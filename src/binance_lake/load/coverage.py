@@ -25,6 +25,11 @@ _EMPTY_FILES = (
     "false AS gone WHERE false)"
 )
 
+_EMPTY_PARTITIONS = (
+    '(SELECT NULL::VARCHAR AS market, NULL::VARCHAR AS dataset, NULL::VARCHAR AS "interval", '
+    "NULL::VARCHAR AS symbol, NULL::DATE AS period, NULL::BIGINT AS size, NULL::BIGINT AS mtime_ns WHERE false)"
+)
+
 _EMPTY_LISTED = (
     '(SELECT NULL::VARCHAR AS market, NULL::VARCHAR AS dataset, NULL::VARCHAR AS "interval", '
     "NULL::VARCHAR AS symbol, NULL::DATE AS first_day, NULL::DATE AS last_day WHERE false)"
@@ -60,6 +65,9 @@ class Facts:
     # What the catalog listed completely: (dataset, interval, symbol) with None meaning "all", and the days.
     # None when the lake has no record of listings (written before the catalog kept one).
     listed: tuple[tuple[str | None, str | None, str | None, Span], ...] | None = None
+    # The lake's record of its partition files (storage.inventory): (series, symbol) -> period -> (size,
+    # mtime_ns) as written. A held partition whose file is gone or differs is missing, not silently absent.
+    partitions: Mapping[tuple[Series, str], Mapping[dt.date, tuple[int, int]]] = field(default_factory=dict)
 
     def listed_spans(self, series: Series, symbol: str) -> list[Span] | None:
         if self.listed is None:
@@ -108,6 +116,7 @@ def _fetch(
     upstream = _source(alias, tables, "upstream_files")
     has_listed = alias is not None and "listed_ranges" in tables
     listed = f"{alias}.listed_ranges" if has_listed else _EMPTY_LISTED
+    recorded = f"{alias}.partitions" if "partitions" in tables else _EMPTY_PARTITIONS
     # One round trip for all four answers: DuckDB's fixed cost per query is larger than these queries.
     where = (
         "market = $market AND list_contains($series, dataset || '/' || coalesce(\"interval\", '')) "
@@ -115,22 +124,31 @@ def _fetch(
     )
     rows = handle.execute(
         f"""
-        SELECT 'span', dataset, "interval", symbol, first_day, last_day FROM {state}
+        SELECT 'span', dataset, "interval", symbol, first_day, last_day, NULL::BIGINT, NULL::BIGINT
+        FROM {state}
         WHERE status = 'ingested' AND {where} AND last_day >= $first AND first_day <= $last
         UNION ALL
-        SELECT DISTINCT 'held', dataset, "interval", symbol, NULL::DATE, NULL::DATE FROM {state}
+        SELECT DISTINCT 'held', dataset, "interval", symbol, NULL::DATE, NULL::DATE, NULL::BIGINT, NULL::BIGINT
+        FROM {state}
         WHERE status = 'ingested' AND {where}
         UNION ALL
-        SELECT DISTINCT 'known', NULL, NULL, symbol, NULL::DATE, NULL::DATE FROM {upstream}
+        SELECT DISTINCT 'known', NULL, NULL, symbol, NULL::DATE, NULL::DATE, NULL::BIGINT, NULL::BIGINT
+        FROM {upstream}
         WHERE market = $market AND list_contains($symbols, symbol)
         UNION ALL
-        SELECT 'life', dataset, "interval", symbol, min(first_day), max(last_day) FROM {upstream}
+        SELECT 'life', dataset, "interval", symbol, min(first_day), max(last_day), NULL::BIGINT, NULL::BIGINT
+        FROM {upstream}
         WHERE NOT gone AND {where} GROUP BY dataset, "interval", symbol
         UNION ALL
         SELECT 'listed', dataset, "interval", symbol,
-               coalesce(first_day, DATE '1900-01-01'), coalesce(last_day, DATE '2999-12-31') FROM {listed}
+               coalesce(first_day, DATE '1900-01-01'), coalesce(last_day, DATE '2999-12-31'),
+               NULL::BIGINT, NULL::BIGINT
+        FROM {listed}
         WHERE market = $market AND (dataset IS NULL OR list_contains($datasets, dataset))
           AND (symbol IS NULL OR list_contains($symbols, symbol))
+        UNION ALL
+        SELECT 'part', dataset, "interval", symbol, period, NULL::DATE, size, mtime_ns FROM {recorded}
+        WHERE {where} AND period >= date_trunc('month', $first::DATE) AND period <= $last
         """,
         {
             "market": market.value,
@@ -146,12 +164,15 @@ def _fetch(
     known: set[str] = set()
     life: dict[tuple[Series, str], Span] = {}
     listed_rows: list[tuple[str | None, str | None, str | None, Span]] = []
-    for kind, dataset, interval, symbol, lo, hi in rows:
+    parts: dict[tuple[Series, str], dict[dt.date, tuple[int, int]]] = {}
+    for kind, dataset, interval, symbol, lo, hi, size, mtime_ns in rows:
         if kind == "listed":
             listed_rows.append((dataset, interval, symbol, (lo, hi)))
             continue
         key = ((str(dataset), None if interval is None else str(interval)), str(symbol))
-        if kind == "span":
+        if kind == "part":
+            parts.setdefault(key, {})[lo] = (int(size), int(mtime_ns))
+        elif kind == "span":
             spans.setdefault(key, []).append((lo, hi))
         elif kind == "held":
             held.add(key)
@@ -165,6 +186,7 @@ def _fetch(
         frozenset(known),
         life,
         tuple(listed_rows) if has_listed else None,
+        parts,
     )
 
 

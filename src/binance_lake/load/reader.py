@@ -8,10 +8,15 @@ column) is the cost and Arrow releases the GIL for it. The `symbol` comes from t
 sorted by time and de-duplicated when written (storage.parquet), so reading each symbol's files in period
 order, symbols in name order, yields rows sorted by (symbol, time) with no sort. The coverage check's
 inputs come from `LakeState`, cached while the lake database is unchanged.
+
+A partition the lake holds (per `file_state`) whose file is gone, or whose size or mtime differ from the
+lake's record of it (storage.inventory, one `os.stat` per file read), is not read: its held days are
+reported in `missing`, like days never fetched, and `binance-lake sync` of those days rebuilds it.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import os
 import threading
@@ -27,11 +32,12 @@ import pyarrow.parquet as pq
 from binance_lake.core.datasets import Granularity
 from binance_lake.core.errors import StorageError, UsageError
 from binance_lake.core.partitions import partition_for_day
-from binance_lake.core.timerange import TimeRange, iter_days, iter_months
+from binance_lake.core.timerange import TimeRange, iter_days, iter_months, month_end
 from binance_lake.load.connection import LakeState
-from binance_lake.load.coverage import Coverage, coverage, facts
-from binance_lake.load.missing import Missing
+from binance_lake.load.coverage import Coverage, Facts, coverage, expected_days, facts, series_of
+from binance_lake.load.missing import Gap, Missing
 from binance_lake.load.request import LoadRequest
+from binance_lake.storage.inventory import damaged_message, stat_of
 
 # Reads up to this many bytes of Parquet are decoded in the calling thread; bigger ones on the pool, where
 # handing a file to a thread costs less than decoding it.
@@ -96,8 +102,12 @@ def partition_files(root: Path, request: LoadRequest, ranges: Ranges | None = No
 
 
 def _read_file(path: Path, symbol: str, request: LoadRequest, span: TimeRange) -> pa.Table:
-    with pq.ParquetFile(path, memory_map=True) as parquet:
-        table = parquet.read(columns=list(request.columns), use_threads=False)
+    try:
+        with pq.ParquetFile(path, memory_map=True) as parquet:
+            table = parquet.read(columns=list(request.columns), use_threads=False)
+    except (OSError, pa.ArrowException) as error:
+        # A partition without a record (written before records existed) can still be damaged.
+        raise StorageError(damaged_message(path, error)) from error
     times = table.column(request.time_column)
     # Partitions are whole months or days; only the first and last can stick out of the range.
     if table.num_rows and (times[0].as_py() < span.start or times[-1].as_py() >= span.end):
@@ -125,6 +135,8 @@ def read_many(parts: Sequence[Part]) -> list[pa.Table]:
             tables = [_read_file(path, symbol, request, span) for _, path, symbol, request, span in jobs]
         else:
             tables = list(_readers().map(lambda job: _read_file(*job[1:]), jobs))
+    except FileNotFoundError as error:
+        raise StorageError(damaged_message(Path(error.filename or ""), error)) from error
     except (OSError, pa.ArrowException) as error:
         raise StorageError(f"cannot read the lake's partitions: {error}") from error
     grouped: list[list[pa.Table]] = [[] for _ in parts]
@@ -180,8 +192,101 @@ def plan(
     """What to read for `request` (`lookback` earlier too) and what the lake lacks of it. `together` are
     the other requests of the same call, so one coverage query serves them all."""
     reading = request.with_range(TimeRange(request.range.start - lookback, request.range.end))
-    covered = coverage(facts(state, [request, *together]), request)
-    return Planned(request, covered, partition_files(root, reading, ranges), reading, ranges)
+    found = facts(state, [request, *together])
+    covered = coverage(found, request)
+    files = partition_files(root, reading, ranges)
+    covered, files = without_lost(found, request, covered, files, ranges)
+    return Planned(request, covered, files, reading, ranges)
+
+
+def _period_name(request: LoadRequest, period: dt.date) -> str:
+    if request.spec.granularity is Granularity.MONTH:
+        return f"{period.year:04d}-{period.month:02d}.parquet"
+    return f"{period.isoformat()}.parquet"
+
+
+def _period_of(request: LoadRequest, name: str) -> dt.date | None:
+    stem = name.removesuffix(".parquet")
+    try:
+        if request.spec.granularity is Granularity.MONTH:
+            return dt.date.fromisoformat(stem + "-01")
+        return dt.date.fromisoformat(stem)
+    except ValueError:
+        return None
+
+
+def _periods(request: LoadRequest, first: dt.date, last: dt.date) -> list[tuple[dt.date, dt.date, dt.date]]:
+    """(period, first day, last day) of each partition over `first .. last`, clipped to it."""
+    if request.spec.granularity is Granularity.MONTH:
+        return [(m, max(first, m), min(last, month_end(m))) for m in iter_months(first, last)]
+    return [(d, d, d) for d in iter_days(first, last)]
+
+
+def without_lost(
+    found: Facts,
+    request: LoadRequest,
+    covered: Coverage,
+    files: dict[str, list[Path]],
+    ranges: Ranges | None = None,
+) -> tuple[Coverage, dict[str, list[Path]]]:
+    """Held partitions whose file is gone, or differs from the lake's record of it (size, mtime_ns: one
+    stat per recorded file), are dropped from `files` and their held days added to the coverage's missing."""
+    series = series_of(request)
+    days = expected_days(request)
+    lost: dict[str, list[tuple[dt.date, dt.date]]] = {}
+    kept_files = files
+    for symbol in request.symbols:
+        records = found.partitions.get((series, symbol), {})
+        present = files.get(symbol, [])
+        damaged = set()
+        for path in present:
+            period = _period_of(request, path.name)
+            if period is not None and period in records and stat_of(path) != records[period]:
+                damaged.add(path.name)
+        if damaged:
+            kept_files = dict(kept_files) if kept_files is files else kept_files
+            kept_files[symbol] = [p for p in present if p.name not in damaged]
+        spans = found.spans.get((series, symbol))
+        span = ranges.get(symbol, request.range) if ranges is not None else request.range
+        if not spans or days is None or span is None:
+            continue
+        lo, hi = max(days[0], span.first_day), min(days[1], span.last_day)
+        names = {p.name for p in present} - damaged
+        for first, last in sorted(spans):
+            first, last = max(first, lo), min(last, hi)
+            if first > last:
+                continue
+            for period, a, b in _periods(request, first, last):
+                if _period_name(request, period) not in names:
+                    lost.setdefault(symbol, []).append((a, b))
+    if not lost:
+        return covered, kept_files
+    return dataclasses.replace(covered, missing=_merged(covered.missing, request, lost)), kept_files
+
+
+def _merged(
+    missing: Missing, request: LoadRequest, lost: dict[str, list[tuple[dt.date, dt.date]]]
+) -> Missing:
+    """`missing` with the lost runs added, touching and overlapping runs of a symbol merged."""
+    interval = series_of(request)[1]
+    runs: dict[str, list[tuple[dt.date, dt.date]]] = {}
+    others: list[Gap] = []
+    for gap in missing.gaps:
+        if gap.dataset == request.dataset and gap.interval == interval and gap.symbol in lost:
+            runs.setdefault(gap.symbol, []).append((gap.first_day, gap.last_day))
+        else:
+            others.append(gap)
+    gaps = list(others)
+    one = dt.timedelta(days=1)
+    for symbol, spans in lost.items():
+        merged: list[tuple[dt.date, dt.date]] = []
+        for first, last in sorted([*runs.get(symbol, []), *spans]):
+            if merged and first <= merged[-1][1] + one:
+                merged[-1] = (merged[-1][0], max(merged[-1][1], last))
+            else:
+                merged.append((first, last))
+        gaps.extend(Gap(request.dataset, symbol, f, l_, interval) for f, l_ in merged)
+    return Missing(tuple(sorted(gaps)))
 
 
 def load_table(

@@ -6,11 +6,18 @@ DuckDB names ignore case) reading `tables/<dataset>/**/*.parquet` with Hive part
 `base_qty`, spot's `is_best_match`) are unioned by name. The lake database, when it exists and is not being
 written at that moment, is attached read-only as `lake` (`SELECT * FROM lake.symbols`).
 Each call uses its own DuckDB connection, so the names never clash between calls.
+
+One damaged partition file must not break the rest of the lake: each market's files are one `read_parquet`
+(one schema per dataset and market, so no file is opened to bind the view but the first), and the markets
+are unioned by name. A query that prunes the damaged file away by `symbol`, `market`, `interval` or dataset
+never opens it; one that reads it fails with one sentence naming the file and the sync that rebuilds it.
+(Scanning the lake's record of every partition before each query would cost more than most queries.)
 """
 
 from __future__ import annotations
 
 import contextlib
+import re
 from pathlib import Path
 
 import duckdb
@@ -20,6 +27,10 @@ from binance_lake.core.datasets import DATASETS
 from binance_lake.core.errors import StorageError, UsageError
 from binance_lake.core.partitions import TABLES_DIR
 from binance_lake.load.connection import USER_ERRORS, database_path, first_line
+from binance_lake.storage.inventory import damaged_message
+
+# DuckDB names the file it could not read in quotes: `… at end of file '<path>'`, `Failed to read file "<path>"`.
+_FILE_IN_ERROR = re.compile(r"""['"]([^'"]*/market=[^'"]*\.parquet)['"]""")
 
 
 def dataset_views(root: Path) -> dict[str, str]:
@@ -27,13 +38,31 @@ def dataset_views(root: Path) -> dict[str, str]:
     views: dict[str, str] = {}
     for name in DATASETS:
         directory = root / TABLES_DIR / name
-        if directory.is_dir() and next(directory.rglob("*.parquet"), None) is not None:
-            pattern = str(directory / "**" / "*.parquet").replace("'", "''")
-            views[name] = (
-                f"SELECT * FROM read_parquet('{pattern}', hive_partitioning = true, "
-                "hive_types_autocast = false, union_by_name = true)"
-            )
+        if not directory.is_dir():
+            continue
+        scans = []
+        for market in sorted(directory.glob("market=*")):
+            if next(market.rglob("*.parquet"), None) is not None:
+                pattern = str(market / "**" / "*.parquet").replace("'", "''")
+                scans.append(
+                    f"SELECT * FROM read_parquet('{pattern}', hive_partitioning = true, "
+                    "hive_types_autocast = false)"
+                )
+        if scans:
+            views[name] = " UNION ALL BY NAME ".join(scans)
     return views
+
+
+def damaged_file_error(root: Path, error: BaseException) -> StorageError | None:
+    """DuckDB's error about a partition file of the lake it could not read, as one sentence naming the file
+    and the command that rebuilds it; None for any other error."""
+    text = str(error)
+    match = _FILE_IN_ERROR.search(text)
+    if match is None or not match.group(1).startswith(str(root / TABLES_DIR)):
+        return None
+    if "schema mismatch" in text.lower():
+        return None  # readable files whose columns differ: not damage
+    return StorageError(damaged_message(match.group(1), first_line(error)))
 
 
 def sql(root: Path, query: str) -> pa.Table:
@@ -43,18 +72,33 @@ def sql(root: Path, query: str) -> pa.Table:
     connection = duckdb.connect()
     try:
         connection.execute("SET TimeZone = 'UTC'")
+        unbound: dict[str, StorageError] = {}
         for name, select in dataset_views(root).items():
-            connection.execute(f'CREATE VIEW "{name}" AS {select}')
+            try:
+                connection.execute(f'CREATE VIEW "{name}" AS {select}')
+            except duckdb.Error as error:
+                # The file a view binds on is damaged: the other views still answer; this one's name
+                # answers with what is wrong.
+                damaged = damaged_file_error(root, error)
+                if damaged is None:
+                    raise
+                unbound[name.lower()] = damaged
         database = database_path(root)
         if database.exists():
             quoted = str(database).replace("'", "''")
             # While a sync holds the database for a moment, the Parquet views still answer.
             with contextlib.suppress(duckdb.Error):
                 connection.execute(f"ATTACH '{quoted}' AS lake (READ_ONLY)")
-        relation: object = connection.sql(query)
-        if not isinstance(relation, duckdb.DuckDBPyRelation):
-            return pa.table({})
-        result: pa.Table = relation.to_arrow_table()
+        try:
+            relation: object = connection.sql(query)
+            if not isinstance(relation, duckdb.DuckDBPyRelation):
+                return pa.table({})
+            result: pa.Table = relation.to_arrow_table()
+        except duckdb.Error as error:
+            damaged = damaged_file_error(root, error) or _unbound(error, unbound)
+            if damaged is not None:
+                raise damaged from error
+            raise
         return result
     except USER_ERRORS as error:
         raise UsageError(f"the query failed: {first_line(error)}") from error
@@ -62,3 +106,11 @@ def sql(root: Path, query: str) -> pa.Table:
         raise StorageError(f"the query failed: {first_line(error)}") from error
     finally:
         connection.close()
+
+
+def _unbound(error: BaseException, unbound: dict[str, StorageError]) -> StorageError | None:
+    """The damage behind a query that names a view which could not be created."""
+    if not isinstance(error, duckdb.CatalogException):
+        return None
+    match = re.search(r"with name (\w+) does not exist", str(error))
+    return unbound.get(match.group(1).lower()) if match else None

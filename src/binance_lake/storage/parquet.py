@@ -23,7 +23,7 @@ import os
 import shutil
 import uuid
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Final
 
@@ -71,7 +71,8 @@ class MergeResult:
     """What a write did to one partition file.
 
     `rows_added` counts result rows whose key was not among the existing rows that were kept;
-    `rows_dropped` counts existing rows removed because their day was replaced.
+    `rows_dropped` counts existing rows removed because their day was replaced. `size` and `mtime_ns` are the
+    published file's, stat'ed right after the rename, for the lake's record of it (storage.inventory).
     """
 
     path: Path
@@ -79,6 +80,8 @@ class MergeResult:
     rows_after: int
     rows_added: int
     rows_dropped: int = 0
+    size: int = field(default=0, compare=False)
+    mtime_ns: int = field(default=0, compare=False)
 
 
 # --- files ----------------------------------------------------------------------------------------------
@@ -113,6 +116,15 @@ def _fsync_directory(path: Path) -> None:
 def _remove(path: Path) -> None:
     with contextlib.suppress(FileNotFoundError):
         path.unlink()
+
+
+def _published(path: Path) -> tuple[int, int]:
+    """(size, mtime_ns) of a file just renamed into place."""
+    try:
+        st = path.stat()
+    except OSError as error:
+        raise StorageError(f"cannot stat partition {path} after writing it: {error}") from error
+    return st.st_size, st.st_mtime_ns
 
 
 def _publish(temp: Path, path: Path) -> None:
@@ -299,6 +311,7 @@ def merge_partition(
     combined = new if kept is None else pa.concat_tables([kept, new])
     result = normalize(combined, spec)
     write_table_atomic(path, result)
+    size, mtime_ns = _published(path)
     kept_rows = 0 if kept is None else kept.num_rows
     return MergeResult(
         path=path,
@@ -306,6 +319,8 @@ def merge_partition(
         rows_after=result.num_rows,
         rows_added=result.num_rows - kept_rows,
         rows_dropped=rows_dropped,
+        size=size,
+        mtime_ns=mtime_ns,
     )
 
 
@@ -422,8 +437,15 @@ def write_partition_stream(
     finally:
         for temp_path in temps:
             _remove(temp_path)
+    size, mtime_ns = _published(path)
     return MergeResult(
-        path=path, rows_before=rows_before, rows_after=rows, rows_added=rows, rows_dropped=rows_before
+        path=path,
+        rows_before=rows_before,
+        rows_after=rows,
+        rows_added=rows,
+        rows_dropped=rows_before,
+        size=size,
+        mtime_ns=mtime_ns,
     )
 
 

@@ -1,0 +1,220 @@
+"""The lake's record of the partition files it published (lake.duckdb table `partitions`), and the cheap
+check that a recorded partition is still the file that was written.
+
+Every partition write (storage.parquet) reports the published file's rows, size and `mtime_ns`; the sync
+records them here, in the same database write as the files' state. Checking a partition then costs one
+`os.stat` and no reading: a file that is gone, or whose size or mtime differ from the record, is not the file
+the lake wrote (deleted, truncated, overwritten, or touched). Only such a file is opened, and only its
+footer: a readable footer with the recorded number of rows is the same data moved or touched (re-recorded),
+anything else is damaged. What a stat cannot see (bit rot inside a page with size and mtime unchanged) is
+the full `check`'s business.
+
+One row per partition path (relative to the lake root, POSIX). The table is owned by this module; its DDL
+is idempotent, so a lake written before it existed opens and simply has no records yet (its partitions are
+then checked for existence only). A later day-level provenance table belongs next to this one.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from enum import StrEnum
+from pathlib import Path
+from typing import Any
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from binance_lake.core.errors import UsageError
+from binance_lake.core.partitions import TABLES_DIR, Partition, parse_partition_path
+from binance_lake.storage.database import Connection
+
+PARTITIONS_SCHEMA: tuple[str, ...] = (
+    """
+    CREATE TABLE IF NOT EXISTS partitions (
+        path VARCHAR NOT NULL,
+        dataset VARCHAR NOT NULL,
+        market VARCHAR NOT NULL,
+        "interval" VARCHAR,
+        symbol VARCHAR NOT NULL,
+        period DATE NOT NULL,
+        "rows" BIGINT NOT NULL,
+        size BIGINT NOT NULL,
+        mtime_ns BIGINT NOT NULL,
+        written_at TIMESTAMPTZ NOT NULL
+    )
+    """,
+)
+
+
+@dataclass(frozen=True)
+class PartitionRecord:
+    """A published partition file as it was when written."""
+
+    partition: Partition
+    rows: int
+    size: int
+    mtime_ns: int
+
+    @property
+    def path(self) -> str:
+        return self.partition.posix
+
+
+class Damage(StrEnum):
+    GONE = "gone"  # the file is not there
+    DAMAGED = "damaged"  # there, but not a readable Parquet file with the recorded rows
+
+
+def stat_of(path: Path | str) -> tuple[int, int] | None:
+    """(size, mtime_ns) of a file, or None when it does not exist."""
+    try:
+        st = os.stat(path)  # noqa: PTH116 - one call, no Path object per partition
+    except (FileNotFoundError, NotADirectoryError):
+        return None
+    return st.st_size, st.st_mtime_ns
+
+
+def readable_rows(path: Path) -> int | None:
+    """Rows in the file's Parquet footer, or None when the file is not a readable Parquet file."""
+    try:
+        with pq.ParquetFile(path) as parquet:
+            return int(parquet.metadata.num_rows)
+    except (OSError, pa.ArrowException):
+        return None
+
+
+_FIELDS: list[pa.Field[Any]] = [
+    pa.field("path", pa.string()),
+    pa.field("dataset", pa.string()),
+    pa.field("market", pa.string()),
+    pa.field("interval", pa.string()),
+    pa.field("symbol", pa.string()),
+    pa.field("period", pa.date32()),
+    pa.field("rows", pa.int64()),
+    pa.field("size", pa.int64()),
+    pa.field("mtime_ns", pa.int64()),
+    pa.field("written_at", pa.timestamp("us", tz="UTC")),
+]
+_SCHEMA = pa.schema(_FIELDS)
+
+
+def record_partitions(
+    connection: Connection, records: Iterable[PartitionRecord], *, now: dt.datetime | None = None
+) -> None:
+    """Replace the records of these partitions (one transaction; the last record of a path wins)."""
+    latest = {r.path: r for r in records}
+    if not latest:
+        return
+    when = now or dt.datetime.now(dt.UTC)
+    rows = [
+        {
+            "path": r.path,
+            "dataset": r.partition.dataset,
+            "market": r.partition.market.value,
+            "interval": r.partition.interval.value if r.partition.interval is not None else None,
+            "symbol": r.partition.symbol,
+            "period": r.partition.period,
+            "rows": r.rows,
+            "size": r.size,
+            "mtime_ns": r.mtime_ns,
+            "written_at": when,
+        }
+        for r in latest.values()
+    ]
+    # One Arrow batch, as in engine.state.record: `executemany` costs about a millisecond per row.
+    connection.register("partitions_batch", pa.Table.from_pylist(rows, schema=_SCHEMA))
+    try:
+        connection.execute("BEGIN TRANSACTION")
+        connection.execute("DELETE FROM partitions WHERE path IN (SELECT path FROM partitions_batch)")
+        connection.execute("INSERT INTO partitions SELECT * FROM partitions_batch")
+        connection.execute("COMMIT")
+    finally:
+        connection.unregister("partitions_batch")
+
+
+def recorded_partitions(connection: Connection, paths: Iterable[str]) -> dict[str, tuple[int, int, int]]:
+    """(rows, size, mtime_ns) recorded for each of `paths` that has a record."""
+    wanted = list(paths)
+    if not wanted:
+        return {}
+    rows = connection.execute(
+        'SELECT path, "rows", size, mtime_ns FROM partitions WHERE path IN (SELECT unnest(?))', [wanted]
+    ).fetchall()
+    return {str(p): (int(r), int(s), int(m)) for p, r, s, m in rows}
+
+
+@dataclass(frozen=True)
+class Inspection:
+    """The outcome of checking some partitions: the damaged ones, and records to refresh (same data,
+    moved or touched: a new mtime with the recorded rows)."""
+
+    damaged: Mapping[Partition, Damage]
+    refreshed: tuple[PartitionRecord, ...] = ()
+
+
+def inspect(root: Path, paths: Iterable[str], records: Mapping[str, tuple[int, int, int]]) -> Inspection:
+    """Check each partition (by lake-relative path) against its record: one `os.stat`, and a footer read
+    only when the stat differs. A partition without a record (written before records existed) is checked
+    for existence only."""
+    damaged: dict[Partition, Damage] = {}
+    refreshed: list[PartitionRecord] = []
+    base = str(root)
+    for path in paths:
+        seen = stat_of(os.path.join(base, path))  # noqa: PTH118 - strings: thousands of partitions
+        if seen is None:
+            damaged[parse_partition_path(path)] = Damage.GONE
+            continue
+        record = records.get(path)
+        if record is None or seen == record[1:]:
+            continue
+        rows = readable_rows(root / path)
+        if rows is None or rows != record[0]:
+            damaged[parse_partition_path(path)] = Damage.DAMAGED
+        else:
+            refreshed.append(PartitionRecord(parse_partition_path(path), rows, *seen))
+    return Inspection(damaged, tuple(refreshed))
+
+
+def repair_command(partition: Partition) -> str:
+    """The sync that rebuilds `partition`: its series over exactly its days."""
+    interval = f" --intervals {partition.interval.value}" if partition.interval is not None else ""
+    return (
+        f"binance-lake sync --market {partition.market.value} --datasets {partition.dataset}{interval} "
+        f"--symbols {partition.symbol} --start {partition.first_day} --end {partition.last_day}"
+    )
+
+
+def partition_at(path: Path | str) -> tuple[str, Partition | None]:
+    """The lake-relative path of a partition file given by any path to it, and the partition (None when the
+    path is not a partition's)."""
+    parts = Path(path).parts
+    for i in range(len(parts) - 1, -1, -1):
+        if parts[i] == TABLES_DIR:
+            relative = "/".join(parts[i:])
+            try:
+                return relative, parse_partition_path(relative)
+            except UsageError:
+                break
+    return str(path), None
+
+
+def _reason(error: BaseException | str) -> str:
+    if isinstance(error, FileNotFoundError):
+        return "gone"
+    text = str(error).strip()
+    lowered = text.lower()
+    if "magic bytes" in lowered or "too small" in lowered or "not a parquet file" in lowered:
+        return "not a Parquet file"
+    first = text.splitlines()[0] if text else type(error).__name__
+    return f"unreadable: {first}"
+
+
+def damaged_message(path: Path | str, error: BaseException | str) -> str:
+    """One sentence naming a partition file that cannot be read and the sync that rebuilds it."""
+    relative, partition = partition_at(path)
+    if partition is None:
+        return f"{relative} cannot be read ({_reason(error)})"
+    return f"{relative} is damaged ({_reason(error)}); run `{repair_command(partition)}` to rebuild it"
