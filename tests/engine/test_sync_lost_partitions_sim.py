@@ -65,7 +65,7 @@ def resync(lake: Lake, server: SimServer, case: Case, **kwargs: object) -> tuple
     """Sync again without listing (so every request counted is a file fetch); returns the report and how
     many requests the archive saw."""
     before = server.stats.total_requests
-    report = lake.sync(**case.sync, refresh_catalog=False, **kwargs)  # type: ignore[arg-type]
+    report = lake.sync(**case.sync, refresh=False, **kwargs)  # type: ignore[arg-type]
     return report, server.stats.total_requests - before
 
 
@@ -152,7 +152,7 @@ def test_a_dry_run_reports_a_lost_partition_and_changes_nothing(make_sim: MakeSi
     lake, _ = synced(server, tmp_path, MONTHLY)
     path = tmp_path / MONTHLY.partition
     _garbage(path, 100)
-    report = lake.sync(**MONTHLY.sync, refresh_catalog=False, dry_run=True)  # type: ignore[arg-type]
+    report = lake.sync(**MONTHLY.sync, refresh=False, dry_run=True)  # type: ignore[arg-type]
     assert report.lost_partitions == {MONTHLY.partition: "damaged"}
     assert [p.reason for p in report.plan.fetch] == [Reason.PARTITION_LOST]
     assert report.summary()["lost_partitions"] == {MONTHLY.partition: "damaged"}
@@ -172,7 +172,7 @@ def test_a_month_written_from_daily_files_is_rebuilt_from_all_of_them(
     partition = "tables/klines/market=um/interval=1h/symbol=BTCUSDT/2024-03.parquet"
     (tmp_path / partition).unlink()
     # A daily update asks for one day only; the month needs all eight files back.
-    report = lake.sync(**series, start="2024-03-08", end="2024-03-08", refresh_catalog=False)
+    report = lake.sync(**series, start="2024-03-08", end="2024-03-08", refresh=False)
     assert report.ok and report.lost_partitions == {partition: "gone"}
     assert len(report.plan.fetch) == 8
     assert {p.reason for p in report.plan.fetch} == {Reason.PARTITION_LOST}

@@ -106,9 +106,9 @@ def test_a_query_names_the_damaged_file_and_the_sync_that_rebuilds_it(
         lake.sql("SELECT count(*) AS n FROM klines")
     assert str(raised.value) == f"{OCTOBER} is damaged (not a Parquet file); run `{REPAIR}` to rebuild it"
     # Queries that never read the file still answer: another symbol, another dataset.
-    eth = lake.sql("SELECT count(*) AS n FROM klines WHERE symbol = 'ETHUSDT'")
+    eth = lake.sql("SELECT count(*) AS n FROM klines WHERE symbol = 'ETHUSDT'", as_="arrow")
     assert eth.column("n").to_pylist() == [91 * 24]
-    assert lake.sql("SELECT count(*) AS n FROM fundingRate").column("n").to_pylist()[0] > 0
+    assert lake.sql("SELECT count(*) AS n FROM fundingRate", as_="arrow").column("n").to_pylist()[0] > 0
     # The command it names repairs it.
     words = REPAIR.split()
     options = dict(zip(words[2::2], words[3::2], strict=True))
@@ -119,10 +119,10 @@ def test_a_query_names_the_damaged_file_and_the_sync_that_rebuilds_it(
         symbols=options["--symbols"],
         start=options["--start"],
         end=options["--end"],
-        refresh_catalog=False,
+        refresh=False,
     )
     assert report.ok and report.lost_partitions == {OCTOBER: "damaged"}
-    assert lake.sql("SELECT count(*) AS n FROM klines").column("n").to_pylist() == [2 * 91 * 24]
+    assert lake.sql("SELECT count(*) AS n FROM klines", as_="arrow").column("n").to_pylist() == [2 * 91 * 24]
 
 
 def test_a_damaged_first_file_breaks_only_its_own_dataset(sim_server: SimServer, root: Path) -> None:
@@ -131,8 +131,8 @@ def test_a_damaged_first_file_breaks_only_its_own_dataset(sim_server: SimServer,
     _garbage(root / first, 100)
     lake = lake_on(sim_server, root)
     with pytest.raises(StorageError, match=f"^{first} is damaged .*--start 2023-09-01 --end 2023-09-30"):
-        lake.sql("SELECT count(*) AS n FROM klines WHERE symbol = 'ETHUSDT'")
-    assert lake.sql("SELECT count(*) AS n FROM fundingRate").column("n").to_pylist()[0] > 0
+        lake.sql("SELECT count(*) AS n FROM klines WHERE symbol = 'ETHUSDT'", as_="arrow")
+    assert lake.sql("SELECT count(*) AS n FROM fundingRate", as_="arrow").column("n").to_pylist()[0] > 0
 
 
 def test_only_errors_about_a_lake_file_are_called_damage(tmp_path: Path) -> None:
