@@ -38,6 +38,29 @@ def _print_plan(report: SyncReport) -> None:
         )
     if len(plan.fetch) > 50:
         console.print(f"  … {len(plan.fetch) - 50} more")
+    _print_unlisted(report)
+
+
+def _print_unlisted(report: SyncReport) -> None:
+    """What a dry run's plan cannot know: the requested days the catalog has never listed."""
+    if not report.unlisted:
+        return
+    request = report.request
+    console.print(
+        "[yellow]stale:[/] the catalog has never listed these requested days, so the plan knows nothing of them:",
+        highlight=False,
+    )
+    for unlisted in report.unlisted:
+        console.print(f"  {unlisted.text()}", highlight=False)
+    datasets = ",".join(dict.fromkeys(u.dataset for u in report.unlisted))
+    intervals = ",".join(dict.fromkeys(u.interval for u in report.unlisted if u.interval))
+    console.print(
+        f"list them with `binance-lake catalog refresh --markets {request.market.value} --datasets {datasets}"
+        + (f" --intervals {intervals}" if intervals else "")
+        + (f" --symbols {','.join(request.symbols)}" if request.symbols else "")
+        + "`, or run this sync without --dry-run (it lists its days first)",
+        highlight=False,
+    )
 
 
 def _print_summary(report: SyncReport) -> None:
@@ -67,13 +90,25 @@ def sync_command(
     ),
     intervals: str | None = typer.Option(None, "--intervals", help="Kline intervals, e.g. 1h,1m."),
     symbols: str | None = typer.Option(None, "--symbols", help="Comma-separated symbols or @set names."),
-    all_symbols: bool = typer.Option(False, "--all", help="Every symbol of the market alive in the range."),
+    all_symbols: bool = typer.Option(
+        False,
+        "--all",
+        help="Every symbol of the market that traded on any day of the range (delisted since or not), "
+        "from the archive's files of the chosen datasets.",
+    ),
     include_delisted: bool = typer.Option(
-        False, "--include-delisted", help="With --all: delisted symbols too."
+        False,
+        "--include-delisted",
+        help="With --all: also the …SETTLED series, the archive's days after a contract was delisted "
+        "(contracts that traded in the range are in --all already).",
     ),
     start: str = typer.Option(..., "--start", help="First day, YYYY-MM-DD."),
     end: str | None = typer.Option(None, "--end", help="Last day, YYYY-MM-DD (default: today)."),
-    dry_run: bool = typer.Option(False, "--dry-run", help="Print the plan (files, bytes) and stop."),
+    dry_run: bool = typer.Option(
+        False,
+        "--dry-run",
+        help="Print the plan (files, bytes) from the catalog as it is and stop: lists and writes nothing.",
+    ),
     concurrency: int = typer.Option(16, "--concurrency", min=1, max=256, help="Downloads in flight."),
     keep_raw: bool = typer.Option(
         True, "--keep-raw/--no-keep-raw", help="Keep the verified zips under raw/."

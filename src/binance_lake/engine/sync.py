@@ -5,6 +5,7 @@ The caller (the `Lake`) holds the lake's writer lock for the duration, so two sy
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import re
 import shutil
@@ -14,6 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from binance_lake.binance.archive_client import ArchiveClient
+from binance_lake.catalog.queries import traded_symbols, unlisted_days
 from binance_lake.catalog.refresh import RefreshProgress, RefreshReport, Selection, refresh
 from binance_lake.catalog.store import ensure_catalog
 from binance_lake.core.archive import ArchiveFile
@@ -21,6 +23,7 @@ from binance_lake.core.datasets import get_dataset
 from binance_lake.core.errors import UsageError
 from binance_lake.core.partitions import TABLES_DIR
 from binance_lake.core.symbols import pair_of
+from binance_lake.core.timerange import month_end, month_start
 from binance_lake.core.vocabulary import Cadence, Interval, Market, intervals_for
 from binance_lake.engine.executor import ExecutionReport, Executor, SyncProgress
 from binance_lake.engine.plan import CatalogFile, Plan, Series, plan_sync
@@ -63,6 +66,23 @@ class SyncRequest:
 
 
 @dataclass(frozen=True)
+class Unlisted:
+    """Days of one requested series the catalog has never listed (so a plan from it cannot know them)."""
+
+    dataset: str
+    interval: str | None
+    ranges: tuple[tuple[dt.date, dt.date], ...]
+
+    @property
+    def series(self) -> str:
+        return f"{self.dataset} {self.interval}" if self.interval else self.dataset
+
+    def text(self) -> str:
+        shown = ", ".join(f"{a}..{b}" if a != b else str(a) for a, b in self.ranges[:5])
+        return f"{self.series}: {shown}" + (" …" if len(self.ranges) > 5 else "")
+
+
+@dataclass(frozen=True)
 class SyncReport:
     request: SyncRequest
     symbols: tuple[str, ...]
@@ -71,6 +91,8 @@ class SyncReport:
     execution: ExecutionReport | None
     dry_run: bool = False
     extras: Mapping[str, object] = field(default_factory=dict)
+    # A dry run plans from the catalog as it is: the parts of the request it has never listed.
+    unlisted: tuple[Unlisted, ...] = ()
 
     @property
     def ok(self) -> bool:
@@ -102,11 +124,19 @@ class SyncReport:
                 {"key": f.key, "error": f.error, "quarantined": f.quarantined}
                 for f in (execution.failures if execution else ())
             ],
+            "catalog_unlisted": {
+                u.series: [[a.isoformat(), b.isoformat()] for a, b in u.ranges] for u in self.unlisted
+            },
         }
 
 
-def resolve_symbols(connection: Connection, request: SyncRequest) -> tuple[str, ...]:
-    """The request's symbols checked against the catalog, or every symbol alive in the range for `--all`."""
+def resolve_symbols(
+    connection: Connection, request: SyncRequest, *, unlisted_ok: bool = False
+) -> tuple[str, ...]:
+    """The request's symbols checked against the catalog, or for `--all` every symbol that traded on any day
+    of the range (`catalog.queries.traded_symbols`), delisted since or not; `include_delisted` adds the
+    `…SETTLED` series of contracts already delisted. With `unlisted_ok` (a dry run, which lists nothing), a
+    symbol the catalog never listed for the range is kept rather than refused."""
     if request.symbols:
         known = {
             row[0]
@@ -116,6 +146,8 @@ def resolve_symbols(connection: Connection, request: SyncRequest) -> tuple[str, 
             ).fetchall()
         }
         unknown = [s for s in request.symbols if s not in known and pair_of(s) not in known]
+        if unlisted_ok:
+            unknown = [s for s in unknown if not _unlisted(connection, request, (s,))]
         if unknown:
             raise UsageError(
                 f"not in the {request.market.value} archive: {', '.join(unknown)} "
@@ -123,15 +155,79 @@ def resolve_symbols(connection: Connection, request: SyncRequest) -> tuple[str, 
                 f"{request.market.value}`)"
             )
         return request.symbols
-    rows = connection.execute(
-        """
-        SELECT symbol FROM symbols
-        WHERE market = ? AND first_day <= ? AND last_day >= ? AND (? OR NOT delisted)
-        ORDER BY symbol
-        """,
-        [request.market.value, request.last_day, request.first_day, request.include_delisted],
-    ).fetchall()
-    return tuple(r[0] for r in rows)
+    return traded_symbols(
+        connection,
+        request.market.value,
+        list(request.datasets),
+        [i.value for i in request.intervals],
+        request.first_day,
+        request.last_day,
+        include_settled=request.include_delisted,
+    )
+
+
+def _unlisted(connection: Connection, request: SyncRequest, symbols: tuple[str, ...]) -> tuple[Unlisted, ...]:
+    """The request's days the catalog never listed, per series (every symbol's directory when `symbols` is
+    empty, i.e. `--all`)."""
+    found: list[Unlisted] = []
+    for dataset in request.datasets:
+        intervals: list[str | None] = (
+            [i.value for i in request.intervals] if get_dataset(dataset).has_interval else [None]
+        )
+        gaps = unlisted_days(
+            connection,
+            request.market.value,
+            [(dataset, i) for i in intervals],
+            list(request.directories(symbols, dataset)),
+            request.first_day,
+            request.last_day,
+        )
+        found.extend(Unlisted(d, i, tuple(r)) for (d, i), r in gaps.items())
+    return tuple(found)
+
+
+_CATALOG_TABLES = frozenset({"upstream_files", "listed_ranges"})
+
+
+def plan_from_catalog(request: SyncRequest, database: LakeDatabase) -> SyncReport:
+    """A dry run: the plan from the catalog and the lake's state as they are, read-only (nothing is listed or
+    written, not even a schema), with the parts of the request the catalog never listed."""
+    request.validate()
+    everything = _nothing_listed(request)
+    empty = plan_sync([], {}, request.first_day, request.last_day)
+    if not database.path.exists():
+        return SyncReport(request, request.symbols, empty, None, None, dry_run=True, unlisted=everything)
+    with database.connect(read_only=True) as connection:
+        tables = {str(r[0]) for r in connection.execute("SELECT table_name FROM duckdb_tables()").fetchall()}
+        if not _CATALOG_TABLES.issubset(tables):
+            return SyncReport(request, request.symbols, empty, None, None, dry_run=True, unlisted=everything)
+        symbols = resolve_symbols(connection, request, unlisted_ok=True)
+        unlisted = _unlisted(connection, request, request.symbols)
+        candidates = catalog_files(connection, request, symbols)
+        held = recorded(connection, [c.key for c in candidates]) if "file_state" in tables else {}
+    plan = plan_sync(candidates, held, request.first_day, request.last_day)
+    # Days never listed are unknown, not "not in the archive".
+    hidden = {(u.dataset, u.interval): u.ranges for u in unlisted}
+    unavailable = {
+        series: kept
+        for series, days in plan.unavailable.items()
+        if (kept := tuple(d for d in days if not _within(d, hidden.get((series[1], series[2]), ()))))
+    }
+    plan = dataclasses.replace(plan, unavailable=unavailable)
+    return SyncReport(request, symbols, plan, None, None, dry_run=True, unlisted=unlisted)
+
+
+def _nothing_listed(request: SyncRequest) -> tuple[Unlisted, ...]:
+    whole = ((request.first_day, request.last_day),)
+    return tuple(
+        Unlisted(d, i.value if i else None, whole)
+        for d in request.datasets
+        for i in (request.intervals if get_dataset(d).has_interval else (None,))
+    )
+
+
+def _within(day: dt.date, ranges: tuple[tuple[dt.date, dt.date], ...]) -> bool:
+    return any(a <= day <= b for a, b in ranges)
 
 
 def catalog_files(
@@ -196,13 +292,18 @@ def _refresh_selection(request: SyncRequest) -> Selection:
     names: list[str] = []
     for dataset in request.datasets:
         names.extend(request.directories(request.symbols, dataset))
+    first, last = request.first_day, request.last_day
+    if not request.symbols:
+        # `--all` decides who traded day by day: the daily files of the range's whole months tell a monthly
+        # file of a symbol delisted (or listed) inside the month from trading days (`traded_sql`).
+        first, last = month_start(first), month_end(last)
     return Selection(
         markets=(request.market,),
         datasets=request.datasets,
         symbols=tuple(dict.fromkeys(names)),
         intervals=request.intervals,
-        first_day=request.first_day,
-        last_day=request.last_day,
+        first_day=first,
+        last_day=last,
     )
 
 
@@ -221,6 +322,8 @@ async def run_sync(
 ) -> SyncReport:
     """Mirror the request into the lake; see the module docstring."""
     request.validate()
+    if dry_run:
+        return plan_from_catalog(request, database)
     ensure_catalog(database)
     database.ensure_schema(STATE_SCHEMA)
     refreshed = None
@@ -233,8 +336,6 @@ async def run_sync(
         candidates = catalog_files(connection, request, symbols)
         held = recorded(connection, [c.key for c in candidates])
     plan = plan_sync(candidates, held, request.first_day, request.last_day)
-    if dry_run:
-        return SyncReport(request, symbols, plan, refreshed, None, dry_run=True)
     remove_stale_temporaries(database.root)
     run_id = uuid.uuid4().hex
     with database.connect() as connection:
