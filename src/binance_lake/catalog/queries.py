@@ -271,8 +271,8 @@ def date_range(
     )
 
 
-# The listings recorded for one series `x` (market, dataset, symbol): the `listed_ranges` rows that name it, or
-# that name everything at their level with NULL. NULL bounds mean the directory's whole history was listed.
+# The listings recorded for one series `x` (market, dataset, interval, symbol): the `listed_ranges` rows that
+# name it, or that name everything at their level with NULL. NULL bounds mean the directory's whole history was listed.
 _LISTED = """
     (SELECT bool_or(l.first_day IS NULL AND l.last_day IS NULL) AS whole,
             min(l.first_day) AS listed_from,
@@ -280,13 +280,14 @@ _LISTED = """
                        ORDER BY CAST(l.first_day AS VARCHAR) || '..' || CAST(l.last_day AS VARCHAR)) AS listed
      FROM listed_ranges l
      WHERE (l.market IS NULL OR l.market = x.market) AND (l.dataset IS NULL OR l.dataset = x.dataset)
-       AND (l.symbol IS NULL OR l.symbol = x.symbol) AND (l."interval" IS NULL OR l."interval" = x."interval"))
+       AND (l.symbol IS NULL OR l.symbol = x.symbol)
+       AND (l."interval" IS NULL OR l."interval" = x."interval"))
 """
 
 
 def _with_listing(series_sql: str) -> str:
-    """`series_sql` (rows with market, dataset, interval, symbol) plus what the catalog listed for each: `complete`, true
-    when the series' whole history was listed (so its first and last day are the archive's); else
+    """`series_sql` (rows with market, dataset, interval, symbol) plus what the catalog listed for each:
+    `complete`, true when the series' whole history was listed (so its first and last day are the archive's); else
     `listed_from` (the first day listed, NULL when nothing was recorded) and `listed` (the day ranges listed).
     A sync lists only its own days, so without this a narrow window would pass for a symbol's whole life."""
     return f"""
@@ -399,7 +400,8 @@ def traded_sql(schema: str = "") -> str:
         WITH chosen AS ({files}),
         in_range AS (SELECT * FROM chosen WHERE first_day <= $last AND last_day >= $first),
         daily_months AS (
-            SELECT symbol, date_trunc('month', first_day)::DATE AS month, min(first_day) AS lo, max(first_day) AS hi
+            SELECT symbol, date_trunc('month', first_day)::DATE AS month,
+                   min(first_day) AS lo, max(first_day) AS hi
             FROM chosen
             WHERE cadence = 'daily' AND NOT list_contains({_PHASED_INTERVALS}, coalesce("interval", ''))
               AND first_day >= date_trunc('month', $first::DATE) AND first_day <= last_day($last::DATE)
