@@ -178,6 +178,17 @@ def test_a_narrow_listing_is_not_presented_as_the_whole_history(
         assert (row["complete"], row["listed_from"]) == (False, D(2026, 10, 1))
         assert row["listed"] == "2026-10-01..2026-10-31; 2026-10-10..2026-10-20"
         assert (line.complete, line.listed_from, line.first_day) == (False, D(2026, 10, 1), D(2026, 10, 1))
+        with database.connect(read_only=True) as c:
+            (span,) = queries.date_range(c, D(2026, 10, 1), D(2026, 10, 31), filters).to_pylist()
+            symbols = {r["symbol"]: r for r in queries.symbols(c, "um").to_pylist()}
+        # Whether it was listed (or delisted) in October is not known from a listing of ten days.
+        assert (span["listed"], span["delisted"], span["active"], span["complete"]) == (
+            None,
+            None,
+            True,
+            False,
+        )
+        assert (symbols["BTCUSDT"]["delisted"], symbols["BTCUSDT"]["complete"]) == (None, False)
         # Listing the directory's whole history makes the answers the archive's, and says so.
         Lake(settings=server.settings(directory / "lake")).catalog.refresh(
             markets="um", datasets="klines", symbols="BTCUSDT", intervals="1h", exchange_info=False
@@ -187,5 +198,10 @@ def test_a_narrow_listing_is_not_presented_as_the_whole_history(
             (line,) = queries.timeline(c, filters)
             table = queries.timelines_table([line]).to_pylist()
         assert (row["complete"], row["listed_from"], row["listed"]) == (True, None, "all")
+        with database.connect(read_only=True) as c:
+            (span,) = queries.date_range(c, D(2026, 10, 1), D(2026, 10, 31), filters).to_pylist()
+            (btc,) = [r for r in queries.symbols(c, "um").to_pylist() if r["symbol"] == "BTCUSDT"]
+        assert (span["listed"], span["delisted"], span["complete"]) == (True, False, True)
+        assert (btc["delisted"], btc["complete"]) == (False, True)
         assert (line.complete, line.first_day) == (True, D(2026, 10, 1))
         assert table[0]["complete"] is True and table[0]["listed"] == "all"

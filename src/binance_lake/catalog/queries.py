@@ -249,20 +249,29 @@ def date_range(
     """Symbols listed, delisted, and active in `first .. last` (per market and dataset).
 
     listed: its first day falls in the range; delisted: its last day falls in the range and the symbol is
-    delisted; active: it has data on at least one day of the range.
+    delisted; active: it has data on at least one day of the range. Unless `complete` (the series' whole
+    history was listed, see `_with_listing`), first and last day are only what was listed: listed and
+    delisted are then NULL, unknown, rather than a listing window's edge passed off as a listing.
     """
     where, params = filters.sql("u")
+    series = f"""
+        SELECT u.market, u.dataset, u."interval", u.symbol, min(u.first_day) AS first_day,
+               max(u.last_day) AS last_day
+        FROM upstream_files u WHERE NOT u.gone AND {where} GROUP BY ALL
+    """
     return _arrow(
         connection,
         f"""
         WITH spans AS (
-            SELECT u.market, u.dataset, u.symbol, min(u.first_day) AS first_day, max(u.last_day) AS last_day
-            FROM upstream_files u WHERE NOT u.gone AND {where} GROUP BY ALL
+            SELECT market, dataset, symbol, min(first_day) AS first_day, max(last_day) AS last_day,
+                   bool_and(complete) AS complete
+            FROM ({_with_listing(series)}) GROUP BY ALL
         )
         SELECT sp.market, sp.dataset, sp.symbol, sp.first_day, sp.last_day,
-               sp.first_day BETWEEN ? AND ? AS listed,
-               coalesce(sy.delisted, false) AND sp.last_day BETWEEN ? AND ? AS delisted,
-               true AS active
+               CASE WHEN sp.complete THEN sp.first_day BETWEEN ? AND ? END AS listed,
+               CASE WHEN sp.complete THEN coalesce(sy.delisted, false) AND sp.last_day BETWEEN ? AND ? END
+                 AS delisted,
+               true AS active, sp.complete
         FROM spans sp LEFT JOIN symbols sy USING (market, symbol)
         WHERE sp.first_day <= ? AND sp.last_day >= ?
         ORDER BY sp.market, sp.dataset, sp.symbol
@@ -367,7 +376,7 @@ def symbols(connection: Connection, market: str | None = None) -> pa.Table:
         connection,
         """
         SELECT market, symbol, first_day, last_day, delisted, settled, delivery_contract, status,
-               contract_type, files, bytes
+               contract_type, files, bytes, complete
         FROM symbols WHERE ? IS NULL OR market = ? ORDER BY market, symbol
         """,
         [market, market],
