@@ -473,7 +473,7 @@ def unlisted_days(
     ).fetchall()
     result: dict[tuple[str, str | None], list[tuple[dt.date, dt.date]]] = {}
     for dataset, interval in series:
-        owners = symbols or [None]
+        owners: list[str | None] = list(symbols) or [None]
         gaps: list[tuple[dt.date, dt.date]] = []
         for owner, cadence in itertools.product(
             owners, sorted(c.value for c in get_dataset(dataset).cadences)

@@ -138,7 +138,7 @@ def load_universe(
                 f"neither the catalog nor the lake at {root} knows any {series} symbol of market "
                 f"{probe.market.value} between {window.first_day} and {window.last_day}; run: binance-lake sync "
                 f"--market {probe.market.value} --datasets {probe.dataset}"
-                f"{' --intervals ' + probe.interval.value if probe.interval else ''} --all --include-delisted "
+                f"{' --intervals ' + probe.interval.value if probe.interval else ''} --all "
                 f"--start {window.first_day} --end {window.last_day}"
             )
         request = probe.with_symbols(spans)
@@ -151,7 +151,7 @@ def load_universe(
         raise UsageError(
             f"the lake at {root} holds none of the {len(spans)} {series} symbols listed in that window; "
             f"fetch them with: binance-lake sync --market {probe.market.value} --datasets {probe.dataset}"
-            f"{' --intervals ' + probe.interval.value if probe.interval else ''} --all --include-delisted "
+            f"{' --intervals ' + probe.interval.value if probe.interval else ''} --all "
             f"--start {window.first_day} --end {window.last_day}"
         )
     loaded = finish(root, planned, require=False)
