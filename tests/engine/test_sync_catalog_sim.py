@@ -193,3 +193,25 @@ def test_dry_run_refuses_a_symbol_only_when_the_catalog_listed_its_days(
         lake.sync(symbols="NOPEUSDT", **funding)  # type: ignore[arg-type]
     listed = lake.sync(symbols="ETHUSDT", **funding)  # type: ignore[arg-type]
     assert listed.unlisted == () and len(listed.plan.fetch) == 1
+
+
+def test_dry_run_on_a_catalog_without_listing_records_plans_what_it_holds(
+    sim_server: SimServer, tmp_path: Path
+) -> None:
+    """A lake whose catalog was written before listings were recorded: its files are planned, and every asked
+    day is said to have no listing on record (nothing is added to the database to find out)."""
+    database = LakeDatabase(tmp_path)
+    request = SyncRequest(
+        Market.UM, ("klines",), D(2026, 11, 1), D(2026, 11, 3), (Interval.H1,), ("BTCUSDT",)
+    )
+    listed_for(sim_server, database, request)
+    with database.connect() as connection:
+        connection.execute("DROP TABLE listed_ranges")
+    before = database_digest(tmp_path)
+    report = Lake(settings=sim_server.settings(tmp_path)).sync(
+        **BTC_1H, start="2026-11-01", end="2026-11-03", dry_run=True
+    )
+    assert len(report.plan.fetch) == 3 and database_digest(tmp_path) == before
+    assert [(u.series, u.ranges) for u in report.unlisted] == [
+        ("klines 1h", ((D(2026, 11, 1), D(2026, 11, 3)),))
+    ]

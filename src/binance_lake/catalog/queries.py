@@ -462,7 +462,12 @@ def unlisted_days(
     the dataset's cadences (daily and monthly files are listed apart): for the named `symbols`, a day counts
     as listed when each symbol's directory (or a whole prefix) was listed for it; for every symbol (empty
     `symbols`), when any listing of the series covered it. What a plan made from the catalog as it is cannot
-    know."""
+    know. A catalog written before listings were recorded has no record of any: every day is unlisted."""
+    recorded = connection.execute(
+        "SELECT count(*) FROM duckdb_tables() WHERE table_name = 'listed_ranges' AND NOT temporary"
+    ).fetchall()[0][0]
+    if not recorded:
+        return {(dataset, interval): [(first, last)] for dataset, interval in series}
     rows = connection.execute(
         """
         SELECT cadence, dataset, "interval", symbol,

@@ -47,8 +47,8 @@ def _print_unlisted(report: SyncReport) -> None:
         return
     request = report.request
     console.print(
-        "[yellow]stale:[/] the catalog has never listed these requested days, "
-        "so the plan knows nothing of them:",
+        "[yellow]stale:[/] the catalog holds no listing of these requested days, "
+        "so the plan may miss their files:",
         highlight=False,
     )
     for unlisted in report.unlisted:

@@ -186,9 +186,6 @@ def _unlisted(connection: Connection, request: SyncRequest, symbols: tuple[str, 
     return tuple(found)
 
 
-_CATALOG_TABLES = frozenset({"upstream_files", "listed_ranges"})
-
-
 def plan_from_catalog(request: SyncRequest, database: LakeDatabase) -> SyncReport:
     """A dry run: the plan from the catalog and the lake's state as they are, read-only (nothing is listed or
     written, not even a schema), with the parts of the request the catalog never listed."""
@@ -199,7 +196,7 @@ def plan_from_catalog(request: SyncRequest, database: LakeDatabase) -> SyncRepor
         return SyncReport(request, request.symbols, empty, None, None, dry_run=True, unlisted=everything)
     with database.connect(read_only=True) as connection:
         tables = {str(r[0]) for r in connection.execute("SELECT table_name FROM duckdb_tables()").fetchall()}
-        if not _CATALOG_TABLES.issubset(tables):
+        if "upstream_files" not in tables:
             return SyncReport(request, request.symbols, empty, None, None, dry_run=True, unlisted=everything)
         symbols = resolve_symbols(connection, request, unlisted_ok=True)
         unlisted = _unlisted(connection, request, request.symbols)
