@@ -205,3 +205,24 @@ def test_a_narrow_listing_is_not_presented_as_the_whole_history(
         assert (btc["delisted"], btc["complete"]) == (False, True)
         assert (line.complete, line.first_day) == (True, D(2026, 10, 1))
         assert table[0]["complete"] is True and table[0]["listed"] == "all"
+
+
+def test_a_whole_listing_of_one_dataset_says_nothing_of_another(
+    tmp_path_factory: pytest.TempPathFactory,
+) -> None:
+    """fundingRate listed whole does not make a narrow klines listing of a delivery contract (which has no
+    funding) its whole history."""
+    directory = tmp_path_factory.mktemp("two-datasets")
+    with SimServer(Universe.build(roster_file(directory))) as server:
+        database = LakeDatabase(directory / "lake")
+        request = SyncRequest(
+            Market.UM, ("klines",), D(2026, 10, 10), D(2026, 10, 20), (Interval.D1,), ("BTCUSDT_261225",)
+        )
+        listed_for(server, database, request)
+        Lake(settings=server.settings(directory / "lake")).catalog.refresh(
+            markets="um", datasets="fundingRate", exchange_info=False
+        )
+        with database.connect(read_only=True) as c:
+            found = {r["symbol"]: r for r in queries.symbols(c, "um").to_pylist()}
+        assert (found["BTCUSDT_261225"]["complete"], found["BTCUSDT_261225"]["delisted"]) == (False, None)
+        assert found["BTCUSDT"]["complete"] is True

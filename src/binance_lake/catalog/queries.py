@@ -18,6 +18,7 @@ import pyarrow.compute as pc
 from binance_lake.catalog.store import SERIES_BY_CODE, SERIES_CODE_SPAN, SERIES_CODES
 from binance_lake.core.datasets import get_dataset
 from binance_lake.core.timerange import iter_days
+from binance_lake.core.vocabulary import Interval
 from binance_lake.storage.database import Connection
 
 
@@ -281,7 +282,7 @@ def date_range(
 
 
 # The listings recorded for one series `x` (market, dataset, interval, symbol): the `listed_ranges` rows that
-# name it, or that name everything at their level with NULL. NULL bounds mean the directory's whole history was listed.
+# name it, or that name everything at their level with NULL. NULL bounds: the directory's whole history.
 _LISTED = """
     (SELECT bool_or(l.first_day IS NULL AND l.last_day IS NULL) AS whole,
             min(l.first_day) AS listed_from,
@@ -296,8 +297,8 @@ _LISTED = """
 
 def _with_listing(series_sql: str) -> str:
     """`series_sql` (rows with market, dataset, interval, symbol) plus what the catalog listed for each:
-    `complete`, true when the series' whole history was listed (so its first and last day are the archive's); else
-    `listed_from` (the first day listed, NULL when nothing was recorded) and `listed` (the day ranges listed).
+    `complete`, true when the series' whole history was listed (so its first and last day are the archive's);
+    else `listed_from` (the first day listed, NULL when nothing was recorded) and `listed` (the ranges listed).
     A sync lists only its own days, so without this a narrow window would pass for a symbol's whole life."""
     return f"""
         SELECT x.*,
@@ -385,7 +386,7 @@ def symbols(connection: Connection, market: str | None = None) -> pa.Table:
 
 # Bars of these intervals span several days and their daily files exist only on the day a bar opens
 # (`core.vocabulary.is_daily_file_date`), so their daily files do not mark each trading day.
-_PHASED_INTERVALS = ["3d", "1w", "1mo"]
+_PHASED_INTERVALS = [i.value for i in (Interval.D3, Interval.W1, Interval.MO1)]
 
 
 def traded_sql(schema: str = "") -> str:

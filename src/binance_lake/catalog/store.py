@@ -129,8 +129,8 @@ SCHEMA: tuple[str, ...] = (
     """,
     # One row per symbol and market. A symbol counts as delisted when the exchange says it is not trading, or,
     # without exchange information, when the archive stopped publishing it more than 7 days before the newest
-    # day the archive holds for that market. `complete`: a directory of the symbol was listed over its whole
-    # history, so first_day and last_day are the archive's; otherwise they are only what the listings saw (a
+    # day the archive holds for that market. `complete`: a directory of the symbol's files was listed over its
+    # whole history, so first_day and last_day are the archive's; otherwise they are only what the listings saw (a
     # sync lists its own days), and the archive's silence proves nothing: delisted is then NULL, unknown,
     # unless the exchange said.
     """
@@ -141,10 +141,13 @@ SCHEMA: tuple[str, ...] = (
         FROM upstream_files WHERE NOT gone GROUP BY market, symbol
     ), newest AS (
         SELECT market, max(last_day) AS newest_day FROM upstream_files WHERE NOT gone GROUP BY market
+    ), series AS (
+        SELECT DISTINCT market, dataset, "interval", symbol FROM upstream_files WHERE NOT gone
     ), whole AS (
-        SELECT DISTINCT s.market, s.symbol FROM spans s JOIN listed_ranges l
-          ON l.first_day IS NULL AND l.last_day IS NULL AND (l.market IS NULL OR l.market = s.market)
-         AND (l.symbol IS NULL OR l.symbol = s.symbol)
+        SELECT DISTINCT x.market, x.symbol FROM series x JOIN listed_ranges l
+          ON l.first_day IS NULL AND l.last_day IS NULL AND (l.market IS NULL OR l.market = x.market)
+         AND (l.dataset IS NULL OR l.dataset = x.dataset) AND (l.symbol IS NULL OR l.symbol = x.symbol)
+         AND (l."interval" IS NULL OR l."interval" = x."interval")
     )
     SELECT s.market, s.symbol, s.first_day, s.last_day, s.files, s.bytes,
            CASE WHEN e.status IS NOT NULL THEN e.status NOT IN ('TRADING', 'PENDING_TRADING')

@@ -114,7 +114,9 @@ def sync_command(
     keep_raw: bool = typer.Option(
         True, "--keep-raw/--no-keep-raw", help="Keep the verified zips under raw/."
     ),
-    refresh: bool = typer.Option(True, "--refresh/--no-refresh", help="List the chosen prefixes first."),
+    refresh: bool = typer.Option(
+        True, "--refresh/--no-refresh", help="List the chosen prefixes first (a --dry-run never does)."
+    ),
     as_json: bool = typer.Option(False, "--json", help="Print the summary as JSON."),
 ) -> None:
     """Download archive files into typed Parquet: resumable, checksum-verified, parallel.

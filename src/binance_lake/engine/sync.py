@@ -1,4 +1,5 @@
-"""A whole sync: refresh the catalog for the request, resolve symbols, plan, execute, and log the run.
+"""A whole sync: refresh the catalog for the request, resolve symbols, plan, execute, and log the run. A dry run
+only plans, from the catalog as it is (`plan_from_catalog`): it lists nothing and writes nothing.
 
 The caller (the `Lake`) holds the lake's writer lock for the duration, so two syncs never write one lake.
 """
