@@ -228,3 +228,20 @@ def test_dry_run_on_a_catalog_without_listing_records_plans_what_it_holds(
     assert [(u.series, u.ranges) for u in report.unlisted] == [
         ("klines 1h", ((D(2026, 11, 1), D(2026, 11, 3)),))
     ]
+
+
+def test_all_from_a_catalog_that_listed_part_of_a_month_keeps_the_symbol(
+    sim_server: SimServer, tmp_path: Path
+) -> None:
+    """Daily files of 2023-10-01 .. 05 only (a narrow sync of XEMUSDT) do not prove XEMUSDT stopped before the
+    10th: resolved from the catalog as it is (a dry run lists nothing), its monthly file keeps it in."""
+    database = LakeDatabase(tmp_path)
+    narrow = dataclasses.replace(all_request(D(2023, 10, 1), D(2023, 10, 5)), symbols=("XEMUSDT",))
+    listed_for(sim_server, database, narrow)
+    assert "XEMUSDT" in resolved(database, all_request(D(2023, 10, 10), D(2023, 10, 15)))
+    # The days after its delisting are known to be over once the whole month's daily files were listed.
+    listed_for(
+        sim_server, database, dataclasses.replace(narrow, first_day=D(2023, 10, 1), last_day=D(2023, 10, 31))
+    )
+    assert "XEMUSDT" in resolved(database, all_request(D(2023, 10, 10), D(2023, 10, 15)))
+    assert "XEMUSDT" not in resolved(database, all_request(D(2023, 10, 25), D(2023, 10, 31)))

@@ -386,19 +386,21 @@ def symbols(connection: Connection, market: str | None = None) -> pa.Table:
 
 # Bars of these intervals span several days and their daily files exist only on the day a bar opens
 # (`core.vocabulary.is_daily_file_date`), so their daily files do not mark each trading day.
-_PHASED_INTERVALS = [i.value for i in (Interval.D3, Interval.W1, Interval.MO1)]
+_PHASED_INTERVALS = (Interval.D3, Interval.W1, Interval.MO1)
 
 
-def traded_sql(schema: str = "") -> str:
+def traded_sql(schema: str = "", *, listings: bool = True) -> str:
     """SQL for the symbols that traded on at least one day of `$first .. $last` in the series chosen by
     `$market`, `$datasets` and `$intervals` (kline intervals; other datasets have none), judged from the
     catalog's files alone, whatever it was listed for before. `schema` names an attached lake database
-    (`"lake."`); `$include_settled` adds the `…SETTLED` series, whose days follow a contract's delisting.
+    (`"lake."`), `listings` False a catalog without `listed_ranges`; `$include_settled` adds the `…SETTLED`
+    series, whose days follow a contract's delisting.
 
-    A daily file in the range is a trading day. A monthly file stands for its month unless the symbol's daily
-    files of that month (any chosen series with one file a day) all lie outside the range: a delisting or a
-    listing inside the month. So a symbol is never dropped for lack of a daily file (some were never
-    published, #309), and only a dataset with monthly files alone answers to the month rather than the day.
+    A daily file in the range is a trading day. A monthly file stands for its month, unless its daily files are
+    known for the whole month (their directory was listed over it) and the symbol's daily files of that month
+    (any chosen series with one file a day) all lie before or after the range: a delisting or listing inside
+    the month. So a symbol is never dropped for a daily file never published (#309) between two that were, nor
+    for daily files not listed yet; a dataset with monthly files only answers to the month.
     """
     files = f"""
         SELECT symbol, dataset, "interval", cadence, first_day, last_day FROM {schema}upstream_files
@@ -406,6 +408,18 @@ def traded_sql(schema: str = "") -> str:
           AND ("interval" IS NULL OR list_contains($intervals, "interval"))
           AND ($include_settled OR NOT symbol LIKE '%SETTLED')
     """
+    listed = (
+        f"""
+        SELECT dataset, "interval", symbol, coalesce(first_day, DATE '0001-01-01') AS lo,
+               coalesce(last_day, DATE '9999-12-31') AS hi
+        FROM {schema}listed_ranges
+        WHERE (market IS NULL OR market = $market) AND (cadence IS NULL OR cadence = 'daily')
+        """
+        if listings
+        else 'SELECT NULL::VARCHAR AS dataset, NULL::VARCHAR AS "interval", NULL::VARCHAR AS symbol, '
+        "NULL::DATE AS lo, NULL::DATE AS hi WHERE false"
+    )
+    phased = [i.value for i in _PHASED_INTERVALS]
     return f"""
         WITH chosen AS ({files}),
         in_range AS (SELECT * FROM chosen WHERE first_day <= $last AND last_day >= $first),
@@ -413,15 +427,23 @@ def traded_sql(schema: str = "") -> str:
             SELECT symbol, date_trunc('month', first_day)::DATE AS month,
                    min(first_day) AS lo, max(first_day) AS hi
             FROM chosen
-            WHERE cadence = 'daily' AND NOT list_contains({_PHASED_INTERVALS}, coalesce("interval", ''))
+            WHERE cadence = 'daily' AND NOT list_contains({phased}, coalesce("interval", ''))
               AND first_day >= date_trunc('month', $first::DATE) AND first_day <= last_day($last::DATE)
             GROUP BY ALL
-        )
+        ),
+        listed AS ({listed})
         SELECT DISTINCT r.symbol FROM in_range r
         LEFT JOIN daily_months d
           ON r.cadence = 'monthly' AND d.symbol = r.symbol AND d.month = r.first_day
         WHERE r.cadence = 'daily' OR d.symbol IS NULL
            OR (d.lo <= least(r.last_day, $last::DATE) AND d.hi >= greatest(r.first_day, $first::DATE))
+           OR list_contains({phased}, coalesce(r."interval", ''))
+           OR NOT EXISTS (
+               SELECT 1 FROM listed l
+               WHERE (l.dataset IS NULL OR l.dataset = r.dataset) AND (l.symbol IS NULL OR l.symbol = r.symbol)
+                 AND (l."interval" IS NULL OR l."interval" = r."interval")
+                 AND l.lo <= r.first_day AND l.hi >= r.last_day
+           )
         ORDER BY r.symbol
     """
 
@@ -438,7 +460,7 @@ def traded_symbols(
 ) -> tuple[str, ...]:
     """The symbols (directory names) that traded on any day of `first .. last`; see `traded_sql`."""
     rows = connection.execute(
-        traded_sql(),
+        traded_sql(listings=_has_listings(connection)),
         {
             "market": market,
             "datasets": datasets,
@@ -449,6 +471,14 @@ def traded_symbols(
         },
     ).fetchall()
     return tuple(str(r[0]) for r in rows)
+
+
+def _has_listings(connection: Connection) -> bool:
+    """Whether the catalog records its listings (one written before `listed_ranges` existed does not)."""
+    rows = connection.execute(
+        "SELECT count(*) FROM duckdb_tables() WHERE table_name = 'listed_ranges' AND NOT temporary"
+    ).fetchall()
+    return bool(rows[0][0])
 
 
 def unlisted_days(
@@ -464,10 +494,7 @@ def unlisted_days(
     as listed when each symbol's directory (or a whole prefix) was listed for it; for every symbol (empty
     `symbols`), when any listing of the series covered it. What a plan made from the catalog as it is cannot
     know. A catalog written before listings were recorded has no record of any: every day is unlisted."""
-    recorded = connection.execute(
-        "SELECT count(*) FROM duckdb_tables() WHERE table_name = 'listed_ranges' AND NOT temporary"
-    ).fetchall()[0][0]
-    if not recorded:
+    if not _has_listings(connection):
         return {(dataset, interval): [(first, last)] for dataset, interval in series}
     rows = connection.execute(
         """

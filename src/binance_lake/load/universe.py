@@ -65,7 +65,7 @@ def _catalog_spans(
         traded = {
             str(r[0])
             for r in handle.execute(
-                traded_sql(f"{alias}."),
+                traded_sql(f"{alias}.", listings="listed_ranges" in tables),
                 {
                     "market": request.market.value,
                     "datasets": [request.dataset],
