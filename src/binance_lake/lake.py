@@ -348,10 +348,13 @@ class Lake:
     ) -> SyncReport:
         """Mirror archive files into the lake: resumable, checksum-verified, parallel.
 
-        `symbols` None (or empty) means every symbol of the market alive in the range (`--all`); `@name`
+        `symbols` None (or empty) means every symbol of the market that traded on any day of the range,
+        delisted since or not (`--all`); `include_delisted` adds the `…SETTLED` settlement series. `@name`
         entries expand to the named sets of binance-lake.toml. Dates are whole UTC days, both included; `end`
         defaults to today. `refresh` lists the chosen prefixes first (`refresh_catalog=` is its old spelling,
-        kept for one release). Only one process may sync a lake at a time (`LakeLocked` otherwise).
+        kept for one release). Only one process may sync a lake at a time (`LakeLocked` otherwise). `dry_run`
+        plans from the catalog as it is, lists and writes nothing, and reports the requested days the catalog
+        never listed (`SyncReport.unlisted`).
         """
         if refresh_catalog is not None:
             warnings.warn(

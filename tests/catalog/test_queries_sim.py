@@ -14,13 +14,15 @@ from hypothesis import strategies as st
 from binance_lake.catalog import queries
 from binance_lake.core.archive import ArchiveFile
 from binance_lake.core.timerange import iter_days
-from binance_lake.core.vocabulary import Cadence
+from binance_lake.core.vocabulary import Cadence, Interval, Market
+from binance_lake.engine.sync import SyncRequest
 from binance_lake.lake import Lake
 from binance_lake.sim.manifest import Manifest
 from binance_lake.sim.server import SimServer
 from binance_lake.sim.universe import Universe
-from binance_lake.storage.database import Connection
+from binance_lake.storage.database import Connection, LakeDatabase
 from tests.catalog.tiny import roster_file, truth_objects
+from tests.engine.test_sync_catalog_sim import D, listed_for
 
 Series = tuple[str, str, str | None, str]
 FIRST, LAST = dt.date(2026, 9, 1), dt.date(2026, 11, 30)
@@ -154,3 +156,73 @@ def test_symbols_and_synchronal(
     ]
     spot_days = [f.first_day for f in files if f.market.value == "spot" and f.cadence is Cadence.DAILY]
     assert synchronal[0]["spot_earliest"] <= min(spot_days)
+
+
+def test_a_narrow_listing_is_not_presented_as_the_whole_history(
+    tmp_path_factory: pytest.TempPathFactory,
+) -> None:
+    """Issue 9 item 4: after a sync's listing of 2026-10-10 .. 2026-10-20 only, BTCUSDT (listed 2026-10-01) is
+    not said to start on 2026-10-10: earliest and timeline say what was listed, until the history is listed."""
+    directory = tmp_path_factory.mktemp("narrow")
+    with SimServer(Universe.build(roster_file(directory))) as server:
+        database = LakeDatabase(directory / "lake")
+        request = SyncRequest(
+            Market.UM, ("klines",), D(2026, 10, 10), D(2026, 10, 20), (Interval.H1,), ("BTCUSDT",)
+        )
+        listed_for(server, database, request)
+        filters = queries.Filters(market="um", dataset="klines", symbol="BTCUSDT")
+        with database.connect(read_only=True) as c:
+            (row,) = queries.earliest(c, filters).to_pylist()
+            (line,) = queries.timeline(c, filters)
+        assert row["earliest_date"] == D(2026, 10, 1)  # the October monthly file, as listed
+        assert (row["complete"], row["listed_from"]) == (False, D(2026, 10, 1))
+        assert row["listed"] == "2026-10-01..2026-10-31; 2026-10-10..2026-10-20"
+        assert (line.complete, line.listed_from, line.first_day) == (False, D(2026, 10, 1), D(2026, 10, 1))
+        with database.connect(read_only=True) as c:
+            (span,) = queries.date_range(c, D(2026, 10, 1), D(2026, 10, 31), filters).to_pylist()
+            symbols = {r["symbol"]: r for r in queries.symbols(c, "um").to_pylist()}
+        # Whether it was listed (or delisted) in October is not known from a listing of ten days.
+        assert (span["listed"], span["delisted"], span["active"], span["complete"]) == (
+            None,
+            None,
+            True,
+            False,
+        )
+        assert (symbols["BTCUSDT"]["delisted"], symbols["BTCUSDT"]["complete"]) == (None, False)
+        # Listing the directory's whole history makes the answers the archive's, and says so.
+        Lake(settings=server.settings(directory / "lake")).catalog.refresh(
+            markets="um", datasets="klines", symbols="BTCUSDT", intervals="1h", exchange_info=False
+        )
+        with database.connect(read_only=True) as c:
+            (row,) = queries.earliest(c, filters).to_pylist()
+            (line,) = queries.timeline(c, filters)
+            table = queries.timelines_table([line]).to_pylist()
+        assert (row["complete"], row["listed_from"], row["listed"]) == (True, None, "all")
+        with database.connect(read_only=True) as c:
+            (span,) = queries.date_range(c, D(2026, 10, 1), D(2026, 10, 31), filters).to_pylist()
+            (btc,) = [r for r in queries.symbols(c, "um").to_pylist() if r["symbol"] == "BTCUSDT"]
+        assert (span["listed"], span["delisted"], span["complete"]) == (True, False, True)
+        assert (btc["delisted"], btc["complete"]) == (False, True)
+        assert (line.complete, line.first_day) == (True, D(2026, 10, 1))
+        assert table[0]["complete"] is True and table[0]["listed"] == "all"
+
+
+def test_a_whole_listing_of_one_dataset_says_nothing_of_another(
+    tmp_path_factory: pytest.TempPathFactory,
+) -> None:
+    """fundingRate listed whole does not make a narrow klines listing of a delivery contract (which has no
+    funding) its whole history."""
+    directory = tmp_path_factory.mktemp("two-datasets")
+    with SimServer(Universe.build(roster_file(directory))) as server:
+        database = LakeDatabase(directory / "lake")
+        request = SyncRequest(
+            Market.UM, ("klines",), D(2026, 10, 10), D(2026, 10, 20), (Interval.D1,), ("BTCUSDT_261225",)
+        )
+        listed_for(server, database, request)
+        Lake(settings=server.settings(directory / "lake")).catalog.refresh(
+            markets="um", datasets="fundingRate", exchange_info=False
+        )
+        with database.connect(read_only=True) as c:
+            found = {r["symbol"]: r for r in queries.symbols(c, "um").to_pylist()}
+        assert (found["BTCUSDT_261225"]["complete"], found["BTCUSDT_261225"]["delisted"]) == (False, None)
+        assert found["BTCUSDT"]["complete"] is True

@@ -17,10 +17,14 @@ from pathlib import Path
 import pytest
 
 from binance_lake.catalog import queries
+from binance_lake.core.vocabulary import Interval, Market
+from binance_lake.engine.sync import SyncRequest
 from binance_lake.lake import Lake
 from binance_lake.sim.server import SimServer
 from binance_lake.sim.universe import Universe
+from binance_lake.storage.database import LakeDatabase
 from tests.catalog.tiny import roster_file
+from tests.engine.test_sync_catalog_sim import D, listed_for
 
 
 def run(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
@@ -116,3 +120,36 @@ def test_unreachable_listing_endpoint_names_the_url_and_setting(tmp_path: Path) 
     assert result.returncode == 1, result.stderr
     message = " ".join(result.stderr.split())
     assert dead in message and "BINANCE_LAKE_LISTING_URL" in message and "Traceback" not in message
+
+
+def test_earliest_and_timeline_say_when_only_part_of_the_history_was_listed(tmp_path: Path) -> None:
+    """Issue 9 item 4: a sync's narrow listing is not printed as the symbol's first day."""
+    with SimServer(Universe.build(roster_file(tmp_path))) as server:
+        env = {**server.settings_env(), "BINANCE_LAKE_ROOT": str(tmp_path / "lake")}
+        request = SyncRequest(
+            Market.UM, ("klines",), D(2026, 10, 10), D(2026, 10, 20), (Interval.H1,), ("SOLUSDT",)
+        )
+        listed_for(server, LakeDatabase(tmp_path / "lake"), request)
+        earliest = run(env, "catalog", "earliest", "--market", "um")
+        assert earliest.returncode == 0, earliest.stderr
+        assert (
+            "um klines SOLUSDT: earliest known 2026-10-01 (listed from 2026-10-01 only: "
+            "2026-10-01..2026-10-31; 2026-10-10..2026-10-20); run `binance-lake catalog refresh --markets um "
+            "--datasets klines --symbols SOLUSDT` for the full history"
+        ) in " ".join(earliest.stdout.split())
+        rows = json.loads(run(env, "catalog", "earliest", "--market", "um", "--format", "json").stdout)
+        assert [(r["symbol"], r["listed_from"], r["complete"]) for r in rows] == [
+            ("SOLUSDT", "2026-10-01", False)
+        ]
+        timeline = run(env, "catalog", "timeline", "SOLUSDT", "--market", "um")
+        assert timeline.returncode == 0, timeline.stderr
+        assert (
+            "um klines 1h: first_day 2026-10-01 and last_day 2026-10-31 are only the first and last known"
+            in (" ".join(timeline.stdout.split()))
+        )
+        as_csv = list(
+            csv.DictReader(io.StringIO(run(env, "catalog", "timeline", "SOLUSDT", "--format", "csv").stdout))
+        )
+        assert [(r["first_day"], r["listed_from"], r["complete"]) for r in as_csv] == [
+            ("2026-10-01", "2026-10-01", "false")
+        ]

@@ -11,9 +11,12 @@ import sys
 from pathlib import Path
 
 from binance_lake.core.partitions import TABLES_DIR
+from binance_lake.core.vocabulary import Interval, Market
+from binance_lake.engine.sync import SyncRequest
 from binance_lake.sim import placement
 from binance_lake.sim.server import SimServer
-from binance_lake.storage.database import WriterLock
+from binance_lake.storage.database import DATABASE_NAME, LakeDatabase, WriterLock
+from tests.engine.test_sync_catalog_sim import D, listed_for
 
 
 def run(
@@ -77,14 +80,33 @@ def test_json_summary_of_a_sync(sim_server: SimServer, tmp_path: Path) -> None:
 
 
 def test_dry_run_prints_files_and_bytes_and_writes_nothing(sim_server: SimServer, tmp_path: Path) -> None:
-    result = run(
-        sim_server, tmp_path, *BTC_FEW_DAYS, "--start", "2026-10-01", "--end", "2026-11-02", "--dry-run"
+    days = ("--start", "2026-10-01", "--end", "2026-11-02", "--dry-run")
+    # The plan comes from the catalog as it is (issue 9 item 16): never listed, so nothing known, and said.
+    fresh = run(sim_server, tmp_path, *BTC_FEW_DAYS, *days)
+    assert fresh.returncode == 0, fresh.stderr
+    assert "plan: 0 files" in fresh.stdout and "stale:" in fresh.stdout
+    assert (
+        "klines 1h: 2026-10-01..2026-11-02" in fresh.stdout
+        and "fundingRate: 2026-10-01..2026-11-02" in fresh.stdout
     )
+    assert (
+        "binance-lake catalog refresh --markets um --datasets klines,fundingRate --intervals 1h"
+        in fresh.stdout
+    )
+    assert not (tmp_path / DATABASE_NAME).exists()
+    request = SyncRequest(
+        Market.UM, ("klines", "fundingRate"), D(2026, 10, 1), D(2026, 11, 2), (Interval.H1,), ("BTCUSDT",)
+    )
+    listed_for(server=sim_server, database=LakeDatabase(tmp_path), request=request)
+    catalog = (tmp_path / DATABASE_NAME).read_bytes()
+    result = run(sim_server, tmp_path, *BTC_FEW_DAYS, *days)
     assert result.returncode == 0, result.stderr
-    assert "plan: 4 files" in result.stdout and " MB to fetch" in result.stdout
+    assert (
+        "plan: 4 files" in result.stdout and " MB to fetch" in result.stdout and "stale" not in result.stdout
+    )
     assert "BTCUSDT-1h-2026-10.zip" in result.stdout and "BTCUSDT-1h-2026-11-02.zip" in result.stdout
     assert "fundingRate-2026-10.zip" in result.stdout
-    assert not (tmp_path / TABLES_DIR).exists()
+    assert not (tmp_path / TABLES_DIR).exists() and (tmp_path / DATABASE_NAME).read_bytes() == catalog
 
 
 def test_a_quarantined_file_is_named_and_the_exit_code_is_1(sim_server: SimServer, tmp_path: Path) -> None:
@@ -126,6 +148,10 @@ def test_bad_input_is_one_sentence_and_exit_code_2(sim_server: SimServer, tmp_pa
 def test_named_symbol_sets_from_the_config_file(sim_server: SimServer, tmp_path: Path) -> None:
     config = tmp_path / "binance-lake.toml"
     config.write_text('[symbols]\ntop = ["btcusdt", "ETHUSDT"]\n')
+    september = SyncRequest(
+        Market.UM, ("fundingRate",), D(2026, 9, 1), D(2026, 9, 30), symbols=("BTCUSDT", "ETHUSDT")
+    )
+    listed_for(sim_server, LakeDatabase(tmp_path / "lake"), september)  # a dry run plans from the catalog
     result = subprocess.run(
         [
             sys.executable,

@@ -21,11 +21,12 @@ from binance_lake.core.errors import LakeLocked
 from binance_lake.core.partitions import TABLES_DIR
 from binance_lake.core.timerange import UTC, iter_days
 from binance_lake.core.vocabulary import Cadence, Interval, Market
-from binance_lake.engine.sync import SyncReport
+from binance_lake.engine.sync import SyncReport, SyncRequest
 from binance_lake.lake import Lake
 from binance_lake.sim import placement
 from binance_lake.sim.server import SimServer
 from binance_lake.storage.database import LakeDatabase, WriterLock
+from tests.engine.test_sync_catalog_sim import listed_for
 
 D = dt.date
 MakeSim = Callable[..., SimServer]
@@ -311,7 +312,15 @@ def test_a_second_writer_is_refused_with_a_clear_message(sim_server: SimServer, 
 
 
 def test_dry_run_plans_files_and_bytes_and_writes_nothing(sim_server: SimServer, tmp_path: Path) -> None:
-    report = lake_on(sim_server, tmp_path).sync(
+    # A dry run plans from the catalog as it is (issue 9 item 16): list first, then plan.
+    lake = lake_on(sim_server, tmp_path)
+    listed_for(
+        sim_server,
+        lake.database,
+        SyncRequest(Market.UM, ("klines",), D(2026, 11, 1), D(2026, 11, 3), (Interval.H1,), ("BTCUSDT",)),
+    )
+    listed = (tmp_path / "lake.duckdb").read_bytes()
+    report = lake.sync(
         datasets="klines",
         symbols="BTCUSDT",
         intervals="1h",
@@ -320,7 +329,7 @@ def test_dry_run_plans_files_and_bytes_and_writes_nothing(sim_server: SimServer,
         dry_run=True,
     )
     assert report.execution is None and len(report.plan.fetch) == 3 and report.plan.bytes > 0
-    assert not (tmp_path / TABLES_DIR).exists()
+    assert not (tmp_path / TABLES_DIR).exists() and (tmp_path / "lake.duckdb").read_bytes() == listed
 
 
 # -- property: nothing left to do after a sync ----------------------------------------------------------

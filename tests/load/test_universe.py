@@ -69,7 +69,7 @@ def test_delisted_symbols_only_while_listed(lake: Path) -> None:
 
 def test_empty_catalog_and_lake_is_a_usage_error(tmp_path: Path) -> None:
     LakeBuilder(tmp_path).commit()
-    with pytest.raises(UsageError, match="--all --include-delisted"):
+    with pytest.raises(UsageError, match="--all --start 2024-01-01"):
         load_universe(tmp_path, "2024-01-01", "2024-01-31")
 
 

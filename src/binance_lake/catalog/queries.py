@@ -16,7 +16,9 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from binance_lake.catalog.store import SERIES_BY_CODE, SERIES_CODE_SPAN, SERIES_CODES
+from binance_lake.core.datasets import get_dataset
 from binance_lake.core.timerange import iter_days
+from binance_lake.core.vocabulary import Interval
 from binance_lake.storage.database import Connection
 
 Wanted = str | tuple[str, ...] | None
@@ -156,6 +158,11 @@ class Timeline:
     spans: tuple[Span, ...]
     missing_days: tuple[dt.date, ...]
     files: int
+    # What the catalog listed of this series (see `_with_listing`): unless `complete`, first_day and last_day
+    # are only the first and last day listed so far, not the symbol's life.
+    listed_from: dt.date | None = None
+    listed: str | None = None
+    complete: bool = False
 
     @property
     def available_days(self) -> int:
@@ -171,6 +178,40 @@ def timeline(connection: Connection, filters: Filters) -> list[Timeline]:
     where, params = filters.sql()
     rows = connection.execute(
         f"""
+        SELECT market, dataset, "interval", symbol, pairs, files, listed_from, listed, complete FROM (
+        {_with_listing(_TIMELINE.format(where=where))}
+        ) ORDER BY market, dataset, "interval", symbol
+        """,
+        params,
+    ).fetchall()
+    result = []
+    for market, dataset, interval, symbol, pairs, files, listed_from, listed, complete in rows:
+        spans = tuple(Span(first, last) for first, last in pairs)
+        missing = tuple(
+            day
+            for before, after in itertools.pairwise(spans)
+            for day in iter_days(before.last + dt.timedelta(days=1), after.first - dt.timedelta(days=1))
+        )
+        result.append(
+            Timeline(
+                market,
+                dataset,
+                interval,
+                symbol,
+                spans[0].first,
+                spans[-1].last,
+                spans,
+                missing,
+                int(files),
+                listed_from,
+                listed,
+                bool(complete),
+            )
+        )
+    return result
+
+
+_TIMELINE = """
         WITH files AS (
             SELECT market, dataset, "interval", symbol, key, first_day, last_day
             FROM upstream_files WHERE NOT gone AND {where}
@@ -189,28 +230,13 @@ def timeline(connection: Connection, filters: Filters) -> list[Timeline]:
         ), counts AS (
             SELECT market, dataset, "interval", symbol, count(*) AS files FROM files GROUP BY ALL
         )
-        SELECT s.market, s.dataset, s."interval", s.symbol, list((s.first, s.last) ORDER BY s.first), any_value(c.files)
+        SELECT s.market, s.dataset, s."interval", s.symbol, list((s.first, s.last) ORDER BY s.first) AS pairs,
+               any_value(c.files) AS files
         FROM spans s JOIN counts c
           ON c.market = s.market AND c.dataset = s.dataset AND c."interval" IS NOT DISTINCT FROM s."interval"
          AND c.symbol = s.symbol
-        GROUP BY ALL ORDER BY s.market, s.dataset, s."interval", s.symbol
-        """,
-        params,
-    ).fetchall()
-    result = []
-    for market, dataset, interval, symbol, pairs, files in rows:
-        spans = tuple(Span(first, last) for first, last in pairs)
-        missing = tuple(
-            day
-            for before, after in itertools.pairwise(spans)
-            for day in iter_days(before.last + dt.timedelta(days=1), after.first - dt.timedelta(days=1))
-        )
-        result.append(
-            Timeline(
-                market, dataset, interval, symbol, spans[0].first, spans[-1].last, spans, missing, int(files)
-            )
-        )
-    return result
+        GROUP BY ALL
+"""
 
 
 def timelines_table(timelines: list[Timeline]) -> pa.Table:
@@ -229,6 +255,9 @@ def timelines_table(timelines: list[Timeline]) -> pa.Table:
                 "missing": ", ".join(str(d) for d in t.missing_days[:20])
                 + (" …" if len(t.missing_days) > 20 else ""),
                 "files": t.files,
+                "listed_from": t.listed_from,
+                "listed": t.listed,
+                "complete": t.complete,
             }
             for t in timelines
         ]
@@ -241,20 +270,29 @@ def date_range(
     """Symbols listed, delisted, and active in `first .. last` (per market and dataset).
 
     listed: its first day falls in the range; delisted: its last day falls in the range and the symbol is
-    delisted; active: it has data on at least one day of the range.
+    delisted; active: it has data on at least one day of the range. Unless `complete` (the series' whole
+    history was listed, see `_with_listing`), first and last day are only what was listed: listed and
+    delisted are then NULL, unknown, rather than a listing window's edge passed off as a listing.
     """
     where, params = filters.sql("u")
+    series = f"""
+        SELECT u.market, u.dataset, u."interval", u.symbol, min(u.first_day) AS first_day,
+               max(u.last_day) AS last_day
+        FROM upstream_files u WHERE NOT u.gone AND {where} GROUP BY ALL
+    """
     return _arrow(
         connection,
         f"""
         WITH spans AS (
-            SELECT u.market, u.dataset, u.symbol, min(u.first_day) AS first_day, max(u.last_day) AS last_day
-            FROM upstream_files u WHERE NOT u.gone AND {where} GROUP BY ALL
+            SELECT market, dataset, symbol, min(first_day) AS first_day, max(last_day) AS last_day,
+                   bool_and(complete) AS complete
+            FROM ({_with_listing(series)}) GROUP BY ALL
         )
         SELECT sp.market, sp.dataset, sp.symbol, sp.first_day, sp.last_day,
-               sp.first_day BETWEEN ? AND ? AS listed,
-               coalesce(sy.delisted, false) AND sp.last_day BETWEEN ? AND ? AS delisted,
-               true AS active
+               CASE WHEN sp.complete THEN sp.first_day BETWEEN ? AND ? END AS listed,
+               CASE WHEN sp.complete THEN coalesce(sy.delisted, false) AND sp.last_day BETWEEN ? AND ? END
+                 AS delisted,
+               true AS active, sp.complete
         FROM spans sp LEFT JOIN symbols sy USING (market, symbol)
         WHERE sp.first_day <= ? AND sp.last_day >= ?
         ORDER BY sp.market, sp.dataset, sp.symbol
@@ -263,17 +301,53 @@ def date_range(
     )
 
 
+# The listings recorded for one series `x` (market, dataset, interval, symbol): the `listed_ranges` rows that
+# name it, or that name everything at their level with NULL. NULL bounds: the directory's whole history.
+_LISTED = """
+    (SELECT bool_or(l.first_day IS NULL AND l.last_day IS NULL) AS whole,
+            min(l.first_day) AS listed_from,
+            string_agg(DISTINCT CAST(l.first_day AS VARCHAR) || '..' || CAST(l.last_day AS VARCHAR), '; '
+                       ORDER BY CAST(l.first_day AS VARCHAR) || '..' || CAST(l.last_day AS VARCHAR)) AS listed
+     FROM listed_ranges l
+     WHERE (l.market IS NULL OR l.market = x.market) AND (l.dataset IS NULL OR l.dataset = x.dataset)
+       AND (l.symbol IS NULL OR l.symbol = x.symbol)
+       AND (l."interval" IS NULL OR l."interval" = x."interval"))
+"""
+
+
+def _with_listing(series_sql: str) -> str:
+    """`series_sql` (rows with market, dataset, interval, symbol) plus what the catalog listed for each:
+    `complete`, true when the series' whole history was listed (so its first and last day are the archive's);
+    else `listed_from` (the first day listed, NULL when nothing was recorded) and `listed` (the ranges listed).
+    A sync lists only its own days, so without this a narrow window would pass for a symbol's whole life."""
+    return f"""
+        SELECT x.*,
+               CASE WHEN coalesce(b.whole, false) THEN NULL ELSE b.listed_from END AS listed_from,
+               CASE WHEN coalesce(b.whole, false) THEN 'all' ELSE b.listed END AS listed,
+               coalesce(b.whole, false) AS complete
+        FROM ({series_sql}) x, LATERAL {_LISTED} b
+    """
+
+
 def earliest(connection: Connection, filters: Filters = Filters()) -> pa.Table:
     """Earliest date per symbol per market and dataset, with the intervals offered (seed 001's
-    `*_earliest_dates.csv`)."""
+    `*_earliest_dates.csv`), and what the catalog listed (`listed_from`, `listed`, `complete`, see
+    `_with_listing`): when `complete` is false, `earliest_date` is only the earliest day listed so far."""
     where, params = filters.sql()
+    series = f"""
+        SELECT market, dataset, "interval", symbol, min(first_day) AS first, max(last_day) AS last
+        FROM upstream_files WHERE NOT gone AND {where}
+        GROUP BY ALL
+    """
+    # Per interval first: the dates are the archive's only when every interval's history was listed.
     return _arrow(
         connection,
         f"""
-        SELECT market, dataset, symbol, min(first_day) AS earliest_date, max(last_day) AS latest_date,
-               string_agg(DISTINCT "interval", ',' ORDER BY "interval") AS intervals
-        FROM upstream_files WHERE NOT gone AND {where}
-        GROUP BY ALL ORDER BY market, dataset, symbol
+        SELECT market, dataset, symbol, min(first) AS earliest_date, max(last) AS latest_date,
+               string_agg(DISTINCT "interval", ',' ORDER BY "interval") AS intervals,
+               min(listed_from) AS listed_from,
+               string_agg(DISTINCT listed, '; ' ORDER BY listed) AS listed, bool_and(complete) AS complete
+        FROM ({_with_listing(series)}) GROUP BY ALL ORDER BY market, dataset, symbol
         """,
         params,
     )
@@ -325,8 +399,181 @@ def symbols(connection: Connection, market: Wanted = None) -> pa.Table:
         connection,
         f"""
         SELECT market, symbol, first_day, last_day, delisted, settled, delivery_contract, status,
-               contract_type, files, bytes
+               contract_type, files, bytes, complete
         FROM symbols WHERE {where} ORDER BY market, symbol
         """,
         params,
     )
+
+
+# Bars of these intervals span several days and their daily files exist only on the day a bar opens
+# (`core.vocabulary.is_daily_file_date`), so their daily files do not mark each trading day.
+_PHASED_INTERVALS = (Interval.D3, Interval.W1, Interval.MO1)
+
+
+def traded_sql(schema: str = "", *, listings: bool = True) -> str:
+    """SQL for the symbols that traded on at least one day of `$first .. $last` in the series chosen by
+    `$market`, `$datasets` and `$intervals` (kline intervals; other datasets have none), judged from the
+    catalog's files alone, whatever it was listed for before. `schema` names an attached lake database
+    (`"lake."`), `listings` False a catalog without `listed_ranges`; `$include_settled` adds the `…SETTLED`
+    series, whose days follow a contract's delisting.
+
+    A daily file in the range is a trading day. A monthly file stands for its month, unless its daily files are
+    known for the whole month (their directory was listed over it) and the symbol's daily files of that month
+    (any chosen series with one file a day) all lie before or after the range: a delisting or listing inside
+    the month. So a symbol is never dropped for a daily file never published (#309) between two that were, nor
+    for daily files not listed yet; a dataset with monthly files only answers to the month.
+    """
+    files = f"""
+        SELECT symbol, dataset, "interval", cadence, first_day, last_day FROM {schema}upstream_files
+        WHERE NOT gone AND market = $market AND list_contains($datasets, dataset)
+          AND ("interval" IS NULL OR list_contains($intervals, "interval"))
+          AND ($include_settled OR NOT symbol LIKE '%SETTLED')
+    """
+    listed = (
+        f"""
+        SELECT dataset, "interval", symbol, coalesce(first_day, DATE '0001-01-01') AS lo,
+               coalesce(last_day, DATE '9999-12-31') AS hi
+        FROM {schema}listed_ranges
+        WHERE (market IS NULL OR market = $market) AND (cadence IS NULL OR cadence = 'daily')
+        """
+        if listings
+        else 'SELECT NULL::VARCHAR AS dataset, NULL::VARCHAR AS "interval", NULL::VARCHAR AS symbol, '
+        "NULL::DATE AS lo, NULL::DATE AS hi WHERE false"
+    )
+    phased = [i.value for i in _PHASED_INTERVALS]
+    return f"""
+        WITH chosen AS ({files}),
+        in_range AS (SELECT * FROM chosen WHERE first_day <= $last AND last_day >= $first),
+        daily_months AS (
+            SELECT symbol, date_trunc('month', first_day)::DATE AS month,
+                   min(first_day) AS lo, max(first_day) AS hi
+            FROM chosen
+            WHERE cadence = 'daily' AND NOT list_contains({phased}, coalesce("interval", ''))
+              AND first_day >= date_trunc('month', $first::DATE) AND first_day <= last_day($last::DATE)
+            GROUP BY ALL
+        ),
+        listed AS ({listed})
+        SELECT DISTINCT r.symbol FROM in_range r
+        LEFT JOIN daily_months d
+          ON r.cadence = 'monthly' AND d.symbol = r.symbol AND d.month = r.first_day
+        WHERE r.cadence = 'daily' OR d.symbol IS NULL
+           OR (d.lo <= least(r.last_day, $last::DATE) AND d.hi >= greatest(r.first_day, $first::DATE))
+           OR list_contains({phased}, coalesce(r."interval", ''))
+           OR NOT EXISTS (
+               SELECT 1 FROM listed l
+               WHERE (l.dataset IS NULL OR l.dataset = r.dataset) AND (l.symbol IS NULL OR l.symbol = r.symbol)
+                 AND (l."interval" IS NULL OR l."interval" = r."interval")
+                 AND l.lo <= r.first_day AND l.hi >= r.last_day
+           )
+        ORDER BY r.symbol
+    """
+
+
+def traded_symbols(
+    connection: Connection,
+    market: str,
+    datasets: list[str],
+    intervals: list[str],
+    first: dt.date,
+    last: dt.date,
+    *,
+    include_settled: bool = False,
+) -> tuple[str, ...]:
+    """The symbols (directory names) that traded on any day of `first .. last`; see `traded_sql`."""
+    rows = connection.execute(
+        traded_sql(listings=_has_listings(connection)),
+        {
+            "market": market,
+            "datasets": datasets,
+            "intervals": intervals,
+            "first": first,
+            "last": last,
+            "include_settled": include_settled,
+        },
+    ).fetchall()
+    return tuple(str(r[0]) for r in rows)
+
+
+def _has_listings(connection: Connection) -> bool:
+    """Whether the catalog records its listings (one written before `listed_ranges` existed does not)."""
+    rows = connection.execute(
+        "SELECT count(*) FROM duckdb_tables() WHERE table_name = 'listed_ranges' AND NOT temporary"
+    ).fetchall()
+    return bool(rows[0][0])
+
+
+def unlisted_days(
+    connection: Connection,
+    market: str,
+    series: list[tuple[str, str | None]],
+    symbols: list[str],
+    first: dt.date,
+    last: dt.date,
+) -> dict[tuple[str, str | None], list[tuple[dt.date, dt.date]]]:
+    """Per series (dataset, interval), the day ranges of `first .. last` the catalog never listed, in any of
+    the dataset's cadences (daily and monthly files are listed apart): for the named `symbols`, a day counts
+    as listed when each symbol's directory (or a whole prefix) was listed for it; for every symbol (empty
+    `symbols`), when any listing of the series covered it. What a plan made from the catalog as it is cannot
+    know. A catalog written before listings were recorded has no record of any: every day is unlisted."""
+    if not _has_listings(connection):
+        return {(dataset, interval): [(first, last)] for dataset, interval in series}
+    rows = connection.execute(
+        """
+        SELECT cadence, dataset, "interval", symbol,
+               coalesce(first_day, DATE '0001-01-01'), coalesce(last_day, DATE '9999-12-31')
+        FROM listed_ranges WHERE market IS NULL OR market = ?
+        """,
+        [market],
+    ).fetchall()
+    result: dict[tuple[str, str | None], list[tuple[dt.date, dt.date]]] = {}
+    for dataset, interval in series:
+        owners: list[str | None] = list(symbols) or [None]
+        gaps: list[tuple[dt.date, dt.date]] = []
+        for owner, cadence in itertools.product(
+            owners, sorted(c.value for c in get_dataset(dataset).cadences)
+        ):
+            spans = sorted(
+                (lo, hi)
+                for c, d, i, s, lo, hi in rows
+                if (c is None or c == cadence)
+                and (d is None or d == dataset)
+                and (i is None or interval is None or i == interval)
+                and (s is None or owner is None or s == owner)
+            )
+            gaps.extend(_uncovered(first, last, spans))
+        merged = _merge(gaps)
+        if merged:
+            result[(dataset, interval)] = merged
+    return result
+
+
+def _uncovered(
+    first: dt.date, last: dt.date, spans: list[tuple[dt.date, dt.date]]
+) -> list[tuple[dt.date, dt.date]]:
+    """The parts of `first .. last` no span covers (spans sorted by start)."""
+    gaps: list[tuple[dt.date, dt.date]] = []
+    cursor = first
+    for lo, hi in spans:
+        if hi < cursor:
+            continue
+        if lo > last:
+            break
+        if lo > cursor:
+            gaps.append((cursor, lo - dt.timedelta(days=1)))
+        cursor = max(cursor, hi + dt.timedelta(days=1)) if hi < dt.date.max else dt.date.max
+        if cursor > last:
+            return gaps
+    if cursor <= last:
+        gaps.append((cursor, last))
+    return gaps
+
+
+def _merge(ranges: list[tuple[dt.date, dt.date]]) -> list[tuple[dt.date, dt.date]]:
+    merged: list[tuple[dt.date, dt.date]] = []
+    for lo, hi in sorted(ranges):
+        if merged and lo <= merged[-1][1] + dt.timedelta(days=1):
+            merged[-1] = (merged[-1][0], max(merged[-1][1], hi))
+        else:
+            merged.append((lo, hi))
+    return merged

@@ -130,7 +130,10 @@ SCHEMA: tuple[str, ...] = (
     """,
     # One row per symbol and market. A symbol counts as delisted when the exchange says it is not trading, or,
     # without exchange information, when the archive stopped publishing it more than 7 days before the newest
-    # day the archive holds for that market.
+    # day the archive holds for that market. `complete`: a directory of the symbol's files was listed over its
+    # whole history, so first_day and last_day are the archive's; otherwise they are only what the listings saw (a
+    # sync lists its own days), and the archive's silence proves nothing: delisted is then NULL, unknown,
+    # unless the exchange said.
     """
     CREATE OR REPLACE VIEW symbols AS
     WITH spans AS (
@@ -139,15 +142,25 @@ SCHEMA: tuple[str, ...] = (
         FROM upstream_files WHERE NOT gone GROUP BY market, symbol
     ), newest AS (
         SELECT market, max(last_day) AS newest_day FROM upstream_files WHERE NOT gone GROUP BY market
+    ), series AS (
+        SELECT DISTINCT market, dataset, "interval", symbol FROM upstream_files WHERE NOT gone
+    ), whole AS (
+        SELECT DISTINCT x.market, x.symbol FROM series x JOIN listed_ranges l
+          ON l.first_day IS NULL AND l.last_day IS NULL AND (l.market IS NULL OR l.market = x.market)
+         AND (l.dataset IS NULL OR l.dataset = x.dataset) AND (l.symbol IS NULL OR l.symbol = x.symbol)
+         AND (l."interval" IS NULL OR l."interval" = x."interval")
     )
     SELECT s.market, s.symbol, s.first_day, s.last_day, s.files, s.bytes,
            CASE WHEN e.status IS NOT NULL THEN e.status NOT IN ('TRADING', 'PENDING_TRADING')
-                ELSE s.last_day < coalesce(n.newest_day, s.last_day) - INTERVAL 7 DAY END AS delisted,
+                WHEN w.symbol IS NOT NULL THEN s.last_day < coalesce(n.newest_day, s.last_day) - INTERVAL 7 DAY
+           END AS delisted,
+           w.symbol IS NOT NULL AS complete,
            s.symbol LIKE '%SETTLED' AS settled,
            regexp_matches(s.symbol, '_[0-9]{6}$') AS delivery_contract,
            e.status, e.contract_type, e.pair, e.base_asset, e.quote_asset, e.onboard_date, e.delivery_date
     FROM spans s
     LEFT JOIN newest n USING (market)
+    LEFT JOIN whole w USING (market, symbol)
     LEFT JOIN exchange_symbols e USING (market, symbol)
     """,
     # Seed 002's daily availability table, for every market and dataset: one row per day of each series' life,

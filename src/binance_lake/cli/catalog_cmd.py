@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import dataclasses
 
+import pyarrow as pa
 import typer
 from rich.progress import (
     BarColumn,
@@ -207,7 +208,19 @@ def timeline_command(
         intervals=renamed(intervals, interval, new="--intervals", old="--interval"),
         as_="arrow",
     )
-    print_table(table, fmt, title=f"timeline of {symbol.upper()}", limit=LIMIT)
+    print_table(_for_format(table, fmt), fmt, title=f"timeline of {symbol.upper()}", limit=LIMIT)
+    if fmt is OutputFormat.TABLE:
+        for t in table.to_pylist():
+            if not t["complete"]:
+                series = " ".join(x for x in (t["market"], t["dataset"], t["interval"]) if x)
+                hint = _refresh_hint(t["market"], t["dataset"], t["symbol"], t["interval"])
+                console.print(
+                    f"{series}: first_day {t['first_day']} and last_day {t['last_day']} are only the first and "
+                    f"last known ({_listed_text(t['listed_from'], t['listed'])}); run `{hint}` for the full "
+                    "history",
+                    highlight=False,
+                    markup=False,
+                )
 
 
 @catalog_app.command("range", cls=SettingsCommand)
@@ -241,13 +254,46 @@ def earliest_command(
     market: str | None = OLD_MARKET,
     dataset: str | None = OLD_DATASET,
 ) -> None:
-    """Earliest date per symbol per market and dataset."""
+    """Earliest date per symbol per market and dataset, and whether the catalog listed its whole history
+    (`complete`; else `earliest_date` is only the earliest known, see `listed`)."""
     table = _lake(ctx).catalog.earliest(
         markets=renamed(markets, market, new="--markets", old="--market"),
         datasets=renamed(datasets, dataset, new="--datasets", old="--dataset"),
         as_="arrow",
     )
-    print_table(table, fmt, limit=LIMIT)
+    print_table(_for_format(table, fmt), fmt, limit=LIMIT)
+    if fmt is OutputFormat.TABLE:
+        partial = [r for r in table.to_pylist() if not r["complete"]]
+        for row in partial[:20]:
+            console.print(
+                f"{row['market']} {row['dataset']} {row['symbol']}: earliest known {row['earliest_date']} "
+                f"({_listed_text(row['listed_from'], row['listed'])}); run "
+                f"`{_refresh_hint(row['market'], row['dataset'], row['symbol'], None)}` for the full history",
+                highlight=False,
+                markup=False,
+            )
+        if len(partial) > 20:
+            console.print(f"… and {len(partial) - 20} more listed only in part", highlight=False)
+
+
+def _listed_text(listed_from: object, listed: object) -> str:
+    if listed_from is None:
+        return "the catalog has no record of listing its history"
+    return f"listed from {listed_from} only: {listed}"
+
+
+def _refresh_hint(market: str, dataset: str, symbol: str, interval: str | None) -> str:
+    return f"binance-lake catalog refresh --markets {market} --datasets {dataset} --symbols {symbol}" + (
+        f" --intervals {interval}" if interval else ""
+    )
+
+
+def _for_format(table: pa.Table, fmt: OutputFormat) -> pa.Table:
+    """CSV and JSON carry `listed_from`, `listed` and `complete` as columns; the rich table shows `listed`
+    (the notes under it say what a partial listing means) and leaves the other two out."""
+    if fmt is not OutputFormat.TABLE:
+        return table
+    return table.drop_columns([c for c in ("listed_from", "complete") if c in table.column_names])
 
 
 @catalog_app.command("synchronal", cls=SettingsCommand)

@@ -87,7 +87,7 @@ def demo_command(
             started = _step("catalog refresh: um fundingRate files (every symbol, delisted ones too)")
             refreshed = lake.catalog.refresh(markets="um", datasets="fundingRate")
             symbols = lake.catalog.symbols(markets="um")
-            delisted = sorted(symbols.loc[symbols["delisted"], "symbol"])
+            delisted = sorted(symbols.loc[symbols["delisted"].eq(True), "symbol"])  # NULL: not known
             _done(
                 started,
                 f"{refreshed.files_seen} files, {len(symbols)} um symbols, {len(delisted)} delisted: "

@@ -30,6 +30,7 @@ def _print_plan(report: SyncReport) -> None:
     if len(plan.fetch) > 50:
         console.print(f"  … {len(plan.fetch) - 50} more")
     _print_lost(report)
+    _print_unlisted(report)
 
 
 def _print_lost(report: SyncReport) -> None:
@@ -38,6 +39,30 @@ def _print_lost(report: SyncReport) -> None:
             f"[yellow]partition {escape(str(damage))}[/] {escape(str(path))}: its files are planned again",
             highlight=False,
         )
+
+
+def _print_unlisted(report: SyncReport) -> None:
+    """What a dry run's plan cannot know: the requested days the catalog has never listed."""
+    if not report.unlisted:
+        return
+    request = report.request
+    console.print(
+        "[yellow]stale:[/] the catalog holds no listing of these requested days, "
+        "so the plan may miss their files:",
+        highlight=False,
+    )
+    for unlisted in report.unlisted:
+        console.print(f"  {unlisted.text()}", highlight=False, markup=False)
+    datasets = ",".join(dict.fromkeys(u.dataset for u in report.unlisted))
+    intervals = ",".join(dict.fromkeys(u.interval for u in report.unlisted if u.interval))
+    console.print(
+        f"list them with `binance-lake catalog refresh --markets {request.market.value} --datasets {datasets}"
+        + (f" --intervals {intervals}" if intervals else "")
+        + (f" --symbols {','.join(request.symbols)}" if request.symbols else "")
+        + "`, or run this sync without --dry-run (it lists its days first)",
+        highlight=False,
+        markup=False,
+    )
 
 
 SKIPPED_SHOWN = 20
@@ -88,18 +113,32 @@ def sync_command(
         None, "--intervals", help="Comma-separated kline intervals, e.g. 1h,1m."
     ),
     symbols: str | None = typer.Option(None, "--symbols", help="Comma-separated symbols or @set names."),
-    all_symbols: bool = typer.Option(False, "--all", help="Every symbol of the market alive in the range."),
+    all_symbols: bool = typer.Option(
+        False,
+        "--all",
+        help="Every symbol of the market that traded on any day of the range (delisted since or not), "
+        "from the archive's files of the chosen datasets.",
+    ),
     include_delisted: bool = typer.Option(
-        False, "--include-delisted", help="With --all: delisted symbols too."
+        False,
+        "--include-delisted",
+        help="With --all: also the …SETTLED series, the archive's days after a contract was delisted "
+        "(contracts that traded in the range are in --all already).",
     ),
     start: str = typer.Option(..., "--start", help="First day, YYYY-MM-DD."),
     end: str | None = typer.Option(None, "--end", help="Last day, YYYY-MM-DD, included (default: today)."),
-    dry_run: bool = typer.Option(False, "--dry-run", help="Print the plan (files, bytes) and stop."),
+    dry_run: bool = typer.Option(
+        False,
+        "--dry-run",
+        help="Print the plan (files, bytes) from the catalog as it is and stop: lists and writes nothing.",
+    ),
     concurrency: int = typer.Option(16, "--concurrency", min=1, max=256, help="Downloads in flight."),
     keep_raw: bool = typer.Option(
         True, "--keep-raw/--no-keep-raw", help="Keep the verified zips under raw/."
     ),
-    refresh: bool = typer.Option(True, "--refresh/--no-refresh", help="List the chosen prefixes first."),
+    refresh: bool = typer.Option(
+        True, "--refresh/--no-refresh", help="List the chosen prefixes first (a --dry-run never does)."
+    ),
     fmt: OutputFormat = FORMAT,
     as_json: bool = typer.Option(
         False, "--json", hidden=True, help="Old spelling of --format json (goes in the next release)."

@@ -1,4 +1,5 @@
-"""A whole sync: refresh the catalog for the request, resolve symbols, plan, execute, and log the run.
+"""A whole sync: refresh the catalog for the request, resolve symbols, plan, execute, and log the run. A dry run
+only plans, from the catalog as it is (`plan_from_catalog`): it lists nothing and writes nothing.
 
 Before planning, every partition the held files of the request wrote is checked against the lake's record of
 it (storage.inventory: one `os.stat` each, no reading unless the stat differs). A partition that is gone or
@@ -10,6 +11,7 @@ The caller (the `Lake`) holds the lake's writer lock for the duration, so two sy
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import re
 import shutil
@@ -19,6 +21,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from binance_lake.binance.archive_client import ArchiveClient
+from binance_lake.catalog.queries import traded_symbols, unlisted_days
 from binance_lake.catalog.refresh import RefreshProgress, RefreshReport, Selection, refresh
 from binance_lake.catalog.store import ensure_catalog
 from binance_lake.core.archive import ArchiveFile
@@ -26,6 +29,7 @@ from binance_lake.core.datasets import get_dataset
 from binance_lake.core.errors import StorageError, UsageError
 from binance_lake.core.partitions import TABLES_DIR, Partition, partition_paths
 from binance_lake.core.symbols import pair_of
+from binance_lake.core.timerange import month_end, month_start
 from binance_lake.core.vocabulary import Cadence, Interval, Market, intervals_for
 from binance_lake.engine.executor import ExecutionReport, Executor, SyncProgress
 from binance_lake.engine.plan import CatalogFile, Plan, Series, plan_sync
@@ -78,6 +82,23 @@ class SyncRequest:
 
 
 @dataclass(frozen=True)
+class Unlisted:
+    """Days of one requested series the catalog has never listed (so a plan from it cannot know them)."""
+
+    dataset: str
+    interval: str | None
+    ranges: tuple[tuple[dt.date, dt.date], ...]
+
+    @property
+    def series(self) -> str:
+        return f"{self.dataset} {self.interval}" if self.interval else self.dataset
+
+    def text(self) -> str:
+        shown = ", ".join(f"{a}..{b}" if a != b else str(a) for a, b in self.ranges[:5])
+        return f"{self.series}: {shown}" + (" …" if len(self.ranges) > 5 else "")
+
+
+@dataclass(frozen=True)
 class SyncReport:
     request: SyncRequest
     symbols: tuple[str, ...]
@@ -88,6 +109,8 @@ class SyncReport:
     extras: Mapping[str, object] = field(default_factory=dict)
     # Partitions of held files found gone or damaged before planning (path -> "gone" | "damaged").
     lost_partitions: Mapping[str, str] = field(default_factory=dict)
+    # A dry run plans from the catalog as it is: the parts of the request it has never listed.
+    unlisted: tuple[Unlisted, ...] = ()
 
     @property
     def ok(self) -> bool:
@@ -143,11 +166,19 @@ class SyncReport:
                 for f in (execution.failures if execution else ())
                 if f.quarantined
             ],
+            "catalog_unlisted": {
+                u.series: [[a.isoformat(), b.isoformat()] for a, b in u.ranges] for u in self.unlisted
+            },
         }
 
 
-def resolve_symbols(connection: Connection, request: SyncRequest) -> tuple[str, ...]:
-    """The request's symbols checked against the catalog, or every symbol alive in the range for `--all`."""
+def resolve_symbols(
+    connection: Connection, request: SyncRequest, *, unlisted_ok: bool = False
+) -> tuple[str, ...]:
+    """The request's symbols checked against the catalog, or for `--all` every symbol that traded on any day
+    of the range (`catalog.queries.traded_symbols`), delisted since or not; `include_delisted` adds the
+    `…SETTLED` series of contracts already delisted. With `unlisted_ok` (a dry run, which lists nothing), a
+    symbol the catalog never listed for the range is kept rather than refused."""
     if request.symbols:
         known = {
             row[0]
@@ -157,6 +188,8 @@ def resolve_symbols(connection: Connection, request: SyncRequest) -> tuple[str, 
             ).fetchall()
         }
         unknown = [s for s in request.symbols if s not in known and pair_of(s) not in known]
+        if unlisted_ok:
+            unknown = [s for s in unknown if not _unlisted(connection, request, (s,))]
         if unknown:
             raise UsageError(
                 f"not in the {request.market.value} archive: {', '.join(unknown)} "
@@ -164,15 +197,84 @@ def resolve_symbols(connection: Connection, request: SyncRequest) -> tuple[str, 
                 f"{request.market.value}`)"
             )
         return request.symbols
-    rows = connection.execute(
-        """
-        SELECT symbol FROM symbols
-        WHERE market = ? AND first_day <= ? AND last_day >= ? AND (? OR NOT delisted)
-        ORDER BY symbol
-        """,
-        [request.market.value, request.last_day, request.first_day, request.include_delisted],
-    ).fetchall()
-    return tuple(r[0] for r in rows)
+    return traded_symbols(
+        connection,
+        request.market.value,
+        list(request.datasets),
+        [i.value for i in request.intervals],
+        request.first_day,
+        request.last_day,
+        include_settled=request.include_delisted,
+    )
+
+
+def _unlisted(connection: Connection, request: SyncRequest, symbols: tuple[str, ...]) -> tuple[Unlisted, ...]:
+    """The request's days the catalog never listed, per series (every symbol's directory when `symbols` is
+    empty, i.e. `--all`)."""
+    found: list[Unlisted] = []
+    for dataset in request.datasets:
+        intervals: list[str | None] = (
+            [i.value for i in request.intervals] if get_dataset(dataset).has_interval else [None]
+        )
+        gaps = unlisted_days(
+            connection,
+            request.market.value,
+            [(dataset, i) for i in intervals],
+            list(request.directories(symbols, dataset)),
+            request.first_day,
+            request.last_day,
+        )
+        found.extend(Unlisted(d, i, tuple(r)) for (d, i), r in gaps.items())
+    return tuple(found)
+
+
+def plan_from_catalog(request: SyncRequest, database: LakeDatabase) -> SyncReport:
+    """A dry run: the plan from the catalog and the lake's state as they are, read-only (nothing is listed or
+    written, not even a schema), with the parts of the request the catalog never listed."""
+    request.validate()
+    everything = _nothing_listed(request)
+    empty = plan_sync([], {}, request.first_day, request.last_day)
+    if not database.path.exists():
+        return SyncReport(request, request.symbols, empty, None, None, dry_run=True, unlisted=everything)
+    with database.connect(read_only=True) as connection:
+        tables = {str(r[0]) for r in connection.execute("SELECT table_name FROM duckdb_tables()").fetchall()}
+        if "upstream_files" not in tables:
+            return SyncReport(request, request.symbols, empty, None, None, dry_run=True, unlisted=everything)
+        symbols = resolve_symbols(connection, request, unlisted_ok=True)
+        unlisted = _unlisted(connection, request, request.symbols)
+        candidates = catalog_files(connection, request, symbols)
+        held = recorded(connection, [c.key for c in candidates]) if "file_state" in tables else {}
+        lost: dict[str, CatalogFile] = {}
+        lost_partitions: dict[str, str] = {}
+        if "file_state" in tables and "partitions" in tables:
+            # Read-only: what a real run would rebuild, without recording or moving anything.
+            lost, inspection = check_partitions(connection, database.root, candidates, held)
+            lost_partitions = {str(p.path): d.value for p, d in sorted(inspection.damaged.items())}
+    plan = plan_sync(candidates, held, request.first_day, request.last_day, lost=lost)
+    # Days never listed are unknown, not "not in the archive".
+    hidden = {(u.dataset, u.interval): u.ranges for u in unlisted}
+    unavailable = {
+        series: kept
+        for series, days in plan.unavailable.items()
+        if (kept := tuple(d for d in days if not _within(d, hidden.get((series[1], series[2]), ()))))
+    }
+    plan = dataclasses.replace(plan, unavailable=unavailable)
+    return SyncReport(
+        request, symbols, plan, None, None, dry_run=True, unlisted=unlisted, lost_partitions=lost_partitions
+    )
+
+
+def _nothing_listed(request: SyncRequest) -> tuple[Unlisted, ...]:
+    whole = ((request.first_day, request.last_day),)
+    return tuple(
+        Unlisted(d, i.value if i else None, whole)
+        for d in request.datasets
+        for i in (request.intervals if get_dataset(d).has_interval else (None,))
+    )
+
+
+def _within(day: dt.date, ranges: tuple[tuple[dt.date, dt.date], ...]) -> bool:
+    return any(a <= day <= b for a, b in ranges)
 
 
 def catalog_files(
@@ -311,13 +413,18 @@ def _refresh_selection(request: SyncRequest) -> Selection:
     names: list[str] = []
     for dataset in request.datasets:
         names.extend(request.directories(request.symbols, dataset))
+    first, last = request.first_day, request.last_day
+    if not request.symbols:
+        # `--all` decides who traded day by day: the daily files of the range's whole months tell a monthly
+        # file of a symbol delisted (or listed) inside the month from trading days (`traded_sql`).
+        first, last = month_start(first), month_end(last)
     return Selection(
         markets=(request.market,),
         datasets=request.datasets,
         symbols=tuple(dict.fromkeys(names)),
         intervals=request.intervals,
-        first_day=request.first_day,
-        last_day=request.last_day,
+        first_day=first,
+        last_day=last,
     )
 
 
@@ -336,6 +443,8 @@ async def run_sync(
 ) -> SyncReport:
     """Mirror the request into the lake; see the module docstring."""
     request.validate()
+    if dry_run:
+        return plan_from_catalog(request, database)
     ensure_catalog(database)
     database.ensure_schema(STATE_SCHEMA)
     database.ensure_schema(PARTITIONS_SCHEMA)
@@ -349,14 +458,10 @@ async def run_sync(
         candidates = catalog_files(connection, request, symbols)
         held = recorded(connection, [c.key for c in candidates])
         lost, inspection = check_partitions(connection, database.root, candidates, held)
-        if inspection.refreshed and not dry_run:
+        if inspection.refreshed:
             record_partitions(connection, inspection.refreshed)
     plan = plan_sync(candidates, held, request.first_day, request.last_day, lost=lost)
     lost_partitions = {str(p.path): d.value for p, d in sorted(inspection.damaged.items())}
-    if dry_run:
-        return SyncReport(
-            request, symbols, plan, refreshed, None, dry_run=True, lost_partitions=lost_partitions
-        )
     remove_stale_temporaries(database.root)
     set_aside(database.root, inspection.damaged)
     run_id = uuid.uuid4().hex

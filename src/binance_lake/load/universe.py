@@ -1,7 +1,8 @@
 """A survivorship-free universe: every symbol that traded in a window, delisted ones included: `load_universe`.
 
-Members come from the catalog (what the archive has for the dataset, market and interval, which keeps
-delisted symbols), plus any series the lake holds that the catalog does not know. Each symbol's rows are kept
+Members come from the catalog: the symbols with the dataset, market and interval that traded on any day of the
+window, delisted since or not, by the rule `sync --all` uses (`catalog.queries.traded_sql`; `…SETTLED`
+settlement series are not trading), plus any series the lake holds in the window. Each symbol's rows are kept
 only while it was listed: its life span is the days the archive has files for the series, narrowed by the
 exchange's onboard and delivery dates when the catalog has them.
 
@@ -20,6 +21,7 @@ from pathlib import Path
 
 import pyarrow as pa
 
+from binance_lake.catalog.queries import traded_sql
 from binance_lake.core.errors import UsageError
 from binance_lake.core.timerange import DateLike, TimeRange, day_start
 from binance_lake.core.vocabulary import Interval, Market
@@ -37,6 +39,7 @@ def _catalog_spans(
     interval = request.interval.value if request.interval is not None else None
     first, last = request.range.first_day, request.range.last_day
     spans: dict[str, Span] = {}
+    known: dict[str, Span] = {}
     if "upstream_files" in tables:
         exchange = "exchange_symbols" in tables
         join = (
@@ -58,6 +61,22 @@ def _catalog_spans(
             {"market": request.market.value, "dataset": request.dataset, "interval": interval},
         ).fetchall()
         spans.update({str(s): (f, l_) for s, f, l_ in rows})
+        # Members are the symbols that traded on a day of the window, by the rule `sync --all` uses.
+        traded = {
+            str(r[0])
+            for r in handle.execute(
+                traded_sql(f"{alias}.", listings="listed_ranges" in tables),
+                {
+                    "market": request.market.value,
+                    "datasets": [request.dataset],
+                    "intervals": [interval] if interval is not None else [],
+                    "first": first,
+                    "last": last,
+                    "include_settled": False,
+                },
+            ).fetchall()
+        }
+        known, spans = spans, {s: span for s, span in spans.items() if s in traded}
     if "file_state" in tables:
         held = handle.execute(
             f"""
@@ -74,12 +93,15 @@ def _catalog_spans(
             },
         ).fetchall()
         for (symbol,) in held:
-            spans.setdefault(str(symbol), (None, None))
-    return {
-        s: span
-        for s, span in sorted(spans.items())
-        if (span[0] is None or span[0] <= last) and (span[1] is None or span[1] >= first)
-    }
+            span = known.get(str(symbol), (None, None))
+            if not _overlaps(span, first, last):
+                # The lake holds days the catalog's listings never saw (or a series it does not know).
+                spans[str(symbol)] = (None, None)
+    return {s: span for s, span in sorted(spans.items()) if _overlaps(span, first, last)}
+
+
+def _overlaps(span: Span, first: dt.date, last: dt.date) -> bool:
+    return (span[0] is None or span[0] <= last) and (span[1] is None or span[1] >= first)
 
 
 def load_universe(
@@ -116,7 +138,7 @@ def load_universe(
                 f"neither the catalog nor the lake at {root} knows any {series} symbol of market "
                 f"{probe.market.value} between {window.first_day} and {window.last_day}; run: binance-lake sync "
                 f"--market {probe.market.value} --datasets {probe.dataset}"
-                f"{' --intervals ' + probe.interval.value if probe.interval else ''} --all --include-delisted "
+                f"{' --intervals ' + probe.interval.value if probe.interval else ''} --all "
                 f"--start {window.first_day} --end {window.last_day}"
             )
         request = probe.with_symbols(spans)
@@ -129,7 +151,7 @@ def load_universe(
         raise UsageError(
             f"the lake at {root} holds none of the {len(spans)} {series} symbols listed in that window; "
             f"fetch them with: binance-lake sync --market {probe.market.value} --datasets {probe.dataset}"
-            f"{' --intervals ' + probe.interval.value if probe.interval else ''} --all --include-delisted "
+            f"{' --intervals ' + probe.interval.value if probe.interval else ''} --all "
             f"--start {window.first_day} --end {window.last_day}"
         )
     loaded = finish(root, planned, require=False)
