@@ -141,14 +141,16 @@ class LakeCatalog:
                 client = ArchiveClient(session, self._settings, breaker=CircuitBreaker())
                 # exchangeInfo only adds fields to `symbols`: two quick attempts, then the refresh goes on.
                 rest = RestClient(session, self._settings, retry=RetryPolicy(max_attempts=2, base_delay=0.2))
-                return await refresh(
-                    client,
-                    self._database,
-                    selection,
-                    archive_url=self._settings.archive_url,
-                    concurrency=concurrency,
-                    progress=progress,
-                    exchange=rest if exchange_info else None,
+                return await client.stall.bounded(
+                    refresh(
+                        client,
+                        self._database,
+                        selection,
+                        archive_url=self._settings.archive_url,
+                        concurrency=concurrency,
+                        progress=progress,
+                        exchange=rest if exchange_info else None,
+                    )
                 )
 
         return run_sync(go())
@@ -173,14 +175,16 @@ class LakeCatalog:
         async def go() -> ProbeReport:
             async with make_session(limit=max(concurrency, 8)) as session:
                 client = ArchiveClient(session, self._settings, breaker=CircuitBreaker())
-                return await probe(
-                    client,
-                    self._database,
-                    last_day=last_day,
-                    days_back=days_back,
-                    filters=filters,
-                    concurrency=concurrency,
-                    on_progress=on_progress,
+                return await client.stall.bounded(
+                    probe(
+                        client,
+                        self._database,
+                        last_day=last_day,
+                        days_back=days_back,
+                        filters=filters,
+                        concurrency=concurrency,
+                        on_progress=on_progress,
+                    )
                 )
 
         return run_sync(go())
@@ -275,12 +279,16 @@ class Lake:
         keep_raw: bool = True,
         progress: SyncProgress | None = None,
         refresh_progress: RefreshProgress | None = None,
+        retry_quarantined: bool = False,
     ) -> SyncReport:
         """Mirror archive files into the lake: resumable, checksum-verified, parallel.
 
         `symbols` None (or empty) means every symbol of the market alive in the range (`--all`); `@name`
         entries expand to the named sets of binance-lake.toml. Dates are whole UTC days, both included; `end`
         defaults to today. Only one process may sync a lake at a time (`LakeLocked` otherwise).
+        Quarantined files are fetched again when upstream changes them, or always with `retry_quarantined`.
+        With requests outstanding and no answer for `settings.stall_timeout` seconds, it raises `Stalled`
+        (the state is recorded; the same call resumes).
         """
         first = _day(start)
         last = _day(end) if end is not None else dt.datetime.now(dt.UTC).date()
@@ -299,17 +307,20 @@ class Lake:
         async def go() -> SyncReport:
             async with make_session(limit=max(concurrency, 8)) as session:
                 client = ArchiveClient(session, self.settings, breaker=CircuitBreaker())
-                return await sync_into(
-                    request,
-                    client=client,
-                    database=self.database,
-                    archive_url=self.settings.archive_url,
-                    refresh_catalog=refresh_catalog,
-                    dry_run=dry_run,
-                    concurrency=concurrency,
-                    keep_raw=keep_raw,
-                    progress=progress,
-                    refresh_progress=refresh_progress,
+                return await client.stall.bounded(
+                    sync_into(
+                        request,
+                        client=client,
+                        database=self.database,
+                        archive_url=self.settings.archive_url,
+                        refresh_catalog=refresh_catalog,
+                        dry_run=dry_run,
+                        concurrency=concurrency,
+                        keep_raw=keep_raw,
+                        progress=progress,
+                        refresh_progress=refresh_progress,
+                        retry_quarantined=retry_quarantined,
+                    )
                 )
 
         if dry_run:

@@ -270,9 +270,7 @@ def test_a_month_held_as_daily_files_is_replaced_by_its_monthly_file(
 # -- faults ---------------------------------------------------------------------------------------------
 
 # Corruption on the zips and their .CHECKSUMs only (a damaged listing page would be another story). The
-# simulator damages a URL's bytes the same way each time, so one file corrupted on two consecutive requests
-# would look exactly like a wrong upstream checksum and be quarantined; the rates keep that unlikely, and
-# the seed makes it certain.
+# simulator damages different bytes on each request, as the network does, so no file is quarantined.
 FAULTS = "5xx=0.08,reset=0.05,truncate=0.05,429=0.04,retry_after=1; corrupt=0.1@*.zip; corrupt=0.1@*.CHECKSUM"
 
 

@@ -56,6 +56,12 @@ def _root(
     dapi_url: str | None = typer.Option(None, "--dapi-url", help="[env BINANCE_LAKE_DAPI_URL]"),
     spot_api_url: str | None = typer.Option(None, "--spot-api-url", help="[env BINANCE_LAKE_SPOT_API_URL]"),
     fstream_url: str | None = typer.Option(None, "--fstream-url", help="[env BINANCE_LAKE_FSTREAM_URL]"),
+    stall_timeout: float | None = typer.Option(
+        None,
+        "--stall-timeout",
+        help="Give up after this many seconds without any answer or byte from the server; the state is "
+        "kept and the same command resumes [env BINANCE_LAKE_STALL_TIMEOUT; default 120].",
+    ),
 ) -> None:
     """A local, verified, queryable mirror of Binance market data."""
     ctx.obj = CliState(
@@ -67,6 +73,7 @@ def _root(
             "dapi_url": dapi_url,
             "spot_api_url": spot_api_url,
             "fstream_url": fstream_url,
+            "stall_timeout": None if stall_timeout is None else str(stall_timeout),
         },
         config=config,
     )

@@ -80,6 +80,11 @@ def sync_command(
     ),
     refresh: bool = typer.Option(True, "--refresh/--no-refresh", help="List the chosen prefixes first."),
     as_json: bool = typer.Option(False, "--json", help="Print the summary as JSON."),
+    retry_quarantined: bool = typer.Option(
+        False,
+        "--retry-quarantined",
+        help="Download quarantined files again even if upstream did not change them.",
+    ),
 ) -> None:
     """Download archive files into typed Parquet: resumable, checksum-verified, parallel.
 
@@ -121,6 +126,7 @@ def sync_command(
             concurrency=concurrency,
             keep_raw=keep_raw,
             progress=SyncProgress(on_update=update),
+            retry_quarantined=retry_quarantined,
         )
     if as_json:
         console.file.write(json.dumps(report.summary(), indent=1) + "\n")

@@ -218,8 +218,10 @@ async def run_sync(
     keep_raw: bool = True,
     progress: SyncProgress | None = None,
     refresh_progress: RefreshProgress | None = None,
+    retry_quarantined: bool = False,
 ) -> SyncReport:
-    """Mirror the request into the lake; see the module docstring."""
+    """Mirror the request into the lake; see the module docstring. `retry_quarantined` fetches quarantined
+    files again even when upstream did not change them."""
     request.validate()
     ensure_catalog(database)
     database.ensure_schema(STATE_SCHEMA)
@@ -232,7 +234,9 @@ async def run_sync(
         symbols = resolve_symbols(connection, request)
         candidates = catalog_files(connection, request, symbols)
         held = recorded(connection, [c.key for c in candidates])
-    plan = plan_sync(candidates, held, request.first_day, request.last_day)
+    plan = plan_sync(
+        candidates, held, request.first_day, request.last_day, retry_quarantined=retry_quarantined
+    )
     if dry_run:
         return SyncReport(request, symbols, plan, refreshed, None, dry_run=True)
     remove_stale_temporaries(database.root)
