@@ -7,6 +7,8 @@ import json
 import os
 import subprocess
 import sys
+import time
+from collections.abc import Callable
 from pathlib import Path
 
 from binance_lake.core.partitions import TABLES_DIR
@@ -15,15 +17,19 @@ from binance_lake.sim.server import SimServer
 from binance_lake.storage.database import WriterLock
 
 
-def run(server: SimServer, root: Path, *args: str) -> subprocess.CompletedProcess[str]:
+def run(
+    server: SimServer, root: Path, *args: str, stall_timeout: str | None = None
+) -> subprocess.CompletedProcess[str]:
+    settings = ("--stall-timeout", stall_timeout) if stall_timeout is not None else ()
     return subprocess.run(
-        [sys.executable, "-c", "from binance_lake.cli.app import main; main()", "sync", *args],
+        [sys.executable, "-c", "from binance_lake.cli.app import main; main()", *settings, "sync", *args],
         capture_output=True,
         text=True,
         timeout=120,
         check=False,
         env={
             "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
+            "PYTHONPATH": os.environ.get("PYTHONPATH", ""),  # the source tree under test, when set
             "COLUMNS": "200",
             **server.settings_env(),
             "BINANCE_LAKE_ROOT": str(root),
@@ -148,3 +154,20 @@ def test_named_symbol_sets_from_the_config_file(sim_server: SimServer, tmp_path:
         "2026-09-01",
     )
     assert unknown.returncode == 2 and "unknown symbol set @nope" in unknown.stderr
+
+
+def test_a_hung_server_ends_the_sync_with_one_sentence_and_exit_1(
+    make_sim: Callable[..., SimServer], tmp_path: Path
+) -> None:
+    hung = make_sim(faults="stall=1,stall_seconds=60@*/metrics/*")
+    args = ("--datasets", "metrics", "--symbols", "BTCUSDT", "--start", "2024-02-01", "--end", "2024-02-05")
+    started = time.monotonic()
+    result = run(hung, tmp_path, *args, stall_timeout="1.5")
+    assert time.monotonic() - started < 60
+    assert result.returncode == 1, result.stderr
+    assert result.stderr.strip() == (
+        f"error: gave up: no answer from 127.0.0.1:{hung.port} for 1.5 s (set stall_timeout / "
+        "--stall-timeout); state is recorded, run the same command again to resume"
+    )
+    bad = run(hung, tmp_path, *args, stall_timeout="soon")
+    assert bad.returncode == 2 and "--stall-timeout" in bad.stderr  # typer refuses a non-number

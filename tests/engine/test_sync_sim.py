@@ -5,8 +5,11 @@ after a completed sync yields an empty plan."""
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import tempfile
+import threading
+import time
 from collections.abc import Callable
 from pathlib import Path
 
@@ -17,10 +20,11 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from binance_lake.core.archive import ArchiveFile
-from binance_lake.core.errors import LakeLocked
+from binance_lake.core.errors import LakeLocked, Stalled
 from binance_lake.core.partitions import TABLES_DIR
 from binance_lake.core.timerange import UTC, iter_days
 from binance_lake.core.vocabulary import Cadence, Interval, Market
+from binance_lake.engine.executor import INTERRUPTED, SyncProgress
 from binance_lake.engine.sync import SyncReport
 from binance_lake.lake import Lake
 from binance_lake.sim import placement
@@ -375,3 +379,70 @@ def test_a_disk_failure_is_a_failure_to_retry_not_a_quarantine(sim_server: SimSe
     (tmp_path / TABLES_DIR).unlink()
     again = lake.sync(**request)  # type: ignore[arg-type]
     assert again.ok and again.execution is not None and again.execution.ingested == 2
+
+
+# -- a server that dies or hangs mid-run ----------------------------------------------------------------
+
+STALL_KWARGS = {
+    "datasets": "metrics",
+    "symbols": "BTCUSDT,ETHUSDT",
+    "start": "2024-02-01",
+    "end": "2024-02-20",
+    "concurrency": 2,
+}
+
+
+def impatient(server: SimServer, root: Path, seconds: float = 1.5) -> Lake:
+    return Lake(settings=dataclasses.replace(server.settings(root), stall_timeout=seconds))
+
+
+def test_a_sync_whose_server_dies_stops_within_the_stall_timeout_and_the_next_run_resumes(
+    sim_server: SimServer, make_sim: MakeSim, tmp_path: Path
+) -> None:
+    dying = make_sim()
+    stopping: list[threading.Thread] = []
+
+    def kill_after_a_few_files(p: SyncProgress) -> None:
+        if p.files_done >= 3 and not stopping:
+            stopping.append(threading.Thread(target=dying.stop))
+            stopping[0].start()
+
+    started = time.monotonic()
+    with pytest.raises(Stalled) as caught:
+        impatient(dying, tmp_path).sync(
+            **STALL_KWARGS, progress=SyncProgress(on_update=kill_after_a_few_files)
+        )  # type: ignore[arg-type]
+    assert time.monotonic() - started < 30  # not forever: the breaker no longer pauses without bound
+    assert caught.value.host == f"127.0.0.1:{dying.port}" and "--stall-timeout" in str(caught.value)
+    recorded = states(tmp_path)
+    assert "quarantined" not in {s for s, _, _ in recorded.values()}
+    interrupted = {k for k, (s, _, e) in recorded.items() if s == "failed" and e == INTERRUPTED}
+    assert interrupted and {s for s, _, _ in recorded.values()} <= {
+        "planned",
+        "downloaded",
+        "ingested",
+        "failed",
+    }
+
+    # The next run (the server is back) completes the lake, reusing the files verified before the stop.
+    verified = {k for k, (s, _, _) in recorded.items() if s == "downloaded"}
+    assert verified
+    before = {k: sim_server.stats.per_url[f"GET /{k}"] for k in verified}
+    resumed = lake_on(sim_server, tmp_path).sync(**STALL_KWARGS)  # type: ignore[arg-type]
+    assert resumed.ok and interrupted <= {p.key for p in resumed.plan.fetch}
+    assert {k: sim_server.stats.per_url[f"GET /{k}"] for k in verified} == before
+    uninterrupted = lake_on(sim_server, tmp_path / "uninterrupted").sync(**STALL_KWARGS)  # type: ignore[arg-type]
+    assert uninterrupted.ok
+    expected, got = all_tables(tmp_path / "uninterrupted"), all_tables(tmp_path)
+    assert got.keys() == expected.keys() and all(got[k].equals(expected[k]) for k in expected)
+
+
+def test_a_hung_server_ends_the_sync_with_stalled(make_sim: MakeSim, tmp_path: Path) -> None:
+    hung = make_sim(faults="stall=1,stall_seconds=60@*/metrics/*")  # listings answer, files never do
+    started = time.monotonic()
+    with pytest.raises(Stalled, match=rf"no answer from 127\.0\.0\.1:{hung.port} for 1\.5 s"):
+        impatient(hung, tmp_path).sync(**STALL_KWARGS)  # type: ignore[arg-type]
+    assert time.monotonic() - started < 15
+    recorded = states(tmp_path)
+    assert recorded and {s for s, _, _ in recorded.values()} <= {"planned", "failed"}
+    assert sum(e == INTERRUPTED for _, _, e in recorded.values()) == 2  # the two in flight (--concurrency 2)
