@@ -82,6 +82,14 @@ def test_a_quarantined_file_is_named_and_the_exit_code_is_1(sim_server: SimServe
     # Not fetched again, and not a failure of this run: it is listed among the skipped quarantined files.
     assert as_json.returncode == 0
     assert json.loads(as_json.stdout)["quarantined_skipped"] == [bad.key]
+    # The summary names it as quarantined, never as missing upstream; --retry-quarantined checks it again.
+    again = run(sim_server, tmp_path, *args)
+    assert again.returncode == 0 and "missing upstream" not in again.stdout
+    assert f"quarantined {bad.key}: skipped" in again.stdout and "--retry-quarantined" in again.stdout
+    before = sim_server.stats.per_url[f"GET /{bad.key}"]
+    retried = run(sim_server, tmp_path, *args, "--retry-quarantined", "--json")
+    assert retried.returncode == 1 and sim_server.stats.per_url[f"GET /{bad.key}"] == before + 1
+    assert json.loads(retried.stdout)["failed"][0]["quarantined"] is True
 
 
 def test_a_second_writer_is_refused(sim_server: SimServer, tmp_path: Path) -> None:

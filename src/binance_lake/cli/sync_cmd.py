@@ -57,6 +57,12 @@ def _print_summary(report: SyncReport) -> None:
     for failure in execution.failures:
         kind = "quarantined" if failure.quarantined else "failed"
         console.print(f"[red]{kind}[/] {failure.key}: {failure.error}", highlight=False)
+    for key in report.plan.quarantined[:20]:
+        console.print(
+            f"[red]quarantined[/] {key}: skipped, its bytes failed verification twice "
+            "(fetched again when upstream changes it, or with --retry-quarantined)",
+            highlight=False,
+        )
 
 
 def sync_command(
