@@ -261,10 +261,7 @@ class Executor:
                 for item in group.ready:
                     await self._ingest_group(_Group(group.target, 0, [item]))
                 return
-        self._ingested_rows(group, rows)
-        monthly = [item.file for item in group.ready if item.file.cadence is Cadence.MONTHLY]
-        for file in monthly:
-            self._writer.supersede(file)
+        self._record_ingested(group, rows)
         if not self.keep_raw:
             for item in group.ready:
                 item.path.unlink(missing_ok=True)
@@ -277,15 +274,18 @@ class Executor:
             return await asyncio.shield(job)
         except asyncio.CancelledError:
             with contextlib.suppress(Exception):
-                self._ingested_rows(group, await job)
+                self._record_ingested(group, await job)
             raise
 
-    def _ingested_rows(self, group: _Group, rows: dict[str, int]) -> None:
+    def _record_ingested(self, group: _Group, rows: dict[str, int]) -> None:
         for item in group.ready:
             downloaded = self._downloaded[item.key]
             self._record(dataclasses.replace(downloaded, status=FileStatus.INGESTED, rows=rows[item.key]))
             self._ingested += 1
             self.progress.rows += rows[item.key]
+        monthly = [item.file for item in group.ready if item.file.cadence is Cadence.MONTHLY]
+        for file in monthly:
+            self._writer.supersede(file)
 
     async def _one(self, planned: PlannedFile) -> None:
         async with self._downloads:
