@@ -6,8 +6,8 @@ Rules (seed 000 "smart updates", seed 004's bulk-history path):
   requested days. So a month held as daily files is replaced by its monthly file once that is published.
 - A monthly file whose bytes failed verification twice (quarantined, e.g. a corrupt zip, issue #469) falls back
   to the month's daily files. A quarantined file is skipped until its upstream ETag or size changes, or the
-  request says `retry_quarantined`; its days are listed as quarantined, never as missing upstream (they are in
-  the archive, just not trustworthy yet).
+  request says `retry_quarantined`; its key is listed in `Plan.quarantined` and its days never as missing
+  upstream (they are in the archive, just not trustworthy yet).
 - A file is fetched when the lake does not hold it, when its upstream ETag or size changed since it was ingested
   (Binance re-uploads in place, issue #413), or when an earlier attempt did not finish. Nothing else is touched,
   so planning right after a completed sync yields an empty plan.
