@@ -157,14 +157,16 @@ class LakeCatalog:
                 client = ArchiveClient(session, self._settings, breaker=CircuitBreaker())
                 # exchangeInfo only adds fields to `symbols`: two quick attempts, then the refresh goes on.
                 rest = RestClient(session, self._settings, retry=RetryPolicy(max_attempts=2, base_delay=0.2))
-                return await refresh(
-                    client,
-                    self._database,
-                    selection,
-                    archive_url=self._settings.archive_url,
-                    concurrency=concurrency,
-                    progress=progress,
-                    exchange=rest if exchange_info else None,
+                return await client.stall.bounded(
+                    refresh(
+                        client,
+                        self._database,
+                        selection,
+                        archive_url=self._settings.archive_url,
+                        concurrency=concurrency,
+                        progress=progress,
+                        exchange=rest if exchange_info else None,
+                    )
                 )
 
         return run_sync(go())
@@ -199,14 +201,16 @@ class LakeCatalog:
         async def go() -> ProbeReport:
             async with make_session(limit=max(concurrency, 8)) as session:
                 client = ArchiveClient(session, self._settings, breaker=CircuitBreaker())
-                return await probe(
-                    client,
-                    self._database,
-                    last_day=last_day,
-                    days_back=days_back,
-                    filters=filters,
-                    concurrency=concurrency,
-                    on_progress=on_progress,
+                return await client.stall.bounded(
+                    probe(
+                        client,
+                        self._database,
+                        last_day=last_day,
+                        days_back=days_back,
+                        filters=filters,
+                        concurrency=concurrency,
+                        on_progress=on_progress,
+                    )
                 )
 
         return run_sync(go())
@@ -345,6 +349,7 @@ class Lake:
         progress: SyncProgress | None = None,
         refresh_progress: RefreshProgress | None = None,
         refresh_catalog: bool | None = None,
+        retry_quarantined: bool = False,
     ) -> SyncReport:
         """Mirror archive files into the lake: resumable, checksum-verified, parallel.
 
@@ -355,6 +360,9 @@ class Lake:
         kept for one release). Only one process may sync a lake at a time (`LakeLocked` otherwise). `dry_run`
         plans from the catalog as it is, lists and writes nothing, and reports the requested days the catalog
         never listed (`SyncReport.unlisted`).
+        Quarantined files are fetched again when upstream changes them, or always with `retry_quarantined`.
+        With requests outstanding and no answer for `settings.stall_timeout` seconds, it raises `Stalled`
+        (the state is recorded; the same call resumes).
         """
         if refresh_catalog is not None:
             warnings.warn(
@@ -380,17 +388,20 @@ class Lake:
         async def go() -> SyncReport:
             async with make_session(limit=max(concurrency, 8)) as session:
                 client = ArchiveClient(session, self.settings, breaker=CircuitBreaker())
-                return await sync_into(
-                    request,
-                    client=client,
-                    database=self.database,
-                    archive_url=self.settings.archive_url,
-                    refresh_catalog=refresh,
-                    dry_run=dry_run,
-                    concurrency=concurrency,
-                    keep_raw=keep_raw,
-                    progress=progress,
-                    refresh_progress=refresh_progress,
+                return await client.stall.bounded(
+                    sync_into(
+                        request,
+                        client=client,
+                        database=self.database,
+                        archive_url=self.settings.archive_url,
+                        refresh_catalog=refresh,
+                        dry_run=dry_run,
+                        concurrency=concurrency,
+                        keep_raw=keep_raw,
+                        progress=progress,
+                        refresh_progress=refresh_progress,
+                        retry_quarantined=retry_quarantined,
+                    )
                 )
 
         if dry_run:

@@ -3,7 +3,9 @@ revision, a 404 never marks anything gone, and a probe that finds nothing new wr
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
+import time
 from collections.abc import Callable
 from pathlib import Path
 
@@ -15,8 +17,10 @@ from binance_lake.catalog.probe import ProbeReport, probe
 from binance_lake.catalog.queries import Filters
 from binance_lake.catalog.refresh import Selection, refresh
 from binance_lake.core.archive import ArchiveFile
+from binance_lake.core.errors import Stalled
 from binance_lake.core.timerange import UTC
 from binance_lake.core.vocabulary import Cadence, Interval, Market
+from binance_lake.lake import Lake
 from binance_lake.sim import placement
 from binance_lake.sim.bucket import Bucket
 from binance_lake.sim.server import SimServer
@@ -130,3 +134,17 @@ async def test_a_missing_file_is_never_marked_gone(
     report = await _probe(server, database, D(2024, 2, 17), 3)
     assert report.missing == (missing.key,) and report.found == 2
     assert report.changes.total == 0 and dump(database) == before
+
+
+def test_a_hung_archive_ends_the_probe_with_stalled(
+    make_sim: Callable[..., SimServer], tmp_path: Path
+) -> None:
+    server = make_sim(faults="stall=1,stall_seconds=60@/data/*")  # listings answer, HEADs never do
+    Lake(settings=server.settings(tmp_path)).catalog.refresh(
+        markets="um", datasets="klines", symbols="BTCUSDT", intervals="1h", exchange_info=False
+    )
+    lake = Lake(settings=dataclasses.replace(server.settings(tmp_path), stall_timeout=1.0))
+    started = time.monotonic()
+    with pytest.raises(Stalled, match=rf"no answer from 127\.0\.0\.1:{server.port} for 1 s"):
+        lake.catalog.probe(dt.date(2026, 11, 19), days_back=2, market="um", interval="1h")
+    assert time.monotonic() - started < 10

@@ -6,6 +6,7 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 import socket
+import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -15,6 +16,7 @@ from binance_lake.binance.archive_client import ArchiveClient
 from binance_lake.binance.http import make_session
 from binance_lake.catalog.refresh import RefreshReport, Selection, refresh
 from binance_lake.core.archive import ArchiveFile
+from binance_lake.core.errors import Stalled
 from binance_lake.core.timerange import UTC
 from binance_lake.core.vocabulary import Cadence, Interval, Market
 from binance_lake.lake import Lake
@@ -212,3 +214,14 @@ async def test_reupload_is_a_revision(make_sim: Callable[..., SimServer], tmp_pa
     # Other days' keys were listed again and left alone; nothing outside the range was marked gone.
     third = await _refresh_range(server, database, dt.date(2026, 11, 3), dt.date(2026, 11, 4))
     assert third.changes.total == 0 and third.changes.unchanged == 2
+
+
+def test_a_hung_listing_ends_the_refresh_with_stalled(
+    make_sim: Callable[..., SimServer], tmp_path: Path
+) -> None:
+    hung = make_sim(faults="stall=1,stall_seconds=60@/data.binance.vision*")
+    lake = Lake(settings=dataclasses.replace(hung.settings(tmp_path), stall_timeout=1.0))
+    started = time.monotonic()
+    with pytest.raises(Stalled, match=rf"no answer from 127\.0\.0\.1:{hung.port} for 1 s"):
+        lake.catalog.refresh(markets="um", datasets="fundingRate", exchange_info=False)
+    assert time.monotonic() - started < 10

@@ -8,6 +8,8 @@ import os
 import re
 import subprocess
 import sys
+import time
+from collections.abc import Callable
 from pathlib import Path
 
 from binance_lake.core.partitions import TABLES_DIR
@@ -20,10 +22,15 @@ from tests.engine.test_sync_catalog_sim import D, listed_for
 
 
 def run(
-    server: SimServer, root: Path, *args: str, env_extra: dict[str, str] | None = None
+    server: SimServer,
+    root: Path,
+    *args: str,
+    env_extra: dict[str, str] | None = None,
+    stall_timeout: str | None = None,
 ) -> subprocess.CompletedProcess[str]:
+    settings = ("--stall-timeout", stall_timeout) if stall_timeout is not None else ()
     return subprocess.run(
-        [sys.executable, "-c", "from binance_lake.cli.app import main; main()", "sync", *args],
+        [sys.executable, "-c", "from binance_lake.cli.app import main; main()", *settings, "sync", *args],
         capture_output=True,
         text=True,
         timeout=120,
@@ -120,6 +127,14 @@ def test_a_quarantined_file_is_named_and_the_exit_code_is_1(sim_server: SimServe
     # Not fetched again, and not a failure of this run: it is listed among the skipped quarantined files.
     assert as_json.returncode == 0
     assert json.loads(as_json.stdout)["quarantined_skipped"] == [bad.key]
+    # The summary names it as quarantined, never as missing upstream; --retry-quarantined checks it again.
+    again = run(sim_server, tmp_path, *args)
+    assert again.returncode == 0 and "missing upstream" not in again.stdout
+    assert f"quarantined {bad.key}: skipped" in again.stdout and "--retry-quarantined" in again.stdout
+    before = sim_server.stats.per_url[f"GET /{bad.key}"]
+    retried = run(sim_server, tmp_path, *args, "--retry-quarantined", "--format", "json")
+    assert retried.returncode == 1 and sim_server.stats.per_url[f"GET /{bad.key}"] == before + 1
+    assert json.loads(retried.stdout)["failed"][0]["quarantined"] is True
 
 
 def test_a_second_writer_is_refused(sim_server: SimServer, tmp_path: Path) -> None:
@@ -285,3 +300,20 @@ def test_a_bad_progress_interval_is_a_usage_error(sim_server: SimServer, tmp_pat
     result = run(sim_server, tmp_path, *args, env_extra={"BINANCE_LAKE_PROGRESS_SECONDS": "often"})
     assert result.returncode == 2 and "BINANCE_LAKE_PROGRESS_SECONDS" in result.stderr
     assert "Traceback" not in result.stderr
+
+
+def test_a_hung_server_ends_the_sync_with_one_sentence_and_exit_1(
+    make_sim: Callable[..., SimServer], tmp_path: Path
+) -> None:
+    hung = make_sim(faults="stall=1,stall_seconds=60@*/metrics/*")
+    args = ("--datasets", "metrics", "--symbols", "BTCUSDT", "--start", "2024-02-01", "--end", "2024-02-05")
+    started = time.monotonic()
+    result = run(hung, tmp_path, *args, stall_timeout="1.5")
+    assert time.monotonic() - started < 60
+    assert result.returncode == 1, result.stderr
+    assert result.stderr.strip() == (
+        f"error: gave up: no answer from 127.0.0.1:{hung.port} for 1.5 s (set stall_timeout / "
+        "--stall-timeout); state is recorded, run the same command again to resume"
+    )
+    bad = run(hung, tmp_path, *args, stall_timeout="soon")
+    assert bad.returncode == 2 and "--stall-timeout" in bad.stderr  # typer refuses a non-number

@@ -66,3 +66,15 @@ def test_pair_of_contracts() -> None:
     assert pair_of("BTCUSDT_230929") == "BTCUSDT"
     assert pair_of("ETHUSDT") == "ETHUSDT"
     assert pair_of("CVCUSDTSETTLED") == "CVCUSDTSETTLED"
+
+
+def test_stall_timeout_precedence_and_validation(tmp_path: Path) -> None:
+    assert resolve_settings(environ={}, cwd=tmp_path).stall_timeout == 120.0
+    (tmp_path / "binance-lake.toml").write_text("stall_timeout = 30\n")
+    assert resolve_settings(environ={}, cwd=tmp_path).stall_timeout == 30.0
+    env = {"BINANCE_LAKE_STALL_TIMEOUT": "45.5"}
+    assert resolve_settings(environ=env, cwd=tmp_path).stall_timeout == 45.5
+    assert resolve_settings({"stall_timeout": "2"}, environ=env, cwd=tmp_path).stall_timeout == 2.0
+    for bad in ("0", "-1", "soon", "inf", "nan"):
+        with pytest.raises(UsageError, match="stall_timeout must be a positive number of seconds"):
+            resolve_settings(environ={"BINANCE_LAKE_STALL_TIMEOUT": bad}, cwd=tmp_path)

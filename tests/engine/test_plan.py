@@ -66,6 +66,37 @@ def test_quarantined_monthly_falls_back_to_daily_files() -> None:
     assert len(plan.fetch) == 31 and plan.quarantined == (month.key,)
 
 
+def test_quarantined_days_are_never_reported_as_missing_upstream() -> None:
+    days = [daily("BTCUSDT", D(2024, 3, d)) for d in range(1, 6)]
+    bad = days[2]
+    plan = plan_sync(days, ingested(bad, status=FileStatus.QUARANTINED), D(2024, 3, 1), D(2024, 3, 5))
+    assert plan.quarantined == (bad.key,) and plan.unavailable == {}
+    assert bad.key not in {p.key for p in plan.fetch}
+    # A quarantined monthly file with no daily files for some of its days: those days are in the archive.
+    month = monthly("BTCUSDT", D(2024, 1, 1))
+    partial = [daily("BTCUSDT", D(2024, 1, d)) for d in range(1, 11)]
+    plan = plan_sync(
+        [month, *partial], ingested(month, status=FileStatus.QUARANTINED), D(2024, 1, 1), D(2024, 1, 31)
+    )
+    assert plan.quarantined == (month.key,) and plan.unavailable == {} and len(plan.fetch) == 10
+
+
+def test_retry_quarantined_fetches_quarantined_files_again() -> None:
+    month = monthly("BTCUSDT", D(2024, 1, 1))
+    day = daily("BTCUSDT", D(2024, 2, 1))
+    held = ingested(month, day, status=FileStatus.QUARANTINED)
+    catalog = [month, *(daily("BTCUSDT", D(2024, 1, d)) for d in range(1, 32)), day]
+    plan = plan_sync(catalog, held, D(2024, 1, 1), D(2024, 2, 1), retry_quarantined=True)
+    assert [(p.key, p.reason) for p in plan.fetch] == [
+        (month.key, Reason.RETRY_QUARANTINED),
+        (day.key, Reason.RETRY_QUARANTINED),
+    ]
+    assert plan.quarantined == () and plan.unavailable == {}
+    # A changed upstream object is fetched again without being asked, as before.
+    plan = plan_sync([daily("BTCUSDT", D(2024, 2, 1), etag="new")], held, D(2024, 2, 1), D(2024, 2, 1))
+    assert [p.reason for p in plan.fetch] == [Reason.CHANGED]
+
+
 def test_unfinished_and_failed_files_are_planned_again() -> None:
     entry = daily("BTCUSDT", D(2024, 3, 1))
     for status in (FileStatus.PLANNED, FileStatus.DOWNLOADED, FileStatus.FAILED):

@@ -5,8 +5,11 @@ after a completed sync yields an empty plan."""
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import tempfile
+import threading
+import time
 from collections.abc import Callable
 from pathlib import Path
 
@@ -17,10 +20,11 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from binance_lake.core.archive import ArchiveFile
-from binance_lake.core.errors import LakeLocked
+from binance_lake.core.errors import LakeLocked, Stalled
 from binance_lake.core.partitions import TABLES_DIR
 from binance_lake.core.timerange import UTC, iter_days
 from binance_lake.core.vocabulary import Cadence, Interval, Market
+from binance_lake.engine.executor import INTERRUPTED, SyncProgress
 from binance_lake.engine.sync import SyncReport, SyncRequest
 from binance_lake.lake import Lake
 from binance_lake.sim import placement
@@ -273,9 +277,7 @@ def test_a_month_held_as_daily_files_is_replaced_by_its_monthly_file(
 # -- faults ---------------------------------------------------------------------------------------------
 
 # Corruption on the zips and their .CHECKSUMs only (a damaged listing page would be another story). The
-# simulator damages a URL's bytes the same way each time, so one file corrupted on two consecutive requests
-# would look exactly like a wrong upstream checksum and be quarantined; the rates keep that unlikely, and
-# the seed makes it certain.
+# simulator damages different bytes on each request, as the network does, so no file is quarantined.
 FAULTS = "5xx=0.08,reset=0.05,truncate=0.05,429=0.04,retry_after=1; corrupt=0.1@*.zip; corrupt=0.1@*.CHECKSUM"
 
 
@@ -388,3 +390,159 @@ def test_a_disk_failure_is_a_failure_to_retry_not_a_quarantine(sim_server: SimSe
     (tmp_path / TABLES_DIR).unlink()
     again = lake.sync(**request)  # type: ignore[arg-type]
     assert again.ok and again.execution is not None and again.execution.ingested == 2
+
+
+# -- a server that dies or hangs mid-run ----------------------------------------------------------------
+
+STALL_KWARGS = {
+    "datasets": "metrics",
+    "symbols": "BTCUSDT,ETHUSDT",
+    "start": "2024-02-01",
+    "end": "2024-02-20",
+    "concurrency": 2,
+}
+
+
+def impatient(server: SimServer, root: Path, seconds: float = 1.5) -> Lake:
+    return Lake(settings=dataclasses.replace(server.settings(root), stall_timeout=seconds))
+
+
+def test_a_sync_whose_server_dies_stops_within_the_stall_timeout_and_the_next_run_resumes(
+    sim_server: SimServer, make_sim: MakeSim, tmp_path: Path
+) -> None:
+    dying = make_sim()
+    stopping: list[threading.Thread] = []
+
+    def kill_after_a_few_files(p: SyncProgress) -> None:
+        if p.files_done >= 3 and not stopping:
+            stopping.append(threading.Thread(target=dying.stop))
+            stopping[0].start()
+
+    started = time.monotonic()
+    with pytest.raises(Stalled) as caught:
+        impatient(dying, tmp_path).sync(
+            **STALL_KWARGS, progress=SyncProgress(on_update=kill_after_a_few_files)
+        )  # type: ignore[arg-type]
+    assert time.monotonic() - started < 30  # not forever: the breaker no longer pauses without bound
+    assert caught.value.host == f"127.0.0.1:{dying.port}" and "--stall-timeout" in str(caught.value)
+    recorded = states(tmp_path)
+    assert "quarantined" not in {s for s, _, _ in recorded.values()}
+    interrupted = {k for k, (s, _, e) in recorded.items() if s == "failed" and e == INTERRUPTED}
+    assert interrupted and {s for s, _, _ in recorded.values()} <= {
+        "planned",
+        "downloaded",
+        "ingested",
+        "failed",
+    }
+
+    # The next run (the server is back) completes the lake, reusing the files verified before the stop.
+    verified = {k for k, (s, _, _) in recorded.items() if s == "downloaded"}
+    assert verified
+    before = {k: sim_server.stats.per_url[f"GET /{k}"] for k in verified}
+    resumed = lake_on(sim_server, tmp_path).sync(**STALL_KWARGS)  # type: ignore[arg-type]
+    assert resumed.ok and interrupted <= {p.key for p in resumed.plan.fetch}
+    assert {k: sim_server.stats.per_url[f"GET /{k}"] for k in verified} == before
+    uninterrupted = lake_on(sim_server, tmp_path / "uninterrupted").sync(**STALL_KWARGS)  # type: ignore[arg-type]
+    assert uninterrupted.ok
+    expected, got = all_tables(tmp_path / "uninterrupted"), all_tables(tmp_path)
+    assert got.keys() == expected.keys() and all(got[k].equals(expected[k]) for k in expected)
+
+
+def test_a_hung_server_ends_the_sync_with_stalled(make_sim: MakeSim, tmp_path: Path) -> None:
+    hung = make_sim(faults="stall=1,stall_seconds=60@*/metrics/*")  # listings answer, files never do
+    started = time.monotonic()
+    with pytest.raises(Stalled, match=rf"no answer from 127\.0\.0\.1:{hung.port} for 1\.5 s"):
+        impatient(hung, tmp_path).sync(**STALL_KWARGS)  # type: ignore[arg-type]
+    assert time.monotonic() - started < 15
+    recorded = states(tmp_path)
+    assert recorded and {s for s, _, _ in recorded.values()} <= {"planned", "failed"}
+    assert sum(e == INTERRUPTED for _, _, e in recorded.values()) == 2  # the two in flight (--concurrency 2)
+
+
+# -- transient corruption never quarantines; permanent corruption does, and is retried when it may pass --
+
+CORRUPT_KWARGS = {
+    "datasets": "metrics",
+    "symbols": "BTCUSDT,ETHUSDT",
+    "start": "2024-02-01",
+    "end": "2024-02-29",
+}
+
+
+def test_transient_corruption_is_retried_and_a_clean_sync_completes_the_lake(
+    sim_server: SimServer, make_sim: MakeSim, tmp_path: Path
+) -> None:
+    # Damage in transit on half of the zip and .CHECKSUM requests: a file hit twice must not look upstream's.
+    faulty = make_sim(faults="corrupt=0.5@*/metrics/*")
+    first = lake_on(faulty, tmp_path / "lake").sync(**CORRUPT_KWARGS)  # type: ignore[arg-type]
+    assert faulty.stats.faults["corrupt"] > 20 and first.execution is not None
+    assert not [f.key for f in first.execution.failures if f.quarantined]
+    assert "quarantined" not in {s for s, _, _ in states(tmp_path / "lake").values()}
+
+    again = lake_on(sim_server, tmp_path / "lake").sync(**CORRUPT_KWARGS)  # type: ignore[arg-type]
+    assert again.ok and again.plan.quarantined == () and again.plan.unavailable == {}
+    clean = lake_on(sim_server, tmp_path / "clean").sync(**CORRUPT_KWARGS)  # type: ignore[arg-type]
+    assert clean.ok
+    expected, got = all_tables(tmp_path / "clean"), all_tables(tmp_path / "lake")
+    assert got.keys() == expected.keys() and all(got[k].equals(expected[k]) for k in expected)
+
+
+def test_a_permanently_corrupt_file_is_quarantined_listed_and_retried_when_it_may_pass(
+    make_sim: MakeSim, tmp_path: Path
+) -> None:
+    (file, moment) = max(placement.REUPLOADS.items(), key=lambda kv: kv[1])
+    name = file.key.rsplit("/", 1)[1]
+    kwargs = {
+        "datasets": "klines",
+        "symbols": file.symbol,
+        "intervals": "1h",
+        "start": file.period - dt.timedelta(days=1),
+        "end": file.period + dt.timedelta(days=1),
+    }
+    broken = make_sim(now=moment - dt.timedelta(days=1), faults=f"corrupt_permanent=1@*/{name}")
+    lake = lake_on(broken, tmp_path)
+    url = f"GET /{file.key}"
+
+    first = lake.sync(**kwargs)  # type: ignore[arg-type]
+    assert first.execution is not None and not first.ok
+    (failure,) = first.execution.failures
+    assert failure.key == file.key and failure.quarantined and "sha256" in failure.error
+    assert broken.stats.per_url[url] == 2  # the same bytes failed twice on fresh downloads
+    assert first.plan.unavailable == {}
+
+    # Later syncs skip it but never call it missing upstream; status and problems list it.
+    skipped = lake.sync(**kwargs)  # type: ignore[arg-type]
+    assert skipped.ok and skipped.plan.is_empty and skipped.plan.quarantined == (file.key,)
+    assert skipped.plan.unavailable == {} and skipped.summary()["quarantined_skipped"] == [file.key]
+    assert broken.stats.per_url[url] == 2
+    (row,) = [r for r in lake.status(as_="arrow").to_pylist() if r["dataset"] == "klines"]
+    assert row["files_quarantined"] == 1
+    assert lake.problems(as_="arrow").to_pylist()[0]["key"] == file.key
+
+    # --retry-quarantined fetches it once more: the recorded bytes fail again, so it stays quarantined.
+    retried = lake.sync(**kwargs, retry_quarantined=True)  # type: ignore[arg-type]
+    assert [(p.key, p.reason.value) for p in retried.plan.fetch] == [(file.key, "quarantined, retried")]
+    assert broken.stats.per_url[url] == 3 and retried.execution is not None
+    assert [f.quarantined for f in retried.execution.failures] == [True]
+
+    # Upstream replaces the object (new ETag): it is fetched again without being asked.
+    broken.universe.clock.set(moment + dt.timedelta(hours=1))
+    changed = lake.sync(**kwargs)  # type: ignore[arg-type]
+    assert [(p.key, p.reason.value) for p in changed.plan.fetch] == [(file.key, "changed upstream")]
+    assert broken.stats.per_url[url] == 5  # new bytes, still damaged by this mirror: twice, then quarantined
+
+    # Served clean again at the same ETag: only --retry-quarantined tries, and the lake becomes whole.
+    fixed = make_sim(now=moment + dt.timedelta(hours=1))
+    assert lake_on(fixed, tmp_path).sync(**kwargs).plan.quarantined == (file.key,)  # type: ignore[arg-type]
+    healed = lake_on(fixed, tmp_path).sync(**kwargs, retry_quarantined=True)  # type: ignore[arg-type]
+    assert healed.ok and [p.key for p in healed.plan.fetch] == [file.key]
+    assert states(tmp_path)[file.key][0] == "ingested"
+    expected = truth(
+        fixed,
+        "klines",
+        file.symbol,
+        file.period - dt.timedelta(days=1),
+        file.period + dt.timedelta(days=1),
+        Interval.H1,
+    )
+    assert lake_table(tmp_path, "klines", file.symbol, "1h").equals(expected)

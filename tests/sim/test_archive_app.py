@@ -5,11 +5,15 @@ from __future__ import annotations
 import hashlib
 import io
 import re
+import socket
+import time
 import zipfile
+from collections.abc import Callable
 
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from binance_lake.sim.archive_app import BUCKET_KEY
 from binance_lake.sim.server import SimServer
 from tests.sim.simhttp import fetch, list_all
 
@@ -102,10 +106,30 @@ def test_every_checksum_in_a_directory_verifies(sim_server: SimServer) -> None:
 
 
 def test_same_seed_same_bytes_other_seed_other_bytes(make_sim: object) -> None:
-    from collections.abc import Callable
-
     assert callable(make_sim)
     factory: Callable[..., SimServer] = make_sim
     a, b, c = factory(seed=7), factory(seed=7), factory(seed=8)
     bodies = [fetch(f"{s.base_url}/{KEY}").body for s in (a, b, c)]
     assert bodies[0] == bodies[1] != bodies[2]
+
+
+def test_a_client_that_disconnects_stops_the_rendering_of_its_listing(
+    make_sim: Callable[..., SimServer],
+) -> None:
+    server = make_sim()
+    rendered = server.app[BUCKET_KEY]._bytes.items  # the zips rendered so far (each one is cached)
+    # Each 1m daily zip renders in milliseconds; a page of them takes seconds (sizes and ETags need the bytes).
+    path = "/data.binance.vision?prefix=data/spot/daily/klines/BTCUSDT/1m/&max-keys=600"
+    with socket.create_connection((server.host, server.port)) as client:
+        client.sendall(f"GET {path} HTTP/1.1\r\nHost: {server.host}\r\n\r\n".encode())
+        time.sleep(0.3)
+    time.sleep(1.0)
+    stopped_at = len(rendered)
+    time.sleep(0.5)
+    assert len(rendered) == stopped_at < 300  # it stopped soon after the client left, not at the page's end
+    # The simulator is free at once for the next client.
+    started = time.monotonic()
+    assert (
+        fetch(server.base_url + "/data/spot/daily/klines/BTCUSDT/1h/BTCUSDT-1h-2024-01-05.zip").status == 200
+    )
+    assert time.monotonic() - started < 1.0

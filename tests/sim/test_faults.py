@@ -72,6 +72,25 @@ def test_truncate_reset_and_corrupt(make_sim: Factory) -> None:
     assert len(body) == len(whole) and body != whole
 
 
+def test_corrupt_damages_other_bytes_each_time_and_corrupt_permanent_the_same(make_sim: Factory) -> None:
+    whole = fetch(make_sim().base_url + KEY).body
+    transit = make_sim(faults="corrupt=1")
+    bodies = {fetch(transit.base_url + KEY).body for _ in range(3)}
+    assert len(bodies) == 3 and whole not in bodies  # a fresh download gives other wrong bytes
+    permanent = make_sim(faults="corrupt_permanent=1")
+    (damaged,) = {fetch(permanent.base_url + KEY).body for _ in range(3)}
+    assert len(damaged) == len(whole) and damaged != whole
+    assert permanent.stats.faults["corrupt_permanent"] == 3
+
+
+def test_corrupt_permanent_chooses_urls_once_not_requests() -> None:
+    plan = parse_faults("corrupt_permanent=0.3", seed=5)
+    fates = {url: {plan.decide(url, n) for n in range(20)} for url in (f"/k{i}" for i in range(200))}
+    assert all(len(f) == 1 for f in fates.values())  # every request to a URL shares its fate
+    share = sum(f == {"corrupt_permanent"} for f in fates.values()) / len(fates)
+    assert 0.2 < share < 0.4
+
+
 def test_stall(make_sim: Factory) -> None:
     server = make_sim(faults="stall=1,stall_seconds=0.4")
     started = time.monotonic()

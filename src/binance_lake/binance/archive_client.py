@@ -45,6 +45,7 @@ from binance_lake.binance.listing import (
     unquote_etag,
 )
 from binance_lake.binance.retry import CircuitBreaker, OnRetry, RetryPolicy, Sleep, retrying
+from binance_lake.binance.stall import StallWatch
 from binance_lake.core.archive import CHECKSUM_SUFFIX, join_url
 from binance_lake.core.errors import (
     ChecksumMismatch,
@@ -144,7 +145,9 @@ class ArchiveClient:
     """Talks to the archive. The session is the caller's (see `http.make_session`) and is not closed here.
 
     `settings` supplies `archive_url` and `listing_url`; the keyword URLs override it (tests, mirrors).
-    `sleep` is what the retry policy and breaker wait with (tests inject a recorder).
+    `sleep` is what the retry policy and breaker wait with (tests inject a recorder). `stall` tracks every
+    request for the stall rule (default: `settings.stall_timeout`); a caller bounds a whole operation with
+    `async with client.stall.guard():` (see `binance.stall`).
     """
 
     def __init__(
@@ -159,6 +162,7 @@ class ArchiveClient:
         sleep: Sleep = asyncio.sleep,
         on_retry: OnRetry | None = None,
         chunk_size: int = DOWNLOAD_CHUNK,
+        stall: StallWatch | None = None,
     ) -> None:
         base = settings or Settings()
         self.session = session
@@ -169,15 +173,39 @@ class ArchiveClient:
         self.sleep = sleep
         self.on_retry = on_retry
         self.chunk_size = chunk_size
+        self.stall = stall or StallWatch(base.stall_timeout)
 
     def object_url(self, key: str) -> str:
         """The download URL of a key (percent-encoded: symbol directories may hold odd names, §1.4)."""
         return join_url(self.archive_url, quote(key, safe="/"))
 
     async def _call(self, url: str, fn: Callable[[], Awaitable[T]]) -> T:
-        return await retrying(
-            fn, self.retry, sleep=self.sleep, on_retry=self.on_retry, breaker=self.breaker, host=host_of(url)
-        )
+        host = host_of(url)
+        stall = self.stall
+
+        async def answered() -> T:
+            try:
+                result = await fn()
+            except ConnectionFailed:
+                raise  # no answer: not a sign of life
+            except Exception:
+                stall.alive()  # an HTTP error, bad bytes or a full disk: the host did answer
+                raise
+            stall.alive()
+            return result
+
+        stall.begin(host)
+        try:
+            return await retrying(
+                answered,
+                self.retry,
+                sleep=self.sleep,
+                on_retry=self.on_retry,
+                breaker=self.breaker,
+                host=host,
+            )
+        finally:
+            stall.end(host)
 
     # -- listing -------------------------------------------------------------------------------------
 
@@ -275,7 +303,12 @@ class ArchiveClient:
                     return await read_body(response, url, limit=CHECKSUM_BODY_MAX)
 
         body = await self._call(url, once)
-        return parse_checksum(body, checksum_key.removesuffix(CHECKSUM_SUFFIX))
+        try:
+            return parse_checksum(body, checksum_key.removesuffix(CHECKSUM_SUFFIX))
+        except IntegrityError as error:
+            # Which bytes were unreadable: the same ones again are upstream's, other ones damage in transit.
+            error.fingerprint = f".CHECKSUM sha256={hashlib.sha256(body).hexdigest()} size={len(body)}"
+            raise
 
     async def download(
         self,
@@ -405,6 +438,7 @@ class ArchiveClient:
                 handle.write(chunk)
                 transfer.hasher.update(chunk)
                 transfer.received += len(chunk)
+                self.stall.alive()
                 if progress is not None:
                     progress(len(chunk))
 
@@ -422,6 +456,8 @@ class ArchiveClient:
                 f"the sha256 of {url} is {digest}, but its .CHECKSUM says {expected_sha256}",
                 expected=expected_sha256,
                 actual=digest,
+                size=size,
+                etag=transfer.etag,
             )
         part_path(dest).replace(dest)  # os.replace: atomic, so `dest` is whole or absent
         etag_path(dest).unlink(missing_ok=True)

@@ -81,6 +81,12 @@ def _root(
         "--fstream-url",
         help="USD-M futures streams (env BINANCE_LAKE_FSTREAM_URL; default wss://fstream.binance.com).",
     ),
+    stall_timeout: float | None = typer.Option(
+        None,
+        "--stall-timeout",
+        help="Give up after this many seconds without any answer or byte from the server; the state is "
+        "kept and the same command resumes (env BINANCE_LAKE_STALL_TIMEOUT; default 120).",
+    ),
 ) -> None:
     """A local, verified, queryable mirror of Binance market data.
 
@@ -95,6 +101,7 @@ def _root(
             "dapi_url": dapi_url,
             "spot_api_url": spot_api_url,
             "fstream_url": fstream_url,
+            "stall_timeout": None if stall_timeout is None else str(stall_timeout),
         },
         config=config,
     )

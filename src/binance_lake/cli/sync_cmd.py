@@ -96,7 +96,11 @@ def _print_summary(report: SyncReport) -> None:
             f"[red]quarantined now[/] {escape(failure.key)}: {escape(failure.error)}", highlight=False
         )
     for key in skipped[:SKIPPED_SHOWN]:
-        console.print(f"[yellow]quarantined (skipped)[/] {escape(key)}", highlight=False)
+        console.print(
+            f"[yellow]quarantined (skipped)[/] {escape(key)}: its bytes failed verification twice "
+            "(fetched again when upstream changes it, or with --retry-quarantined)",
+            highlight=False,
+        )
     if len(skipped) > SKIPPED_SHOWN:
         console.print(
             f"  … {len(skipped) - SKIPPED_SHOWN} more quarantined (skipped); `binance-lake status` lists all"
@@ -143,6 +147,11 @@ def sync_command(
     as_json: bool = typer.Option(
         False, "--json", hidden=True, help="Old spelling of --format json (goes in the next release)."
     ),
+    retry_quarantined: bool = typer.Option(
+        False,
+        "--retry-quarantined",
+        help="Download quarantined files again even if upstream did not change them.",
+    ),
 ) -> None:
     """Download archive files into typed Parquet: resumable, checksum-verified, parallel.
 
@@ -174,6 +183,7 @@ def sync_command(
             keep_raw=keep_raw,
             progress=shown.sync,
             refresh_progress=shown.refresh,
+            retry_quarantined=retry_quarantined,
         )
     if fmt is not OutputFormat.TABLE:
         print_record(report.summary(), fmt)

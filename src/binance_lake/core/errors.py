@@ -10,7 +10,8 @@ that called the library; nothing above that edge sees a foreign exception type.
     │   ├── IpBanned             418: banned until `retry_after` has passed; do not retry sooner
     │   ├── Restricted           451: the service refuses this location
     │   ├── ServerError *        5xx or a malformed answer from the server
-    │   └── ConnectionFailed *   refused, reset, timed out, or the body ended early
+    │   ├── ConnectionFailed *   refused, reset, timed out, or the body ended early
+    │   └── Stalled              no answer or byte from a host for `stall_timeout` seconds: the run gives up
     ├── IntegrityError           bytes arrived but cannot be trusted
     │   ├── ChecksumMismatch     sha256 of the zip differs from its .CHECKSUM
     │   └── UnsafeArchive        zip with a path in a member name, several members, or too large inflated
@@ -78,17 +79,49 @@ class ConnectionFailed(SourceError, Transient):
     """The connection was refused, reset or timed out, or the body ended early. Retried with backoff."""
 
 
+class Stalled(SourceError):
+    """Requests were waiting but nothing (no answer, no byte) came from `host` for `timeout` seconds.
+
+    Not `Transient`: it ends the whole run, whose state is recorded so the same command resumes it."""
+
+    def __init__(self, host: str, timeout: float) -> None:
+        super().__init__(
+            f"gave up: no answer from {host} for {timeout:g} s (set stall_timeout / --stall-timeout); "
+            "state is recorded, run the same command again to resume"
+        )
+        self.host = host
+        self.timeout = timeout
+
+
 class IntegrityError(BinanceLakeError):
-    """Downloaded bytes that cannot be trusted. The file is quarantined, never ingested."""
+    """Downloaded bytes that cannot be trusted. The file is never ingested.
+
+    `fingerprint` identifies the bytes that failed (their sha256, size, ETag): the same fingerprint failing
+    again on a fresh download is upstream's fault and quarantines the file; a different one is damage in
+    transit, retried."""
+
+    def __init__(self, message: str, *, fingerprint: str | None = None) -> None:
+        super().__init__(message)
+        self.fingerprint = fingerprint
 
 
 class ChecksumMismatch(IntegrityError):
     """The sha256 of the downloaded zip differs from the published `.CHECKSUM`."""
 
-    def __init__(self, message: str, *, expected: str, actual: str) -> None:
-        super().__init__(message)
+    def __init__(
+        self,
+        message: str,
+        *,
+        expected: str,
+        actual: str,
+        size: int | None = None,
+        etag: str | None = None,
+    ) -> None:
+        super().__init__(message, fingerprint=f"sha256={actual} size={size} etag={etag} published={expected}")
         self.expected = expected
         self.actual = actual
+        self.size = size
+        self.etag = etag
 
 
 class UnsafeArchive(IntegrityError):

@@ -1,4 +1,4 @@
-"""Settings: the endpoints, the lake root and named symbol sets, resolved once at the edge.
+"""Settings: endpoints, the lake root, the stall timeout and named symbol sets, resolved once at the edge.
 
 Precedence: command-line flag > environment (`BINANCE_LAKE_*`) > `binance-lake.toml` > default.
 `Settings` is one frozen dataclass; the CLI and `Lake` resolve it once and pass it down. Code always
@@ -8,6 +8,7 @@ defaults to the real Binance endpoints; pointing at a mirror or the simulator is
 
     root = "~/data/binance-lake"
     archive_url = "https://data.binance.vision"
+    stall_timeout = 120           # seconds without any answer before a run gives up
 
     [symbols]                     # named sets, used as `--symbols @top`
     top = ["BTCUSDT", "ETHUSDT"]
@@ -56,6 +57,10 @@ class Settings:
     fstream_url: str = "wss://fstream.binance.com"
     """USDⓈ-M futures WebSocket streams. Env `BINANCE_LAKE_FSTREAM_URL`."""
 
+    stall_timeout: float = 120.0
+    """Seconds a run waits with requests outstanding and no answer or byte from the server before it gives up
+    (the state is recorded; the same command resumes). Env `BINANCE_LAKE_STALL_TIMEOUT`."""
+
     symbol_sets: Mapping[str, tuple[str, ...]] = field(default_factory=lambda: MappingProxyType({}))
     """Named symbol sets from the `[symbols]` table of the config file (`--symbols @name`)."""
 
@@ -85,8 +90,21 @@ ENV_NAMES: Mapping[str, str] = MappingProxyType(
         "dapi_url": "BINANCE_LAKE_DAPI_URL",
         "spot_api_url": "BINANCE_LAKE_SPOT_API_URL",
         "fstream_url": "BINANCE_LAKE_FSTREAM_URL",
+        "stall_timeout": "BINANCE_LAKE_STALL_TIMEOUT",
     }
 )
+_NUMBERS = frozenset({"stall_timeout"})
+"""Settings that are positive numbers of seconds, not URLs or paths."""
+
+
+def _seconds(name: str, value: object) -> float:
+    try:
+        number = float(str(value))
+    except ValueError:
+        number = float("nan")
+    if not number > 0 or number == float("inf"):
+        raise UsageError(f"{name} must be a positive number of seconds, not {value!r}")
+    return number
 
 
 def _read_config(path: Path) -> dict[str, object]:
@@ -155,6 +173,8 @@ def resolve_settings(
     if "root" in values:
         values["root"] = Path(str(values["root"])).expanduser()
     for name in ENV_NAMES:
-        if name != "root" and name in values:
+        if name in _NUMBERS and name in values:
+            values[name] = _seconds(name, values[name])
+        elif name != "root" and name in values:
             values[name] = str(values[name]).rstrip("/")
     return dataclasses.replace(Settings(), **values)  # type: ignore[arg-type]

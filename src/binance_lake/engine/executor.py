@@ -2,14 +2,17 @@
 ingest in worker threads, and the state of every file recorded as it moves.
 
 Downloads of one monthly partition's files are ingested together once the last of them is verified, so a month
-synced as daily files is written once. A file whose checksum fails twice is quarantined with its reason and never
-ingested; a file that keeps failing transiently is recorded as failed (and planned again next time). Every failure
-ends up in the report and in `file_state`; nothing is skipped silently.
+synced as daily files is written once. A file whose *same bytes* fail verification again on a fresh download (in
+this run or against the bytes recorded by an earlier one) is quarantined with its reason and never ingested; a
+file that keeps failing differently, or transiently, is recorded as failed (and planned again next time). A run
+that is cancelled (the stall rule, Ctrl-C) records its files in flight as failed, so the next run resumes them.
+Every failure ends up in the report and in `file_state`; nothing is skipped silently.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import dataclasses
 import hashlib
 import time
@@ -30,15 +33,17 @@ from binance_lake.core.partitions import Partition
 from binance_lake.core.vocabulary import Cadence
 from binance_lake.engine.ingest import Verified, group_for_ingest, ingest
 from binance_lake.engine.plan import Plan, PlannedFile, Reason
-from binance_lake.engine.state import FileState, FileStatus, StateWriter
+from binance_lake.engine.state import FileState, FileStatus, StateWriter, failed_bytes
 from binance_lake.storage.database import LakeDatabase
 from binance_lake.storage.inventory import PartitionRecord
 
 RAW_DIR = "raw"
 VERIFY_ATTEMPTS = 4
-"""Verification attempts per file. The same failure twice (same published and same computed sha256, or the
-same bad `.CHECKSUM`) is upstream's and quarantines the file; failures that differ each time are damage in
-transit, retried up to this many times and then recorded as failed (so the next sync tries again)."""
+"""Verification attempts per file. The same bytes failing twice (same computed sha256, size and ETag against the
+same published sha256, or the same bad `.CHECKSUM` bytes) are upstream's and quarantine the file; failures that
+differ each time are damage in transit, retried up to this many times and then recorded as failed (so the next
+sync tries again)."""
+INTERRUPTED = "the run stopped before this file was finished; the next sync resumes it"
 
 
 @dataclass
@@ -87,7 +92,9 @@ def _sha256_of(path: Path) -> str:
 
 
 def _signature(error: IntegrityError) -> str:
-    """What identifies a verification failure across attempts."""
+    """What identifies a verification failure across attempts and runs: the failing bytes when known."""
+    if error.fingerprint is not None:
+        return error.fingerprint
     if isinstance(error, ChecksumMismatch):
         return f"{error.expected}:{error.actual}"
     return str(error)
@@ -127,6 +134,7 @@ class Executor:
         self._planned: dict[str, PlannedFile] = {}
         self._groups: dict[str, _Group] = {}
         self._downloaded: dict[str, FileState] = {}
+        self._failed_before: dict[str, str] = {}
         self._writer = StateWriter(database)
 
     # -- state ----------------------------------------------------------------------------------------
@@ -138,12 +146,21 @@ class Executor:
         entry = planned.entry
         return FileState(key=entry.key, file=entry.file, status=status, etag=entry.etag, size=entry.size)
 
-    def _fail(self, planned: PlannedFile, error: BaseException, *, quarantine: bool, attempts: int) -> None:
+    def _fail(
+        self,
+        planned: PlannedFile,
+        error: BaseException | str,
+        *,
+        quarantine: bool,
+        attempts: int,
+        bad_bytes: str | None = None,
+    ) -> None:
         status = FileStatus.QUARANTINED if quarantine else FileStatus.FAILED
-        message = str(error) or type(error).__name__
+        message = error if isinstance(error, str) else str(error) or type(error).__name__
         self._failures.append(FileFailure(planned.key, message, quarantine))
         self.progress.failures += 1
-        self._record(dataclasses.replace(self._state(planned, status), error=message, attempts=attempts))
+        state = self._state(planned, status)
+        self._record(dataclasses.replace(state, error=message, attempts=attempts, failed_bytes=bad_bytes))
 
     # -- download and verify --------------------------------------------------------------------------
 
@@ -194,45 +211,56 @@ class Executor:
         path = self.raw_path(planned.key)
         if (kept := await self._kept(planned, path)) is not None:
             return kept
-        seen: set[str] = set()
+        # Bytes an earlier run saw fail, reproduced by a fresh download here, are upstream's too.
+        before = self._failed_before.get(planned.key)
+        seen: set[str] = {before} if before else set()
         last: IntegrityError | None = None
-        for attempt in range(1, VERIFY_ATTEMPTS + 1):
-            try:
-                checksum = await self._expected_checksum(planned)
-                if not await self._already_here(path, checksum):
-                    result = await self.client.download(
-                        planned.key,
-                        path,
-                        expected_sha256=checksum,
-                        progress=self._on_bytes,
-                    )
-                    self._bytes += result.size
-                sha = checksum or await asyncio.to_thread(_sha256_of, path)
-                downloaded = dataclasses.replace(
-                    self._state(planned, FileStatus.DOWNLOADED),
-                    sha256=sha,
-                    checksum="verified" if checksum else "missing",
-                    attempts=attempt,
-                )
-                self._downloaded[planned.key] = downloaded
-                self._record(downloaded)
-                return Verified(planned.key, planned.file, path)
-            except IntegrityError as error:
-                # A wrong checksum (#405, #498) or a bad `.CHECKSUM` repeats identically; bytes damaged in
-                # transit differ from one attempt to the next.
-                path.unlink(missing_ok=True)
-                signature = _signature(error)
-                if signature in seen:
-                    self._fail(planned, error, quarantine=True, attempts=attempt)
+        attempt = 0
+        try:
+            for attempt in range(1, VERIFY_ATTEMPTS + 1):
+                try:
+                    return await self._fetch_verified(planned, path, attempt)
+                except IntegrityError as error:
+                    # A wrong checksum (#405, #498) or a bad `.CHECKSUM` repeats byte for byte; bytes damaged
+                    # in transit differ from one attempt to the next.
+                    path.unlink(missing_ok=True)
+                    signature = _signature(error)
+                    if signature in seen:
+                        self._fail(planned, error, quarantine=True, attempts=attempt, bad_bytes=signature)
+                        return None
+                    seen.add(signature)
+                    last = error
+                except BinanceLakeError as error:
+                    self._fail(planned, error, quarantine=False, attempts=attempt)
                     return None
-                seen.add(signature)
-                last = error
-            except BinanceLakeError as error:
-                self._fail(planned, error, quarantine=False, attempts=attempt)
-                return None
+        except asyncio.CancelledError:
+            # Stopped from outside (the stall rule, Ctrl-C): failed, not quarantined, so the next run resumes.
+            self._fail(planned, INTERRUPTED, quarantine=False, attempts=attempt)
+            raise
         assert last is not None
-        self._fail(planned, last, quarantine=False, attempts=VERIFY_ATTEMPTS)
+        self._fail(planned, last, quarantine=False, attempts=attempt, bad_bytes=_signature(last))
         return None
+
+    async def _fetch_verified(self, planned: PlannedFile, path: Path, attempt: int) -> Verified:
+        checksum = await self._expected_checksum(planned)
+        if not await self._already_here(path, checksum):
+            result = await self.client.download(
+                planned.key,
+                path,
+                expected_sha256=checksum,
+                progress=self._on_bytes,
+            )
+            self._bytes += result.size
+        sha = checksum or await asyncio.to_thread(_sha256_of, path)
+        downloaded = dataclasses.replace(
+            self._state(planned, FileStatus.DOWNLOADED),
+            sha256=sha,
+            checksum="verified" if checksum else "missing",
+            attempts=attempt,
+        )
+        self._downloaded[planned.key] = downloaded
+        self._record(downloaded)
+        return Verified(planned.key, planned.file, path)
 
     def _on_bytes(self, count: int) -> None:
         self.progress.bytes_done += count
@@ -244,7 +272,7 @@ class Executor:
         async with self._ingests:
             published: list[PartitionRecord] = []
             try:
-                rows = await asyncio.to_thread(ingest, self.root, group.target, group.ready, published)
+                rows = await self._ingest_to_end(group, published)
             except StorageError as error:
                 # Our disk failed, not the file: record it as failed so the next sync tries again.
                 for item in group.ready:
@@ -259,6 +287,25 @@ class Executor:
                 for item in group.ready:
                     await self._ingest_group(_Group(group.target, 0, [item]))
                 return
+        self._record_ingested(group, rows, published)
+        if not self.keep_raw:
+            for item in group.ready:
+                item.path.unlink(missing_ok=True)
+
+    async def _ingest_to_end(self, group: _Group, published: list[PartitionRecord]) -> dict[str, int]:
+        """Ingest in a worker thread, which cancelling cannot stop: a cancelled run waits for it (a local,
+        bounded step) and records it, so no write outlives the run and no ingested file is forgotten."""
+        job = asyncio.ensure_future(
+            asyncio.to_thread(ingest, self.root, group.target, group.ready, published)
+        )
+        try:
+            return await asyncio.shield(job)
+        except asyncio.CancelledError:
+            with contextlib.suppress(Exception):
+                self._record_ingested(group, await job, published)
+            raise
+
+    def _record_ingested(self, group: _Group, rows: dict[str, int], published: list[PartitionRecord]) -> None:
         self._writer.published(published)
         for item in group.ready:
             downloaded = self._downloaded[item.key]
@@ -268,9 +315,6 @@ class Executor:
         monthly = [item.file for item in group.ready if item.file.cadence is Cadence.MONTHLY]
         for file in monthly:
             self._writer.supersede(file)
-        if not self.keep_raw:
-            for item in group.ready:
-                item.path.unlink(missing_ok=True)
 
     async def _one(self, planned: PlannedFile) -> None:
         async with self._downloads:
@@ -296,6 +340,9 @@ class Executor:
         self.progress.bytes_total = plan.bytes
         self.progress.tick()
         self._record(*(self._state(p, FileStatus.PLANNED) for p in plan.fetch if p.reason is Reason.NEW))
+        if plan.fetch:
+            with self.database.connect() as connection:
+                self._failed_before = failed_bytes(connection, [p.key for p in plan.fetch])
         async with self._writer, asyncio.TaskGroup() as tasks:
             for planned in plan.fetch:
                 tasks.create_task(self._one(planned))

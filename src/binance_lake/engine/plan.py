@@ -4,8 +4,10 @@ request. Pure: no I/O.
 Rules (seed 000 "smart updates", seed 004's bulk-history path):
 - Per series and month, the monthly file is used when the archive has one; otherwise the daily files of the
   requested days. So a month held as daily files is replaced by its monthly file once that is published.
-- A monthly file that failed verification twice (quarantined, e.g. a corrupt zip, issue #469) falls back to the
-  month's daily files.
+- A monthly file whose bytes failed verification twice (quarantined, e.g. a corrupt zip, issue #469) falls back
+  to the month's daily files. A quarantined file is skipped until its upstream ETag or size changes, or the
+  request says `retry_quarantined`; its key is listed in `Plan.quarantined` and its days never as missing
+  upstream (they are in the archive, just not trustworthy yet).
 - A file is fetched when the lake does not hold it, when its upstream ETag or size changed since it was ingested
   (Binance re-uploads in place, issue #413), or when an earlier attempt did not finish. Nothing else is touched,
   so planning right after a completed sync yields an empty plan.
@@ -44,6 +46,7 @@ class Reason(StrEnum):
     CHANGED = "changed upstream"
     UNFINISHED = "unfinished"
     PARTITION_LOST = "partition lost"  # held, but a partition it wrote is gone or damaged: rebuild it
+    RETRY_QUARANTINED = "quarantined, retried"
 
 
 @dataclass(frozen=True)
@@ -95,12 +98,17 @@ def _is_quarantined(entry: CatalogFile, recorded: Mapping[str, RecordedFile]) ->
 
 
 def _decide(
-    entry: CatalogFile, recorded: Mapping[str, RecordedFile], lost: Mapping[str, CatalogFile] | None = None
+    entry: CatalogFile,
+    recorded: Mapping[str, RecordedFile],
+    lost: Mapping[str, CatalogFile] | None = None,
+    retry_quarantined: bool = False,
 ) -> Reason | None:
     state = recorded.get(entry.key)
     if state is None:
         return Reason.NEW
     unchanged = state.etag == entry.etag and state.size == entry.size
+    if state.status is FileStatus.QUARANTINED and unchanged and retry_quarantined:
+        return Reason.RETRY_QUARANTINED
     if state.status in (FileStatus.INGESTED, FileStatus.QUARANTINED):
         if not unchanged:
             return Reason.CHANGED
@@ -143,11 +151,13 @@ def _choose_for_month(
     monthly: CatalogFile | None,
     daily: Mapping[dt.date, CatalogFile],
     recorded: Mapping[str, RecordedFile],
+    retry_quarantined: bool = False,
 ) -> tuple[list[CatalogFile], list[dt.date], list[str]]:
-    """The files covering `wanted` days of `month`, the days none covers, and skipped quarantined keys."""
+    """The files covering `wanted` days of `month`, the days no upstream file covers, and skipped quarantined
+    keys (whose days are in the archive, so not uncovered)."""
     skipped: list[str] = []
     if monthly is not None:
-        if not _is_quarantined(monthly, recorded):
+        if retry_quarantined or not _is_quarantined(monthly, recorded):
             return [monthly], [], skipped
         skipped.append(monthly.key)
     chosen: list[CatalogFile] = []
@@ -155,10 +165,10 @@ def _choose_for_month(
     for day in wanted:
         entry = daily.get(day)
         if entry is None:
-            uncovered.append(day)
-        elif _is_quarantined(entry, recorded):
+            if monthly is None:  # a quarantined monthly file holds the day: not missing upstream
+                uncovered.append(day)
+        elif not retry_quarantined and _is_quarantined(entry, recorded):
             skipped.append(entry.key)
-            uncovered.append(day)
         else:
             chosen.append(entry)
     return chosen, uncovered, skipped
@@ -171,8 +181,12 @@ def plan_sync(
     last_day: dt.date,
     *,
     lost: Mapping[str, CatalogFile] | None = None,
+    retry_quarantined: bool = False,
 ) -> Plan:
     """Plan the fetches that make the lake hold `catalog`'s series over `first_day .. last_day`.
+
+    With `retry_quarantined`, quarantined files are fetched (and verified) again even though upstream did not
+    change them.
 
     `catalog` holds the candidate files of the chosen series (any period; files outside the range are ignored).
     Series are the (market, dataset, interval, symbol) combinations present in `catalog`. `lost` are the held
@@ -207,12 +221,12 @@ def plan_sync(
             if not wanted:
                 continue
             chosen, uncovered, skipped = _choose_for_month(
-                month, wanted, monthly[series].get(month), daily[series], recorded
+                month, wanted, monthly[series].get(month), daily[series], recorded, retry_quarantined
             )
             quarantined.extend(skipped)
             missing.extend(uncovered)
             for entry in chosen:
-                reason = _decide(entry, recorded, lost)
+                reason = _decide(entry, recorded, lost, retry_quarantined)
                 if reason is None:
                     held += 1
                 else:

@@ -29,7 +29,8 @@ class FileStatus(StrEnum):
     DOWNLOADED = "downloaded"  # bytes on disk, checksum verified
     INGESTED = "ingested"  # rows are in the lake's partitions
     FAILED = "failed"  # gave up for this run (transient errors exhausted); planned again next time
-    QUARANTINED = "quarantined"  # failed verification twice: never ingested until upstream changes
+    QUARANTINED = "quarantined"  # the same bytes failed verification twice: skipped until upstream changes
+    # (or `sync --retry-quarantined`)
     SUPERSEDED = "superseded"  # a daily file whose days a monthly file now holds
 
 
@@ -74,6 +75,9 @@ STATE_SCHEMA: tuple[str, ...] = (
         summary VARCHAR
     )
     """,
+    # The bytes a failed or quarantined file last failed verification with (`IntegrityError.fingerprint`):
+    # the same bytes failing again on a fresh download, even in a later run, are upstream's fault.
+    "ALTER TABLE file_state ADD COLUMN IF NOT EXISTS failed_bytes VARCHAR",
 )
 
 
@@ -91,6 +95,7 @@ class FileState:
     rows: int | None = None
     attempts: int = 0
     error: str | None = None
+    failed_bytes: str | None = None  # what identifies the bytes that failed verification (see STATE_SCHEMA)
 
     @property
     def provenance(self) -> Provenance:
@@ -119,6 +124,7 @@ _BATCH_FIELDS: list[pa.Field[Any]] = [
     pa.field("error", pa.string()),
     pa.field("provenance", pa.string()),
     pa.field("updated_at", pa.timestamp("us", tz="UTC")),
+    pa.field("failed_bytes", pa.string()),
 ]
 _BATCH_SCHEMA = pa.schema(_BATCH_FIELDS)
 _COLUMNS = _BATCH_SCHEMA.names
@@ -146,6 +152,7 @@ def _row(state: FileState, now: dt.datetime) -> tuple[object, ...]:
         state.error,
         state.provenance.value,
         now,
+        state.failed_bytes,
     )
 
 
@@ -162,7 +169,8 @@ def record(connection: Connection, states: Iterable[FileState], *, now: dt.datet
     try:
         connection.execute("BEGIN TRANSACTION")
         connection.execute("DELETE FROM file_state WHERE key IN (SELECT key FROM file_state_batch)")
-        connection.execute("INSERT INTO file_state SELECT * FROM file_state_batch")
+        # By name: columns added later (ALTER TABLE) sit at the end of an older lake's table.
+        connection.execute("INSERT INTO file_state BY NAME SELECT * FROM file_state_batch")
         connection.execute("COMMIT")
     finally:
         connection.unregister("file_state_batch")
@@ -193,6 +201,18 @@ def recorded(connection: Connection, keys: Iterable[str] | None = None) -> dict[
             return {}
         rows = connection.execute(sql + " WHERE list_contains(?, key)", [wanted]).fetchall()
     return {k: RecordedFile(k, FileStatus(s), e, z, int(a), sha) for k, s, e, z, a, sha in rows}
+
+
+def failed_bytes(connection: Connection, keys: Iterable[str]) -> dict[str, str]:
+    """The recorded fingerprint of the bytes each of `keys` last failed verification with, where there is one."""
+    wanted = list(keys)
+    if not wanted:
+        return {}
+    rows = connection.execute(
+        "SELECT key, failed_bytes FROM file_state WHERE failed_bytes IS NOT NULL AND list_contains(?, key)",
+        [wanted],
+    ).fetchall()
+    return {key: value for key, value in rows}
 
 
 def mark_superseded(connection: Connection, monthly: ArchiveFile) -> None:

@@ -440,8 +440,10 @@ async def run_sync(
     keep_raw: bool = True,
     progress: SyncProgress | None = None,
     refresh_progress: RefreshProgress | None = None,
+    retry_quarantined: bool = False,
 ) -> SyncReport:
-    """Mirror the request into the lake; see the module docstring."""
+    """Mirror the request into the lake; see the module docstring. `retry_quarantined` fetches quarantined
+    files again even when upstream did not change them."""
     request.validate()
     if dry_run:
         return plan_from_catalog(request, database)
@@ -460,7 +462,14 @@ async def run_sync(
         lost, inspection = check_partitions(connection, database.root, candidates, held)
         if inspection.refreshed:
             record_partitions(connection, inspection.refreshed)
-    plan = plan_sync(candidates, held, request.first_day, request.last_day, lost=lost)
+    plan = plan_sync(
+        candidates,
+        held,
+        request.first_day,
+        request.last_day,
+        lost=lost,
+        retry_quarantined=retry_quarantined,
+    )
     lost_partitions = {str(p.path): d.value for p, d in sorted(inspection.damaged.items())}
     remove_stale_temporaries(database.root)
     set_aside(database.root, inspection.damaged)

@@ -4,18 +4,28 @@ Objects are served at `/data/...` (like https://data.binance.vision/data/...) an
 `/data.binance.vision/...`; the listing answers at `/data.binance.vision?prefix=...` (reference §1.1, §3).
 Headers mirror S3/CloudFront: quoted ETag, RFC 1123 Last-Modified, Accept-Ranges, `application/zip`;
 `.CHECKSUM` objects are served as `binary/octet-stream` (S3's default; the real type is unknown, §7).
+
+Rendering (a listing page's metadata, an object's zip) runs in worker threads, never on the event loop, and
+stops when its client disconnects (the server cancels the handler, see `SimServer`): a client that gave up
+must not leave the server busy with answers nobody reads, delaying everyone else.
 """
 
 from __future__ import annotations
 
+import asyncio
 import email.utils
 import re
+import threading
+from collections.abc import Callable
+from typing import TypeVar
 
 from aiohttp import web
 
 from binance_lake.core.errors import UsageError
 from binance_lake.sim.bucket import Bucket, ObjectMeta
 from binance_lake.sim.listing import MAX_KEYS, ListRequest, decode_token, list_page, render_xml
+
+T = TypeVar("T")
 
 BUCKET_KEY: web.AppKey[Bucket] = web.AppKey("bucket", Bucket)
 _RANGE = re.compile(r"^bytes=(\d*)-(\d*)$")
@@ -66,18 +76,30 @@ def _byte_range(header: str, size: int) -> tuple[int, int] | str | None:
     return first, min(last, size - 1)
 
 
+async def off_loop(work: Callable[[Callable[[], bool]], T]) -> T:
+    """Run `work(abandoned)` in a worker thread. When the awaiting handler is cancelled (its client went
+    away), `abandoned()` turns True so the work can stop early; work not yet started never starts."""
+    stop = threading.Event()
+    future = asyncio.get_running_loop().run_in_executor(None, work, stop.is_set)
+    try:
+        return await future
+    except asyncio.CancelledError:
+        stop.set()
+        raise
+
+
 async def serve_object(request: web.Request, key: str) -> web.StreamResponse:
     bucket = request.app[BUCKET_KEY]
     now = bucket.universe.clock.now()
     if request.method == "HEAD":
-        meta = bucket.head(key, now)
+        meta = await off_loop(lambda _: bucket.head(key, now))
         if meta is None:
             return web.Response(status=404, content_type=_XML)
         # A bare StreamResponse keeps our Content-Length; aiohttp sends no body for HEAD.
         response = web.StreamResponse(status=200, headers=object_headers(meta))
         response.content_length = meta.size
         return response
-    found = bucket.get(key, now)
+    found = await off_loop(lambda _: bucket.get(key, now))
     if found is None:
         return _error(404, "NoSuchKey", "The specified key does not exist.", key)
     meta, data = found
@@ -139,7 +161,9 @@ async def listing(request: web.Request) -> web.Response:
         wanted = parse_list_request(dict(request.query))
     except UsageError as error:
         return _error(400, "InvalidArgument", str(error))
-    page = list_page(bucket, wanted, bucket.universe.clock.now())
+    now = bucket.universe.clock.now()
+    # Abandoned (raised when the client left) ends in a future nobody awaits any more: the handler is gone.
+    page = await off_loop(lambda abandoned: list_page(bucket, wanted, now, abandoned=abandoned))
     return web.Response(body=render_xml(wanted, page), content_type=_XML)
 
 

@@ -8,6 +8,11 @@ A spec is clauses separated by `;`, each a comma-separated list of `kind=value` 
 Rates are per request. `first=N` fails the first N requests to each matching URL with a 503, so tests can
 be exact. `stall_seconds=S` (default 30) and `retry_after=S` (default 1) tune stalls and 429s. Every
 decision is deterministic: the N-th request to a URL gets the same fate for the same seed.
+
+`corrupt` is damage in transit: it flips different bytes on each request, so a fresh download of the same
+object gives different (wrong) bytes. `corrupt_permanent=R` is an object damaged for good: a share R of
+the URLs, chosen once, are served with the same flipped bytes on every request, so they never match their
+`.CHECKSUM`.
 """
 
 from __future__ import annotations
@@ -25,7 +30,9 @@ from aiohttp.typedefs import Middleware
 from binance_lake.core.errors import UsageError
 from binance_lake.sim.market_model import unit_hash
 
-RATE_KINDS = ("5xx", "429", "reset", "truncate", "stall", "corrupt")
+RATE_KINDS = ("5xx", "429", "reset", "truncate", "stall", "corrupt", "corrupt_permanent")
+PERMANENT_KINDS = frozenset({"corrupt_permanent"})
+"""Kinds decided once per URL, not per request: the object itself is damaged."""
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 
@@ -58,7 +65,8 @@ class FaultPlan:
             if n < clause.first:
                 return "5xx"
             for kind, rate in clause.rates:
-                if unit_hash(self.seed, "fault", kind, url, n) < rate:
+                nth = -1 if kind in PERMANENT_KINDS else n
+                if unit_hash(self.seed, "fault", kind, url, nth) < rate:
                     return kind
         return None
 
@@ -163,11 +171,12 @@ def route_name(path: str) -> str:
     return "archive"
 
 
-def _corrupt(body: bytes, seed: int, url: str) -> bytes:
-    """Flip a few bytes, same length."""
+def _corrupt(body: bytes, seed: int, url: str, n: int = -1) -> bytes:
+    """Flip a few bytes, same length: where depends on the URL and, unless `n` is -1 (permanent damage), on
+    the request's number, so each attempt is damaged differently."""
     data = bytearray(body)
     for i in range(min(4, len(data))):
-        position = int(unit_hash(seed, "corrupt", url, i) * len(data))
+        position = int(unit_hash(seed, "corrupt", url, n, i) * len(data))
         data[position] ^= 0xFF
     return bytes(data)
 
@@ -194,6 +203,8 @@ def fault_middleware(plan: FaultPlan, stats: Stats) -> Middleware:
             return response
         body = response.body
         if kind == "corrupt" and body:
+            response.body = _corrupt(body, plan.seed, url, n)
+        elif kind == "corrupt_permanent" and body:
             response.body = _corrupt(body, plan.seed, url)
         elif kind in ("truncate", "reset") and body and request.method != "HEAD":
             return await _cut(request, response, body, abort=kind == "reset")

@@ -351,7 +351,15 @@ def _intervals(u: Universe, market: Market, name: str, dataset: str) -> list[Int
     return [i for i in Interval if i in offered]
 
 
-def list_page(bucket: Bucket, request: ListRequest, now: dt.datetime) -> ListPage:
+class Abandoned(Exception):
+    """The client that asked for the page went away: stop computing it."""
+
+
+def list_page(
+    bucket: Bucket, request: ListRequest, now: dt.datetime, *, abandoned: Callable[[], bool] | None = None
+) -> ListPage:
+    """One page of the listing. `abandoned` is asked before each key's metadata (which may render the zip);
+    when it says True the page raises `Abandoned` instead of finishing work nobody will read."""
     tree = Tree(bucket, now)
     prefix, delimiter = request.prefix, request.delimiter or None
     directory = prefix[: prefix.rfind("/") + 1]
@@ -386,6 +394,8 @@ def list_page(bucket: Bucket, request: ListRequest, now: dt.datetime) -> ListPag
             seen_prefix = common
             last = common
         else:
+            if abandoned is not None and abandoned():
+                raise Abandoned(request.prefix)
             meta = tree.meta(item, holder, index)
             if meta is not None:
                 contents.append(meta)
@@ -453,4 +463,4 @@ def render_xml(request: ListRequest, page: ListPage) -> bytes:
     return "".join(out).encode()
 
 
-__all__ = ["ListPage", "ListRequest", "Tree", "list_page", "render_xml", "served_key"]
+__all__ = ["Abandoned", "ListPage", "ListRequest", "Tree", "list_page", "render_xml", "served_key"]
