@@ -146,5 +146,5 @@ def test_a_hung_archive_ends_the_probe_with_stalled(
     lake = Lake(settings=dataclasses.replace(server.settings(tmp_path), stall_timeout=1.0))
     started = time.monotonic()
     with pytest.raises(Stalled, match=rf"no answer from 127\.0\.0\.1:{server.port} for 1 s"):
-        lake.catalog.probe(dt.date(2026, 11, 19), days_back=2, market="um", interval="1h")
+        lake.catalog.probe(dt.date(2026, 11, 19), days_back=2, markets="um", intervals="1h")
     assert time.monotonic() - started < 10
