@@ -308,3 +308,12 @@ def symbols(connection: Connection, market: str | None = None) -> pa.Table:
         """,
         [market, market],
     )
+
+
+def known_symbol(connection: Connection, symbol: str, market: str | None = None) -> bool:
+    """Whether the catalog has ever listed a file of `symbol` (in `market`, when given)."""
+    row = connection.execute(
+        "SELECT 1 FROM upstream_files WHERE symbol = ? AND (? IS NULL OR market = ?) LIMIT 1",
+        [symbol, market, market],
+    ).fetchone()
+    return row is not None

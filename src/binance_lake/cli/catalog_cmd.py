@@ -11,7 +11,7 @@ from binance_lake.catalog.queries import timelines_table
 from binance_lake.catalog.refresh import RefreshProgress, RefreshReport
 from binance_lake.cli.render import OutputFormat, console, print_table
 from binance_lake.cli.state import state
-from binance_lake.lake import Lake
+from binance_lake.lake import Lake, check_days_back
 
 catalog_app = typer.Typer(help="What the archive holds, per file and per day.", no_args_is_help=True)
 
@@ -96,13 +96,16 @@ def probe_command(
     date: str | None = typer.Option(
         None, "--date", help="Last day to probe, YYYY-MM-DD (default: yesterday)."
     ),
-    days_back: int = typer.Option(1, "--days-back", min=1, help="Probe this many days up to --date."),
+    days_back: int = typer.Option(
+        1, "--days-back", min=1, help="Probe this many days up to --date (at most 3660)."
+    ),
     market: str | None = MARKET,
     dataset: str | None = DATASET,
     interval: str | None = INTERVAL,
     concurrency: int = typer.Option(64, "--concurrency", min=1, max=512, help="HEAD requests in flight."),
 ) -> None:
     """HEAD the daily files expected for the known symbols: finds late uploads and re-uploads fast."""
+    check_days_back(days_back)  # before the progress bar starts
     lake = _lake(ctx)
     with Progress(
         TextColumn("probing"),
