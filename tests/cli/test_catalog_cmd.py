@@ -8,19 +8,25 @@ import datetime as dt
 import io
 import json
 import os
+import shutil
+import signal
 import socket
 import subprocess
 import sys
-from collections.abc import Iterator
+import time
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
 
 from binance_lake.catalog import queries
+from binance_lake.catalog.probe import active_series, count_expected, expected_files
+from binance_lake.core.timerange import iter_days
 from binance_lake.lake import Lake
 from binance_lake.sim.server import SimServer
 from binance_lake.sim.universe import Universe
 from tests.catalog.tiny import roster_file
+from tests.cli.runner import assert_one_sentence, cli_env, read_only, run_cli
 
 
 def run(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
@@ -116,3 +122,92 @@ def test_unreachable_listing_endpoint_names_the_url_and_setting(tmp_path: Path) 
     assert result.returncode == 1, result.stderr
     message = " ".join(result.stderr.split())
     assert dead in message and "BINANCE_LAKE_LISTING_URL" in message and "Traceback" not in message
+
+
+def test_catalog_symbols_reads_a_read_only_lake(world: tuple[dict[str, str], Lake], tmp_path: Path) -> None:
+    env, lake = world
+    copy = tmp_path / "lake"
+    shutil.copytree(lake.root, copy)
+    with read_only(copy):
+        result = run_cli(
+            "catalog",
+            "symbols",
+            "--market",
+            "um",
+            "--format",
+            "json",
+            env={**env, "BINANCE_LAKE_ROOT": str(copy)},
+        )
+    assert result.returncode == 0, result.stderr
+    assert "XEMUSDT" in {s["symbol"] for s in json.loads(result.stdout)}
+
+
+def test_timeline_of_an_unknown_symbol_says_so(world: tuple[dict[str, str], Lake]) -> None:
+    env, _ = world
+    assert_one_sentence(run_cli("catalog", "timeline", "FOOBAR", env=env), 2, "unknown symbol FOOBAR")
+    # Known, but not in the chosen market: the same sentence, naming that market.
+    assert_one_sentence(run_cli("catalog", "timeline", "SOLUSDT", "--market", "cm", env=env), 2, "cm archive")
+
+
+def test_catalog_queries_on_a_missing_lake_say_so_and_create_nothing(tmp_path: Path) -> None:
+    missing = tmp_path / "nowhere"
+    result = run_cli("catalog", "symbols", env={"BINANCE_LAKE_ROOT": str(missing)})
+    assert_one_sentence(result, 2, f"no lake at {missing}")
+    assert not missing.exists()
+
+
+def test_probe_days_back_is_bounded(world: tuple[dict[str, str], Lake]) -> None:
+    env, _ = world
+    result = run_cli("catalog", "probe", "--date", "2026-11-19", "--days-back", "100000", env=env)
+    assert_one_sentence(result, 2, "--days-back", "3660")
+    assert result.stdout == ""
+
+
+def test_probe_is_lazy_and_bounded_in_tasks(world: tuple[dict[str, str], Lake]) -> None:
+    """Ten years back over the known series: the expected files are made one at a time, never all at once."""
+    _, lake = world
+    with lake.database.connect() as connection:
+        series = active_series(connection, dt.date(2026, 11, 19), queries.Filters(market="um"))
+    days = list(iter_days(dt.date(2016, 11, 22), dt.date(2026, 11, 19)))
+    files = expected_files(series, days)
+    assert isinstance(files, Iterator)
+    assert count_expected(series, days) == sum(1 for _ in files) > len(days)
+
+
+@pytest.mark.parametrize(
+    ("flag", "value"),
+    [("--archive-url", "ftp://x"), ("--listing-url", "file:///etc"), ("--fstream-url", "https://x")],
+)
+def test_endpoint_urls_with_the_wrong_scheme_are_refused(tmp_path: Path, flag: str, value: str) -> None:
+    result = run_cli(flag, value, "catalog", "symbols", env={"BINANCE_LAKE_ROOT": str(tmp_path)})
+    assert_one_sentence(result, 2, flag, repr(value))
+
+
+def test_ctrl_c_during_a_stalled_probe_ends_cleanly(
+    world: tuple[dict[str, str], Lake], make_sim: Callable[..., SimServer], tmp_path: Path
+) -> None:
+    _, lake = world
+    copy = tmp_path / "lake"
+    shutil.copytree(lake.root, copy)
+    stalled = make_sim(faults="stall=1.0,stall_seconds=60")
+    args = ["catalog", "probe", "--date", "2026-11-19", "--days-back", "3660", "--market", "um"]
+    process = subprocess.Popen(
+        [sys.executable, "-c", "from binance_lake.cli.app import main; main()", *args],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=cli_env({**stalled.settings_env(), "BINANCE_LAKE_ROOT": str(copy)}),
+    )
+    try:
+        deadline = time.monotonic() + 60
+        while stalled.stats.total_requests == 0:  # the probe's HEADs are in flight (and stalled)
+            assert process.poll() is None and time.monotonic() < deadline, process.communicate()
+            time.sleep(0.05)
+        process.send_signal(signal.SIGINT)
+        out, err = process.communicate(timeout=30)
+    finally:
+        if process.poll() is None:
+            process.kill()
+    assert process.returncode == 130, (out, err)
+    assert err.strip() == "interrupted; everything already stored is kept"
+    assert "never awaited" not in err and "Traceback" not in err

@@ -28,7 +28,7 @@ def _lake(ctx: typer.Context) -> Lake:
 def _check_out(out: Path) -> None:
     """`--out` must name a file in an existing directory: a typo in the directory is not created silently."""
     if out.is_dir():
-        raise UsageError(f"--out {out} is a directory; name a file in it, e.g. {out / 'rows.parquet'}")
+        raise UsageError(f"--out {out} is a directory; name a .parquet or .csv file")
     if not out.parent.is_dir():
         what = "is a file" if out.parent.exists() else "does not exist"
         raise UsageError(f"--out {out}: the directory {out.parent} {what} (create it first)")
