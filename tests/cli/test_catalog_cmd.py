@@ -20,8 +20,6 @@ from pathlib import Path
 import pytest
 
 from binance_lake.catalog import queries
-from binance_lake.catalog.probe import active_series, count_expected, expected_files
-from binance_lake.core.timerange import iter_days
 from binance_lake.lake import Lake
 from binance_lake.sim.server import SimServer
 from binance_lake.sim.universe import Universe
@@ -161,17 +159,6 @@ def test_probe_days_back_is_bounded(world: tuple[dict[str, str], Lake]) -> None:
     result = run_cli("catalog", "probe", "--date", "2026-11-19", "--days-back", "100000", env=env)
     assert_one_sentence(result, 2, "--days-back", "3660")
     assert result.stdout == ""
-
-
-def test_probe_is_lazy_and_bounded_in_tasks(world: tuple[dict[str, str], Lake]) -> None:
-    """Ten years back over the known series: the expected files are made one at a time, never all at once."""
-    _, lake = world
-    with lake.database.connect() as connection:
-        series = active_series(connection, dt.date(2026, 11, 19), queries.Filters(market="um"))
-    days = list(iter_days(dt.date(2016, 11, 22), dt.date(2026, 11, 19)))
-    files = expected_files(series, days)
-    assert isinstance(files, Iterator)
-    assert count_expected(series, days) == sum(1 for _ in files) > len(days)
 
 
 @pytest.mark.parametrize(
