@@ -9,10 +9,13 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 from binance_lake.core.partitions import TABLES_DIR
 from binance_lake.sim import placement
 from binance_lake.sim.server import SimServer
 from binance_lake.storage.database import WriterLock
+from tests.cli.runner import assert_one_sentence, run_cli
 
 
 def run(server: SimServer, root: Path, *args: str) -> subprocess.CompletedProcess[str]:
@@ -148,3 +151,23 @@ def test_named_symbol_sets_from_the_config_file(sim_server: SimServer, tmp_path:
         "2026-09-01",
     )
     assert unknown.returncode == 2 and "unknown symbol set @nope" in unknown.stderr
+
+
+@pytest.mark.parametrize("symbols", [",,", " ", ", ,", "@empty"])
+def test_an_empty_symbol_list_is_refused_not_the_whole_market(
+    sim_server: SimServer, tmp_path: Path, symbols: str
+) -> None:
+    (tmp_path / "binance-lake.toml").write_text("[symbols]\nempty = []\n")
+    args = ("--config", str(tmp_path / "binance-lake.toml"), "sync", "--datasets", "fundingRate")
+    result = run_cli(
+        *args,
+        "--symbols",
+        symbols,
+        "--start",
+        "2026-09-01",
+        "--end",
+        "2026-09-30",
+        "--dry-run",
+        env={**sim_server.settings_env(), "BINANCE_LAKE_ROOT": str(tmp_path / "lake")},
+    )
+    assert_one_sentence(result, 2, "no symbols given")
