@@ -96,9 +96,7 @@ def probe_command(
     date: str | None = typer.Option(
         None, "--date", help="Last day to probe, YYYY-MM-DD (default: yesterday)."
     ),
-    days_back: int = typer.Option(
-        1, "--days-back", min=1, help="Probe this many days up to --date (at most 3660)."
-    ),
+    days_back: int = typer.Option(1, "--days-back", help="Probe this many days up to --date (1 to 3660)."),
     market: str | None = MARKET,
     dataset: str | None = DATASET,
     interval: str | None = INTERVAL,

@@ -75,8 +75,12 @@ def sql(root: Path, query: str, *, unsafe: bool = False) -> pa.Table:
         raise UsageError("the query is empty; give one SQL statement, e.g. SELECT count(*) FROM klines")
     if unsafe:
         return _run(root, query, None)
-    with tempfile.TemporaryDirectory(prefix="binance-lake-query-") as spill:
-        return _run(root, query, Path(spill))
+    try:
+        spill = tempfile.TemporaryDirectory(prefix="binance-lake-query-")
+    except OSError as error:
+        raise StorageError(f"cannot make a temporary directory for the query: {error.strerror}") from None
+    with spill:
+        return _run(root, query, Path(spill.name))
 
 
 def _run(root: Path, query: str, spill: Path | None) -> pa.Table:
