@@ -335,8 +335,8 @@ class Lake:
         """Mirror archive files into the lake: resumable, checksum-verified, parallel.
 
         `symbols` None means every symbol of the market alive in the range (`--all`); an empty list is a
-        `UsageError`; `@name` entries expand to the named sets of binance-lake.toml. Dates are whole UTC days, both included; `end`
-        defaults to today. Only one process may sync a lake at a time (`LakeLocked` otherwise).
+        `UsageError`; `@name` entries expand to the named sets of binance-lake.toml. Dates are whole UTC days,
+        both included; `end` defaults to today. Only one process may sync a lake at a time (`LakeLocked` otherwise).
         """
         first = _day(start)
         last = _day(end) if end is not None else dt.datetime.now(dt.UTC).date()
