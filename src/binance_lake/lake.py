@@ -13,10 +13,11 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures
+import contextlib
 import dataclasses
 import datetime as dt
 import warnings
-from collections.abc import Callable, Coroutine, Iterable
+from collections.abc import Callable, Coroutine, Iterable, Iterator
 from pathlib import Path
 from typing import Any, Literal, TypeVar
 
@@ -32,7 +33,8 @@ from binance_lake.catalog.refresh import RefreshProgress, RefreshReport, Selecti
 from binance_lake.catalog.store import ensure_catalog
 from binance_lake.core.datasets import get_dataset
 from binance_lake.core.errors import MissingDataWarning, UsageError
-from binance_lake.core.settings import Settings, resolve_settings
+from binance_lake.core.partitions import TABLES_DIR
+from binance_lake.core.settings import Settings, check_root, resolve_settings
 from binance_lake.core.symbols import normalize_symbol
 from binance_lake.core.timerange import DateLike, parse_date
 from binance_lake.core.vocabulary import Market, parse_interval, parse_market
@@ -47,7 +49,7 @@ from binance_lake.load.missing import Gap, Missing, check_frame, deliver
 from binance_lake.load.reader import load_table
 from binance_lake.load.request import LoadRequest, SymbolsArg, build_request
 from binance_lake.load.resample import resample_table
-from binance_lake.storage.database import LakeDatabase, WriterLock
+from binance_lake.storage.database import Connection, LakeDatabase, WriterLock
 
 T = TypeVar("T")
 Frame = Literal["pandas", "polars", "arrow"]
@@ -84,6 +86,23 @@ def _as_list(value: str | Iterable[str] | None) -> list[str]:
     return list(value)
 
 
+NO_SYMBOLS = (
+    "no symbols given; name at least one (--symbols BTCUSDT,ETHUSDT), or choose --all for every symbol"
+)
+
+
+def _chosen_symbols(settings: Settings, symbols: str | Iterable[str] | None) -> tuple[str, ...] | None:
+    """None (every symbol) when `symbols` is None; otherwise the named symbols and `@set` members, never
+    empty: an explicitly empty list (`[]`, `",,"`, `" "`, an empty set) is a mistake, not "the whole market"."""
+    if symbols is None:
+        return None
+    chosen = [part.strip() for part in _as_list(symbols) if part.strip()]
+    expanded = tuple(settings.expand_symbols(",".join(chosen))) if chosen else ()
+    if not expanded:
+        raise UsageError(NO_SYMBOLS)
+    return expanded
+
+
 def _day(value: DateLike) -> dt.date:
     if isinstance(value, dt.datetime):
         return value.date()
@@ -118,6 +137,26 @@ def _renamed(new: str, value: T, old: str, old_value: T | None) -> T:
     return old_value
 
 
+# A probe HEADs one file per series and day; ten years back is more than the archive holds for any series.
+MAX_PROBE_DAYS = 3660
+
+
+def check_days_back(days_back: int) -> int:
+    if not 1 <= days_back <= MAX_PROBE_DAYS:
+        raise UsageError(f"--days-back must be between 1 and {MAX_PROBE_DAYS} (ten years), not {days_back}")
+    return days_back
+
+
+def no_lake(root: Path) -> str:
+    return f"no lake at {root} (run `binance-lake sync …` first, or pass --root)"
+
+
+def _require_lake(database: LakeDatabase) -> None:
+    """Reading commands never create a lake: a root without `lake.duckdb` (or partitions) is a usage error."""
+    if not database.path.exists() and not (database.root / TABLES_DIR).is_dir():
+        raise UsageError(no_lake(database.root))
+
+
 class LakeCatalog:
     """What the archive holds, per file and per day (`Lake(...).catalog`)."""
 
@@ -125,9 +164,18 @@ class LakeCatalog:
         self._settings = settings
         self._database = database
 
-    def _query(self, fn: Callable[..., pa.Table], *args: Any) -> pa.Table:
-        ensure_catalog(self._database)
+    @contextlib.contextmanager
+    def _reading(self) -> Iterator[Connection]:
+        """A read-only connection to the catalog of an existing lake. The catalog tables are brought up to date
+        first when the lake can be written; a read-only lake is read as it is (reading needs no write access)."""
+        _require_lake(self._database)
+        if self._database.writable():
+            ensure_catalog(self._database)
         with self._database.connect(read_only=True) as connection:
+            yield connection
+
+    def _query(self, fn: Callable[..., pa.Table], *args: Any) -> pa.Table:
+        with self._reading() as connection:
             return fn(connection, *args)
 
     def refresh(
@@ -146,7 +194,7 @@ class LakeCatalog:
         selection = Selection(
             markets=tuple(parse_market(m) for m in _as_list(markets)) or tuple(Market),
             datasets=tuple(get_dataset(d).name for d in _as_list(datasets)),
-            symbols=tuple(normalize_symbol(s) for s in _as_list(symbols)),
+            symbols=tuple(normalize_symbol(s) for s in _chosen_symbols(self._settings, symbols) or ()),
             intervals=tuple(parse_interval(i) for i in _as_list(intervals)),
         )
         if not any(selection.specs(m) for m in selection.markets):
@@ -189,8 +237,7 @@ class LakeCatalog:
 
         `markets`, `datasets`, `intervals`: one name, several, or None for all (`market=`, `dataset=`,
         `interval=` are the old spellings, kept for one release)."""
-        if days_back < 1:
-            raise UsageError("--days-back must be at least 1")
+        check_days_back(days_back)
         last_day = _day(date) if date is not None else dt.datetime.now(dt.UTC).date() - dt.timedelta(days=1)
         filters = _filters(
             _renamed("markets", markets, "market", market),
@@ -253,17 +300,26 @@ class LakeCatalog:
     ) -> Any:
         """Available spans, missing days, first and last day of each of the symbol's series: one row per
         series (the columns of `catalog.queries.timelines_table`), a frame like the other queries.
-        `catalog.queries.timeline` gives the same as `Timeline` values."""
+        `catalog.queries.timeline` gives the same as `Timeline` values. An unknown symbol is a `UsageError`."""
         filters = _filters(
             _renamed("markets", markets, "market", market),
             _renamed("datasets", datasets, "dataset", dataset),
             _renamed("intervals", intervals, "interval", interval),
             symbol,
         )
-        ensure_catalog(self._database)
-        with self._database.connect(read_only=True) as connection:
-            timelines = queries.timeline(connection, filters)
-        return convert(queries.timelines_table(timelines), as_)
+        with self._reading() as connection:
+            found = queries.timeline(connection, filters)
+            wanted = normalize_symbol(symbol)
+            chosen = (filters.market,) if isinstance(filters.market, str) else filters.market or ()
+            market = chosen[0] if len(chosen) == 1 else None
+            if not found and not queries.known_symbol(connection, wanted, market):
+                where = f"the {market} archive" if market else "the archive"
+                hint = f" --markets {market}" if market else ""
+                raise UsageError(
+                    f"unknown symbol {wanted}: not in {where} (check the spelling, or run "
+                    f"`binance-lake catalog symbols{hint}`)"
+                )
+        return convert(queries.timelines_table(found), as_)
 
     def range(
         self,
@@ -321,6 +377,7 @@ class Lake:
         resolved = settings or resolve_settings()
         if root is not None:
             resolved = dataclasses.replace(resolved, root=Path(root).expanduser())
+        check_root(resolved.root)
         self.settings = resolved
         self.database = LakeDatabase(resolved.root)
 
@@ -353,13 +410,13 @@ class Lake:
     ) -> SyncReport:
         """Mirror archive files into the lake: resumable, checksum-verified, parallel.
 
-        `symbols` None (or empty) means every symbol of the market that traded on any day of the range,
-        delisted since or not (`--all`); `include_delisted` adds the `…SETTLED` settlement series. `@name`
-        entries expand to the named sets of binance-lake.toml. Dates are whole UTC days, both included; `end`
-        defaults to today. `refresh` lists the chosen prefixes first (`refresh_catalog=` is its old spelling,
-        kept for one release). Only one process may sync a lake at a time (`LakeLocked` otherwise). `dry_run`
-        plans from the catalog as it is, lists and writes nothing, and reports the requested days the catalog
-        never listed (`SyncReport.unlisted`).
+        `symbols` None means every symbol of the market that traded on any day of the range, delisted since or
+        not (`--all`); an empty list is a `UsageError`; `include_delisted` adds the `…SETTLED` settlement
+        series. `@name` entries expand to the named sets of binance-lake.toml. Dates are whole UTC days, both
+        included; `end` defaults to today. `refresh` lists the chosen prefixes first (`refresh_catalog=` is its
+        old spelling, kept for one release). Only one process may sync a lake at a time (`LakeLocked`
+        otherwise). `dry_run` plans from the catalog as it is, lists and writes nothing, and reports the
+        requested days the catalog never listed (`SyncReport.unlisted`).
         Quarantined files are fetched again when upstream changes them, or always with `retry_quarantined`.
         With requests outstanding and no answer for `settings.stall_timeout` seconds, it raises `Stalled`
         (the state is recorded; the same call resumes).
@@ -373,14 +430,14 @@ class Lake:
             refresh = refresh_catalog
         first = _day(start)
         last = _day(end) if end is not None else dt.datetime.now(dt.UTC).date()
-        chosen = _as_list(symbols)
+        chosen = _chosen_symbols(self.settings, symbols)
         request = SyncRequest(
             market=parse_market(market),
             datasets=tuple(get_dataset(d).name for d in _as_list(datasets)),
             first_day=first,
             last_day=last,
             intervals=tuple(parse_interval(i) for i in _as_list(intervals)),
-            symbols=tuple(self.settings.expand_symbols(",".join(chosen))) if chosen else (),
+            symbols=chosen or (),
             include_delisted=include_delisted,
         )
         request.validate()
@@ -552,17 +609,25 @@ class Lake:
         )
         return deliver(table, loaded.missing, as_)
 
-    def sql(self, query: str, *, as_: Frame = "pandas") -> Any:
+    def sql(self, query: str, *, as_: Frame = "pandas", unsafe: bool = False) -> Any:
         """DuckDB over the lake: one view per dataset (`klines`, `fundingRate`, …) with `market`, `interval`
         and `symbol` columns, and the catalog attached as `lake`.
 
-        A pandas frame by default, like `load` and every other reader here; `as_="arrow"` or `"polars"`."""
-        return convert(load_views.sql(self.root, query), check_frame(as_))
+        A pandas frame by default, like `load` and every other reader here; `as_="arrow"` or `"polars"`.
+        The query may only read, and only the lake (see `binance_lake.load.views`); `unsafe=True` lifts both
+        limits: any statement, any file DuckDB can reach."""
+        check_frame(as_)
+        _require_lake(self.database)
+        return convert(load_views.sql(self.root, query, unsafe=unsafe), as_)
 
     def status(self, *, as_: Frame = "pandas") -> Any:
         """Per dataset and symbol: days held, first/last day, ingested/failed/quarantined files, bytes."""
-        return convert(load_status.status(self.root), check_frame(as_))
+        check_frame(as_)
+        _require_lake(self.database)
+        return convert(load_status.status(self.root), as_)
 
     def problems(self, *, as_: Frame = "pandas") -> Any:
         """Files whose last state is failed or quarantined, with attempts and error."""
-        return convert(load_status.problems(self.root), check_frame(as_))
+        check_frame(as_)
+        _require_lake(self.database)
+        return convert(load_status.problems(self.root), as_)

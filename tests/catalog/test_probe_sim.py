@@ -3,22 +3,25 @@ revision, a 404 never marks anything gone, and a probe that finds nothing new wr
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 import datetime as dt
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
-from binance_lake.binance.archive_client import ArchiveClient
+from binance_lake.binance.archive_client import ArchiveClient, ObjectInfo
 from binance_lake.binance.http import make_session
-from binance_lake.catalog.probe import ProbeReport, probe
+from binance_lake.catalog.probe import ProbeReport, Series, count_expected, expected_files, probe
 from binance_lake.catalog.queries import Filters
 from binance_lake.catalog.refresh import Selection, refresh
 from binance_lake.core.archive import ArchiveFile
 from binance_lake.core.errors import Stalled
-from binance_lake.core.timerange import UTC
+from binance_lake.core.timerange import UTC, iter_days
 from binance_lake.core.vocabulary import Cadence, Interval, Market
 from binance_lake.lake import Lake
 from binance_lake.sim import placement
@@ -148,3 +151,71 @@ def test_a_hung_archive_ends_the_probe_with_stalled(
     with pytest.raises(Stalled, match=rf"no answer from 127\.0\.0\.1:{server.port} for 1 s"):
         lake.catalog.probe(dt.date(2026, 11, 19), days_back=2, markets="um", intervals="1h")
     assert time.monotonic() - started < 10
+
+
+class _CountingProber:
+    """Answers every HEAD with "not there yet" after a pause, recording the most requests in flight at once and
+    the most asyncio tasks alive at once."""
+
+    def __init__(self) -> None:
+        self.in_flight = 0
+        self.most_in_flight = 0
+        self.most_tasks = 0
+        self.heads = 0
+
+    async def head(self, key: str) -> ObjectInfo | None:
+        self.in_flight += 1
+        self.heads += 1
+        self.most_in_flight = max(self.most_in_flight, self.in_flight)
+        self.most_tasks = max(self.most_tasks, len(asyncio.all_tasks()))
+        await asyncio.sleep(0)
+        self.in_flight -= 1
+        return None
+
+
+@pytest.mark.asyncio
+async def test_a_long_probe_runs_a_bounded_number_of_tasks(sim_server: SimServer, tmp_path: Path) -> None:
+    """Ten years back is tens of thousands of HEADs; they run on `concurrency` workers, not one task each
+    (a task per file held every expected file in memory at once and could not be interrupted)."""
+    database = LakeDatabase(tmp_path)
+    await _refresh(sim_server, database, "BTCUSDT", D(2026, 11, 1), D(2026, 11, 19))
+    prober = _CountingProber()
+    report = await probe(
+        prober,
+        database,
+        last_day=D(2026, 11, 19),
+        days_back=3660,
+        filters=Filters(market="um"),
+        concurrency=8,
+    )
+    assert report.probed == prober.heads == report.series * 3660 and len(report.missing) == report.probed
+    assert prober.most_in_flight == 8
+    assert prober.most_tasks <= 8 + 1  # the workers and the probe itself
+
+
+SERIES = st.one_of(
+    st.builds(
+        Series,
+        st.just(Market.UM),
+        st.just("klines"),
+        st.sampled_from([Interval.H1, Interval.D3, Interval.W1, Interval.MO1]),
+        st.sampled_from(["BTCUSDT", "ETHUSDT"]),
+    ),
+    st.builds(
+        Series, st.just(Market.UM), st.just("metrics"), st.none(), st.sampled_from(["BTCUSDT", "ETHUSDT"])
+    ),
+)
+
+
+@given(
+    series=st.lists(SERIES, max_size=6),
+    first=st.dates(D(2017, 1, 1), D(2030, 1, 1)),
+    span=st.integers(0, 400),
+)
+def test_count_expected_counts_what_expected_files_yields(
+    series: list[Series], first: dt.date, span: int
+) -> None:
+    days = list(iter_days(first, first + dt.timedelta(days=span)))
+    files = expected_files(series, days)
+    assert isinstance(files, Iterator)  # made one at a time
+    assert count_expected(series, days) == sum(1 for _ in files)

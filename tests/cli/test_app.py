@@ -4,12 +4,15 @@ import os
 import subprocess
 import sys
 from collections.abc import Iterator
+from pathlib import Path
 
 import click
+import pytest
 import typer
 from rich.text import Text
 
 from binance_lake.cli.app import app
+from tests.cli.runner import assert_one_sentence, read_only, run_cli
 
 
 def _run(*args: str) -> subprocess.CompletedProcess[str]:
@@ -67,3 +70,30 @@ def test_the_root_help_names_the_environment_variables() -> None:
     assert result.returncode == 0
     for name in ("BINANCE_LAKE_ROOT", "BINANCE_LAKE_CONFIG", "BINANCE_LAKE_ARCHIVE_URL"):
         assert name in result.stdout, result.stdout
+
+
+SYNC = ("sync", "--datasets", "fundingRate", "--symbols", "BTCUSDT", "--start", "2024-01-01", "--no-refresh")
+
+
+@pytest.mark.parametrize("command", [SYNC, ("status",), ("query", "SELECT 1"), ("catalog", "symbols")])
+@pytest.mark.parametrize("where", ["a file", "inside a file", "under /proc"])
+def test_a_root_that_cannot_be_a_lake_is_one_sentence(
+    tmp_path: Path, where: str, command: tuple[str, ...]
+) -> None:
+    (tmp_path / "file").write_text("")
+    root = {
+        "a file": tmp_path / "file",
+        "inside a file": tmp_path / "file" / "lake",
+        "under /proc": Path("/proc/lake"),
+    }
+    result = run_cli("--root", str(root[where]), *command)
+    assert_one_sentence(result, 2, f"the lake root {root[where]}")
+
+
+def test_a_sync_into_an_unwritable_lake_is_one_sentence(tmp_path: Path) -> None:
+    (tmp_path / "lake").mkdir()
+    with read_only(tmp_path / "lake"):
+        result = run_cli("--root", str(tmp_path / "lake"), *SYNC)
+        inner = run_cli("--root", str(tmp_path / "lake" / "inner"), *SYNC)
+    assert_one_sentence(result, 1, "cannot write to the lake")
+    assert_one_sentence(inner, 1, "cannot create the lake directory")

@@ -8,10 +8,13 @@ import datetime as dt
 import io
 import json
 import os
+import shutil
+import signal
 import socket
 import subprocess
 import sys
-from collections.abc import Iterator
+import time
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -24,6 +27,7 @@ from binance_lake.sim.server import SimServer
 from binance_lake.sim.universe import Universe
 from binance_lake.storage.database import LakeDatabase
 from tests.catalog.tiny import roster_file
+from tests.cli.runner import assert_one_sentence, cli_env, read_only, run_cli
 from tests.engine.test_sync_catalog_sim import D, listed_for
 
 
@@ -130,18 +134,18 @@ def test_earliest_and_timeline_say_when_only_part_of_the_history_was_listed(tmp_
             Market.UM, ("klines",), D(2026, 10, 10), D(2026, 10, 20), (Interval.H1,), ("SOLUSDT",)
         )
         listed_for(server, LakeDatabase(tmp_path / "lake"), request)
-        earliest = run(env, "catalog", "earliest", "--market", "um")
+        earliest = run(env, "catalog", "earliest", "--markets", "um")
         assert earliest.returncode == 0, earliest.stderr
         assert (
             "um klines SOLUSDT: earliest known 2026-10-01 (listed from 2026-10-01 only: "
             "2026-10-01..2026-10-31; 2026-10-10..2026-10-20); run `binance-lake catalog refresh --markets um "
             "--datasets klines --symbols SOLUSDT` for the full history"
         ) in " ".join(earliest.stdout.split())
-        rows = json.loads(run(env, "catalog", "earliest", "--market", "um", "--format", "json").stdout)
+        rows = json.loads(run(env, "catalog", "earliest", "--markets", "um", "--format", "json").stdout)
         assert [(r["symbol"], r["listed_from"], r["complete"]) for r in rows] == [
             ("SOLUSDT", "2026-10-01", False)
         ]
-        timeline = run(env, "catalog", "timeline", "SOLUSDT", "--market", "um")
+        timeline = run(env, "catalog", "timeline", "SOLUSDT", "--markets", "um")
         assert timeline.returncode == 0, timeline.stderr
         assert (
             "um klines 1h: first_day 2026-10-01 and last_day 2026-10-31 are only the first and last known"
@@ -153,3 +157,83 @@ def test_earliest_and_timeline_say_when_only_part_of_the_history_was_listed(tmp_
         assert [(r["first_day"], r["listed_from"], r["complete"]) for r in as_csv] == [
             ("2026-10-01", "2026-10-01", "false")
         ]
+
+
+def test_catalog_symbols_reads_a_read_only_lake(world: tuple[dict[str, str], Lake], tmp_path: Path) -> None:
+    env, lake = world
+    copy = tmp_path / "lake"
+    shutil.copytree(lake.root, copy)
+    with read_only(copy):
+        result = run_cli(
+            "catalog",
+            "symbols",
+            "--markets",
+            "um",
+            "--format",
+            "json",
+            env={**env, "BINANCE_LAKE_ROOT": str(copy)},
+        )
+    assert result.returncode == 0, result.stderr
+    assert "XEMUSDT" in {s["symbol"] for s in json.loads(result.stdout)}
+
+
+def test_timeline_of_an_unknown_symbol_says_so(world: tuple[dict[str, str], Lake]) -> None:
+    env, _ = world
+    assert_one_sentence(run_cli("catalog", "timeline", "FOOBAR", env=env), 2, "unknown symbol FOOBAR")
+    # Known, but not in the chosen market: the same sentence, naming that market.
+    assert_one_sentence(
+        run_cli("catalog", "timeline", "SOLUSDT", "--markets", "cm", env=env), 2, "cm archive"
+    )
+
+
+def test_catalog_queries_on_a_missing_lake_say_so_and_create_nothing(tmp_path: Path) -> None:
+    missing = tmp_path / "nowhere"
+    result = run_cli("catalog", "symbols", env={"BINANCE_LAKE_ROOT": str(missing)})
+    assert_one_sentence(result, 2, f"no lake at {missing}")
+    assert not missing.exists()
+
+
+def test_probe_days_back_is_bounded(world: tuple[dict[str, str], Lake]) -> None:
+    env, _ = world
+    result = run_cli("catalog", "probe", "--date", "2026-11-19", "--days-back", "100000", env=env)
+    assert_one_sentence(result, 2, "--days-back", "3660")
+    assert result.stdout == ""
+
+
+@pytest.mark.parametrize(
+    ("flag", "value"),
+    [("--archive-url", "ftp://x"), ("--listing-url", "file:///etc"), ("--fstream-url", "https://x")],
+)
+def test_endpoint_urls_with_the_wrong_scheme_are_refused(tmp_path: Path, flag: str, value: str) -> None:
+    result = run_cli(flag, value, "catalog", "symbols", env={"BINANCE_LAKE_ROOT": str(tmp_path)})
+    assert_one_sentence(result, 2, flag, repr(value))
+
+
+def test_ctrl_c_during_a_stalled_probe_ends_cleanly(
+    world: tuple[dict[str, str], Lake], make_sim: Callable[..., SimServer], tmp_path: Path
+) -> None:
+    _, lake = world
+    copy = tmp_path / "lake"
+    shutil.copytree(lake.root, copy)
+    stalled = make_sim(faults="stall=1.0,stall_seconds=60")
+    args = ["catalog", "probe", "--date", "2026-11-19", "--days-back", "3660", "--markets", "um"]
+    process = subprocess.Popen(
+        [sys.executable, "-c", "from binance_lake.cli.app import main; main()", *args],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=cli_env({**stalled.settings_env(), "BINANCE_LAKE_ROOT": str(copy)}),
+    )
+    try:
+        deadline = time.monotonic() + 60
+        while stalled.stats.total_requests == 0:  # the probe's HEADs are in flight (and stalled)
+            assert process.poll() is None and time.monotonic() < deadline, process.communicate()
+            time.sleep(0.05)
+        process.send_signal(signal.SIGINT)
+        out, err = process.communicate(timeout=30)
+    finally:
+        if process.poll() is None:
+            process.kill()
+    assert process.returncode == 130, (out, err)
+    assert err.strip() == "interrupted; everything already stored is kept"
+    assert "never awaited" not in err and "Traceback" not in err

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -13,6 +14,7 @@ import pyarrow.parquet as pq
 import pytest
 
 from binance_lake.core.vocabulary import Interval
+from tests.cli.runner import assert_one_sentence, read_only, run_cli
 from tests.load.lakes import LakeBuilder, bars
 
 T0 = dt.datetime(2024, 1, 1, tzinfo=dt.UTC)
@@ -218,3 +220,69 @@ def test_the_range_rule_the_help_states(root: Path, tmp_path: Path) -> None:
     assert rows("2024-01-01", "2024-01-01") == 24  # a date: the whole day, included
     assert rows("2024-01-01T00:00", "2024-01-01T05:00") == 5  # a time: excluded
     assert rows("2024-01-01T05:00", "2024-01-02") == 19 + 24
+
+
+def _load(root: Path, *extra: str) -> subprocess.CompletedProcess[str]:
+    base = ("--root", str(root), "load", "klines", "--symbols", "BTCUSDT", "--interval", "1h")
+    return run_cli(*base, "--start", "2024-01-01", *extra)
+
+
+def test_load_with_an_end_past_the_calendar_is_one_sentence(root: Path, tmp_path: Path) -> None:
+    result = _load(root, "--end", "9999-12-31", "--out", str(tmp_path / "x.parquet"))
+    assert_one_sentence(result, 2, "9999-12-31", "too far in the future")
+
+
+def test_load_into_a_directory_is_refused(root: Path, tmp_path: Path) -> None:
+    (tmp_path / "rows.parquet").mkdir()
+    result = _load(root, "--end", "2024-01-02", "--out", str(tmp_path / "rows.parquet"))
+    assert_one_sentence(result, 2, "is a directory")
+
+
+def test_load_into_a_missing_directory_is_refused_and_nothing_is_created(root: Path, tmp_path: Path) -> None:
+    out = tmp_path / "no" / "such" / "x.parquet"
+    result = _load(root, "--end", "2024-01-02", "--out", str(out))
+    assert_one_sentence(result, 2, str(out.parent), "does not exist")
+    assert not (tmp_path / "no").exists()
+
+
+@pytest.mark.parametrize("args", [("status",), ("query", "SELECT 1")])
+def test_reading_a_lake_that_does_not_exist_says_so(tmp_path: Path, args: tuple[str, ...]) -> None:
+    missing = tmp_path / "nowhere"
+    result = run_cli("--root", str(missing), *args)
+    assert_one_sentence(result, 2, f"no lake at {missing}")
+    assert not missing.exists()
+
+
+def test_reading_commands_work_on_a_read_only_lake(root: Path, tmp_path: Path) -> None:
+    copy = tmp_path / "lake"
+    shutil.copytree(root, copy)
+    with read_only(copy):
+        status = run_cli("--root", str(copy), "status", "--format", "json")
+        query = run_cli("--root", str(copy), "query", "SELECT count(*) AS n FROM klines", "--format", "csv")
+    assert status.returncode == 0 and '"days_held": 2' in status.stdout, status.stderr
+    assert query.returncode == 0 and "48" in query.stdout, query.stderr
+
+
+def test_query_cannot_read_files_outside_the_lake(root: Path) -> None:
+    result = run_cli("--root", str(root), "query", "SELECT * FROM read_csv('/etc/passwd')")
+    assert_one_sentence(result, 2, "/etc/passwd", "--unsafe")
+
+
+def test_query_cannot_write_files_but_unsafe_can(root: Path, tmp_path: Path) -> None:
+    out = tmp_path / "copied.csv"
+    copy = f"COPY (SELECT symbol FROM klines LIMIT 1) TO '{out}'"
+    assert_one_sentence(run_cli("--root", str(root), "query", copy), 2, "COPY", "--unsafe")
+    inside = root / "tables" / "stolen.csv"
+    assert_one_sentence(run_cli("--root", str(root), "query", f"COPY (SELECT 1) TO '{inside}'"), 2, "COPY")
+    assert not out.exists() and not inside.exists()
+    unsafe = run_cli("--root", str(root), "query", "--unsafe", copy)
+    assert unsafe.returncode == 0, unsafe.stderr
+    assert out.read_text().splitlines() == ["symbol", "BTCUSDT"]
+
+
+def test_query_reads_the_views_and_the_attached_catalog_under_the_sandbox(root: Path) -> None:
+    sql = "SELECT (SELECT count(*) FROM klines) AS bars, (SELECT count(*) FROM lake.file_state) AS files"
+    result = run_cli("--root", str(root), "query", sql, "--format", "csv")
+    assert result.returncode == 0, result.stderr
+    bars, files = result.stdout.splitlines()[1].split(",")
+    assert bars == "48" and int(files) > 0

@@ -12,12 +12,15 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
+import pytest
+
 from binance_lake.core.partitions import TABLES_DIR
 from binance_lake.core.vocabulary import Interval, Market
 from binance_lake.engine.sync import SyncRequest
 from binance_lake.sim import placement
 from binance_lake.sim.server import SimServer
 from binance_lake.storage.database import DATABASE_NAME, LakeDatabase, WriterLock
+from tests.cli.runner import assert_one_sentence, run_cli
 from tests.engine.test_sync_catalog_sim import D, listed_for
 
 
@@ -322,3 +325,23 @@ def test_a_hung_server_ends_the_sync_with_one_sentence_and_exit_1(
     ]
     bad = run(hung, tmp_path, *args, stall_timeout="soon")
     assert bad.returncode == 2 and "--stall-timeout" in bad.stderr  # typer refuses a non-number
+
+
+@pytest.mark.parametrize("symbols", [",,", " ", ", ,", "@empty"])
+def test_an_empty_symbol_list_is_refused_not_the_whole_market(
+    sim_server: SimServer, tmp_path: Path, symbols: str
+) -> None:
+    (tmp_path / "binance-lake.toml").write_text("[symbols]\nempty = []\n")
+    args = ("--config", str(tmp_path / "binance-lake.toml"), "sync", "--datasets", "fundingRate")
+    result = run_cli(
+        *args,
+        "--symbols",
+        symbols,
+        "--start",
+        "2026-09-01",
+        "--end",
+        "2026-09-30",
+        "--dry-run",
+        env={**sim_server.settings_env(), "BINANCE_LAKE_ROOT": str(tmp_path / "lake")},
+    )
+    assert_one_sentence(result, 2, "no symbols given")

@@ -1,11 +1,12 @@
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import pytest
 
 from binance_lake.core.errors import UsageError
-from binance_lake.core.settings import Settings, resolve_settings
+from binance_lake.core.settings import Settings, check_root, resolve_settings
 
 
 def test_defaults_are_the_real_endpoints(tmp_path: Path) -> None:
@@ -78,3 +79,53 @@ def test_stall_timeout_precedence_and_validation(tmp_path: Path) -> None:
     for bad in ("0", "-1", "soon", "inf", "nan"):
         with pytest.raises(UsageError, match="stall_timeout must be a positive number of seconds"):
             resolve_settings(environ={"BINANCE_LAKE_STALL_TIMEOUT": bad}, cwd=tmp_path)
+
+
+@pytest.mark.parametrize(
+    ("name", "value"),
+    [
+        ("archive_url", "ftp://x"),
+        ("listing_url", "file:///etc"),
+        ("fapi_url", "x.example.com"),
+        ("dapi_url", "http:///no-host"),
+        ("fstream_url", "https://fstream.binance.com"),
+    ],
+)
+def test_endpoints_with_the_wrong_scheme_are_refused_naming_the_setting(
+    tmp_path: Path, name: str, value: str
+) -> None:
+    with pytest.raises(UsageError, match=f"--{name.replace('_', '-')} / BINANCE_LAKE_{name.upper()}"):
+        resolve_settings({name: value}, environ={}, cwd=tmp_path)
+    env = {f"BINANCE_LAKE_{name.upper()}": value}
+    with pytest.raises(UsageError, match=re.escape(repr(value))):
+        resolve_settings(environ=env, cwd=tmp_path)
+
+
+def test_http_https_and_ws_endpoints_are_accepted(tmp_path: Path) -> None:
+    s = resolve_settings(
+        {
+            "archive_url": "HTTPS://mirror/",
+            "fapi_url": "http://127.0.0.1:8080",
+            "fstream_url": "ws://127.0.0.1:9",
+        },
+        environ={},
+        cwd=tmp_path,
+    )
+    assert (s.archive_url, s.fapi_url, s.fstream_url) == (
+        "HTTPS://mirror",
+        "http://127.0.0.1:8080",
+        "ws://127.0.0.1:9",
+    )
+
+
+def test_a_root_that_cannot_be_a_lake_is_one_sentence(tmp_path: Path) -> None:
+    (tmp_path / "file").write_text("")
+    with pytest.raises(UsageError, match="is a file, not a directory"):
+        check_root(tmp_path / "file")
+    with pytest.raises(UsageError, match=r"is inside .*file, which is a file"):
+        check_root(tmp_path / "file" / "lake")
+    for kernel in ("/proc/lake", "/sys/x", "/dev/shm/lake"):
+        with pytest.raises(UsageError, match="kernel file system"):
+            check_root(Path(kernel))
+    assert check_root(tmp_path / "new" / "lake") == tmp_path / "new" / "lake"  # created later, by a writer
+    assert check_root(tmp_path) == tmp_path

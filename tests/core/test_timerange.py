@@ -8,6 +8,7 @@ from hypothesis import strategies as st
 
 from binance_lake.core.errors import UsageError
 from binance_lake.core.timerange import (
+    LAST_DAY,
     TimeRange,
     from_millis,
     iter_months,
@@ -60,3 +61,19 @@ def test_months() -> None:
 @given(st.integers(min_value=0, max_value=4_102_444_800_000))
 def test_millis_round_trip(ms: int) -> None:
     assert to_millis(from_millis(ms)) == ms
+
+
+@pytest.mark.parametrize("end", ["9999-12-31", "9999-12-30", "9999-01-01", "9999-12-31T00:00", dt.date.max])
+def test_an_end_past_the_calendar_is_a_usage_error(end: str | dt.date) -> None:
+    with pytest.raises(UsageError, match="too far in the future"):
+        resolve_range("2024-01-01", end)
+    if isinstance(end, dt.date):
+        with pytest.raises(UsageError, match="too far in the future"):
+            TimeRange.from_days(dt.date(2024, 1, 1), end)
+
+
+@given(st.dates(min_value=dt.date(1970, 1, 1), max_value=LAST_DAY))
+def test_any_end_up_to_the_last_day_resolves_and_its_months_can_be_walked(last: dt.date) -> None:
+    r = resolve_range("1970-01-01", last.isoformat())
+    assert r.last_day == last
+    assert month_end(last) >= last  # calendar arithmetic past the end stays within Python's dates

@@ -84,3 +84,41 @@ def test_status_counts_days_problems_and_bytes(lake: Path) -> None:
 def test_status_of_an_empty_lake(tmp_path: Path) -> None:
     assert status(tmp_path).num_rows == 0
     assert problems(tmp_path).num_rows == 0
+
+
+@pytest.mark.parametrize(
+    ("query", "message"),
+    [
+        ("SELECT * FROM read_csv('/etc/passwd')", "/etc/passwd"),
+        ("SELECT * FROM read_text('{root}/tables/../../../../etc/passwd')", "passwd"),
+        ("SELECT * FROM glob('/etc/*')", "/etc"),
+        ("COPY (SELECT 1) TO '{root}/tables/x.csv'", "COPY"),
+        ("ATTACH '{root}/tables/new.duckdb' AS w", "ATTACH"),
+        ("SET enable_external_access = true", "SET"),
+        ("LOAD '/nonexistent/x.duckdb_extension'", "LOAD"),
+        ("CREATE TABLE t AS SELECT 1", "CREATE"),
+        ("SELECT 1; COPY (SELECT 1) TO '{root}/tables/y.csv'", "COPY"),
+    ],
+)
+def test_sql_reads_only_the_lake(lake: Path, query: str, message: str) -> None:
+    before = sorted(lake.rglob("*"))
+    with pytest.raises(UsageError, match=message) as info:
+        sql(lake, query.format(root=lake))
+    assert "\n" not in str(info.value) and "unsafe" in str(info.value)
+    assert sorted(lake.rglob("*")) == before
+
+
+def test_sql_still_reads_every_file_of_the_lake(lake: Path) -> None:
+    pattern = f"{lake}/tables/klines/market=um/**/*.parquet"
+    t = sql(lake, f"SELECT count(*) AS n FROM read_parquet('{pattern}', hive_partitioning = true)")
+    assert t.column("n").to_pylist() == [72]
+    assert sql(lake, "DESCRIBE klines").num_rows > 0
+    assert sql(lake, "EXPLAIN SELECT * FROM klines").num_rows > 0
+
+
+def test_unsafe_sql_runs_anything(lake: Path, tmp_path_factory: pytest.TempPathFactory) -> None:
+    out = tmp_path_factory.mktemp("out") / "n.csv"
+    sql(lake, f"COPY (SELECT count(*) AS n FROM klines) TO '{out}'", unsafe=True)
+    assert out.read_text().splitlines() == ["n", "96"]
+    passwd = sql(lake, "SELECT count(*) AS n FROM read_text('/etc/passwd')", unsafe=True)
+    assert passwd.column("n").to_pylist() == [1]

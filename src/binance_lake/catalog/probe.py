@@ -12,7 +12,7 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -66,13 +66,23 @@ def active_series(
     return [Series(Market(m), d, Interval(i) if i else None, s) for m, d, i, s in rows]
 
 
-def expected_files(series: list[Series], days: list[dt.date]) -> list[ArchiveFile]:
-    files = []
+def expected_files(series: list[Series], days: list[dt.date]) -> Iterator[ArchiveFile]:
+    """The daily files expected of `series` on `days`, one at a time: a long probe never holds them all."""
     for s in series:
         for day in days:
             if s.interval is None or is_daily_file_date(s.interval, day):
-                files.append(ArchiveFile(s.market, Cadence.DAILY, s.dataset, s.symbol, s.interval, day))
-    return files
+                yield ArchiveFile(s.market, Cadence.DAILY, s.dataset, s.symbol, s.interval, day)
+
+
+def count_expected(series: list[Series], days: list[dt.date]) -> int:
+    """How many files `expected_files` yields, without making them (the count depends only on the interval)."""
+    per_interval: dict[Interval | None, int] = {}
+    for s in series:
+        if s.interval not in per_interval:
+            per_interval[s.interval] = sum(
+                1 for day in days if s.interval is None or is_daily_file_date(s.interval, day)
+            )
+    return sum(per_interval[s.interval] for s in series)
 
 
 async def probe(
@@ -85,37 +95,41 @@ async def probe(
     concurrency: int = 64,
     on_progress: Callable[[int, int], None] | None = None,
 ) -> ProbeReport:
-    """HEAD every daily file expected for `last_day` and the `days_back - 1` days before it."""
+    """HEAD every daily file expected for `last_day` and the `days_back - 1` days before it.
+
+    `concurrency` workers take the expected files one by one from a shared generator, so memory and the number
+    of tasks stay bounded however many files there are, and Ctrl-C cancels a handful of running requests."""
     started = time.monotonic()
     ensure_catalog(database)
     with database.connect(read_only=False) as connection:
         series = active_series(connection, last_day, filters or Filters())
     days = list(iter_days(last_day - dt.timedelta(days=max(days_back, 1) - 1), last_day))
+    total = count_expected(series, days)
     files = expected_files(series, days)
-    semaphore = asyncio.Semaphore(concurrency)
     found: list[SeenFile] = []
     missing: list[str] = []
     done = 0
 
-    async def one(file: ArchiveFile) -> None:
+    async def worker() -> None:
         nonlocal done
-        async with semaphore:
+        # A generator shared by coroutines of one thread: `next` never awaits, so no file is taken twice.
+        for file in files:
             head = await prober.head(file.key)
-        if head is None:
-            missing.append(file.key)
-        else:
-            parsed = ParsedKey(file=file, key=file.key, is_checksum=False)
-            # S3 always sends Last-Modified; a mirror that does not gets the probe's time.
-            modified = head.last_modified or dt.datetime.now(dt.UTC)
-            found.append(SeenFile(parsed, head.size, head.etag, modified))
-        done += 1
-        if on_progress is not None:
-            on_progress(done, len(files))
+            if head is None:
+                missing.append(file.key)
+            else:
+                parsed = ParsedKey(file=file, key=file.key, is_checksum=False)
+                # S3 always sends Last-Modified; a mirror that does not gets the probe's time.
+                modified = head.last_modified or dt.datetime.now(dt.UTC)
+                found.append(SeenFile(parsed, head.size, head.etag, modified))
+            done += 1
+            if on_progress is not None:
+                on_progress(done, total)
 
     try:
         async with asyncio.TaskGroup() as group:
-            for file in files:
-                group.create_task(one(file))
+            for _ in range(min(concurrency, total)):
+                group.create_task(worker())
     except BaseExceptionGroup as failed:
         raise first_error(failed) from None
 
@@ -126,7 +140,7 @@ async def probe(
     changes = await asyncio.to_thread(write)
     return ProbeReport(
         changes=changes,
-        probed=len(files),
+        probed=total,
         found=len(found),
         missing=tuple(sorted(missing)),
         series=len(series),

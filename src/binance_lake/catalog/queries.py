@@ -577,3 +577,12 @@ def _merge(ranges: list[tuple[dt.date, dt.date]]) -> list[tuple[dt.date, dt.date
         else:
             merged.append((lo, hi))
     return merged
+
+
+def known_symbol(connection: Connection, symbol: str, market: str | None = None) -> bool:
+    """Whether the catalog has ever listed a file of `symbol` (in `market`, when given)."""
+    row = connection.execute(
+        "SELECT 1 FROM upstream_files WHERE symbol = ? AND (? IS NULL OR market = ?) LIMIT 1",
+        [symbol, market, market],
+    ).fetchone()
+    return row is not None

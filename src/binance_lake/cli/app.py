@@ -115,11 +115,29 @@ app.command("query", cls=SettingsCommand)(query_command)
 app.command("status", cls=SettingsCommand)(status_command)
 
 
+INTERRUPTED = "interrupted; everything already stored is kept"
+
+
+def _interrupted(error: BaseException) -> bool:
+    """Whether a KeyboardInterrupt caused `error` (typer turns Ctrl-C into a silent `sys.exit(130)`)."""
+    seen: BaseException | None = error
+    while seen is not None:
+        if isinstance(seen, KeyboardInterrupt):
+            return True
+        seen = seen.__cause__ or seen.__context__
+    return False
+
+
 def main() -> None:
     """Console-script entry point."""
     try:
         # Standalone mode: typer reports bad flags itself (exit 2) and exits; our errors propagate here.
         app()
+    except SystemExit as exit_:
+        if not _interrupted(exit_):
+            raise
+        err_console.print(INTERRUPTED)
+        sys.exit(130)
     except UsageError as error:
         err_console.print(f"[bold red]error:[/] {escape(str(error))}", highlight=False)
         sys.exit(2)
@@ -127,5 +145,5 @@ def main() -> None:
         err_console.print(f"[bold red]error:[/] {escape(str(error))}", highlight=False)
         sys.exit(1)
     except KeyboardInterrupt:
-        err_console.print("interrupted; everything already stored is kept")
+        err_console.print(INTERRUPTED)
         sys.exit(130)

@@ -22,7 +22,7 @@ from binance_lake.cli.options import FORMAT, old_spelling, renamed
 from binance_lake.cli.progress import ProgressDisplay, choose_shape
 from binance_lake.cli.render import OutputFormat, console, err_console, print_record, print_table
 from binance_lake.cli.state import SettingsCommand, state
-from binance_lake.lake import Lake
+from binance_lake.lake import Lake, check_days_back
 
 catalog_app = typer.Typer(help="What the archive holds, per file and per day.", no_args_is_help=True)
 
@@ -121,7 +121,7 @@ def probe_command(
     date: str | None = typer.Option(
         None, "--date", help="Last day to probe, YYYY-MM-DD (default: yesterday)."
     ),
-    days_back: int = typer.Option(1, "--days-back", min=1, help="Probe this many days up to --date."),
+    days_back: int = typer.Option(1, "--days-back", help="Probe this many days up to --date (1 to 3660)."),
     markets: str | None = MARKETS,
     datasets: str | None = DATASETS,
     intervals: str | None = INTERVALS,
@@ -132,6 +132,7 @@ def probe_command(
     interval: str | None = OLD_INTERVAL,
 ) -> None:
     """HEAD the daily files expected for the known symbols: finds late uploads and re-uploads fast."""
+    check_days_back(days_back)  # before the progress bar starts
     lake = _lake(ctx)
     markets = renamed(markets, market, new="--markets", old="--market")
     datasets = renamed(datasets, dataset, new="--datasets", old="--dataset")

@@ -17,11 +17,31 @@ from rich.markup import escape
 
 from binance_lake.cli.render import OutputFormat, console, print_table
 from binance_lake.cli.state import state
+from binance_lake.core.errors import UsageError
 from binance_lake.lake import Lake
 
 DEMO_SYMBOLS = ("BTCUSDT", "ETHUSDT", "XEMUSDT")  # XEMUSDT is delisted on 2023-10-31 in the simulator
 DEMO_DATASETS = "klines,markPriceKlines,indexPriceKlines,premiumIndexKlines,fundingRate,metrics"
 DEMO_START, DEMO_END = "2023-08-01", "2023-11-30"
+# Written into every lake the demo makes: `--root DIR` reuses such a lake, but never fills a real lake (or any
+# other non-empty directory) with simulator data.
+DEMO_MARKER = ".binance-lake-demo"
+
+
+def _claim(root: Path) -> None:
+    """Make `root` a demo lake: it must be new, empty or made by an earlier demo."""
+    if root.exists() and not root.is_dir():
+        raise UsageError(f"--root {root} is a file; give a new or empty directory for the demo lake")
+    if root.is_dir() and not (root / DEMO_MARKER).exists() and any(root.iterdir()):
+        raise UsageError(
+            f"--root {root} is not empty and was not made by `binance-lake demo`; the demo writes simulator "
+            "data, so give a new or empty directory"
+        )
+    try:
+        root.mkdir(parents=True, exist_ok=True)
+        (root / DEMO_MARKER).write_text("made by `binance-lake demo`: simulator data, not Binance's\n")
+    except OSError as error:
+        raise UsageError(f"cannot create the demo lake at {root}: {error.strerror}") from None
 
 
 def _step(text: str) -> float:
@@ -76,7 +96,9 @@ def demo_command(
     from binance_lake.sim.server import SimServer
     from binance_lake.sim.universe import Universe
 
-    lake_root = root or Path(tempfile.mkdtemp(prefix="binance-lake-demo-"))
+    if root is not None:
+        _claim(root.expanduser())
+    lake_root = root.expanduser() if root else Path(tempfile.mkdtemp(prefix="binance-lake-demo-"))
     began = time.monotonic()
     try:
         started = _step("starting the Binance simulator on 127.0.0.1")

@@ -14,7 +14,7 @@ from rich.markup import escape
 from binance_lake.cli.options import FORMAT
 from binance_lake.cli.render import OutputFormat, console, err_console, print_table
 from binance_lake.cli.state import state
-from binance_lake.core.errors import UsageError
+from binance_lake.core.errors import StorageError, UsageError
 from binance_lake.lake import Lake
 
 WRITERS = (".parquet", ".csv")
@@ -22,6 +22,15 @@ WRITERS = (".parquet", ".csv")
 
 def _lake(ctx: typer.Context) -> Lake:
     return Lake(settings=state(ctx).settings())
+
+
+def _check_out(out: Path) -> None:
+    """`--out` must name a file in an existing directory: a typo in the directory is not created silently."""
+    if out.is_dir():
+        raise UsageError(f"--out {out} is a directory; name a .parquet or .csv file")
+    if not out.parent.is_dir():
+        what = "is a file" if out.parent.exists() else "does not exist"
+        raise UsageError(f"--out {out}: the directory {out.parent} {what} (create it first)")
 
 
 def load_command(
@@ -49,6 +58,7 @@ def load_command(
     suffix = out.suffix.lower()
     if suffix not in WRITERS:
         raise UsageError(f"--out must end in .parquet or .csv, not {out.name!r}")
+    _check_out(out)
     lake = _lake(ctx)
     chosen = lake.settings.expand_symbols(symbols)
     table = lake.load(dataset, chosen, start, end, market=market, interval=interval, as_="arrow")
@@ -60,15 +70,17 @@ def load_command(
     if table.num_rows == 0:
         err_console.print("nothing written: the lake holds no rows for that request")
         raise typer.Exit(1)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    if suffix == ".parquet":
-        import pyarrow.parquet as pq
+    try:
+        if suffix == ".parquet":
+            import pyarrow.parquet as pq
 
-        pq.write_table(table, out, compression="zstd")
-    else:
-        import pyarrow.csv as pacsv
+            pq.write_table(table, out, compression="zstd")
+        else:
+            import pyarrow.csv as pacsv
 
-        pacsv.write_csv(table, out)
+            pacsv.write_csv(table, out)
+    except OSError as error:  # pyarrow's I/O errors are OSErrors too
+        raise StorageError(f"cannot write {out}: {getattr(error, 'strerror', None) or error}") from None
     console.print(f"wrote {table.num_rows:,} rows to {out}", highlight=False, markup=False)
 
 
@@ -78,9 +90,16 @@ def query_command(
         ..., help="SQL over the views klines, fundingRate, … and lake.<catalog table>."
     ),
     fmt: OutputFormat = FORMAT,
+    unsafe: bool = typer.Option(
+        False,
+        "--unsafe",
+        help="Allow any statement and any file (default: read-only, the lake's files only).",
+    ),
 ) -> None:
-    """Run SQL over the lake (DuckDB): one view per dataset with market, interval and symbol columns."""
-    print_table(_lake(ctx).sql(sql, as_="arrow"), fmt, limit=200)
+    """Run SQL over the lake (DuckDB): one view per dataset with market, interval and symbol columns.
+
+    The query may only read, and only the lake's files; --unsafe lifts both limits."""
+    print_table(_lake(ctx).sql(sql, as_="arrow", unsafe=unsafe), fmt, limit=200)
 
 
 def status_command(ctx: typer.Context, fmt: OutputFormat = FORMAT) -> None:

@@ -158,7 +158,9 @@ def sync_command(
     Exit code 1 when any file failed (each is named); 2 for bad input. Progress goes to stderr: live bars
     on a terminal, otherwise one line every BINANCE_LAKE_PROGRESS_SECONDS (5 s), JSON lines with --format json.
     """
-    if bool(symbols) == all_symbols:
+    # `--symbols ''` or `--symbols ,,` is given but empty: `Lake.sync` refuses it ("no symbols given"); only
+    # neither or both of the two options is this message.
+    if (symbols is not None) == all_symbols:
         raise UsageError("give either --symbols or --all")
     if include_delisted and not all_symbols:
         raise UsageError("--include-delisted only applies with --all")

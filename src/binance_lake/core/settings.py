@@ -19,6 +19,7 @@ from __future__ import annotations
 import dataclasses
 import os
 import tomllib
+import urllib.parse
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -107,6 +108,56 @@ def _seconds(name: str, value: object) -> float:
     return number
 
 
+# The schemes each endpoint setting accepts; anything else is refused when the settings are resolved, before a
+# client would fail on it with a library error.
+URL_SCHEMES: Mapping[str, tuple[str, ...]] = MappingProxyType(
+    {
+        name: ("ws", "wss") if name == "fstream_url" else ("http", "https")
+        for name in ENV_NAMES
+        if name != "root" and name not in _NUMBERS
+    }
+)
+
+# Kernel file systems: a lake there cannot work, and creating directories in them fails with odd errors.
+VIRTUAL_ROOTS = ("/proc", "/sys", "/dev")
+
+
+def _setting_name(name: str) -> str:
+    return f"--{name.replace('_', '-')} / {ENV_NAMES[name]}"
+
+
+def check_url(name: str, value: str) -> str:
+    """`value` if it is a URL with a scheme endpoint `name` accepts (http(s), ws(s) for streams)."""
+    parts = urllib.parse.urlsplit(value)
+    schemes = URL_SCHEMES[name]
+    if parts.scheme.lower() not in schemes or not parts.netloc:
+        wanted = " or ".join(f"{scheme}://" for scheme in schemes)
+        article = "an" if wanted.startswith("h") else "a"
+        raise UsageError(f"{_setting_name(name)} must be {article} {wanted} URL, not {value!r}")
+    return value
+
+
+def check_root(root: Path) -> Path:
+    """`root` if it can be a lake directory: not a file, not inside a file, not in a kernel file system.
+
+    Whether it is writable is the writer's question (`storage.database`): reading needs no write access.
+    """
+    absolute = root.expanduser().resolve()
+    for virtual in VIRTUAL_ROOTS:
+        if absolute == Path(virtual) or absolute.is_relative_to(virtual):
+            raise UsageError(
+                f"the lake root {root} is under {virtual}, a kernel file system; "
+                f"choose a directory on a disk ({_setting_name('root')})"
+            )
+    existing = next((p for p in (absolute, *absolute.parents) if p.exists()), None)
+    if existing is not None and not existing.is_dir():
+        where = "is a file" if existing == absolute else f"is inside {existing}, which is a file"
+        raise UsageError(
+            f"the lake root {root} {where}, not a directory; choose another ({_setting_name('root')})"
+        )
+    return root
+
+
 def _read_config(path: Path) -> dict[str, object]:
     try:
         with path.open("rb") as handle:
@@ -176,5 +227,5 @@ def resolve_settings(
         if name in _NUMBERS and name in values:
             values[name] = _seconds(name, values[name])
         elif name != "root" and name in values:
-            values[name] = str(values[name]).rstrip("/")
+            values[name] = check_url(name, str(values[name]).rstrip("/"))
     return dataclasses.replace(Settings(), **values)  # type: ignore[arg-type]

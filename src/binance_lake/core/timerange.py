@@ -49,6 +49,8 @@ class TimeRange:
     end: dt.datetime
 
     def __post_init__(self) -> None:
+        if self.end > day_start(LAST_DAY) + dt.timedelta(days=1):
+            raise _too_late(f"{self.end:%Y-%m-%d %H:%M}")
         if self.end <= self.start:
             raise UsageError(f"the range is empty: start {self.start:%Y-%m-%d %H:%M} is not before its end")
 
@@ -69,7 +71,7 @@ class TimeRange:
         """Whole days `first .. last`, both included."""
         if last < first:
             raise UsageError(f"start {first} is after end {last}")
-        return cls(day_start(first), day_start(last + dt.timedelta(days=1)))
+        return cls(day_start(first), day_start(_day_after(last)))
 
 
 def resolve_range(start: DateLike, end: DateLike | None = None, *, today: dt.date | None = None) -> TimeRange:
@@ -82,10 +84,27 @@ def resolve_range(start: DateLike, end: DateLike | None = None, *, today: dt.dat
     else:
         if not isinstance(first, dt.datetime) and last < first:
             raise UsageError(f"start {first} is after end {last}")
-        end_ts = day_start(last + dt.timedelta(days=1))
+        end_ts = day_start(_day_after(last))
     if end_ts <= start_ts:
         raise UsageError(f"start {start} is not before end {end}")
     return TimeRange(start_ts, end_ts)
+
+
+# The last day a range may touch. Calendar arithmetic on a range (the day after its end, the month after its
+# last month) must stay within Python's dates, which end on 9999-12-31; a year short of that is plenty.
+LAST_DAY = dt.date(9998, 12, 31)
+
+
+def _too_late(what: object) -> UsageError:
+    return UsageError(
+        f"end {what} is too far in the future (the latest is {LAST_DAY}); leave it out for today"
+    )
+
+
+def _day_after(day: dt.date) -> dt.date:
+    if day > LAST_DAY:
+        raise _too_late(day)
+    return day + dt.timedelta(days=1)
 
 
 def day_start(day: dt.date) -> dt.datetime:

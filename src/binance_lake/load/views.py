@@ -12,12 +12,19 @@ One damaged partition file must not break the rest of the lake: each market's fi
 are unioned by name. A query that prunes the damaged file away by `symbol`, `market`, `interval` or dataset
 never opens it; one that reads it fails with one sentence naming the file and the sync that rebuilds it.
 (Scanning the lake's record of every partition before each query would cost more than most queries.)
+
+By default a query may only read, and only the lake: statements other than SELECT / EXPLAIN (COPY, ATTACH,
+SET, INSTALL, CREATE, …) are refused before they run, and the connection is then locked down with DuckDB's
+own sandbox (`enable_external_access = false`, `allowed_directories` = the lake root and a private spill
+directory, `lock_configuration = true`), so `read_csv('/etc/passwd')` or `COPY … TO '/tmp/x'` fail and the
+query cannot undo the settings. `unsafe=True` (`binance-lake query --unsafe`) runs anything, as DuckDB would.
 """
 
 from __future__ import annotations
 
 import contextlib
 import re
+import tempfile
 from pathlib import Path
 
 import duckdb
@@ -65,41 +72,99 @@ def damaged_file_error(root: Path, error: BaseException) -> StorageError | None:
     return StorageError(damaged_message(match.group(1), first_line(error)))
 
 
-def sql(root: Path, query: str) -> pa.Table:
-    """Run one SQL statement over the lake; its result as an Arrow table (empty for statements without one)."""
+# Statement types that only read (DESCRIBE, SHOW and SUMMARIZE parse as SELECT).
+READ_STATEMENTS = frozenset({duckdb.StatementType.SELECT, duckdb.StatementType.EXPLAIN})
+
+
+def _check_reads_only(query: str) -> None:
+    for statement in duckdb.extract_statements(query):
+        if statement.type not in READ_STATEMENTS:
+            raise UsageError(
+                f"the query may only read the lake, not run {statement.type.name} statements "
+                "(--unsafe, or `Lake.sql(..., unsafe=True)`, runs any statement)"
+            )
+
+
+def _lock_down(connection: duckdb.DuckDBPyConnection, root: Path, spill: Path) -> None:
+    """From here on the connection reads files under `root` only (and spills into `spill`), and no setting can
+    be changed back. The views and the attached catalog were bound before, so they keep working."""
+    allowed = ", ".join("'" + (str(p.resolve()) + "/").replace("'", "''") + "'" for p in (root, spill))
+    connection.execute(f"SET temp_directory = '{str(spill).replace(chr(39), chr(39) * 2)}'")
+    connection.execute(f"SET allowed_directories = [{allowed}]")
+    connection.execute("SET autoinstall_known_extensions = false")
+    connection.execute("SET enable_external_access = false")
+    connection.execute("SET lock_configuration = true")
+
+
+def sql(root: Path, query: str, *, unsafe: bool = False) -> pa.Table:
+    """Run one SQL statement over the lake; its result as an Arrow table (empty for statements without one).
+
+    Unless `unsafe`, the statement may only read, and only files of the lake (see the module docstring)."""
     if not isinstance(query, str) or not query.strip():
         raise UsageError("the query is empty; give one SQL statement, e.g. SELECT count(*) FROM klines")
+    if unsafe:
+        return _run(root, query, None)
+    try:
+        spill = tempfile.TemporaryDirectory(prefix="binance-lake-query-")
+    except OSError as error:
+        raise StorageError(f"cannot make a temporary directory for the query: {error.strerror}") from None
+    with spill:
+        return _run(root, query, Path(spill.name))
+
+
+def _bind_views(connection: duckdb.DuckDBPyConnection, root: Path) -> dict[str, StorageError]:
+    """Create one view per dataset and attach the catalog; returns the views a damaged file kept from binding."""
+    unbound: dict[str, StorageError] = {}
+    for name, select in dataset_views(root).items():
+        try:
+            connection.execute(f'CREATE VIEW "{name}" AS {select}')
+        except duckdb.Error as error:
+            # The file a view binds on is damaged: the other views still answer; this one's name
+            # answers with what is wrong.
+            damaged = damaged_file_error(root, error)
+            if damaged is None:
+                raise
+            unbound[name.lower()] = damaged
+    database = database_path(root)
+    if database.exists():
+        quoted = str(database).replace("'", "''")
+        # While a sync holds the database for a moment, the Parquet views still answer.
+        with contextlib.suppress(duckdb.Error):
+            connection.execute(f"ATTACH '{quoted}' AS lake (READ_ONLY)")
+    return unbound
+
+
+def _query(
+    connection: duckdb.DuckDBPyConnection, root: Path, query: str, unbound: dict[str, StorageError]
+) -> pa.Table:
+    try:
+        relation: object = connection.sql(query)
+        if not isinstance(relation, duckdb.DuckDBPyRelation):
+            return pa.table({})
+        result: pa.Table = relation.to_arrow_table()
+    except duckdb.Error as error:
+        damaged = damaged_file_error(root, error) or _unbound(error, unbound)
+        if damaged is not None:
+            raise damaged from error
+        raise
+    return result
+
+
+def _run(root: Path, query: str, spill: Path | None) -> pa.Table:
     connection = duckdb.connect()
     try:
+        if spill is not None:
+            _check_reads_only(query)
         connection.execute("SET TimeZone = 'UTC'")
-        unbound: dict[str, StorageError] = {}
-        for name, select in dataset_views(root).items():
-            try:
-                connection.execute(f'CREATE VIEW "{name}" AS {select}')
-            except duckdb.Error as error:
-                # The file a view binds on is damaged: the other views still answer; this one's name
-                # answers with what is wrong.
-                damaged = damaged_file_error(root, error)
-                if damaged is None:
-                    raise
-                unbound[name.lower()] = damaged
-        database = database_path(root)
-        if database.exists():
-            quoted = str(database).replace("'", "''")
-            # While a sync holds the database for a moment, the Parquet views still answer.
-            with contextlib.suppress(duckdb.Error):
-                connection.execute(f"ATTACH '{quoted}' AS lake (READ_ONLY)")
-        try:
-            relation: object = connection.sql(query)
-            if not isinstance(relation, duckdb.DuckDBPyRelation):
-                return pa.table({})
-            result: pa.Table = relation.to_arrow_table()
-        except duckdb.Error as error:
-            damaged = damaged_file_error(root, error) or _unbound(error, unbound)
-            if damaged is not None:
-                raise damaged from error
-            raise
-        return result
+        unbound = _bind_views(connection, root)
+        if spill is not None:
+            _lock_down(connection, root, spill)
+        return _query(connection, root, query, unbound)
+    except duckdb.PermissionException as error:
+        raise UsageError(
+            f"the query failed: {first_line(error)} (a query reads only the lake's files; pass --unsafe to "
+            "lift that)"
+        ) from error
     except USER_ERRORS as error:
         raise UsageError(f"the query failed: {first_line(error)}") from error
     except duckdb.Error as error:

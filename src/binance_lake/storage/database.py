@@ -45,7 +45,8 @@ class LakeDatabase:
             raise StorageError(
                 f"no lake at {self.root}: {DATABASE_NAME} does not exist yet (run a sync first)"
             )
-        self.root.mkdir(parents=True, exist_ok=True)
+        if not read_only:
+            make_root(self.root)
         connection = self._open(read_only)
         try:
             yield connection
@@ -61,12 +62,26 @@ class LakeDatabase:
             try:
                 return duckdb.connect(str(self.path), read_only=read_only)
             except duckdb.IOException as error:
+                if not read_only and not self.writable():
+                    raise StorageError(
+                        f"the lake at {self.root} is not writable, and this command writes to it "
+                        "(reading commands such as status, query and catalog symbols work without write access)"
+                    ) from error
                 if "lock" not in str(error).lower() or time.monotonic() > deadline:
-                    raise StorageError(f"cannot open the lake database {self.path}: {error}") from error
+                    raise StorageError(
+                        f"cannot open the lake database {self.path}: {_one_line(error)}"
+                    ) from error
             except duckdb.Error as error:
                 raise StorageError(f"cannot open the lake database {self.path}: {error}") from error
             time.sleep(delay)
             delay = min(delay * 2, 0.5)
+
+    def writable(self) -> bool:
+        """Whether this process may write the lake: its directory (DuckDB adds a WAL next to the database) and,
+        when it exists, the database file."""
+        if not os.access(self.root, os.W_OK | os.X_OK):
+            return False
+        return not self.path.exists() or os.access(self.path, os.W_OK)
 
     def ensure_schema(
         self, statements: Iterable[str], *, then: Callable[[Connection], None] | None = None
@@ -95,6 +110,18 @@ class LakeDatabase:
             return 0
 
 
+def _one_line(error: BaseException) -> str:
+    return " ".join(str(error).split())
+
+
+def make_root(root: Path) -> None:
+    """Create the lake directory (and its parents) if needed; a failure is one sentence, not an OSError."""
+    try:
+        root.mkdir(parents=True, exist_ok=True)
+    except OSError as error:
+        raise StorageError(f"cannot create the lake directory {root}: {error.strerror or error}") from None
+
+
 # (database path, inode, DDL hash, follow-up) already ensured by this process.
 _ENSURED: set[tuple[str, int, int, int]] = set()
 
@@ -110,8 +137,14 @@ class WriterLock:
         self._handle: IO[str] | None = None
 
     def acquire(self) -> None:
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        handle = self.path.open("a+")
+        make_root(self.path.parent)
+        try:
+            handle = self.path.open("a+")
+        except OSError as error:
+            raise StorageError(
+                f"cannot write to the lake at {self.path.parent} ({error.strerror or error}); "
+                "a sync needs write access to the lake directory"
+            ) from None
         try:
             fcntl.flock(handle.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
