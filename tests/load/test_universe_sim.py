@@ -3,7 +3,6 @@
 
 from __future__ import annotations
 
-import datetime as dt
 import tempfile
 from pathlib import Path
 
@@ -20,7 +19,7 @@ from tests.engine.test_sync_catalog_sim import D, all_request, listed_for, trade
 
 def members(root: Path, first: D, last: D) -> set[str]:
     """The symbols load_universe takes for um klines 1d over `first .. last`."""
-    probe = build_request("klines", ["X"], first, last + dt.timedelta(days=1), market="um", interval="1d")
+    probe = build_request("klines", ["X"], first, last, market="um", interval="1d")  # dates: both included
     with LakeState(root) as state:
         return set(state.ask(("t", first, last), lambda h, a, t: _catalog_spans(h, a, t, probe)))
 
