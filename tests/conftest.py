@@ -8,12 +8,21 @@ after the test.
 from __future__ import annotations
 
 import datetime as dt
+import os
 from collections.abc import Callable, Iterator
+from pathlib import Path
 
 import pytest
 
 from binance_lake.sim.server import SimServer
 from binance_lake.sim.universe import Universe
+
+# Tests that start the CLI in a subprocess must run this tree's source, not whichever tree the venv's editable
+# install points at (a git worktree shares the venv of its main checkout).
+_SOURCE = str(Path(__file__).resolve().parents[1] / "src")
+os.environ["PYTHONPATH"] = os.pathsep.join(
+    [_SOURCE, *(p for p in os.environ.get("PYTHONPATH", "").split(os.pathsep) if p and p != _SOURCE)]
+)
 
 
 @pytest.fixture(scope="session")

@@ -199,6 +199,7 @@ def test_named_symbol_sets_from_the_config_file(sim_server: SimServer, tmp_path:
         check=False,
         env={
             "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
+            "PYTHONPATH": os.environ.get("PYTHONPATH", ""),
             **sim_server.settings_env(),
             "BINANCE_LAKE_ROOT": str(tmp_path / "lake"),
         },

@@ -45,6 +45,7 @@ def sync_process(server: SimServer, root: Path) -> subprocess.Popen[str]:
         ],
         env={
             "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
+            "PYTHONPATH": os.environ.get("PYTHONPATH", ""),  # this tree's source (tests/conftest.py)
             **server.settings_env(),
             "BINANCE_LAKE_ROOT": str(root),
         },
