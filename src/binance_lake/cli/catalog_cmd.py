@@ -41,6 +41,25 @@ OLD_INTERVAL = old_spelling("--interval", "--intervals")
 LIMIT = 200
 
 
+def _series(
+    markets: str | None,
+    market: str | None,
+    datasets: str | None,
+    dataset: str | None,
+    *interval_options: str | None,
+) -> dict[str, str | None]:
+    """The series filters as the Lake takes them, each from its plural option or its old singular spelling;
+    `intervals` only for the commands that take them (`interval_options` = the plural and the old spelling)."""
+    chosen = {
+        "markets": renamed(markets, market, new="--markets", old="--market"),
+        "datasets": renamed(datasets, dataset, new="--datasets", old="--dataset"),
+    }
+    if interval_options:
+        intervals, interval = interval_options
+        chosen["intervals"] = renamed(intervals, interval, new="--intervals", old="--interval")
+    return chosen
+
+
 def _lake(ctx: typer.Context) -> Lake:
     return Lake(settings=state(ctx).settings())
 
@@ -134,17 +153,13 @@ def probe_command(
     """HEAD the daily files expected for the known symbols: finds late uploads and re-uploads fast."""
     check_days_back(days_back)  # before the progress bar starts
     lake = _lake(ctx)
-    markets = renamed(markets, market, new="--markets", old="--market")
-    datasets = renamed(datasets, dataset, new="--datasets", old="--dataset")
-    intervals = renamed(intervals, interval, new="--intervals", old="--interval")
+    chosen = _series(markets, market, datasets, dataset, intervals, interval)
     with _progress(fmt, TextColumn("probing"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn()) as bar:
         task = bar.add_task("probe", total=None)
         report = lake.catalog.probe(
             date,
             days_back=days_back,
-            markets=markets,
-            datasets=datasets,
-            intervals=intervals,
+            **chosen,
             concurrency=concurrency,
             on_progress=lambda done, total: bar.update(task, completed=done, total=total),
         )
@@ -181,9 +196,7 @@ def snapshot_command(
     """Symbols with a file on DATE, per market / dataset / interval."""
     table = _lake(ctx).catalog.snapshot(
         date,
-        markets=renamed(markets, market, new="--markets", old="--market"),
-        datasets=renamed(datasets, dataset, new="--datasets", old="--dataset"),
-        intervals=renamed(intervals, interval, new="--intervals", old="--interval"),
+        **_series(markets, market, datasets, dataset, intervals, interval),
         as_="arrow",
     )
     print_table(table, fmt, title=f"available on {date}", limit=LIMIT)
@@ -204,9 +217,7 @@ def timeline_command(
     """Available spans, missing days, first and last day of SYMBOL's series."""
     table = _lake(ctx).catalog.timeline(
         symbol,
-        markets=renamed(markets, market, new="--markets", old="--market"),
-        datasets=renamed(datasets, dataset, new="--datasets", old="--dataset"),
-        intervals=renamed(intervals, interval, new="--intervals", old="--interval"),
+        **_series(markets, market, datasets, dataset, intervals, interval),
         as_="arrow",
     )
     print_table(_for_format(table, fmt), fmt, title=f"timeline of {symbol.upper()}", limit=LIMIT)
@@ -239,8 +250,7 @@ def range_command(
     table = _lake(ctx).catalog.range(
         start,
         end,
-        markets=renamed(markets, market, new="--markets", old="--market"),
-        datasets=renamed(datasets, dataset, new="--datasets", old="--dataset"),
+        **_series(markets, market, datasets, dataset),
         as_="arrow",
     )
     print_table(table, fmt, title=f"{start} .. {end}", limit=LIMIT)
@@ -258,8 +268,7 @@ def earliest_command(
     """Earliest date per symbol per market and dataset, and whether the catalog listed its whole history
     (`complete`; else `earliest_date` is only the earliest known, see `listed`)."""
     table = _lake(ctx).catalog.earliest(
-        markets=renamed(markets, market, new="--markets", old="--market"),
-        datasets=renamed(datasets, dataset, new="--datasets", old="--dataset"),
+        **_series(markets, market, datasets, dataset),
         as_="arrow",
     )
     print_table(_for_format(table, fmt), fmt, limit=LIMIT)
