@@ -15,50 +15,37 @@ A facade: each method builds the stage's request, runs the stage and delivers th
 from __future__ import annotations
 
 import dataclasses
-import datetime as dt
-import warnings
-from collections.abc import Awaitable, Iterable
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
-from binance_lake.binance.clients import Clients
 from binance_lake.catalog.refresh import RefreshProgress
 from binance_lake.catalog.request import MAX_PROBE_DAYS, check_days_back
-from binance_lake.core.choices import NO_SYMBOLS, Names, as_day, as_list, chosen_symbols
-from binance_lake.core.datasets import get_dataset
-from binance_lake.core.errors import MissingDataWarning
 from binance_lake.core.settings import Settings, check_root, resolve_settings
 from binance_lake.core.timerange import DateLike
-from binance_lake.core.vocabulary import parse_interval, parse_market
 from binance_lake.engine.executor import SyncProgress
-from binance_lake.engine.sync import SyncReport, SyncRequest
-from binance_lake.engine.sync import run_sync as sync_into
+from binance_lake.engine.sync import SyncOptions, SyncReport
+from binance_lake.engine.sync_request import build_sync_request
 from binance_lake.facade.catalog import LakeCatalog
-from binance_lake.facade.existing import no_lake, require_lake
+from binance_lake.facade.existing import no_lake as no_lake
+from binance_lake.facade.existing import require_lake
+from binance_lake.facade.fill import fill_aligned, fill_load
 from binance_lake.facade.frames import Frame, convert
-from binance_lake.facade.loop import run_online, run_sync
+from binance_lake.facade.keywords import warn_renamed
+from binance_lake.facade.loop import run_sync
+from binance_lake.facade.sync import run_sync_stage
 from binance_lake.load import aligned as load_aligned_
 from binance_lake.load import status as load_status
 from binance_lake.load import universe as load_universe_
 from binance_lake.load import views as load_views
-from binance_lake.load.missing import Gap, Missing, check_frame, deliver
+from binance_lake.load.missing import check_frame, deliver
 from binance_lake.load.reader import load_table
-from binance_lake.load.request import LoadRequest, SymbolsArg, build_request
+from binance_lake.load.request import SymbolsArg, build_request
 from binance_lake.load.resample import resample_table
-from binance_lake.storage.database import LakeDatabase, WriterLock
+from binance_lake.storage.database import LakeDatabase
 
-__all__ = [
-    "MAX_PROBE_DAYS",
-    "NO_SYMBOLS",
-    "Frame",
-    "Lake",
-    "LakeCatalog",
-    "Names",
-    "check_days_back",
-    "convert",
-    "no_lake",
-    "run_sync",
-]
+# Old import paths (`from binance_lake.lake import …`) kept working.
+__all__ = ["MAX_PROBE_DAYS", "Frame", "Lake", "LakeCatalog", "check_days_back", "convert", "run_sync"]
 
 
 class Lake:
@@ -113,45 +100,28 @@ class Lake:
         (the state is recorded; the same call resumes).
         """
         if refresh_catalog is not None:
-            warnings.warn(
-                "the keyword refresh_catalog= is now refresh= (the old spelling goes in the next release)",
-                DeprecationWarning,
-                stacklevel=2,
-            )
+            warn_renamed("refresh", "refresh_catalog", stacklevel=2)
             refresh = refresh_catalog
-        first = as_day(start)
-        last = as_day(end) if end is not None else dt.datetime.now(dt.UTC).date()
-        chosen = chosen_symbols(self.settings, symbols)
-        request = SyncRequest(
-            market=parse_market(market),
-            datasets=tuple(get_dataset(d).name for d in as_list(datasets)),
-            first_day=first,
-            last_day=last,
-            intervals=tuple(parse_interval(i) for i in as_list(intervals)),
-            symbols=chosen or (),
+        request = build_sync_request(
+            self.settings,
+            market=market,
+            datasets=datasets,
+            symbols=symbols,
+            intervals=intervals,
+            start=start,
+            end=end,
             include_delisted=include_delisted,
         )
-        request.validate()
-
-        def work(clients: Clients) -> Awaitable[SyncReport]:
-            return sync_into(
-                request,
-                client=clients.archive,
-                database=self.database,
-                archive_url=self.settings.archive_url,
-                refresh_catalog=refresh,
-                dry_run=dry_run,
-                concurrency=concurrency,
-                keep_raw=keep_raw,
-                progress=progress,
-                refresh_progress=refresh_progress,
-                retry_quarantined=retry_quarantined,
-            )
-
-        if dry_run:
-            return run_online(self.settings, work, concurrency=concurrency)
-        with WriterLock(self.root):
-            return run_online(self.settings, work, concurrency=concurrency)
+        options = SyncOptions(
+            refresh=refresh,
+            dry_run=dry_run,
+            concurrency=concurrency,
+            keep_raw=keep_raw,
+            retry_quarantined=retry_quarantined,
+            progress=progress,
+            refresh_progress=refresh_progress,
+        )
+        return run_sync_stage(self.settings, self.database, request, options)
 
     # --- reading the lake (binance_lake.load) ---
     # Every reader (load, load_universe, load_aligned, resample, sql, status, problems, and the catalog's
@@ -183,24 +153,9 @@ class Lake:
         )
         check_frame(as_)
         if fill:
-            self._fill(request)
+            fill_load(self.root, request, self.sync)
         loaded = load_table(self.root, request)
         return deliver(loaded.table, loaded.missing, as_)
-
-    def _fill(self, request: LoadRequest) -> None:
-        loaded = load_table(self.root, request, require=False)
-        # Days the catalog never listed are not in `missing` but may exist upstream: sync (which lists
-        # exactly the asked days first) decides for those symbols too.
-        wanted = sorted({*loaded.absent, *loaded.missing.symbols, *loaded.unlisted})
-        if wanted:
-            self.sync(
-                market=request.market.value,
-                datasets=[request.dataset],
-                symbols=wanted,
-                intervals=[request.interval.value] if request.interval is not None else None,
-                start=request.range.first_day,
-                end=request.range.last_day,
-            )
 
     def load_universe(
         self,
@@ -246,31 +201,9 @@ class Lake:
         dataset are synced first (what the archive does not have stays missing)."""
         check_frame(as_)
         if fill:
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore", MissingDataWarning)
-                first = load_aligned_.load_aligned(
-                    self.root, symbols, start, end, interval=interval, market=market
-                )
-            self._fill_gaps(first.missing, market)
+            fill_aligned(self.root, symbols, start, end, interval=interval, market=market, sync=self.sync)
         loaded = load_aligned_.load_aligned(self.root, symbols, start, end, interval=interval, market=market)
         return deliver(loaded.table, loaded.missing, as_)
-
-    def _fill_gaps(self, missing: Missing, market: str) -> None:
-        """Sync the gaps of `missing`, one sync per dataset and interval over the span of its gaps."""
-        groups: dict[tuple[str, str | None], list[Gap]] = {}
-        for gap in missing.gaps:
-            groups.setdefault((gap.dataset, gap.interval), []).append(gap)
-        for (dataset, interval), gaps in sorted(
-            groups.items(), key=lambda item: (item[0][0], item[0][1] or "")
-        ):
-            self.sync(
-                market=market,
-                datasets=[dataset],
-                symbols=sorted({g.symbol for g in gaps}),
-                intervals=[interval] if interval is not None else None,
-                start=min(g.first_day for g in gaps),
-                end=max(g.last_day for g in gaps),
-            )
 
     def resample(
         self,

@@ -14,7 +14,7 @@ from binance_lake.core.settings import Settings
 def test_the_pool_fits_every_worker_and_never_shrinks_below_the_floor(concurrency: int) -> None:
     size = pool_size(concurrency)
     assert size >= concurrency and size >= MIN_POOL
-    assert size == concurrency or size == MIN_POOL
+    assert size in (concurrency, MIN_POOL)
 
 
 def test_one_session_carries_both_clients_and_closes_after() -> None:
