@@ -6,7 +6,9 @@ it (storage.inventory: one `os.stat` each, no reading unless the stat differs). 
 damaged sends its held files back into the plan (`Reason.PARTITION_LOST`); a damaged file is moved aside to
 `<root>/damaged/` before the rebuild (never deleted), and the report lists what was lost.
 
-The caller (the `Lake`) holds the lake's writer lock for the duration, so two syncs never write one lake.
+The caller (`facade.sync.run_sync_stage`, for the `Lake`) holds the lake's writer lock for the duration, so two
+syncs never write one lake. How it runs is one `SyncOptions`; the request comes validated
+(`engine.sync_request.build_sync_request`).
 """
 
 from __future__ import annotations
@@ -79,6 +81,24 @@ class SyncRequest:
         if get_dataset(dataset).directory_is_pair:
             return tuple(dict.fromkeys(pair_of(s) for s in symbols))
         return symbols
+
+
+@dataclass(frozen=True)
+class SyncOptions:
+    """How a sync runs (what it mirrors is the `SyncRequest`): built once by the caller and passed down whole.
+
+    `refresh` lists the request's prefixes before planning; `dry_run` only plans, from the catalog as it is;
+    `concurrency` bounds downloads; `keep_raw` keeps the verified zips under `<root>/raw/`;
+    `retry_quarantined` fetches quarantined files again even when upstream did not change them. The progress
+    objects are the display's (the executor and the refresh update them)."""
+
+    refresh: bool = True
+    dry_run: bool = False
+    concurrency: int = 16
+    keep_raw: bool = True
+    retry_quarantined: bool = False
+    progress: SyncProgress | None = None
+    refresh_progress: RefreshProgress | None = None
 
 
 @dataclass(frozen=True)
@@ -230,8 +250,8 @@ def _unlisted(connection: Connection, request: SyncRequest, symbols: tuple[str, 
 
 def plan_from_catalog(request: SyncRequest, database: LakeDatabase) -> SyncReport:
     """A dry run: the plan from the catalog and the lake's state as they are, read-only (nothing is listed or
-    written, not even a schema), with the parts of the request the catalog never listed."""
-    request.validate()
+    written, not even a schema), with the parts of the request the catalog never listed. The request comes
+    validated (`engine.sync_request.build_sync_request`)."""
     everything = _nothing_listed(request)
     empty = plan_sync([], {}, request.first_day, request.last_day)
     if not database.path.exists():
@@ -434,26 +454,23 @@ async def run_sync(
     client: ArchiveClient,
     database: LakeDatabase,
     archive_url: str,
-    refresh_catalog: bool = True,
-    dry_run: bool = False,
-    concurrency: int = 16,
-    keep_raw: bool = True,
-    progress: SyncProgress | None = None,
-    refresh_progress: RefreshProgress | None = None,
-    retry_quarantined: bool = False,
+    options: SyncOptions = SyncOptions(),
 ) -> SyncReport:
-    """Mirror the request into the lake; see the module docstring. `retry_quarantined` fetches quarantined
-    files again even when upstream did not change them."""
-    request.validate()
-    if dry_run:
+    """Mirror the request into the lake as `options` say; see the module docstring. The request comes
+    validated (`engine.sync_request.build_sync_request` validates it, once)."""
+    if options.dry_run:
         return plan_from_catalog(request, database)
     ensure_catalog(database)
     database.ensure_schema(STATE_SCHEMA)
     database.ensure_schema(PARTITIONS_SCHEMA)
     refreshed = None
-    if refresh_catalog:
+    if options.refresh:
         refreshed = await refresh(
-            client, database, _refresh_selection(request), archive_url=archive_url, progress=refresh_progress
+            client,
+            database,
+            _refresh_selection(request),
+            archive_url=archive_url,
+            progress=options.refresh_progress,
         )
     with database.connect() as connection:
         symbols = resolve_symbols(connection, request)
@@ -468,7 +485,7 @@ async def run_sync(
         request.first_day,
         request.last_day,
         lost=lost,
-        retry_quarantined=retry_quarantined,
+        retry_quarantined=options.retry_quarantined,
     )
     lost_partitions = {str(p.path): d.value for p, d in sorted(inspection.damaged.items())}
     remove_stale_temporaries(database.root)
@@ -477,7 +494,12 @@ async def run_sync(
     with database.connect() as connection:
         start_run(connection, run_id, {"symbols": list(symbols), "request": repr(request)})
     executor = Executor(
-        client, database, database.root, concurrency=concurrency, keep_raw=keep_raw, progress=progress
+        client,
+        database,
+        database.root,
+        concurrency=options.concurrency,
+        keep_raw=options.keep_raw,
+        progress=options.progress,
     )
     execution = await executor.run(plan)
     report = SyncReport(request, symbols, plan, refreshed, execution, lost_partitions=lost_partitions)

@@ -1,0 +1,50 @@
+"""What a user chose, as the API takes it: names (one, a comma-separated string, several, or None for all),
+symbol lists with `@set` references, and days.
+
+Pure. Shared by the request builders of the stages (`engine.sync_request`, `catalog.request`).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Iterable
+
+from binance_lake.core.errors import UsageError
+from binance_lake.core.settings import Settings
+from binance_lake.core.timerange import DateLike, parse_date
+
+Names = str | Iterable[str] | None  # one name, a comma-separated string, or several names; None: all
+
+NO_SYMBOLS = (
+    "no symbols given; name at least one (--symbols BTCUSDT,ETHUSDT), or choose --all for every symbol"
+)
+
+
+def as_list(value: Names) -> list[str]:
+    """The names of `value`: a string is split on commas (blanks dropped); None is no names."""
+    if value is None:
+        return []
+    if isinstance(value, str):
+        return [part.strip() for part in value.split(",") if part.strip()]
+    return list(value)
+
+
+def chosen_symbols(settings: Settings, symbols: Names) -> tuple[str, ...] | None:
+    """None (every symbol) when `symbols` is None; otherwise the named symbols and `@set` members, never
+    empty: an explicitly empty list (`[]`, `",,"`, `" "`, an empty set) is a mistake, not "the whole market"."""
+    if symbols is None:
+        return None
+    chosen = [part.strip() for part in as_list(symbols) if part.strip()]
+    expanded = tuple(settings.expand_symbols(",".join(chosen))) if chosen else ()
+    if not expanded:
+        raise UsageError(NO_SYMBOLS)
+    return expanded
+
+
+def as_day(value: DateLike) -> dt.date:
+    """The day of a date, a datetime or an ISO date string."""
+    if isinstance(value, dt.datetime):
+        return value.date()
+    if isinstance(value, dt.date):
+        return value
+    return parse_date(value)

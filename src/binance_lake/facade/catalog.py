@@ -1,0 +1,234 @@
+"""`Lake(...).catalog`: what the archive holds, per file and per day. Each method builds its request
+(`catalog.request`), runs the catalog stage, and hands the answer over as a frame (`facade.frames`)."""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Awaitable, Callable, Iterable, Iterator
+from typing import Any
+
+import pyarrow as pa
+
+from binance_lake.binance.clients import Clients
+from binance_lake.binance.retry import RetryPolicy
+from binance_lake.catalog import queries
+from binance_lake.catalog.probe import ProbeReport, probe
+from binance_lake.catalog.refresh import RefreshProgress, RefreshReport, refresh
+from binance_lake.catalog.request import (
+    build_filters,
+    build_selection,
+    check_days_back,
+    day_span,
+    probe_last_day,
+)
+from binance_lake.catalog.store import ensure_catalog
+from binance_lake.core.choices import Names, as_day
+from binance_lake.core.datasets import get_dataset
+from binance_lake.core.errors import UsageError
+from binance_lake.core.settings import Settings
+from binance_lake.core.symbols import normalize_symbol
+from binance_lake.core.timerange import DateLike
+from binance_lake.facade.existing import require_lake
+from binance_lake.facade.frames import Frame, convert
+from binance_lake.facade.keywords import renamed
+from binance_lake.facade.loop import run_online
+from binance_lake.storage.database import Connection, LakeDatabase
+
+EXCHANGE_INFO_RETRY = RetryPolicy(max_attempts=2, base_delay=0.2)
+"""exchangeInfo only adds fields to `symbols`: two quick attempts, then the refresh goes on without it."""
+
+
+class LakeCatalog:
+    """What the archive holds, per file and per day (`Lake(...).catalog`)."""
+
+    def __init__(self, settings: Settings, database: LakeDatabase) -> None:
+        self._settings = settings
+        self._database = database
+
+    @contextlib.contextmanager
+    def _reading(self) -> Iterator[Connection]:
+        """A read-only connection to the catalog of an existing lake. The catalog tables are brought up to date
+        first when the lake can be written; a read-only lake is read as it is (reading needs no write access)."""
+        require_lake(self._database)
+        if self._database.writable():
+            ensure_catalog(self._database)
+        with self._database.connect(read_only=True) as connection:
+            yield connection
+
+    def _query(self, fn: Callable[..., pa.Table], *args: Any) -> pa.Table:
+        with self._reading() as connection:
+            return fn(connection, *args)
+
+    def refresh(
+        self,
+        *,
+        markets: str | Iterable[str] | None = None,
+        datasets: str | Iterable[str] | None = None,
+        symbols: str | Iterable[str] | None = None,
+        intervals: str | Iterable[str] | None = None,
+        concurrency: int = 32,
+        progress: RefreshProgress | None = None,
+        exchange_info: bool = True,
+    ) -> RefreshReport:
+        """List the archive (the chosen part of it) and record new, changed and gone files; with
+        `exchange_info`, also the exchange's symbols (status, contract type) when its REST API answers."""
+        selection = build_selection(
+            self._settings, markets=markets, datasets=datasets, symbols=symbols, intervals=intervals
+        )
+
+        def work(clients: Clients) -> Awaitable[RefreshReport]:
+            return refresh(
+                clients.archive,
+                self._database,
+                selection,
+                archive_url=self._settings.archive_url,
+                concurrency=concurrency,
+                progress=progress,
+                exchange=clients.rest if exchange_info else None,
+            )
+
+        return run_online(self._settings, work, concurrency=concurrency, rest_retry=EXCHANGE_INFO_RETRY)
+
+    def probe(
+        self,
+        date: DateLike | None = None,
+        *,
+        days_back: int = 1,
+        markets: Names = None,
+        datasets: Names = None,
+        intervals: Names = None,
+        concurrency: int = 64,
+        on_progress: Callable[[int, int], None] | None = None,
+        market: str | None = None,
+        dataset: str | None = None,
+        interval: str | None = None,
+    ) -> ProbeReport:
+        """HEAD the daily files expected for `date` (default: yesterday, UTC) and the days before it.
+
+        `markets`, `datasets`, `intervals`: one name, several, or None for all (`market=`, `dataset=`,
+        `interval=` are the old spellings, kept for one release)."""
+        check_days_back(days_back)
+        last_day = probe_last_day(date)
+        filters = build_filters(
+            renamed("markets", markets, "market", market),
+            renamed("datasets", datasets, "dataset", dataset),
+            renamed("intervals", intervals, "interval", interval),
+        )
+
+        def work(clients: Clients) -> Awaitable[ProbeReport]:
+            return probe(
+                clients.archive,
+                self._database,
+                last_day=last_day,
+                days_back=days_back,
+                filters=filters,
+                concurrency=concurrency,
+                on_progress=on_progress,
+            )
+
+        return run_online(self._settings, work, concurrency=concurrency)
+
+    def snapshot(
+        self,
+        date: DateLike,
+        *,
+        markets: Names = None,
+        datasets: Names = None,
+        intervals: Names = None,
+        as_: Frame = "pandas",
+        market: str | None = None,
+        dataset: str | None = None,
+        interval: str | None = None,
+    ) -> Any:
+        """Symbols with a file covering `date`, per market / dataset / interval.
+
+        Like every catalog query: `markets`, `datasets`, `intervals` take one name, several, or None for all
+        (the singular keywords are the old spellings, kept for one release); the result is a pandas frame
+        unless `as_` says "polars" or "arrow"."""
+        filters = build_filters(
+            renamed("markets", markets, "market", market),
+            renamed("datasets", datasets, "dataset", dataset),
+            renamed("intervals", intervals, "interval", interval),
+        )
+        return convert(self._query(queries.snapshot, as_day(date), filters), as_)
+
+    def timeline(
+        self,
+        symbol: str,
+        *,
+        markets: Names = None,
+        datasets: Names = None,
+        intervals: Names = None,
+        as_: Frame = "pandas",
+        market: str | None = None,
+        dataset: str | None = None,
+        interval: str | None = None,
+    ) -> Any:
+        """Available spans, missing days, first and last day of each of the symbol's series: one row per
+        series (the columns of `catalog.queries.timelines_table`), a frame like the other queries.
+        `catalog.queries.timeline` gives the same as `Timeline` values. An unknown symbol is a `UsageError`."""
+        filters = build_filters(
+            renamed("markets", markets, "market", market),
+            renamed("datasets", datasets, "dataset", dataset),
+            renamed("intervals", intervals, "interval", interval),
+            symbol,
+        )
+        with self._reading() as connection:
+            found = queries.timeline(connection, filters)
+            wanted = normalize_symbol(symbol)
+            chosen = (filters.market,) if isinstance(filters.market, str) else filters.market or ()
+            market = chosen[0] if len(chosen) == 1 else None
+            if not found and not queries.known_symbol(connection, wanted, market):
+                where = f"the {market} archive" if market else "the archive"
+                hint = f" --markets {market}" if market else ""
+                raise UsageError(
+                    f"unknown symbol {wanted}: not in {where} (check the spelling, or run "
+                    f"`binance-lake catalog symbols{hint}`)"
+                )
+        return convert(queries.timelines_table(found), as_)
+
+    def range(
+        self,
+        start: DateLike,
+        end: DateLike,
+        *,
+        markets: Names = None,
+        datasets: Names = None,
+        as_: Frame = "pandas",
+        market: str | None = None,
+        dataset: str | None = None,
+    ) -> Any:
+        """Symbols listed, delisted and active between `start` and `end` (whole days, inclusive)."""
+        first, last = day_span(start, end)
+        filters = build_filters(
+            renamed("markets", markets, "market", market),
+            renamed("datasets", datasets, "dataset", dataset),
+            None,
+        )
+        return convert(self._query(queries.date_range, first, last, filters), as_)
+
+    def earliest(
+        self,
+        *,
+        markets: Names = None,
+        datasets: Names = None,
+        as_: Frame = "pandas",
+        market: str | None = None,
+        dataset: str | None = None,
+    ) -> Any:
+        """Earliest date per symbol per market and dataset."""
+        filters = build_filters(
+            renamed("markets", markets, "market", market),
+            renamed("datasets", datasets, "dataset", dataset),
+            None,
+        )
+        return convert(self._query(queries.earliest, filters), as_)
+
+    def synchronal(self, *, dataset: str = "klines", as_: Frame = "pandas") -> Any:
+        """Base assets with a spot USDT pair and perpetuals in both um and cm (in one `dataset`)."""
+        return convert(self._query(queries.synchronal, get_dataset(dataset).name), as_)
+
+    def symbols(self, *, markets: Names = None, as_: Frame = "pandas", market: str | None = None) -> Any:
+        """Every symbol the archive holds, delisted ones included, with a delisted flag."""
+        chosen = build_filters(renamed("markets", markets, "market", market), None, None).market
+        return convert(self._query(queries.symbols, chosen), as_)
