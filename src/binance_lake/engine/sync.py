@@ -33,10 +33,9 @@ from binance_lake.core.timerange import month_end, month_start
 from binance_lake.core.vocabulary import Cadence, Interval, Market, intervals_for
 from binance_lake.engine.executor import ExecutionReport, Executor, SyncProgress
 from binance_lake.engine.plan import CatalogFile, Plan, Series, plan_sync
-from binance_lake.engine.state import STATE_SCHEMA, FileStatus, RecordedFile, finish_run, recorded, start_run
+from binance_lake.engine.state import FileStatus, RecordedFile, finish_run, recorded, start_run
 from binance_lake.storage.database import Connection, LakeDatabase
 from binance_lake.storage.inventory import (
-    PARTITIONS_SCHEMA,
     Damage,
     Inspection,
     inspect,
@@ -316,10 +315,11 @@ def _writers_of(connection: Connection, partition: Partition) -> list[tuple[str,
     rows = connection.execute(
         """
         SELECT key, dataset, symbol, "interval", cadence, period, size, etag, checksum FROM file_state
-        WHERE status = 'ingested' AND market = ? AND dataset = ? AND symbol = ?
+        WHERE status = ? AND market = ? AND dataset = ? AND symbol = ?
           AND "interval" IS NOT DISTINCT FROM ? AND first_day <= ? AND last_day >= ?
         """,
         [
+            FileStatus.INGESTED.value,
             partition.market.value,
             partition.dataset,
             partition.symbol,
@@ -447,9 +447,7 @@ async def run_sync(
     request.validate()
     if dry_run:
         return plan_from_catalog(request, database)
-    ensure_catalog(database)
-    database.ensure_schema(STATE_SCHEMA)
-    database.ensure_schema(PARTITIONS_SCHEMA)
+    ensure_catalog(database)  # every table of lake.duckdb (storage/schema.py), upgraded once a process
     refreshed = None
     if refresh_catalog:
         refreshed = await refresh(
