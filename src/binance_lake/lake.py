@@ -50,6 +50,7 @@ from binance_lake.load.reader import load_table
 from binance_lake.load.request import LoadRequest, SymbolsArg, build_request
 from binance_lake.load.resample import resample_table
 from binance_lake.storage.database import Connection, LakeDatabase, WriterLock
+from binance_lake.storage.schema import check_readable
 
 T = TypeVar("T")
 Frame = Literal["pandas", "polars", "arrow"]
@@ -172,6 +173,7 @@ class LakeCatalog:
         if self._database.writable():
             ensure_catalog(self._database)
         with self._database.connect(read_only=True) as connection:
+            check_readable(connection)
             yield connection
 
     def _query(self, fn: Callable[..., pa.Table], *args: Any) -> pa.Table:

@@ -42,6 +42,7 @@ from binance_lake.storage.inventory import (
     record_partitions,
     recorded_partitions,
 )
+from binance_lake.storage.schema import check_readable
 
 DAMAGED_DIR = "damaged"
 
@@ -236,6 +237,7 @@ def plan_from_catalog(request: SyncRequest, database: LakeDatabase) -> SyncRepor
     if not database.path.exists():
         return SyncReport(request, request.symbols, empty, None, None, dry_run=True, unlisted=everything)
     with database.connect(read_only=True) as connection:
+        check_readable(connection)  # read-only: an older lake is planned from as it is, a newer one refused
         tables = {str(r[0]) for r in connection.execute("SELECT table_name FROM duckdb_tables()").fetchall()}
         if "upstream_files" not in tables:
             return SyncReport(request, request.symbols, empty, None, None, dry_run=True, unlisted=everything)
