@@ -22,6 +22,7 @@ from binance_lake.core.errors import SchemaTooNew, StorageError
 from binance_lake.lake import Lake
 from binance_lake.load import status as load_status
 from binance_lake.load.connection import clear_cache
+from binance_lake.load.views import sql
 from binance_lake.sim.server import SimServer
 from binance_lake.storage import schema
 from binance_lake.storage.database import DATABASE_NAME, LakeDatabase
@@ -204,7 +205,7 @@ def test_a_lake_from_a_newer_version_is_refused_in_one_sentence(tmp_path: Path) 
     assert str(raised.value) == sentence
     assert isinstance(raised.value, StorageError)
     clear_cache()
-    for read in (load_status.status, load_status.problems):
+    for read in (load_status.status, load_status.problems, lambda r: sql(r, "SELECT 1")):
         with pytest.raises(SchemaTooNew, match="upgrade binance-lake"):
             read(root)
     other = tmp_path / "other"  # a database this process never ensured: the writer's open step refuses too
