@@ -9,8 +9,18 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from binance_lake.catalog.store import SCHEMA, SeenFile, apply_seen, seen_table
+from binance_lake.catalog import store
+from binance_lake.catalog.store import (
+    SCHEMA,
+    SeenFile,
+    apply_seen,
+    ensure_catalog,
+    index_if_missing,
+    seen_table,
+    set_meta,
+)
 from binance_lake.core.archive import ParsedKey, parse_key
+from binance_lake.core.series import SERIES_CODES
 from binance_lake.storage.database import LakeDatabase
 
 T0 = dt.datetime(2026, 1, 1, tzinfo=dt.UTC)
@@ -119,3 +129,42 @@ def test_catalog_equals_the_last_full_listing(
         apply_seen(c, seen_table(listing(second)), now=T0, scope=[(PREFIX, None, None)])
         live = set(c.execute("SELECT key, etag FROM upstream_files WHERE NOT gone").fetchall())
     assert live == {(f.parsed.key, f.etag) for f in listing(second)}
+
+
+def test_a_series_added_to_the_code_table_keeps_every_lakes_day_index(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Item 8 of #10: a new dataset only appends series codes; the day index of a lake is not rebuilt."""
+    database = LakeDatabase(tmp_path)
+    ensure_catalog(database)
+    with database.connect() as c:
+        apply_seen(c, seen_table([kline("BTCUSDT", d) for d in range(1, 4)]), now=T0, scope=None)
+        # The lake as a version with a shorter code table left it (the newest codes were not there yet).
+        c.execute("DELETE FROM series_codes WHERE code > ?", [len(SERIES_CODES) - 5])
+        set_meta(c, "series_codes", "an older table")
+    index = rows(database, "SELECT * FROM day_index ORDER BY ALL")
+    assert len(index) == 3
+
+    def no_rebuild(connection: object) -> None:
+        raise AssertionError("the day index was rebuilt")
+
+    monkeypatch.setattr(store, "rebuild_day_index", no_rebuild)
+    with database.connect() as c:
+        index_if_missing(c)
+    assert rows(database, "SELECT * FROM day_index ORDER BY ALL") == index
+    codes = rows(database, 'SELECT code, market, dataset, "interval" FROM series_codes ORDER BY code')
+    assert codes == [(c, *k) for k, c in sorted(SERIES_CODES.items(), key=lambda kv: kv[1])]
+
+
+def test_codes_that_contradict_the_table_are_replaced_and_the_day_index_rebuilt(tmp_path: Path) -> None:
+    database = LakeDatabase(tmp_path)
+    ensure_catalog(database)
+    with database.connect() as c:
+        apply_seen(c, seen_table([kline("BTCUSDT", d) for d in range(1, 4)]), now=T0, scope=None)
+    index = rows(database, "SELECT * FROM day_index ORDER BY ALL")
+    with database.connect() as c:
+        c.execute("UPDATE series_codes SET code = code + 1000")
+        c.execute("DELETE FROM day_index")
+        set_meta(c, "series_codes", "another numbering")
+        index_if_missing(c)
+    assert rows(database, "SELECT * FROM day_index ORDER BY ALL") == index

@@ -15,8 +15,8 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from binance_lake.catalog.store import SERIES_BY_CODE, SERIES_CODE_SPAN, SERIES_CODES
 from binance_lake.core.datasets import get_dataset
+from binance_lake.core.series import SERIES_BY_CODE, SERIES_CODE_SPAN, SERIES_CODES
 from binance_lake.core.timerange import iter_days
 from binance_lake.core.vocabulary import Interval
 from binance_lake.storage.database import Connection

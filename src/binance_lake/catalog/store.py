@@ -9,188 +9,23 @@ Changes are applied set-wise in SQL: a refresh that sees no upstream change writ
 from __future__ import annotations
 
 import datetime as dt
-import hashlib
-from collections.abc import Mapping
 from dataclasses import dataclass
-from types import MappingProxyType
 
 import pyarrow as pa
 
 from binance_lake.core.archive import ArchiveFile, ParsedKey
-from binance_lake.core.datasets import datasets_for
-from binance_lake.core.vocabulary import Market, intervals_for
-from binance_lake.storage.database import Connection, LakeDatabase
 
-SCHEMA: tuple[str, ...] = (
-    """
-    CREATE TABLE IF NOT EXISTS upstream_files (
-        key VARCHAR NOT NULL,
-        market VARCHAR NOT NULL,
-        dataset VARCHAR NOT NULL,
-        symbol VARCHAR NOT NULL,
-        "interval" VARCHAR,
-        cadence VARCHAR NOT NULL,
-        period DATE NOT NULL,
-        first_day DATE NOT NULL,
-        last_day DATE NOT NULL,
-        size BIGINT,
-        etag VARCHAR,
-        last_modified TIMESTAMPTZ,
-        checksum_size BIGINT,
-        canonical BOOLEAN NOT NULL,
-        first_seen TIMESTAMPTZ NOT NULL,
-        last_seen TIMESTAMPTZ NOT NULL,
-        gone BOOLEAN NOT NULL DEFAULT false
-    )
-    """,
-    """
-    CREATE TABLE IF NOT EXISTS file_revisions (
-        key VARCHAR NOT NULL,
-        seen_at TIMESTAMPTZ NOT NULL,
-        change VARCHAR NOT NULL,
-        old_size BIGINT,
-        old_etag VARCHAR,
-        old_last_modified TIMESTAMPTZ,
-        new_size BIGINT,
-        new_etag VARCHAR,
-        new_last_modified TIMESTAMPTZ
-    )
-    """,
-    """
-    CREATE TABLE IF NOT EXISTS upstream_other (
-        key VARCHAR NOT NULL,
-        reason VARCHAR NOT NULL,
-        first_seen TIMESTAMPTZ NOT NULL
-    )
-    """,
-    """
-    CREATE TABLE IF NOT EXISTS exchange_symbols (
-        market VARCHAR NOT NULL,
-        symbol VARCHAR NOT NULL,
-        pair VARCHAR,
-        status VARCHAR,
-        contract_type VARCHAR,
-        onboard_date DATE,
-        delivery_date DATE,
-        base_asset VARCHAR,
-        quote_asset VARCHAR,
-        fetched_at TIMESTAMPTZ NOT NULL
-    )
-    """,
-    # The day index answers snapshots: one row per file and day it covers, keyed by
-    # day_series = days since 1970-01-01 * 4096 + the series code of (market, dataset, interval). Rows are
-    # appended in key order, so DuckDB's per-row-group min/max skips everything but the asked day.
-    """
-    CREATE TABLE IF NOT EXISTS series_codes (
-        code INTEGER NOT NULL,
-        market VARCHAR NOT NULL,
-        dataset VARCHAR NOT NULL,
-        "interval" VARCHAR
-    )
-    """,
-    """
-    CREATE TABLE IF NOT EXISTS day_index (
-        day_series BIGINT NOT NULL,
-        key VARCHAR NOT NULL,
-        symbol VARCHAR NOT NULL,
-        cadence VARCHAR NOT NULL,
-        size BIGINT,
-        last_modified TIMESTAMPTZ
-    )
-    """,
-    # What was listed completely, so a reader can tell "listed and absent" from "never looked": one row per
-    # listed directory (prefix) and day range (NULL bounds: the whole directory's history).
-    """
-    CREATE TABLE IF NOT EXISTS listed_ranges (
-        prefix VARCHAR NOT NULL,
-        market VARCHAR,
-        cadence VARCHAR,
-        dataset VARCHAR,
-        symbol VARCHAR,
-        "interval" VARCHAR,
-        first_day DATE,
-        last_day DATE,
-        listed_at TIMESTAMPTZ NOT NULL
-    )
-    """,
-    """
-    CREATE TABLE IF NOT EXISTS catalog_meta (
-        name VARCHAR NOT NULL,
-        value VARCHAR NOT NULL
-    )
-    """,
-    # Per-dataset life span of every symbol, from the files the archive holds. Sums are cast back to BIGINT:
-    # DuckDB sums BIGINT into HUGEINT, which reaches Arrow as decimal128 and JSON output as a string.
-    """
-    CREATE OR REPLACE VIEW symbol_datasets AS
-    SELECT market, symbol, dataset, min(first_day) AS first_day, max(last_day) AS last_day,
-           count(*) AS files, sum(size)::BIGINT AS bytes
-    FROM upstream_files WHERE NOT gone
-    GROUP BY market, symbol, dataset
-    """,
-    # One row per symbol and market. A symbol counts as delisted when the exchange says it is not trading, or,
-    # without exchange information, when the archive stopped publishing it more than 7 days before the newest
-    # day the archive holds for that market. `complete`: a directory of the symbol's files was listed over its
-    # whole history, so first_day and last_day are the archive's; otherwise they are only what the listings saw (a
-    # sync lists its own days), and the archive's silence proves nothing: delisted is then NULL, unknown,
-    # unless the exchange said.
-    """
-    CREATE OR REPLACE VIEW symbols AS
-    WITH spans AS (
-        SELECT market, symbol, min(first_day) AS first_day, max(last_day) AS last_day,
-               count(*) AS files, sum(size)::BIGINT AS bytes
-        FROM upstream_files WHERE NOT gone GROUP BY market, symbol
-    ), newest AS (
-        SELECT market, max(last_day) AS newest_day FROM upstream_files WHERE NOT gone GROUP BY market
-    ), series AS (
-        SELECT DISTINCT market, dataset, "interval", symbol FROM upstream_files WHERE NOT gone
-    ), whole AS (
-        SELECT DISTINCT x.market, x.symbol FROM series x JOIN listed_ranges l
-          ON l.first_day IS NULL AND l.last_day IS NULL AND (l.market IS NULL OR l.market = x.market)
-         AND (l.dataset IS NULL OR l.dataset = x.dataset) AND (l.symbol IS NULL OR l.symbol = x.symbol)
-         AND (l."interval" IS NULL OR l."interval" = x."interval")
-    )
-    SELECT s.market, s.symbol, s.first_day, s.last_day, s.files, s.bytes,
-           CASE WHEN e.status IS NOT NULL THEN e.status NOT IN ('TRADING', 'PENDING_TRADING')
-                WHEN w.symbol IS NOT NULL THEN s.last_day < coalesce(n.newest_day, s.last_day) - INTERVAL 7 DAY
-           END AS delisted,
-           w.symbol IS NOT NULL AS complete,
-           s.symbol LIKE '%SETTLED' AS settled,
-           regexp_matches(s.symbol, '_[0-9]{6}$') AS delivery_contract,
-           e.status, e.contract_type, e.pair, e.base_asset, e.quote_asset, e.onboard_date, e.delivery_date
-    FROM spans s
-    LEFT JOIN newest n USING (market)
-    LEFT JOIN whole w USING (market, symbol)
-    LEFT JOIN exchange_symbols e USING (market, symbol)
-    """,
-    # Seed 002's daily availability table, for every market and dataset: one row per day of each series' life,
-    # `available` false on the days no file covers. Monthly files cover each day of their month.
-    """
-    CREATE OR REPLACE VIEW daily_availability AS
-    WITH covered AS (
-        SELECT market, dataset, "interval", symbol, cadence, key, size, last_modified,
-               unnest(generate_series(first_day, last_day, INTERVAL 1 DAY))::DATE AS date
-        FROM upstream_files WHERE NOT gone
-    ), best AS (
-        SELECT date, market, dataset, "interval", symbol,
-               arg_min(key, CASE cadence WHEN 'daily' THEN 0 ELSE 1 END) AS key,
-               arg_min(size, CASE cadence WHEN 'daily' THEN 0 ELSE 1 END) AS size,
-               arg_min(last_modified, CASE cadence WHEN 'daily' THEN 0 ELSE 1 END) AS last_modified
-        FROM covered GROUP BY ALL
-    ), series AS (
-        SELECT market, dataset, "interval", symbol, min(date) AS first_date, max(date) AS last_date
-        FROM best GROUP BY ALL
-    ), days AS (
-        SELECT market, dataset, "interval", symbol,
-               unnest(generate_series(first_date, last_date, INTERVAL 1 DAY))::DATE AS date
-        FROM series
-    )
-    SELECT d.date, d.market, d.dataset, d."interval", d.symbol, b.key IS NOT NULL AS available,
-           b.size, b.last_modified,
-           (SELECT value FROM catalog_meta WHERE name = 'archive_url') || '/' || b.key AS url
-    FROM days d LEFT JOIN best b USING (date, market, dataset, "interval", symbol)
-    """,
-)
+# Re-exported (`as`): the codes moved to core/series.py; old imports from here keep working.
+from binance_lake.core.series import SERIES_BY_CODE as SERIES_BY_CODE
+from binance_lake.core.series import SERIES_CODE_SPAN as SERIES_CODE_SPAN
+from binance_lake.core.series import SERIES_CODES as SERIES_CODES
+from binance_lake.core.series import SERIES_FINGERPRINT as SERIES_FINGERPRINT
+from binance_lake.core.vocabulary import Market
+from binance_lake.storage.database import Connection, LakeDatabase
+from binance_lake.storage.schema import CATALOG_TABLES, CATALOG_VIEWS, ensure_schema
+
+# The catalog's tables and views are declared in storage/schema.py (the one owner of lake.duckdb's schema).
+SCHEMA: tuple[str, ...] = (*CATALOG_TABLES, *CATALOG_VIEWS)
 
 _LISTED_FIELDS: list[tuple[str, pa.DataType]] = [
     ("key", pa.string()),
@@ -422,30 +257,6 @@ def _apply(
     )
 
 
-SERIES_CODE_SPAN = 4096  # series codes are < 4096, so day_series = day * 4096 + code is unique
-
-
-def _series_enumeration() -> dict[tuple[str, str, str | None], int]:
-    """Every (market, dataset, interval) the registry allows, numbered in registry order from 1."""
-    combos: list[tuple[str, str, str | None]] = []
-    for market in Market:
-        for spec in datasets_for(market):
-            intervals = [i.value for i in intervals_for(market)] if spec.has_interval else [None]
-            combos.extend((market.value, spec.name, interval) for interval in intervals)
-    return {combo: number for number, combo in enumerate(combos, start=1)}
-
-
-# Codes are a pure function of the registry, so a snapshot needs no lookup before its one query.
-SERIES_CODES: Mapping[tuple[str, str, str | None], int] = MappingProxyType(_series_enumeration())
-SERIES_BY_CODE: Mapping[int, tuple[str, str, str | None]] = MappingProxyType(
-    {v: k for k, v in SERIES_CODES.items()}
-)
-SERIES_FINGERPRINT = hashlib.sha256(
-    repr(sorted(SERIES_CODES.items(), key=lambda kv: kv[1])).encode()
-).hexdigest()[:16]
-assert len(SERIES_CODES) < SERIES_CODE_SPAN
-
-
 def _affected(
     connection: Connection, files_sql: str, params: list[object] | None = None, *, append: bool = False
 ) -> None:
@@ -506,19 +317,33 @@ def _reindex(connection: Connection) -> None:
 
 
 def index_if_missing(connection: Connection) -> None:
-    """Keep the series codes equal to the registry's numbering; (re)build the day index of a catalog written
-    before the index existed or under another numbering (a dataset was added to the registry)."""
+    """Keep `series_codes` equal to the fixed code table (core/series.py); build the day index of a catalog
+    written before the index existed.
+
+    Codes are append-only, so a dataset added to the registry only adds rows here and the day index stays as
+    it is; only a catalog whose codes contradict the table (never written by a released version) is rebuilt."""
     rows = connection.execute("SELECT value FROM catalog_meta WHERE name = 'series_codes'").fetchall()
     if rows and rows[0][0] == SERIES_FINGERPRINT:
         return
+    held = {
+        (int(code), (str(market), str(dataset), interval))
+        for code, market, dataset, interval in connection.execute(
+            'SELECT code, market, dataset, "interval" FROM series_codes'
+        ).fetchall()
+    }
+    wanted = {(code, key) for key, code in SERIES_CODES.items()}
+    rebuild = not rows or not held <= wanted
     connection.execute("BEGIN TRANSACTION")
-    connection.execute("DELETE FROM series_codes")
+    if not held <= wanted:
+        connection.execute("DELETE FROM series_codes")
+        held = set()
     connection.executemany(
-        "INSERT INTO series_codes VALUES (?, ?, ?, ?)", [(c, *k) for k, c in SERIES_CODES.items()]
+        "INSERT INTO series_codes VALUES (?, ?, ?, ?)", [(c, *k) for c, k in sorted(wanted - held)]
     )
     connection.execute("COMMIT")
     set_meta(connection, "series_codes", SERIES_FINGERPRINT)
-    rebuild_day_index(connection)
+    if rebuild:
+        rebuild_day_index(connection)
 
 
 def rebuild_day_index(connection: Connection) -> None:
@@ -623,5 +448,6 @@ def apply_exchange_symbols(
 
 
 def ensure_catalog(database: LakeDatabase) -> None:
-    """Create the catalog tables if needed and keep the day index in step with the registry (once a process)."""
-    database.ensure_schema(SCHEMA, then=index_if_missing)
+    """Bring the lake's schema up to date (every table, storage/schema.py) and the series codes in step with
+    the code table (once a process). The one open step of every writer."""
+    ensure_schema(database, then=index_if_missing)

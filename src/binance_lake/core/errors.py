@@ -140,6 +140,10 @@ class LakeLocked(StorageError):
     """Another process holds the lake's write lock. Wait for it, or stop it."""
 
 
+class SchemaTooNew(StorageError):
+    """The lake's database was written by a newer binance-lake than this one. Upgrade binance-lake."""
+
+
 class StreamError(BinanceLakeError):
     """A WebSocket stream failed and could not be resumed."""
 

@@ -22,16 +22,8 @@ import pyarrow as pa
 from binance_lake.core.archive import ArchiveFile
 from binance_lake.storage.database import Connection, LakeDatabase
 from binance_lake.storage.inventory import PartitionRecord, record_partitions
-
-
-class FileStatus(StrEnum):
-    PLANNED = "planned"
-    DOWNLOADED = "downloaded"  # bytes on disk, checksum verified
-    INGESTED = "ingested"  # rows are in the lake's partitions
-    FAILED = "failed"  # gave up for this run (transient errors exhausted); planned again next time
-    QUARANTINED = "quarantined"  # the same bytes failed verification twice: skipped until upstream changes
-    # (or `sync --retry-quarantined`)
-    SUPERSEDED = "superseded"  # a daily file whose days a monthly file now holds
+from binance_lake.storage.schema import FAILED_BYTES, STATE_TABLES
+from binance_lake.storage.schema import FileStatus as FileStatus  # re-exported: the table owner's vocabulary
 
 
 class Provenance(StrEnum):
@@ -42,43 +34,8 @@ class Provenance(StrEnum):
     REST = "rest"
 
 
-STATE_SCHEMA: tuple[str, ...] = (
-    """
-    CREATE TABLE IF NOT EXISTS file_state (
-        key VARCHAR NOT NULL,
-        market VARCHAR NOT NULL,
-        dataset VARCHAR NOT NULL,
-        symbol VARCHAR NOT NULL,
-        "interval" VARCHAR,
-        cadence VARCHAR NOT NULL,
-        period DATE NOT NULL,
-        first_day DATE NOT NULL,
-        last_day DATE NOT NULL,
-        status VARCHAR NOT NULL,
-        etag VARCHAR,
-        size BIGINT,
-        sha256 VARCHAR,
-        checksum VARCHAR,
-        "rows" BIGINT,
-        attempts INTEGER NOT NULL DEFAULT 0,
-        error VARCHAR,
-        provenance VARCHAR NOT NULL,
-        updated_at TIMESTAMPTZ NOT NULL
-    )
-    """,
-    """
-    CREATE TABLE IF NOT EXISTS sync_runs (
-        run_id VARCHAR NOT NULL,
-        started_at TIMESTAMPTZ NOT NULL,
-        finished_at TIMESTAMPTZ,
-        request VARCHAR NOT NULL,
-        summary VARCHAR
-    )
-    """,
-    # The bytes a failed or quarantined file last failed verification with (`IntegrityError.fingerprint`):
-    # the same bytes failing again on a fresh download, even in a later run, are upstream's fault.
-    "ALTER TABLE file_state ADD COLUMN IF NOT EXISTS failed_bytes VARCHAR",
-)
+# Declared in storage/schema.py, the one owner of lake.duckdb's schema.
+STATE_SCHEMA: tuple[str, ...] = (*STATE_TABLES, FAILED_BYTES)
 
 
 @dataclass(frozen=True)
@@ -95,7 +52,9 @@ class FileState:
     rows: int | None = None
     attempts: int = 0
     error: str | None = None
-    failed_bytes: str | None = None  # what identifies the bytes that failed verification (see STATE_SCHEMA)
+    failed_bytes: str | None = (
+        None  # what identifies the bytes that failed verification (see storage/schema.py)
+    )
 
     @property
     def provenance(self) -> Provenance:
@@ -219,12 +178,14 @@ def mark_superseded(connection: Connection, monthly: ArchiveFile) -> None:
     """Daily files of the month a monthly file now holds are superseded (their rows were replaced)."""
     connection.execute(
         """
-        UPDATE file_state SET status = 'superseded', updated_at = ?
-        WHERE cadence = 'daily' AND status = 'ingested' AND market = ? AND dataset = ? AND symbol = ?
+        UPDATE file_state SET status = ?, updated_at = ?
+        WHERE cadence = 'daily' AND status = ? AND market = ? AND dataset = ? AND symbol = ?
           AND "interval" IS NOT DISTINCT FROM ? AND period BETWEEN ? AND ?
         """,
         [
+            FileStatus.SUPERSEDED.value,
             dt.datetime.now(dt.UTC),
+            FileStatus.INGESTED.value,
             monthly.market.value,
             monthly.dataset,
             monthly.symbol,

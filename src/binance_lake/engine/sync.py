@@ -35,16 +35,16 @@ from binance_lake.core.timerange import month_end, month_start
 from binance_lake.core.vocabulary import Cadence, Interval, Market, intervals_for
 from binance_lake.engine.executor import ExecutionReport, Executor, SyncProgress
 from binance_lake.engine.plan import CatalogFile, Plan, Series, plan_sync
-from binance_lake.engine.state import STATE_SCHEMA, FileStatus, RecordedFile, finish_run, recorded, start_run
+from binance_lake.engine.state import FileStatus, RecordedFile, finish_run, recorded, start_run
 from binance_lake.storage.database import Connection, LakeDatabase
 from binance_lake.storage.inventory import (
-    PARTITIONS_SCHEMA,
     Damage,
     Inspection,
     inspect,
     record_partitions,
     recorded_partitions,
 )
+from binance_lake.storage.schema import check_readable
 
 DAMAGED_DIR = "damaged"
 
@@ -257,6 +257,7 @@ def plan_from_catalog(request: SyncRequest, database: LakeDatabase) -> SyncRepor
     if not database.path.exists():
         return SyncReport(request, request.symbols, empty, None, None, dry_run=True, unlisted=everything)
     with database.connect(read_only=True) as connection:
+        check_readable(connection)  # read-only: an older lake is planned from as it is, a newer one refused
         tables = {str(r[0]) for r in connection.execute("SELECT table_name FROM duckdb_tables()").fetchall()}
         if "upstream_files" not in tables:
             return SyncReport(request, request.symbols, empty, None, None, dry_run=True, unlisted=everything)
@@ -336,10 +337,11 @@ def _writers_of(connection: Connection, partition: Partition) -> list[tuple[str,
     rows = connection.execute(
         """
         SELECT key, dataset, symbol, "interval", cadence, period, size, etag, checksum FROM file_state
-        WHERE status = 'ingested' AND market = ? AND dataset = ? AND symbol = ?
+        WHERE status = ? AND market = ? AND dataset = ? AND symbol = ?
           AND "interval" IS NOT DISTINCT FROM ? AND first_day <= ? AND last_day >= ?
         """,
         [
+            FileStatus.INGESTED.value,
             partition.market.value,
             partition.dataset,
             partition.symbol,
@@ -460,9 +462,7 @@ async def run_sync(
     validated (`engine.sync_request.build_sync_request` validates it, once)."""
     if options.dry_run:
         return plan_from_catalog(request, database)
-    ensure_catalog(database)
-    database.ensure_schema(STATE_SCHEMA)
-    database.ensure_schema(PARTITIONS_SCHEMA)
+    ensure_catalog(database)  # every table of lake.duckdb (storage/schema.py), upgraded once a process
     refreshed = None
     if options.refresh:
         refreshed = await refresh(

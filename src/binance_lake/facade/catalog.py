@@ -33,6 +33,7 @@ from binance_lake.facade.frames import Frame, convert
 from binance_lake.facade.keywords import renamed
 from binance_lake.facade.loop import run_online
 from binance_lake.storage.database import Connection, LakeDatabase
+from binance_lake.storage.schema import check_readable
 
 EXCHANGE_INFO_RETRY = RetryPolicy(max_attempts=2, base_delay=0.2)
 """exchangeInfo only adds fields to `symbols`: two quick attempts, then the refresh goes on without it."""
@@ -53,6 +54,7 @@ class LakeCatalog:
         if self._database.writable():
             ensure_catalog(self._database)
         with self._database.connect(read_only=True) as connection:
+            check_readable(connection)
             yield connection
 
     def _query(self, fn: Callable[..., pa.Table], *args: Any) -> pa.Table:

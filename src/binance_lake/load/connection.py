@@ -30,6 +30,7 @@ import duckdb
 
 from binance_lake.core.errors import StorageError, UsageError
 from binance_lake.storage.database import DATABASE_NAME
+from binance_lake.storage.schema import check_readable
 
 Cursor = duckdb.DuckDBPyConnection
 T = TypeVar("T")
@@ -113,6 +114,8 @@ def attached(handle: Cursor, root: Path, *, wait_seconds: float = 15.0) -> Itera
         time.sleep(delay)
         delay = min(delay * 2, 0.5)
     try:
+        # A reader cannot migrate: it reads older versions as they are and refuses a newer lake in one sentence.
+        check_readable(handle, database=alias)
         yield alias
     finally:
         handle.execute(f"DETACH {alias}")

@@ -18,6 +18,7 @@ from binance_lake.core.vocabulary import Market
 from binance_lake.load.connection import Cursor, LakeState
 from binance_lake.load.missing import Gap, Missing
 from binance_lake.load.request import LoadRequest
+from binance_lake.storage.schema import FileStatus
 
 _EMPTY_FILES = (
     '(SELECT NULL::VARCHAR AS market, NULL::VARCHAR AS dataset, NULL::VARCHAR AS "interval", '
@@ -126,11 +127,11 @@ def _fetch(
         f"""
         SELECT 'span', dataset, "interval", symbol, first_day, last_day, NULL::BIGINT, NULL::BIGINT
         FROM {state}
-        WHERE status = 'ingested' AND {where} AND last_day >= $first AND first_day <= $last
+        WHERE status = $ingested AND {where} AND last_day >= $first AND first_day <= $last
         UNION ALL
         SELECT DISTINCT 'held', dataset, "interval", symbol, NULL::DATE, NULL::DATE, NULL::BIGINT, NULL::BIGINT
         FROM {state}
-        WHERE status = 'ingested' AND {where}
+        WHERE status = $ingested AND {where}
         UNION ALL
         SELECT DISTINCT 'known', NULL, NULL, symbol, NULL::DATE, NULL::DATE, NULL::BIGINT, NULL::BIGINT
         FROM {upstream}
@@ -157,6 +158,7 @@ def _fetch(
             "symbols": list(symbols),
             "first": first,
             "last": last,
+            "ingested": FileStatus.INGESTED.value,
         },
     ).fetchall()
     held: set[tuple[Series, str]] = set()

@@ -15,6 +15,7 @@ import pyarrow as pa
 from binance_lake.core.errors import UsageError
 from binance_lake.core.partitions import TABLES_DIR, parse_partition_path
 from binance_lake.load.connection import attached, cursor, tables_of
+from binance_lake.storage.schema import FileStatus
 
 _SIZE_FIELDS: list[pa.Field[Any]] = [
     pa.field("market", pa.string()),
@@ -56,6 +57,13 @@ _EMPTY_STATE = (
     "NULL::TIMESTAMPTZ AS updated_at WHERE false)"
 )
 
+# The statuses the queries below compare with, as parameters (the enum is the vocabulary, not literals).
+_STATUSES = {
+    "ingested": FileStatus.INGESTED.value,
+    "failed": FileStatus.FAILED.value,
+    "quarantined": FileStatus.QUARANTINED.value,
+}
+
 
 def status(root: Path) -> pa.Table:
     """One row per (market, dataset, interval, symbol): days held, first and last day held, ingested /
@@ -73,14 +81,14 @@ def status(root: Path) -> pa.Table:
                 f"""
                 WITH files AS (
                     SELECT market, dataset, coalesce("interval", '') AS iv, symbol,
-                           count(*) FILTER (status = 'ingested') AS files_ingested,
-                           count(*) FILTER (status = 'failed') AS files_failed,
-                           count(*) FILTER (status = 'quarantined') AS files_quarantined
+                           count(*) FILTER (status = $ingested) AS files_ingested,
+                           count(*) FILTER (status = $failed) AS files_failed,
+                           count(*) FILTER (status = $quarantined) AS files_quarantined
                     FROM {state} GROUP BY ALL
                 ), days AS (
                     SELECT DISTINCT market, dataset, coalesce("interval", '') AS iv, symbol,
                            unnest(generate_series(first_day, last_day, INTERVAL 1 DAY))::DATE AS day
-                    FROM {state} WHERE status = 'ingested'
+                    FROM {state} WHERE status = $ingested
                 ), held AS (
                     SELECT market, dataset, iv, symbol, count(*) AS days_held,
                            min(day) AS first_day, max(day) AS last_day
@@ -96,7 +104,8 @@ def status(root: Path) -> pa.Table:
                 FULL JOIN held h USING (market, dataset, iv, symbol)
                 FULL JOIN (SELECT *, coalesce("interval", '') AS iv FROM sizes) s USING (market, dataset, iv, symbol)
                 ORDER BY market, dataset, "interval" NULLS FIRST, symbol
-                """
+                """,
+                params=_STATUSES,
             ).to_arrow_table()
         finally:
             handle.unregister("sizes")
@@ -114,7 +123,8 @@ def problems(root: Path) -> pa.Table:
         result: pa.Table = handle.sql(
             f"""
             SELECT status, key, market, dataset, "interval", symbol, first_day, last_day, attempts, error, updated_at
-            FROM {state} WHERE status IN ('failed', 'quarantined') ORDER BY status, key
-            """
+            FROM {state} WHERE status IN ($failed, $quarantined) ORDER BY status, key
+            """,
+            params={k: _STATUSES[k] for k in ("failed", "quarantined")},
         ).to_arrow_table()
     return result

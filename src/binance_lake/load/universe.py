@@ -28,6 +28,7 @@ from binance_lake.core.vocabulary import Interval, Market
 from binance_lake.load.connection import Cursor, LakeState, cursor
 from binance_lake.load.reader import Loaded, finish, plan
 from binance_lake.load.request import LoadRequest, build_request, parse_range
+from binance_lake.storage.schema import FileStatus
 
 TRAILING_DAYS = 30
 Span = tuple[dt.date | None, dt.date | None]
@@ -81,7 +82,7 @@ def _catalog_spans(
         held = handle.execute(
             f"""
             SELECT DISTINCT symbol FROM {alias}.file_state
-            WHERE status = 'ingested' AND market = $market AND dataset = $dataset
+            WHERE status = $ingested AND market = $market AND dataset = $dataset
               AND "interval" IS NOT DISTINCT FROM $interval AND last_day >= $first AND first_day <= $last
             """,
             {
@@ -90,6 +91,7 @@ def _catalog_spans(
                 "interval": interval,
                 "first": first,
                 "last": last,
+                "ingested": FileStatus.INGESTED.value,
             },
         ).fetchall()
         for (symbol,) in held:

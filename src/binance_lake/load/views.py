@@ -35,6 +35,7 @@ from binance_lake.core.errors import StorageError, UsageError
 from binance_lake.core.partitions import TABLES_DIR
 from binance_lake.load.connection import USER_ERRORS, database_path, first_line
 from binance_lake.storage.inventory import damaged_message
+from binance_lake.storage.schema import check_readable
 
 # DuckDB names the file it could not read in quotes: `… at end of file '<path>'`, `Failed to read file "<path>"`.
 _FILE_IN_ERROR = re.compile(r"""['"]([^'"]*/market=[^'"]*\.parquet)['"]""")
@@ -131,6 +132,8 @@ def _bind_views(connection: duckdb.DuckDBPyConnection, root: Path) -> dict[str, 
         # While a sync holds the database for a moment, the Parquet views still answer.
         with contextlib.suppress(duckdb.Error):
             connection.execute(f"ATTACH '{quoted}' AS lake (READ_ONLY)")
+            # Outside the suppression's reach (not a duckdb.Error): a lake from a newer version is refused.
+            check_readable(connection, database="lake")
     return unbound
 
 

@@ -88,6 +88,9 @@ class LakeDatabase:
     ) -> None:
         """Run idempotent DDL (`CREATE … IF NOT EXISTS`) in one transaction, then `then(connection)`.
 
+        The lake's own schema is brought up to date by `storage.schema.ensure_schema` (versioned migrations);
+        this raw form remains for tests and benches that build a lake's tables (unversioned) directly.
+
         Done once per process and database file: repeated calls (every query of a session) cost nothing.
         """
         statements = tuple(statements)

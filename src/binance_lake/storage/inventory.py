@@ -9,9 +9,9 @@ footer: a readable footer with the recorded number of rows is the same data move
 anything else is damaged. What a stat cannot see (bit rot inside a page with size and mtime unchanged) is
 the full `check`'s business.
 
-One row per partition path (relative to the lake root, POSIX). The table is owned by this module; its DDL
-is idempotent, so a lake written before it existed opens and simply has no records yet (its partitions are
-then checked for existence only). A later day-level provenance table belongs next to this one.
+One row per partition path (relative to the lake root, POSIX). This module writes the table; its declaration
+lives with every other table in storage/schema.py, so a lake written before it existed is upgraded and simply
+has no records yet (its partitions are then checked for existence only). A later day-level provenance table belongs next to this one.
 """
 
 from __future__ import annotations
@@ -30,23 +30,9 @@ import pyarrow.parquet as pq
 from binance_lake.core.errors import UsageError
 from binance_lake.core.partitions import TABLES_DIR, Partition, parse_partition_path
 from binance_lake.storage.database import Connection
+from binance_lake.storage.schema import PARTITION_TABLES
 
-PARTITIONS_SCHEMA: tuple[str, ...] = (
-    """
-    CREATE TABLE IF NOT EXISTS partitions (
-        path VARCHAR NOT NULL,
-        dataset VARCHAR NOT NULL,
-        market VARCHAR NOT NULL,
-        "interval" VARCHAR,
-        symbol VARCHAR NOT NULL,
-        period DATE NOT NULL,
-        "rows" BIGINT NOT NULL,
-        size BIGINT NOT NULL,
-        mtime_ns BIGINT NOT NULL,
-        written_at TIMESTAMPTZ NOT NULL
-    )
-    """,
-)
+PARTITIONS_SCHEMA: tuple[str, ...] = PARTITION_TABLES  # declared in storage/schema.py
 
 
 @dataclass(frozen=True)

@@ -1,0 +1,400 @@
+"""The one owner of `lake.duckdb`'s schema: every table, view and index, its version, and the ordered
+migrations that bring a lake written by an older binance-lake up to this one.
+
+A lake records the migrations applied to it in `schema_migrations` (one row each); its version is the highest.
+A lake written before versions existed has no such table and counts as version 0: migration 1 is the schema as
+main wrote it then (every statement idempotent, so whatever subset of tables such a lake holds is completed),
+and each later change is one numbered migration appended to `MIGRATIONS`, never edited once released.
+Each migration runs in one transaction together with its `schema_migrations` row (DuckDB's DDL is
+transactional), so a crash or an error midway leaves the lake at the previous version, readable and untouched.
+A lake whose version is newer than this code knows is refused with one sentence (`SchemaTooNew`): its tables
+may mean things this version does not know.
+
+Writers bring the lake up to date once per process (`ensure_schema`); read-only readers cannot migrate, and
+read a lake from `READABLE_FROM` up to `SCHEMA_VERSION` as it is (`check_readable`). The stages own what they
+write into these tables; the declarations live here so that one place says what `lake.duckdb` is.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import datetime as dt
+from collections.abc import Callable
+from dataclasses import dataclass
+from enum import StrEnum
+
+import duckdb
+
+from binance_lake.core.errors import SchemaTooNew, StorageError
+from binance_lake.storage.database import Connection, LakeDatabase
+
+
+class FileStatus(StrEnum):
+    """The `status` of a `file_state` row. SQL compares against these values as parameters, never literals."""
+
+    PLANNED = "planned"
+    DOWNLOADED = "downloaded"  # bytes on disk, checksum verified
+    INGESTED = "ingested"  # rows are in the lake's partitions
+    FAILED = "failed"  # gave up for this run (transient errors exhausted); planned again next time
+    QUARANTINED = "quarantined"  # the same bytes failed verification twice: skipped until upstream changes
+    # (or `sync --retry-quarantined`)
+    SUPERSEDED = "superseded"  # a daily file whose days a monthly file now holds
+
+
+# --- catalog (written by catalog/store.py): what the archive holds ---------------------------------------
+CATALOG_TABLES: tuple[str, ...] = (
+    """
+    CREATE TABLE IF NOT EXISTS upstream_files (
+        key VARCHAR NOT NULL,
+        market VARCHAR NOT NULL,
+        dataset VARCHAR NOT NULL,
+        symbol VARCHAR NOT NULL,
+        "interval" VARCHAR,
+        cadence VARCHAR NOT NULL,
+        period DATE NOT NULL,
+        first_day DATE NOT NULL,
+        last_day DATE NOT NULL,
+        size BIGINT,
+        etag VARCHAR,
+        last_modified TIMESTAMPTZ,
+        checksum_size BIGINT,
+        canonical BOOLEAN NOT NULL,
+        first_seen TIMESTAMPTZ NOT NULL,
+        last_seen TIMESTAMPTZ NOT NULL,
+        gone BOOLEAN NOT NULL DEFAULT false
+    )
+    """,
+    """
+    CREATE TABLE IF NOT EXISTS file_revisions (
+        key VARCHAR NOT NULL,
+        seen_at TIMESTAMPTZ NOT NULL,
+        change VARCHAR NOT NULL,
+        old_size BIGINT,
+        old_etag VARCHAR,
+        old_last_modified TIMESTAMPTZ,
+        new_size BIGINT,
+        new_etag VARCHAR,
+        new_last_modified TIMESTAMPTZ
+    )
+    """,
+    """
+    CREATE TABLE IF NOT EXISTS upstream_other (
+        key VARCHAR NOT NULL,
+        reason VARCHAR NOT NULL,
+        first_seen TIMESTAMPTZ NOT NULL
+    )
+    """,
+    """
+    CREATE TABLE IF NOT EXISTS exchange_symbols (
+        market VARCHAR NOT NULL,
+        symbol VARCHAR NOT NULL,
+        pair VARCHAR,
+        status VARCHAR,
+        contract_type VARCHAR,
+        onboard_date DATE,
+        delivery_date DATE,
+        base_asset VARCHAR,
+        quote_asset VARCHAR,
+        fetched_at TIMESTAMPTZ NOT NULL
+    )
+    """,
+    # The day index answers snapshots: one row per file and day it covers, keyed by
+    # day_series = days since 1970-01-01 * 4096 + the series code of (market, dataset, interval). Rows are
+    # appended in key order, so DuckDB's per-row-group min/max skips everything but the asked day.
+    """
+    CREATE TABLE IF NOT EXISTS series_codes (
+        code INTEGER NOT NULL,
+        market VARCHAR NOT NULL,
+        dataset VARCHAR NOT NULL,
+        "interval" VARCHAR
+    )
+    """,
+    """
+    CREATE TABLE IF NOT EXISTS day_index (
+        day_series BIGINT NOT NULL,
+        key VARCHAR NOT NULL,
+        symbol VARCHAR NOT NULL,
+        cadence VARCHAR NOT NULL,
+        size BIGINT,
+        last_modified TIMESTAMPTZ
+    )
+    """,
+    # What was listed completely, so a reader can tell "listed and absent" from "never looked": one row per
+    # listed directory (prefix) and day range (NULL bounds: the whole directory's history).
+    """
+    CREATE TABLE IF NOT EXISTS listed_ranges (
+        prefix VARCHAR NOT NULL,
+        market VARCHAR,
+        cadence VARCHAR,
+        dataset VARCHAR,
+        symbol VARCHAR,
+        "interval" VARCHAR,
+        first_day DATE,
+        last_day DATE,
+        listed_at TIMESTAMPTZ NOT NULL
+    )
+    """,
+    """
+    CREATE TABLE IF NOT EXISTS catalog_meta (
+        name VARCHAR NOT NULL,
+        value VARCHAR NOT NULL
+    )
+    """,
+)
+
+CATALOG_VIEWS: tuple[str, ...] = (
+    # Per-dataset life span of every symbol, from the files the archive holds. Sums are cast back to BIGINT:
+    # DuckDB sums BIGINT into HUGEINT, which reaches Arrow as decimal128 and JSON output as a string.
+    """
+    CREATE OR REPLACE VIEW symbol_datasets AS
+    SELECT market, symbol, dataset, min(first_day) AS first_day, max(last_day) AS last_day,
+           count(*) AS files, sum(size)::BIGINT AS bytes
+    FROM upstream_files WHERE NOT gone
+    GROUP BY market, symbol, dataset
+    """,
+    # One row per symbol and market. A symbol counts as delisted when the exchange says it is not trading, or,
+    # without exchange information, when the archive stopped publishing it more than 7 days before the newest
+    # day the archive holds for that market. `complete`: a directory of the symbol's files was listed over its
+    # whole history, so first_day and last_day are the archive's; otherwise they are only what the listings saw (a
+    # sync lists its own days), and the archive's silence proves nothing: delisted is then NULL, unknown,
+    # unless the exchange said.
+    """
+    CREATE OR REPLACE VIEW symbols AS
+    WITH spans AS (
+        SELECT market, symbol, min(first_day) AS first_day, max(last_day) AS last_day,
+               count(*) AS files, sum(size)::BIGINT AS bytes
+        FROM upstream_files WHERE NOT gone GROUP BY market, symbol
+    ), newest AS (
+        SELECT market, max(last_day) AS newest_day FROM upstream_files WHERE NOT gone GROUP BY market
+    ), series AS (
+        SELECT DISTINCT market, dataset, "interval", symbol FROM upstream_files WHERE NOT gone
+    ), whole AS (
+        SELECT DISTINCT x.market, x.symbol FROM series x JOIN listed_ranges l
+          ON l.first_day IS NULL AND l.last_day IS NULL AND (l.market IS NULL OR l.market = x.market)
+         AND (l.dataset IS NULL OR l.dataset = x.dataset) AND (l.symbol IS NULL OR l.symbol = x.symbol)
+         AND (l."interval" IS NULL OR l."interval" = x."interval")
+    )
+    SELECT s.market, s.symbol, s.first_day, s.last_day, s.files, s.bytes,
+           CASE WHEN e.status IS NOT NULL THEN e.status NOT IN ('TRADING', 'PENDING_TRADING')
+                WHEN w.symbol IS NOT NULL THEN s.last_day < coalesce(n.newest_day, s.last_day) - INTERVAL 7 DAY
+           END AS delisted,
+           w.symbol IS NOT NULL AS complete,
+           s.symbol LIKE '%SETTLED' AS settled,
+           regexp_matches(s.symbol, '_[0-9]{6}$') AS delivery_contract,
+           e.status, e.contract_type, e.pair, e.base_asset, e.quote_asset, e.onboard_date, e.delivery_date
+    FROM spans s
+    LEFT JOIN newest n USING (market)
+    LEFT JOIN whole w USING (market, symbol)
+    LEFT JOIN exchange_symbols e USING (market, symbol)
+    """,
+    # Seed 002's daily availability table, for every market and dataset: one row per day of each series' life,
+    # `available` false on the days no file covers. Monthly files cover each day of their month.
+    """
+    CREATE OR REPLACE VIEW daily_availability AS
+    WITH covered AS (
+        SELECT market, dataset, "interval", symbol, cadence, key, size, last_modified,
+               unnest(generate_series(first_day, last_day, INTERVAL 1 DAY))::DATE AS date
+        FROM upstream_files WHERE NOT gone
+    ), best AS (
+        SELECT date, market, dataset, "interval", symbol,
+               arg_min(key, CASE cadence WHEN 'daily' THEN 0 ELSE 1 END) AS key,
+               arg_min(size, CASE cadence WHEN 'daily' THEN 0 ELSE 1 END) AS size,
+               arg_min(last_modified, CASE cadence WHEN 'daily' THEN 0 ELSE 1 END) AS last_modified
+        FROM covered GROUP BY ALL
+    ), series AS (
+        SELECT market, dataset, "interval", symbol, min(date) AS first_date, max(date) AS last_date
+        FROM best GROUP BY ALL
+    ), days AS (
+        SELECT market, dataset, "interval", symbol,
+               unnest(generate_series(first_date, last_date, INTERVAL 1 DAY))::DATE AS date
+        FROM series
+    )
+    SELECT d.date, d.market, d.dataset, d."interval", d.symbol, b.key IS NOT NULL AS available,
+           b.size, b.last_modified,
+           (SELECT value FROM catalog_meta WHERE name = 'archive_url') || '/' || b.key AS url
+    FROM days d LEFT JOIN best b USING (date, market, dataset, "interval", symbol)
+    """,
+)
+
+# --- sync state (written by engine/state.py): each archive file's state, and the runs ----------------------
+STATE_TABLES: tuple[str, ...] = (
+    """
+    CREATE TABLE IF NOT EXISTS file_state (
+        key VARCHAR NOT NULL,
+        market VARCHAR NOT NULL,
+        dataset VARCHAR NOT NULL,
+        symbol VARCHAR NOT NULL,
+        "interval" VARCHAR,
+        cadence VARCHAR NOT NULL,
+        period DATE NOT NULL,
+        first_day DATE NOT NULL,
+        last_day DATE NOT NULL,
+        status VARCHAR NOT NULL,
+        etag VARCHAR,
+        size BIGINT,
+        sha256 VARCHAR,
+        checksum VARCHAR,
+        "rows" BIGINT,
+        attempts INTEGER NOT NULL DEFAULT 0,
+        error VARCHAR,
+        provenance VARCHAR NOT NULL,
+        updated_at TIMESTAMPTZ NOT NULL
+    )
+    """,
+    """
+    CREATE TABLE IF NOT EXISTS sync_runs (
+        run_id VARCHAR NOT NULL,
+        started_at TIMESTAMPTZ NOT NULL,
+        finished_at TIMESTAMPTZ,
+        request VARCHAR NOT NULL,
+        summary VARCHAR
+    )
+    """,
+)
+
+# The bytes a failed or quarantined file last failed verification with (`IntegrityError.fingerprint`): the
+# same bytes failing again on a fresh download, even in a later run, are upstream's fault.
+FAILED_BYTES = "ALTER TABLE file_state ADD COLUMN IF NOT EXISTS failed_bytes VARCHAR"
+
+# --- partition inventory (written by storage/inventory.py): the partition files the lake published ----------
+PARTITION_TABLES: tuple[str, ...] = (
+    """
+    CREATE TABLE IF NOT EXISTS partitions (
+        path VARCHAR NOT NULL,
+        dataset VARCHAR NOT NULL,
+        market VARCHAR NOT NULL,
+        "interval" VARCHAR,
+        symbol VARCHAR NOT NULL,
+        period DATE NOT NULL,
+        "rows" BIGINT NOT NULL,
+        size BIGINT NOT NULL,
+        mtime_ns BIGINT NOT NULL,
+        written_at TIMESTAMPTZ NOT NULL
+    )
+    """,
+)
+
+_MIGRATIONS_TABLE = """
+    CREATE TABLE IF NOT EXISTS schema_migrations (
+        version INTEGER NOT NULL,
+        description VARCHAR NOT NULL,
+        applied_at TIMESTAMPTZ NOT NULL
+    )
+"""
+
+# A step is a SQL statement, or a function of the connection for what SQL alone cannot say.
+Step = str | Callable[[Connection], None]
+
+
+@dataclass(frozen=True)
+class Migration:
+    """One numbered change of the schema; applied at most once to a lake, in one transaction."""
+
+    version: int
+    description: str
+    steps: tuple[Step, ...]
+
+
+# Ordered and append-only: a released migration is never edited (lakes in the field already ran it).
+MIGRATIONS: tuple[Migration, ...] = (
+    Migration(
+        1,
+        "the schema as main wrote it before versions existed",
+        (_MIGRATIONS_TABLE, *CATALOG_TABLES, *STATE_TABLES, *PARTITION_TABLES, *CATALOG_VIEWS),
+    ),
+    Migration(2, "file_state.failed_bytes: the bytes a file last failed verification with", (FAILED_BYTES,)),
+)
+SCHEMA_VERSION = MIGRATIONS[-1].version
+# The oldest version read-only readers accept as it is (they cannot migrate). Every migration so far only adds
+# what readers do not need; one that readers depend on raises this to its own version.
+READABLE_FROM = 0
+
+
+def version_of(connection: Connection, *, database: str | None = None) -> int:
+    """The schema version of a lake database (0: written before versions existed, or empty).
+
+    `database`: the alias of an ATTACHed lake; None for the connection's own database. One query: readers ask
+    this on every attach, and a lookup in `duckdb_tables()` first would double the cost of an attach."""
+    source = f"{database}.schema_migrations" if database is not None else "schema_migrations"
+    try:
+        rows = connection.execute(f"SELECT max(version) FROM {source}").fetchall()
+    except duckdb.CatalogException:
+        return 0  # no such table: written before versions existed
+    return int(rows[0][0] or 0)
+
+
+def _too_new(version: int) -> SchemaTooNew:
+    return SchemaTooNew(
+        f"this lake was written by a newer binance-lake (schema {version}, this version reads up to "
+        f"{SCHEMA_VERSION}); upgrade binance-lake"
+    )
+
+
+def check_readable(connection: Connection, *, database: str | None = None) -> int:
+    """The lake's version when a read-only reader may read it as it is; otherwise one sentence why not."""
+    version = version_of(connection, database=database)
+    if version > SCHEMA_VERSION:
+        raise _too_new(version)
+    if version < READABLE_FROM:
+        raise StorageError(
+            f"this lake's database is at schema {version}, older than this version reads without upgrading "
+            f"({READABLE_FROM}); run any writing command (e.g. binance-lake catalog refresh) to upgrade it"
+        )
+    return version
+
+
+def migrate(connection: Connection, migrations: tuple[Migration, ...] = MIGRATIONS) -> int:
+    """Apply the migrations the lake has not had, oldest first, each in its own transaction; returns the
+    version reached. An up-to-date lake costs one lookup and no DDL."""
+    latest = migrations[-1].version if migrations else 0
+    version = version_of(connection)
+    if version > latest:
+        raise _too_new(version)
+    for migration in migrations:
+        if migration.version <= version:
+            continue
+        connection.execute("BEGIN TRANSACTION")
+        try:
+            for step in migration.steps:
+                if isinstance(step, str):
+                    connection.execute(step)
+                else:
+                    step(connection)
+            connection.execute(
+                "INSERT INTO schema_migrations VALUES (?, ?, ?)",
+                [migration.version, migration.description, dt.datetime.now(dt.UTC)],
+            )
+            connection.execute("COMMIT")
+        except BaseException:
+            # The failed statement may have ended the transaction already; the lake stays at `version`.
+            with contextlib.suppress(duckdb.Error):
+                connection.execute("ROLLBACK")
+            raise
+        version = migration.version
+    return version
+
+
+# (database path, inode, follow-up) already brought up to date by this process.
+_ENSURED: set[tuple[str, int, int]] = set()
+
+
+def ensure_schema(database: LakeDatabase, *, then: Callable[[Connection], None] | None = None) -> None:
+    """Bring the lake's database up to `SCHEMA_VERSION` (creating it on first use), then `then(connection)`.
+
+    Done once per process and database file: repeated calls (every query of a session) cost nothing."""
+    path = str(database.path.resolve())
+    memo = (path, _inode(database), id(then) if then else 0)
+    if memo in _ENSURED:
+        return
+    with database.connect() as connection:
+        migrate(connection)
+        if then is not None:
+            then(connection)
+    _ENSURED.add((path, _inode(database), memo[2]))
+
+
+def _inode(database: LakeDatabase) -> int:
+    try:
+        return database.path.stat().st_ino
+    except FileNotFoundError:
+        return 0
