@@ -29,16 +29,16 @@ from binance_lake.binance.rest_client import RestClient
 from binance_lake.binance.retry import CircuitBreaker, RetryPolicy
 from binance_lake.catalog import queries
 from binance_lake.catalog.probe import ProbeReport, probe
-from binance_lake.catalog.refresh import RefreshProgress, RefreshReport, Selection, refresh
+from binance_lake.catalog.refresh import RefreshReport, Selection, refresh
 from binance_lake.catalog.store import ensure_catalog
 from binance_lake.core.datasets import get_dataset
 from binance_lake.core.errors import MissingDataWarning, UsageError
 from binance_lake.core.partitions import TABLES_DIR
+from binance_lake.core.progress import ProgressSink, from_done_total, listing_apart
 from binance_lake.core.settings import Settings, check_root, resolve_settings
 from binance_lake.core.symbols import normalize_symbol
 from binance_lake.core.timerange import DateLike, parse_date
 from binance_lake.core.vocabulary import Market, parse_interval, parse_market
-from binance_lake.engine.executor import SyncProgress
 from binance_lake.engine.sync import SyncReport, SyncRequest
 from binance_lake.engine.sync import run_sync as sync_into
 from binance_lake.load import aligned as load_aligned_
@@ -186,11 +186,12 @@ class LakeCatalog:
         symbols: str | Iterable[str] | None = None,
         intervals: str | Iterable[str] | None = None,
         concurrency: int = 32,
-        progress: RefreshProgress | None = None,
+        progress: ProgressSink | None = None,
         exchange_info: bool = True,
     ) -> RefreshReport:
         """List the archive (the chosen part of it) and record new, changed and gone files; with
-        `exchange_info`, also the exchange's symbols (status, contract type) when its REST API answers."""
+        `exchange_info`, also the exchange's symbols (status, contract type) when its REST API answers.
+        `progress` receives `ProgressEvent`s of phase "listing"."""
         selection = Selection(
             markets=tuple(parse_market(m) for m in _as_list(markets)) or tuple(Market),
             datasets=tuple(get_dataset(d).name for d in _as_list(datasets)),
@@ -232,11 +233,21 @@ class LakeCatalog:
         market: str | None = None,
         dataset: str | None = None,
         interval: str | None = None,
+        progress: ProgressSink | None = None,
     ) -> ProbeReport:
         """HEAD the daily files expected for `date` (default: yesterday, UTC) and the days before it.
 
         `markets`, `datasets`, `intervals`: one name, several, or None for all (`market=`, `dataset=`,
-        `interval=` are the old spellings, kept for one release)."""
+        `interval=` are the old spellings, kept for one release). `progress` receives `ProgressEvent`s of
+        phase "probing" (`on_progress(done, total)` is the old spelling, kept for one release)."""
+        if on_progress is not None:
+            warnings.warn(
+                "the keyword on_progress= is now progress= (a callable taking a ProgressEvent; "
+                "the old spelling goes in the next release)",
+                DeprecationWarning,
+                stacklevel=2,
+            )
+            progress = from_done_total(on_progress)
         check_days_back(days_back)
         last_day = _day(date) if date is not None else dt.datetime.now(dt.UTC).date() - dt.timedelta(days=1)
         filters = _filters(
@@ -256,7 +267,7 @@ class LakeCatalog:
                         days_back=days_back,
                         filters=filters,
                         concurrency=concurrency,
-                        on_progress=on_progress,
+                        progress=progress,
                     )
                 )
 
@@ -403,8 +414,8 @@ class Lake:
         refresh: bool = True,
         concurrency: int = 16,
         keep_raw: bool = True,
-        progress: SyncProgress | None = None,
-        refresh_progress: RefreshProgress | None = None,
+        progress: ProgressSink | None = None,
+        refresh_progress: ProgressSink | None = None,
         refresh_catalog: bool | None = None,
         retry_quarantined: bool = False,
     ) -> SyncReport:
@@ -419,8 +430,18 @@ class Lake:
         requested days the catalog never listed (`SyncReport.unlisted`).
         Quarantined files are fetched again when upstream changes them, or always with `retry_quarantined`.
         With requests outstanding and no answer for `settings.stall_timeout` seconds, it raises `Stalled`
-        (the state is recorded; the same call resumes).
+        (the state is recorded; the same call resumes). `progress` receives `ProgressEvent`s: the refresh's
+        (phase "listing"), then the downloads' (phase "sync"); `refresh_progress=` is the old spelling for a
+        separate listing sink, kept for one release.
         """
+        if refresh_progress is not None:
+            warnings.warn(
+                "the keyword refresh_progress= is deprecated: progress= receives the listing's events too "
+                "(the old spelling goes in the next release)",
+                DeprecationWarning,
+                stacklevel=2,
+            )
+            progress = listing_apart(progress, refresh_progress)
         if refresh_catalog is not None:
             warnings.warn(
                 "the keyword refresh_catalog= is now refresh= (the old spelling goes in the next release)",
@@ -456,7 +477,6 @@ class Lake:
                         concurrency=concurrency,
                         keep_raw=keep_raw,
                         progress=progress,
-                        refresh_progress=refresh_progress,
                         retry_quarantined=retry_quarantined,
                     )
                 )
