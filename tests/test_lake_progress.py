@@ -1,6 +1,7 @@
 """`Lake`'s progress against the simulator: refresh, probe and sync all report `ProgressEvent`s to the same
 kind of sink (here a list's `append`), each phase's counters growing to its total; the old spellings
-(`on_progress=`, `refresh_progress=`, `RefreshProgress`, `SyncProgress`) still work, with a DeprecationWarning."""
+(`on_progress=`, `refresh_progress=`, `RefreshProgress`, `SyncProgress`) still work, with a
+DeprecationWarning."""
 
 from __future__ import annotations
 

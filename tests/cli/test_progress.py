@@ -101,3 +101,18 @@ def test_the_interval_comes_from_the_environment(monkeypatch: pytest.MonkeyPatch
         monkeypatch.setenv(INTERVAL_ENV, bad)
         with pytest.raises(UsageError, match=INTERVAL_ENV):
             interval_from_env()
+
+
+def test_the_bar_shows_the_probe_and_quiet_shows_nothing() -> None:
+    out = FakeTerminal()
+    with ProgressDisplay(Shape.BARS, stream=out) as shown:
+        shown(ProgressEvent(Phase.PROBING, done=7, total=15))
+        assert shown._bars is not None
+        shown._bars.refresh()
+    assert "probing" in out.getvalue() and "7/15 files" in out.getvalue()
+    quiet = io.StringIO()
+    with ProgressDisplay(Shape.QUIET, stream=quiet, interval=0.01) as shown:
+        shown(ProgressEvent(Phase.PROBING, done=7, total=15))
+        shown(ProgressEvent(Phase.SYNC, done=1, total=2))
+        time.sleep(0.05)
+    assert quiet.getvalue() == ""  # the probe off a terminal stays silent, as it always was

@@ -1,8 +1,9 @@
 """Progress of the long commands (catalog refresh, catalog probe, sync) on stderr, in one of three shapes.
 
 On a terminal: live bars, one for the listing (directories listed of those known, pages, keys), one for the
-probe (files probed of expected) and one for the downloads (bytes, speed, time left; files done of planned). Anywhere else (a log, CI) a plain line every
-few seconds, and with `--json` a JSON object per line instead, so a long run is never silent. The interval
+probe (files probed of expected) and one for the downloads (bytes, speed, time left; files done of planned).
+Anywhere else (a log, CI) a plain line every few seconds, and with `--json` a JSON object per line instead, so
+a long run is never silent (the probe, as before, shows only its bar: `Shape.QUIET` elsewhere). The interval
 comes from `BINANCE_LAKE_PROGRESS_SECONDS` (default 5 s). Stdout stays for the command's result.
 Every shape renders the one protocol of `core/progress.py`: the display is the stages' `ProgressSink`.
 """
