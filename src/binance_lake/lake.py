@@ -15,15 +15,15 @@ A facade: each method builds the stage's request, runs the stage and delivers th
 from __future__ import annotations
 
 import dataclasses
+import warnings
 from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
-from binance_lake.catalog.refresh import RefreshProgress
 from binance_lake.catalog.request import MAX_PROBE_DAYS, check_days_back
+from binance_lake.core.progress import ProgressSink, listing_apart
 from binance_lake.core.settings import Settings, check_root, resolve_settings
 from binance_lake.core.timerange import DateLike
-from binance_lake.engine.executor import SyncProgress
 from binance_lake.engine.sync import SyncOptions, SyncReport
 from binance_lake.engine.sync_request import build_sync_request
 from binance_lake.facade.catalog import LakeCatalog
@@ -81,8 +81,8 @@ class Lake:
         refresh: bool = True,
         concurrency: int = 16,
         keep_raw: bool = True,
-        progress: SyncProgress | None = None,
-        refresh_progress: RefreshProgress | None = None,
+        progress: ProgressSink | None = None,
+        refresh_progress: ProgressSink | None = None,
         refresh_catalog: bool | None = None,
         retry_quarantined: bool = False,
     ) -> SyncReport:
@@ -97,8 +97,18 @@ class Lake:
         requested days the catalog never listed (`SyncReport.unlisted`).
         Quarantined files are fetched again when upstream changes them, or always with `retry_quarantined`.
         With requests outstanding and no answer for `settings.stall_timeout` seconds, it raises `Stalled`
-        (the state is recorded; the same call resumes).
+        (the state is recorded; the same call resumes). `progress` receives `ProgressEvent`s: the refresh's
+        (phase "listing"), then the downloads' (phase "sync"); `refresh_progress=` is the old spelling for a
+        separate listing sink, kept for one release.
         """
+        if refresh_progress is not None:
+            warnings.warn(
+                "the keyword refresh_progress= is deprecated: progress= receives the listing's events too "
+                "(the old spelling goes in the next release)",
+                DeprecationWarning,
+                stacklevel=2,
+            )
+            progress = listing_apart(progress, refresh_progress)
         if refresh_catalog is not None:
             warn_renamed("refresh", "refresh_catalog", stacklevel=2)
             refresh = refresh_catalog
@@ -119,7 +129,6 @@ class Lake:
             keep_raw=keep_raw,
             retry_quarantined=retry_quarantined,
             progress=progress,
-            refresh_progress=refresh_progress,
         )
         return run_sync_stage(self.settings, self.database, request, options)
 

@@ -11,6 +11,7 @@ import pytest
 
 from binance_lake.cli.progress import INTERVAL_ENV, ProgressDisplay, Shape, choose_shape, interval_from_env
 from binance_lake.core.errors import UsageError
+from binance_lake.core.progress import Phase, ProgressEvent
 
 
 class FakeTerminal(io.StringIO):
@@ -32,9 +33,9 @@ def test_the_bar_shows_bytes_and_files_apart() -> None:
     # The bytes column was fed file counts: "2.9/5.7 kB" during a 141 MB download.
     out = FakeTerminal()
     with ProgressDisplay(Shape.BARS, stream=out) as shown:
-        p = shown.sync
-        p.files_total, p.files_done, p.bytes_total, p.bytes_done = 5700, 2900, 141_000_000, 70_500_000
-        p.tick()
+        shown(
+            ProgressEvent(Phase.SYNC, done=2900, total=5700, bytes_done=70_500_000, bytes_total=141_000_000)
+        )
         assert shown._bars is not None
         shown._bars.refresh()
     text = out.getvalue()
@@ -44,9 +45,7 @@ def test_the_bar_shows_bytes_and_files_apart() -> None:
 def test_the_bar_shows_the_listing_phase() -> None:
     out = FakeTerminal()
     with ProgressDisplay(Shape.BARS, stream=out) as shown:
-        r = shown.refresh
-        r.prefixes_total, r.prefixes_done, r.pages, r.keys = 40, 12, 130, 52_000
-        r._tick()
+        shown(ProgressEvent(Phase.LISTING, done=12, total=40, pages=130, keys=52_000))
         assert shown._bars is not None
         shown._bars.refresh()
     assert "12/40 directories, 130 pages, 52,000 keys" in out.getvalue()
@@ -56,12 +55,11 @@ def test_off_a_terminal_a_line_arrives_every_interval_even_when_nothing_moves() 
     out = io.StringIO()
     with ProgressDisplay(Shape.LINES, stream=out, interval=0.02) as shown:
         assert out.getvalue() == ""  # nothing to say before a phase starts
-        r = shown.refresh
-        r.prefixes_total, r.prefixes_done, r.pages, r.keys = 6, 2, 3, 90
-        r._tick()
+        shown(ProgressEvent(Phase.LISTING, done=2, total=6, pages=3, keys=90))
         wait_for(out, 2)
-        shown.sync.files_total, shown.sync.bytes_total = 4, 2_000_000
-        shown.sync.tick()  # the listing's last state is printed when the sync starts
+        shown(
+            ProgressEvent(Phase.SYNC, total=4, bytes_total=2_000_000)
+        )  # the listing's last state is printed when the sync starts
         lines = wait_for(out, 5)
     assert lines[0].startswith("listing: 2/6 directories, 3 pages, 90 keys")
     syncing = [line for line in lines if line.startswith("sync: ")]
@@ -71,9 +69,7 @@ def test_off_a_terminal_a_line_arrives_every_interval_even_when_nothing_moves() 
 def test_json_lines_on_request() -> None:
     out = io.StringIO()
     with ProgressDisplay(Shape.JSON, stream=out, interval=0.02) as shown:
-        p = shown.sync
-        p.files_total, p.files_done, p.bytes_total, p.bytes_done, p.failures = 3, 1, 300, 100, 1
-        p.tick()
+        shown(ProgressEvent(Phase.SYNC, done=1, total=3, bytes_done=100, bytes_total=300, failures=1))
         wait_for(out, 2)
     events = [json.loads(line) for line in out.getvalue().splitlines()]
     assert {e["event"] for e in events} == {"progress"} and {e["phase"] for e in events} == {"sync"}
@@ -105,3 +101,18 @@ def test_the_interval_comes_from_the_environment(monkeypatch: pytest.MonkeyPatch
         monkeypatch.setenv(INTERVAL_ENV, bad)
         with pytest.raises(UsageError, match=INTERVAL_ENV):
             interval_from_env()
+
+
+def test_the_bar_shows_the_probe_and_quiet_shows_nothing() -> None:
+    out = FakeTerminal()
+    with ProgressDisplay(Shape.BARS, stream=out) as shown:
+        shown(ProgressEvent(Phase.PROBING, done=7, total=15))
+        assert shown._bars is not None
+        shown._bars.refresh()
+    assert "probing" in out.getvalue() and "7/15 files" in out.getvalue()
+    quiet = io.StringIO()
+    with ProgressDisplay(Shape.QUIET, stream=quiet, interval=0.01) as shown:
+        shown(ProgressEvent(Phase.PROBING, done=7, total=15))
+        shown(ProgressEvent(Phase.SYNC, done=1, total=2))
+        time.sleep(0.05)
+    assert quiet.getvalue() == ""  # the probe off a terminal stays silent, as it always was

@@ -22,9 +22,10 @@ from hypothesis import strategies as st
 from binance_lake.core.archive import ArchiveFile
 from binance_lake.core.errors import LakeLocked, Stalled
 from binance_lake.core.partitions import TABLES_DIR
+from binance_lake.core.progress import Phase, ProgressEvent
 from binance_lake.core.timerange import UTC, iter_days
 from binance_lake.core.vocabulary import Cadence, Interval, Market
-from binance_lake.engine.executor import INTERRUPTED, SyncProgress
+from binance_lake.engine.executor import INTERRUPTED
 from binance_lake.engine.sync import SyncReport, SyncRequest
 from binance_lake.lake import Lake
 from binance_lake.sim import placement
@@ -413,16 +414,14 @@ def test_a_sync_whose_server_dies_stops_within_the_stall_timeout_and_the_next_ru
     dying = make_sim()
     stopping: list[threading.Thread] = []
 
-    def kill_after_a_few_files(p: SyncProgress) -> None:
-        if p.files_done >= 3 and not stopping:
+    def kill_after_a_few_files(event: ProgressEvent) -> None:
+        if event.phase is Phase.SYNC and event.done >= 3 and not stopping:
             stopping.append(threading.Thread(target=dying.stop))
             stopping[0].start()
 
     started = time.monotonic()
     with pytest.raises(Stalled) as caught:
-        impatient(dying, tmp_path).sync(
-            **STALL_KWARGS, progress=SyncProgress(on_update=kill_after_a_few_files)
-        )  # type: ignore[arg-type]
+        impatient(dying, tmp_path).sync(**STALL_KWARGS, progress=kill_after_a_few_files)  # type: ignore[arg-type]
     assert time.monotonic() - started < 30  # not forever: the breaker no longer pauses without bound
     assert caught.value.host == f"127.0.0.1:{dying.port}" and "--stall-timeout" in str(caught.value)
     recorded = states(tmp_path)

@@ -12,7 +12,7 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -21,6 +21,7 @@ from binance_lake.catalog.queries import Filters
 from binance_lake.catalog.refresh import first_error
 from binance_lake.catalog.store import CatalogChanges, SeenFile, apply_seen, ensure_catalog, seen_table
 from binance_lake.core.archive import ArchiveFile, ParsedKey
+from binance_lake.core.progress import Phase, Progress, ProgressSink
 from binance_lake.core.timerange import iter_days
 from binance_lake.core.vocabulary import Cadence, Interval, Market, is_daily_file_date
 from binance_lake.storage.database import Connection, LakeDatabase
@@ -93,12 +94,13 @@ async def probe(
     days_back: int = 1,
     filters: Filters | None = None,
     concurrency: int = 64,
-    on_progress: Callable[[int, int], None] | None = None,
+    progress: ProgressSink | None = None,
 ) -> ProbeReport:
     """HEAD every daily file expected for `last_day` and the `days_back - 1` days before it.
 
     `concurrency` workers take the expected files one by one from a shared generator, so memory and the number
-    of tasks stay bounded however many files there are, and Ctrl-C cancels a handful of running requests."""
+    of tasks stay bounded however many files there are, and Ctrl-C cancels a handful of running requests.
+    `progress` receives a `Phase.PROBING` event when the number of expected files is known and after each."""
     started = time.monotonic()
     ensure_catalog(database)
     with database.connect(read_only=False) as connection:
@@ -108,10 +110,10 @@ async def probe(
     files = expected_files(series, days)
     found: list[SeenFile] = []
     missing: list[str] = []
-    done = 0
+    counter = Progress(Phase.PROBING, progress)
+    counter.expect(total)
 
     async def worker() -> None:
-        nonlocal done
         # A generator shared by coroutines of one thread: `next` never awaits, so no file is taken twice.
         for file in files:
             head = await prober.head(file.key)
@@ -122,9 +124,7 @@ async def probe(
                 # S3 always sends Last-Modified; a mirror that does not gets the probe's time.
                 modified = head.last_modified or dt.datetime.now(dt.UTC)
                 found.append(SeenFile(parsed, head.size, head.etag, modified))
-            done += 1
-            if on_progress is not None:
-                on_progress(done, total)
+            counter.add(done=1)
 
     try:
         async with asyncio.TaskGroup() as group:

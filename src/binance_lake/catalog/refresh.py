@@ -12,6 +12,7 @@ import asyncio
 import datetime as dt
 import re
 import time
+import warnings
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 from typing import Any, Protocol
@@ -33,6 +34,7 @@ from binance_lake.catalog.store import (
 from binance_lake.core.archive import CHECKSUM_SUFFIX, ArchiveFile, NotADatasetFile, dataset_prefix, parse_key
 from binance_lake.core.datasets import DatasetSpec, datasets_for, get_dataset
 from binance_lake.core.errors import BinanceLakeError
+from binance_lake.core.progress import Phase, Progress, ProgressEvent, ProgressSink
 from binance_lake.core.timerange import month_end, month_start
 from binance_lake.core.vocabulary import Cadence, Interval, Market
 from binance_lake.storage.database import Connection, LakeDatabase
@@ -75,7 +77,8 @@ class Selection:
 
 @dataclass
 class RefreshProgress:
-    """Counters the CLI renders while a refresh runs (updated from the event loop)."""
+    """Deprecated, goes in the next release: the old listing counters, kept as a `ProgressSink` that copies
+    `Phase.LISTING` events into its fields. Pass any callable taking a `ProgressEvent` instead."""
 
     prefixes_total: int = 0
     prefixes_done: int = 0
@@ -83,9 +86,19 @@ class RefreshProgress:
     keys: int = 0
     on_update: Callable[[RefreshProgress], None] | None = None
 
-    def _tick(self) -> None:
-        if self.on_update is not None:
-            self.on_update(self)
+    def __post_init__(self) -> None:
+        warnings.warn(
+            "RefreshProgress is deprecated: pass a callable taking a binance_lake.core.progress.ProgressEvent",
+            DeprecationWarning,
+            stacklevel=3,
+        )
+
+    def __call__(self, event: ProgressEvent, /) -> None:
+        if event.phase is Phase.LISTING:
+            self.prefixes_total, self.prefixes_done = event.total or 0, event.done
+            self.pages, self.keys = event.pages, event.keys
+            if self.on_update is not None:
+                self.on_update(self)
 
 
 class _Directory:
@@ -344,33 +357,30 @@ def _leaf_for(directory: str, spec: DatasetSpec, cadence: Cadence, selection: Se
     )
 
 
-async def _list_into(lister: Lister, leaf: Leaf, listing: Listing, progress: RefreshProgress) -> None:
+async def _list_into(lister: Lister, leaf: Leaf, listing: Listing, progress: Progress) -> None:
     # The leaf's zips and their `.CHECKSUM`s are collected together (a date range keeps both of a day).
     rows = listing.rows()
     async for page in lister.iter_listing(
         leaf.prefix, delimiter=None, max_keys=leaf.max_keys, start_after=leaf.after
     ):
         listing.pages += 1
-        progress.pages += 1
-        progress.keys += len(page.objects)
         done = False
         for listed in page.objects:
             if leaf.upto is not None and listed.key > leaf.upto:
                 done = True
                 break
             rows.add(listed)
-        progress._tick()
+        progress.add(pages=1, keys=len(page.objects))
         if done:
             break
     listing.add_rows(rows)
 
 
-async def _symbol_dirs(lister: Lister, prefix: str, listing: Listing, progress: RefreshProgress) -> list[str]:
+async def _symbol_dirs(lister: Lister, prefix: str, listing: Listing, progress: Progress) -> list[str]:
     """The symbol directories under a dataset prefix; stray objects there are counted as non-dataset keys."""
     found: list[str] = []
     async for page in lister.iter_listing(prefix, delimiter="/"):
         listing.pages += 1
-        progress.pages += 1
         for listed in page.objects:
             listing.add(listed)
         for sub in page.prefixes:
@@ -379,7 +389,7 @@ async def _symbol_dirs(lister: Lister, prefix: str, listing: Listing, progress: 
                 found.append(sub)
             else:
                 listing.other.append((sub, "empty directory name"))
-        progress._tick()  # long symbol listings (`--all`) show their pages before any leaf is known
+        progress.add(pages=1)  # long symbol listings (`--all`) show their pages before any leaf is known
     return found
 
 
@@ -394,10 +404,11 @@ async def walk(
     selection: Selection,
     *,
     concurrency: int = 32,
-    progress: RefreshProgress | None = None,
+    progress: Progress | None = None,
 ) -> Listing:
-    """List every chosen prefix of the archive, `concurrency` listings at a time."""
-    progress = progress or RefreshProgress()
+    """List every chosen prefix of the archive, `concurrency` listings at a time, counting directories,
+    pages and keys in `progress` (a `Phase.LISTING` counter)."""
+    progress = progress or Progress(Phase.LISTING)
     listing = Listing()
     semaphore = asyncio.Semaphore(concurrency)
     wanted = set(selection.symbols)
@@ -405,8 +416,7 @@ async def walk(
     async def leaf(item: Leaf) -> None:
         async with semaphore:
             await _list_into(lister, item, listing, progress)
-        progress.prefixes_done += 1
-        progress._tick()
+        progress.add(done=1)
 
     async def dataset(spec: DatasetSpec, cadence: Cadence, prefix: str) -> None:
         if wanted:
@@ -421,8 +431,7 @@ async def walk(
         # every symbol, interval and day was walked, else exactly the leaves (and their key ranges).
         whole = not wanted and not (spec.has_interval and selection.intervals) and selection.first_day is None
         listing.scope.extend([Leaf(prefix)] if whole else leaves)
-        progress.prefixes_total += len(leaves)
-        progress._tick()
+        progress.expect(len(leaves))
         async with asyncio.TaskGroup() as group:
             for item in leaves:
                 group.create_task(leaf(item))
@@ -507,20 +516,21 @@ async def refresh(
     *,
     archive_url: str,
     concurrency: int = 32,
-    progress: RefreshProgress | None = None,
+    progress: ProgressSink | None = None,
     exchange: ExchangeInfoSource | None = None,
 ) -> RefreshReport:
     """Walk the listing (and read exchangeInfo, when a source is given), then apply both to the catalog in
-    short database transactions. exchangeInfo is optional: when it fails, the report says why."""
+    short database transactions. exchangeInfo is optional: when it fails, the report says why. `progress`
+    receives a `Phase.LISTING` event after each page and directory."""
     started = time.monotonic()
-    progress = progress or RefreshProgress()
+    counter = Progress(Phase.LISTING, progress)
     if exchange is not None:
         listing, (exchange_tables, exchange_error) = await asyncio.gather(
-            walk(lister, selection, concurrency=concurrency, progress=progress),
+            walk(lister, selection, concurrency=concurrency, progress=counter),
             _exchange_tables(exchange, selection.markets),
         )
     else:
-        listing = await walk(lister, selection, concurrency=concurrency, progress=progress)
+        listing = await walk(lister, selection, concurrency=concurrency, progress=counter)
         exchange_tables, exchange_error = {}, None
     now = dt.datetime.now(dt.UTC)
 
@@ -544,5 +554,5 @@ async def refresh(
         seconds=time.monotonic() - started,
         exchange_symbols=exchange_changed,
         exchange_error=exchange_error,
-        keys=progress.keys,
+        keys=counter.event.keys,
     )

@@ -7,19 +7,11 @@ import dataclasses
 
 import pyarrow as pa
 import typer
-from rich.progress import (
-    BarColumn,
-    MofNCompleteColumn,
-    Progress,
-    ProgressColumn,
-    TextColumn,
-    TimeElapsedColumn,
-)
 
 from binance_lake.catalog.probe import ProbeReport
 from binance_lake.catalog.refresh import RefreshReport
 from binance_lake.cli.options import FORMAT, old_spelling, renamed
-from binance_lake.cli.progress import ProgressDisplay, choose_shape
+from binance_lake.cli.progress import DEFAULT_INTERVAL, ProgressDisplay, Shape, choose_shape
 from binance_lake.cli.render import OutputFormat, console, err_console, print_record, print_table
 from binance_lake.cli.state import SettingsCommand, state
 from binance_lake.lake import Lake, check_days_back
@@ -76,14 +68,9 @@ def _changes(report: RefreshReport | ProbeReport) -> dict[str, object]:
     return {f"changes_{name}": value for name, value in dataclasses.asdict(report.changes).items()}
 
 
-def _progress(fmt: OutputFormat, *columns: ProgressColumn) -> Progress:
-    # Only on a terminal and for people; on stderr, since stdout is for the result.
-    return Progress(
-        *columns,
-        console=err_console,
-        transient=True,
-        disable=fmt is not OutputFormat.TABLE or not err_console.is_terminal,
-    )
+def _probe_shape(fmt: OutputFormat) -> Shape:
+    # The probe's bar is only for people at a terminal (on stderr, since stdout is for the result).
+    return Shape.BARS if fmt is OutputFormat.TABLE and err_console.is_terminal else Shape.QUIET
 
 
 @catalog_app.command("refresh", cls=SettingsCommand)
@@ -107,7 +94,7 @@ def refresh_command(
             symbols=chosen,
             intervals=intervals,
             concurrency=concurrency,
-            progress=shown.refresh,
+            progress=shown,
         )
     if fmt is not OutputFormat.TABLE:
         record = {
@@ -154,14 +141,15 @@ def probe_command(
     check_days_back(days_back)  # before the progress bar starts
     lake = _lake(ctx)
     chosen = _series(markets, market, datasets, dataset, intervals, interval)
-    with _progress(fmt, TextColumn("probing"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn()) as bar:
-        task = bar.add_task("probe", total=None)
+    with ProgressDisplay(_probe_shape(fmt), interval=DEFAULT_INTERVAL) as shown:  # no periodic lines
         report = lake.catalog.probe(
             date,
             days_back=days_back,
-            **chosen,
+            markets=chosen["markets"],
+            datasets=chosen["datasets"],
+            intervals=chosen["intervals"],
             concurrency=concurrency,
-            on_progress=lambda done, total: bar.update(task, completed=done, total=total),
+            progress=shown,
         )
     if fmt is not OutputFormat.TABLE:
         record = {

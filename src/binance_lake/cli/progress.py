@@ -1,9 +1,11 @@
-"""Progress of the long commands (catalog refresh, sync) on stderr, in one of three shapes.
+"""Progress of the long commands (catalog refresh, catalog probe, sync) on stderr, in one of three shapes.
 
-On a terminal: live bars, one for the listing (directories listed of those known, pages, keys) and one for
-the downloads (bytes, speed, time left; files done of planned). Anywhere else (a log, CI) a plain line every
-few seconds, and with `--json` a JSON object per line instead, so a long run is never silent. The interval
+On a terminal: live bars, one for the listing (directories listed of those known, pages, keys), one for the
+probe (files probed of expected) and one for the downloads (bytes, speed, time left; files done of planned).
+Anywhere else (a log, CI) a plain line every few seconds, and with `--json` a JSON object per line instead, so
+a long run is never silent (the probe, as before, shows only its bar: `Shape.QUIET` elsewhere). The interval
 comes from `BINANCE_LAKE_PROGRESS_SECONDS` (default 5 s). Stdout stays for the command's result.
+Every shape renders the one protocol of `core/progress.py`: the display is the stages' `ProgressSink`.
 """
 
 from __future__ import annotations
@@ -21,9 +23,8 @@ from rich.console import Console
 from rich.filesize import decimal
 from rich.progress import BarColumn, Progress, TaskID, TextColumn, TimeElapsedColumn
 
-from binance_lake.catalog.refresh import RefreshProgress
 from binance_lake.core.errors import UsageError
-from binance_lake.engine.executor import SyncProgress
+from binance_lake.core.progress import Phase, ProgressEvent
 
 INTERVAL_ENV = "BINANCE_LAKE_PROGRESS_SECONDS"
 DEFAULT_INTERVAL = 5.0
@@ -33,6 +34,7 @@ class Shape(StrEnum):
     BARS = "bars"
     LINES = "lines"
     JSON = "json"
+    QUIET = "quiet"  # nothing at all (probe off a terminal, as it always was)
 
 
 def choose_shape(*, as_json: bool, stream: IO[str] | None = None) -> Shape:
@@ -55,92 +57,99 @@ def interval_from_env() -> float:
     return seconds
 
 
-def listing_fields(p: RefreshProgress) -> dict[str, int]:
+def listing_fields(e: ProgressEvent) -> dict[str, int]:
     return {
-        "directories_done": p.prefixes_done,
-        "directories_total": p.prefixes_total,
-        "pages": p.pages,
-        "keys": p.keys,
+        "directories_done": e.done,
+        "directories_total": e.total or 0,
+        "pages": e.pages,
+        "keys": e.keys,
     }
 
 
-def sync_fields(p: SyncProgress) -> dict[str, int]:
+def probing_fields(e: ProgressEvent) -> dict[str, int]:
+    return {"files_done": e.done, "files_total": e.total or 0}
+
+
+def sync_fields(e: ProgressEvent) -> dict[str, int]:
     return {
-        "files_done": p.files_done,
-        "files_total": p.files_total,
-        "bytes_done": p.bytes_done,
-        "bytes_total": p.bytes_total,
-        "rows": p.rows,
-        "failures": p.failures,
+        "files_done": e.done,
+        "files_total": e.total or 0,
+        "bytes_done": e.bytes_done,
+        "bytes_total": e.bytes_total or 0,
+        "rows": e.rows,
+        "failures": e.failures,
     }
 
 
-def listing_counts(p: RefreshProgress) -> str:
-    total = str(p.prefixes_total) if p.prefixes_total else "?"
-    return f"{p.prefixes_done}/{total} directories, {p.pages:,} pages, {p.keys:,} keys"
+def listing_counts(e: ProgressEvent) -> str:
+    total = str(e.total) if e.total else "?"
+    return f"{e.done}/{total} directories, {e.pages:,} pages, {e.keys:,} keys"
 
 
-def sync_counts(p: SyncProgress, seconds: float, *, short: bool = False) -> str:
-    speed = p.bytes_done / seconds if seconds > 0 else 0.0
-    counts = f"{p.files_done}/{p.files_total} files, {decimal(p.bytes_done)} of {decimal(p.bytes_total)}"
+def probing_counts(e: ProgressEvent) -> str:
+    total = str(e.total) if e.total is not None else "?"
+    return f"{e.done}/{total} files"
+
+
+def sync_counts(e: ProgressEvent, seconds: float, *, short: bool = False) -> str:
+    done, total, bytes_total = e.done, e.total or 0, e.bytes_total or 0
+    speed = e.bytes_done / seconds if seconds > 0 else 0.0
+    counts = f"{done}/{total} files, {decimal(e.bytes_done)} of {decimal(bytes_total)}"
     if short:  # the bar's line has its own time columns
-        return f"{counts}, {decimal(int(speed))}/s, {p.failures} failed/quarantined"
+        return f"{counts}, {decimal(int(speed))}/s, {e.failures} failed/quarantined"
     # Re-downloads (a verification retry) can take bytes_done past the plan's total.
-    left = max(0.0, (p.bytes_total - p.bytes_done) / speed) if speed > 0 else None
-    left_text = f", {left:.0f} s left" if left is not None and p.bytes_total else ""
-    return f"{counts}, {decimal(int(speed))}/s{left_text}, {p.rows:,} rows, {p.failures} failed/quarantined"
+    left = max(0.0, (bytes_total - e.bytes_done) / speed) if speed > 0 else None
+    left_text = f", {left:.0f} s left" if left is not None and bytes_total else ""
+    return f"{counts}, {decimal(int(speed))}/s{left_text}, {e.rows:,} rows, {e.failures} failed/quarantined"
 
 
 class ProgressDisplay:
-    """Feeds `refresh` and `sync` counters to the chosen shape; use as a context manager around the work."""
+    """A `ProgressSink` for `refresh`, `probe` and `sync` that renders their events in the chosen shape; pass
+    it as `progress=` and use it as a context manager around the work."""
 
     def __init__(self, shape: Shape, *, stream: IO[str] | None = None, interval: float | None = None) -> None:
         self.shape = shape
         self.stream = stream or sys.stderr
         self.interval = interval_from_env() if interval is None else interval
-        self.refresh = RefreshProgress(on_update=self._on_refresh)
-        self.sync = SyncProgress(on_update=self._on_sync)
-        self._phase: str | None = None
+        # The last event of each phase: immutable, so the ticker thread reads them without a lock.
+        self._last: dict[Phase, ProgressEvent] = {}
+        self._phase: Phase | None = None
         self._started = time.monotonic()
         self._phase_started = self._started
         self._stop = threading.Event()
         self._lock = threading.Lock()
         self._thread: threading.Thread | None = None
         self._bars: Progress | None = None
-        self._listing_task: TaskID | None = None
-        self._sync_task: TaskID | None = None
+        self._tasks: dict[Phase, TaskID] = {}
 
-    # -- counters (called on the event loop) ----------------------------------------------------------
+    # -- events (called on the event loop) ------------------------------------------------------------
 
-    def _enter_phase(self, phase: str) -> None:
+    def _enter_phase(self, phase: Phase) -> None:
         if self._phase != phase:
             if self._phase is not None and self._bars is None:
                 self._emit()  # the finished phase's last state
             self._phase = phase
             self._phase_started = time.monotonic()
 
-    def _on_refresh(self, p: RefreshProgress) -> None:
-        self._enter_phase("listing")
-        if self._bars is not None and self._listing_task is not None:
-            self._bars.update(
-                self._listing_task,
-                visible=True,
-                total=p.prefixes_total or None,
-                completed=p.prefixes_done,
-                counts=listing_counts(p),
-            )
-
-    def _on_sync(self, p: SyncProgress) -> None:
-        self._enter_phase("sync")
-        if self._bars is not None and self._sync_task is not None:
+    def __call__(self, event: ProgressEvent, /) -> None:
+        self._enter_phase(event.phase)
+        self._last[event.phase] = event
+        task = self._tasks.get(event.phase)
+        if self._bars is None or task is None:
+            return
+        if event.phase is Phase.SYNC:
             # The bar follows bytes; files are their own count beside it.
-            self._bars.update(
-                self._sync_task,
-                visible=True,
-                total=p.bytes_total or None,
-                completed=p.bytes_done,
-                counts=sync_counts(p, time.monotonic() - self._phase_started, short=True),
+            seconds = time.monotonic() - self._phase_started
+            total, completed, counts = (
+                event.bytes_total,
+                event.bytes_done,
+                sync_counts(event, seconds, short=True),
             )
+        elif event.phase is Phase.LISTING:
+            total, completed, counts = event.total, event.done, listing_counts(event)
+        else:
+            total, completed, counts = event.total, event.done, probing_counts(event)
+        self._bars.update(task, visible=True, total=total or None, completed=completed, counts=counts)
 
     # -- periodic lines (a background thread, so a stalled download still reports) ------------------
 
@@ -148,19 +157,24 @@ class ProgressDisplay:
         """The current state as one line of the chosen shape (None before anything started)."""
         now = time.monotonic()
         seconds = now - self._phase_started
-        if self._phase == "listing":
-            fields, counts = listing_fields(self.refresh), listing_counts(self.refresh)
-        elif self._phase == "sync":
-            fields, counts = sync_fields(self.sync), sync_counts(self.sync, seconds)
-        else:
+        event = self._last.get(self._phase) if self._phase is not None else None
+        if event is None:
             return None
+        if event.phase is Phase.LISTING:
+            fields, counts = listing_fields(event), listing_counts(event)
+        elif event.phase is Phase.SYNC:
+            fields, counts = sync_fields(event), sync_counts(event, seconds)
+        else:
+            fields, counts = probing_fields(event), probing_counts(event)
         if self.shape is Shape.JSON:
             return json.dumps(
-                {"event": "progress", "phase": self._phase, **fields, "seconds": round(seconds, 1)}
+                {"event": "progress", "phase": event.phase.value, **fields, "seconds": round(seconds, 1)}
             )
-        return f"{self._phase}: {counts}, {seconds:.0f} s"
+        return f"{event.phase.value}: {counts}, {seconds:.0f} s"
 
     def _emit(self) -> None:
+        if self.shape is Shape.QUIET:
+            return
         with self._lock:
             text = self.line()
             if text is not None:
@@ -184,9 +198,9 @@ class ProgressDisplay:
                 transient=True,
             )
             self._bars.__enter__()
-            self._listing_task = self._bars.add_task("listing", total=None, visible=False, counts="")
-            self._sync_task = self._bars.add_task("sync", total=None, visible=False, counts="")
-        else:
+            for phase in Phase:
+                self._tasks[phase] = self._bars.add_task(phase.value, total=None, visible=False, counts="")
+        elif self.shape is not Shape.QUIET:
             self._thread = threading.Thread(target=self._ticker, name="progress", daemon=True)
             self._thread.start()
         return self

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import datetime as dt
+from collections.abc import Mapping
+
 import typer
 from rich.markup import escape
 from rich.table import Table
@@ -11,8 +14,25 @@ from binance_lake.cli.progress import ProgressDisplay, choose_shape
 from binance_lake.cli.render import OutputFormat, console, print_record, show
 from binance_lake.cli.state import state
 from binance_lake.core.errors import UsageError
-from binance_lake.engine.sync import SyncReport, unavailable_text
+from binance_lake.engine.plan import Series
+from binance_lake.engine.sync import SyncReport, Unlisted
 from binance_lake.lake import Lake
+
+
+def unavailable_text(unavailable: Mapping[Series, tuple[dt.date, ...]]) -> list[str]:
+    """One line per series with days no archive file covers (missing upstream, e.g. 404 days)."""
+    lines = []
+    for series, days in sorted(unavailable.items(), key=lambda kv: tuple(x or "" for x in kv[0])):
+        name = "/".join(x for x in series if x)
+        shown = ", ".join(d.isoformat() for d in days[:10]) + (" …" if len(days) > 10 else "")
+        lines.append(f"{name}: {len(days)} day(s) not in the archive: {shown}")
+    return lines
+
+
+def unlisted_text(unlisted: Unlisted) -> str:
+    """A dry run's series and the first few day ranges the catalog has never listed."""
+    shown = ", ".join(f"{a}..{b}" if a != b else str(a) for a, b in unlisted.ranges[:5])
+    return f"{unlisted.series}: {shown}" + (" …" if len(unlisted.ranges) > 5 else "")
 
 
 def _print_plan(report: SyncReport) -> None:
@@ -52,7 +72,7 @@ def _print_unlisted(report: SyncReport) -> None:
         highlight=False,
     )
     for unlisted in report.unlisted:
-        console.print(f"  {unlisted.text()}", highlight=False, markup=False)
+        console.print(f"  {unlisted_text(unlisted)}", highlight=False, markup=False)
     datasets = ",".join(dict.fromkeys(u.dataset for u in report.unlisted))
     intervals = ",".join(dict.fromkeys(u.interval for u in report.unlisted if u.interval))
     console.print(
@@ -183,8 +203,7 @@ def sync_command(
             refresh=refresh,
             concurrency=concurrency,
             keep_raw=keep_raw,
-            progress=shown.sync,
-            refresh_progress=shown.refresh,
+            progress=shown,
             retry_quarantined=retry_quarantined,
         )
     if fmt is not OutputFormat.TABLE:

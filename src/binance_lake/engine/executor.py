@@ -16,6 +16,7 @@ import contextlib
 import dataclasses
 import hashlib
 import time
+import warnings
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -30,6 +31,7 @@ from binance_lake.core.errors import (
     StorageError,
 )
 from binance_lake.core.partitions import Partition
+from binance_lake.core.progress import Phase, Progress, ProgressEvent, ProgressSink
 from binance_lake.core.vocabulary import Cadence
 from binance_lake.engine.ingest import Verified, group_for_ingest, ingest
 from binance_lake.engine.plan import Plan, PlannedFile, Reason
@@ -48,7 +50,8 @@ INTERRUPTED = "the run stopped before this file was finished; the next sync resu
 
 @dataclass
 class SyncProgress:
-    """Counters for a progress display; `on_update` is called on the event loop after each change."""
+    """Deprecated, goes in the next release: the old sync counters, kept as a `ProgressSink` that copies
+    `Phase.SYNC` events into its fields. Pass any callable taking a `ProgressEvent` instead."""
 
     files_total: int = 0
     files_done: int = 0
@@ -58,9 +61,20 @@ class SyncProgress:
     rows: int = 0
     on_update: Callable[[SyncProgress], None] | None = None
 
-    def tick(self) -> None:
-        if self.on_update is not None:
-            self.on_update(self)
+    def __post_init__(self) -> None:
+        warnings.warn(
+            "SyncProgress is deprecated: pass a callable taking a binance_lake.core.progress.ProgressEvent",
+            DeprecationWarning,
+            stacklevel=3,
+        )
+
+    def __call__(self, event: ProgressEvent, /) -> None:
+        if event.phase is Phase.SYNC:
+            self.files_total, self.files_done = event.total or 0, event.done
+            self.bytes_total, self.bytes_done = event.bytes_total or 0, event.bytes_done
+            self.failures, self.rows = event.failures, event.rows
+            if self.on_update is not None:
+                self.on_update(self)
 
 
 @dataclass(frozen=True)
@@ -119,13 +133,14 @@ class Executor:
         concurrency: int = 16,
         ingest_workers: int = 2,
         keep_raw: bool = True,
-        progress: SyncProgress | None = None,
+        progress: ProgressSink | None = None,
     ) -> None:
         self.client = client
         self.database = database
         self.root = root
         self.keep_raw = keep_raw
-        self.progress = progress or SyncProgress()
+        # Files, bytes, rows and failures as `Phase.SYNC` events to the caller's sink.
+        self.progress = Progress(Phase.SYNC, progress)
         self._downloads = asyncio.Semaphore(concurrency)
         self._ingests = asyncio.Semaphore(ingest_workers)
         self._failures: list[FileFailure] = []
@@ -158,7 +173,7 @@ class Executor:
         status = FileStatus.QUARANTINED if quarantine else FileStatus.FAILED
         message = error if isinstance(error, str) else str(error) or type(error).__name__
         self._failures.append(FileFailure(planned.key, message, quarantine))
-        self.progress.failures += 1
+        self.progress.add(failures=1)
         state = self._state(planned, status)
         self._record(dataclasses.replace(state, error=message, attempts=attempts, failed_bytes=bad_bytes))
 
@@ -263,8 +278,7 @@ class Executor:
         return Verified(planned.key, planned.file, path)
 
     def _on_bytes(self, count: int) -> None:
-        self.progress.bytes_done += count
-        self.progress.tick()
+        self.progress.add(bytes_done=count)
 
     # -- ingest ---------------------------------------------------------------------------------------
 
@@ -311,7 +325,7 @@ class Executor:
             downloaded = self._downloaded[item.key]
             self._record(dataclasses.replace(downloaded, status=FileStatus.INGESTED, rows=rows[item.key]))
             self._ingested += 1
-            self.progress.rows += rows[item.key]
+            self.progress.add(rows=rows[item.key])
         monthly = [item.file for item in group.ready if item.file.cadence is Cadence.MONTHLY]
         for file in monthly:
             self._writer.supersede(file)
@@ -323,8 +337,7 @@ class Executor:
         group.waiting -= 1
         if verified is not None:
             group.ready.append(verified)
-        self.progress.files_done += 1
-        self.progress.tick()
+        self.progress.add(done=1)
         if group.waiting == 0 and group.ready:
             await self._ingest_group(group)
 
@@ -336,9 +349,7 @@ class Executor:
             group = _Group(target, waiting=len(members))
             for member in members:
                 self._groups[member.key] = group
-        self.progress.files_total = len(plan.fetch)
-        self.progress.bytes_total = plan.bytes
-        self.progress.tick()
+        self.progress.expect(len(plan.fetch), bytes_=plan.bytes)
         self._record(*(self._state(p, FileStatus.PLANNED) for p in plan.fetch if p.reason is Reason.NEW))
         if plan.fetch:
             with self.database.connect() as connection:
@@ -348,7 +359,7 @@ class Executor:
                 tasks.create_task(self._one(planned))
         return ExecutionReport(
             ingested=self._ingested,
-            rows=self.progress.rows,
+            rows=self.progress.event.rows,
             bytes=self._bytes,
             failures=tuple(sorted(self._failures, key=lambda f: f.key)),
             seconds=time.monotonic() - started,

@@ -24,17 +24,18 @@ from pathlib import Path
 
 from binance_lake.binance.archive_client import ArchiveClient
 from binance_lake.catalog.queries import traded_symbols, unlisted_days
-from binance_lake.catalog.refresh import RefreshProgress, RefreshReport, Selection, refresh
+from binance_lake.catalog.refresh import RefreshReport, Selection, refresh
 from binance_lake.catalog.store import ensure_catalog
 from binance_lake.core.archive import ArchiveFile
 from binance_lake.core.datasets import get_dataset
 from binance_lake.core.errors import StorageError, UsageError
 from binance_lake.core.partitions import TABLES_DIR, Partition, partition_paths
+from binance_lake.core.progress import ProgressSink
 from binance_lake.core.symbols import pair_of
 from binance_lake.core.timerange import month_end, month_start
 from binance_lake.core.vocabulary import Cadence, Interval, Market, intervals_for
-from binance_lake.engine.executor import ExecutionReport, Executor, SyncProgress
-from binance_lake.engine.plan import CatalogFile, Plan, Series, plan_sync
+from binance_lake.engine.executor import ExecutionReport, Executor
+from binance_lake.engine.plan import CatalogFile, Plan, plan_sync
 from binance_lake.engine.state import FileStatus, RecordedFile, finish_run, recorded, start_run
 from binance_lake.storage.database import Connection, LakeDatabase
 from binance_lake.storage.inventory import (
@@ -89,16 +90,15 @@ class SyncOptions:
 
     `refresh` lists the request's prefixes before planning; `dry_run` only plans, from the catalog as it is;
     `concurrency` bounds downloads; `keep_raw` keeps the verified zips under `<root>/raw/`;
-    `retry_quarantined` fetches quarantined files again even when upstream did not change them. The progress
-    objects are the display's (the executor and the refresh update them)."""
+    `retry_quarantined` fetches quarantined files again even when upstream did not change them. `progress`
+    receives the refresh's `Phase.LISTING` events, then the `Phase.SYNC` events of the downloads."""
 
     refresh: bool = True
     dry_run: bool = False
     concurrency: int = 16
     keep_raw: bool = True
     retry_quarantined: bool = False
-    progress: SyncProgress | None = None
-    refresh_progress: RefreshProgress | None = None
+    progress: ProgressSink | None = None
 
 
 @dataclass(frozen=True)
@@ -112,10 +112,6 @@ class Unlisted:
     @property
     def series(self) -> str:
         return f"{self.dataset} {self.interval}" if self.interval else self.dataset
-
-    def text(self) -> str:
-        shown = ", ".join(f"{a}..{b}" if a != b else str(a) for a, b in self.ranges[:5])
-        return f"{self.series}: {shown}" + (" …" if len(self.ranges) > 5 else "")
 
 
 @dataclass(frozen=True)
@@ -470,7 +466,7 @@ async def run_sync(
             database,
             _refresh_selection(request),
             archive_url=archive_url,
-            progress=options.refresh_progress,
+            progress=options.progress,
         )
     with database.connect() as connection:
         symbols = resolve_symbols(connection, request)
@@ -506,13 +502,3 @@ async def run_sync(
     with database.connect() as connection:
         finish_run(connection, run_id, report.summary())
     return report
-
-
-def unavailable_text(unavailable: Mapping[Series, tuple[dt.date, ...]]) -> list[str]:
-    """One line per series with days no archive file covers (missing upstream, e.g. 404 days)."""
-    lines = []
-    for series, days in sorted(unavailable.items(), key=lambda kv: tuple(x or "" for x in kv[0])):
-        name = "/".join(x for x in series if x)
-        shown = ", ".join(d.isoformat() for d in days[:10]) + (" …" if len(days) > 10 else "")
-        lines.append(f"{name}: {len(days)} day(s) not in the archive: {shown}")
-    return lines

@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import contextlib
+import warnings
 from collections.abc import Awaitable, Callable, Iterable, Iterator
 from typing import Any
 
@@ -13,7 +14,7 @@ from binance_lake.binance.clients import Clients
 from binance_lake.binance.retry import RetryPolicy
 from binance_lake.catalog import queries
 from binance_lake.catalog.probe import ProbeReport, probe
-from binance_lake.catalog.refresh import RefreshProgress, RefreshReport, refresh
+from binance_lake.catalog.refresh import RefreshReport, refresh
 from binance_lake.catalog.request import (
     build_filters,
     build_selection,
@@ -25,6 +26,7 @@ from binance_lake.catalog.store import ensure_catalog
 from binance_lake.core.choices import Names, as_day
 from binance_lake.core.datasets import get_dataset
 from binance_lake.core.errors import UsageError
+from binance_lake.core.progress import ProgressSink, from_done_total
 from binance_lake.core.settings import Settings
 from binance_lake.core.symbols import normalize_symbol
 from binance_lake.core.timerange import DateLike
@@ -69,11 +71,12 @@ class LakeCatalog:
         symbols: str | Iterable[str] | None = None,
         intervals: str | Iterable[str] | None = None,
         concurrency: int = 32,
-        progress: RefreshProgress | None = None,
+        progress: ProgressSink | None = None,
         exchange_info: bool = True,
     ) -> RefreshReport:
         """List the archive (the chosen part of it) and record new, changed and gone files; with
-        `exchange_info`, also the exchange's symbols (status, contract type) when its REST API answers."""
+        `exchange_info`, also the exchange's symbols (status, contract type) when its REST API answers.
+        `progress` receives `ProgressEvent`s of phase "listing"."""
         selection = build_selection(
             self._settings, markets=markets, datasets=datasets, symbols=symbols, intervals=intervals
         )
@@ -104,11 +107,21 @@ class LakeCatalog:
         market: str | None = None,
         dataset: str | None = None,
         interval: str | None = None,
+        progress: ProgressSink | None = None,
     ) -> ProbeReport:
         """HEAD the daily files expected for `date` (default: yesterday, UTC) and the days before it.
 
         `markets`, `datasets`, `intervals`: one name, several, or None for all (`market=`, `dataset=`,
-        `interval=` are the old spellings, kept for one release)."""
+        `interval=` are the old spellings, kept for one release). `progress` receives `ProgressEvent`s of
+        phase "probing" (`on_progress(done, total)` is the old spelling, kept for one release)."""
+        if on_progress is not None:
+            warnings.warn(
+                "the keyword on_progress= is now progress= (a callable taking a ProgressEvent; "
+                "the old spelling goes in the next release)",
+                DeprecationWarning,
+                stacklevel=2,
+            )
+            progress = from_done_total(on_progress)
         check_days_back(days_back)
         last_day = probe_last_day(date)
         filters = build_filters(
@@ -125,7 +138,7 @@ class LakeCatalog:
                 days_back=days_back,
                 filters=filters,
                 concurrency=concurrency,
-                on_progress=on_progress,
+                progress=progress,
             )
 
         return run_online(self._settings, work, concurrency=concurrency)
