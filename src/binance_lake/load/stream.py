@@ -15,8 +15,9 @@ table, so a year of ticks can be copied into PostgreSQL or written as Qlib bins 
 The plan (coverage, the files to read, what is missing) is made once, when `iter_batches` is called, from the
 same facts `load_table` uses: held partitions that are gone or differ from the lake's record are not read and
 their days are in `missing`. Reading starts at the first batch and opens one partition file at a time
-(one a month for bar-like datasets, one a day for tick-like ones), row group by row group, so memory is
-bounded by a row group of one partition plus one batch, whatever the size of the result. Each iteration
+(one a month for bar-like datasets, one a day for tick-like ones), decoding `batch_rows` rows at a time, so
+memory is a few batches (the one handed over, the one being joined, the rows waiting for the next) plus the
+open file's decoding buffers, whatever the size of the result (docs/benchmarks.md). Each iteration
 reads the files again; a file that vanished or broke since the plan is a `StorageError` naming the sync that
 rebuilds it, as in `load_table`.
 """
@@ -152,23 +153,19 @@ def _within(batch: pa.RecordBatch, column: str, span: TimeRange) -> pa.RecordBat
 
 def rebatch(pieces: Iterable[pa.RecordBatch], rows: int) -> Iterator[pa.RecordBatch]:
     """`pieces` (one schema) cut and joined into batches of exactly `rows` rows, the last one shorter; order
-    kept. Holds fewer than `rows` rows between batches."""
+    kept. A batch within one piece is a zero-copy slice of it; only a batch spanning pieces is copied, and
+    fewer than `rows` rows wait between batches."""
     pending: list[pa.RecordBatch] = []
     count = 0
     for piece in pieces:
-        if piece.num_rows == 0:
-            continue
-        pending.append(piece)
-        count += piece.num_rows
-        if count < rows:
-            continue
-        merged = _joined(pending)
-        start = 0
-        while count - start >= rows:
-            yield merged.slice(start, rows)
-            start += rows
-        pending = [merged.slice(start)] if start < count else []
-        count -= start
+        offset = 0
+        while count + piece.num_rows - offset >= rows:
+            take = rows - count
+            yield _joined([*pending, piece.slice(offset, take)])
+            pending, count, offset = [], 0, offset + take
+        if offset < piece.num_rows:
+            pending.append(piece.slice(offset))
+            count += piece.num_rows - offset
     if count:
         yield _joined(pending)
 
