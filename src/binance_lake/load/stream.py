@@ -112,8 +112,8 @@ def iter_batches(
 def _read_partition(
     path: Path, symbol: str, request: LoadRequest, schema: pa.Schema, batch_rows: int
 ) -> Iterator[pa.RecordBatch]:
-    """One partition's rows inside the request's range, `symbol` first, cast to `schema`, a row group at
-    a time."""
+    """One partition's rows inside the request's range, `symbol` first, cast to `schema`, decoded
+    `batch_rows` rows at a time."""
     span = request.range
     symbols = pa.scalar(symbol, pa.string())
     try:
