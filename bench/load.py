@@ -6,7 +6,11 @@ sync would leave it (monthly zstd partitions via `write_table_atomic`, `file_sta
 the same rows from one CSV per month with a header, as the archive ships them, and converts the times (for
 the aligned case it also does the as-of joins with `pandas.merge_asof`). Median of `--repeat` runs.
 
-    .venv/bin/python bench/load.py [--repeat 7] [--symbols 300]
+A second table streams the 1m symbol-year and the universe with `Lake.iter_batches` (Arrow batches, consumed
+and dropped, as an exporter would) against `Lake.load(as_="arrow")` of the same rows: time, and the most
+memory Arrow held at once (each run in its own proxy memory pool). `--stream-only` prints just that table.
+
+    .venv/bin/python bench/load.py [--repeat 7] [--symbols 300] [--stream-only]
 """
 
 from __future__ import annotations
@@ -153,6 +157,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeat", type=int, default=7)
     parser.add_argument("--symbols", type=int, default=300)
+    parser.add_argument("--stream-only", action="store_true", help="only the iter_batches table")
     args = parser.parse_args()
     rng = np.random.default_rng(7)
     with tempfile.TemporaryDirectory() as tmp:
@@ -246,13 +251,59 @@ def main() -> None:
         )
         print("| case | rows | lake (ms) | read_csv (ms) | read_csv / lake |")
         print("|---|---:|---:|---:|---:|")
-        for name, ours, baseline, rows in cases:
+        for name, ours, baseline, rows in [] if args.stream_only else cases:
             got = ours()
             assert len(got) == rows, (name, len(got))
             lake_ms, csv_ms = median_ms(ours, args.repeat), median_ms(baseline, max(3, args.repeat // 2))
             print(
                 f"| {name} | {rows:,} | {lake_ms:.1f} | {csv_ms:.1f} | {csv_ms / lake_ms:.1f}× |", flush=True
             )
+        stream_table(lake, universe, start, end, args.repeat)
+
+
+_POOLS: list[pa.MemoryPool] = []  # buffers may free into a pool after its run: keep the pools alive
+
+
+def peak_mb(fn: Callable[[], Any]) -> float:
+    """The most memory (MB) Arrow held at once while `fn` ran, in a pool of its own."""
+    previous = pa.default_memory_pool()
+    pool = pa.proxy_memory_pool(previous)
+    _POOLS.append(pool)
+    pa.set_memory_pool(pool)
+    try:
+        fn()
+    finally:
+        pa.set_memory_pool(previous)
+    return (pool.max_memory() or 0) / 1e6
+
+
+def stream_table(lake: Lake, universe: list[str], start: str, end: str, repeat: int) -> None:
+    def drain(**request: Any) -> Callable[[], int]:
+        def go() -> int:
+            return sum(b.num_rows for b in lake.iter_batches("klines", start=start, end=end, **request))
+
+        return go
+
+    def whole(**request: Any) -> Callable[[], int]:
+        return lambda: lake.load("klines", start=start, end=end, as_="arrow", **request).num_rows
+
+    cases = [
+        ("1 symbol-year, 1m klines", {"symbols": "BTCUSDT", "interval": "1m"}, 527040),
+        (f"{len(universe)} symbols, a year of 1h klines", {"symbols": universe, "interval": "1h"}, 0),
+    ]
+    print()
+    print("| case | rows | load arrow (ms) | iter_batches (ms) | load peak (MB) | iter_batches peak (MB) |")
+    print("|---|---:|---:|---:|---:|---:|")
+    for name, request, rows in cases:
+        streamed, loaded = drain(**request), whole(**request)
+        got = streamed()
+        assert got == loaded() and (rows == 0 or got == rows), (name, got)
+        load_ms, stream_ms = median_ms(loaded, repeat), median_ms(streamed, repeat)
+        load_mb, stream_mb = peak_mb(loaded), peak_mb(streamed)
+        print(
+            f"| {name} | {got:,} | {load_ms:.1f} | {stream_ms:.1f} | {load_mb:.1f} | {stream_mb:.1f} |",
+            flush=True,
+        )
 
 
 if __name__ == "__main__":

@@ -2,23 +2,91 @@
 
 from binance_lake import Lake
 lake = Lake()                      # root from settings (BINANCE_LAKE_ROOT, binance-lake.toml)
+
+`__all__` is the public API: the `Lake`, the values its methods return (reports, `Missing`, the stream of
+`Batches`), the settings, and the errors and warning a caller catches. Everything else is internal and may
+move between releases.
 """
 
 from __future__ import annotations
 
-from binance_lake.core.errors import BinanceLakeError, UsageError
+import importlib
+from typing import TYPE_CHECKING
+
+from binance_lake.core.errors import (
+    BinanceLakeError,
+    IntegrityError,
+    LakeLocked,
+    MissingDataWarning,
+    Restricted,
+    SchemaTooNew,
+    SourceError,
+    Stalled,
+    StorageError,
+    UsageError,
+)
+from binance_lake.core.progress import Phase, ProgressEvent, ProgressSink
 from binance_lake.core.settings import Settings, resolve_settings
 
-__all__ = ["BinanceLakeError", "Lake", "Settings", "UsageError", "__version__", "resolve_settings"]
+if TYPE_CHECKING:
+    from binance_lake.catalog.probe import ProbeReport
+    from binance_lake.catalog.refresh import RefreshReport
+    from binance_lake.engine.sync import SyncReport
+    from binance_lake.lake import Lake
+    from binance_lake.load.missing import Gap, Missing, missing_of
+    from binance_lake.load.stream import Batches
+
+__all__ = [
+    "Batches",
+    "BinanceLakeError",
+    "Gap",
+    "IntegrityError",
+    "Lake",
+    "LakeLocked",
+    "Missing",
+    "MissingDataWarning",
+    "Phase",
+    "ProbeReport",
+    "ProgressEvent",
+    "ProgressSink",
+    "RefreshReport",
+    "Restricted",
+    "SchemaTooNew",
+    "Settings",
+    "SourceError",
+    "Stalled",
+    "StorageError",
+    "SyncReport",
+    "UsageError",
+    "__version__",
+    "missing_of",
+    "resolve_settings",
+]
 
 __version__ = "0.1.0"
 
+# These pull in aiohttp, DuckDB or pyarrow: they are imported only when first asked for, so `import
+# binance_lake` (and the pure core, and the simulator) stays light.
+_LAZY = {
+    "Lake": "binance_lake.lake",
+    "SyncReport": "binance_lake.engine.sync",
+    "RefreshReport": "binance_lake.catalog.refresh",
+    "ProbeReport": "binance_lake.catalog.probe",
+    "Gap": "binance_lake.load.missing",
+    "Missing": "binance_lake.load.missing",
+    "missing_of": "binance_lake.load.missing",
+    "Batches": "binance_lake.load.stream",
+}
+
 
 def __getattr__(name: str) -> object:
-    # `Lake` pulls in aiohttp, DuckDB and pyarrow; import it only when asked for, so the pure core and the
-    # simulator stay light to import.
-    if name == "Lake":
-        from binance_lake.lake import Lake
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module 'binance_lake' has no attribute {name!r}")
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value  # later lookups skip this function
+    return value
 
-        return Lake
-    raise AttributeError(f"module 'binance_lake' has no attribute {name!r}")
+
+def __dir__() -> list[str]:
+    return sorted({*globals(), *__all__})

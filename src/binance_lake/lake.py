@@ -42,6 +42,7 @@ from binance_lake.load.missing import check_frame, deliver
 from binance_lake.load.reader import load_table
 from binance_lake.load.request import SymbolsArg, build_request
 from binance_lake.load.resample import resample_table
+from binance_lake.load.stream import DEFAULT_BATCH_ROWS, Batches, iter_batches
 from binance_lake.storage.database import LakeDatabase
 
 # Old import paths (`from binance_lake.lake import …`) kept working.
@@ -260,3 +261,26 @@ class Lake:
         check_frame(as_)
         require_lake(self.database)
         return convert(load_status.problems(self.root), as_)
+
+    def iter_batches(
+        self,
+        dataset: str,
+        symbols: SymbolsArg,
+        start: DateLike,
+        end: DateLike | None = None,
+        *,
+        market: str = "um",
+        interval: str | None = None,
+        columns: Iterable[str] | None = None,
+        fill: bool = False,
+        batch_rows: int = DEFAULT_BATCH_ROWS,
+    ) -> Batches:
+        """`load`'s rows as a stream of Arrow record batches in (symbol, time) order, read one partition at
+        a time (for exporters; see `binance_lake.load.stream`). Same arguments as `load` but `as_`; what the
+        lake lacks is `Batches.missing`, known before the first batch."""
+        request = build_request(
+            dataset, symbols, start, end, market=market, interval=interval, columns=columns
+        )
+        if fill:
+            fill_load(self.root, request, self.sync)
+        return iter_batches(self.root, request, batch_rows=batch_rows)

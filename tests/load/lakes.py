@@ -126,6 +126,21 @@ class LakeBuilder:
         if upstream:
             self.upstream.extend(files)
 
+    def held(
+        self,
+        dataset: str,
+        symbol: str,
+        first: dt.date,
+        last: dt.date,
+        *,
+        market: Market = Market.UM,
+        interval: Interval | None = None,
+    ) -> None:
+        """State and catalog rows only, for partitions the caller wrote itself (large ones, made fast)."""
+        files = self._files(dataset, symbol, first, last, market, interval)
+        self.states.extend(FileState(f.key, f, FileStatus.INGESTED, rows=1) for f in files)
+        self.upstream.extend(files)
+
     def announce(
         self,
         dataset: str,

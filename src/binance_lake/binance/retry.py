@@ -61,9 +61,6 @@ class RetryPolicy:
         return is_transient(error) and attempt < self.max_attempts
 
 
-NO_RETRY = RetryPolicy(max_attempts=1)
-
-
 class BreakerState(enum.Enum):
     CLOSED = "closed"
     OPEN = "open"

@@ -119,11 +119,6 @@ class DatasetSpec:
     def markets(self) -> frozenset[Market]:
         return frozenset(self.layouts)
 
-    @property
-    def file_tag(self) -> str | None:
-        """The dataset word in file names. Kline-family files carry the interval instead (reference §1.3)."""
-        return None if self.has_interval else self.name
-
     def layout(self, market: Market) -> CsvLayout:
         try:
             return self.layouts[market]

@@ -66,13 +66,6 @@ class TimeRange:
     def days(self) -> Iterator[dt.date]:
         return iter_days(self.first_day, self.last_day)
 
-    @classmethod
-    def from_days(cls, first: dt.date, last: dt.date) -> TimeRange:
-        """Whole days `first .. last`, both included."""
-        if last < first:
-            raise UsageError(f"start {first} is after end {last}")
-        return cls(day_start(first), day_start(_day_after(last)))
-
 
 def resolve_range(start: DateLike, end: DateLike | None = None, *, today: dt.date | None = None) -> TimeRange:
     """Apply the range rule. A missing end means "through today" (UTC)."""

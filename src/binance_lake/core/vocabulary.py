@@ -161,13 +161,6 @@ def parse_market(text: str) -> Market:
         ) from None
 
 
-def parse_cadence(text: str) -> Cadence:
-    try:
-        return Cadence(text.strip().lower())
-    except ValueError:
-        raise UsageError(f"unknown cadence {text!r}; expected daily or monthly") from None
-
-
 def parse_interval(text: str) -> Interval:
     """Accept the archive spelling, and the REST spelling `1M` for a month."""
     cleaned = text.strip()

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any, Literal
 
@@ -28,15 +28,6 @@ Frame = Literal["pandas", "polars", "arrow"]
 FRAMES: tuple[str, ...] = ("pandas", "polars", "arrow")
 METADATA_KEY = b"binance_lake.missing"
 ATTRS_KEY = "missing"
-_GAP_FIELDS: list[pa.Field[Any]] = [
-    pa.field("dataset", pa.string()),
-    pa.field("interval", pa.string()),
-    pa.field("symbol", pa.string()),
-    pa.field("first_day", pa.date32()),
-    pa.field("last_day", pa.date32()),
-    pa.field("days", pa.int64()),
-]
-GAPS_SCHEMA = pa.schema(_GAP_FIELDS)
 
 
 @dataclass(frozen=True, order=True)
@@ -127,22 +118,6 @@ class Missing:
             )
         )
 
-    def to_table(self) -> pa.Table:
-        return pa.Table.from_pylist(
-            [
-                {
-                    "dataset": g.dataset,
-                    "interval": g.interval,
-                    "symbol": g.symbol,
-                    "first_day": g.first_day,
-                    "last_day": g.last_day,
-                    "days": g.days,
-                }
-                for g in self.gaps
-            ],
-            schema=GAPS_SCHEMA,
-        )
-
 
 def runs(days: Iterable[dt.date]) -> list[tuple[dt.date, dt.date]]:
     """Consecutive days folded into (first, last) runs: [1, 2, 3, 7] -> [(1, 3), (7, 7)]."""
@@ -153,19 +128,6 @@ def runs(days: Iterable[dt.date]) -> list[tuple[dt.date, dt.date]]:
         else:
             out.append((day, day))
     return out
-
-
-def gaps_of(dataset: str, interval: str | None, days: Mapping[str, Iterable[dt.date]]) -> Missing:
-    """`Missing` from each symbol's missing days."""
-    return Missing(
-        tuple(
-            sorted(
-                Gap(dataset, symbol, first, last, interval)
-                for symbol, symbol_days in days.items()
-                for first, last in runs(symbol_days)
-            )
-        )
-    )
 
 
 def check_frame(as_: str) -> Frame:

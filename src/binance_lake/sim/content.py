@@ -89,10 +89,6 @@ def decimals(universe: Universe, market: Market, dataset: str, symbol: str) -> d
     return table
 
 
-def _column_decimals(universe: Universe, market: Market, dataset: str, symbol: str, name: str) -> int:
-    return decimals(universe, market, dataset, symbol).get(name, 8)
-
-
 def _tick_decimals(market: Market, asset: str) -> int:
     """Value precision: spot prices move in cents even though the text has 8 decimals."""
     return mm.price_decimals(mm.base_price(asset)) + (1 if market is Market.SPOT else 0)

@@ -14,21 +14,6 @@ from typing import Any
 
 JsonObject = dict[str, Any]
 
-# The kline columns of the lake schema, in wire order; the 12th wire field (`ignore`) is not in the lake.
-KLINE_FIELDS = (
-    "open_time",
-    "open",
-    "high",
-    "low",
-    "close",
-    "volume",
-    "close_time",
-    "quote_volume",
-    "count",
-    "taker_buy_volume",
-    "taker_buy_quote_volume",
-)
-
 
 def archive_text(value: float, decimals: int) -> str:
     """A float as the archive CSV prints it: exactly `decimals` decimals, from its rounded integer units

@@ -1,1 +1,0 @@
-"""Layer 2: data-quality checks over tables, returning reports (pure)."""
