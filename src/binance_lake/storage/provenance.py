@@ -142,17 +142,17 @@ def held_days(
     return [HeldDay(d, i, s, day, Provenance(src), ref, etag, n) for d, i, s, day, src, ref, etag, n in rows]
 
 
-def held_runs_sql(source: str) -> str:
-    """SQL over a `day_provenance` table (`source`: its qualified name) giving each series' held days as runs
-    (market, dataset, "interval", symbol, first_day, last_day): consecutive days collapse into one row, so a
-    reader fetches a run per gap rather than a row per day."""
+def held_runs_sql(source: str, where: str = "true") -> str:
+    """SQL over a `day_provenance` table (`source`: its qualified name) giving the held days of the series
+    matching `where` as runs (market, dataset, "interval", symbol, first_day, last_day): consecutive days
+    collapse into one row, so a reader fetches a row per run rather than per day."""
     return f"""
         SELECT market, dataset, "interval", symbol, min(day) AS first_day, max(day) AS last_day
         FROM (
             SELECT market, dataset, "interval", symbol, day,
-                   day - (row_number() OVER (PARTITION BY market, dataset, "interval", symbol ORDER BY day))::INTEGER
-                       AS island
-            FROM (SELECT DISTINCT market, dataset, "interval", symbol, day FROM {source})
+                   day - (row_number() OVER (
+                       PARTITION BY market, dataset, "interval", symbol ORDER BY day))::INTEGER AS island
+            FROM (SELECT DISTINCT market, dataset, "interval", symbol, day FROM {source} WHERE {where})
         )
         GROUP BY market, dataset, "interval", symbol, island
     """
