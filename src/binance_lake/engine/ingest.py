@@ -26,7 +26,7 @@ from binance_lake.core.datasets import Granularity
 from binance_lake.core.partitions import Partition, partitions_of
 from binance_lake.core.timerange import day_start
 from binance_lake.storage.inventory import PartitionRecord
-from binance_lake.storage.parquet import MergeResult, merge_partition, write_partition_stream
+from binance_lake.storage.parquet import MergeResult, merge_partition, normalize, write_partition_stream
 from binance_lake.storage.provenance import DayRows
 
 Published = list[PartitionRecord]
@@ -91,7 +91,8 @@ def ingest_month(
         rows[item.key] = table.num_rows
         covered = [d for d in item.file.days() if first <= d <= last]
         replace.update(covered)
-        days.extend(_rows_per_day(table, spec.time_column, item.key, covered))
+        # Counted after dropping the file's duplicate rows, as the merge does: the day's rows as stored.
+        days.extend(_rows_per_day(normalize(table, spec), spec.time_column, item.key, covered))
     merged = pa.concat_tables(tables) if tables else spec.schema(partition.market).empty_table()
     result = merge_partition(root, partition, merged, replace_days=replace)
     _published(published, partition, result, tuple(days))
