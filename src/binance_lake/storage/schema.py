@@ -304,12 +304,13 @@ def _backfill_provenance(connection: Connection) -> None:
     reading every partition back inside a migration would make the upgrade as slow as the lake is large, so
     those days have `rows` NULL (the partition's total stays in `partitions.rows`). Where a monthly and a
     daily file both claim a day (a crash before the daily one was marked superseded) the monthly file wins:
-    its rows replaced the daily ones. Frozen with this migration: the registry's granularities never change.
+    its rows replaced the daily ones. Days already recorded are kept (a lake that lost its migration record
+    runs this again: idempotent, like migration 1). Frozen with this migration: granularities never change.
     """
     monthly = sorted(name for name, spec in DATASETS.items() if spec.granularity is Granularity.MONTH)
     connection.execute(
         """
-        INSERT INTO day_provenance BY NAME
+        INSERT OR IGNORE INTO day_provenance BY NAME
         SELECT 'tables/' || dataset || '/market=' || market || coalesce('/interval=' || "interval", '')
                    || '/symbol=' || symbol || '/'
                    || CASE WHEN list_contains($monthly, dataset) THEN strftime(day, '%Y-%m')
