@@ -275,6 +275,41 @@ def test_a_month_held_as_daily_files_is_replaced_by_its_monthly_file(
     assert lake.sync(**kwargs, dry_run=True).plan.is_empty  # type: ignore[arg-type]
 
 
+def provenance(root: Path) -> dict[tuple[str, D], tuple[str, str, str | None, int | None]]:
+    """day_provenance by (path, day): source, upstream key, ETag, rows."""
+    with LakeDatabase(root).connect(read_only=True) as connection:
+        rows = connection.execute(
+            'SELECT path, day, source, upstream_ref, etag, "rows" FROM day_provenance'
+        ).fetchall()
+    return {(path, day): (source, ref, etag, n) for path, day, source, ref, etag, n in rows}
+
+
+def test_a_month_synced_as_daily_files_flips_to_archive_monthly_when_its_monthly_file_replaces_them(
+    make_sim: MakeSim, tmp_path: Path
+) -> None:
+    server = make_sim(now=dt.datetime(2024, 2, 4, 12, tzinfo=UTC))  # January's monthly file comes on Feb 5
+    lake = lake_on(server, tmp_path)
+    kwargs = {"datasets": "klines", "symbols": "BTCUSDT", "intervals": "1h", "start": "2024-01-01"}
+    lake.sync(**kwargs, end="2024-01-31")  # type: ignore[arg-type]
+    path = f"{TABLES_DIR}/klines/market=um/interval=1h/symbol=BTCUSDT/2024-01.parquet"
+    january = list(iter_days(D(2024, 1, 1), D(2024, 1, 31)))
+    daily = provenance(tmp_path)
+    assert set(daily) == {(path, d) for d in january}
+    for (_, day), (source, ref, etag, rows) in daily.items():
+        assert source == "archive_daily" and ref.endswith(f"BTCUSDT-1h-{day.isoformat()}.zip")
+        assert etag is not None and rows == 24
+
+    server.universe.clock.set(dt.datetime(2024, 2, 6, 12, tzinfo=UTC))
+    lake.sync(**kwargs, end="2024-02-01")  # type: ignore[arg-type]
+    monthly = provenance(tmp_path)
+    february = f"{TABLES_DIR}/klines/market=um/interval=1h/symbol=BTCUSDT/2024-02.parquet"
+    assert set(monthly) == {(path, d) for d in january} | {(february, D(2024, 2, 1))}
+    key = "data/futures/um/monthly/klines/BTCUSDT/1h/BTCUSDT-1h-2024-01.zip"
+    assert {monthly[(path, d)][:2] for d in january} == {("archive_monthly", key)}
+    assert monthly[(february, D(2024, 2, 1))][0] == "archive_daily"  # February has no monthly file yet
+    assert sum(monthly[(path, d)][3] or 0 for d in january) == pq.read_table(tmp_path / path).num_rows
+
+
 # -- faults ---------------------------------------------------------------------------------------------
 
 # Corruption on the zips and their .CHECKSUMs only (a damaged listing page would be another story). The

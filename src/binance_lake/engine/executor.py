@@ -32,12 +32,14 @@ from binance_lake.core.errors import (
 )
 from binance_lake.core.partitions import Partition
 from binance_lake.core.progress import Phase, Progress, ProgressEvent, ProgressSink
+from binance_lake.core.provenance import Provenance
 from binance_lake.core.vocabulary import Cadence
 from binance_lake.engine.ingest import Verified, group_for_ingest, ingest
 from binance_lake.engine.plan import Plan, PlannedFile, Reason
 from binance_lake.engine.state import FileState, FileStatus, StateWriter, failed_bytes
 from binance_lake.storage.database import LakeDatabase
 from binance_lake.storage.inventory import PartitionRecord
+from binance_lake.storage.provenance import DayRecord
 
 RAW_DIR = "raw"
 VERIFY_ATTEMPTS = 4
@@ -321,6 +323,7 @@ class Executor:
 
     def _record_ingested(self, group: _Group, rows: dict[str, int], published: list[PartitionRecord]) -> None:
         self._writer.published(published)
+        self._writer.provenance(self._day_records(group, published))
         for item in group.ready:
             downloaded = self._downloaded[item.key]
             self._record(dataclasses.replace(downloaded, status=FileStatus.INGESTED, rows=rows[item.key]))
@@ -329,6 +332,23 @@ class Executor:
         monthly = [item.file for item in group.ready if item.file.cadence is Cadence.MONTHLY]
         for file in monthly:
             self._writer.supersede(file)
+
+    def _day_records(self, group: _Group, published: list[PartitionRecord]) -> list[DayRecord]:
+        """Each day the group's partitions replaced, with the archive file (key, ETag) its rows came from."""
+        files = {item.key: item.file for item in group.ready}
+        return [
+            DayRecord(
+                record.partition,
+                day.day,
+                Provenance.of_archive(files[day.upstream_ref].cadence),
+                day.upstream_ref,
+                self._downloaded[day.upstream_ref].etag,
+                day.rows,
+            )
+            for record in published
+            for day in record.days
+            if day.upstream_ref in files
+        ]
 
     async def _one(self, planned: PlannedFile) -> None:
         async with self._downloads:

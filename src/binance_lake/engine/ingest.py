@@ -11,7 +11,7 @@ from __future__ import annotations
 import datetime as dt
 import tempfile
 from collections import defaultdict
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -26,16 +26,30 @@ from binance_lake.core.datasets import Granularity
 from binance_lake.core.partitions import Partition, partitions_of
 from binance_lake.core.timerange import day_start
 from binance_lake.storage.inventory import PartitionRecord
-from binance_lake.storage.parquet import MergeResult, merge_partition, write_partition_stream
+from binance_lake.storage.parquet import MergeResult, merge_partition, normalize, write_partition_stream
+from binance_lake.storage.provenance import DayRows
 
 Published = list[PartitionRecord]
 """Collects the partition files an ingest published, for the lake's record of them (storage.inventory)."""
 
 
-def _published(published: Published | None, partition: Partition, result: MergeResult) -> int:
+def _published(
+    published: Published | None, partition: Partition, result: MergeResult, days: tuple[DayRows, ...]
+) -> int:
     if published is not None:
-        published.append(PartitionRecord(partition, result.rows_after, result.size, result.mtime_ns))
+        published.append(PartitionRecord(partition, result.rows_after, result.size, result.mtime_ns, days))
     return result.rows_after
+
+
+def _rows_per_day(table: pa.Table, column: str, key: str, days: Iterable[dt.date]) -> list[DayRows]:
+    """The rows `table` holds on each of `days` (zero included: the day was replaced with nothing)."""
+    counts = dict.fromkeys(days, 0)
+    if table.num_rows:
+        for entry in pc.value_counts(_day_of(table[column])).to_pylist():
+            value = entry["values"]
+            if value is not None and value.date() in counts:
+                counts[value.date()] = int(entry["counts"])
+    return [DayRows(day, key, rows) for day, rows in sorted(counts.items())]
 
 
 @dataclass(frozen=True)
@@ -68,15 +82,20 @@ def ingest_month(
     tables: list[pa.Table] = []
     rows: dict[str, int] = {}
     replace: set[dt.date] = set()
+    days: list[DayRows] = []
     for item in files:
         first = max(item.file.first_day, partition.first_day)
         last = min(item.file.last_day, partition.last_day)
         table = _within(parse_file(item.path, item.file), spec.time_column, first, last)
         tables.append(table)
         rows[item.key] = table.num_rows
-        replace.update(d for d in item.file.days() if first <= d <= last)
+        covered = [d for d in item.file.days() if first <= d <= last]
+        replace.update(covered)
+        # Counted after dropping the file's duplicate rows, as the merge does: the day's rows as stored.
+        days.extend(_rows_per_day(normalize(table, spec), spec.time_column, item.key, covered))
     merged = pa.concat_tables(tables) if tables else spec.schema(partition.market).empty_table()
-    _published(published, partition, merge_partition(root, partition, merged, replace_days=replace))
+    result = merge_partition(root, partition, merged, replace_days=replace)
+    _published(published, partition, result, tuple(days))
     return rows
 
 
@@ -118,6 +137,11 @@ def _batches_of(path: Path) -> Iterator[pa.RecordBatch]:
         parquet.close()
 
 
+def _one_day(item: Verified, partition: Partition, result: MergeResult) -> tuple[DayRows, ...]:
+    # A day partition is rewritten whole from this one file: its rows are that day's.
+    return (DayRows(partition.period, item.key, result.rows_after),)
+
+
 def ingest_days(root: Path, item: Verified, published: Published | None = None) -> int:
     """Write a tick-like file into its day partitions, replacing each of those days. Returns rows written."""
     spec = item.file.spec
@@ -125,7 +149,7 @@ def ingest_days(root: Path, item: Verified, published: Published | None = None) 
     if len(partitions) == 1:
         (partition,) = partitions
         result = write_partition_stream(root, partition, iter_batches(item.path, item.file), spec)
-        return _published(published, partition, result)
+        return _published(published, partition, result, _one_day(item, partition, result))
     written = 0
     with tempfile.TemporaryDirectory(dir=root, prefix=".ingest-") as scratch:
         paths = _split_by_day(item, Path(scratch))
@@ -133,7 +157,7 @@ def ingest_days(root: Path, item: Verified, published: Published | None = None) 
             path = paths.get(partition.period)
             batches: Iterator[pa.RecordBatch] = _batches_of(path) if path is not None else iter(())
             result = write_partition_stream(root, partition, batches, spec)
-            written += _published(published, partition, result)
+            written += _published(published, partition, result, _one_day(item, partition, result))
     return written
 
 

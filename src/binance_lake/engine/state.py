@@ -14,25 +14,17 @@ import datetime as dt
 import json
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from enum import StrEnum
 from typing import Any
 
 import pyarrow as pa
 
 from binance_lake.core.archive import ArchiveFile
+from binance_lake.core.provenance import Provenance as Provenance  # re-exported: moved to core
 from binance_lake.storage.database import Connection, LakeDatabase
 from binance_lake.storage.inventory import PartitionRecord, record_partitions
+from binance_lake.storage.provenance import DayRecord, record_days
 from binance_lake.storage.schema import FAILED_BYTES, STATE_TABLES
 from binance_lake.storage.schema import FileStatus as FileStatus  # re-exported: the table owner's vocabulary
-
-
-class Provenance(StrEnum):
-    """Where a partition's rows came from; a day filled from REST is replaced when the archive has it."""
-
-    ARCHIVE_MONTHLY = "archive_monthly"
-    ARCHIVE_DAILY = "archive_daily"
-    REST = "rest"
-
 
 # Declared in storage/schema.py, the one owner of lake.duckdb's schema.
 STATE_SCHEMA: tuple[str, ...] = (*STATE_TABLES, FAILED_BYTES)
@@ -58,9 +50,7 @@ class FileState:
 
     @property
     def provenance(self) -> Provenance:
-        if self.file.cadence.value == "monthly":
-            return Provenance.ARCHIVE_MONTHLY
-        return Provenance.ARCHIVE_DAILY
+        return Provenance.of_archive(self.file.cadence)
 
 
 _BATCH_FIELDS: list[pa.Field[Any]] = [
@@ -210,6 +200,7 @@ class StateWriter:
         self._pending: list[FileState] = []
         self._superseded: list[ArchiveFile] = []
         self._partitions: list[PartitionRecord] = []
+        self._days: list[DayRecord] = []
         self._task: asyncio.Task[None] | None = None
         self._stopping = asyncio.Event()
         # Writes must not overlap: two transactions replacing the same key conflict in DuckDB, and a later
@@ -226,16 +217,23 @@ class StateWriter:
         """Record partition files as written (storage.inventory); submit them before the files' states."""
         self._partitions.extend(records)
 
+    def provenance(self, records: Iterable[DayRecord]) -> None:
+        """Record where each written day's rows came from (storage.provenance); submit with `published`."""
+        self._days.extend(records)
+
     def _write(
         self,
         states: list[FileState],
         superseded: list[ArchiveFile],
         partitions: list[PartitionRecord] | None = None,
+        days: list[DayRecord] | None = None,
     ) -> None:
         with self.database.connect() as connection:
-            # Partitions first: a crash between the two writes leaves files not marked ingested, which are
-            # ingested again; never a file marked ingested whose partition has no current record.
+            # Partitions and their days first: a crash between these writes and the states leaves files not
+            # marked ingested, which are ingested again; never a file marked ingested whose partition or days
+            # have no current record.
             record_partitions(connection, partitions or ())
+            record_days(connection, days or ())
             # Later states of the same key win.
             record(connection, list({s.key: s for s in states}.values()))
             for file in superseded:
@@ -246,8 +244,9 @@ class StateWriter:
             states, self._pending = self._pending, []
             superseded, self._superseded = self._superseded, []
             partitions, self._partitions = self._partitions, []
-            if states or superseded or partitions:
-                await asyncio.to_thread(self._write, states, superseded, partitions)
+            days, self._days = self._days, []
+            if states or superseded or partitions or days:
+                await asyncio.to_thread(self._write, states, superseded, partitions, days)
 
     async def _loop(self) -> None:
         # Stopped by an event, not by cancellation: cancelling `to_thread` would leave its write running

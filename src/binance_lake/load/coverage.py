@@ -1,9 +1,10 @@
 """What the lake holds against what a load asked for: which symbols it has never held, and which days of
 the asked range it lacks.
 
-The state database says which archive files the lake holds (`file_state`, status `ingested`, each covering
-`first_day .. last_day`); the catalog (`upstream_files`) says which days exist upstream. A day is *missing*
-when it lies in the asked range and in the series' upstream life span but no ingested file covers it. When
+The lake says which days each series holds (`day_provenance`, written by every ingest; a lake from before it
+existed, read as it is, by its ingested files in `file_state`); the catalog (`upstream_files`) says which days
+exist upstream. A day is *missing* when it lies in the asked range and in the series' upstream life span but
+the lake holds no rows from it. When
 the catalog does not know the symbol at all (never refreshed), every asked day up to today counts as expected;
 when the catalog knows the symbol but not this series (a delivery contract has no funding rate), none does.
 """
@@ -18,6 +19,7 @@ from binance_lake.core.vocabulary import Market
 from binance_lake.load.connection import Cursor, LakeState
 from binance_lake.load.missing import Gap, Missing
 from binance_lake.load.request import LoadRequest
+from binance_lake.storage.provenance import held_runs_sql
 from binance_lake.storage.schema import FileStatus
 
 _EMPTY_FILES = (
@@ -123,15 +125,29 @@ def _fetch(
         "market = $market AND list_contains($series, dataset || '/' || coalesce(\"interval\", '')) "
         "AND list_contains($symbols, symbol)"
     )
-    rows = handle.execute(
-        f"""
+    if "day_provenance" in tables:
+        # The days each series holds, as day_provenance records them (every ingest writes it), in runs.
+        days = f"{alias}.day_provenance"
+        held_sql = f"""
+        SELECT 'span', dataset, "interval", symbol, first_day, last_day, NULL::BIGINT, NULL::BIGINT
+        FROM ({held_runs_sql(days, f"{where} AND day BETWEEN $first AND $last")})
+        UNION ALL
+        SELECT DISTINCT 'held', dataset, "interval", symbol, NULL::DATE, NULL::DATE, NULL::BIGINT, NULL::BIGINT
+        FROM {days}
+        WHERE {where}"""
+    else:
+        # A lake from before day_provenance, read as it is (read-only readers cannot migrate): its ingested
+        # files' day spans say the same.
+        held_sql = f"""
         SELECT 'span', dataset, "interval", symbol, first_day, last_day, NULL::BIGINT, NULL::BIGINT
         FROM {state}
         WHERE status = $ingested AND {where} AND last_day >= $first AND first_day <= $last
         UNION ALL
         SELECT DISTINCT 'held', dataset, "interval", symbol, NULL::DATE, NULL::DATE, NULL::BIGINT, NULL::BIGINT
         FROM {state}
-        WHERE status = $ingested AND {where}
+        WHERE status = $ingested AND {where}"""
+    rows = handle.execute(
+        f"""{held_sql}
         UNION ALL
         SELECT DISTINCT 'known', NULL, NULL, symbol, NULL::DATE, NULL::DATE, NULL::BIGINT, NULL::BIGINT
         FROM {upstream}
@@ -158,8 +174,8 @@ def _fetch(
             "symbols": list(symbols),
             "first": first,
             "last": last,
-            "ingested": FileStatus.INGESTED.value,
-        },
+        }
+        | ({} if "day_provenance" in tables else {"ingested": FileStatus.INGESTED.value}),
     ).fetchall()
     held: set[tuple[Series, str]] = set()
     spans: dict[tuple[Series, str], list[Span]] = {}
@@ -208,7 +224,7 @@ def facts(state: LakeState, requests: Iterable[LoadRequest]) -> Facts:
 
 
 def coverage(found: Facts, request: LoadRequest, *, today: dt.date | None = None) -> Coverage:
-    """Compare the request with the facts from `file_state` and `upstream_files`."""
+    """Compare the request with the facts from `day_provenance` (or `file_state`) and `upstream_files`."""
     series = series_of(request)
     held = frozenset(s for s in request.symbols if (series, s) in found.held)
     days = expected_days(request, today)

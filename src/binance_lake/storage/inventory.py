@@ -11,7 +11,8 @@ the full `check`'s business.
 
 One row per partition path (relative to the lake root, POSIX). This module writes the table; its declaration
 lives with every other table in storage/schema.py, so a lake written before it existed is upgraded and simply
-has no records yet (its partitions are then checked for existence only). A later day-level provenance table belongs next to this one.
+has no records yet (its partitions are then checked for existence only). Where each day's rows came from
+is `storage/provenance.py`'s table, beside this one.
 """
 
 from __future__ import annotations
@@ -30,6 +31,7 @@ import pyarrow.parquet as pq
 from binance_lake.core.errors import UsageError
 from binance_lake.core.partitions import TABLES_DIR, Partition, parse_partition_path
 from binance_lake.storage.database import Connection
+from binance_lake.storage.provenance import DayRows
 from binance_lake.storage.schema import PARTITION_TABLES
 
 PARTITIONS_SCHEMA: tuple[str, ...] = PARTITION_TABLES  # declared in storage/schema.py
@@ -43,6 +45,8 @@ class PartitionRecord:
     rows: int
     size: int
     mtime_ns: int
+    # The rows each upstream source gave each day the write replaced (storage.provenance), when known.
+    days: tuple[DayRows, ...] = ()
 
     @property
     def path(self) -> str:

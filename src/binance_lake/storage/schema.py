@@ -25,6 +25,7 @@ from enum import StrEnum
 
 import duckdb
 
+from binance_lake.core.datasets import DATASETS, Granularity
 from binance_lake.core.errors import SchemaTooNew, StorageError
 from binance_lake.storage.database import Connection, LakeDatabase
 
@@ -274,6 +275,61 @@ PARTITION_TABLES: tuple[str, ...] = (
     """,
 )
 
+# --- day provenance (written by storage/provenance.py): where each stored day's rows came from ------------
+PROVENANCE_TABLES: tuple[str, ...] = (
+    """
+    CREATE TABLE IF NOT EXISTS day_provenance (
+        path VARCHAR NOT NULL,
+        dataset VARCHAR NOT NULL,
+        market VARCHAR NOT NULL,
+        "interval" VARCHAR,
+        symbol VARCHAR NOT NULL,
+        day DATE NOT NULL,
+        source VARCHAR NOT NULL,
+        upstream_ref VARCHAR NOT NULL,
+        etag VARCHAR,
+        "rows" BIGINT,
+        written_at TIMESTAMPTZ NOT NULL,
+        PRIMARY KEY (path, day)
+    )
+    """,
+)
+
+
+def _backfill_provenance(connection: Connection) -> None:
+    """Give a lake written before `day_provenance` one row for every day its ingested files cover.
+
+    The source and reference are the file's (`file_state.provenance`, key, ETag), written when the file was.
+    Rows: a one-day file's rows are that day's; a monthly file's per-day split was never recorded, and
+    reading every partition back inside a migration would make the upgrade as slow as the lake is large, so
+    those days have `rows` NULL (the partition's total stays in `partitions.rows`). Where a monthly and a
+    daily file both claim a day (a crash before the daily one was marked superseded) the monthly file wins:
+    its rows replaced the daily ones. Days already recorded are kept (a lake that lost its migration record
+    runs this again: idempotent, like migration 1). Frozen with this migration: granularities never change.
+    """
+    monthly = sorted(name for name, spec in DATASETS.items() if spec.granularity is Granularity.MONTH)
+    connection.execute(
+        """
+        INSERT OR IGNORE INTO day_provenance BY NAME
+        SELECT 'tables/' || dataset || '/market=' || market || coalesce('/interval=' || "interval", '')
+                   || '/symbol=' || symbol || '/'
+                   || CASE WHEN list_contains($monthly, dataset) THEN strftime(day, '%Y-%m')
+                           ELSE strftime(day, '%Y-%m-%d') END
+                   || '.parquet' AS path,
+               dataset, market, "interval", symbol, day, provenance AS source, key AS upstream_ref, etag,
+               CASE WHEN first_day = last_day THEN "rows" END AS "rows", updated_at AS written_at
+        FROM (
+            SELECT *, unnest(generate_series(first_day, last_day, INTERVAL 1 DAY))::DATE AS day
+            FROM file_state WHERE status = $ingested
+        )
+        QUALIFY row_number() OVER (
+            PARTITION BY path, day ORDER BY cadence = $cadence DESC, updated_at DESC, key
+        ) = 1
+        """,
+        {"monthly": monthly, "ingested": FileStatus.INGESTED.value, "cadence": "monthly"},
+    )
+
+
 _MIGRATIONS_TABLE = """
     CREATE TABLE IF NOT EXISTS schema_migrations (
         version INTEGER NOT NULL,
@@ -303,6 +359,11 @@ MIGRATIONS: tuple[Migration, ...] = (
         (_MIGRATIONS_TABLE, *CATALOG_TABLES, *STATE_TABLES, *PARTITION_TABLES, *CATALOG_VIEWS),
     ),
     Migration(2, "file_state.failed_bytes: the bytes a file last failed verification with", (FAILED_BYTES,)),
+    Migration(
+        3,
+        "day_provenance: where each stored day's rows came from, backfilled from the ingested files",
+        (*PROVENANCE_TABLES, _backfill_provenance),
+    ),
 )
 SCHEMA_VERSION = MIGRATIONS[-1].version
 # The oldest version read-only readers accept as it is (they cannot migrate). Every migration so far only adds

@@ -1,0 +1,158 @@
+"""Day-level provenance: for every stored partition and UTC day, where its rows came from.
+
+The owner of `day_provenance` (declared in storage/schema.py). One row per (partition path, day): the source
+(`core.provenance.Provenance`), the upstream reference (an archive key with its ETag, or a REST request or
+stream session), the rows that day holds, and when it was written. Every ingest writes the days it replaced
+(`record_days`, in the connection that records the partition files), so the table always says who wrote each
+stored day last; readers ask `held_runs` which days a series holds instead of deriving them from
+`file_state`. `rows` is NULL only for days backfilled from a lake written before this table existed whose
+monthly files' per-day split was never recorded (see the schema migration).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import pyarrow as pa
+
+from binance_lake.core.partitions import Partition
+from binance_lake.core.provenance import Provenance
+from binance_lake.storage.database import Connection
+
+
+@dataclass(frozen=True)
+class DayRows:
+    """Rows one upstream source (an archive key, a REST request, a stream session) gave one day of a
+    partition: what an ingest knows while the rows are in memory."""
+
+    day: dt.date
+    upstream_ref: str
+    rows: int
+
+
+@dataclass(frozen=True)
+class DayRecord:
+    """One stored day of a partition and where its rows came from."""
+
+    partition: Partition
+    day: dt.date
+    source: Provenance
+    upstream_ref: str
+    etag: str | None
+    rows: int | None
+
+    @property
+    def path(self) -> str:
+        return self.partition.posix
+
+
+_FIELDS: list[pa.Field[Any]] = [
+    pa.field("path", pa.string()),
+    pa.field("dataset", pa.string()),
+    pa.field("market", pa.string()),
+    pa.field("interval", pa.string()),
+    pa.field("symbol", pa.string()),
+    pa.field("day", pa.date32()),
+    pa.field("source", pa.string()),
+    pa.field("upstream_ref", pa.string()),
+    pa.field("etag", pa.string()),
+    pa.field("rows", pa.int64()),
+    pa.field("written_at", pa.timestamp("us", tz="UTC")),
+]
+_SCHEMA = pa.schema(_FIELDS)
+
+
+def record_days(
+    connection: Connection, records: Iterable[DayRecord], *, now: dt.datetime | None = None
+) -> None:
+    """Replace the provenance of these (partition, day)s (one transaction; the last record of a day wins).
+
+    Days of the partition not in `records` keep theirs: an ingest replaces exactly the days it wrote."""
+    latest = {(r.path, r.day): r for r in records}
+    if not latest:
+        return
+    when = now or dt.datetime.now(dt.UTC)
+    rows = [
+        {
+            "path": r.path,
+            "dataset": r.partition.dataset,
+            "market": r.partition.market.value,
+            "interval": r.partition.interval.value if r.partition.interval is not None else None,
+            "symbol": r.partition.symbol,
+            "day": r.day,
+            "source": r.source.value,
+            "upstream_ref": r.upstream_ref,
+            "etag": r.etag,
+            "rows": r.rows,
+            "written_at": when,
+        }
+        for r in latest.values()
+    ]
+    # One Arrow batch, as in storage.inventory: `executemany` costs about a millisecond per row.
+    connection.register("day_provenance_batch", pa.Table.from_pylist(rows, schema=_SCHEMA))
+    try:
+        connection.execute("BEGIN TRANSACTION")
+        connection.execute(
+            "DELETE FROM day_provenance WHERE (path, day) IN (SELECT (path, day) FROM day_provenance_batch)"
+        )
+        connection.execute("INSERT INTO day_provenance BY NAME SELECT * FROM day_provenance_batch")
+        connection.execute("COMMIT")
+    finally:
+        connection.unregister("day_provenance_batch")
+
+
+@dataclass(frozen=True)
+class HeldDay:
+    """A stored day of a series as `day_provenance` records it."""
+
+    dataset: str
+    interval: str | None
+    symbol: str
+    day: dt.date
+    source: Provenance
+    upstream_ref: str
+    etag: str | None
+    rows: int | None
+
+
+def held_days(
+    connection: Connection,
+    *,
+    market: str,
+    dataset: str,
+    interval: str | None,
+    symbols: Sequence[str],
+    first: dt.date,
+    last: dt.date,
+) -> list[HeldDay]:
+    """Every stored day of the series for `symbols` within `first .. last`, with its source, in (symbol,
+    day) order."""
+    rows = connection.execute(
+        """
+        SELECT dataset, "interval", symbol, day, source, upstream_ref, etag, "rows" FROM day_provenance
+        WHERE market = ? AND dataset = ? AND "interval" IS NOT DISTINCT FROM ? AND list_contains(?, symbol)
+          AND day BETWEEN ? AND ?
+        ORDER BY symbol, day
+        """,
+        [market, dataset, interval, list(symbols), first, last],
+    ).fetchall()
+    return [HeldDay(d, i, s, day, Provenance(src), ref, etag, n) for d, i, s, day, src, ref, etag, n in rows]
+
+
+def held_runs_sql(source: str, where: str = "true") -> str:
+    """SQL over a `day_provenance` table (`source`: its qualified name) giving the held days of the series
+    matching `where` as runs (market, dataset, "interval", symbol, first_day, last_day): consecutive days
+    collapse into one row, so a reader fetches a row per run rather than per day."""
+    return f"""
+        SELECT market, dataset, "interval", symbol, min(day) AS first_day, max(day) AS last_day
+        FROM (
+            SELECT market, dataset, "interval", symbol, day,
+                   day - (row_number() OVER (
+                       PARTITION BY market, dataset, "interval", symbol ORDER BY day))::INTEGER AS island
+            FROM (SELECT DISTINCT market, dataset, "interval", symbol, day FROM {source} WHERE {where})
+        )
+        GROUP BY market, dataset, "interval", symbol, island
+    """
