@@ -24,10 +24,39 @@ from binance_lake.core.vocabulary import Cadence, Interval, Market
 
 CHECKSUM_SUFFIX = ".CHECKSUM"
 ARCHIVE_ROOT = "data/"
+ZIP_SUFFIX = ".zip"
+# What follows a file name's period: the zip, or its checksum.
+FILE_TAILS = (ZIP_SUFFIX, ZIP_SUFFIX + CHECKSUM_SUFFIX)
+
+# The period of a key we build (`ArchiveFile.period_text`): zero-padded, so of a fixed length per cadence.
+CANONICAL_PERIOD = {
+    Cadence.DAILY: re.compile(r"(\d{4})-(\d{2})-(\d{2})"),
+    Cadence.MONTHLY: re.compile(r"(\d{4})-(\d{2})"),
+}
+PERIOD_TEXT_LENGTH = {Cadence.DAILY: 10, Cadence.MONTHLY: 7}
 
 _DAILY_DATE = re.compile(r"^(\d{4})-(\d{2})-(\d{2})$")
 # The month is zero-padded except in a few malformed keys: `ADABKRW-1d-2020-8.zip` (issue #469).
 _MONTHLY_DATE = re.compile(r"^(\d{4})-(\d{1,2})$")
+
+
+def file_stem(symbol: str, interval: Interval | str | None, dataset: str) -> str:
+    """What every file name of one directory starts with: `BTCUSDT-1h-` (kline family), `BTCUSDT-trades-`."""
+    tag = interval.value if isinstance(interval, Interval) else interval
+    return f"{symbol}-{tag if tag is not None else dataset}-"
+
+
+def canonical_period(text: str, cadence: Cadence) -> dt.date | None:
+    """The date of a period text in the form we build (`YYYY-MM-DD` daily, `YYYY-MM` monthly); None for
+    anything else, which the listing fast path hands to `parse_key`."""
+    match = CANONICAL_PERIOD[cadence].fullmatch(text)
+    if match is None:
+        return None
+    numbers = [int(g) for g in match.groups()]
+    try:
+        return dt.date(numbers[0], numbers[1], numbers[2] if len(numbers) == 3 else 1)
+    except ValueError:
+        return None
 
 
 @dataclass(frozen=True, order=True)
@@ -66,8 +95,7 @@ class ArchiveFile:
     @property
     def file_name(self) -> str:
         """e.g. `BTCUSDT-1h-2019-12-31.zip`, `BTCUSDT-fundingRate-2024-01.zip`."""
-        middle = self.interval.value if self.interval is not None else self.dataset
-        return f"{self.symbol}-{middle}-{self.period_text}.zip"
+        return f"{file_stem(self.symbol, self.interval, self.dataset)}{self.period_text}{ZIP_SUFFIX}"
 
     @property
     def directory(self) -> str:
@@ -170,11 +198,11 @@ def _parse_period(text: str, cadence: Cadence) -> dt.date | str:
 def _parse_file_name(
     name: str, symbol: str, interval: str | None, dataset: str, cadence: Cadence
 ) -> tuple[bool, dt.date] | str:
-    is_checksum = name.endswith(".zip" + CHECKSUM_SUFFIX)
-    if not (is_checksum or name.endswith(".zip")):
+    is_checksum = name.endswith(FILE_TAILS[1])
+    if not (is_checksum or name.endswith(ZIP_SUFFIX)):
         return "not a .zip or .zip.CHECKSUM file"
-    stem = name.removesuffix(CHECKSUM_SUFFIX).removesuffix(".zip")
-    prefix = f"{symbol}-{interval if interval is not None else dataset}-"
+    stem = name.removesuffix(CHECKSUM_SUFFIX).removesuffix(ZIP_SUFFIX)
+    prefix = file_stem(symbol, interval, dataset)
     if not stem.startswith(prefix):
         return f"file name {name!r} does not start with {prefix!r}"
     period = _parse_period(stem[len(prefix) :], cadence)

@@ -24,6 +24,7 @@ from pathlib import Path
 
 from binance_lake.binance.archive_client import ArchiveClient
 from binance_lake.catalog.queries import traded_symbols, unlisted_days
+from binance_lake.catalog.reads import listed_files, listed_symbols
 from binance_lake.catalog.refresh import RefreshReport, Selection, refresh
 from binance_lake.catalog.store import ensure_catalog
 from binance_lake.core.archive import ArchiveFile
@@ -196,13 +197,7 @@ def resolve_symbols(
     `…SETTLED` series of contracts already delisted. With `unlisted_ok` (a dry run, which lists nothing), a
     symbol the catalog never listed for the range is kept rather than refused."""
     if request.symbols:
-        known = {
-            row[0]
-            for row in connection.execute(
-                "SELECT DISTINCT symbol FROM upstream_files WHERE market = ? AND NOT gone",
-                [request.market.value],
-            ).fetchall()
-        }
+        known = listed_symbols(connection, request.market)
         unknown = [s for s in request.symbols if s not in known and pair_of(s) not in known]
         if unlisted_ok:
             unknown = [s for s in unknown if not _unlisted(connection, request, (s,))]
@@ -304,27 +299,18 @@ def catalog_files(
         directories = list(request.directories(symbols, dataset))
         if not directories:
             continue
-        rows = connection.execute(
-            """
-            SELECT key, cadence, symbol, "interval", period, size, etag, checksum_size IS NOT NULL
-            FROM upstream_files
-            WHERE NOT gone AND market = ? AND dataset = ? AND list_contains(?, symbol)
-              AND ("interval" IS NULL OR list_contains(?, "interval"))
-              AND last_day >= ? AND first_day <= ?
-            ORDER BY key
-            """,
-            [request.market.value, dataset, directories, intervals, request.first_day, request.last_day],
-        ).fetchall()
-        for key, cadence, symbol, interval, period, size, etag, has_checksum in rows:
-            file = ArchiveFile(
+        files.extend(
+            CatalogFile(f.key, f.file, f.size, f.etag, f.has_checksum)
+            for f in listed_files(
+                connection,
                 request.market,
-                Cadence(cadence),
                 dataset,
-                symbol,
-                Interval(interval) if interval else None,
-                period,
+                directories,
+                intervals,
+                request.first_day,
+                request.last_day,
             )
-            files.append(CatalogFile(key, file, int(size or 0), etag or "", bool(has_checksum)))
+        )
     return files
 
 

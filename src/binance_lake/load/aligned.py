@@ -35,6 +35,7 @@ import numpy.typing as npt
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from binance_lake.catalog.reads import exchange_pairs
 from binance_lake.core.datasets import get_dataset
 from binance_lake.core.errors import MissingDataWarning, UsageError
 from binance_lake.core.quirks import METRICS_PERIOD
@@ -69,12 +70,7 @@ def _exchange_pairs(
 ) -> dict[str, str]:
     if alias is None or "exchange_symbols" not in tables:
         return {}
-    rows = handle.execute(
-        f"SELECT symbol, pair FROM {alias}.exchange_symbols "
-        "WHERE market = ? AND list_contains(?, symbol) AND pair IS NOT NULL AND pair <> ''",
-        [market.value, list(symbols)],
-    ).fetchall()
-    return {str(s): str(p) for s, p in rows}
+    return exchange_pairs(handle, market, symbols, schema=f"{alias}.")
 
 
 def _pairs(state: LakeState, market: Market, symbols: tuple[str, ...]) -> dict[str, str]:

@@ -21,14 +21,14 @@ from pathlib import Path
 
 import pyarrow as pa
 
-from binance_lake.catalog.queries import traded_sql
+from binance_lake.catalog.reads import life_spans, traded_in
 from binance_lake.core.errors import UsageError
 from binance_lake.core.timerange import DateLike, TimeRange, day_start
 from binance_lake.core.vocabulary import Interval, Market
 from binance_lake.load.connection import Cursor, LakeState, cursor
 from binance_lake.load.reader import Loaded, finish, plan
 from binance_lake.load.request import LoadRequest, build_request, parse_range
-from binance_lake.storage.schema import FileStatus
+from binance_lake.storage.state_reads import ingested_symbols
 
 TRAILING_DAYS = 30
 Span = tuple[dt.date | None, dt.date | None]
@@ -42,59 +42,33 @@ def _catalog_spans(
     spans: dict[str, Span] = {}
     known: dict[str, Span] = {}
     if "upstream_files" in tables:
-        exchange = "exchange_symbols" in tables
-        join = (
-            f"LEFT JOIN (SELECT symbol, min(onboard_date) AS onboard, min(delivery_date) AS delivery "
-            f"FROM {alias}.exchange_symbols WHERE market = $market GROUP BY symbol) e USING (symbol)"
-            if exchange
-            else ""
+        spans.update(
+            life_spans(
+                handle,
+                request.market,
+                request.dataset,
+                interval,
+                schema=f"{alias}.",
+                exchange="exchange_symbols" in tables,
+            )
         )
-        onboard = "greatest(s.first_day, coalesce(e.onboard, s.first_day))" if exchange else "s.first_day"
-        delivery = "least(s.last_day, coalesce(e.delivery, s.last_day))" if exchange else "s.last_day"
-        rows = handle.execute(
-            f"""
-            SELECT symbol, {onboard}, {delivery} FROM (
-                SELECT symbol, min(first_day) AS first_day, max(last_day) AS last_day FROM {alias}.upstream_files
-                WHERE NOT gone AND market = $market AND dataset = $dataset AND "interval" IS NOT DISTINCT FROM $interval
-                GROUP BY symbol
-            ) s {join}
-            """,
-            {"market": request.market.value, "dataset": request.dataset, "interval": interval},
-        ).fetchall()
-        spans.update({str(s): (f, l_) for s, f, l_ in rows})
         # Members are the symbols that traded on a day of the window, by the rule `sync --all` uses.
-        traded = {
-            str(r[0])
-            for r in handle.execute(
-                traded_sql(f"{alias}.", listings="listed_ranges" in tables),
-                {
-                    "market": request.market.value,
-                    "datasets": [request.dataset],
-                    "intervals": [interval] if interval is not None else [],
-                    "first": first,
-                    "last": last,
-                    "include_settled": False,
-                },
-            ).fetchall()
-        }
+        traded = traded_in(
+            handle,
+            request.market,
+            [request.dataset],
+            [interval] if interval is not None else [],
+            first,
+            last,
+            schema=f"{alias}.",
+            listings="listed_ranges" in tables,
+        )
         known, spans = spans, {s: span for s, span in spans.items() if s in traded}
     if "file_state" in tables:
-        held = handle.execute(
-            f"""
-            SELECT DISTINCT symbol FROM {alias}.file_state
-            WHERE status = $ingested AND market = $market AND dataset = $dataset
-              AND "interval" IS NOT DISTINCT FROM $interval AND last_day >= $first AND first_day <= $last
-            """,
-            {
-                "market": request.market.value,
-                "dataset": request.dataset,
-                "interval": interval,
-                "first": first,
-                "last": last,
-                "ingested": FileStatus.INGESTED.value,
-            },
-        ).fetchall()
-        for (symbol,) in held:
+        held = ingested_symbols(
+            handle, request.market, request.dataset, interval, first, last, schema=f"{alias}."
+        )
+        for symbol in sorted(held):
             span = known.get(str(symbol), (None, None))
             if not _overlaps(span, first, last):
                 # The lake holds days the catalog's listings never saw (or a series it does not know).
