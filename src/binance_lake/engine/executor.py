@@ -1,5 +1,6 @@
-"""Execute a sync plan: bounded-concurrency downloads over one connection pool, checksum verification,
-ingest in worker threads, and the state of every file recorded as it moves.
+"""Execute a sync plan against a `Source` (engine/source.py; the archive's is engine/archive_source.py):
+bounded-concurrency fetches, the verify-attempt loop, ingest in worker threads, and the state of every file
+recorded as it moves.
 
 Downloads of one monthly partition's files are ingested together once the last of them is verified, so a month
 synced as daily files is written once. A file whose *same bytes* fail verification again on a fresh download (in
@@ -14,19 +15,16 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import dataclasses
-import hashlib
 import time
 import warnings
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from binance_lake.binance.archive_client import ArchiveClient
 from binance_lake.core.errors import (
     BinanceLakeError,
     ChecksumMismatch,
     IntegrityError,
-    NotFound,
     ParseError,
     StorageError,
 )
@@ -36,12 +34,12 @@ from binance_lake.core.provenance import Provenance
 from binance_lake.core.vocabulary import Cadence
 from binance_lake.engine.ingest import Verified, group_for_ingest, ingest
 from binance_lake.engine.plan import Plan, PlannedFile, Reason
+from binance_lake.engine.source import Payload, Source
 from binance_lake.engine.state import FileState, FileStatus, StateWriter, failed_bytes
 from binance_lake.storage.database import LakeDatabase
 from binance_lake.storage.inventory import PartitionRecord
 from binance_lake.storage.provenance import DayRecord
 
-RAW_DIR = "raw"
 VERIFY_ATTEMPTS = 4
 """Verification attempts per file. The same bytes failing twice (same computed sha256, size and ETag against the
 same published sha256, or the same bad `.CHECKSUM` bytes) are upstream's and quarantine the file; failures that
@@ -99,14 +97,6 @@ class ExecutionReport:
         return not self.failures
 
 
-def _sha256_of(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as handle:
-        while chunk := handle.read(1 << 20):
-            digest.update(chunk)
-    return digest.hexdigest()
-
-
 def _signature(error: IntegrityError) -> str:
     """What identifies a verification failure across attempts and runs: the failing bytes when known."""
     if error.fingerprint is not None:
@@ -122,25 +112,25 @@ class _Group:
 
     target: Partition | str
     waiting: int
-    ready: list[Verified] = field(default_factory=list)
+    ready: list[Payload] = field(default_factory=list)
 
 
 class Executor:
+    """Runs a plan against any `Source` (engine/source.py); the archive's is `ArchiveSource`."""
+
     def __init__(
         self,
-        client: ArchiveClient,
+        source: Source,
         database: LakeDatabase,
         root: Path,
         *,
         concurrency: int = 16,
         ingest_workers: int = 2,
-        keep_raw: bool = True,
         progress: ProgressSink | None = None,
     ) -> None:
-        self.client = client
+        self.source = source
         self.database = database
         self.root = root
-        self.keep_raw = keep_raw
         # Files, bytes, rows and failures as `Phase.SYNC` events to the caller's sink.
         self.progress = Progress(Phase.SYNC, progress)
         self._downloads = asyncio.Semaphore(concurrency)
@@ -179,55 +169,23 @@ class Executor:
         state = self._state(planned, status)
         self._record(dataclasses.replace(state, error=message, attempts=attempts, failed_bytes=bad_bytes))
 
-    # -- download and verify --------------------------------------------------------------------------
+    # -- fetch and verify ---------------------------------------------------------------------------
 
-    def raw_path(self, key: str) -> Path:
-        return self.root / RAW_DIR / key
-
-    async def _expected_checksum(self, planned: PlannedFile) -> str | None:
-        if planned.entry.has_checksum is False:
-            return None
-        try:
-            return await self.client.fetch_checksum(planned.key)
-        except NotFound:
-            return None  # a few files have no .CHECKSUM upstream (issue #469); recorded as "missing"
-
-    async def _already_here(self, path: Path, checksum: str | None) -> bool:
-        """A verified raw file from an interrupted earlier run is reused instead of downloaded again."""
-        if checksum is None:
-            return False
-
-        def matches() -> bool:
-            return path.exists() and _sha256_of(path) == checksum
-
-        return await asyncio.to_thread(matches)
-
-    async def _kept(self, planned: PlannedFile, path: Path) -> Verified | None:
-        """A lost partition's file rebuilt from its kept raw zip, when the zip still has the sha256 that was
-        verified and ingested: no request upstream at all."""
-        sha = planned.sha256
-        if planned.reason is not Reason.PARTITION_LOST or sha is None:
-            return None
-
-        def matches() -> bool:
-            return path.is_file() and _sha256_of(path) == sha
-
-        if not await asyncio.to_thread(matches):
-            return None
-        kept = dataclasses.replace(
+    def _downloaded_as(self, planned: PlannedFile, payload: Payload, attempts: int) -> Payload:
+        """Record `payload` as downloaded (its sha256 and checksum status are what ingest later records)."""
+        downloaded = dataclasses.replace(
             self._state(planned, FileStatus.DOWNLOADED),
-            sha256=sha,
-            checksum="missing" if planned.entry.has_checksum is False else "verified",
-            attempts=1,
+            sha256=payload.sha256,
+            checksum=payload.checksum,
+            attempts=attempts,
         )
-        self._downloaded[planned.key] = kept
-        self._record(kept)
-        return Verified(planned.key, planned.file, path)
+        self._downloaded[planned.key] = downloaded
+        self._record(downloaded)
+        return payload
 
-    async def _download(self, planned: PlannedFile) -> Verified | None:
-        path = self.raw_path(planned.key)
-        if (kept := await self._kept(planned, path)) is not None:
-            return kept
+    async def _download(self, planned: PlannedFile) -> Payload | None:
+        if (kept := await self.source.reusable(planned)) is not None:
+            return self._downloaded_as(planned, kept, attempts=1)
         # Bytes an earlier run saw fail, reproduced by a fresh download here, are upstream's too.
         before = self._failed_before.get(planned.key)
         seen: set[str] = {before} if before else set()
@@ -236,11 +194,10 @@ class Executor:
         try:
             for attempt in range(1, VERIFY_ATTEMPTS + 1):
                 try:
-                    return await self._fetch_verified(planned, path, attempt)
+                    payload = await self.source.fetch(planned, attempt, self._on_bytes)
                 except IntegrityError as error:
                     # A wrong checksum (#405, #498) or a bad `.CHECKSUM` repeats byte for byte; bytes damaged
                     # in transit differ from one attempt to the next.
-                    path.unlink(missing_ok=True)
                     signature = _signature(error)
                     if signature in seen:
                         self._fail(planned, error, quarantine=True, attempts=attempt, bad_bytes=signature)
@@ -250,6 +207,9 @@ class Executor:
                 except BinanceLakeError as error:
                     self._fail(planned, error, quarantine=False, attempts=attempt)
                     return None
+                else:
+                    self._bytes += payload.transferred
+                    return self._downloaded_as(planned, payload, attempts=attempt)
         except asyncio.CancelledError:
             # Stopped from outside (the stall rule, Ctrl-C): failed, not quarantined, so the next run resumes.
             self._fail(planned, INTERRUPTED, quarantine=False, attempts=attempt)
@@ -257,27 +217,6 @@ class Executor:
         assert last is not None
         self._fail(planned, last, quarantine=False, attempts=attempt, bad_bytes=_signature(last))
         return None
-
-    async def _fetch_verified(self, planned: PlannedFile, path: Path, attempt: int) -> Verified:
-        checksum = await self._expected_checksum(planned)
-        if not await self._already_here(path, checksum):
-            result = await self.client.download(
-                planned.key,
-                path,
-                expected_sha256=checksum,
-                progress=self._on_bytes,
-            )
-            self._bytes += result.size
-        sha = checksum or await asyncio.to_thread(_sha256_of, path)
-        downloaded = dataclasses.replace(
-            self._state(planned, FileStatus.DOWNLOADED),
-            sha256=sha,
-            checksum="verified" if checksum else "missing",
-            attempts=attempt,
-        )
-        self._downloaded[planned.key] = downloaded
-        self._record(downloaded)
-        return Verified(planned.key, planned.file, path)
 
     def _on_bytes(self, count: int) -> None:
         self.progress.add(bytes_done=count)
@@ -304,9 +243,8 @@ class Executor:
                     await self._ingest_group(_Group(group.target, 0, [item]))
                 return
         self._record_ingested(group, rows, published)
-        if not self.keep_raw:
-            for item in group.ready:
-                item.path.unlink(missing_ok=True)
+        for item in group.ready:
+            self.source.release(item)
 
     async def _ingest_to_end(self, group: _Group, published: list[PartitionRecord]) -> dict[str, int]:
         """Ingest in a worker thread, which cancelling cannot stop: a cancelled run waits for it (a local,
@@ -364,7 +302,8 @@ class Executor:
     async def run(self, plan: Plan) -> ExecutionReport:
         started = time.monotonic()
         self._planned = {p.key: p for p in plan.fetch}
-        placeholders = [Verified(p.key, p.file, self.raw_path(p.key)) for p in plan.fetch]
+        # Grouping reads only keys and files; the bytes' paths are the source's, known once fetched.
+        placeholders = [Verified(p.key, p.file, Path(p.key)) for p in plan.fetch]
         for target, members in group_for_ingest(placeholders).items():
             group = _Group(target, waiting=len(members))
             for member in members:

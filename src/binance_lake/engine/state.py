@@ -135,7 +135,7 @@ class RecordedFile:
     size: int | None
     attempts: int
     # The sha256 of the bytes that were ingested: a lost partition is rebuilt from the kept raw zip when it
-    # still matches (engine.executor), without asking upstream.
+    # still matches (engine.archive_source), without asking upstream.
     sha256: str | None = None
 
 

@@ -35,6 +35,7 @@ from binance_lake.core.progress import ProgressSink
 from binance_lake.core.symbols import pair_of
 from binance_lake.core.timerange import month_end, month_start
 from binance_lake.core.vocabulary import Cadence, Interval, Market, intervals_for
+from binance_lake.engine.archive_source import ArchiveSource
 from binance_lake.engine.executor import ExecutionReport, Executor
 from binance_lake.engine.plan import CatalogFile, Plan, plan_sync
 from binance_lake.engine.state import FileStatus, RecordedFile, finish_run, recorded, start_run
@@ -476,11 +477,10 @@ async def run_sync(
     with database.connect() as connection:
         start_run(connection, run_id, {"symbols": list(symbols), "request": repr(request)})
     executor = Executor(
-        client,
+        ArchiveSource(client, database.root, keep_raw=options.keep_raw),
         database,
         database.root,
         concurrency=options.concurrency,
-        keep_raw=options.keep_raw,
         progress=options.progress,
     )
     execution = await executor.run(plan)

@@ -1,0 +1,92 @@
+"""The archive as a `Source`: zips from data.binance.vision verified against their `.CHECKSUM`, kept under
+`<root>/raw/<archive key>`.
+
+A file without a `.CHECKSUM` upstream (issue #469) is ingested with its sha256 computed locally and recorded as
+"missing". A verified raw zip left by an interrupted run is reused instead of downloaded again; a lost
+partition is rebuilt from its kept raw zip when that still has the sha256 that was ingested. Downloads resume a
+`.part` with a Range request (`binance/archive_client.py`).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+from pathlib import Path
+
+from binance_lake.binance.archive_client import ArchiveClient
+from binance_lake.core.errors import IntegrityError, NotFound
+from binance_lake.engine.plan import PlannedFile, Reason
+from binance_lake.engine.source import CHECKSUM_MISSING, CHECKSUM_VERIFIED, BytesProgress, Payload
+
+RAW_DIR = "raw"
+
+
+def sha256_of(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as handle:
+        while chunk := handle.read(1 << 20):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+async def _has_sha256(path: Path, sha256: str) -> bool:
+    def matches() -> bool:
+        return path.is_file() and sha256_of(path) == sha256
+
+    return await asyncio.to_thread(matches)
+
+
+class ArchiveSource:
+    def __init__(self, client: ArchiveClient, root: Path, *, keep_raw: bool = True) -> None:
+        self.client = client
+        self.root = root
+        self.keep_raw = keep_raw
+
+    def raw_path(self, key: str) -> Path:
+        return self.root / RAW_DIR / key
+
+    def _payload(self, item: PlannedFile, path: Path, sha256: str, *, published: bool, sent: int) -> Payload:
+        checksum = CHECKSUM_VERIFIED if published else CHECKSUM_MISSING
+        return Payload(item.key, item.file, path, sha256=sha256, checksum=checksum, transferred=sent)
+
+    async def reusable(self, item: PlannedFile) -> Payload | None:
+        """A lost partition's file rebuilt from its kept raw zip, when the zip still has the sha256 that was
+        verified and ingested: no request upstream at all."""
+        sha = item.sha256
+        if item.reason is not Reason.PARTITION_LOST or sha is None:
+            return None
+        path = self.raw_path(item.key)
+        if not await _has_sha256(path, sha):
+            return None
+        return self._payload(item, path, sha, published=item.entry.has_checksum is not False, sent=0)
+
+    async def _expected_checksum(self, item: PlannedFile) -> str | None:
+        if item.entry.has_checksum is False:
+            return None
+        try:
+            return await self.client.fetch_checksum(item.key)
+        except NotFound:
+            return None  # a few files have no .CHECKSUM upstream (issue #469); recorded as "missing"
+
+    async def fetch(self, item: PlannedFile, attempt: int, on_bytes: BytesProgress) -> Payload:
+        path = self.raw_path(item.key)
+        try:
+            checksum = await self._expected_checksum(item)
+            sent = 0
+            # A verified raw file from an interrupted earlier run is reused instead of downloaded again.
+            if checksum is None or not await _has_sha256(path, checksum):
+                result = await self.client.download(
+                    item.key, path, expected_sha256=checksum, progress=on_bytes
+                )
+                sent = result.size
+        except IntegrityError:
+            path.unlink(missing_ok=True)  # untrusted bytes never stay to be reused or ingested
+            raise
+        if checksum is not None:
+            return self._payload(item, path, checksum, published=True, sent=sent)
+        sha = await asyncio.to_thread(sha256_of, path)
+        return self._payload(item, path, sha, published=False, sent=sent)
+
+    def release(self, payload: Payload) -> None:
+        if not self.keep_raw:
+            payload.path.unlink(missing_ok=True)
