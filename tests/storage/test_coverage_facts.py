@@ -14,7 +14,7 @@ from binance_lake.core.vocabulary import Market
 from binance_lake.load.connection import attached, cursor, tables_of
 from binance_lake.storage.coverage_facts import CoverageFacts, coverage_facts
 from binance_lake.storage.database import Connection, LakeDatabase
-from binance_lake.storage.schema import ensure_schema
+from binance_lake.storage.schema import FileStatus, ensure_schema
 
 SERIES = (("klines", "1h"),)
 NOW = "TIMESTAMPTZ '2024-03-01 00:00:00+00'"
@@ -107,3 +107,26 @@ def test_no_lake_and_an_empty_lake_hold_nothing(tmp_path: Path) -> None:
     empty, queries = _facts(tmp_path)
     assert queries == 1
     assert empty == CoverageFacts(listed=())
+
+
+def test_a_lake_from_before_day_provenance_holds_its_ingested_files_days(tmp_path: Path) -> None:
+    database = LakeDatabase(tmp_path)
+    ensure_schema(database)
+    with database.connect() as connection:
+        # Read as it is (a reader cannot migrate): no day_provenance, so the ingested files' spans say it.
+        connection.execute("DROP TABLE day_provenance")
+        for key, first, last, status in (
+            ("a", "2024-01-01", "2024-01-04", FileStatus.INGESTED),
+            ("b", "2024-01-10", "2024-01-10", FileStatus.FAILED),
+        ):
+            connection.execute(
+                f'INSERT INTO file_state (key, market, dataset, symbol, "interval", cadence, period, first_day, '
+                f"last_day, status, provenance, updated_at) VALUES ('{key}', 'um', 'klines', 'BTCUSDT', '1h', "
+                f"'daily', DATE '{first}', DATE '{first}', DATE '{last}', $status, 'archive', {NOW})",
+                {"status": status.value},
+            )
+    found, queries = _facts(tmp_path)
+    assert queries == 1
+    key = (SERIES[0], "BTCUSDT")
+    assert found.held == {key}
+    assert found.spans == {key: ((dt.date(2024, 1, 1), dt.date(2024, 1, 4)),)}
