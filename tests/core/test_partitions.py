@@ -36,3 +36,11 @@ def test_partition_paths_are_the_partitions_paths(file: ArchiveFile) -> None:
     partitions = partitions_of(file)
     assert partition_paths(file) == tuple(str(p.path) for p in partitions)
     assert all(p.posix == str(p.path) and parse_partition_path(p.posix) == p for p in partitions)
+
+
+def test_period_file_name_by_granularity() -> None:
+    from binance_lake.core.datasets import Granularity
+    from binance_lake.core.partitions import period_file_name
+
+    assert period_file_name(dt.date(2024, 3, 1), Granularity.MONTH) == "2024-03.parquet"
+    assert period_file_name(dt.date(2024, 3, 5), Granularity.DAY) == "2024-03-05.parquet"

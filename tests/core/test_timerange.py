@@ -74,3 +74,10 @@ def test_any_end_up_to_the_last_day_resolves_and_its_months_can_be_walked(last: 
     r = resolve_range("1970-01-01", last.isoformat())
     assert r.last_day == last
     assert month_end(last) >= last  # calendar arithmetic past the end stays within Python's dates
+
+
+def test_month_text_pads_the_year_and_month() -> None:
+    from binance_lake.core.timerange import month_text
+
+    assert month_text(dt.date(2024, 3, 31)) == "2024-03"
+    assert month_text(dt.date(999, 1, 1)) == "0999-01"

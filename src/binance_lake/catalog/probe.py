@@ -22,6 +22,7 @@ from binance_lake.catalog.refresh import first_error
 from binance_lake.catalog.store import CatalogChanges, SeenFile, apply_seen, ensure_catalog, seen_table
 from binance_lake.core.archive import ArchiveFile, ParsedKey
 from binance_lake.core.progress import Phase, Progress, ProgressSink
+from binance_lake.core.series_key import SeriesKey
 from binance_lake.core.timerange import iter_days
 from binance_lake.core.vocabulary import Cadence, Interval, Market, is_daily_file_date
 from binance_lake.storage.database import Connection, LakeDatabase
@@ -33,12 +34,7 @@ class Prober(Protocol):
     async def head(self, key: str) -> ObjectInfo | None: ...
 
 
-@dataclass(frozen=True)
-class Series:
-    market: Market
-    dataset: str
-    interval: Interval | None
-    symbol: str
+Series = SeriesKey  # the old name, kept for imports
 
 
 @dataclass(frozen=True)
@@ -53,7 +49,7 @@ class ProbeReport:
 
 def active_series(
     connection: Connection, last_day: dt.date, filters: Filters, *, window_days: int = 30
-) -> list[Series]:
+) -> list[SeriesKey]:
     """Series with a daily file in the `window_days` before `last_day`: the ones expected to keep publishing."""
     where, params = filters.sql()
     rows = connection.execute(
@@ -64,10 +60,10 @@ def active_series(
         """,
         [last_day - dt.timedelta(days=window_days), *params],
     ).fetchall()
-    return [Series(Market(m), d, Interval(i) if i else None, s) for m, d, i, s in rows]
+    return [SeriesKey(Market(m), d, Interval(i) if i else None, s) for m, d, i, s in rows]
 
 
-def expected_files(series: list[Series], days: list[dt.date]) -> Iterator[ArchiveFile]:
+def expected_files(series: list[SeriesKey], days: list[dt.date]) -> Iterator[ArchiveFile]:
     """The daily files expected of `series` on `days`, one at a time: a long probe never holds them all."""
     for s in series:
         for day in days:
@@ -75,7 +71,7 @@ def expected_files(series: list[Series], days: list[dt.date]) -> Iterator[Archiv
                 yield ArchiveFile(s.market, Cadence.DAILY, s.dataset, s.symbol, s.interval, day)
 
 
-def count_expected(series: list[Series], days: list[dt.date]) -> int:
+def count_expected(series: list[SeriesKey], days: list[dt.date]) -> int:
     """How many files `expected_files` yields, without making them (the count depends only on the interval)."""
     per_interval: dict[Interval | None, int] = {}
     for s in series:

@@ -17,6 +17,7 @@ import pyarrow.compute as pc
 
 from binance_lake.core.datasets import get_dataset
 from binance_lake.core.series import SERIES_BY_CODE, SERIES_CODE_SPAN, SERIES_CODES
+from binance_lake.core.series_key import merge_spans, uncovered
 from binance_lake.core.timerange import iter_days
 from binance_lake.core.vocabulary import Interval
 from binance_lake.storage.database import Connection
@@ -551,32 +552,12 @@ def unlisted_days(
 def _uncovered(
     first: dt.date, last: dt.date, spans: list[tuple[dt.date, dt.date]]
 ) -> list[tuple[dt.date, dt.date]]:
-    """The parts of `first .. last` no span covers (spans sorted by start)."""
-    gaps: list[tuple[dt.date, dt.date]] = []
-    cursor = first
-    for lo, hi in spans:
-        if hi < cursor:
-            continue
-        if lo > last:
-            break
-        if lo > cursor:
-            gaps.append((cursor, lo - dt.timedelta(days=1)))
-        cursor = max(cursor, hi + dt.timedelta(days=1)) if hi < dt.date.max else dt.date.max
-        if cursor > last:
-            return gaps
-    if cursor <= last:
-        gaps.append((cursor, last))
-    return gaps
+    """The parts of `first .. last` no span covers."""
+    return [(s.first, s.last) for s in uncovered(first, last, spans)]
 
 
 def _merge(ranges: list[tuple[dt.date, dt.date]]) -> list[tuple[dt.date, dt.date]]:
-    merged: list[tuple[dt.date, dt.date]] = []
-    for lo, hi in sorted(ranges):
-        if merged and lo <= merged[-1][1] + dt.timedelta(days=1):
-            merged[-1] = (merged[-1][0], max(merged[-1][1], hi))
-        else:
-            merged.append((lo, hi))
-    return merged
+    return [(s.first, s.last) for s in merge_spans(ranges)]
 
 
 def known_symbol(connection: Connection, symbol: str, market: str | None = None) -> bool:

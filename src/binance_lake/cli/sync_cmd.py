@@ -14,16 +14,16 @@ from binance_lake.cli.progress import ProgressDisplay, choose_shape
 from binance_lake.cli.render import OutputFormat, console, print_record, show
 from binance_lake.cli.state import state
 from binance_lake.core.errors import UsageError
-from binance_lake.engine.plan import Series
+from binance_lake.core.series_key import SeriesKey
 from binance_lake.engine.sync import SyncReport, Unlisted
 from binance_lake.lake import Lake
 
 
-def unavailable_text(unavailable: Mapping[Series, tuple[dt.date, ...]]) -> list[str]:
+def unavailable_text(unavailable: Mapping[SeriesKey, tuple[dt.date, ...]]) -> list[str]:
     """One line per series with days no archive file covers (missing upstream, e.g. 404 days)."""
     lines = []
-    for series, days in sorted(unavailable.items(), key=lambda kv: tuple(x or "" for x in kv[0])):
-        name = "/".join(x for x in series if x)
+    for series, days in sorted(unavailable.items(), key=lambda kv: kv[0].sort_key()):
+        name = series.path
         shown = ", ".join(d.isoformat() for d in days[:10]) + (" …" if len(days) > 10 else "")
         lines.append(f"{name}: {len(days)} day(s) not in the archive: {shown}")
     return lines

@@ -19,7 +19,7 @@ from dataclasses import dataclass
 
 from binance_lake.core.datasets import DatasetSpec, check_series, get_dataset
 from binance_lake.core.errors import UsageError
-from binance_lake.core.timerange import iter_days, month_end
+from binance_lake.core.timerange import iter_days, month_end, month_text
 from binance_lake.core.vocabulary import Cadence, Interval, Market
 
 CHECKSUM_SUFFIX = ".CHECKSUM"
@@ -90,7 +90,7 @@ class ArchiveFile:
         """`YYYY-MM-DD` for daily files, `YYYY-MM` for monthly ones."""
         if self.cadence is Cadence.DAILY:
             return self.period.isoformat()
-        return f"{self.period.year:04d}-{self.period.month:02d}"
+        return month_text(self.period)
 
     @property
     def file_name(self) -> str:

@@ -11,6 +11,7 @@ from collections.abc import Iterable
 
 from binance_lake.core.errors import UsageError
 from binance_lake.core.settings import Settings
+from binance_lake.core.symbols import split_list
 from binance_lake.core.timerange import DateLike, parse_date
 
 Names = str | Iterable[str] | None  # one name, a comma-separated string, or several names; None: all
@@ -25,7 +26,7 @@ def as_list(value: Names) -> list[str]:
     if value is None:
         return []
     if isinstance(value, str):
-        return [part.strip() for part in value.split(",") if part.strip()]
+        return split_list(value)
     return list(value)
 
 

@@ -16,7 +16,7 @@ from pathlib import PurePosixPath
 from binance_lake.core.archive import ArchiveFile
 from binance_lake.core.datasets import DatasetSpec, Granularity, check_series, get_dataset
 from binance_lake.core.errors import UsageError
-from binance_lake.core.timerange import iter_days, iter_months, month_end, month_start
+from binance_lake.core.timerange import iter_days, iter_months, month_end, month_start, month_text
 from binance_lake.core.vocabulary import Interval, Market
 
 TABLES_DIR = "tables"
@@ -56,11 +56,7 @@ class Partition:
     @property
     def path(self) -> PurePosixPath:
         """The partition's path relative to the lake root."""
-        if self.spec.granularity is Granularity.MONTH:
-            name = f"{self.period.year:04d}-{self.period.month:02d}"
-        else:
-            name = self.period.isoformat()
-        return self.directory / f"{name}.parquet"
+        return self.directory / period_file_name(self.period, self.spec.granularity)
 
     @property
     def posix(self) -> str:
@@ -95,6 +91,12 @@ def partitions_of(file: ArchiveFile) -> tuple[Partition, ...]:
     return tuple(Partition(file.dataset, file.market, file.interval, file.symbol, p) for p in months)
 
 
+def period_file_name(period: dt.date, granularity: Granularity) -> str:
+    """A partition's file name: `YYYY-MM.parquet` for a month, `YYYY-MM-DD.parquet` for a day."""
+    name = month_text(period) if granularity is Granularity.MONTH else period.isoformat()
+    return f"{name}.parquet"
+
+
 def _posix(
     dataset: str,
     market: Market,
@@ -103,9 +105,8 @@ def _posix(
     period: dt.date,
     granularity: Granularity,
 ) -> str:
-    name = f"{period.year:04d}-{period.month:02d}" if granularity is Granularity.MONTH else period.isoformat()
     part = f"interval={interval.value}/" if interval is not None else ""
-    return f"{TABLES_DIR}/{dataset}/market={market.value}/{part}symbol={symbol}/{name}.parquet"
+    return f"{TABLES_DIR}/{dataset}/market={market.value}/{part}symbol={symbol}/{period_file_name(period, granularity)}"
 
 
 def partition_paths(file: ArchiveFile) -> tuple[str, ...]:

@@ -26,7 +26,7 @@ from pathlib import Path
 from types import MappingProxyType
 
 from binance_lake.core.errors import UsageError
-from binance_lake.core.symbols import normalize_symbol, parse_symbol_list
+from binance_lake.core.symbols import normalize_symbol, parse_symbol_list, split_list
 
 CONFIG_FILE_NAME = "binance-lake.toml"
 CONFIG_ENV = "BINANCE_LAKE_CONFIG"
@@ -68,7 +68,7 @@ class Settings:
     def expand_symbols(self, text: str) -> list[str]:
         """Parse a `--symbols` value: names and `@set` references, comma-separated."""
         symbols: list[str] = []
-        for part in [p.strip() for p in text.split(",") if p.strip()]:
+        for part in split_list(text):
             if part.startswith("@"):
                 name = part[1:]
                 if name not in self.symbol_sets:

@@ -115,6 +115,11 @@ def month_start(day: dt.date) -> dt.date:
     return day.replace(day=1)
 
 
+def month_text(day: dt.date) -> str:
+    """`YYYY-MM` of `day`'s month: how the archive and the lake name a month (`strftime` does not pad years)."""
+    return f"{day.year:04d}-{day.month:02d}"
+
+
 def next_month(day: dt.date) -> dt.date:
     return dt.date(day.year + day.month // 12, day.month % 12 + 1, 1)
 

@@ -25,6 +25,7 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 
 from binance_lake.core.archive import ArchiveFile
+from binance_lake.core.series_key import SeriesKey
 from binance_lake.core.timerange import iter_days, iter_months, month_end, month_start
 from binance_lake.core.vocabulary import Cadence, is_daily_file_date
 from binance_lake.engine.state import FileStatus, RecordedFile
@@ -64,7 +65,7 @@ class PlannedFile:
         return self.entry.file
 
 
-Series = tuple[str, str, str | None, str]  # market, dataset, interval, symbol
+Series = SeriesKey  # the old name, kept for imports
 
 
 @dataclass(frozen=True)
@@ -72,7 +73,7 @@ class Plan:
     fetch: tuple[PlannedFile, ...]
     held: int  # files already in the lake and unchanged upstream
     quarantined: tuple[str, ...]  # keys skipped because they failed verification and did not change since
-    unavailable: Mapping[Series, tuple[dt.date, ...]] = field(default_factory=dict)  # days no file covers
+    unavailable: Mapping[SeriesKey, tuple[dt.date, ...]] = field(default_factory=dict)  # days no file covers
 
     @property
     def bytes(self) -> int:
@@ -83,8 +84,8 @@ class Plan:
         return not self.fetch
 
 
-def _series(file: ArchiveFile) -> Series:
-    return (file.market.value, file.dataset, file.interval.value if file.interval else None, file.symbol)
+def _series(file: ArchiveFile) -> SeriesKey:
+    return SeriesKey(file.market, file.dataset, file.interval, file.symbol)
 
 
 def _is_quarantined(entry: CatalogFile, recorded: Mapping[str, RecordedFile]) -> bool:
@@ -192,8 +193,8 @@ def plan_sync(
     Series are the (market, dataset, interval, symbol) combinations present in `catalog`. `lost` are the held
     files (by key, with the entry to fetch) whose partitions are gone or damaged; each is planned again.
     """
-    monthly: dict[Series, dict[dt.date, CatalogFile]] = defaultdict(dict)
-    daily: dict[Series, dict[dt.date, CatalogFile]] = defaultdict(dict)
+    monthly: dict[SeriesKey, dict[dt.date, CatalogFile]] = defaultdict(dict)
+    daily: dict[SeriesKey, dict[dt.date, CatalogFile]] = defaultdict(dict)
     for entry in catalog:
         f = entry.file
         if f.last_day < first_day or f.first_day > last_day:
@@ -203,8 +204,8 @@ def plan_sync(
     fetch: list[PlannedFile] = []
     held = 0
     quarantined: list[str] = []
-    unavailable: dict[Series, tuple[dt.date, ...]] = {}
-    for series in sorted(set(monthly) | set(daily), key=lambda s: tuple(x or "" for x in s)):
+    unavailable: dict[SeriesKey, tuple[dt.date, ...]] = {}
+    for series in sorted(set(monthly) | set(daily), key=SeriesKey.sort_key):
         missing: list[dt.date] = []
         entries = [*monthly[series].values(), *daily[series].values()]
         # The series' own life bounds what can be missing: nothing is expected before its first file or after

@@ -166,8 +166,7 @@ class SyncReport:
             "lost_partitions": dict(self.lost_partitions),
             "quarantined_skipped": list(self.plan.quarantined),
             "unavailable_days": {
-                "/".join(x for x in series if x): [d.isoformat() for d in days]
-                for series, days in self.plan.unavailable.items()
+                series.path: [d.isoformat() for d in days] for series, days in self.plan.unavailable.items()
             },
             "ingested_files": execution.ingested if execution else 0,
             "rows": execution.rows if execution else 0,
@@ -269,7 +268,8 @@ def plan_from_catalog(request: SyncRequest, database: LakeDatabase) -> SyncRepor
     unavailable = {
         series: kept
         for series, days in plan.unavailable.items()
-        if (kept := tuple(d for d in days if not _within(d, hidden.get((series[1], series[2]), ()))))
+        # series[1:3]: its (dataset, interval)
+        if (kept := tuple(d for d in days if not _within(d, hidden.get(series[1:3], ()))))
     }
     plan = dataclasses.replace(plan, unavailable=unavailable)
     return SyncReport(

@@ -39,6 +39,7 @@ from binance_lake.catalog.reads import exchange_pairs
 from binance_lake.core.datasets import get_dataset
 from binance_lake.core.errors import MissingDataWarning, UsageError
 from binance_lake.core.quirks import METRICS_PERIOD
+from binance_lake.core.symbols import pair_of  # the sync's rule for index pairs; re-exported for old imports
 from binance_lake.core.timerange import DateLike
 from binance_lake.core.vocabulary import Interval, Market
 from binance_lake.load.connection import Cursor, LakeState
@@ -58,11 +59,6 @@ METRICS_LOOKBACK = dt.timedelta(days=1)
 _METRICS_PERIOD_US = int(METRICS_PERIOD.total_seconds()) * 1_000_000
 
 Ints = npt.NDArray[np.int64]
-
-
-def pair_of(symbol: str) -> str:
-    """The index pair of a futures symbol by Binance's naming: the part before the first `_`."""
-    return symbol.split("_", 1)[0]
 
 
 def _exchange_pairs(

@@ -18,6 +18,7 @@ import datetime as dt
 from collections.abc import Iterable
 from dataclasses import dataclass
 
+from binance_lake.core.series_key import merge_spans, uncovered
 from binance_lake.load.connection import LakeState
 from binance_lake.load.missing import Gap, Missing
 from binance_lake.load.request import LoadRequest
@@ -104,32 +105,11 @@ def coverage(found: Facts, request: LoadRequest, *, today: dt.date | None = None
 
 def _union(runs: list[tuple[dt.date, dt.date]]) -> list[tuple[dt.date, dt.date]]:
     """Merge overlapping or touching day runs; empty runs (first after last) are dropped."""
-    merged: list[tuple[dt.date, dt.date]] = []
-    for first, last in sorted(r for r in runs if r[0] <= r[1]):
-        if merged and first <= merged[-1][1] + dt.timedelta(days=1):
-            merged[-1] = (merged[-1][0], max(merged[-1][1], last))
-        else:
-            merged.append((first, last))
-    return merged
+    return [(span.first, span.last) for span in merge_spans(r for r in runs if r[0] <= r[1])]
 
 
 def subtract(
     wanted: tuple[dt.date, dt.date], held: list[tuple[dt.date, dt.date]]
 ) -> list[tuple[dt.date, dt.date]]:
     """The runs of days in `wanted` (inclusive) that no span in `held` covers."""
-    lo, hi = wanted
-    out: list[tuple[dt.date, dt.date]] = []
-    one = dt.timedelta(days=1)
-    for first, last in sorted(held):
-        if last < lo:
-            continue
-        if first > hi:
-            break
-        if first > lo:
-            out.append((lo, first - one))
-        lo = max(lo, last + one)
-        if lo > hi:
-            return out
-    if lo <= hi:
-        out.append((lo, hi))
-    return out
+    return [(span.first, span.last) for span in uncovered(wanted[0], wanted[1], held)]

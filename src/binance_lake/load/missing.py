@@ -23,6 +23,7 @@ from typing import Any, Literal
 import pyarrow as pa
 
 from binance_lake.core.errors import UsageError
+from binance_lake.core.series_key import merge_spans
 
 Frame = Literal["pandas", "polars", "arrow"]
 FRAMES: tuple[str, ...] = ("pandas", "polars", "arrow")
@@ -121,13 +122,7 @@ class Missing:
 
 def runs(days: Iterable[dt.date]) -> list[tuple[dt.date, dt.date]]:
     """Consecutive days folded into (first, last) runs: [1, 2, 3, 7] -> [(1, 3), (7, 7)]."""
-    out: list[tuple[dt.date, dt.date]] = []
-    for day in sorted(set(days)):
-        if out and out[-1][1] + dt.timedelta(days=1) == day:
-            out[-1] = (out[-1][0], day)
-        else:
-            out.append((day, day))
-    return out
+    return [(span.first, span.last) for span in merge_spans((day, day) for day in days)]
 
 
 def check_frame(as_: str) -> Frame:

@@ -31,7 +31,7 @@ import pyarrow.parquet as pq
 
 from binance_lake.core.datasets import Granularity
 from binance_lake.core.errors import StorageError, UsageError
-from binance_lake.core.partitions import partition_for_day
+from binance_lake.core.partitions import partition_for_day, period_file_name
 from binance_lake.core.timerange import TimeRange, iter_days, iter_months, month_end
 from binance_lake.load.connection import LakeState
 from binance_lake.load.coverage import Coverage, Facts, coverage, expected_days, facts, series_of
@@ -75,9 +75,9 @@ def result_schema(request: LoadRequest) -> pa.Schema:
 
 
 def _period_names(request: LoadRequest, first: dt.date, last: dt.date) -> list[str]:
-    if request.spec.granularity is Granularity.MONTH:
-        return [f"{m.year:04d}-{m.month:02d}.parquet" for m in iter_months(first, last)]
-    return [f"{d.isoformat()}.parquet" for d in iter_days(first, last)]
+    granularity = request.spec.granularity
+    periods = iter_months(first, last) if granularity is Granularity.MONTH else iter_days(first, last)
+    return [period_file_name(p, granularity) for p in periods]
 
 
 def partition_files(root: Path, request: LoadRequest, ranges: Ranges | None = None) -> dict[str, list[Path]]:
@@ -200,9 +200,7 @@ def plan(
 
 
 def _period_name(request: LoadRequest, period: dt.date) -> str:
-    if request.spec.granularity is Granularity.MONTH:
-        return f"{period.year:04d}-{period.month:02d}.parquet"
-    return f"{period.isoformat()}.parquet"
+    return period_file_name(period, request.spec.granularity)
 
 
 def _period_of(request: LoadRequest, name: str) -> dt.date | None:

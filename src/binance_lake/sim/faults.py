@@ -28,6 +28,7 @@ from aiohttp import web
 from aiohttp.typedefs import Middleware
 
 from binance_lake.core.errors import UsageError
+from binance_lake.core.symbols import split_list
 from binance_lake.sim.market_model import unit_hash
 
 RATE_KINDS = ("5xx", "429", "reset", "truncate", "stall", "corrupt", "corrupt_permanent")
@@ -95,7 +96,7 @@ def parse_faults(spec: str | None, *, seed: int = 7) -> FaultPlan:
         body, _, pattern = text.partition("@")
         rates: list[tuple[str, float]] = []
         first = 0
-        for item in (part.strip() for part in body.split(",") if part.strip()):
+        for item in split_list(body):
             kind, number = _parse_item(item)
             if kind == "first":
                 first = int(number)

@@ -24,6 +24,7 @@ from xml.sax.saxutils import escape
 from binance_lake.core.archive import ArchiveFile
 from binance_lake.core.datasets import get_dataset
 from binance_lake.core.errors import UsageError
+from binance_lake.core.timerange import month_text
 from binance_lake.core.vocabulary import Cadence, Interval, Market, has_daily_files, is_daily_file_date
 from binance_lake.sim import placement
 from binance_lake.sim.bucket import QUIRK_DIRECTORIES, Bucket, ObjectMeta, served_key, with_period
@@ -238,7 +239,7 @@ class Tree:
         head = f"{symbol}-{interval.value if interval is not None else dataset}-"
         daily = cadence is Cadence.DAILY
         for period in periods:
-            name = f"{head}{period.isoformat() if daily else period.isoformat()[:7]}.zip"
+            name = f"{head}{period.isoformat() if daily else month_text(period)}.zip"
             names += (name, name + ".CHECKSUM")
             dates += (period, period)
         return Directory(names, dates, template)

@@ -24,6 +24,7 @@ from typing import Any
 
 from aiohttp import web
 
+from binance_lake.core.datasets import KLINE_FAMILY
 from binance_lake.core.vocabulary import Interval, Market
 from binance_lake.sim import content
 from binance_lake.sim import rest_params as params
@@ -66,7 +67,6 @@ FUNDING_MAX_LIMIT = 1000
 DAPI_MAX_SPAN_US = 200 * 86_400_000_000
 # How far back a "latest value" lookup (premiumIndex) walks.
 LATEST_LOOKBACK = dt.timedelta(days=40)
-KLINE_FAMILY = ("klines", "markPriceKlines", "indexPriceKlines", "premiumIndexKlines")
 
 
 @dataclass(frozen=True)

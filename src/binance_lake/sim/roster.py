@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from binance_lake.core import quirks
+from binance_lake.core.datasets import KLINE_FAMILY
 from binance_lake.core.errors import UsageError
 from binance_lake.core.symbols import is_symbol
 from binance_lake.core.timerange import day_start
@@ -42,7 +43,6 @@ PERP_DATASETS = (
     "bookDepth",
 )
 DELIVERY_DATASETS = ("klines", "markPriceKlines", "indexPriceKlines")
-KLINE_FAMILY = ("klines", "markPriceKlines", "indexPriceKlines", "premiumIndexKlines")
 
 
 @dataclass
