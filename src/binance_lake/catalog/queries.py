@@ -471,32 +471,7 @@ def traded_sql(schema: str = "", *, listings: bool = True) -> str:
     """
 
 
-def traded_symbols(
-    connection: Connection,
-    market: str,
-    datasets: list[str],
-    intervals: list[str],
-    first: dt.date,
-    last: dt.date,
-    *,
-    include_settled: bool = False,
-) -> tuple[str, ...]:
-    """The symbols (directory names) that traded on any day of `first .. last`; see `traded_sql`."""
-    rows = connection.execute(
-        traded_sql(listings=_has_listings(connection)),
-        {
-            "market": market,
-            "datasets": datasets,
-            "intervals": intervals,
-            "first": first,
-            "last": last,
-            "include_settled": include_settled,
-        },
-    ).fetchall()
-    return tuple(str(r[0]) for r in rows)
-
-
-def _has_listings(connection: Connection) -> bool:
+def has_listings(connection: Connection) -> bool:
     """Whether the catalog records its listings (one written before `listed_ranges` existed does not)."""
     rows = connection.execute(
         "SELECT count(*) FROM duckdb_tables() WHERE table_name = 'listed_ranges' AND NOT temporary"
@@ -517,7 +492,7 @@ def unlisted_days(
     as listed when each symbol's directory (or a whole prefix) was listed for it; for every symbol (empty
     `symbols`), when any listing of the series covered it. What a plan made from the catalog as it is cannot
     know. A catalog written before listings were recorded has no record of any: every day is unlisted."""
-    if not _has_listings(connection):
+    if not has_listings(connection):
         return {(dataset, interval): [(first, last)] for dataset, interval in series}
     rows = connection.execute(
         """

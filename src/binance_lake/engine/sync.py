@@ -23,8 +23,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from binance_lake.binance.archive_client import ArchiveClient
-from binance_lake.catalog.queries import traded_symbols, unlisted_days
-from binance_lake.catalog.reads import listed_files, listed_symbols
+from binance_lake.catalog.queries import has_listings, unlisted_days
+from binance_lake.catalog.reads import listed_files, listed_symbols, traded_in
 from binance_lake.catalog.refresh import RefreshReport, Selection, refresh
 from binance_lake.catalog.store import ensure_catalog
 from binance_lake.core.archive import ArchiveFile
@@ -193,7 +193,7 @@ def resolve_symbols(
     connection: Connection, request: SyncRequest, *, unlisted_ok: bool = False
 ) -> tuple[str, ...]:
     """The request's symbols checked against the catalog, or for `--all` every symbol that traded on any day
-    of the range (`catalog.queries.traded_symbols`), delisted since or not; `include_delisted` adds the
+    of the range (`catalog.reads.traded_in`), delisted since or not; `include_delisted` adds the
     `…SETTLED` series of contracts already delisted. With `unlisted_ok` (a dry run, which lists nothing), a
     symbol the catalog never listed for the range is kept rather than refused."""
     if request.symbols:
@@ -204,19 +204,21 @@ def resolve_symbols(
         if unknown:
             raise UsageError(
                 f"not in the {request.market.value} archive: {', '.join(unknown)} "
-                "(check the spelling, or run `binance-lake catalog symbols --market "
+                "(check the spelling, or run `binance-lake catalog symbols --markets "
                 f"{request.market.value}`)"
             )
         return request.symbols
-    return traded_symbols(
+    traded = traded_in(
         connection,
-        request.market.value,
+        request.market,
         list(request.datasets),
         [i.value for i in request.intervals],
         request.first_day,
         request.last_day,
+        listings=has_listings(connection),
         include_settled=request.include_delisted,
     )
+    return tuple(sorted(traded))
 
 
 def _unlisted(connection: Connection, request: SyncRequest, symbols: tuple[str, ...]) -> tuple[Unlisted, ...]:
