@@ -67,6 +67,25 @@ def test_delisted_symbols_only_while_listed(lake: Path) -> None:
     ]
 
 
+def test_a_held_symbol_the_catalog_never_listed_is_a_member(tmp_path: Path) -> None:
+    # A lake whose catalog lists nothing of the series (e.g. built by hand, or listed before another market) still
+    # answers with what it holds; this regressed once, found by bench/load.py's universe case.
+    b = LakeBuilder(tmp_path)
+    b.put(
+        "klines",
+        "ONLYUSDT",
+        bars(T0, 31 * 24, Interval.H1, seed=3),
+        D(2024, 1, 1),
+        D(2024, 1, 31),
+        interval=Interval.H1,
+        upstream=False,
+    )
+    b.commit()
+    loaded = load_universe(tmp_path, "2024-01-01", "2024-01-31")
+    assert set(loaded.table.column("symbol").to_pylist()) == {"ONLYUSDT"}
+    assert loaded.table.num_rows == 31 * 24
+
+
 def test_empty_catalog_and_lake_is_a_usage_error(tmp_path: Path) -> None:
     LakeBuilder(tmp_path).commit()
     with pytest.raises(UsageError, match="--all --start 2024-01-01"):

@@ -69,8 +69,8 @@ def _catalog_spans(
             handle, request.market, request.dataset, interval, first, last, schema=f"{alias}."
         )
         for symbol in sorted(held):
-            span = known.get(str(symbol), (None, None))
-            if not _overlaps(span, first, last):
+            span = known.get(str(symbol))
+            if span is None or not _overlaps(span, first, last):
                 # The lake holds days the catalog's listings never saw (or a series it does not know).
                 spans[str(symbol)] = (None, None)
     return {s: span for s, span in sorted(spans.items()) if _overlaps(span, first, last)}
