@@ -41,6 +41,24 @@ EXCHANGE_INFO_RETRY = RetryPolicy(max_attempts=2, base_delay=0.2)
 """exchangeInfo only adds fields to `symbols`: two quick attempts, then the refresh goes on without it."""
 
 
+def _filters(
+    markets: Names,
+    market: str | None,
+    datasets: Names,
+    dataset: str | None,
+    intervals: Names = None,
+    interval: str | None = None,
+    symbol: str | None = None,
+) -> queries.Filters:
+    """The series filters of a catalog call, each from its plural keyword or its old singular spelling."""
+    return build_filters(
+        renamed("markets", markets, "market", market, depth=1),
+        renamed("datasets", datasets, "dataset", dataset, depth=1),
+        renamed("intervals", intervals, "interval", interval, depth=1),
+        symbol,
+    )
+
+
 class LakeCatalog:
     """What the archive holds, per file and per day (`Lake(...).catalog`)."""
 
@@ -124,11 +142,7 @@ class LakeCatalog:
             progress = from_done_total(on_progress)
         check_days_back(days_back)
         last_day = probe_last_day(date)
-        filters = build_filters(
-            renamed("markets", markets, "market", market),
-            renamed("datasets", datasets, "dataset", dataset),
-            renamed("intervals", intervals, "interval", interval),
-        )
+        filters = _filters(markets, market, datasets, dataset, intervals, interval)
 
         def work(clients: Clients) -> Awaitable[ProbeReport]:
             return probe(
@@ -160,11 +174,7 @@ class LakeCatalog:
         Like every catalog query: `markets`, `datasets`, `intervals` take one name, several, or None for all
         (the singular keywords are the old spellings, kept for one release); the result is a pandas frame
         unless `as_` says "polars" or "arrow"."""
-        filters = build_filters(
-            renamed("markets", markets, "market", market),
-            renamed("datasets", datasets, "dataset", dataset),
-            renamed("intervals", intervals, "interval", interval),
-        )
+        filters = _filters(markets, market, datasets, dataset, intervals, interval)
         return convert(self._query(queries.snapshot, as_day(date), filters), as_)
 
     def timeline(
@@ -182,12 +192,7 @@ class LakeCatalog:
         """Available spans, missing days, first and last day of each of the symbol's series: one row per
         series (the columns of `catalog.queries.timelines_table`), a frame like the other queries.
         `catalog.queries.timeline` gives the same as `Timeline` values. An unknown symbol is a `UsageError`."""
-        filters = build_filters(
-            renamed("markets", markets, "market", market),
-            renamed("datasets", datasets, "dataset", dataset),
-            renamed("intervals", intervals, "interval", interval),
-            symbol,
-        )
+        filters = _filters(markets, market, datasets, dataset, intervals, interval, symbol)
         with self._reading() as connection:
             found = queries.timeline(connection, filters)
             wanted = normalize_symbol(symbol)
@@ -215,11 +220,7 @@ class LakeCatalog:
     ) -> Any:
         """Symbols listed, delisted and active between `start` and `end` (whole days, inclusive)."""
         first, last = day_span(start, end)
-        filters = build_filters(
-            renamed("markets", markets, "market", market),
-            renamed("datasets", datasets, "dataset", dataset),
-            None,
-        )
+        filters = _filters(markets, market, datasets, dataset)
         return convert(self._query(queries.date_range, first, last, filters), as_)
 
     def earliest(
@@ -232,11 +233,7 @@ class LakeCatalog:
         dataset: str | None = None,
     ) -> Any:
         """Earliest date per symbol per market and dataset."""
-        filters = build_filters(
-            renamed("markets", markets, "market", market),
-            renamed("datasets", datasets, "dataset", dataset),
-            None,
-        )
+        filters = _filters(markets, market, datasets, dataset)
         return convert(self._query(queries.earliest, filters), as_)
 
     def synchronal(self, *, dataset: str = "klines", as_: Frame = "pandas") -> Any:

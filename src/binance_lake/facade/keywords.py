@@ -19,12 +19,12 @@ def warn_renamed(new: str, old: str, *, stacklevel: int) -> None:
     )
 
 
-def renamed(new: str, value: T, old: str, old_value: T | None) -> T:
-    """The value of keyword `new`, or of its old spelling `old`. Call it from the public method itself: the
-    warning points at that method's caller."""
+def renamed(new: str, value: T, old: str, old_value: T | None, *, depth: int = 0) -> T:
+    """The value of keyword `new`, or of its old spelling `old`. Call it from the public method itself (or
+    `depth` helper calls below it): the warning points at that method's caller."""
     if old_value is None:
         return value
-    warn_renamed(new, old, stacklevel=3)
+    warn_renamed(new, old, stacklevel=3 + depth)
     if value is not None and value != old_value:
         raise UsageError(f"give {new}= only, not also its old spelling {old}=")
     return old_value

@@ -14,9 +14,10 @@ import os
 import time
 from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
-from typing import IO
+from typing import IO, Any
 
 import duckdb
+import pyarrow as pa
 
 from binance_lake.core.errors import LakeLocked, StorageError
 
@@ -111,6 +112,31 @@ class LakeDatabase:
             return self.path.stat().st_ino
         except FileNotFoundError:
             return 0
+
+
+def replace_rows(
+    connection: Connection, table: str, key: tuple[str, ...], rows: list[dict[str, Any]], schema: pa.Schema
+) -> None:
+    """Replace the rows of `table` whose `key` columns match `rows` by `rows`, in one transaction.
+
+    The rows travel as one registered Arrow batch: `executemany` costs about a millisecond per row."""
+    if not rows:
+        return
+    batch = f"{table}_batch"
+    columns = ", ".join(f'"{c}"' for c in key)
+    match = (
+        f"({columns}) IN (SELECT ({columns}) FROM {batch})"
+        if len(key) > 1
+        else f"{columns} IN (SELECT {columns} FROM {batch})"
+    )
+    connection.register(batch, pa.Table.from_pylist(rows, schema=schema))
+    try:
+        connection.execute("BEGIN TRANSACTION")
+        connection.execute(f"DELETE FROM {table} WHERE {match}")
+        connection.execute(f"INSERT INTO {table} BY NAME SELECT * FROM {batch}")
+        connection.execute("COMMIT")
+    finally:
+        connection.unregister(batch)
 
 
 def _one_line(error: BaseException) -> str:

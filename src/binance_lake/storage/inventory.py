@@ -30,8 +30,8 @@ import pyarrow.parquet as pq
 
 from binance_lake.core.errors import UsageError
 from binance_lake.core.partitions import TABLES_DIR, Partition, parse_partition_path
-from binance_lake.storage.database import Connection
-from binance_lake.storage.provenance import DayRows
+from binance_lake.storage.database import Connection, replace_rows
+from binance_lake.storage.provenance import DayRows, series_columns
 from binance_lake.storage.schema import PARTITION_TABLES
 
 PARTITIONS_SCHEMA: tuple[str, ...] = PARTITION_TABLES  # declared in storage/schema.py
@@ -96,16 +96,11 @@ def record_partitions(
 ) -> None:
     """Replace the records of these partitions (one transaction; the last record of a path wins)."""
     latest = {r.path: r for r in records}
-    if not latest:
-        return
     when = now or dt.datetime.now(dt.UTC)
     rows = [
         {
             "path": r.path,
-            "dataset": r.partition.dataset,
-            "market": r.partition.market.value,
-            "interval": r.partition.interval.value if r.partition.interval is not None else None,
-            "symbol": r.partition.symbol,
+            **series_columns(r.partition),
             "period": r.partition.period,
             "rows": r.rows,
             "size": r.size,
@@ -114,15 +109,7 @@ def record_partitions(
         }
         for r in latest.values()
     ]
-    # One Arrow batch, as in engine.state.record: `executemany` costs about a millisecond per row.
-    connection.register("partitions_batch", pa.Table.from_pylist(rows, schema=_SCHEMA))
-    try:
-        connection.execute("BEGIN TRANSACTION")
-        connection.execute("DELETE FROM partitions WHERE path IN (SELECT path FROM partitions_batch)")
-        connection.execute("INSERT INTO partitions SELECT * FROM partitions_batch")
-        connection.execute("COMMIT")
-    finally:
-        connection.unregister("partitions_batch")
+    replace_rows(connection, "partitions", ("path",), rows, _SCHEMA)
 
 
 def recorded_partitions(connection: Connection, paths: Iterable[str]) -> dict[str, tuple[int, int, int]]:

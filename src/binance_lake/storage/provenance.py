@@ -20,7 +20,7 @@ import pyarrow as pa
 
 from binance_lake.core.partitions import Partition
 from binance_lake.core.provenance import Provenance
-from binance_lake.storage.database import Connection
+from binance_lake.storage.database import Connection, replace_rows
 
 
 @dataclass(frozen=True)
@@ -65,6 +65,16 @@ _FIELDS: list[pa.Field[Any]] = [
 _SCHEMA = pa.schema(_FIELDS)
 
 
+def series_columns(partition: Partition) -> dict[str, str | None]:
+    """The series columns every per-partition table of the lake carries (dataset, market, interval, symbol)."""
+    return {
+        "dataset": partition.dataset,
+        "market": partition.market.value,
+        "interval": partition.interval.value if partition.interval is not None else None,
+        "symbol": partition.symbol,
+    }
+
+
 def record_days(
     connection: Connection, records: Iterable[DayRecord], *, now: dt.datetime | None = None
 ) -> None:
@@ -72,16 +82,11 @@ def record_days(
 
     Days of the partition not in `records` keep theirs: an ingest replaces exactly the days it wrote."""
     latest = {(r.path, r.day): r for r in records}
-    if not latest:
-        return
     when = now or dt.datetime.now(dt.UTC)
     rows = [
         {
             "path": r.path,
-            "dataset": r.partition.dataset,
-            "market": r.partition.market.value,
-            "interval": r.partition.interval.value if r.partition.interval is not None else None,
-            "symbol": r.partition.symbol,
+            **series_columns(r.partition),
             "day": r.day,
             "source": r.source.value,
             "upstream_ref": r.upstream_ref,
@@ -91,17 +96,7 @@ def record_days(
         }
         for r in latest.values()
     ]
-    # One Arrow batch, as in storage.inventory: `executemany` costs about a millisecond per row.
-    connection.register("day_provenance_batch", pa.Table.from_pylist(rows, schema=_SCHEMA))
-    try:
-        connection.execute("BEGIN TRANSACTION")
-        connection.execute(
-            "DELETE FROM day_provenance WHERE (path, day) IN (SELECT (path, day) FROM day_provenance_batch)"
-        )
-        connection.execute("INSERT INTO day_provenance BY NAME SELECT * FROM day_provenance_batch")
-        connection.execute("COMMIT")
-    finally:
-        connection.unregister("day_provenance_batch")
+    replace_rows(connection, "day_provenance", ("path", "day"), rows, _SCHEMA)
 
 
 @dataclass(frozen=True)
