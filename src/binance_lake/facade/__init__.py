@@ -1,4 +1,5 @@
-"""The pieces of the user's API beside `binance_lake.lake.Lake`: `Lake.catalog` (`catalog.py`), the bridge
+"""The pieces of the user's API: `Lake`'s method groups (`base.py`'s `LakeBase`, `sync.py`'s `SyncMethods`,
+`reading.py`'s `ReadMethods`), `Lake.catalog` (`catalog.py`), the bridge
 from synchronous calls to the async core and one online operation with its clients (`loop.py`), a sync under
 the writer lock (`sync.py`), the readers' `fill=True` (`fill.py`), frame conversion (`frames.py`), the old
 keyword spellings (`keywords.py`) and the rule that reading never creates a lake (`existing.py`).

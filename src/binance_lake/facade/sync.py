@@ -1,13 +1,19 @@
 """Running a sync from synchronous code: the clients for the settings, the writer lock (a dry run writes
-nothing and takes none), and the engine's `run_sync` under the stall rule."""
+nothing and takes none), and the engine's `run_sync` under the stall rule; `SyncMethods` is `Lake.sync`."""
 
 from __future__ import annotations
 
-from collections.abc import Awaitable
+import warnings
+from collections.abc import Awaitable, Iterable
 
 from binance_lake.binance.clients import Clients
+from binance_lake.core.progress import ProgressSink, listing_apart
 from binance_lake.core.settings import Settings
+from binance_lake.core.timerange import DateLike
 from binance_lake.engine.sync import SyncOptions, SyncReport, SyncRequest, run_sync
+from binance_lake.engine.sync_request import build_sync_request
+from binance_lake.facade.base import LakeBase
+from binance_lake.facade.keywords import warn_renamed
 from binance_lake.facade.loop import run_online
 from binance_lake.storage.database import LakeDatabase, WriterLock
 
@@ -31,3 +37,72 @@ def run_sync_stage(
         return run_online(settings, work, concurrency=options.concurrency)
     with WriterLock(database.root):
         return run_online(settings, work, concurrency=options.concurrency)
+
+
+class SyncMethods(LakeBase):
+    """`Lake.sync`: mirror archive files into the lake."""
+
+    def sync(
+        self,
+        *,
+        market: str = "um",
+        datasets: str | Iterable[str] = ("klines",),
+        symbols: str | Iterable[str] | None = None,
+        intervals: str | Iterable[str] | None = None,
+        start: DateLike,
+        end: DateLike | None = None,
+        include_delisted: bool = False,
+        dry_run: bool = False,
+        refresh: bool = True,
+        concurrency: int = 16,
+        keep_raw: bool = True,
+        progress: ProgressSink | None = None,
+        refresh_progress: ProgressSink | None = None,
+        refresh_catalog: bool | None = None,
+        retry_quarantined: bool = False,
+    ) -> SyncReport:
+        """Mirror archive files into the lake: resumable, checksum-verified, parallel.
+
+        `symbols` None means every symbol of the market that traded on any day of the range, delisted since or
+        not (`--all`); an empty list is a `UsageError`; `include_delisted` adds the `…SETTLED` settlement
+        series. `@name` entries expand to the named sets of binance-lake.toml. Dates are whole UTC days, both
+        included; `end` defaults to today. `refresh` lists the chosen prefixes first (`refresh_catalog=` is its
+        old spelling, kept for one release). Only one process may sync a lake at a time (`LakeLocked`
+        otherwise). `dry_run` plans from the catalog as it is, lists and writes nothing, and reports the
+        requested days the catalog never listed (`SyncReport.unlisted`).
+        Quarantined files are fetched again when upstream changes them, or always with `retry_quarantined`.
+        With requests outstanding and no answer for `settings.stall_timeout` seconds, it raises `Stalled`
+        (the state is recorded; the same call resumes). `progress` receives `ProgressEvent`s: the refresh's
+        (phase "listing"), then the downloads' (phase "sync"); `refresh_progress=` is the old spelling for a
+        separate listing sink, kept for one release.
+        """
+        if refresh_progress is not None:
+            warnings.warn(
+                "the keyword refresh_progress= is deprecated: progress= receives the listing's events too "
+                "(the old spelling goes in the next release)",
+                DeprecationWarning,
+                stacklevel=2,
+            )
+            progress = listing_apart(progress, refresh_progress)
+        if refresh_catalog is not None:
+            warn_renamed("refresh", "refresh_catalog", stacklevel=2)
+            refresh = refresh_catalog
+        request = build_sync_request(
+            self.settings,
+            market=market,
+            datasets=datasets,
+            symbols=symbols,
+            intervals=intervals,
+            start=start,
+            end=end,
+            include_delisted=include_delisted,
+        )
+        options = SyncOptions(
+            refresh=refresh,
+            dry_run=dry_run,
+            concurrency=concurrency,
+            keep_raw=keep_raw,
+            retry_quarantined=retry_quarantined,
+            progress=progress,
+        )
+        return run_sync_stage(self.settings, self.database, request, options)
