@@ -5,7 +5,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: test demo lint types imports pytest bench clean
+.PHONY: test demo lint types imports pytest components bench clean
 
 $(STAMP): pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV) || ( $(PYTHON) -m pip install --user virtualenv && $(PYTHON) -m virtualenv $(VENV) )
@@ -25,7 +25,11 @@ types: $(STAMP)
 imports: $(STAMP)
 	$(BIN)/lint-imports
 
-pytest: $(STAMP)
+# The real components some tests use (PostgreSQL, Chromium, …): installed when missing (tools/components/).
+components:
+	@bash tools/components/run-all.sh
+
+pytest: $(STAMP) components
 	$(BIN)/pytest -n 2 -W error
 
 demo: $(STAMP)
