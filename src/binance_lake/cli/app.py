@@ -13,8 +13,10 @@ from rich.markup import escape
 
 from binance_lake import __version__
 from binance_lake.cli.catalog_cmd import catalog_app
+from binance_lake.cli.daemon_cmd import daemon_command
 from binance_lake.cli.demo_cmd import demo_command
 from binance_lake.cli.load_cmd import load_command, query_command, status_command
+from binance_lake.cli.monitor_cmd import monitor_command
 from binance_lake.cli.render import err_console
 from binance_lake.cli.state import CliState, SettingsCommand
 from binance_lake.cli.sync_cmd import sync_command
@@ -113,6 +115,8 @@ app.command("demo")(demo_command)
 app.command("load", cls=SettingsCommand)(load_command)
 app.command("query", cls=SettingsCommand)(query_command)
 app.command("status", cls=SettingsCommand)(status_command)
+app.command("daemon", cls=SettingsCommand)(daemon_command)
+app.command("monitor", cls=SettingsCommand)(monitor_command)
 
 
 INTERRUPTED = "interrupted; everything already stored is kept"

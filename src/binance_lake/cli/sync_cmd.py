@@ -9,6 +9,7 @@ import typer
 from rich.markup import escape
 from rich.table import Table
 
+from binance_lake.cli.observe import METRICS_PORT, observed
 from binance_lake.cli.options import FORMAT, renamed
 from binance_lake.cli.progress import ProgressDisplay, choose_shape
 from binance_lake.cli.render import OutputFormat, console, print_record, show
@@ -172,6 +173,7 @@ def sync_command(
         "--retry-quarantined",
         help="Download quarantined files again even if upstream did not change them.",
     ),
+    metrics_port: int | None = METRICS_PORT,
 ) -> None:
     """Download archive files into typed Parquet: resumable, checksum-verified, parallel.
 
@@ -190,7 +192,10 @@ def sync_command(
         )
     lake = Lake(settings=state(ctx).settings())
     # Progress goes to stderr: bars on a terminal, else a line every few seconds (JSON lines for json).
-    with ProgressDisplay(choose_shape(as_json=fmt is OutputFormat.JSON)) as shown:
+    with (
+        ProgressDisplay(choose_shape(as_json=fmt is OutputFormat.JSON)) as shown,
+        observed(lake.root, "sync", shown, metrics_port=None if dry_run else metrics_port) as progress,
+    ):
         report = lake.sync(
             market=market,
             datasets=datasets,
@@ -203,7 +208,7 @@ def sync_command(
             refresh=refresh,
             concurrency=concurrency,
             keep_raw=keep_raw,
-            progress=shown,
+            progress=progress,
             retry_quarantined=retry_quarantined,
         )
     if fmt is not OutputFormat.TABLE:

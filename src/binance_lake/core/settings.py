@@ -12,6 +12,9 @@ defaults to the real Binance endpoints; pointing at a mirror or the simulator is
 
     [symbols]                     # named sets, used as `--symbols @top`
     top = ["BTCUSDT", "ETHUSDT"]
+
+    [schedule]                    # the daemon's jobs: cron expressions in UTC, or "off"
+    update = "0 2 * * *"
 """
 
 from __future__ import annotations
@@ -64,6 +67,9 @@ class Settings:
 
     symbol_sets: Mapping[str, tuple[str, ...]] = field(default_factory=lambda: MappingProxyType({}))
     """Named symbol sets from the `[symbols]` table of the config file (`--symbols @name`)."""
+
+    schedule: Mapping[str, str] = field(default_factory=lambda: MappingProxyType({}))
+    """The daemon's `[schedule]` table: job name -> cron expression (UTC) or "off" (`binance_lake.ops`)."""
 
     def expand_symbols(self, text: str) -> list[str]:
         """Parse a `--symbols` value: names and `@set` references, comma-separated."""
@@ -193,10 +199,14 @@ def _file_values(path: Path) -> dict[str, object]:
     for key, value in _read_config(path).items():
         if key == "symbols":
             values["symbol_sets"] = _symbol_sets(path, value)
+        elif key == "schedule":
+            if not isinstance(value, dict):
+                raise UsageError(f'[schedule] in {path} must be a table of job = "cron expression"')
+            values["schedule"] = MappingProxyType({str(k): str(v) for k, v in value.items()})
         elif key in ENV_NAMES:
             values[key] = str(value)
         else:
-            known = ", ".join([*ENV_NAMES, "symbols"])
+            known = ", ".join([*ENV_NAMES, "symbols", "schedule"])
             raise UsageError(f"unknown setting {key!r} in {path} (known: {known})")
     return values
 

@@ -28,6 +28,7 @@ import duckdb
 from binance_lake.core.datasets import DATASETS, Granularity
 from binance_lake.core.errors import SchemaTooNew, StorageError
 from binance_lake.storage.database import Connection, LakeDatabase
+from binance_lake.storage.job_runs import JOB_RUNS
 
 
 class FileStatus(StrEnum):
@@ -364,6 +365,7 @@ MIGRATIONS: tuple[Migration, ...] = (
         "day_provenance: where each stored day's rows came from, backfilled from the ingested files",
         (*PROVENANCE_TABLES, _backfill_provenance),
     ),
+    Migration(4, "job_runs: the daemon's job history (storage/job_runs.py)", (JOB_RUNS,)),
 )
 SCHEMA_VERSION = MIGRATIONS[-1].version
 # The oldest version read-only readers accept as it is (they cannot migrate). Every migration so far only adds

@@ -1,0 +1,50 @@
+"""What every long command offers an onlooker: its live status file (for `binance-lake monitor`) and, with
+`--metrics-port N`, a Prometheus endpoint. `observed(...)` wraps a command's progress sink with both."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import typer
+
+from binance_lake.cli.render import err_console
+from binance_lake.core.progress import ProgressSink
+from binance_lake.ops.live import LiveStatus
+from binance_lake.ops.metrics import Metrics, MetricsServer
+
+METRICS_PORT: Any = typer.Option(
+    None,
+    "--metrics-port",
+    min=0,
+    max=65535,
+    help="Serve Prometheus metrics on 127.0.0.1:PORT while this runs (0 picks a free port).",
+)
+
+
+@contextmanager
+def observed(
+    root: Path,
+    kind: str,
+    progress: ProgressSink | None,
+    *,
+    metrics_port: int | None = None,
+    metrics: Metrics | None = None,
+) -> Iterator[ProgressSink]:
+    """`progress` wrapped so the run's live file and (with a port) its metrics see every event."""
+    live = LiveStatus(root, kind)
+    server = None
+    sink = live.sink(progress)
+    if metrics_port is not None:
+        metrics = metrics or Metrics()
+        server = MetricsServer(metrics, metrics_port)
+        err_console.print(f"metrics: http://127.0.0.1:{server.port}/metrics", highlight=False)
+        sink = metrics.sink(sink)
+    try:
+        with live.running():
+            yield sink
+    finally:
+        if server is not None:
+            server.close()

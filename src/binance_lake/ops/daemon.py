@@ -1,0 +1,242 @@
+"""The scheduler daemon: runs the jobs of the schedule, one at a time, until SIGTERM or SIGINT.
+
+- One daemon per lake (`pidfile.PidFile`); jobs take the writer lock per run, so a manual command can use the
+  lake between jobs (a job that finds the lake locked fails with that sentence and runs at its next time).
+- At start, the jobs whose runs were missed while no daemon ran are run once, in `JOB_ORDER` (catch-up,
+  `schedule.due_at_start`); then APScheduler's `BlockingScheduler` fires each job on its cron trigger.
+  Jobs run on the scheduler's own thread (`DebugExecutor`), hence one at a time, and with `coalesce` and
+  `max_instances=1` a job late because another ran long runs once, not once per missed time.
+- Every run is recorded in `job_runs` (start and end), logged as one JSON line (`logs/daemon.jsonl`) with its
+  outcome and figures, counted in the metrics, and published in the daemon's live status file.
+- SIGTERM or SIGINT: the job in flight is interrupted the way Ctrl-C interrupts a sync (files in flight are
+  recorded `interrupted` and resume next time; nothing stored is lost), recorded as `interrupted`, and the
+  daemon exits 0.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import os
+import signal
+import time
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from types import FrameType
+from typing import Any
+
+from apscheduler.executors.debug import DebugExecutor
+from apscheduler.schedulers.blocking import BlockingScheduler
+
+from binance_lake.core.errors import BinanceLakeError, UsageError
+from binance_lake.lake import Lake
+from binance_lake.ops.jobs import JOBS, Job
+from binance_lake.ops.live import LiveStatus
+from binance_lake.ops.metrics import Freshness, Metrics
+from binance_lake.ops.schedule import JobSpec, due_at_start, next_wakeup
+from binance_lake.storage import job_runs
+from binance_lake.storage.job_runs import Outcome
+
+LOG_NAME = "daemon.jsonl"
+
+
+@dataclass(frozen=True)
+class JobResult:
+    job: str
+    outcome: Outcome
+    seconds: float
+    summary: Mapping[str, Any] = field(default_factory=dict)
+
+
+class JobLog:
+    """One JSON line per event in `<root>/logs/daemon.jsonl`; `echo` also receives each line's record (the
+    CLI prints it as text on a terminal)."""
+
+    def __init__(self, path: Path, echo: Callable[[Mapping[str, Any]], None] | None = None) -> None:
+        self.path = path
+        self._echo = echo
+
+    def write(self, event: str, **fields: Any) -> None:
+        record = {"time": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"), "event": event, **fields}
+        # Opened per line (a few lines per job): a rotated or deleted log is simply started again.
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        with self.path.open("a", encoding="utf-8") as handle:
+            handle.write(json.dumps(record, default=str, sort_keys=True) + "\n")
+        if self._echo is not None:
+            self._echo(record)
+
+
+def log_path(root: Path) -> Path:
+    return root / "logs" / LOG_NAME
+
+
+class Daemon:
+    """The jobs of `specs` over `lake` (see the module docstring); `now` is injectable for tests."""
+
+    def __init__(
+        self,
+        lake: Lake,
+        specs: tuple[JobSpec, ...],
+        *,
+        log: JobLog,
+        metrics: Metrics | None = None,
+        jobs: Mapping[str, Job] = JOBS,
+        now: Callable[[], dt.datetime] = lambda: dt.datetime.now(dt.UTC),
+    ) -> None:
+        unavailable = [spec.job for spec in specs if spec.job not in jobs]
+        if unavailable:
+            raise UsageError(
+                f"[schedule] names job(s) this version cannot run yet: {', '.join(unavailable)} "
+                f'(runnable: {", ".join(jobs)}); set them to "off"'
+            )
+        self.lake = lake
+        self.specs = specs
+        self.log = log
+        self.metrics = metrics or Metrics()
+        self.jobs = jobs
+        self.now = now
+        self.live = LiveStatus(lake.root, "daemon")
+        self._last: dict[str, str] = {}
+        self._scheduler: BlockingScheduler | None = None
+
+    # -- one job ------------------------------------------------------------------------------------------
+
+    def run_job(self, job: str) -> JobResult:
+        """Run `job` once, recording, logging and counting it; `KeyboardInterrupt` is recorded and re-raised."""
+        started = self.now()
+        run_id = job_runs.start_run(self.lake.database, job, started, os.getpid())
+        self.live.publish(force=True, current_job=job, current_started=started.isoformat())
+        self.log.write("job-start", job=job, run_id=run_id)
+        clock = time.monotonic()
+        self.metrics.reset()
+        sink = self.live.sink(self.metrics.sink())
+        outcome, summary = Outcome.FAILED, {}
+        try:
+            summary = dict(self.jobs[job](self.lake, sink))
+            outcome = Outcome.OK
+        except KeyboardInterrupt:
+            outcome = Outcome.INTERRUPTED
+            raise
+        except BinanceLakeError as error:
+            summary = {"error": str(error)}
+        finally:
+            seconds = round(time.monotonic() - clock, 3)
+            ended = self.now()
+            job_runs.finish_run(self.lake.database, run_id, outcome, ended, summary)
+            self.metrics.job_finished(job, outcome.value, seconds, ended)
+            self._last[job] = outcome.value
+            self.log.write("job", job=job, run_id=run_id, outcome=outcome.value, seconds=seconds, **summary)
+            self._publish(current_job=None)
+            self._set_freshness()
+        return JobResult(job, outcome, seconds, summary)
+
+    def _set_freshness(self) -> None:
+        try:
+            rows = self.lake.status(as_="arrow").to_pylist()
+        except BinanceLakeError:
+            return
+        now = self.now()
+        values = []
+        for row in rows:
+            if row["last_day"] is None:
+                continue
+            end = dt.datetime.combine(row["last_day"] + dt.timedelta(days=1), dt.time(), dt.UTC)
+            series = "/".join(
+                str(p) for p in (row["market"], row["dataset"], row["interval"], row["symbol"]) if p
+            )
+            values.append(Freshness(series, (now - end).total_seconds()))
+        self.metrics.set_freshness(values)
+
+    def _publish(self, **fields: Any) -> None:
+        now = self.now()
+        schedule = [{"job": s.job, "cron": s.cron, "next": s.next_fire(now).isoformat()} for s in self.specs]
+        self.live.publish(force=True, schedule=schedule, last=dict(self._last), **fields)
+
+    # -- runs ---------------------------------------------------------------------------------------------
+
+    def due_at_start(self) -> list[str]:
+        """The jobs to catch up now (see `schedule.due_at_start`), in schedule order."""
+        with (
+            self.lake.database.connect(read_only=True)
+            if self.lake.database.path.exists()
+            else _nothing() as c
+        ):
+            last = job_runs.last_runs(c) if c is not None else {}
+        now = self.now()
+        return [
+            spec.job
+            for spec in self.specs
+            if due_at_start(spec, last[spec.job].started_at if spec.job in last else None, now)
+        ]
+
+    def run_once(self) -> list[JobResult]:
+        """Every scheduled job once, in order (`daemon --once`)."""
+        with _signals_interrupt():
+            return [self.run_job(spec.job) for spec in self.specs]
+
+    def serve(self) -> None:
+        """Catch up, then run the schedule until SIGTERM/SIGINT; returns when stopped."""
+        self.log.write("daemon-start", pid=os.getpid(), schedule={s.job: s.cron for s in self.specs})
+        self._publish(current_job=None)
+        try:
+            with _signals_interrupt():
+                for job in self.due_at_start():
+                    self.run_job(job)
+                scheduler = BlockingScheduler(
+                    timezone=dt.UTC,
+                    executors={"default": DebugExecutor()},
+                    job_defaults={"coalesce": True, "max_instances": 1, "misfire_grace_time": None},
+                )
+                for spec in self.specs:
+                    scheduler.add_job(
+                        self._scheduled, spec.trigger, args=[spec.job], id=spec.job, name=spec.job
+                    )
+                self._scheduler = scheduler
+                wake = next_wakeup(self.specs, self.now())
+                if wake is not None:
+                    self.log.write("sleeping", until=wake[0].isoformat(), jobs=list(wake[1]))
+                scheduler.start()
+        except KeyboardInterrupt:
+            # SIGTERM/SIGINT while the scheduler slept (a job's interrupt stops it in `_scheduled`).
+            if self._scheduler is not None and self._scheduler.running:
+                self._scheduler.shutdown(wait=False)
+        finally:
+            self.log.write("daemon-stop", pid=os.getpid())
+            self.live.end("stopped")
+
+    def _scheduled(self, job: str) -> None:
+        try:
+            self.run_job(job)
+        except KeyboardInterrupt:
+            # The DebugExecutor catches every exception of a job; stop the scheduler ourselves.
+            if self._scheduler is not None:
+                self._scheduler.shutdown(wait=False)
+            return
+        wake = next_wakeup(self.specs, self.now())
+        if wake is not None:
+            self.log.write("sleeping", until=wake[0].isoformat(), jobs=list(wake[1]))
+
+
+@contextmanager
+def _nothing() -> Iterator[None]:
+    yield None
+
+
+@contextmanager
+def _signals_interrupt() -> Iterator[None]:
+    """SIGTERM behaves like Ctrl-C (KeyboardInterrupt) while inside, so both stop a job the same tested way."""
+
+    def interrupt(signum: int, frame: FrameType | None) -> None:
+        raise KeyboardInterrupt
+
+    try:
+        previous = signal.signal(signal.SIGTERM, interrupt)
+    except ValueError:  # not the main thread: leave signals alone
+        yield
+        return
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)

@@ -1,0 +1,174 @@
+"""`binance-lake daemon` against the simulator, in real processes: `--once`, one daemon per lake, status,
+stop, a detached start, and SIGTERM in the middle of an update."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import pyarrow.parquet as pq
+
+from binance_lake.core.partitions import TABLES_DIR
+from binance_lake.lake import Lake
+from binance_lake.ops.daemon import log_path
+from binance_lake.ops.pidfile import running_pid
+from binance_lake.sim.server import SimServer
+from binance_lake.storage.database import LakeDatabase
+from binance_lake.storage.job_runs import Outcome, last_runs
+from tests.cli.runner import assert_one_sentence, cli_env, run_cli
+
+SCHEDULE = '[schedule]\nprobe = "off"\nupdate = "0 2 * * *"\n'
+
+
+def _now() -> dt.datetime:
+    return dt.datetime.now(dt.UTC).replace(microsecond=0)
+
+
+def held_lake(server: SimServer, root: Path, *, days: int = 6) -> Lake:
+    """A lake holding BTCUSDT and ETHUSDT 1h klines up to a few days ago: what `update` keeps current."""
+    lake = Lake(root, settings=server.settings(root))
+    today = _now().date()
+    lake.sync(
+        datasets="klines",
+        intervals="1h",
+        symbols=["BTCUSDT", "ETHUSDT"],
+        start=today - dt.timedelta(days=days),
+        end=today - dt.timedelta(days=4),
+    )
+    return lake
+
+
+def env_for(server: SimServer, root: Path, config: Path) -> dict[str, str]:
+    config.write_text(SCHEDULE)
+    return {**server.settings_env(), "BINANCE_LAKE_ROOT": str(root), "BINANCE_LAKE_CONFIG": str(config)}
+
+
+def start_daemon(env: dict[str, str], output: Path) -> subprocess.Popen[bytes]:
+    """`daemon --foreground` in its own process, its output in `output` (pipes would fill up unread)."""
+    with output.open("wb") as handle:
+        return subprocess.Popen(
+            [sys.executable, "-c", "from binance_lake.cli.app import main; main()", "daemon", "--foreground"],
+            env=cli_env(env),
+            stdout=handle,
+            stderr=subprocess.STDOUT,
+        )
+
+
+def wait_for(condition: Callable[[], bool], timeout: float = 60) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert time.monotonic() < deadline, "timed out"
+        time.sleep(0.05)
+
+
+def job_runs(root: Path) -> dict[str, Outcome]:
+    with LakeDatabase(root).connect(read_only=True) as connection:
+        return {job: run.outcome for job, run in last_runs(connection).items()}
+
+
+def rows(root: Path) -> list[dict[str, object]]:
+    tables = sorted((root / TABLES_DIR).rglob("*.parquet"))
+    found = [row for path in tables for row in pq.read_table(path).to_pylist()]
+    return sorted(found, key=lambda r: (str(r.get("open_time")), str(r)))
+
+
+def test_once_runs_the_chain_and_logs_it(make_sim: Callable[..., SimServer], tmp_path: Path) -> None:
+    server = make_sim(now=_now())
+    root = tmp_path / "lake"
+    held_lake(server, root)
+    before = len(rows(root))
+    config = tmp_path / "binance-lake.toml"
+    config.write_text('[schedule]\nprobe = "15 */6 * * *"\nupdate = "0 2 * * *"\n')
+    env = {**server.settings_env(), "BINANCE_LAKE_ROOT": str(root), "BINANCE_LAKE_CONFIG": str(config)}
+    result = run_cli("daemon", "--once", env=env)
+    assert result.returncode == 0, result.stderr
+    assert job_runs(root) == {"probe": Outcome.OK, "update": Outcome.OK}
+    # The update brought the held series up to the archive's last day.
+    assert len(rows(root)) > before
+    events = [json.loads(line) for line in log_path(root).read_text().splitlines()]
+    ends = {e["job"]: e for e in events if e["event"] == "job"}
+    assert ends["update"]["outcome"] == "ok" and ends["update"]["ingested"] > 0
+    assert "update ok" in result.stderr  # the readable line beside the JSON log
+
+
+def test_one_daemon_per_lake_status_and_stop(make_sim: Callable[..., SimServer], tmp_path: Path) -> None:
+    server = make_sim(now=_now())
+    root = tmp_path / "lake"
+    held_lake(server, root)
+    env = env_for(server, root, tmp_path / "binance-lake.toml")
+    first = start_daemon(env, tmp_path / "daemon.out")
+    try:
+        wait_for(lambda: running_pid(root) == first.pid)
+        second = run_cli("daemon", "--foreground", env=env)
+        assert_one_sentence(second, 1, f"a daemon (pid {first.pid}) already runs", str(root))
+        # The catch-up update of a lake that never had one runs at start; then the daemon sleeps.
+        wait_for(lambda: "sleeping" in log_path(root).read_text())
+        status = run_cli("daemon", "status", "--format", "json", env=env)
+        assert status.returncode == 0, status.stderr
+        shown = json.loads(status.stdout)
+        assert shown["running"] and shown["pid"] == first.pid
+        assert [(j["job"], j["last_outcome"]) for j in shown["jobs"]] == [("update", "ok")]
+        stop = run_cli("daemon", "stop", env=env)
+        assert stop.returncode == 0 and f"daemon (pid {first.pid}) stopped" in stop.stdout
+        assert first.wait(timeout=30) == 0
+    finally:
+        if first.poll() is None:
+            first.kill()
+            first.wait()
+    assert run_cli("daemon", "status", env=env).returncode == 3
+    assert running_pid(root) is None
+
+
+def test_detached_start(make_sim: Callable[..., SimServer], tmp_path: Path) -> None:
+    server = make_sim(now=_now())
+    root = tmp_path / "lake"
+    held_lake(server, root)
+    env = env_for(server, root, tmp_path / "binance-lake.toml")
+    started = run_cli("daemon", env=env)
+    assert started.returncode == 0, started.stderr
+    pid = running_pid(root)
+    assert pid is not None and f"daemon started (pid {pid})" in started.stdout
+    try:
+        assert run_cli("daemon", "status", env=env).returncode == 0
+    finally:
+        stop = run_cli("daemon", "stop", env=env)
+    assert stop.returncode == 0, stop.stderr
+    assert running_pid(root) is None
+
+
+def test_sigterm_mid_update_keeps_state_and_the_next_run_finishes(
+    make_sim: Callable[..., SimServer], tmp_path: Path
+) -> None:
+    now = _now()
+    # Every zip answers after 2 s: the update is still downloading when SIGTERM comes.
+    slow = make_sim(now=now, faults="stall=1.0,stall_seconds=2@*.zip")
+    root = tmp_path / "lake"
+    clean = make_sim(now=now)
+    held_lake(clean, root, days=10)
+    env = env_for(slow, root, tmp_path / "binance-lake.toml")
+    daemon = start_daemon(env, tmp_path / "daemon.out")
+    try:
+        wait_for(lambda: log_path(root).exists() and '"job-start"' in log_path(root).read_text())
+        time.sleep(1.0)
+        daemon.send_signal(signal.SIGTERM)
+        assert daemon.wait(timeout=30) == 0, (tmp_path / "daemon.out").read_text()
+    finally:
+        if daemon.poll() is None:
+            daemon.kill()
+            daemon.wait()
+    assert job_runs(root) == {"update": Outcome.INTERRUPTED}
+    # The next run, with the server well again, finishes the job: the lake equals an uninterrupted one.
+    again = run_cli("daemon", "--once", env=env_for(clean, root, tmp_path / "binance-lake.toml"))
+    assert again.returncode == 0, again.stderr
+    reference = tmp_path / "reference"
+    held_lake(clean, reference, days=10)
+    once = run_cli("daemon", "--once", env=env_for(clean, reference, tmp_path / "reference.toml"))
+    assert once.returncode == 0, once.stderr
+    assert rows(root) == rows(reference)
+    assert not list((root / TABLES_DIR).rglob("*.tmp*"))

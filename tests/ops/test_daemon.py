@@ -1,0 +1,145 @@
+"""The daemon in-process, with jobs of its own: recording, logging, failures, interrupts, catch-up, metrics."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import urllib.request
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from binance_lake.core.errors import SourceError, UsageError
+from binance_lake.core.progress import Phase, Progress, ProgressSink
+from binance_lake.lake import Lake
+from binance_lake.ops.daemon import Daemon, JobLog, log_path
+from binance_lake.ops.live import read_live
+from binance_lake.ops.metrics import Metrics, MetricsServer
+from binance_lake.ops.schedule import parse_schedule
+from binance_lake.storage.job_runs import Outcome, last_runs, recent_runs
+
+NOW = dt.datetime(2026, 12, 1, 12, 0, tzinfo=dt.UTC)
+
+
+class Clock:
+    def __init__(self, now: dt.datetime) -> None:
+        self.now = now
+
+    def __call__(self) -> dt.datetime:
+        return self.now
+
+
+def syncing_job(files: int) -> Any:
+    """A job that reports `files` synced files of 1000 bytes and 10 rows each."""
+
+    def job(lake: Lake, progress: ProgressSink) -> Mapping[str, Any]:
+        counter = Progress(Phase.SYNC, progress)
+        counter.expect(files)
+        for _ in range(files):
+            counter.add(done=1, bytes_done=1000, rows=10)
+        return {"files": files}
+
+    return job
+
+
+def failing_job(lake: Lake, progress: ProgressSink) -> Mapping[str, Any]:
+    raise SourceError("the archive answered 503 for every file")
+
+
+def interrupted_job(lake: Lake, progress: ProgressSink) -> Mapping[str, Any]:
+    raise KeyboardInterrupt
+
+
+def make(tmp_path: Path, jobs: Mapping[str, Any], *, clock: Clock | None = None, **schedule: str) -> Daemon:
+    lake = Lake(tmp_path / "lake")
+    specs = parse_schedule({"probe": "off", "update": "off", **schedule})
+    return Daemon(lake, specs, log=JobLog(log_path(lake.root)), jobs=jobs, now=clock or Clock(NOW))
+
+
+def test_run_once_records_logs_and_goes_on_after_a_failure(tmp_path: Path) -> None:
+    daemon = make(
+        tmp_path,
+        {"probe": failing_job, "update": syncing_job(3)},
+        probe="0 * * * *",
+        update="0 2 * * *",
+    )
+    results = daemon.run_once()
+    assert [(r.job, r.outcome) for r in results] == [("probe", Outcome.FAILED), ("update", Outcome.OK)]
+    with daemon.lake.database.connect(read_only=True) as connection:
+        last = last_runs(connection)
+    assert last["probe"].outcome is Outcome.FAILED
+    assert last["probe"].summary == {"error": "the archive answered 503 for every file"}
+    assert last["update"].outcome is Outcome.OK and last["update"].summary == {"files": 3}
+    assert last["update"].finished_at == NOW
+    lines = [json.loads(line) for line in log_path(daemon.lake.root).read_text().splitlines()]
+    ends = [line for line in lines if line["event"] == "job"]
+    assert [(e["job"], e["outcome"]) for e in ends] == [("probe", "failed"), ("update", "ok")]
+    assert ends[1]["files"] == 3 and ends[1]["seconds"] >= 0
+
+
+def test_an_interrupt_is_recorded_and_stops(tmp_path: Path) -> None:
+    daemon = make(
+        tmp_path, {"probe": interrupted_job, "update": syncing_job(1)}, probe="0 * * * *", update="0 2 * * *"
+    )
+    with pytest.raises(KeyboardInterrupt):
+        daemon.run_once()
+    with daemon.lake.database.connect(read_only=True) as connection:
+        runs = recent_runs(connection)
+    # The update never started: the interrupt stops the chain.
+    assert [(r.job, r.outcome) for r in runs] == [("probe", Outcome.INTERRUPTED)]
+
+
+def test_catch_up_after_downtime_uses_the_recorded_runs(tmp_path: Path) -> None:
+    clock = Clock(dt.datetime(2026, 12, 1, 3, 0, tzinfo=dt.UTC))
+    jobs = {"probe": syncing_job(0), "update": syncing_job(0)}
+    daemon = make(tmp_path, jobs, clock=clock, probe="0 */6 * * *", update="0 2 * * *")
+    assert daemon.due_at_start() == ["probe", "update"]  # never ran
+    for job in daemon.due_at_start():
+        daemon.run_job(job)
+    assert daemon.due_at_start() == []
+    clock.now = dt.datetime(2026, 12, 1, 7, 0, tzinfo=dt.UTC)  # 06:00 probe missed, update not yet due
+    assert daemon.due_at_start() == ["probe"]
+    clock.now = dt.datetime(2026, 12, 5, 7, 0, tzinfo=dt.UTC)  # four days down: each job once
+    assert daemon.due_at_start() == ["probe", "update"]
+
+
+def test_a_job_this_version_cannot_run_is_refused(tmp_path: Path) -> None:
+    with pytest.raises(UsageError, match="cannot run yet: export_qlib"):
+        make(tmp_path, {"probe": syncing_job(0)}, export_qlib="0 3 * * *")
+
+
+def test_metrics_endpoint_counts_the_jobs_files(tmp_path: Path) -> None:
+    metrics = Metrics()
+    daemon = make(tmp_path, {"update": syncing_job(4)}, update="0 2 * * *")
+    daemon.metrics = metrics
+    server = MetricsServer(metrics, 0)
+    try:
+        daemon.run_once()
+        daemon.run_once()
+        body = urllib.request.urlopen(f"http://127.0.0.1:{server.port}/metrics", timeout=5).read().decode()
+    finally:
+        server.close()
+    values = {
+        line.split(" ")[0]: float(line.split(" ")[1])
+        for line in body.splitlines()
+        if line and not line.startswith("#")
+    }
+    # Two runs of four files each: the counters add each run's growth, starting from zero per run.
+    assert values["binance_lake_files_synced_total"] == 8
+    assert values["binance_lake_bytes_synced_total"] == 8000
+    assert values["binance_lake_rows_written_total"] == 80
+    assert values['binance_lake_job_runs_total{job="update",outcome="ok"}'] == 2
+    assert values['binance_lake_job_last_success_timestamp_seconds{job="update"}'] == NOW.timestamp()
+
+
+def test_the_daemon_publishes_its_schedule_for_the_monitor(tmp_path: Path) -> None:
+    daemon = make(tmp_path, {"update": syncing_job(1)}, update="0 2 * * *")
+    daemon.run_once()
+    (run,) = [r for r in read_live(daemon.lake.root) if r.kind == "daemon"]
+    assert run.extra["schedule"] == [
+        {"job": "update", "cron": "0 2 * * *", "next": "2026-12-02T02:00:00+00:00"}
+    ]
+    assert run.extra["last"] == {"update": "ok"}
+    assert run.extra["current_job"] is None and not run.writing
