@@ -17,6 +17,7 @@ from binance_lake.cli.demo_cmd import demo_command
 from binance_lake.cli.load_cmd import load_command, query_command, status_command
 from binance_lake.cli.render import err_console
 from binance_lake.cli.state import CliState, SettingsCommand
+from binance_lake.cli.stream_cmd import stream_command
 from binance_lake.cli.sync_cmd import sync_command
 from binance_lake.core.errors import BinanceLakeError, UsageError
 
@@ -81,6 +82,11 @@ def _root(
         "--fstream-url",
         help="USD-M futures streams (env BINANCE_LAKE_FSTREAM_URL; default wss://fstream.binance.com).",
     ),
+    dstream_url: str | None = typer.Option(
+        None,
+        "--dstream-url",
+        help="COIN-M futures streams (env BINANCE_LAKE_DSTREAM_URL; default wss://dstream.binance.com).",
+    ),
     stall_timeout: float | None = typer.Option(
         None,
         "--stall-timeout",
@@ -101,6 +107,7 @@ def _root(
             "dapi_url": dapi_url,
             "spot_api_url": spot_api_url,
             "fstream_url": fstream_url,
+            "dstream_url": dstream_url,
             "stall_timeout": None if stall_timeout is None else str(stall_timeout),
         },
         config=config,
@@ -113,6 +120,7 @@ app.command("demo")(demo_command)
 app.command("load", cls=SettingsCommand)(load_command)
 app.command("query", cls=SettingsCommand)(query_command)
 app.command("status", cls=SettingsCommand)(status_command)
+app.command("stream", cls=SettingsCommand)(stream_command)
 
 
 INTERRUPTED = "interrupted; everything already stored is kept"

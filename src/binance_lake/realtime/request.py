@@ -7,6 +7,7 @@ shared vocabulary (`--market`, `--symbols` with @sets, `--channels`) and refuses
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from binance_lake.core import quirks
@@ -91,8 +92,8 @@ def parse_duration(text: str | None) -> float | None:
 
 def build_request(
     market: str | Market,
-    symbols: list[str] | tuple[str, ...],
-    channels: str | list[str] | tuple[str, ...],
+    symbols: Sequence[str],
+    channels: str | Sequence[str],
     *,
     all_liquidations: bool = False,
     redis_url: str | None = None,
