@@ -49,33 +49,40 @@ def agg_trades(
     last_day = dt.datetime.fromtimestamp(max(hi_ms, 0) / 1000, dt.UTC).date()
     day = max(day, symbol.listed)
     dec = content.decimals(universe, market, "aggTrades", symbol.symbol)
-    rows: list[JsonObject] = []
-    latest = from_id is None and start is None
-    if latest:  # the last `limit` trades up to now: walk back from today
+    if from_id is None and start is None:  # the last `limit` trades up to now: walk back from today
         tables: list[pa.Table] = []
         count, walk = 0, last_day
         while count < limit and walk >= symbol.listed:
-            table = _day_rows(universe, market, symbol, walk)
+            table = _upto(_day_rows(universe, market, symbol, walk), hi_ms)
             tables.insert(0, table)
             count += table.num_rows
             walk -= dt.timedelta(days=1)
-        candidates = [r for t in tables for r in _json_rows(t, dec)]
-        return [r for r in candidates if r["T"] <= hi_ms][-limit:]
+        combined = pa.concat_tables(tables)
+        return _json_rows(combined.slice(max(combined.num_rows - limit, 0)), dec)
+    rows = []
     while day <= last_day and len(rows) < limit:
-        for row in _json_rows(_day_rows(universe, market, symbol, day), dec):
-            if row["T"] > hi_ms or len(rows) >= limit:
-                break
-            if from_id is not None and row["a"] < from_id:
-                continue
-            if start is not None and from_id is None and row["T"] < start:
-                continue
-            rows.append(row)
+        table = _upto(_day_rows(universe, market, symbol, day), hi_ms)
+        if from_id is not None:
+            ids = table["agg_trade_id"].to_numpy()
+            first = int(np.searchsorted(ids, from_id, side="left"))
+        else:
+            first = int(np.searchsorted(_ms(table), start or 0, side="left"))
+        rows.extend(_json_rows(table.slice(first, limit - len(rows)), dec))
         day += dt.timedelta(days=1)
     return rows
 
 
+def _ms(table: pa.Table) -> np.ndarray:
+    return np.asarray(table["transact_time"].cast(pa.int64()).to_numpy(zero_copy_only=False) // 1000)
+
+
+def _upto(table: pa.Table, hi_ms: int) -> pa.Table:
+    """The rows traded at or before `hi_ms` (a day table is sorted by time)."""
+    return table.slice(0, int(np.searchsorted(_ms(table), hi_ms, side="right")))
+
+
 def _json_rows(table: pa.Table, dec: Mapping[str, int]) -> list[JsonObject]:
-    times = np.asarray(table["transact_time"].cast(pa.int64()).to_numpy(zero_copy_only=False) // 1000)
+    times = _ms(table)
     out: list[dict[str, Any]] = []
     for row, time in zip(table.to_pylist(), times.tolist(), strict=True):
         out.append(

@@ -70,34 +70,42 @@ class _DayCached(StreamSource):
 
 
 class AggTradeSource(_DayCached):
-    def load(self, day: dt.date) -> tuple[np.ndarray, list[dict[str, Any]]]:
+    def load(self, day: dt.date) -> tuple[np.ndarray, dict[str, list[Any]]]:
+        # Columns as Python lists; payloads are built only for the rows a call sends (a busy day holds 10^5).
         table = self.universe.day_table(self.market, "aggTrades", self.symbol.symbol, None, day)
         times = _ms(table["transact_time"])
-        dec = content.decimals(self.universe, self.market, "aggTrades", self.symbol.symbol)
-        rows: list[dict[str, Any]] = []
-        for row, time in zip(table.to_pylist(), times.tolist(), strict=True):
-            rows.append(
-                {
-                    "e": "aggTrade",
-                    "E": time,
-                    "s": self.symbol.symbol,
-                    "a": row["agg_trade_id"],
-                    "p": archive_text(row["price"], dec["price"]),
-                    "q": archive_text(row["quantity"], dec["qty"]),
-                    "f": row["first_trade_id"],
-                    "l": row["last_trade_id"],
-                    "T": time,
-                    "m": row["is_buyer_maker"],
-                }
+        columns = {
+            name: table[name].to_pylist()
+            for name in (
+                "agg_trade_id",
+                "price",
+                "quantity",
+                "first_trade_id",
+                "last_trade_id",
+                "is_buyer_maker",
             )
-        return times, rows
+        }
+        return times, columns
 
     def events(self, after: int, until: int) -> list[Event]:
+        dec = content.decimals(self.universe, self.market, "aggTrades", self.symbol.symbol)
         out: list[Event] = []
         for day in _days(after, until):
-            times, rows = self.day(day)
+            times, c = self.day(day)
             lo, hi = np.searchsorted(times, [after, until], side="right")
-            out.extend((int(times[k]), rows[k]) for k in range(lo, hi))
+            for k in range(int(lo), int(hi)):
+                time = int(times[k])
+                out.append(
+                    (
+                        time,
+                        {
+                            "e": "aggTrade", "E": time, "s": self.symbol.symbol, "a": c["agg_trade_id"][k],
+                            "p": archive_text(c["price"][k], dec["price"]),
+                            "q": archive_text(c["quantity"][k], dec["qty"]), "f": c["first_trade_id"][k],
+                            "l": c["last_trade_id"][k], "T": time, "m": c["is_buyer_maker"][k],
+                        },
+                    )
+                )  # fmt: skip
         return out
 
 
