@@ -44,7 +44,7 @@ async def _run(server: SimServer, root: Path, options: StreamOptions, drops: int
     async with Collector(server.settings(root), request) as collector:
         for _ in range(drops):
             await collector.run_for(every)
-            while not collector.stats.open_connections:  # drop a live connection, not a backoff
+            while not collector.stats.open_connections:  # noqa: ASYNC110 - drop a live connection, not a backoff
                 await asyncio.sleep(0.05)
             assert await asyncio.to_thread(server.drop_streams) == 1
         await collector.run_for(every)

@@ -237,6 +237,7 @@ class Collector:
             await self.flush(compact_too=True)
         finally:
             if self.redis is not None:
+                await self.redis.drain()
                 with contextlib.suppress(Exception):
                     await self.redis.close()
             if self._session is not None:

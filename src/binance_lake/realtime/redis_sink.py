@@ -138,5 +138,18 @@ class RedisSink:
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(stop.wait(), self.retry_seconds)
 
+    async def drain(self) -> None:
+        """Write what events arrived after the writer task stopped (the last ones of a run), once."""
+        from redis.exceptions import RedisError
+
+        if self._pending:
+            pending, self._pending = self._pending, {}
+            times, self._times = self._times, {}
+            try:
+                await self._write(pending, times)
+            except (RedisError, OSError) as error:
+                self.failures += 1
+                self.log({"event": "redis_down", "url": self.url, "reason": str(error)[:200]})
+
     async def close(self) -> None:
         await self._client.aclose()
