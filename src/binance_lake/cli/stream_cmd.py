@@ -81,7 +81,9 @@ def stream_command(
         False, "--all", help="Every trading perpetual of the market (exchangeInfo)."
     ),
     channels: str = typer.Option(
-        DEFAULT_CHANNELS, "--channels", help="kline_<interval>, markPrice or markPrice@1s, aggTrade, forceOrder."
+        DEFAULT_CHANNELS,
+        "--channels",
+        help="kline_<interval>, markPrice or markPrice@1s, aggTrade, forceOrder.",
     ),
     all_liquidations: bool = typer.Option(
         False, "--all-liquidations", help="Also the all-market liquidation stream (!forceOrder@arr)."

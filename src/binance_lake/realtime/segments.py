@@ -1,8 +1,10 @@
 """Stream rows on disk: bounded segments flushed atomically, then compacted into the lake's normal partitions.
 
-Rows wait in memory per series until `flush` (every few seconds, or at `segment_rows`) writes each series' rows
-as one Parquet segment under `<root>/.stream/segments/<dataset>/market=<m>/[interval=<i>/]symbol=<S>/`,
-atomically (`storage.parquet.write_table_atomic`). A crash loses at most the rows not yet flushed, and the
+Rows wait in memory per series until `flush` (every few seconds, or at `segment_rows`) writes them as one
+Parquet segment per dataset (all its symbols, in a `__symbol` column) under
+`<root>/.stream/segments/<dataset>/market=<m>/[interval=<i>/]`, atomically (`storage.parquet.write_table_atomic`):
+a handful of fsyncs a flush however many symbols stream (one file per series cost 150 fsyncs a second at 50
+symbols, measured in bench/stream.py). A crash loses at most the rows not yet flushed, and the
 restart's REST repair refetches them. `compact` merges every segment into the partitions the archive also
 writes (`merge_partition`: de-duplicated by the dataset's key, so segments written twice or overlapping a repair
 cost nothing), records the partitions and the days with provenance `stream` (`storage.inventory`,
@@ -38,25 +40,24 @@ from binance_lake.storage.parquet import merge_partition, normalize, write_table
 from binance_lake.storage.provenance import DayRecord, DayRows, held_days, record_days
 
 SEGMENTS_DIR = Path(".stream") / "segments"
-_DIR = re.compile(
-    r"(?P<dataset>[A-Za-z]+)/market=(?P<market>[a-z]+)/(?:interval=(?P<interval>[0-9a-z]+)/)?symbol=(?P<symbol>[A-Z0-9_]+)$"
-)
+SYMBOL_COLUMN = "__symbol"
+_DIR = re.compile(r"(?P<dataset>[A-Za-z]+)/market=(?P<market>[a-z]+)(?:/interval=(?P<interval>[0-9a-z]+))?$")
 ARCHIVE_SOURCES = frozenset({Provenance.ARCHIVE_DAILY, Provenance.ARCHIVE_MONTHLY})
+Group = tuple[Market, str, Interval | None]
 
 
-def series_dir(series: SeriesKey) -> Path:
-    part = f"interval={series.interval.value}/" if series.interval is not None else ""
-    return Path(series.dataset, f"market={series.market.value}", f"{part}symbol={series.symbol}")
+def group_dir(group: Group) -> Path:
+    market, dataset, interval = group
+    path = Path(dataset, f"market={market.value}")
+    return path / f"interval={interval.value}" if interval is not None else path
 
 
-def series_of(directory: Path, base: Path) -> SeriesKey | None:
+def group_of(directory: Path, base: Path) -> Group | None:
     match = _DIR.search(directory.relative_to(base).as_posix())
     if match is None:
         return None
     g = match.groupdict()
-    return SeriesKey(
-        Market(g["market"]), g["dataset"], Interval(g["interval"]) if g["interval"] else None, g["symbol"]
-    )
+    return Market(g["market"]), g["dataset"], Interval(g["interval"]) if g["interval"] else None
 
 
 def to_table(series: SeriesKey, rows: list[dict[str, Any]]) -> pa.Table:
@@ -95,15 +96,21 @@ class SegmentWriter:
         return self.write(self.take())
 
     def write(self, pending: dict[SeriesKey, list[dict[str, Any]]]) -> int:
-        written = 0
+        """One segment per (market, dataset, interval) of `pending`; returns the rows written."""
+        groups: dict[Group, list[pa.Table]] = defaultdict(list)
         for series, rows in pending.items():
-            if not rows:
-                continue
-            spec = get_dataset(series.dataset)
-            table = normalize(to_table(series, rows), spec)
+            if rows:
+                table = normalize(to_table(series, rows), get_dataset(series.dataset))
+                symbol = pa.array([series.symbol] * table.num_rows, pa.string())
+                groups[(series.market, series.dataset, series.interval)].append(
+                    table.append_column(SYMBOL_COLUMN, symbol)
+                )
+        written = 0
+        for group, tables in groups.items():
+            table = pa.concat_tables(tables)
             self._sequence += 1
             name = f"{self.session}-{self._sequence:08d}-{uuid.uuid4().hex[:6]}.parquet"
-            write_table_atomic(self.base / series_dir(series) / name, table)
+            write_table_atomic(self.base / group_dir(group) / name, table)
             written += table.num_rows
             self.segments += 1
         self.flushed_rows += written
@@ -117,18 +124,33 @@ class Compaction:
     partitions: int
 
 
-def pending_segments(root: Path) -> dict[SeriesKey, list[Path]]:
+def pending_segments(root: Path) -> dict[Group, list[Path]]:
     base = root / SEGMENTS_DIR
-    found: dict[SeriesKey, list[Path]] = defaultdict(list)
+    found: dict[Group, list[Path]] = defaultdict(list)
     if not base.is_dir():
         return found
     for path in sorted(base.rglob("*.parquet")):
-        if path.name.startswith("."):
-            continue
-        series = series_of(path.parent, base)
-        if series is not None:
-            found[series].append(path)
+        group = None if path.name.startswith(".") else group_of(path.parent, base)
+        if group is not None:
+            found[group].append(path)
     return found
+
+
+def read_segments(root: Path) -> tuple[dict[SeriesKey, pa.Table], list[Path]]:
+    """Every pending segment's rows by series, and the segment files read."""
+    tables: dict[SeriesKey, list[pa.Table]] = defaultdict(list)
+    paths: list[Path] = []
+    for (market, dataset, interval), files in pending_segments(root).items():
+        for path in files:
+            table = pq.read_table(path)
+            paths.append(path)
+            symbols = table[SYMBOL_COLUMN]
+            for symbol in pc.unique(symbols).to_pylist():
+                rows = table.filter(pc.equal(symbols, pa.scalar(symbol, pa.string()))).drop_columns(
+                    [SYMBOL_COLUMN]
+                )
+                tables[SeriesKey(market, dataset, interval, str(symbol))].append(rows)
+    return {series: pa.concat_tables(parts) for series, parts in tables.items()}, paths
 
 
 def _archive_days(database: LakeDatabase, series: SeriesKey, days: list[dt.date]) -> set[dt.date]:
@@ -157,17 +179,15 @@ def _day_counts(table: pa.Table, column: str) -> dict[dt.date, int]:
 
 def compact(root: Path, database: LakeDatabase, upstream_ref: str) -> Compaction:
     """Merge every pending segment into its partitions, record them, then delete the segments."""
-    pending = pending_segments(root)
-    if not pending:
+    pending, paths = read_segments(root)
+    if not paths:
         return Compaction(0, 0, 0)
     ensure_catalog(database)
     partitions: list[PartitionRecord] = []
     day_records: list[DayRecord] = []
     rows = 0
-    for series, paths in pending.items():
+    for series, table in sorted(pending.items()):
         spec = get_dataset(series.dataset)
-        tables = [pq.read_table(p) for p in paths]
-        table = pa.concat_tables(tables) if tables else to_table(series, [])
         if not table.num_rows:
             continue
         counts = _day_counts(table, spec.time_column)
@@ -199,19 +219,22 @@ def compact(root: Path, database: LakeDatabase, upstream_ref: str) -> Compaction
     with database.connect() as connection:
         record_partitions(connection, partitions)
         record_days(connection, day_records)
-    count = 0
-    for paths in pending.values():
-        for path in paths:
-            path.unlink(missing_ok=True)
-            count += 1
-    return Compaction(count, rows, len(partitions))
+    for path in paths:
+        path.unlink(missing_ok=True)
+    return Compaction(len(paths), rows, len(partitions))
 
 
 def last_stored(root: Path, series: SeriesKey, column: str) -> Any:
     """The largest `column` value the lake holds for a series: its partitions (the latest file that has rows)
     and its pending segments. None when nothing is stored."""
     best: Any = None
-    candidates = [*pending_segments(root).get(series, [])]
+    for path in pending_segments(root).get((series.market, series.dataset, series.interval), []):
+        table = pq.read_table(path, columns=[column, SYMBOL_COLUMN])
+        table = table.filter(pc.equal(table[SYMBOL_COLUMN], pa.scalar(series.symbol, pa.string())))
+        if table.num_rows:
+            value = pc.max(table[column]).as_py()
+            best = value if best is None or value > best else best
+    candidates: list[Path] = []
     directory = (
         root
         / Partition(

@@ -59,7 +59,7 @@ def agg_trades(
             walk -= dt.timedelta(days=1)
         combined = pa.concat_tables(tables)
         return _json_rows(combined.slice(max(combined.num_rows - limit, 0)), dec)
-    rows = []
+    rows: list[JsonObject] = []
     while day <= last_day and len(rows) < limit:
         table = _upto(_day_rows(universe, market, symbol, day), hi_ms)
         if from_id is not None:

@@ -110,9 +110,13 @@ class AggTradeSource(_DayCached):
 
 
 class KlineSource(_DayCached):
+    UPDATE_MS = 250
+    """Binance pushes a kline's open updates every 250 ms."""
+
     def __init__(self, universe: Universe, market: Market, symbol: SimSymbol, interval: Interval) -> None:
         super().__init__(universe, market, symbol)
         self.interval = interval
+        self._last_update = 0
 
     def load(self, day: dt.date) -> tuple[np.ndarray, list[dict[str, Any]]]:
         table = self.universe.day_table(self.market, "klines", self.symbol.symbol, self.interval, day)
@@ -155,7 +159,9 @@ class KlineSource(_DayCached):
         # One update of the bar still open at `until` (Binance sends one every 250 ms; a call sends the latest).
         opens, rows = self.day(_day(until))
         k = int(np.searchsorted(opens, until, side="right")) - 1
-        if k >= 0 and int(opens[k]) < until < int(opens[k]) + step and until > after:
+        due = until - self._last_update >= self.UPDATE_MS
+        if due and k >= 0 and int(opens[k]) < until < int(opens[k]) + step and until > after:
+            self._last_update = until
             out.append((until, self._payload(rows[k], int(opens[k]), until, False)))
         return out
 
