@@ -64,7 +64,9 @@ def _redis(directory: Path) -> tuple[subprocess.Popen[bytes] | None, str | None]
 def _align_clock(archive_url: str) -> None:
     """Set the simulator's clock to the wall clock (its start-up left it behind), so E is when it sent."""
     now = dt.datetime.now(dt.UTC).isoformat()
-    request = urllib.request.Request(f"{archive_url}/__sim__/clock?now={urllib.parse.quote(now)}", method="POST")
+    request = urllib.request.Request(
+        f"{archive_url}/__sim__/clock?now={urllib.parse.quote(now)}", method="POST"
+    )
     with urllib.request.urlopen(request, timeout=10) as answer:
         answer.read()
 
