@@ -10,17 +10,18 @@ import threading
 MAIN = "from binance_lake.cli.app import main; main()"
 
 
-def start_simulator(universe: str) -> tuple[subprocess.Popen[str], dict[str, str]]:
-    """The server process and its settings environment (`BINANCE_LAKE_ARCHIVE_URL`, …)."""
+def start_simulator(universe: str, *extra: str) -> tuple[subprocess.Popen[str], dict[str, str]]:
+    """The server process and its settings environment (`BINANCE_LAKE_ARCHIVE_URL`, …); `extra` are more
+    `sim serve` options."""
     process = subprocess.Popen(
-        [sys.executable, "-c", MAIN, "sim", "serve", "--universe", universe],
+        [sys.executable, "-c", MAIN, "sim", "serve", "--universe", universe, *extra],
         stdout=subprocess.PIPE,
         stderr=subprocess.DEVNULL,
         text=True,
     )
     assert process.stdout is not None
     env: dict[str, str] = {}
-    for _ in range(6):
+    for _ in range(7):
         name, _, value = process.stdout.readline().removeprefix("export ").strip().partition("=")
         env[name] = value
     # Keep draining: a full pipe would block the server's event loop on its next write.

@@ -416,7 +416,9 @@ def _files() -> st.SearchStrategy[ArchiveFile]:
 
     @st.composite
     def build(draw: st.DrawFn) -> ArchiveFile:
-        spec = draw(st.sampled_from(sorted(DATASETS.values(), key=lambda s: s.name)))
+        spec = draw(
+            st.sampled_from(sorted((s for s in DATASETS.values() if s.in_archive), key=lambda s: s.name))
+        )
         market = draw(st.sampled_from(sorted(spec.markets)))
         cadence = draw(st.sampled_from(sorted(spec.cadences)))
         interval = None

@@ -48,7 +48,7 @@ class Selection:
 
     def specs(self, market: Market) -> list[DatasetSpec]:
         chosen = {get_dataset(d).name for d in self.datasets}
-        return [s for s in datasets_for(market) if not chosen or s.name in chosen]
+        return [s for s in datasets_for(market, archive_only=True) if not chosen or s.name in chosen]
 
 
 def _leaf_for(directory: str, spec: DatasetSpec, cadence: Cadence, selection: Selection) -> Leaf:

@@ -19,6 +19,7 @@ from binance_lake.cli.load_cmd import load_command, query_command, status_comman
 from binance_lake.cli.monitor_cmd import monitor_command
 from binance_lake.cli.render import err_console
 from binance_lake.cli.state import CliState, SettingsCommand
+from binance_lake.cli.stream_cmd import stream_command
 from binance_lake.cli.sync_cmd import sync_command
 from binance_lake.core.errors import BinanceLakeError, UsageError
 
@@ -83,6 +84,11 @@ def _root(
         "--fstream-url",
         help="USD-M futures streams (env BINANCE_LAKE_FSTREAM_URL; default wss://fstream.binance.com).",
     ),
+    dstream_url: str | None = typer.Option(
+        None,
+        "--dstream-url",
+        help="COIN-M futures streams (env BINANCE_LAKE_DSTREAM_URL; default wss://dstream.binance.com).",
+    ),
     stall_timeout: float | None = typer.Option(
         None,
         "--stall-timeout",
@@ -103,6 +109,7 @@ def _root(
             "dapi_url": dapi_url,
             "spot_api_url": spot_api_url,
             "fstream_url": fstream_url,
+            "dstream_url": dstream_url,
             "stall_timeout": None if stall_timeout is None else str(stall_timeout),
         },
         config=config,
@@ -117,6 +124,7 @@ app.command("query", cls=SettingsCommand)(query_command)
 app.command("status", cls=SettingsCommand)(status_command)
 app.command("daemon", cls=SettingsCommand)(daemon_command)
 app.command("monitor", cls=SettingsCommand)(monitor_command)
+app.command("stream", cls=SettingsCommand)(stream_command)
 
 
 INTERRUPTED = "interrupted; everything already stored is kept"

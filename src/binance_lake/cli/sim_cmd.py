@@ -27,6 +27,15 @@ def serve(
     restricted: bool = typer.Option(
         False, "--restricted", help="REST answers every request with 451, as from a restricted location."
     ),
+    stream_speed: float = typer.Option(
+        1.0,
+        "--stream-speed",
+        min=0.0,
+        help="Simulated seconds per second for the streams (0 stops the clock).",
+    ),
+    stream_faults: str = typer.Option(
+        "", "--stream-faults", help="WebSocket faults, e.g. 'drop=500,silence=2000,duplicate=0.01,life=3600'."
+    ),
 ) -> None:
     """Serve the simulator until interrupted."""
     from binance_lake.core.timerange import resolve_range
@@ -41,7 +50,15 @@ def serve(
     world = Universe.build(universe, seed=seed, now=moment)
     plan = parse_faults(faults, seed=seed)
     limits = RestLimits(restricted=True) if restricted else None
-    server = SimServer(world, plan, host=host, port=port, rest_limits=limits).start()
+    server = SimServer(
+        world,
+        plan,
+        host=host,
+        port=port,
+        rest_limits=limits,
+        stream_faults=stream_faults,
+        stream_speed=stream_speed,
+    ).start()
     for name, value in server.settings_env().items():
         typer.echo(f"export {name}={value}")
     typer.echo(

@@ -114,6 +114,9 @@ class DatasetSpec:
     first_day: Mapping[Market, dt.date] = field(default_factory=dict)
     # Last day each market's files exist, for datasets Binance stopped publishing.
     last_day: Mapping[Market, dt.date] = field(default_factory=dict)
+    # False for datasets the archive never publishes (filled from a WebSocket stream or REST only): the catalog
+    # does not list them and the simulator renders no files for them.
+    in_archive: bool = True
 
     @property
     def markets(self) -> frozenset[Market]:
@@ -169,6 +172,7 @@ _KLINE_COLUMNS: tuple[tuple[str, ColumnKind], ...] = (
 )
 
 _FUTURES = (Market.UM, Market.CM)
+_NO_CADENCE: frozenset[Cadence] = frozenset()
 _BOTH_CADENCES = frozenset({Cadence.DAILY, Cadence.MONTHLY})
 _DAILY = frozenset({Cadence.DAILY})
 _MONTHLY = frozenset({Cadence.MONTHLY})
@@ -263,6 +267,34 @@ _LIQUIDATION = (
     ("order_status", K.TEXT),
     ("last_fill_quantity", K.FLOAT),
     ("accumulated_fill_quantity", K.FLOAT),
+)
+
+# Stream-only datasets (issue 15): the `markPriceUpdate` and `forceOrder` payloads of reference §5, one column
+# per field. `funding_rate`/`next_funding_time` are NULL for delivery contracts (CM sends "" and 0); `pair`
+# and `st` are NULL where the payload lacks them (UM before ~2026-10).
+_MARK_PRICE = (
+    ("event_time", K.EPOCH_TIME),  # E
+    ("mark_price", K.FLOAT),  # p
+    ("index_price", K.FLOAT),  # i
+    ("estimated_settle_price", K.FLOAT),  # P
+    ("funding_rate", K.FLOAT),  # r
+    ("next_funding_time", K.EPOCH_TIME),  # T
+)
+
+_LIQUIDATIONS = (
+    ("time", K.EPOCH_TIME),  # o.T, the order's trade time
+    ("event_time", K.EPOCH_TIME),  # E
+    ("side", K.TEXT),  # o.S
+    ("order_type", K.TEXT),  # o.o
+    ("time_in_force", K.TEXT),  # o.f
+    ("original_quantity", K.FLOAT),  # o.q
+    ("price", K.FLOAT),  # o.p
+    ("average_price", K.FLOAT),  # o.ap
+    ("order_status", K.TEXT),  # o.X
+    ("last_fill_quantity", K.FLOAT),  # o.l
+    ("accumulated_fill_quantity", K.FLOAT),  # o.z
+    ("pair", K.TEXT),  # o.ps (CM always; UM since ~2026-10)
+    ("st", K.INT),  # o.st (UM since ~2026-10)
 )
 
 _FUNDING = (
@@ -410,6 +442,28 @@ _SPECS: tuple[DatasetSpec, ...] = (
         unique_key=("date", "hour", "symbol"),
         granularity=Granularity.DAY,
     ),
+    DatasetSpec(
+        name="markPrice",
+        description="mark price, index, estimated settle price and funding from the markPrice stream",
+        layouts=_futures_only(_MARK_PRICE),
+        cadences=_NO_CADENCE,
+        has_interval=False,
+        time_column="event_time",
+        unique_key=("event_time",),
+        granularity=Granularity.DAY,
+        in_archive=False,
+    ),
+    DatasetSpec(
+        name="liquidations",
+        description="liquidation orders from the forceOrder stream (stream-only: the archive stopped)",
+        layouts=_futures_only(_LIQUIDATIONS),
+        cadences=_NO_CADENCE,
+        has_interval=False,
+        time_column="time",
+        unique_key=(),
+        granularity=Granularity.DAY,
+        in_archive=False,
+    ),
 )
 
 DATASETS: Mapping[str, DatasetSpec] = MappingProxyType({s.name: s for s in _SPECS})
@@ -447,5 +501,6 @@ def check_series(dataset: str, market: Market, interval: Interval | None, symbol
     return spec
 
 
-def datasets_for(market: Market) -> tuple[DatasetSpec, ...]:
-    return tuple(s for s in _SPECS if market in s.layouts)
+def datasets_for(market: Market, *, archive_only: bool = False) -> tuple[DatasetSpec, ...]:
+    """The datasets of `market`; with `archive_only`, only those the archive publishes."""
+    return tuple(s for s in _SPECS if market in s.layouts and (s.in_archive or not archive_only))

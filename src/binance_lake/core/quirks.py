@@ -57,3 +57,27 @@ BOOKDEPTH_FIRST_DAY = dt.date(2023, 1, 1)
 
 # Perpetual contracts report this deliveryDate in exchangeInfo (2100-12-25 08:00 UTC).
 PERPETUAL_DELIVERY_MS = 4133404800000
+
+# --- WebSocket market streams (reference §5) ---------------------------------------------------------------
+# Since the 2026 routing change, regular market streams (aggTrade, kline, markPrice, forceOrder) are served only
+# on the `/market` entry point; an unrouted or `/public` connection silently receives none of them. Legacy URLs
+# were retired 2026-04-23.
+# https://developers.binance.com/docs/derivatives/usds-margined-futures/websocket-market-streams
+WS_MARKET_ROUTE = "market"
+WS_ROUTED_FROM = dt.date(2026, 4, 23)
+
+# "A single connection can listen to a maximum of 200 streams" (futures; spot allows 1024) and "WebSocket
+# connections have a limit of 10 incoming messages per second"; a connection "is only valid for 24 hours".
+# https://developers.binance.com/docs/derivatives/usds-margined-futures/websocket-market-streams
+WS_MAX_STREAMS = 200
+WS_MAX_INCOMING_PER_SECOND = 10
+WS_CONNECTION_LIFE_SECONDS = 24 * 3600
+
+# Since about 2026-10 the USDⓈ-M forceOrder `o` object also carries `"ps"` (pair) and `"st"` [OBSERVED by a
+# client]; COIN-M's always had `"ps"`. Kept when present, NULL otherwise.
+# https://developers.binance.com/docs/derivatives/usds-margined-futures/websocket-market-streams/Liquidation-Order-Streams
+UM_FORCE_ORDER_PS_ST_FROM = dt.date(2026, 10, 1)
+
+# COIN-M delivery contracts' markPrice stream sends `"r": ""` and `"T": 0` (no funding): stored as NULL.
+# https://developers.binance.com/docs/derivatives/coin-margined-futures/websocket-market-streams/Mark-Price-Stream
+CM_DELIVERY_MARK_NO_FUNDING = True

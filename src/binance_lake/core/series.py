@@ -49,6 +49,11 @@ _BLOCKS: tuple[tuple[str, str, tuple[str, ...] | None], ...] = (
     ("cm", "liquidationSnapshot", None),
     ("option", "BVOLIndex", None),
     ("option", "EOHSummary", None),
+    # Stream-only datasets (issue 15).
+    ("um", "markPrice", None),
+    ("um", "liquidations", None),
+    ("cm", "markPrice", None),
+    ("cm", "liquidations", None),
     # New series go here, as new blocks.
 )
 

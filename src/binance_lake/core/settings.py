@@ -61,6 +61,9 @@ class Settings:
     fstream_url: str = "wss://fstream.binance.com"
     """USDⓈ-M futures WebSocket streams. Env `BINANCE_LAKE_FSTREAM_URL`."""
 
+    dstream_url: str = "wss://dstream.binance.com"
+    """COIN-M futures WebSocket streams. Env `BINANCE_LAKE_DSTREAM_URL`."""
+
     stall_timeout: float = 120.0
     """Seconds a run waits with requests outstanding and no answer or byte from the server before it gives up
     (the state is recorded; the same command resumes). Env `BINANCE_LAKE_STALL_TIMEOUT`."""
@@ -97,6 +100,7 @@ ENV_NAMES: Mapping[str, str] = MappingProxyType(
         "dapi_url": "BINANCE_LAKE_DAPI_URL",
         "spot_api_url": "BINANCE_LAKE_SPOT_API_URL",
         "fstream_url": "BINANCE_LAKE_FSTREAM_URL",
+        "dstream_url": "BINANCE_LAKE_DSTREAM_URL",
         "stall_timeout": "BINANCE_LAKE_STALL_TIMEOUT",
     }
 )
@@ -118,7 +122,7 @@ def _seconds(name: str, value: object) -> float:
 # client would fail on it with a library error.
 URL_SCHEMES: Mapping[str, tuple[str, ...]] = MappingProxyType(
     {
-        name: ("ws", "wss") if name == "fstream_url" else ("http", "https")
+        name: ("ws", "wss") if name in ("fstream_url", "dstream_url") else ("http", "https")
         for name in ENV_NAMES
         if name != "root" and name not in _NUMBERS
     }

@@ -26,7 +26,7 @@ from aiohttp import web
 
 from binance_lake.core.datasets import KLINE_FAMILY
 from binance_lake.core.vocabulary import Interval, Market
-from binance_lake.sim import content
+from binance_lake.sim import content, rest_trades
 from binance_lake.sim import rest_params as params
 from binance_lake.sim import rest_statistics as stats
 from binance_lake.sim.rest_format import (
@@ -187,6 +187,15 @@ class _Host:
             (f"{p}/fundingRate", _fixed_weight(0, "funding") if um else _fixed_weight(1), self.funding_rate)
         )
         routes.append((f"{p}/premiumIndex", self._premium_index_weight, self.premium_index))
+        routes.append(
+            (
+                f"{p}/aggTrades",
+                _fixed_weight(rest_trades.AGG_WEIGHT),
+                lambda r: rest_trades.agg_trades(
+                    self.universe, self.market, self._symbol(r.query), r.query, self._now()
+                ),
+            )
+        )
         # UM /futures/data weighs 0 (older docs: 1000 requests/5min/IP); dapi's weigh 1 (§4.2, §4.4).
         data_weight = _fixed_weight(0, "futures_data") if um else _fixed_weight(1)
         for endpoint in stats.UM_ENDPOINTS if um else stats.CM_ENDPOINTS:

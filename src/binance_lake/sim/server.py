@@ -25,6 +25,7 @@ from binance_lake.sim.manifest import Manifest
 from binance_lake.sim.rest import rest_app
 from binance_lake.sim.rest_weights import RestLimits
 from binance_lake.sim.universe import Universe
+from binance_lake.sim.ws import StreamHub, WsFaults, add_stream_routes
 
 UNIVERSE_KEY: web.AppKey[Universe] = web.AppKey("universe", Universe)
 STATS_KEY: web.AppKey[Stats] = web.AppKey("stats", Stats)
@@ -57,6 +58,7 @@ def build_app(
     *,
     stats: Stats | None = None,
     rest_limits: RestLimits | None = None,
+    streams: StreamHub | None = None,
 ) -> web.Application:
     """The whole simulator as one aiohttp application (faults apply to every route)."""
     plan = faults if isinstance(faults, FaultPlan) else parse_faults(faults, seed=universe.seed)
@@ -70,6 +72,7 @@ def build_app(
     add_archive_routes(app, Bucket(universe))
     for service, prefix in REST_SERVICES.items():
         app.add_subapp(prefix, rest_app(universe, service, limits=rest_limits))
+    add_stream_routes(app, streams or StreamHub(universe))
     return app
 
 
@@ -84,10 +87,21 @@ class SimServer:
         host: str = "127.0.0.1",
         port: int = 0,
         rest_limits: RestLimits | None = None,
+        stream_faults: WsFaults | str | None = None,
+        stream_speed: float = 0.0,
     ) -> None:
         self.universe = universe or Universe.build()
         self.stats = Stats()
-        self.app = build_app(self.universe, faults, stats=self.stats, rest_limits=rest_limits)
+        ws_faults = (
+            stream_faults
+            if isinstance(stream_faults, WsFaults)
+            else WsFaults.parse(stream_faults, seed=self.universe.seed)
+        )
+        # The WebSocket side; `stream_speed` > 0 moves the universe's clock (simulated seconds per second).
+        self.streams = StreamHub(self.universe, ws_faults, speed=stream_speed)
+        self.app = build_app(
+            self.universe, faults, stats=self.stats, rest_limits=rest_limits, streams=self.streams
+        )
         self.host = host
         self.port = port
         self._loop: asyncio.AbstractEventLoop | None = None
@@ -110,6 +124,7 @@ class SimServer:
             "BINANCE_LAKE_DAPI_URL": f"{base}/sim-dapi",
             "BINANCE_LAKE_SPOT_API_URL": f"{base}/sim-spot",
             "BINANCE_LAKE_FSTREAM_URL": f"ws://{self.host}:{self.port}/sim-fstream",
+            "BINANCE_LAKE_DSTREAM_URL": f"ws://{self.host}:{self.port}/sim-dstream",
         }
 
     def settings(self, root: Path | None = None) -> Settings:
@@ -155,6 +170,10 @@ class SimServer:
         await site.start()
         address = self._runner.addresses[0]
         self.port = int(address[1])
+
+    def drop_streams(self) -> int:
+        """Abort every open WebSocket connection now (a forced disconnect); returns how many."""
+        return self.streams.drop_all()
 
     def stop(self) -> None:
         if self._loop is not None and self._thread is not None and self._thread.is_alive():

@@ -1,0 +1,375 @@
+"""A whole stream run: connections over the request's streams, events into segments and sinks, holes repaired.
+
+`Collector(settings, request)` is an async context manager: entering compacts segments a crashed run left,
+reads the last stored kline and aggTrade of every series from the lake, and starts one `StreamConnection` per
+`max_streams` streams, the flusher and the optional Redis sink; `async for event in collector` yields the events
+(a bounded queue: a slow consumer loses the oldest, counted in `stats.dropped_events`); leaving flushes and
+compacts. Holes: before a connection (re)subscribes, the last stored value of each of its kline and aggTrade
+series is noted; once subscribed, `repair.RestRepair` fetches everything after it from REST into the same
+segments (de-duplicated by key at compaction), so no bar or trade between the drop and the new subscription is
+lost. The lake's writer lock is held for the whole run.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import random
+import time
+import uuid
+from collections import deque
+from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass, field
+from types import TracebackType
+from typing import Any
+
+import aiohttp
+
+from binance_lake.binance.rest_client import RestClient
+from binance_lake.core.errors import BinanceLakeError
+from binance_lake.core.series_key import SeriesKey
+from binance_lake.core.settings import Settings
+from binance_lake.core.vocabulary import Market
+from binance_lake.realtime.connection import ConnectionState, StreamConnection
+from binance_lake.realtime.events import StreamEvent, parse_message
+from binance_lake.realtime.repair import RestRepair
+from binance_lake.realtime.request import StreamRequest
+from binance_lake.realtime.segments import SegmentWriter, compact, last_stored
+from binance_lake.storage.database import LakeDatabase, WriterLock
+
+Log = Callable[[dict[str, object]], None]
+REPAIRED = ("klines", "aggTrades")
+
+
+@dataclass
+class CollectorStats:
+    """Counters for the live view and the final summary (they only grow, except the gauges)."""
+
+    session: str
+    started: float
+    streams: int = 0
+    messages: int = 0
+    events: int = 0
+    bad_messages: int = 0
+    repaired_gaps: int = 0
+    repaired_rows: int = 0
+    repair_failures: int = 0
+    rows_flushed: int = 0
+    segments: int = 0
+    rows_compacted: int = 0
+    dropped_events: int = 0
+    redis: str = "off"
+    connections: list[ConnectionState] = field(default_factory=list)
+    last_event: dict[str, float] = field(default_factory=dict)
+    flush_latency_ms: list[float] = field(default_factory=list)
+    _recent: deque[float] = field(default_factory=lambda: deque(maxlen=200_000))
+
+    @property
+    def reconnects(self) -> int:
+        return sum(c.reconnects for c in self.connections)
+
+    @property
+    def open_connections(self) -> int:
+        return sum(1 for c in self.connections if c.connected)
+
+    def messages_per_second(self, now: float, window: float = 5.0) -> float:
+        recent = [t for t in self._recent if t >= now - window]
+        return len(recent) / window
+
+
+def _series_of(market: Market, event: StreamEvent) -> SeriesKey:
+    return SeriesKey(market, event.dataset, event.interval, event.symbol)
+
+
+class Collector:
+    def __init__(
+        self,
+        settings: Settings,
+        request: StreamRequest,
+        *,
+        log: Log | None = None,
+        clock: Callable[[], float] = time.monotonic,
+        session_id: str | None = None,
+    ) -> None:
+        self.settings = settings
+        self.request = request
+        self.options = request.options
+        self.root = settings.root
+        self.database = LakeDatabase(settings.root)
+        self._log_to = log
+        self.clock = clock
+        session = session_id or f"{time.strftime('%Y%m%dT%H%M%S', time.gmtime())}-{uuid.uuid4().hex[:6]}"
+        self.stats = CollectorStats(session=session, started=clock())
+        self.upstream_ref = f"stream:{session}"
+        self.writer = SegmentWriter(settings.root, session)
+        self._lock = WriterLock(settings.root)
+        self._stop = asyncio.Event()
+        self._tasks: list[asyncio.Task[None]] = []
+        self._session: aiohttp.ClientSession | None = None
+        self._repair: RestRepair | None = None
+        self._last: dict[SeriesKey, int] = {}
+        self._holes: dict[SeriesKey, int] = {}
+        self._queue: asyncio.Queue[StreamEvent] = asyncio.Queue(maxsize=request.options.queue_size)
+        self._flush_lock = asyncio.Lock()
+        self.redis: Any = None
+        self.symbols: tuple[str, ...] = request.symbols
+        self._rng = random.Random()
+
+    # --- logging -----------------------------------------------------------------------------------------
+
+    def log(self, record: dict[str, object]) -> None:
+        if self._log_to is not None:
+            self._log_to({"time": round(time.time(), 3), **record})
+
+    # --- start and stop ----------------------------------------------------------------------------------
+
+    @property
+    def base_url(self) -> str:
+        return self.settings.fstream_url if self.request.market is Market.UM else self.settings.dstream_url
+
+    async def __aenter__(self) -> Collector:
+        self._lock.acquire()
+        try:
+            await self._start()
+        except BaseException:
+            await self._shutdown()
+            raise
+        return self
+
+    async def _start(self) -> None:
+        leftover = await asyncio.to_thread(compact, self.root, self.database, self.upstream_ref)
+        if leftover.segments:
+            self.log({"event": "compacted_leftovers", "segments": leftover.segments, "rows": leftover.rows})
+        self._session = aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=60, sock_connect=10))
+        self._repair = RestRepair(self._session, self.settings)
+        if self.request.symbols == ("*",):
+            self.symbols = await self._all_symbols()
+        names = self._stream_names()
+        self.stats.streams = len(names)
+        await asyncio.to_thread(self._load_last)
+        if self.request.redis_url:
+            from binance_lake.realtime.redis_sink import RedisSink
+
+            self.redis = RedisSink(
+                self.request.redis_url,
+                self.request.market.value,
+                ttl_seconds=self.options.redis_ttl,
+                log=self.log,
+            )
+            self._tasks.append(asyncio.create_task(self.redis.run(self._stop)))
+        size = self.options.max_streams
+        for index, start in enumerate(range(0, len(names), size)):
+            state = ConnectionState(index, names[start : start + size])
+            self.stats.connections.append(state)
+            connection = StreamConnection(
+                state,
+                self.base_url,
+                self._session,
+                self.options,
+                on_text=self._on_text,
+                on_connecting=self._on_connecting,
+                on_subscribed=self._on_subscribed,
+                log=self.log,
+                clock=self.clock,
+                rng=self._rng,
+            )
+            self._tasks.append(asyncio.create_task(connection.run(self._stop)))
+        self._tasks.append(asyncio.create_task(self._flusher()))
+        self.log(
+            {
+                "event": "started",
+                "session": self.stats.session,
+                "streams": len(names),
+                "connections": len(self.stats.connections),
+            }
+        )
+
+    async def _all_symbols(self) -> tuple[str, ...]:
+        assert self._session is not None
+        listed = await RestClient(self._session, self.settings).exchange_info(self.request.market)
+        wanted = "PERPETUAL" if self.request.market is Market.UM else None
+        return tuple(
+            s.symbol
+            for s in listed
+            if s.status == "TRADING" and (wanted is None or s.contract_type == wanted)
+        )
+
+    def _stream_names(self) -> list[str]:
+        names = [c.stream_name(s) for s in self.symbols for c in self.request.channels]
+        if self.request.all_liquidations:
+            names.append("!forceOrder@arr")
+        return list(dict.fromkeys(names))
+
+    def _repaired_series(self) -> list[SeriesKey]:
+        out = []
+        for symbol in self.symbols:
+            for channel in self.request.channels:
+                if channel.dataset in REPAIRED:
+                    out.append(SeriesKey(self.request.market, channel.dataset, channel.interval, symbol))
+        return out
+
+    def _load_last(self) -> None:
+        for series in self._repaired_series():
+            if series.dataset == "klines":
+                value = last_stored(self.root, series, "open_time")
+                if value is not None:
+                    self._last[series] = int(value.timestamp() * 1000)
+            else:
+                value = last_stored(self.root, series, "agg_trade_id")
+                if value is not None:
+                    self._last[series] = int(value)
+
+    async def stop(self) -> None:
+        self._stop.set()
+
+    async def __aexit__(
+        self, kind: type[BaseException] | None, error: BaseException | None, trace: TracebackType | None
+    ) -> None:
+        await self._shutdown()
+
+    async def _shutdown(self) -> None:
+        self._stop.set()
+        for task in self._tasks:
+            if not task.done():
+                with contextlib.suppress(asyncio.CancelledError, Exception):
+                    await asyncio.wait_for(task, 5.0)
+        try:
+            await self.flush(compact_too=True)
+        finally:
+            if self.redis is not None:
+                await self.redis.drain()
+                with contextlib.suppress(Exception):
+                    await self.redis.close()
+            if self._session is not None:
+                await self._session.close()
+            self._lock.release()
+            self.log(
+                {
+                    "event": "stopped",
+                    "rows_flushed": self.stats.rows_flushed,
+                    "reconnects": self.stats.reconnects,
+                }
+            )
+
+    async def run_for(self, seconds: float | None) -> None:
+        """Run until `seconds` pass (None: until stopped or cancelled)."""
+        if seconds is None:
+            await self._stop.wait()
+        else:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._stop.wait(), seconds)
+
+    # --- events ------------------------------------------------------------------------------------------
+
+    def _on_text(self, text: str) -> None:
+        self.stats.messages += 1
+        now = self.clock()
+        self.stats._recent.append(now)
+        try:
+            event = parse_message(text)
+        except BinanceLakeError as error:
+            self.stats.bad_messages += 1
+            self.log({"event": "bad_message", "reason": str(error)})
+            return
+        if event is None:
+            return
+        self.stats.events += 1
+        self.stats.last_event[event.stream] = now
+        row = event.row()
+        if row is not None:
+            series = _series_of(self.request.market, event)
+            self.writer.add(series, row)
+            if series.dataset == "klines":
+                self._note(series, int(event.data["k"]["t"]))
+            elif series.dataset == "aggTrades":
+                self._note(series, int(event.data["a"]))
+            if self.writer.buffered >= self.options.segment_rows:
+                self._tasks.append(asyncio.create_task(self.flush()))
+        if self.redis is not None:
+            self.redis.offer(event)
+        if self._queue.full():
+            self._queue.get_nowait()
+            self.stats.dropped_events += 1
+        self._queue.put_nowait(event)
+
+    def _note(self, series: SeriesKey, value: int) -> None:
+        if value > self._last.get(series, -1):
+            self._last[series] = value
+
+    def _on_connecting(self, state: ConnectionState) -> None:
+        # The hole starts at what is stored now; live events of the new connection must not move it.
+        wanted = set(state.streams)
+        for series in self._repaired_series():
+            if self._stream_of(series) in wanted and series in self._last and series not in self._holes:
+                self._holes[series] = self._last[series]
+
+    def _stream_of(self, series: SeriesKey) -> str:
+        for channel in self.request.channels:
+            if channel.dataset == series.dataset and channel.interval == series.interval:
+                return channel.stream_name(series.symbol)
+        return ""
+
+    async def _on_subscribed(self, state: ConnectionState) -> None:
+        assert self._repair is not None
+        wanted = set(state.streams)
+        for series in [s for s in self._holes if self._stream_of(s) in wanted]:
+            after = self._holes[series]
+            try:
+                rows = await self._repair.fetch(series, after)
+            except BinanceLakeError as error:
+                self.stats.repair_failures += 1
+                self.log({"event": "repair_failed", "series": series.path, "reason": str(error)})
+                continue  # the hole stays noted: the next reconnect tries again
+            self._holes.pop(series, None)
+            if rows:
+                self.writer.extend(series, rows)
+                self.stats.repaired_gaps += 1
+                self.stats.repaired_rows += len(rows)
+                key = "open_time" if series.dataset == "klines" else "agg_trade_id"
+                last = rows[-1][key]
+                self._note(series, int(last.timestamp() * 1000) if series.dataset == "klines" else int(last))
+                self.log({"event": "repaired", "series": series.path, "after": after, "rows": len(rows)})
+
+    async def __anext__(self) -> StreamEvent:
+        while True:
+            if self._stop.is_set() and self._queue.empty():
+                raise StopAsyncIteration
+            try:
+                return await asyncio.wait_for(self._queue.get(), 0.25)
+            except TimeoutError:
+                continue
+
+    def __aiter__(self) -> AsyncIterator[StreamEvent]:
+        return self
+
+    # --- disk --------------------------------------------------------------------------------------------
+
+    async def flush(self, *, compact_too: bool = False) -> None:
+        async with self._flush_lock:
+            pending = self.writer.take()
+            if pending:
+                started = time.time()
+                rows = await asyncio.to_thread(self.writer.write, pending)
+                self.stats.rows_flushed += rows
+                self.stats.segments = self.writer.segments
+                self.stats.flush_latency_ms.append((time.time() - started) * 1000)
+            if compact_too:
+                result = await asyncio.to_thread(compact, self.root, self.database, self.upstream_ref)
+                self.stats.rows_compacted += result.rows
+
+    async def _flusher(self) -> None:
+        last_compact = self.clock()
+        while not self._stop.is_set():
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._stop.wait(), self.options.flush_interval)
+            if self._stop.is_set():
+                return
+            due = self.clock() - last_compact >= self.options.compact_interval
+            try:
+                await self.flush(compact_too=due)
+            except BinanceLakeError as error:
+                self.log({"event": "flush_failed", "reason": str(error)})
+            if due:
+                last_compact = self.clock()
+            if self.redis is not None:
+                self.stats.redis = self.redis.state
