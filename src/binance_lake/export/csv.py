@@ -117,10 +117,9 @@ def _csv(spec: DatasetSpec, request: CsvRequest, file: ArchiveFile, rows: pa.Tab
             values = pc.strftime(values.cast(pa.timestamp("s", tz="UTC")), format="%Y-%m-%d")
         names.append(column.name)
         arrays.append(values)
-    sink = io.BytesIO()
-    pacsv.write_csv(
-        pa.Table.from_arrays(arrays, names=names),
-        sink,
-        write_options=pacsv.WriteOptions(include_header=True, quoting_style="needed"),
-    )
+    # The header as the archive writes it (unquoted); Arrow's writer would quote every name.
+    sink = io.BytesIO((",".join(names) + "\n").encode())
+    sink.seek(0, io.SEEK_END)
+    options = pacsv.WriteOptions(include_header=False, quoting_style="needed")
+    pacsv.write_csv(pa.Table.from_arrays(arrays, names=names), sink, write_options=options)
     return sink.getvalue()

@@ -109,6 +109,7 @@ def export_qlib(root: Path, request: QlibRequest, open_stream: OpenStream) -> Ex
                 exported = plan.old[symbol]
                 _append(out, name, exported, bars, freq, step)
                 report.files_appended += len(FIELDS)
+                report.files_unchanged -= len(FIELDS)
                 start = exported.first
             else:
                 _write_full(out, name, bars, freq, calendar_first)
@@ -121,8 +122,8 @@ def export_qlib(root: Path, request: QlibRequest, open_stream: OpenStream) -> Ex
 
     if not manifest.symbols:
         raise UsageError(
-            f"the lake holds no {request.source.value} klines of {', '.join(request.symbols)} in the range; "
-            "nothing written"
+            f"the lake holds no {request.source.value} klines of {', '.join(request.symbols)} between "
+            f"{request.range.first_day} and {request.range.last_day}; nothing written (sync them first)"
         )
     # The fingerprint of what was read, recorded for the next export to compare against.
     with LakeDatabase(root).connect(read_only=True) as connection:
@@ -170,12 +171,8 @@ def _plan(root: Path, request: QlibRequest, manifest: Manifest, report: ExportRe
             last=request.range.last_day,
         )
     if manifest.calendar_first is None:
-        if not firsts:
-            raise UsageError(
-                f"the lake holds no {request.source.value} klines of {', '.join(request.symbols)} between "
-                f"{request.range.first_day} and {request.range.last_day}; sync them first"
-            )
-        start = max(request.range.start, day_start(min(firsts.values())))
+        # From the first day any symbol holds (a lake without day provenance: from the range's start).
+        start = max(request.range.start, day_start(min(firsts.values()))) if firsts else request.range.start
         calendar_first = _naive(_moment(_grid_ceil(start, step), step))
     else:
         calendar_first = manifest.calendar_first
@@ -205,6 +202,7 @@ def _plan(root: Path, request: QlibRequest, manifest: Manifest, report: ExportRe
             if _moment(after_last, step) >= request.range.end:
                 report.files_unchanged += len(FIELDS)
                 continue
+            report.files_unchanged += len(FIELDS)  # until bars are appended to them
             resume.add(symbol)
             asks.setdefault(max(after_last, range_first), []).append(symbol)
             continue
