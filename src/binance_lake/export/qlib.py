@@ -178,7 +178,7 @@ def _plan(root: Path, request: QlibRequest, manifest: Manifest, report: ExportRe
         calendar_first = manifest.calendar_first
     first_bar = _grid(calendar_first, step)
     early = [
-        s for s, day in firsts.items() if day_start(day) < max(request.range.start, _aware(calendar_first))
+        s for s, day in firsts.items() if max(day_start(day), request.range.start) < _aware(calendar_first)
     ]
     if early:
         raise UsageError(
