@@ -20,7 +20,9 @@ def main() -> None:
     from qlib.data import D
 
     qlib.init(provider_uri=provider, region="us", kernels=1)
-    listed = D.list_instruments(D.instruments("all"), start_time=start, end_time=end, freq=freq, as_list=False)
+    listed = D.list_instruments(
+        D.instruments("all"), start_time=start, end_time=end, freq=freq, as_list=False
+    )
     spans = {name: [[str(a), str(b)] for a, b in spans] for name, spans in listed.items()}
     print(json.dumps({"instruments": spans}))
     fields = ["$close", "$volume", "$vwap", "Ref($close, 1)"]

@@ -43,7 +43,13 @@ from binance_lake.export.qlib_format import FIELDS, Freq, Span
 from binance_lake.export.qlib_state import Exported, Manifest, all_manifests, read_manifest, write_manifest
 from binance_lake.export.sink import ExportReport, OpenStream, SeriesAsk, by_symbol, write_atomic
 from binance_lake.storage.database import Connection, LakeDatabase
-from binance_lake.storage.provenance import DaysWanted, day_fingerprints, first_held_days, held_days
+from binance_lake.storage.provenance import (
+    DaysWanted,
+    day_fingerprints,
+    first_held_days,
+    has_day_provenance,
+    held_days,
+)
 
 US = 1_000_000
 UTC = dt.UTC
@@ -161,14 +167,18 @@ def _plan(root: Path, request: QlibRequest, manifest: Manifest, report: ExportRe
     old = {s: manifest.symbols[s] for s in request.symbols if s in manifest.symbols}
     with LakeDatabase(root).connect(read_only=True) as connection:
         before = _fingerprints(connection, request, {s: e.span for s, e in old.items()})
-        firsts = first_held_days(
-            connection,
-            market=request.market.value,
-            dataset="klines",
-            interval=request.source.value,
-            symbols=[s for s in request.symbols if s not in old],
-            first=request.range.first_day,
-            last=request.range.last_day,
+        firsts = (
+            first_held_days(
+                connection,
+                market=request.market.value,
+                dataset="klines",
+                interval=request.source.value,
+                symbols=[s for s in request.symbols if s not in old],
+                first=request.range.first_day,
+                last=request.range.last_day,
+            )
+            if has_day_provenance(connection)
+            else {}
         )
     if manifest.calendar_first is None:
         # From the first day any symbol holds (a lake without day provenance: from the range's start).
@@ -235,6 +245,8 @@ def _manifest_for(out: Path, request: QlibRequest) -> Manifest:
 def _fingerprints(connection: Connection, request: QlibRequest, spans: Mapping[str, Span]) -> dict[str, str]:
     """Per symbol, the fingerprint of the lake days its bars in `span` were built from (the source series,
     and 1m too where 60min fills from it)."""
+    if not has_day_provenance(connection):  # none: never equal to a record, so every symbol is rewritten
+        return {}
     wanted = [DaysWanted(s, span.start.date(), span.end.date()) for s, span in spans.items()]
     series = [request.source.value] + (["1m"] if request.fills_from_1min else [])
     parts: dict[str, list[str]] = {s: [] for s in spans}
@@ -305,6 +317,8 @@ def _held_1m(
 ) -> dict[str, set[dt.date]]:
     """The days of 1m klines the lake holds per symbol from `start` on (day_provenance, one query)."""
     with LakeDatabase(root).connect(read_only=True) as connection:
+        if not has_day_provenance(connection):
+            return {}
         days = held_days(
             connection,
             market=request.market.value,

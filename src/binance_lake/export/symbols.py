@@ -1,10 +1,10 @@
 """Which symbols an export covers when the user says `--all`: the symbols the lake holds for the series in the
 range, delisted ones only with `include_delisted` (for a survivorship-free dataset).
 
-A symbol counts as delisted when the catalog's life span of the series (archive files, narrowed by
-exchangeInfo's delivery date) ends before the latest day any symbol of the series has files for: the archive
-stops publishing a delisted contract's files while the others go on. A lake whose catalog never listed the
-series knows no life spans, and then every held symbol is kept.
+A held symbol counts as delisted when its last stored day with rows (day_provenance, up to the range's last
+day) comes before the latest such day of any held symbol of the series: a delisted contract's bars stop
+while the others' go on (its month's file records the later days with 0 rows). The catalog's life spans
+cannot tell, since a monthly file spans the whole month. A lake without day provenance keeps every symbol.
 """
 
 from __future__ import annotations
@@ -12,10 +12,10 @@ from __future__ import annotations
 import datetime as dt
 from pathlib import Path
 
-from binance_lake.catalog.reads import life_spans
 from binance_lake.core.errors import UsageError
 from binance_lake.core.vocabulary import Interval, Market
 from binance_lake.storage.database import LakeDatabase
+from binance_lake.storage.provenance import has_day_provenance, last_days_with_rows
 from binance_lake.storage.state_reads import ingested_symbols
 
 
@@ -33,7 +33,18 @@ def held_symbols(
     name = interval.value if interval is not None else None
     with LakeDatabase(root).connect(read_only=True) as connection:
         held = ingested_symbols(connection, market, dataset, name, first, last)
-        spans = life_spans(connection, market, dataset, name) if held else {}
+        lasts = (
+            last_days_with_rows(
+                connection,
+                market=market.value,
+                dataset=dataset,
+                interval=name,
+                symbols=sorted(held),
+                last=last,
+            )
+            if held and not include_delisted and has_day_provenance(connection)
+            else {}
+        )
     if not held:
         what = f"{dataset} {name}" if name else dataset
         raise UsageError(
@@ -41,9 +52,7 @@ def held_symbols(
             f"(binance-lake sync --market {market.value} --datasets {dataset}"
             f"{f' --intervals {name}' if name else ''} --all --start {first} --end {last})"
         )
-    if include_delisted or not spans:
+    if not lasts:
         return tuple(sorted(held))
-    ends = [end for _, end in spans.values() if end is not None]
-    latest = max(ends) if ends else None
-    kept = [s for s in held if latest is None or (spans.get(s, (None, None))[1] or latest) >= latest]
-    return tuple(sorted(kept))
+    latest = max(lasts.values())
+    return tuple(sorted(s for s in held if lasts.get(s, latest) >= latest))

@@ -218,3 +218,36 @@ def first_held_days(
         [market, dataset, interval, list(symbols), first, last],
     ).fetchall()
     return {str(symbol): day for symbol, day in rows}
+
+
+def has_day_provenance(connection: Connection) -> bool:
+    """Whether the connected lake has `day_provenance` (a lake older than migration 3, read as it is, or a
+    test's hand-made lake may not)."""
+    row = connection.execute(
+        "SELECT count(*) FROM duckdb_tables() WHERE table_name = 'day_provenance' "
+        "AND database_name = current_database()"
+    ).fetchone()
+    return bool(row and row[0])
+
+
+def last_days_with_rows(
+    connection: Connection,
+    *,
+    market: str,
+    dataset: str,
+    interval: str | None,
+    symbols: Sequence[str],
+    last: dt.date,
+) -> dict[str, dt.date]:
+    """Each symbol's last stored day up to `last` that holds rows (a monthly file of a contract delisted
+    mid-month records its later days with 0 rows); days of unknown rows (NULL, backfilled) count as holding."""
+    rows = connection.execute(
+        """
+        SELECT symbol, max(day) FROM day_provenance
+        WHERE market = ? AND dataset = ? AND "interval" IS NOT DISTINCT FROM ? AND list_contains(?, symbol)
+          AND day <= ? AND coalesce("rows", 1) > 0
+        GROUP BY symbol
+        """,
+        [market, dataset, interval, list(symbols), last],
+    ).fetchall()
+    return {str(symbol): day for symbol, day in rows}
