@@ -120,6 +120,15 @@ def _csv(spec: DatasetSpec, request: CsvRequest, file: ArchiveFile, rows: pa.Tab
     # The header as the archive writes it (unquoted); Arrow's writer would quote every name.
     sink = io.BytesIO((",".join(names) + "\n").encode())
     sink.seek(0, io.SEEK_END)
-    options = pacsv.WriteOptions(include_header=False, quoting_style="needed")
-    pacsv.write_csv(pa.Table.from_arrays(arrays, names=names), sink, write_options=options)
+    table = pa.Table.from_arrays(arrays, names=names)
+    try:  # unquoted, as the archive writes its values
+        pacsv.write_csv(
+            table, sink, write_options=pacsv.WriteOptions(include_header=False, quoting_style="none")
+        )
+    except pa.ArrowInvalid:  # a text value holding a comma or quote: quote text values
+        sink = io.BytesIO((",".join(names) + "\n").encode())
+        sink.seek(0, io.SEEK_END)
+        pacsv.write_csv(
+            table, sink, write_options=pacsv.WriteOptions(include_header=False, quoting_style="needed")
+        )
     return sink.getvalue()
