@@ -214,9 +214,11 @@ def _plan(root: Path, request: QlibRequest, manifest: Manifest, report: ExportRe
                 continue
             report.files_unchanged += len(FIELDS)  # until bars are appended to them
             resume.add(symbol)
-            asks.setdefault(max(after_last, range_first), []).append(symbol)
+            asks.setdefault(after_last, []).append(symbol)  # contiguous with what the file holds
             continue
-        asks.setdefault(range_first, []).append(symbol)
+        # New, or rewritten whole: from its recorded first bar when it had one, so no history is dropped.
+        first = min(range_first, _grid(exported.first, step)) if exported is not None else range_first
+        asks.setdefault(max(first, first_bar), []).append(symbol)
     return _Plan(asks, frozenset(resume), calendar_first, old)
 
 
