@@ -229,7 +229,8 @@ def test_a_changed_history_rewrites_that_symbol(export_lake: Lake, tmp_path: Pat
         # The day re-ingested (a re-upload): same rows, a later written-at.
         record = DayRecord(partition, day, Provenance(before[0]), before[1], before[2], before[3])
         record_days(connection, [record], now=before[4] + dt.timedelta(seconds=1))
-    summary = export(export_lake, out, "60min")
+    # A later start: the rewritten symbol keeps its recorded history, the others continue from their last bar.
+    summary = export(export_lake, out, "60min", start=dt.date(2023, 10, 18))
     assert summary["rewritten"] == ["BTCUSDT"]
     assert summary["appended"] == ["ETHUSDT"]  # XEMUSDT ended before the first export's end: unchanged
     export(export_lake, fresh, "60min")
