@@ -12,6 +12,7 @@ import binance_lake
 PUBLIC = [
     "Batches",
     "BinanceLakeError",
+    "ExportReport",
     "Gap",
     "IntegrityError",
     "Lake",
@@ -39,6 +40,7 @@ PUBLIC = [
 HOMES = {
     "Batches": "binance_lake.load.stream",
     "BinanceLakeError": "binance_lake.core.errors",
+    "ExportReport": "binance_lake.export.sink",
     "Gap": "binance_lake.load.missing",
     "IntegrityError": "binance_lake.core.errors",
     "Lake": "binance_lake.lake",

@@ -32,6 +32,7 @@ if TYPE_CHECKING:
     from binance_lake.catalog.probe import ProbeReport
     from binance_lake.catalog.refresh import RefreshReport
     from binance_lake.engine.sync import SyncReport
+    from binance_lake.export.sink import ExportReport
     from binance_lake.lake import Lake
     from binance_lake.load.missing import Gap, Missing, missing_of
     from binance_lake.load.stream import Batches
@@ -39,6 +40,7 @@ if TYPE_CHECKING:
 __all__ = [
     "Batches",
     "BinanceLakeError",
+    "ExportReport",
     "Gap",
     "IntegrityError",
     "Lake",
@@ -76,6 +78,7 @@ _LAZY = {
     "Missing": "binance_lake.load.missing",
     "missing_of": "binance_lake.load.missing",
     "Batches": "binance_lake.load.stream",
+    "ExportReport": "binance_lake.export.sink",
 }
 
 

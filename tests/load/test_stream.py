@@ -272,3 +272,16 @@ def test_memory_is_bounded_by_a_partition_not_the_result(big_lake: Path) -> None
     assert rows == table.num_rows and largest == 10_000
     # One partition decoded plus the batch being handed over: never two partitions, let alone the result.
     assert streamed_peak < 2 * partition < table.nbytes / 5
+
+
+@pytest.mark.parametrize("read_ahead", [1, 3])
+def test_read_ahead_yields_the_same_batches(lake_root: Path, read_ahead: int) -> None:
+    request = build_request("klines", list(SYNCED), "2023-09-01", "2023-11-30", interval="1h")
+    plain = collect(iter_batches(lake_root, request, batch_rows=500, require=False))
+    ahead = iter_batches(lake_root, request, batch_rows=500, require=False, read_ahead=read_ahead)
+    assert ahead.read_ahead == read_ahead
+    assert collect(ahead).equals(plain)
+    assert plain.num_rows > 0
+    broken = iter(ahead)
+    next(broken)  # abandoning a stream midway cancels the reads queued ahead
+    broken.close()  # type: ignore[attr-defined]

@@ -35,6 +35,10 @@ from binance_lake.cli.sim_cmd import sim_app  # noqa: E402 - sub-command groups 
 
 app.add_typer(sim_app, name="sim")
 
+from binance_lake.cli.export_cmd import export_app  # noqa: E402
+
+app.add_typer(export_app, name="export")
+
 
 def _version(value: bool) -> None:
     if value:

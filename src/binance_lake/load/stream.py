@@ -24,7 +24,9 @@ rebuilds it, as in `load_table`.
 
 from __future__ import annotations
 
+import collections
 from collections.abc import Iterable, Iterator
+from concurrent.futures import Future
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -36,7 +38,7 @@ from binance_lake.core.errors import StorageError, UsageError
 from binance_lake.core.timerange import TimeRange
 from binance_lake.load.connection import LakeState
 from binance_lake.load.missing import METADATA_KEY, Missing
-from binance_lake.load.reader import Planned, not_held_message, plan, result_schema
+from binance_lake.load.reader import Planned, _readers, not_held_message, plan, result_schema
 from binance_lake.load.request import LoadRequest
 from binance_lake.storage.inventory import damaged_message
 
@@ -51,6 +53,7 @@ class Batches:
 
     planned: Planned
     batch_rows: int
+    read_ahead: int = 0  # partitions decoded ahead on the reader pool (0: one at a time, in this thread)
 
     @property
     def schema(self) -> pa.Schema:
@@ -89,24 +92,58 @@ class Batches:
     def _pieces(self) -> Iterator[pa.RecordBatch]:
         request = self.planned.reading
         schema = self.schema
-        for symbol in sorted(self.planned.files):
-            for path in self.planned.files[symbol]:
+        files = [
+            (symbol, path) for symbol in sorted(self.planned.files) for path in self.planned.files[symbol]
+        ]
+        if self.read_ahead < 1:
+            for symbol, path in files:
                 yield from _read_partition(path, symbol, request, schema, self.batch_rows)
+            return
+        # Up to `read_ahead` partitions decode on the reader pool while the caller consumes the earlier ones
+        # (Arrow releases the GIL), in order; memory grows by at most that many partitions.
+        pending: collections.deque[Future[list[pa.RecordBatch]]] = collections.deque()
+        queued = iter(files)
+        pool = _readers()
+
+        def read(symbol: str, path: Path) -> list[pa.RecordBatch]:
+            return list(_read_partition(path, symbol, request, schema, self.batch_rows))
+
+        def submit() -> None:
+            for symbol, path in queued:
+                pending.append(pool.submit(read, symbol, path))
+                return
+
+        try:
+            for _ in range(self.read_ahead):
+                submit()
+            while pending:
+                batches = pending.popleft().result()
+                submit()
+                yield from batches
+        finally:
+            for future in pending:
+                future.cancel()
 
 
 def iter_batches(
-    root: Path, request: LoadRequest, *, batch_rows: int = DEFAULT_BATCH_ROWS, require: bool = True
+    root: Path,
+    request: LoadRequest,
+    *,
+    batch_rows: int = DEFAULT_BATCH_ROWS,
+    require: bool = True,
+    read_ahead: int = 0,
 ) -> Batches:
     """Plan `request` and return its stream (see the module docstring). With `require`, symbols the lake has
     never held are a `UsageError` that says how to fetch them, as in `load_table`; otherwise they are in
-    `Batches.absent`."""
+    `Batches.absent`. `read_ahead` partitions are decoded ahead on the reader pool (an exporter's choice:
+    faster on several cores, that many partitions more memory)."""
     if isinstance(batch_rows, bool) or not isinstance(batch_rows, int) or batch_rows < 1:
         raise UsageError(f"batch_rows must be a positive number of rows, not {batch_rows!r}")
     with LakeState(root) as state:
         planned = plan(root, state, request)
     if require and planned.absent:
         raise UsageError(not_held_message(root, request, planned.absent))
-    return Batches(planned, batch_rows)
+    return Batches(planned, batch_rows, max(0, read_ahead))
 
 
 def _read_partition(

@@ -151,3 +151,103 @@ def held_runs_sql(source: str, where: str = "true") -> str:
         )
         GROUP BY market, dataset, "interval", symbol, island
     """
+
+
+@dataclass(frozen=True)
+class DaysWanted:
+    """One symbol's stored days `first .. last` (both included) whose versions an exporter compares."""
+
+    symbol: str
+    first: dt.date
+    last: dt.date
+
+
+def day_fingerprints(
+    connection: Connection,
+    *,
+    market: str,
+    dataset: str,
+    interval: str | None,
+    wanted: Sequence[DaysWanted],
+) -> dict[str, str]:
+    """Per symbol, a fingerprint of its stored days `first .. last`: which days, their rows and when each was
+    written (so a re-upload or a replaced provisional day changes it). Order-free (a XOR of row hashes) and one
+    query for all symbols. A symbol with no stored day in its span is absent from the answer."""
+    if not wanted:
+        return {}
+    rows = connection.execute(
+        """
+        WITH wanted AS (
+            SELECT unnest($symbols) AS symbol, unnest($firsts) AS first_day, unnest($lasts) AS last_day
+        )
+        SELECT p.symbol, count(*), bit_xor(hash(p.day, p."rows", p.written_at))
+        FROM day_provenance p JOIN wanted w ON p.symbol = w.symbol AND p.day BETWEEN w.first_day AND w.last_day
+        WHERE p.market = $market AND p.dataset = $dataset AND p."interval" IS NOT DISTINCT FROM $interval
+        GROUP BY p.symbol
+        """,
+        {
+            "symbols": [w.symbol for w in wanted],
+            "firsts": [w.first for w in wanted],
+            "lasts": [w.last for w in wanted],
+            "market": market,
+            "dataset": dataset,
+            "interval": interval,
+        },
+    ).fetchall()
+    return {str(symbol): f"{count}:{digest:016x}" for symbol, count, digest in rows}
+
+
+def first_held_days(
+    connection: Connection,
+    *,
+    market: str,
+    dataset: str,
+    interval: str | None,
+    symbols: Sequence[str],
+    first: dt.date,
+    last: dt.date,
+) -> dict[str, dt.date]:
+    """Each symbol's first stored day within `first .. last` (symbols with none are absent)."""
+    rows = connection.execute(
+        """
+        SELECT symbol, min(day) FROM day_provenance
+        WHERE market = ? AND dataset = ? AND "interval" IS NOT DISTINCT FROM ? AND list_contains(?, symbol)
+          AND day BETWEEN ? AND ?
+        GROUP BY symbol
+        """,
+        [market, dataset, interval, list(symbols), first, last],
+    ).fetchall()
+    return {str(symbol): day for symbol, day in rows}
+
+
+def has_day_provenance(connection: Connection) -> bool:
+    """Whether the connected lake has `day_provenance` (a lake older than migration 3, read as it is, or a
+    test's hand-made lake may not)."""
+    row = connection.execute(
+        "SELECT count(*) FROM duckdb_tables() WHERE table_name = 'day_provenance' "
+        "AND database_name = current_database()"
+    ).fetchone()
+    return bool(row and row[0])
+
+
+def last_days_with_rows(
+    connection: Connection,
+    *,
+    market: str,
+    dataset: str,
+    interval: str | None,
+    symbols: Sequence[str],
+    last: dt.date,
+) -> dict[str, dt.date]:
+    """Each symbol's last stored day up to `last` that holds rows (a monthly file of a contract delisted
+    mid-month records its later days with 0 rows); days of unknown rows (NULL, backfilled) count as holding."""
+    rows = connection.execute(
+        """
+        SELECT symbol, max(day) FROM day_provenance
+        WHERE market = ? AND dataset = ? AND "interval" IS NOT DISTINCT FROM ? AND list_contains(?, symbol)
+          AND day <= ? AND coalesce("rows", 1) > 0
+        GROUP BY symbol
+        """,
+        [market, dataset, interval, list(symbols), last],
+    ).fetchall()
+    return {str(symbol): day for symbol, day in rows}

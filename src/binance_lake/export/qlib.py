@@ -1,0 +1,513 @@
+"""Qlib `.bin` datasets from the lake's klines: `export_qlib(root, request, open_stream)`.
+
+The layout and binary format are Qlib's own (`export/qlib_format.py`); pyqlib reads the result with
+`qlib.init(provider_uri=OUT)` and `D.features(...)` (tests/export/test_qlib_pyqlib.py checks it with the real
+library). Fields follow seed 004: open, high, low, close, volume (base), amount (quote volume), vwap (amount /
+volume, NaN when volume is 0), trades, taker_buy_volume, taker_buy_amount, factor (1.0).
+
+The calendar is 24/7: every bar of the freq's grid from 00:00 UTC of the first day any exported symbol holds
+to the last bar any holds, weekends included. A symbol's `.bin` starts at its first bar and ends at its last;
+bars missing inside that span are NaN rows (never shifted values), and a delisted symbol simply ends at its
+last bar, in `all.txt` too (no survivorship bias).
+
+Sources: `1min` from 1m klines, `60min` from 1h, `day` from 1d — or any of them built from 1m
+(`from_1min`). `60min` from 1h fills hours the 1h series lacks from 1m bars where the lake holds them (seed
+004's fallback; only the days day_provenance says hold 1m are read).
+
+Incremental (like Qlib's `DumpDataUpdate`): the export records what it wrote (`export/qlib_state.py`). A
+later export appends the new bars to each `.bin` and to the calendar in place; a symbol whose stored history
+changed since (a re-upload or a replaced day: day_provenance's rows and written-at of the exported days differ)
+or whose files do not match the record is rewritten whole, each file atomically (temp file + rename). The
+calendar's first bar is fixed by the first export: a later export reaching before it is refused (use a new
+--out).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from binance_lake.core.errors import StorageError, UsageError
+from binance_lake.core.timerange import TimeRange, day_start
+from binance_lake.core.vocabulary import Interval, Market
+from binance_lake.export import qlib_format as fmt
+from binance_lake.export.qlib_format import FIELDS, Freq, Span
+from binance_lake.export.qlib_state import Exported, Manifest, all_manifests, read_manifest, write_manifest
+from binance_lake.export.sink import ExportReport, OpenStream, SeriesAsk, by_symbol, write_atomic
+from binance_lake.storage.database import Connection, LakeDatabase
+from binance_lake.storage.provenance import (
+    DaysWanted,
+    day_fingerprints,
+    first_held_days,
+    has_day_provenance,
+    held_days,
+)
+
+US = 1_000_000
+UTC = dt.UTC
+Values = dict[str, npt.NDArray[np.float32]]
+
+
+@dataclass(frozen=True)
+class QlibRequest:
+    """One Qlib export: which freq, market and symbols over which range, into which directory."""
+
+    freq: Freq
+    market: Market
+    symbols: tuple[str, ...]
+    range: TimeRange
+    out: Path
+    prefix: str
+    from_1min: bool = False
+
+    @property
+    def source(self) -> Interval:
+        return Interval.M1 if self.from_1min else self.freq.interval
+
+    @property
+    def fills_from_1min(self) -> bool:
+        """60min from 1h takes the hours 1h lacks from 1m (seed 004's fallback)."""
+        return self.freq is Freq.MIN60 and self.source is Interval.H1
+
+
+def default_prefix(market: Market) -> str:
+    """Seed 004's instrument prefix, `binance_um.` for USD-M."""
+    return f"binance_{market.value}."
+
+
+@dataclass
+class Bars:
+    """One symbol's bars on the freq's grid: `first` and `last` are absolute grid numbers (bar open time in
+    µs since the epoch // the step), `values` one float32 array per field covering first .. last."""
+
+    first: int
+    last: int
+    values: Values
+
+
+def export_qlib(root: Path, request: QlibRequest, open_stream: OpenStream) -> ExportReport:
+    """Write or update the Qlib dataset of `request` (see the module docstring)."""
+    out = request.out
+    if out.exists() and not out.is_dir():
+        raise UsageError(f"--out {out} is a file; name a directory for the Qlib dataset")
+    freq = request.freq
+    step = int(freq.step.total_seconds() * US)
+    manifest = _manifest_for(out, request)
+    report = ExportReport(out=out)
+    plan = _plan(root, request, manifest, report)
+    calendar_first = _grid(plan.calendar_first, step)
+    manifest.calendar_first = plan.calendar_first
+
+    calendar_last = calendar_first + manifest.calendar_count - 1
+    written: list[str] = []
+    for first, chosen in sorted(plan.asks.items()):
+        for symbol, bars in _read_bars(root, request, chosen, _moment(first, step), open_stream, report):
+            name = fmt.instrument_name(request.prefix, symbol)
+            if symbol in plan.resume:
+                exported = plan.old[symbol]
+                _append(out, name, exported, bars, freq, step)
+                report.files_appended += len(FIELDS)
+                report.files_unchanged -= len(FIELDS)
+                start = exported.first
+            else:
+                _write_full(out, name, bars, freq, calendar_first)
+                report.files_written += len(FIELDS)
+                start = _naive(_moment(bars.first, step))
+            written.append(symbol)
+            manifest.symbols[symbol] = Exported(name, start, _naive(_moment(bars.last, step)), "")
+            report.rows += int(np.count_nonzero(~np.isnan(bars.values["close"])))
+            calendar_last = max(calendar_last, bars.last)
+
+    if not manifest.symbols:
+        raise UsageError(
+            f"the lake holds no {request.source.value} klines of {', '.join(request.symbols)} between "
+            f"{request.range.first_day} and {request.range.last_day}; nothing written (sync them first)"
+        )
+    # The fingerprint of what was read, recorded for the next export to compare against.
+    with LakeDatabase(root).connect(read_only=True) as connection:
+        after = _fingerprints(connection, request, {s: manifest.symbols[s].span for s in written})
+    for symbol in written:
+        manifest.symbols[symbol].fingerprint = after.get(symbol, "")
+
+    _write_calendar(out, manifest, calendar_last - calendar_first + 1)
+    _write_instruments(out, manifest)
+    write_manifest(out, manifest)
+    report.symbols = sorted(written)
+    report.details = {
+        "freq": freq.value,
+        "calendar_bars": manifest.calendar_count,
+        "appended": sorted(s for s in written if s in plan.resume),
+        "rewritten": sorted(s for s in written if s in plan.old and s not in plan.resume),
+        "new": sorted(s for s in written if s not in plan.old),
+    }
+    return report
+
+
+@dataclass(frozen=True)
+class _Plan:
+    """What an export reads: per first bar (grid number) the symbols read from there; which of them are
+    appended to (`resume`, else rewritten whole); the calendar's first bar; the records found."""
+
+    asks: dict[int, list[str]]
+    resume: frozenset[str]
+    calendar_first: dt.datetime
+    old: dict[str, Exported]
+
+
+def _plan(root: Path, request: QlibRequest, manifest: Manifest, report: ExportReport) -> _Plan:
+    step = int(request.freq.step.total_seconds() * US)
+    old = {s: manifest.symbols[s] for s in request.symbols if s in manifest.symbols}
+    with LakeDatabase(root).connect(read_only=True) as connection:
+        before = _fingerprints(connection, request, {s: e.span for s, e in old.items()})
+        firsts = (
+            first_held_days(
+                connection,
+                market=request.market.value,
+                dataset="klines",
+                interval=request.source.value,
+                symbols=[s for s in request.symbols if s not in old],
+                first=request.range.first_day,
+                last=request.range.last_day,
+            )
+            if has_day_provenance(connection)
+            else {}
+        )
+    if manifest.calendar_first is None:
+        # From the first day any symbol holds (a lake without day provenance: from the range's start).
+        start = max(request.range.start, day_start(min(firsts.values()))) if firsts else request.range.start
+        calendar_first = _naive(_moment(_grid_ceil(start, step), step))
+    else:
+        calendar_first = manifest.calendar_first
+    first_bar = _grid(calendar_first, step)
+    early = [
+        s for s, day in firsts.items() if max(day_start(day), request.range.start) < _aware(calendar_first)
+    ]
+    if early:
+        raise UsageError(
+            f"{request.out} starts its {request.freq.value} calendar at {fmt.format_time(calendar_first)} and "
+            f"{', '.join(sorted(early))} hold bars before it; export them to a new --out"
+        )
+
+    # Per symbol: append after the recorded last bar when nothing it was built from changed; else rewrite.
+    asks: dict[int, list[str]] = {}
+    resume: set[str] = set()
+    range_first = max(_grid_ceil(request.range.start, step), first_bar)
+    for symbol in request.symbols:
+        exported = old.get(symbol)
+        unchanged = exported is not None and before.get(symbol) == exported.fingerprint
+        if (
+            exported is not None
+            and unchanged
+            and _files_match(request.out, exported, request.freq, first_bar, step)
+        ):
+            after_last = _grid(exported.last, step) + 1
+            if _moment(after_last, step) >= request.range.end:
+                report.files_unchanged += len(FIELDS)
+                continue
+            report.files_unchanged += len(FIELDS)  # until bars are appended to them
+            resume.add(symbol)
+            asks.setdefault(after_last, []).append(symbol)  # contiguous with what the file holds
+            continue
+        # New, or rewritten whole: from its recorded first bar when it had one, so no history is dropped.
+        first = min(range_first, _grid(exported.first, step)) if exported is not None else range_first
+        asks.setdefault(max(first, first_bar), []).append(symbol)
+    return _Plan(asks, frozenset(resume), calendar_first, old)
+
+
+def _manifest_for(out: Path, request: QlibRequest) -> Manifest:
+    manifest = read_manifest(out, request.freq)
+    if manifest is None:
+        if fmt.calendar_path(out, request.freq).exists():
+            raise UsageError(
+                f"{out} holds a Qlib {request.freq.value} dataset that binance-lake did not write; "
+                "export into an empty or new --out"
+            )
+        return Manifest(request.freq, request.market.value, request.prefix, request.source.value)
+    for what, had, now in (
+        ("market", manifest.market, request.market.value),
+        ("prefix", manifest.prefix, request.prefix),
+    ):
+        if had != now:
+            raise UsageError(
+                f"{out} holds a {request.freq.value} export with {what} {had!r}, not {now!r}; "
+                f"use the same --{what} or a new --out"
+            )
+    manifest.source = request.source.value
+    return manifest
+
+
+def _fingerprints(connection: Connection, request: QlibRequest, spans: Mapping[str, Span]) -> dict[str, str]:
+    """Per symbol, the fingerprint of the lake days its bars in `span` were built from (the source series,
+    and 1m too where 60min fills from it)."""
+    if not has_day_provenance(connection):  # none: never equal to a record, so every symbol is rewritten
+        return {}
+    wanted = [DaysWanted(s, span.start.date(), span.end.date()) for s, span in spans.items()]
+    series = [request.source.value] + (["1m"] if request.fills_from_1min else [])
+    parts: dict[str, list[str]] = {s: [] for s in spans}
+    for interval in series:
+        found = day_fingerprints(
+            connection,
+            market=request.market.value,
+            dataset="klines",
+            interval=interval,
+            wanted=wanted,
+        )
+        for symbol in spans:
+            parts[symbol].append(f"{interval}={found.get(symbol, '-')}")
+    return {s: " ".join(p) for s, p in parts.items()}
+
+
+def _files_match(out: Path, exported: Exported, freq: Freq, calendar_first: int, step: int) -> bool:
+    """Whether every `.bin` of the symbol has the size the record says (a crash mid-append breaks it)."""
+    count = _grid(exported.last, step) - _grid(exported.first, step) + 1
+    expected = fmt.bin_size(count)
+    for field in FIELDS:
+        path = fmt.bin_path(out, exported.name, field, freq)
+        try:
+            if path.stat().st_size != expected:
+                return False
+        except OSError:
+            return False
+    return calendar_first <= _grid(exported.first, step)
+
+
+def _read_bars(
+    root: Path,
+    request: QlibRequest,
+    symbols: list[str],
+    start: dt.datetime,
+    open_stream: OpenStream,
+    report: ExportReport,
+) -> Iterator[tuple[str, Bars]]:
+    """Each symbol's bars from `start` to the end of the range, on the freq's grid."""
+    step = int(request.freq.step.total_seconds() * US)
+    ask = SeriesAsk(
+        market=request.market.value,
+        dataset="klines",
+        interval=request.source.value,
+        symbols=tuple(symbols),
+        start=start,
+        end=request.range.end,
+        columns=fmt.SOURCE_COLUMNS,
+    )
+    stream = open_stream(ask)
+    report.note_missing(stream, f"klines {request.source.value}")
+    held_1m = _held_1m(root, request, symbols, start) if request.fills_from_1min else {}
+    for symbol, table in by_symbol(stream):
+        table = _bucketed(table, step) if request.source.value != _interval_of(request.freq) else table
+        if symbol in held_1m:
+            table = _filled(table, symbol, held_1m[symbol], request, step, open_stream)
+        bars = _bars(table, step)
+        if bars is not None:
+            yield symbol, bars
+
+
+def _interval_of(freq: Freq) -> str:
+    return freq.interval.value
+
+
+def _held_1m(
+    root: Path, request: QlibRequest, symbols: list[str], start: dt.datetime
+) -> dict[str, set[dt.date]]:
+    """The days of 1m klines the lake holds per symbol from `start` on (day_provenance, one query)."""
+    with LakeDatabase(root).connect(read_only=True) as connection:
+        if not has_day_provenance(connection):
+            return {}
+        days = held_days(
+            connection,
+            market=request.market.value,
+            dataset="klines",
+            interval="1m",
+            symbols=symbols,
+            first=start.date(),
+            last=request.range.last_day,
+        )
+    found: dict[str, set[dt.date]] = {}
+    for day in days:
+        found.setdefault(day.symbol, set()).add(day.day)
+    return found
+
+
+def _filled(
+    table: pa.Table,
+    symbol: str,
+    days_1m: set[dt.date],
+    request: QlibRequest,
+    step: int,
+    open_stream: OpenStream,
+) -> pa.Table:
+    """`table` (hourly bars) with the hours it lacks on days the lake holds 1m for built from 1m bars."""
+    times = table.column("open_time").cast(pa.int64()).to_numpy()
+    have = set((times // step).tolist())
+    need = sorted(
+        day
+        for day in days_1m
+        if any(
+            (int(day_start(day).timestamp() * US) // step + h) not in have for h in range(86_400 * US // step)
+        )
+    )
+    if not need:
+        return table
+    ask = SeriesAsk(
+        market=request.market.value,
+        dataset="klines",
+        interval="1m",
+        symbols=(symbol,),
+        start=max(day_start(need[0]), request.range.start),
+        end=min(day_start(need[-1]) + dt.timedelta(days=1), request.range.end),
+        columns=fmt.SOURCE_COLUMNS,
+    )
+    minutes = [t for _, t in by_symbol(open_stream(ask))]
+    if not minutes:
+        return table
+    hours = _bucketed(pa.concat_tables(minutes), step)
+    buckets = pc.divide(hours.column("open_time").cast(pa.int64()), step)
+    extra = hours.filter(pc.invert(pc.is_in(buckets, value_set=pa.array(sorted(have), pa.int64()))))
+    if extra.num_rows == 0:
+        return table
+    merged = pa.concat_tables([table.select(extra.schema.names).cast(extra.schema), extra])
+    return merged.sort_by("open_time")
+
+
+_AGGREGATES: tuple[tuple[str, Any], ...] = (
+    ("open", "first"),
+    ("high", "max"),
+    ("low", "min"),
+    ("close", "last"),
+    ("volume", "sum"),
+    ("quote_volume", "sum"),
+    ("count", "sum"),
+    ("taker_buy_volume", "sum"),
+    ("taker_buy_quote_volume", "sum"),
+)
+
+
+def _bucketed(table: pa.Table, step: int) -> pa.Table:
+    """Finer bars summed into bars of `step` µs (every bucket holding at least one bar), in time order:
+    open = first open, high = max, low = min, close = last close, volumes and counts summed."""
+    micros = table.column("open_time").cast(pa.int64())
+    bucket = pc.multiply(pc.divide(micros, step), step)
+    keyed = table.append_column("bucket", bucket)
+    grouped = keyed.group_by("bucket", use_threads=False).aggregate(list(_AGGREGATES))
+    columns = {name: grouped.column(f"{name}_{how}") for name, how in _AGGREGATES}
+    open_time = grouped.column("bucket").cast(pa.timestamp("us", tz="UTC"))
+    result = pa.Table.from_arrays([open_time, *columns.values()], names=["open_time", *columns])
+    return result.sort_by("open_time")
+
+
+def _bars(table: pa.Table, step: int) -> Bars | None:
+    """The table's bars placed on the grid: NaN rows where a bar is missing, seed 004's fields."""
+    if table.num_rows == 0:
+        return None
+    index = table.column("open_time").cast(pa.int64()).to_numpy() // step
+    first, last = int(index[0]), int(index[-1])
+    where = index - first
+    size = last - first + 1
+
+    def placed(values: npt.NDArray[np.float64]) -> npt.NDArray[np.float32]:
+        array = np.full(size, np.nan, dtype=np.float32)
+        array[where] = values
+        return array
+
+    def column(name: str) -> npt.NDArray[np.float64]:
+        return np.asarray(table.column(name).to_numpy(zero_copy_only=False), dtype=np.float64)
+
+    values: Values = {field: placed(column(source)) for field, source in fmt.COLUMNS.items()}
+    volume, amount = column("volume"), column("quote_volume")
+    with np.errstate(divide="ignore", invalid="ignore"):
+        values["vwap"] = placed(np.where(volume > 0, amount / np.where(volume > 0, volume, 1.0), np.nan))
+    values["factor"] = placed(np.ones(len(index)))
+    return Bars(first, last, values)
+
+
+def _write_full(out: Path, name: str, bars: Bars, freq: Freq, calendar_first: int) -> None:
+    for field in FIELDS:
+        write_atomic(
+            fmt.bin_path(out, name, field, freq),
+            fmt.bin_bytes(bars.first - calendar_first, bars.values[field]),
+        )
+
+
+def _append(out: Path, name: str, exported: Exported, bars: Bars, freq: Freq, step: int) -> None:
+    """Append `bars` after the recorded last bar, NaN rows between, in place (as Qlib's DumpDataUpdate)."""
+    old_first, old_last = _grid(exported.first, step), _grid(exported.last, step)
+    keep = fmt.bin_size(old_last - old_first + 1)
+    gap = bars.first - old_last - 1
+    for field in FIELDS:
+        path = fmt.bin_path(out, name, field, freq)
+        tail = np.concatenate([np.full(gap, np.nan, dtype=np.float32), bars.values[field]])
+        try:
+            with path.open("r+b") as handle:
+                handle.truncate(keep)
+                handle.seek(keep)
+                handle.write(tail.astype(fmt.FLOAT, copy=False).tobytes())
+        except OSError as error:
+            raise StorageError(f"cannot append to {path}: {error.strerror or error}") from None
+
+
+def _write_calendar(out: Path, manifest: Manifest, count: int) -> None:
+    """The freq's calendar: the recorded part kept (cut back to it after a crash), the new bars appended."""
+    assert manifest.calendar_first is not None
+    path = fmt.calendar_path(out, manifest.freq)
+    old = manifest.calendar_count
+    count = max(count, old)
+    width = manifest.freq.line_bytes
+    step = manifest.freq.step
+    if old and path.exists() and path.stat().st_size >= old * width:
+        if count > old:
+            lines = fmt.calendar_lines(manifest.calendar_first + old * step, count - old, manifest.freq)
+            try:
+                with path.open("r+b") as handle:
+                    handle.truncate(old * width)
+                    handle.seek(old * width)
+                    handle.write(lines)
+            except OSError as error:
+                raise StorageError(f"cannot append to {path}: {error.strerror or error}") from None
+    else:
+        write_atomic(path, fmt.calendar_lines(manifest.calendar_first, count, manifest.freq))
+    manifest.calendar_count = count
+
+
+def _write_instruments(out: Path, manifest: Manifest) -> None:
+    """`all.txt`, shared by every freq: each instrument from its first bar in any freq to its last in any;
+    lines of instruments no export of ours records are kept as they were."""
+    path = fmt.instruments_path(out)
+    ours: dict[str, Span] = {}
+    for each in [m for m in all_manifests(out) if m.freq is not manifest.freq] + [manifest]:
+        for exported in each.symbols.values():
+            name = exported.name
+            ours[name] = ours[name].union(exported.span) if name in ours else exported.span
+    recorded = {e.name for m in all_manifests(out) for e in m.symbols.values()}
+    others = {n: s for n, s in fmt.read_instruments(path).items() if n not in recorded and n not in ours}
+    write_atomic(path, fmt.instruments_text({**others, **ours}))
+
+
+def _grid(moment: dt.datetime, step: int) -> int:
+    """The grid number of the bar opening at `moment` (naive means UTC)."""
+    aware = moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+    return round(aware.timestamp() * US) // step
+
+
+def _grid_ceil(moment: dt.datetime, step: int) -> int:
+    micros = round(moment.timestamp() * US)
+    return -(-micros // step)
+
+
+def _moment(number: int, step: int) -> dt.datetime:
+    return dt.datetime(1970, 1, 1, tzinfo=UTC) + dt.timedelta(microseconds=number * step)
+
+
+def _aware(moment: dt.datetime) -> dt.datetime:
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+
+
+def _naive(moment: dt.datetime) -> dt.datetime:
+    return moment.astimezone(UTC).replace(tzinfo=None)

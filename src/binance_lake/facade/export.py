@@ -1,0 +1,164 @@
+"""`Lake`'s exporters: `export_qlib` and `export_csv`, each a few lines over `binance_lake.export`.
+
+Each builds the export's request, hands the exporter an `OpenStream` over the lake's streaming read
+(`load.stream.iter_batches`, symbols the lake never held left out rather than refused) and returns the
+exporter's `ExportReport`. The exporters live in `export/`, a sibling of `load/` that may not import it, which
+is why the stream is built here.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from pathlib import Path
+
+from binance_lake.core.datasets import get_dataset
+from binance_lake.core.errors import UsageError
+from binance_lake.core.symbols import split_list
+from binance_lake.core.timerange import DateLike, TimeRange
+from binance_lake.core.vocabulary import Interval, Market, parse_market
+from binance_lake.export.csv import CsvRequest, export_csv
+from binance_lake.export.qlib import QlibRequest, default_prefix, export_qlib
+from binance_lake.export.qlib_format import parse_freq
+from binance_lake.export.sink import ExportReport, RowStream, SeriesAsk
+from binance_lake.export.symbols import held_symbols
+from binance_lake.facade.base import LakeBase
+from binance_lake.facade.existing import require_lake
+from binance_lake.load.request import (
+    build_request,
+    parse_interval_for,
+    parse_market_for,
+    parse_range,
+    parse_symbols,
+)
+from binance_lake.load.stream import iter_batches
+
+# Partitions an export's stream decodes ahead (see `load.stream.iter_batches`): the reads overlap the
+# exporter's own work on a second core.
+READ_AHEAD = 4
+
+
+class ExportMethods(LakeBase):
+    """The lake's exporters (see the module docstring)."""
+
+    def open_stream(self, ask: SeriesAsk) -> RowStream:
+        """The rows of one `SeriesAsk`, streamed (`load.stream.iter_batches`)."""
+        request = build_request(
+            ask.dataset,
+            ask.symbols,
+            ask.start,
+            ask.end,
+            market=ask.market,
+            interval=ask.interval,
+            columns=ask.columns,
+        )
+        return iter_batches(self.root, request, require=False, read_ahead=READ_AHEAD)
+
+    def export_qlib(
+        self,
+        *,
+        freq: str,
+        out: str | Path,
+        start: DateLike,
+        end: DateLike | None = None,
+        symbols: str | Iterable[str] | None = None,
+        include_delisted: bool = False,
+        market: str = "um",
+        prefix: str | None = None,
+        from_1min: bool = False,
+    ) -> ExportReport:
+        """Write (or update in place) a Qlib dataset of klines at `freq` (`1min`, `60min`, `day`) under `out`
+        (see `binance_lake.export.qlib`). `symbols` None means every symbol the lake holds in the range,
+        delisted ones only with `include_delisted`; `prefix` defaults to `binance_<market>.`."""
+        require_lake(self.database)
+        chosen = parse_freq(freq)
+        chosen_market = parse_market(market)
+        source = Interval.M1 if from_1min else chosen.interval
+        time_range = parse_range(start, end)
+        names = self._symbols(symbols, chosen_market, "klines", source, time_range, include_delisted)
+        request = QlibRequest(
+            freq=chosen,
+            market=chosen_market,
+            symbols=names,
+            range=time_range,
+            out=Path(out).expanduser(),
+            prefix=default_prefix(chosen_market) if prefix is None else prefix,
+            from_1min=from_1min,
+        )
+        return export_qlib(self.root, request, self.open_stream)
+
+    def export_csv(
+        self,
+        *,
+        out: str | Path,
+        start: DateLike,
+        end: DateLike | None = None,
+        datasets: str | Iterable[str] = ("klines",),
+        intervals: str | Iterable[str] | None = None,
+        symbols: str | Iterable[str] | None = None,
+        include_delisted: bool = False,
+        market: str = "um",
+        per_file: bool = False,
+        iso: bool = False,
+    ) -> ExportReport:
+        """Write the lake's rows as CSV in the archive's layout and column names under `out` (see
+        `binance_lake.export.csv`): one file per partition, or per archive daily file with `per_file`;
+        epoch times as the archive writes them, or ISO 8601 with `iso`."""
+        require_lake(self.database)
+        chosen_market = parse_market(market)
+        time_range = parse_range(start, end)
+        wanted = split_list(datasets) if isinstance(datasets, str) else list(datasets)
+        chosen_intervals = (
+            [None]
+            if intervals is None
+            else split_list(intervals)
+            if isinstance(intervals, str)
+            else list(intervals)
+        )
+        series = []
+        for name in wanted:
+            spec = get_dataset(name)
+            parse_market_for(spec, chosen_market)
+            for interval in chosen_intervals if spec.has_interval else [None]:
+                if spec.has_interval and interval is None:
+                    raise UsageError(f"{name} needs --intervals, e.g. --intervals 1h")
+                series.append((spec, parse_interval_for(spec, chosen_market, interval)))
+        if not series:
+            raise UsageError("no datasets given; name at least one, e.g. --datasets klines")
+        first_spec, first_interval = series[0]
+        # --all: the symbols held for the first series asked.
+        names = self._symbols(
+            symbols, chosen_market, first_spec.name, first_interval, time_range, include_delisted
+        )
+        request = CsvRequest(
+            market=chosen_market,
+            series=tuple(series),
+            symbols=names,
+            range=time_range,
+            out=Path(out).expanduser(),
+            per_file=per_file,
+            iso=iso,
+        )
+        return export_csv(request, self.open_stream)
+
+    def _symbols(
+        self,
+        symbols: str | Iterable[str] | None,
+        market: Market,
+        dataset: str,
+        interval: Interval | None,
+        time_range: TimeRange,
+        include_delisted: bool,
+    ) -> tuple[str, ...]:
+        """The named symbols (`@set`s expanded), or with None the lake's held ones (`export.symbols`)."""
+        if symbols is not None:
+            text = symbols if isinstance(symbols, str) else ",".join(symbols)
+            return parse_symbols(self.settings.expand_symbols(text))
+        return held_symbols(
+            self.root,
+            market,
+            dataset,
+            interval,
+            time_range.first_day,
+            time_range.last_day,
+            include_delisted=include_delisted,
+        )
