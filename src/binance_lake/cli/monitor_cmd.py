@@ -175,13 +175,13 @@ def monitor_command(
     jobs, freshness per dataset. Read-only; never makes a running sync wait."""
     dashboard = Dashboard(Lake(settings=state(ctx).settings()))
     deadline = None if for_seconds is None else time.monotonic() + for_seconds
-    refresh = max(1.0, 1 / interval)
-    with Live(dashboard.frame(), console=console, refresh_per_second=refresh, transient=False) as live:
+    # No auto-refresh thread: a frame is drawn only when it is rebuilt, so an idle monitor costs next to nothing.
+    with Live(dashboard.frame(), console=console, auto_refresh=False, transient=False) as live:
         try:
             while deadline is None or time.monotonic() < deadline:
                 time.sleep(
                     interval if deadline is None else min(interval, max(deadline - time.monotonic(), 0))
                 )
-                live.update(dashboard.frame())
+                live.update(dashboard.frame(), refresh=True)
         except KeyboardInterrupt:
             pass
