@@ -1,0 +1,180 @@
+"""The PostgreSQL export against a real PostgreSQL 15 server and a lake synced from the simulator: what
+PostgreSQL holds equals what the lake loads; a re-run is idempotent and reads nothing; a replaced partition
+is replaced; an interrupted export resumes from its watermark."""
+
+from __future__ import annotations
+
+import datetime as dt
+from pathlib import Path
+from typing import Any
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+
+from binance_lake.core.errors import UsageError
+from binance_lake.core.partitions import parse_partition_path
+from binance_lake.export.postgres.export import build_export_request, export_postgres
+from binance_lake.export.postgres.sink import PostgresError, PostgresSink
+from binance_lake.export.postgres.tables import BY_NAME, PgTable
+from binance_lake.load.reader import load_table
+from binance_lake.load.request import build_request
+from binance_lake.sim.server import SimServer
+from binance_lake.storage.database import LakeDatabase
+from binance_lake.storage.inventory import PartitionRecord, record_partitions
+from binance_lake.storage.parquet import write_table_atomic
+from tests.engine.test_sync_sim import lake_on
+
+psycopg = pytest.importorskip("psycopg")
+
+SYMBOLS = ("BTCUSDT", "ETHUSDT", "XEMUSDT")  # XEMUSDT is delisted in October 2023
+START, END = "2023-09-01", "2023-10-31"
+
+
+@pytest.fixture(scope="module")
+def lake_root(sim_server: SimServer, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    root = tmp_path_factory.mktemp("pg-lake")
+    lake = lake_on(sim_server, root)
+    symbols = ",".join(SYMBOLS)
+    assert lake.sync(datasets="klines", intervals="1h", symbols=symbols, start=START, end=END).ok
+    assert lake.sync(datasets="metrics,fundingRate", symbols=symbols, start=START, end=END).ok
+    return root
+
+
+def rows_of(dsn: str, table: str, order: str = "symbol, time") -> list[tuple[Any, ...]]:
+    with psycopg.connect(dsn) as connection:
+        return connection.execute(f"SELECT * FROM {table} ORDER BY {order}".encode()).fetchall()
+
+
+def expected(root: Path, table: PgTable, interval: str | None = None) -> list[tuple[Any, ...]]:
+    """The lake's rows as the PostgreSQL table spells them (but `source`)."""
+    loaded = load_table(
+        root,
+        build_request(table.dataset, list(SYMBOLS), START, END, interval=interval, columns=table.lake_columns),
+        require=False,
+    ).table
+    columns = [loaded.column(c).to_pylist() for c in ("symbol", *table.lake_columns)]
+    out = []
+    for values in zip(*columns, strict=True):
+        key = (values[0], interval, values[1]) if table.has_timeframe else (values[0], values[1])
+        out.append((*key, *values[2:]))
+    return out
+
+
+def without_source(rows: list[tuple[Any, ...]]) -> list[tuple[Any, ...]]:
+    return [r[:-1] for r in rows]
+
+
+def test_export_equals_the_lake_and_a_rerun_changes_nothing(lake_root: Path, pg_dsn: str) -> None:
+    request = build_export_request(pg_dsn, start=START, end=END)
+    report = export_postgres(lake_root, request)
+    assert not report.timescale  # no TimescaleDB on this server: plain partitions
+    by_table = {(t.table, t.timeframe): t for t in report.tables}
+    assert set(by_table) == {("ohlcv", "1h"), ("open_interest", None), ("long_short_ratio", None), ("funding_rate", None)}
+    for name, interval in [("ohlcv", "1h"), ("open_interest", None), ("long_short_ratio", None), ("funding_rate", None)]:
+        table = BY_NAME[name]
+        held = rows_of(pg_dsn, name)
+        assert without_source(held) == expected(lake_root, table, interval), name
+        assert {r[-1] for r in held} <= {"archive_monthly", "archive_daily"}
+        assert by_table[(name, interval)].rows == len(held)
+    # Month partitions and the BRIN index are real.
+    with psycopg.connect(pg_dsn) as connection:
+        parts = connection.execute(
+            b"SELECT c.relname FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid "
+            b"WHERE i.inhparent = 'ohlcv'::regclass ORDER BY 1"
+        ).fetchall()
+        assert [p[0] for p in parts] == ["ohlcv_p202309", "ohlcv_p202310"]
+        assert connection.execute(b"SELECT count(*) FROM pg_indexes WHERE indexname = 'ohlcv_time_brin'").fetchone() == (1,)
+        versions = connection.execute(
+            b"SELECT symbol, watermark, pending, rows_exported, provenance, last_run_finished IS NOT NULL "
+            b"FROM data_versions WHERE table_name = 'ohlcv' ORDER BY symbol"
+        ).fetchall()
+        assert [v[0] for v in versions] == list(SYMBOLS)
+        assert all(v[2] is None and v[5] for v in versions)
+        assert sum(v[3] for v in versions) == by_table[("ohlcv", "1h")].rows
+        assert all(sum(v[4].values()) > 0 for v in versions)
+        # The materialized view seed 003 queries: hourly open interest beside the hour's bar.
+        oi = connection.execute(
+            b"SELECT bucket, open_interest, close FROM oi_price_1h WHERE symbol = 'BTCUSDT' ORDER BY bucket LIMIT 1"
+        ).fetchone()
+        assert oi is not None and oi[1] is not None and oi[2] is not None
+    before = {n: rows_of(pg_dsn, n) for n in ("ohlcv", "open_interest", "funding_rate")}
+    again = export_postgres(lake_root, request)
+    assert again.rows == 0 and again.up_to_date == sum(t.series for t in again.tables)
+    assert {n: rows_of(pg_dsn, n) for n in before} == before
+
+
+def _rewrite(root: Path, relative: str, change: dict[str, float]) -> pa.Table:
+    path = root / relative
+    table = pq.read_table(path)
+    for column, factor in change.items():
+        index = table.schema.get_field_index(column)
+        table = table.set_column(index, column, pa.compute.multiply(table.column(column), factor))
+    write_table_atomic(path, table)
+    stat = path.stat()  # recorded as a sync records what it writes, so the read side trusts the file
+    record = PartitionRecord(parse_partition_path(relative), table.num_rows, stat.st_size, stat.st_mtime_ns)
+    with LakeDatabase(root).connect() as connection:
+        record_partitions(connection, [record])
+    return table
+
+
+def test_a_replaced_partition_is_replaced(lake_root: Path, pg_dsn: str, tmp_path: Path) -> None:
+    import shutil
+
+    root = tmp_path / "lake"
+    shutil.copytree(lake_root, root)
+    request = build_export_request(pg_dsn, datasets="klines", start=START, end=END)
+    first = export_postgres(root, request)
+    count = len(rows_of(pg_dsn, "ohlcv"))
+    # October of ETHUSDT changes in the lake (as a provisional month replaced by the archive would).
+    _rewrite(root, "tables/klines/market=um/interval=1h/symbol=ETHUSDT/2023-10.parquet", {"close": 2.0})
+    second = export_postgres(root, request)
+    assert second.tables[0].exported == 1  # only ETHUSDT
+    assert second.tables[0].rows == len([r for r in expected(root, BY_NAME["ohlcv"], "1h") if r[0] == "ETHUSDT" and r[2].month == 10])
+    held = rows_of(pg_dsn, "ohlcv")
+    assert len(held) == count and first.rows == count
+    assert without_source(held) == expected(root, BY_NAME["ohlcv"], "1h")
+
+
+def test_an_interrupted_export_resumes_from_its_watermark(
+    lake_root: Path, pg_dsn: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    request = build_export_request(pg_dsn, datasets="klines", start=START, end=END, batch_rows=200)
+    real = PostgresSink.merge
+    calls = {"n": 0}
+
+    def failing(self: PostgresSink, *args: Any, **kwargs: Any) -> int:
+        calls["n"] += 1
+        if calls["n"] == 8:
+            raise PostgresError("the server went away")
+        return real(self, *args, **kwargs)
+
+    monkeypatch.setattr(PostgresSink, "merge", failing)
+    with pytest.raises(PostgresError):
+        export_postgres(lake_root, request)
+    kept = len(rows_of(pg_dsn, "ohlcv"))
+    assert kept == 7 * 200  # seven batches of BTCUSDT merged before the failure: September and part of October
+    monkeypatch.setattr(PostgresSink, "merge", real)
+    resumed = export_postgres(lake_root, request)
+    total = len(expected(lake_root, BY_NAME["ohlcv"], "1h"))
+    # Resumed at the watermark: the rows merged before the failure are not copied again.
+    assert resumed.rows == total - kept
+    assert without_source(rows_of(pg_dsn, "ohlcv")) == expected(lake_root, BY_NAME["ohlcv"], "1h")
+
+
+def test_one_market_a_schema_and_timescale_on_needs_the_extension(lake_root: Path, pg_dsn: str) -> None:
+    export_postgres(lake_root, build_export_request(pg_dsn, datasets="fundingRate", start=START, end=END))
+    with pytest.raises(UsageError, match="holds um rows"):
+        export_postgres(lake_root, build_export_request(pg_dsn, market="cm", datasets="fundingRate"))
+    with pytest.raises(UsageError, match="no timescaledb extension"):
+        export_postgres(lake_root, build_export_request(pg_dsn, timescale="on", schema="other"))
+
+
+def test_a_server_that_does_not_answer_is_one_sentence(lake_root: Path) -> None:
+    import socket
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    with pytest.raises(PostgresError, match=f"cannot connect to PostgreSQL at 127.0.0.1:{port}/db"):
+        export_postgres(lake_root, build_export_request(f"postgresql://u:secret@127.0.0.1:{port}/db"))
