@@ -48,16 +48,30 @@ def pg_server() -> Iterator[str]:
         shutil.chown(base, "postgres", "postgres")
         shutil.chown(sockets, "postgres", "postgres")
     init = subprocess.run(
-        _as_postgres(str(BIN / "initdb"), "-D", str(data), "-U", "postgres", "--auth=trust", "--no-locale",
-                     "--no-sync", "-E", "UTF8"),
-        capture_output=True, text=True, check=False,
+        _as_postgres(
+            str(BIN / "initdb"),
+            "-D",
+            str(data),
+            "-U",
+            "postgres",
+            "--auth=trust",
+            "--no-locale",
+            "--no-sync",
+            "-E",
+            "UTF8",
+        ),
+        capture_output=True,
+        text=True,
+        check=False,
     )
     assert init.returncode == 0, init.stderr
     port = _free_port()
     options = f"-k {sockets} -p {port} -c listen_addresses=127.0.0.1 -c fsync=off -c full_page_writes=off"
     start = subprocess.run(
         _as_postgres(str(BIN / "pg_ctl"), "-D", str(data), "-l", str(log), "-w", "-o", options, "start"),
-        capture_output=True, text=True, check=False,
+        capture_output=True,
+        text=True,
+        check=False,
     )
     assert start.returncode == 0, start.stderr + (log.read_text() if log.exists() else "")
     try:
@@ -65,7 +79,8 @@ def pg_server() -> Iterator[str]:
     finally:
         subprocess.run(
             _as_postgres(str(BIN / "pg_ctl"), "-D", str(data), "-m", "fast", "-w", "stop"),
-            capture_output=True, check=False,
+            capture_output=True,
+            check=False,
         )
         shutil.rmtree(base, ignore_errors=True)
 

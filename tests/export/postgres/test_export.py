@@ -4,7 +4,6 @@ is replaced; an interrupted export resumes from its watermark."""
 
 from __future__ import annotations
 
-import datetime as dt
 from pathlib import Path
 from typing import Any
 
@@ -14,9 +13,9 @@ import pytest
 
 from binance_lake.core.errors import UsageError
 from binance_lake.core.partitions import parse_partition_path
-from binance_lake.export.postgres.export import build_export_request, export_postgres
 from binance_lake.export.postgres.sink import PostgresError, PostgresSink
 from binance_lake.export.postgres.tables import BY_NAME, PgTable
+from binance_lake.lake import Lake
 from binance_lake.load.reader import load_table
 from binance_lake.load.request import build_request
 from binance_lake.sim.server import SimServer
@@ -50,7 +49,9 @@ def expected(root: Path, table: PgTable, interval: str | None = None) -> list[tu
     """The lake's rows as the PostgreSQL table spells them (but `source`)."""
     loaded = load_table(
         root,
-        build_request(table.dataset, list(SYMBOLS), START, END, interval=interval, columns=table.lake_columns),
+        build_request(
+            table.dataset, list(SYMBOLS), START, END, interval=interval, columns=table.lake_columns
+        ),
         require=False,
     ).table
     columns = [loaded.column(c).to_pylist() for c in ("symbol", *table.lake_columns)]
@@ -66,12 +67,22 @@ def without_source(rows: list[tuple[Any, ...]]) -> list[tuple[Any, ...]]:
 
 
 def test_export_equals_the_lake_and_a_rerun_changes_nothing(lake_root: Path, pg_dsn: str) -> None:
-    request = build_export_request(pg_dsn, start=START, end=END)
-    report = export_postgres(lake_root, request)
+    request = dict(start=START, end=END)
+    report = Lake(lake_root).export_postgres(pg_dsn, **request)
     assert not report.timescale  # no TimescaleDB on this server: plain partitions
     by_table = {(t.table, t.timeframe): t for t in report.tables}
-    assert set(by_table) == {("ohlcv", "1h"), ("open_interest", None), ("long_short_ratio", None), ("funding_rate", None)}
-    for name, interval in [("ohlcv", "1h"), ("open_interest", None), ("long_short_ratio", None), ("funding_rate", None)]:
+    assert set(by_table) == {
+        ("ohlcv", "1h"),
+        ("open_interest", None),
+        ("long_short_ratio", None),
+        ("funding_rate", None),
+    }
+    for name, interval in [
+        ("ohlcv", "1h"),
+        ("open_interest", None),
+        ("long_short_ratio", None),
+        ("funding_rate", None),
+    ]:
         table = BY_NAME[name]
         held = rows_of(pg_dsn, name)
         assert without_source(held) == expected(lake_root, table, interval), name
@@ -84,7 +95,9 @@ def test_export_equals_the_lake_and_a_rerun_changes_nothing(lake_root: Path, pg_
             b"WHERE i.inhparent = 'ohlcv'::regclass ORDER BY 1"
         ).fetchall()
         assert [p[0] for p in parts] == ["ohlcv_p202309", "ohlcv_p202310"]
-        assert connection.execute(b"SELECT count(*) FROM pg_indexes WHERE indexname = 'ohlcv_time_brin'").fetchone() == (1,)
+        assert connection.execute(
+            b"SELECT count(*) FROM pg_indexes WHERE indexname = 'ohlcv_time_brin'"
+        ).fetchone() == (1,)
         versions = connection.execute(
             b"SELECT symbol, watermark, pending, rows_exported, provenance, last_run_finished IS NOT NULL "
             b"FROM data_versions WHERE table_name = 'ohlcv' ORDER BY symbol"
@@ -99,7 +112,7 @@ def test_export_equals_the_lake_and_a_rerun_changes_nothing(lake_root: Path, pg_
         ).fetchone()
         assert oi is not None and oi[1] is not None and oi[2] is not None
     before = {n: rows_of(pg_dsn, n) for n in ("ohlcv", "open_interest", "funding_rate")}
-    again = export_postgres(lake_root, request)
+    again = Lake(lake_root).export_postgres(pg_dsn, **request)
     assert again.rows == 0 and again.up_to_date == sum(t.series for t in again.tables)
     assert {n: rows_of(pg_dsn, n) for n in before} == before
 
@@ -123,14 +136,16 @@ def test_a_replaced_partition_is_replaced(lake_root: Path, pg_dsn: str, tmp_path
 
     root = tmp_path / "lake"
     shutil.copytree(lake_root, root)
-    request = build_export_request(pg_dsn, datasets="klines", start=START, end=END)
-    first = export_postgres(root, request)
+    lake = Lake(root)
+    first = lake.export_postgres(pg_dsn, datasets="klines", start=START, end=END)
     count = len(rows_of(pg_dsn, "ohlcv"))
     # October of ETHUSDT changes in the lake (as a provisional month replaced by the archive would).
     _rewrite(root, "tables/klines/market=um/interval=1h/symbol=ETHUSDT/2023-10.parquet", {"close": 2.0})
-    second = export_postgres(root, request)
+    second = lake.export_postgres(pg_dsn, datasets="klines", start=START, end=END)
     assert second.tables[0].exported == 1  # only ETHUSDT
-    assert second.tables[0].rows == len([r for r in expected(root, BY_NAME["ohlcv"], "1h") if r[0] == "ETHUSDT" and r[2].month == 10])
+    assert second.tables[0].rows == len(
+        [r for r in expected(root, BY_NAME["ohlcv"], "1h") if r[0] == "ETHUSDT" and r[2].month == 10]
+    )
     held = rows_of(pg_dsn, "ohlcv")
     assert len(held) == count and first.rows == count
     assert without_source(held) == expected(root, BY_NAME["ohlcv"], "1h")
@@ -139,7 +154,7 @@ def test_a_replaced_partition_is_replaced(lake_root: Path, pg_dsn: str, tmp_path
 def test_an_interrupted_export_resumes_from_its_watermark(
     lake_root: Path, pg_dsn: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    request = build_export_request(pg_dsn, datasets="klines", start=START, end=END, batch_rows=200)
+    request: dict[str, Any] = dict(datasets="klines", start=START, end=END, batch_rows=200)
     real = PostgresSink.merge
     calls = {"n": 0}
 
@@ -151,11 +166,13 @@ def test_an_interrupted_export_resumes_from_its_watermark(
 
     monkeypatch.setattr(PostgresSink, "merge", failing)
     with pytest.raises(PostgresError):
-        export_postgres(lake_root, request)
+        Lake(lake_root).export_postgres(pg_dsn, **request)
     kept = len(rows_of(pg_dsn, "ohlcv"))
-    assert kept == 7 * 200  # seven batches of BTCUSDT merged before the failure: September and part of October
+    assert (
+        kept == 7 * 200
+    )  # seven batches of BTCUSDT merged before the failure: September and part of October
     monkeypatch.setattr(PostgresSink, "merge", real)
-    resumed = export_postgres(lake_root, request)
+    resumed = Lake(lake_root).export_postgres(pg_dsn, **request)
     total = len(expected(lake_root, BY_NAME["ohlcv"], "1h"))
     # Resumed at the watermark: the rows merged before the failure are not copied again.
     assert resumed.rows == total - kept
@@ -163,11 +180,12 @@ def test_an_interrupted_export_resumes_from_its_watermark(
 
 
 def test_one_market_a_schema_and_timescale_on_needs_the_extension(lake_root: Path, pg_dsn: str) -> None:
-    export_postgres(lake_root, build_export_request(pg_dsn, datasets="fundingRate", start=START, end=END))
+    lake = Lake(lake_root)
+    lake.export_postgres(pg_dsn, datasets="fundingRate", start=START, end=END)
     with pytest.raises(UsageError, match="holds um rows"):
-        export_postgres(lake_root, build_export_request(pg_dsn, market="cm", datasets="fundingRate"))
+        lake.export_postgres(pg_dsn, market="cm", datasets="fundingRate")
     with pytest.raises(UsageError, match="no timescaledb extension"):
-        export_postgres(lake_root, build_export_request(pg_dsn, timescale="on", schema="other"))
+        lake.export_postgres(pg_dsn, timescale="on", schema="other")
 
 
 def test_a_server_that_does_not_answer_is_one_sentence(lake_root: Path) -> None:
@@ -177,4 +195,4 @@ def test_a_server_that_does_not_answer_is_one_sentence(lake_root: Path) -> None:
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
     with pytest.raises(PostgresError, match=f"cannot connect to PostgreSQL at 127.0.0.1:{port}/db"):
-        export_postgres(lake_root, build_export_request(f"postgresql://u:secret@127.0.0.1:{port}/db"))
+        Lake(lake_root).export_postgres(f"postgresql://u:secret@127.0.0.1:{port}/db")

@@ -18,9 +18,10 @@ import datetime as dt
 import itertools
 import time
 from collections import Counter
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Protocol
 
 import numpy as np
 import numpy.typing as npt
@@ -30,15 +31,34 @@ from binance_lake.core.choices import as_list
 from binance_lake.core.datasets import get_dataset
 from binance_lake.core.errors import UsageError
 from binance_lake.core.partitions import TABLES_DIR
-from binance_lake.core.timerange import DateLike, TimeRange, day_start, next_month
+from binance_lake.core.timerange import DateLike, TimeRange, day_start, next_month, resolve_range
 from binance_lake.core.vocabulary import Market
 from binance_lake.export.postgres import ddl, versions
 from binance_lake.export.postgres.sink import TIMESCALE_MODES, PostgresSink, TimescaleMode
 from binance_lake.export.postgres.tables import SOURCE_CODES, PgTable, tables_for
-from binance_lake.load.connection import LakeState
-from binance_lake.load.request import LoadRequest, build_request, parse_market_for, parse_range
-from binance_lake.load.stream import DEFAULT_BATCH_ROWS, iter_batches
-from binance_lake.storage.provenance import held_days
+
+# Rows per batch unless asked otherwise: load.stream's default (a few MB of klines, a COPY round trip).
+DEFAULT_BATCH_ROWS = 64 * 1024
+
+
+class RowStream(Protocol):
+    """One planned read of the lake (what `load.stream.iter_batches` returns, seen from here): the
+    partition files per symbol, what the lake lacks (a sentence, or ""), and the record batches —
+    `symbol` then the asked lake columns, in (symbol, time) order."""
+
+    @property
+    def files(self) -> Mapping[str, Sequence[Path]]: ...
+
+    @property
+    def missing(self) -> str: ...
+
+    def __iter__(self) -> Iterator[pa.RecordBatch]: ...
+
+
+# How the export reads the lake, given by the layer above (export/ and load/ are siblings): open a stream of
+# a table's lake columns for some symbols of one interval over a range; the held days' sources.
+StreamOpener = Callable[[PgTable, str | None, Sequence[str], TimeRange, int], RowStream]
+DaySources = Callable[[PgTable, str | None, Sequence[str], TimeRange], Sequence[tuple[str, dt.date, str]]]
 
 # "Everything the lake holds" when no --start is given: Binance's archive starts in 2017.
 EARLIEST = dt.date(2017, 1, 1)
@@ -89,14 +109,14 @@ def build_export_request(
     if chosen_market is None:
         raise UsageError(f"--market must be one of {', '.join(m.value for m in Market)}, not {market!r}")
     for table in tables:
-        parse_market_for(get_dataset(table.dataset), chosen_market)  # e.g. no fundingRate in spot
+        get_dataset(table.dataset).layout(chosen_market)  # e.g. no fundingRate in spot: a UsageError
     return PostgresExportRequest(
         dsn=dsn,
         market=chosen_market,
         tables=tables,
         intervals=tuple(as_list(intervals)) if intervals is not None else None,
         symbols=tuple(s.upper() for s in as_list(symbols)) if symbols is not None else None,
-        range=parse_range(start if start is not None else EARLIEST, end),
+        range=resolve_range(start if start is not None else EARLIEST, end),
         schema=schema,
         timescale=timescale,  # checked above
         batch_rows=batch_rows,
@@ -236,39 +256,33 @@ class _TableExport:
 
     def __init__(
         self,
-        root: Path,
         request: PostgresExportRequest,
         sink: PostgresSink,
         table: PgTable,
         interval: str | None,
         symbols: list[str],
         started: dt.datetime,
+        open_stream: StreamOpener,
+        day_sources: DaySources,
     ) -> None:
-        self.root, self.request, self.sink, self.table = root, request, sink, table
-        self.interval, self.started = interval, started
+        self.request, self.sink, self.table = request, sink, table
+        self.open_stream, self.day_sources = open_stream, day_sources
+        self.interval, self.started, self.symbols = interval, started, symbols
         self.timeframe = interval if table.has_timeframe else None
-        self.load: LoadRequest = build_request(
-            table.dataset,
-            symbols,
-            request.range.start,
-            request.range.end,
-            market=request.market,
-            interval=interval,
-            columns=table.lake_columns,
-        )
         self.report = TableReport(table.name, self.timeframe, series=len(symbols))
         self.missing = ""
         self.provenance: dict[str, Counter[str]] = {}
         self.written: tuple[int, int] | None = None  # µs span of rows replaced, for the view refresh
 
     def run(self) -> None:
-        planned = iter_batches(self.root, self.load, batch_rows=self.request.batch_rows, require=False)
-        if planned.missing:
-            self.missing = planned.missing.summary()
+        planned = self.open_stream(
+            self.table, self.interval, self.symbols, self.request.range, self.request.batch_rows
+        )
+        self.missing = planned.missing
         stored = versions.read(self.sink, self.table, self.timeframe)
         groups: dict[int, list[tuple[str, list[FileSpan]]]] = {}
-        for symbol in sorted(planned.planned.files):
-            files = file_spans(planned.planned.files[symbol], self.request.range)
+        for symbol in sorted(planned.files):
+            files = file_spans(planned.files[symbol], self.request.range)
             start = resume_point(files, stored.get(symbol))
             if start is not None:
                 groups.setdefault(start, []).append((symbol, files))
@@ -281,31 +295,10 @@ class _TableExport:
     def _held_days(
         self, symbols: list[str]
     ) -> dict[str, tuple[npt.NDArray[np.int64], npt.NDArray[np.int16]]]:
-        span = self.request.range
-        interval = self.interval
-
-        def ask(
-            handle: object, alias: str | None, tables: frozenset[str]
-        ) -> tuple[tuple[str, int, str], ...]:
-            if alias is None or "day_provenance" not in tables:
-                return ()
-            found = held_days(
-                handle,  # type: ignore[arg-type]  # a DuckDB cursor, as storage reads take
-                market=self.request.market.value,
-                dataset=self.table.dataset,
-                interval=interval,
-                symbols=symbols,
-                first=span.first_day,
-                last=span.last_day,
-                schema=f"{alias}.",
-            )
-            return tuple((d.symbol, (d.day - EPOCH.date()).days, d.source.value) for d in found)
-
-        with LakeState(self.root) as state:
-            rows = state.ask(("export_postgres", self.table.dataset, interval, tuple(symbols), span), ask)
+        rows = self.day_sources(self.table, self.interval, symbols, self.request.range)
         by_symbol: dict[str, list[tuple[int, int]]] = {}
         for symbol, day, source in rows:
-            by_symbol.setdefault(symbol, []).append((day, SOURCE_CODES[source]))
+            by_symbol.setdefault(symbol, []).append(((day - EPOCH.date()).days, SOURCE_CODES.get(source, 0)))
             self.provenance.setdefault(symbol, Counter())[source] += 1
         return {
             s: (np.array([d for d, _ in v], np.int64), np.array([c for _, c in v], np.int16))
@@ -320,11 +313,10 @@ class _TableExport:
     ) -> None:
         empty = (np.array([], np.int64), np.array([], np.int16))
         series = {s: _Series(s, f, start, *days.get(s, empty)) for s, f in members}
-        load = self.load.with_symbols(sorted(series)).with_range(
-            TimeRange(_moment(start), self.request.range.end)
-        )
+        span = TimeRange(_moment(start), self.request.range.end)
         names = ["symbol", *self.table.lake_columns]
-        for batch in iter_batches(self.root, load, batch_rows=self.request.batch_rows, require=False):
+        stream = self.open_stream(self.table, self.interval, sorted(series), span, self.request.batch_rows)
+        for batch in stream:
             for symbol, run in symbol_runs(batch.select(names)):
                 self._merge(series[symbol], run.drop_columns(["symbol"]))
         for one in series.values():
@@ -407,9 +399,15 @@ def _moment(us: int) -> dt.datetime:
 
 
 def export_postgres(
-    root: Path, request: PostgresExportRequest, *, clock: Callable[[], float] = time.monotonic
+    root: Path,
+    request: PostgresExportRequest,
+    *,
+    open_stream: StreamOpener,
+    day_sources: DaySources,
+    clock: Callable[[], float] = time.monotonic,
 ) -> PostgresExportReport:
-    """Copy the asked series into PostgreSQL (see the module docstring)."""
+    """Copy the asked series of the lake at `root` into PostgreSQL (see the module docstring), reading
+    rows through `open_stream` and the days' sources through `day_sources`."""
     began = clock()
     with PostgresSink.open(request.dsn, schema=request.schema, timescale=request.timescale) as sink:
         held_markets = versions.markets(sink) - {request.market.value}
@@ -430,7 +428,7 @@ def export_postgres(
                 chosen = sorted(symbols if request.symbols is None else symbols & set(request.symbols))
                 if not chosen:
                     continue
-                one = _TableExport(root, request, sink, table, interval, chosen, started)
+                one = _TableExport(request, sink, table, interval, chosen, started, open_stream, day_sources)
                 one.run()
                 report.tables.append(one.report)
                 if one.missing:
