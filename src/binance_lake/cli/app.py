@@ -14,6 +14,7 @@ from rich.markup import escape
 from binance_lake import __version__
 from binance_lake.cli.catalog_cmd import catalog_app
 from binance_lake.cli.demo_cmd import demo_command
+from binance_lake.cli.export_postgres_cmd import register as register_export_postgres
 from binance_lake.cli.load_cmd import load_command, query_command, status_command
 from binance_lake.cli.render import err_console
 from binance_lake.cli.state import CliState, SettingsCommand
@@ -113,6 +114,11 @@ app.command("demo")(demo_command)
 app.command("load", cls=SettingsCommand)(load_command)
 app.command("query", cls=SettingsCommand)(query_command)
 app.command("status", cls=SettingsCommand)(status_command)
+
+# `export` group: each exporter registers its own command (cli/export_*_cmd.py).
+export_app = typer.Typer(help="Write the lake to other tools: PostgreSQL, …", no_args_is_help=True)
+register_export_postgres(export_app)
+app.add_typer(export_app, name="export")
 
 
 INTERRUPTED = "interrupted; everything already stored is kept"

@@ -1,0 +1,98 @@
+"""A throw-away PostgreSQL 15 cluster for the export tests, one per session.
+
+initdb (`--no-sync`) on a temp dir and `pg_ctl start` on a free loopback port, both as the `postgres`
+user (the server refuses to run as root; its directories must be owned by it), then `pg_ctl stop`
+(facts and traps: ../shared/reference/components.md). The binaries come from Debian's `postgresql-15`
+(tools/components/10-postgresql.sh); without them the tests skip, and fail in CI.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+import subprocess
+import tempfile
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.components import require
+
+BIN = Path(os.environ.get("BINANCE_LAKE_PG_BIN", "/usr/lib/postgresql/15/bin"))
+INSTALL = "apt-get install -y postgresql-15"
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+def _as_postgres(*command: str) -> list[str]:
+    return [*(["runuser", "-u", "postgres", "--"] if os.geteuid() == 0 else []), *command]
+
+
+@pytest.fixture(scope="session")
+def pg_server() -> Iterator[str]:
+    """The DSN of a running PostgreSQL 15 server's `postgres` database (trust auth, loopback only)."""
+    require((BIN / "initdb").exists() and (BIN / "pg_ctl").exists(), "PostgreSQL 15", INSTALL)
+    pytest.importorskip("psycopg", reason="pip install 'binance-lake[postgres]'")
+    # Not under pytest's tmp dir: /tmp/pytest-of-root is private to root, and postgres must reach its dirs.
+    base = Path(tempfile.mkdtemp(prefix="bl-pg-", dir="/tmp"))
+    data, sockets, log = base / "data", base / "sock", base / "server.log"
+    sockets.mkdir()
+    if os.geteuid() == 0:
+        shutil.chown(base, "postgres", "postgres")
+        shutil.chown(sockets, "postgres", "postgres")
+    init = subprocess.run(
+        _as_postgres(
+            str(BIN / "initdb"),
+            "-D",
+            str(data),
+            "-U",
+            "postgres",
+            "--auth=trust",
+            "--no-locale",
+            "--no-sync",
+            "-E",
+            "UTF8",
+        ),
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert init.returncode == 0, init.stderr
+    port = _free_port()
+    options = f"-k {sockets} -p {port} -c listen_addresses=127.0.0.1 -c fsync=off -c full_page_writes=off"
+    start = subprocess.run(
+        _as_postgres(str(BIN / "pg_ctl"), "-D", str(data), "-l", str(log), "-w", "-o", options, "start"),
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert start.returncode == 0, start.stderr + (log.read_text() if log.exists() else "")
+    try:
+        yield f"postgresql://postgres@127.0.0.1:{port}/postgres"
+    finally:
+        subprocess.run(
+            _as_postgres(str(BIN / "pg_ctl"), "-D", str(data), "-m", "fast", "-w", "stop"),
+            capture_output=True,
+            check=False,
+        )
+        shutil.rmtree(base, ignore_errors=True)
+
+
+@pytest.fixture
+def pg_dsn(pg_server: str) -> Iterator[str]:
+    """A fresh, empty database on the session's server for one test; dropped after it."""
+    import psycopg
+
+    name = f"t_{uuid.uuid4().hex[:12]}"
+    with psycopg.connect(pg_server, autocommit=True) as admin:
+        admin.execute(f'CREATE DATABASE "{name}"'.encode())
+    yield pg_server.rsplit("/", 1)[0] + f"/{name}"
+    with psycopg.connect(pg_server, autocommit=True) as admin:
+        admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'.encode())
