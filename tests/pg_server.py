@@ -8,6 +8,7 @@ user (the server refuses to run as root; its directories must be owned by it), t
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import socket
@@ -35,11 +36,13 @@ def _as_postgres(*command: str) -> list[str]:
     return [*(["runuser", "-u", "postgres", "--"] if os.geteuid() == 0 else []), *command]
 
 
-@pytest.fixture(scope="session")
-def pg_server() -> Iterator[str]:
-    """The DSN of a running PostgreSQL 15 server's `postgres` database (trust auth, loopback only)."""
-    require((BIN / "initdb").exists() and (BIN / "pg_ctl").exists(), "PostgreSQL 15", INSTALL)
-    pytest.importorskip("psycopg", reason="pip install 'binance-lake[postgres]'")
+def available() -> bool:
+    return (BIN / "initdb").exists() and (BIN / "pg_ctl").exists()
+
+
+@contextlib.contextmanager
+def running_postgres() -> Iterator[str]:
+    """Start a throw-away cluster; yield the DSN of its `postgres` database; stop and delete it."""
     # Not under pytest's tmp dir: /tmp/pytest-of-root is private to root, and postgres must reach its dirs.
     base = Path(tempfile.mkdtemp(prefix="bl-pg-", dir="/tmp"))
     data, sockets, log = base / "data", base / "sock", base / "server.log"
@@ -47,42 +50,58 @@ def pg_server() -> Iterator[str]:
     if os.geteuid() == 0:
         shutil.chown(base, "postgres", "postgres")
         shutil.chown(sockets, "postgres", "postgres")
-    init = subprocess.run(
-        _as_postgres(
-            str(BIN / "initdb"),
-            "-D",
-            str(data),
-            "-U",
-            "postgres",
-            "--auth=trust",
-            "--no-locale",
-            "--no-sync",
-            "-E",
-            "UTF8",
-        ),
-        capture_output=True,
-        text=True,
-        check=False,
-    )
-    assert init.returncode == 0, init.stderr
-    port = _free_port()
-    options = f"-k {sockets} -p {port} -c listen_addresses=127.0.0.1 -c fsync=off -c full_page_writes=off"
-    start = subprocess.run(
-        _as_postgres(str(BIN / "pg_ctl"), "-D", str(data), "-l", str(log), "-w", "-o", options, "start"),
-        capture_output=True,
-        text=True,
-        check=False,
-    )
-    assert start.returncode == 0, start.stderr + (log.read_text() if log.exists() else "")
     try:
-        yield f"postgresql://postgres@127.0.0.1:{port}/postgres"
-    finally:
-        subprocess.run(
-            _as_postgres(str(BIN / "pg_ctl"), "-D", str(data), "-m", "fast", "-w", "stop"),
+        init = subprocess.run(
+            _as_postgres(
+                str(BIN / "initdb"),
+                "-D",
+                str(data),
+                "-U",
+                "postgres",
+                "--auth=trust",
+                "--no-locale",
+                "--no-sync",
+                "-E",
+                "UTF8",
+            ),
             capture_output=True,
+            text=True,
             check=False,
         )
+        if init.returncode != 0:
+            raise RuntimeError(f"initdb failed: {init.stderr}")
+        port = _free_port()
+        # A throw-away cluster: no fsync (what a test or benchmark measures is our side, not the disk's).
+        options = f"-k {sockets} -p {port} -c listen_addresses=127.0.0.1 -c fsync=off -c full_page_writes=off"
+        start = subprocess.run(
+            _as_postgres(str(BIN / "pg_ctl"), "-D", str(data), "-l", str(log), "-w", "-o", options, "start"),
+            capture_output=True,
+            text=True,
+            check=False,
+        )
+        if start.returncode != 0:
+            raise RuntimeError(
+                f"pg_ctl start failed: {start.stderr} {log.read_text() if log.exists() else ''}"
+            )
+        try:
+            yield f"postgresql://postgres@127.0.0.1:{port}/postgres"
+        finally:
+            subprocess.run(
+                _as_postgres(str(BIN / "pg_ctl"), "-D", str(data), "-m", "fast", "-w", "stop"),
+                capture_output=True,
+                check=False,
+            )
+    finally:
         shutil.rmtree(base, ignore_errors=True)
+
+
+@pytest.fixture(scope="session")
+def pg_server() -> Iterator[str]:
+    """The DSN of a running PostgreSQL 15 server's `postgres` database (trust auth, loopback only)."""
+    require(available(), "PostgreSQL 15", INSTALL)
+    pytest.importorskip("psycopg", reason="pip install 'binance-lake[postgres]'")
+    with running_postgres() as dsn:
+        yield dsn
 
 
 @pytest.fixture

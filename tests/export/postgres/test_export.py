@@ -4,6 +4,7 @@ is replaced; an interrupted export resumes from its watermark."""
 
 from __future__ import annotations
 
+import datetime as dt
 from pathlib import Path
 from typing import Any
 
@@ -13,6 +14,7 @@ import pytest
 
 from binance_lake.core.errors import UsageError
 from binance_lake.core.partitions import parse_partition_path
+from binance_lake.core.provenance import Provenance
 from binance_lake.export.postgres.sink import PostgresError, PostgresSink
 from binance_lake.export.postgres.tables import BY_NAME, PgTable
 from binance_lake.lake import Lake
@@ -22,6 +24,7 @@ from binance_lake.sim.server import SimServer
 from binance_lake.storage.database import LakeDatabase
 from binance_lake.storage.inventory import PartitionRecord, record_partitions
 from binance_lake.storage.parquet import write_table_atomic
+from binance_lake.storage.provenance import DayRecord, record_days
 from tests.engine.test_sync_sim import lake_on
 
 psycopg = pytest.importorskip("psycopg")
@@ -37,6 +40,15 @@ def lake_root(sim_server: SimServer, tmp_path_factory: pytest.TempPathFactory) -
     symbols = ",".join(SYMBOLS)
     assert lake.sync(datasets="klines", intervals="1h", symbols=symbols, start=START, end=END).ok
     assert lake.sync(datasets="metrics,fundingRate", symbols=symbols, start=START, end=END).ok
+    assert lake.sync(datasets="markPriceKlines", intervals="1h", symbols="BTCUSDT", start=START, end=END).ok
+    # Liquidation snapshots: only COIN-M still has them (core/quirks.py); tick-like, one file a day.
+    assert lake.sync(
+        market="cm",
+        datasets="liquidationSnapshot",
+        symbols="BTCUSD_PERP",
+        start="2023-10-01",
+        end="2023-10-03",
+    ).ok
     return root
 
 
@@ -45,15 +57,19 @@ def rows_of(dsn: str, table: str, order: str = "symbol, time") -> list[tuple[Any
         return connection.execute(f"SELECT * FROM {table} ORDER BY {order}".encode()).fetchall()
 
 
-def expected(root: Path, table: PgTable, interval: str | None = None) -> list[tuple[Any, ...]]:
+def expected(
+    root: Path,
+    table: PgTable,
+    interval: str | None = None,
+    *,
+    market: str = "um",
+    symbols: tuple[str, ...] = SYMBOLS,
+) -> list[tuple[Any, ...]]:
     """The lake's rows as the PostgreSQL table spells them (but `source`)."""
-    loaded = load_table(
-        root,
-        build_request(
-            table.dataset, list(SYMBOLS), START, END, interval=interval, columns=table.lake_columns
-        ),
-        require=False,
-    ).table
+    request = build_request(
+        table.dataset, list(symbols), START, END, market=market, interval=interval, columns=table.lake_columns
+    )
+    loaded = load_table(root, request, require=False).table
     columns = [loaded.column(c).to_pylist() for c in ("symbol", *table.lake_columns)]
     out = []
     for values in zip(*columns, strict=True):
@@ -71,18 +87,15 @@ def test_export_equals_the_lake_and_a_rerun_changes_nothing(lake_root: Path, pg_
     report = Lake(lake_root).export_postgres(pg_dsn, **request)
     assert not report.timescale  # no TimescaleDB on this server: plain partitions
     by_table = {(t.table, t.timeframe): t for t in report.tables}
-    assert set(by_table) == {
+    exported = [
         ("ohlcv", "1h"),
         ("open_interest", None),
-        ("long_short_ratio", None),
         ("funding_rate", None),
-    }
-    for name, interval in [
-        ("ohlcv", "1h"),
-        ("open_interest", None),
         ("long_short_ratio", None),
-        ("funding_rate", None),
-    ]:
+        ("mark_price", "1h"),
+    ]
+    assert list(by_table) == exported  # no liquidationSnapshot in um: not a table of this export
+    for name, interval in exported:
         table = BY_NAME[name]
         held = rows_of(pg_dsn, name)
         assert without_source(held) == expected(lake_root, table, interval), name
@@ -196,3 +209,78 @@ def test_a_server_that_does_not_answer_is_one_sentence(lake_root: Path) -> None:
         port = probe.getsockname()[1]
     with pytest.raises(PostgresError, match=f"cannot connect to PostgreSQL at 127.0.0.1:{port}/db"):
         Lake(lake_root).export_postgres(f"postgresql://u:secret@127.0.0.1:{port}/db")
+
+
+def test_liquidations_keyless_text_columns_and_daily_partitions(lake_root: Path, pg_dsn: str) -> None:
+    """Liquidations have text columns (psycopg's row writer, not the numpy path), no key, and one lake
+    file a day; they go to their own schema, as every market does."""
+    lake = Lake(lake_root)
+    report = lake.export_postgres(pg_dsn, market="cm", schema="cm", start="2023-10-01", end="2023-10-03")
+    assert [(t.table, t.series, t.exported) for t in report.tables] == [("liquidations", 1, 1)]
+    table = BY_NAME["liquidations"]
+    want = expected(lake_root, table, market="cm", symbols=("BTCUSD_PERP",))
+    want = [r for r in want if r[1] < dt.datetime(2023, 10, 4, tzinfo=dt.UTC)]
+    order = "symbol, time, side, price, original_quantity, accumulated_fill_quantity"
+    held = without_source(rows_of(pg_dsn, "cm.liquidations", order))
+    assert len(held) == len(want) > 0
+    assert sorted(held, key=repr) == sorted(want, key=repr)
+    with psycopg.connect(pg_dsn) as connection:
+        versions = connection.execute(b"SELECT partitions FROM cm.data_versions").fetchone()
+    assert versions is not None and sorted(versions[0]) == [
+        "2023-10-01.parquet",
+        "2023-10-02.parquet",
+        "2023-10-03.parquet",
+    ]
+    assert (
+        lake.export_postgres(pg_dsn, market="cm", schema="cm", start="2023-10-01", end="2023-10-03").rows == 0
+    )
+    assert len(rows_of(pg_dsn, "cm.liquidations", order)) == len(want)
+
+
+def _set_day(root: Path, relative: str, table: pa.Table, day: dt.date, source: Provenance) -> None:
+    """Store `table` as the partition (recorded as a sync records it) with `day` from `source`."""
+    path = root / relative
+    write_table_atomic(path, table)
+    partition = parse_partition_path(relative)
+    stat = path.stat()
+    with LakeDatabase(root).connect() as connection:
+        record_partitions(
+            connection, [PartitionRecord(partition, table.num_rows, stat.st_size, stat.st_mtime_ns)]
+        )
+        record_days(connection, [DayRecord(partition, day, source, "test", None, None)])
+
+
+def test_a_provisional_day_is_replaced_when_the_archive_replaces_it(
+    lake_root: Path, pg_dsn: str, tmp_path: Path
+) -> None:
+    import shutil
+
+    root = tmp_path / "lake"
+    shutil.copytree(lake_root, root)
+    relative = "tables/klines/market=um/interval=1h/symbol=ETHUSDT/2023-10.parquet"
+    archived = pq.read_table(root / relative)
+    last_day = dt.date(2023, 10, 31)
+    day_start = dt.datetime(2023, 10, 31, tzinfo=dt.UTC)
+    # A REST fill of the last day: three hours short, other prices (as a provisional day can be).
+    times = archived.column("open_time")
+    keep = pa.compute.less(times, pa.scalar(day_start + dt.timedelta(hours=21), times.type))
+    provisional = archived.filter(keep)
+    is_last = pa.compute.greater_equal(provisional.column("open_time"), pa.scalar(day_start, times.type))
+    close = pa.compute.if_else(
+        is_last, pa.compute.multiply(provisional.column("close"), 1.5), provisional.column("close")
+    )
+    provisional = provisional.set_column(provisional.schema.get_field_index("close"), "close", close)
+    _set_day(root, relative, provisional, last_day, Provenance.REST)
+    lake = Lake(root)
+    lake.export_postgres(pg_dsn, datasets="klines", start=START, end=END)
+
+    def last_day_rows() -> list[tuple[Any, ...]]:
+        return [r for r in rows_of(pg_dsn, "ohlcv") if r[0] == "ETHUSDT" and r[2] >= day_start]
+
+    assert len(last_day_rows()) == 21 and {r[-1] for r in last_day_rows()} == {"rest"}
+    # The archive publishes the day: the lake replaces it, and so does the next export.
+    _set_day(root, relative, archived, last_day, Provenance.ARCHIVE_DAILY)
+    again = lake.export_postgres(pg_dsn, datasets="klines", start=START, end=END)
+    assert [t.exported for t in again.tables] == [1]
+    assert len(last_day_rows()) == 24 and {r[-1] for r in last_day_rows()} == {"archive_daily"}
+    assert without_source(rows_of(pg_dsn, "ohlcv")) == expected(root, BY_NAME["ohlcv"], "1h")

@@ -95,6 +95,9 @@ class PostgresSink:
                 f"cannot connect to PostgreSQL at {where_of(dsn)}: {first_line(error)}"
             ) from None
         try:
+            # A commit need not wait for its WAL flush: a crash can lose the last batches, but each batch's
+            # watermark commits with its rows, so the export resumes from what PostgreSQL kept.
+            connection.execute(b"SET synchronous_commit TO off")
             sink = cls(connection, schema, timescale=False)
             sink._prepare(timescale)
         except psycopg.Error as error:
