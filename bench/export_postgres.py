@@ -99,9 +99,9 @@ class CopyTimer:
     def __enter__(self) -> CopyTimer:
         timer, real = self, self.real
 
-        def timed(sink: Any, table: Any, times: Any, rows: Any, sources: Any) -> None:
+        def timed(sink: Any, table: Any, times: Any, rows: Any, *codes: Any) -> None:
             began = time.perf_counter()
-            real(sink, table, times, rows, sources)
+            real(sink, table, times, rows, *codes)
             timer.seconds += time.perf_counter() - began
             timer.rows += rows.num_rows
 

@@ -26,9 +26,9 @@ def decode(data: bytes, pg_types: list[str]) -> list[tuple[object, ...]]:
         if fields == -1:
             assert at == len(data)
             return rows
-        assert fields == len(pg_types) + 2
+        assert fields == len(pg_types) + 3
         values: list[object] = []
-        for fmt, width in [(">q", 8), *(KINDS[t] for t in pg_types), (">h", 2)]:
+        for fmt, width in [(">q", 8), *(KINDS[t] for t in pg_types), (">h", 2), (">i", 4)]:
             (length,) = struct.unpack_from(">i", data, at)
             assert length == width
             (value,) = struct.unpack_from(fmt, data, at + 4)
@@ -45,16 +45,26 @@ times = st.integers(-(2**62) + PG_EPOCH_US, 2**62)
 
 
 @settings(deadline=None)  # a shared 2-core machine: the first example can stall
-@given(st.lists(st.tuples(times, floats, int64, int32, st.integers(0, 4)), max_size=50))
-def test_round_trip(rows: list[tuple[int, float, int, int, int]]) -> None:
+@given(
+    st.lists(
+        st.tuples(times, floats, int64, int32, st.integers(0, 4), st.integers(1, 2**31 - 1)), max_size=50
+    )
+)
+def test_round_trip(rows: list[tuple[int, float, int, int, int, int]]) -> None:
     pg_types = ["double precision", "bigint", "integer"]
-    columns = list(zip(*rows, strict=True)) or [(), (), (), (), ()]
+    columns = list(zip(*rows, strict=True)) or [(), (), (), (), (), ()]
     values = [
         pa.array(columns[1], pa.float64()),
         pa.array(columns[2], pa.int64()),
         pa.array(columns[3], pa.int32()),
     ]
-    data = encode(np.array(columns[0], np.int64), values, pg_types, np.array(columns[4], np.int16))
+    data = encode(
+        np.array(columns[0], np.int64),
+        values,
+        pg_types,
+        np.array(columns[4], np.int16),
+        np.array(columns[5], np.int32),
+    )
     assert data is not None
     decoded = decode(data, pg_types)
     assert len(decoded) == len(rows)
@@ -64,7 +74,7 @@ def test_round_trip(rows: list[tuple[int, float, int, int, int]]) -> None:
 
 
 def test_nulls_and_text_take_the_row_writer() -> None:
-    times, sources = np.array([1, 2], np.int64), np.zeros(2, np.int16)
-    assert encode(times, [pa.array([1.0, None])], ["double precision"], sources) is None
-    assert encode(times, [pa.array(["BUY", "SELL"])], ["text"], sources) is None
-    assert encode(times, [pa.array([1.0, 2.0])], ["double precision"], sources) is not None
+    times, sources, series = np.array([1, 2], np.int64), np.zeros(2, np.int16), np.ones(2, np.int32)
+    assert encode(times, [pa.array([1.0, None])], ["double precision"], sources, series) is None
+    assert encode(times, [pa.array(["BUY", "SELL"])], ["text"], sources, series) is None
+    assert encode(times, [pa.array([1.0, 2.0])], ["double precision"], sources, series) is not None

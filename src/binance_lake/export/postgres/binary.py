@@ -1,6 +1,7 @@
 """PostgreSQL's binary COPY format, written from Arrow columns with numpy, no Python object per value.
 
-A staged row is `time`, the table's value columns, then the `source` code (export/postgres/tables.py). When
+A staged row is `time`, the table's value columns, the `source` code (export/postgres/tables.py) and the
+row's series (its index in the batch's list of symbols). When
 every value column is a fixed-width number without nulls (klines, mark price, metrics, funding: the bulk of
 an export), a whole batch is one numpy structured array laid out exactly as COPY's binary rows are (field
 count, then length and big-endian value per field) and sent as one buffer, which is what makes ≥ 300 k
@@ -43,17 +44,18 @@ def encode(
     values: Sequence[pa.Array[Any]],
     pg_types: Sequence[str],
     sources: npt.NDArray[np.int16],
+    series: npt.NDArray[np.int32],
 ) -> bytes | None:
-    """The COPY binary stream of rows (time, *values, source), or None when a column is not fixed-width or
-    holds a null."""
+    """The COPY binary stream of rows (time, *values, source smallint, series integer), or None when a
+    value column is not fixed-width or holds a null."""
     if not fixed_width(pg_types) or any(v.null_count for v in values):
         return None
     fields: list[tuple[str, str]] = [("n", ">i2"), ("l_t", ">i4"), ("v_t", ">i8")]
     for i, pg_type in enumerate(pg_types):
         fields += [(f"l{i}", ">i4"), (f"v{i}", _WIDE[pg_type][0])]
-    fields += [("l_s", ">i4"), ("v_s", ">i2")]
+    fields += [("l_s", ">i4"), ("v_s", ">i2"), ("l_r", ">i4"), ("v_r", ">i4")]
     rows = np.empty(len(times_us), dtype=np.dtype(fields))
-    rows["n"] = len(pg_types) + 2
+    rows["n"] = len(pg_types) + 3
     rows["l_t"] = 8
     rows["v_t"] = times_us - PG_EPOCH_US
     for i, (pg_type, column) in enumerate(zip(pg_types, values, strict=True)):
@@ -61,4 +63,6 @@ def encode(
         rows[f"v{i}"] = column.to_numpy(zero_copy_only=False)
     rows["l_s"] = 2
     rows["v_s"] = sources
+    rows["l_r"] = 4
+    rows["v_r"] = series
     return HEADER + rows.tobytes() + TRAILER

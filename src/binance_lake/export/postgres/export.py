@@ -34,7 +34,7 @@ from binance_lake.core.partitions import TABLES_DIR
 from binance_lake.core.timerange import DateLike, TimeRange, day_start, next_month, resolve_range
 from binance_lake.core.vocabulary import Market
 from binance_lake.export.postgres import ddl, versions
-from binance_lake.export.postgres.sink import TIMESCALE_MODES, PostgresSink, TimescaleMode
+from binance_lake.export.postgres.sink import TIMESCALE_MODES, PostgresSink, Span, TimescaleMode
 from binance_lake.export.postgres.tables import SOURCE_CODES, PgTable, tables_for
 
 # Rows per batch unless asked otherwise: load.stream's default (a few MB of klines, a COPY round trip).
@@ -317,37 +317,61 @@ class _TableExport:
         names = ["symbol", *self.table.lake_columns]
         stream = self.open_stream(self.table, self.interval, sorted(series), span, self.request.batch_rows)
         for batch in stream:
-            for symbol, run in symbol_runs(batch.select(names)):
-                self._merge(series[symbol], run.drop_columns(["symbol"]))
-        for one in series.values():
-            self._finish(one)
+            self._merge(series, batch.select(names))
+        self._finish(list(series.values()))
         self.report.exported += len(series)
 
-    def _merge(self, one: _Series, rows: pa.RecordBatch) -> None:
-        times = rows.column(0).cast(pa.int64()).to_numpy()
-        hi = int(times[-1]) + 1
-        # A batch can end inside a partition (it continues in the next one): that partition is pending.
-        done = {f.name: (f.fingerprint, f.lo, f.hi) for f in one.files if f.hi <= hi}
-        pending = next(((f.name, f.fingerprint) for f in one.files if f.lo < hi < f.hi), None)
-        note = versions.progress(
+    def _merge(self, series: dict[str, _Series], batch: pa.RecordBatch) -> None:
+        """One batch, one transaction: each series' run replaces its range from where the last stopped."""
+        spans: list[Span] = []
+        owners: list[npt.NDArray[np.int32]] = []
+        sources: list[npt.NDArray[np.int16]] = []
+        notes: list[tuple[str, Sequence[object]]] = []
+        for n, (symbol, run) in enumerate(symbol_runs(batch), start=1):
+            one = series[symbol]
+            times = run.column(1).cast(pa.int64()).to_numpy()
+            hi = int(times[-1]) + 1
+            spans.append(Span(symbol, one.lo, hi))
+            owners.append(np.full(run.num_rows, n, np.int32))
+            sources.append(self._sources(one, times))
+            # A batch can end inside a partition (it continues in the next batch): that one is pending.
+            pending = next(((f.name, f.fingerprint) for f in one.files if f.lo < hi < f.hi), None)
+            done = {f.name: (f.fingerprint, f.lo, f.hi) for f in one.files if f.hi <= hi}
+            notes.append(self._progress(one, hi, done, pending, run.num_rows))
+            self._wrote(one.lo, hi)
+            one.lo = hi
+        rows = batch.drop_columns(["symbol"])
+        written = self.sink.merge(
+            self.table,
+            self.timeframe,
+            spans,
+            rows,
+            np.concatenate(owners),
+            np.concatenate(sources),
+            _grouped(notes),
+        )
+        self.report.rows += written
+
+    def _progress(
+        self,
+        one: _Series,
+        watermark: int,
+        done: Mapping[str, versions.Entry],
+        pending: tuple[str, str] | None,
+        rows: int,
+    ) -> tuple[str, Sequence[object]]:
+        return versions.progress(
             self.sink,
             self.table,
             self.timeframe,
             one.symbol,
             market=self.request.market.value,
-            watermark_us=hi,
+            watermark_us=watermark,
             done=done,
             pending=pending,
-            rows=rows.num_rows,
+            rows=rows,
             run_started=self.started,
         )
-        written = self.sink.merge(
-            self.table, one.symbol, self.timeframe, one.lo, hi, rows, self._sources(one, times), [note]
-        )
-        self._wrote(one.lo, hi)
-        one.rows += written
-        self.report.rows += written
-        one.lo = hi
 
     def _sources(self, one: _Series, times: npt.NDArray[np.int64]) -> npt.NDArray[np.int16]:
         if len(one.days) == 0:
@@ -356,38 +380,38 @@ class _TableExport:
         at = np.minimum(np.searchsorted(one.days, row_days), len(one.days) - 1)
         return np.where(one.days[at] == row_days, one.codes[at], 0).astype(np.int16)
 
-    def _finish(self, one: _Series) -> None:
-        """Replace up to the end of the series' last partition (rows the lake no longer holds go), mark
-        every partition complete, close the series' row in data_versions."""
-        end = max((f.hi for f in one.files), default=one.lo)
-        note = versions.progress(
-            self.sink,
-            self.table,
-            self.timeframe,
-            one.symbol,
-            market=self.request.market.value,
-            watermark_us=max(end, one.lo),
-            done={f.name: (f.fingerprint, f.lo, f.hi) for f in one.files},
-            pending=None,
-            rows=0,
-            run_started=self.started,
-        )
-        closing = versions.finished(
-            self.sink,
-            self.table,
-            self.timeframe,
-            one.symbol,
-            provenance=self.provenance.get(one.symbol, Counter()),
-            finished_at=dt.datetime.now(dt.UTC),
-        )
-        if one.lo < end:
-            self._wrote(one.lo, end)
-        self.sink.merge(
-            self.table, one.symbol, self.timeframe, one.lo, max(end, one.lo), None, None, [note, closing]
-        )
+    def _finish(self, finished: list[_Series]) -> None:
+        """One transaction for the streamed series: replace up to the end of each one's last partition
+        (rows the lake no longer holds go), mark every partition complete, close their data_versions rows."""
+        spans, notes = [], []
+        at = dt.datetime.now(dt.UTC)
+        for one in finished:
+            end = max([one.lo, *(f.hi for f in one.files)])
+            if one.lo < end:
+                spans.append(Span(one.symbol, one.lo, end))
+                self._wrote(one.lo, end)
+            done = {f.name: (f.fingerprint, f.lo, f.hi) for f in one.files}
+            notes.append(self._progress(one, end, done, None, 0))
+            provenance = self.provenance.get(one.symbol, Counter())
+            notes.append(
+                versions.finished(
+                    self.sink, self.table, self.timeframe, one.symbol, provenance=provenance, finished_at=at
+                )
+            )
+        self.sink.merge(self.table, self.timeframe, spans, then=_grouped(notes))
 
     def _wrote(self, lo: int, hi: int) -> None:
         self.written = _union(self.written, (lo, hi))
+
+
+def _grouped(notes: Iterable[tuple[str, Sequence[object]]]) -> list[tuple[str, list[Sequence[object]]]]:
+    """Statements with their parameter rows, one entry per distinct statement in first-seen order (for
+    executemany); the order between two statements is kept because every series' progress precedes its
+    closing."""
+    grouped: dict[str, list[Sequence[object]]] = {}
+    for statement, params in notes:
+        grouped.setdefault(statement, []).append(params)
+    return list(grouped.items())
 
 
 def _union(a: tuple[int, int] | None, b: tuple[int, int]) -> tuple[int, int]:

@@ -3,11 +3,11 @@
 `PostgresSink.open(dsn, schema=…, timescale="auto"|"on"|"off")` connects (psycopg 3, the optional extra
 `binance-lake[postgres]`), decides the layout (TimescaleDB when the extension is available and asked for,
 else plain month partitions; an existing table keeps the layout it has), creates what is missing
-(export/postgres/ddl.py) and a staging table per target table. `merge(...)` then writes one series' run of
-rows in one transaction:
+(export/postgres/ddl.py) and a staging table per target table. `merge(...)` then writes one batch (runs of
+rows of one or more series) in one transaction:
 
     COPY stage FROM STDIN (FORMAT BINARY)      -- export/postgres/binary.py, or psycopg's row writer
-    DELETE FROM target WHERE series AND lo <= time < hi
+    DELETE FROM target WHERE (series, lo <= time < hi) for each series of the batch
     INSERT INTO target SELECT … FROM stage
     data_versions: the watermark hi (export/postgres/versions.py)
     COMMIT                                     -- the staging table empties itself (ON COMMIT DELETE ROWS)
@@ -16,7 +16,7 @@ Replacing the range `[lo, hi)` rather than upserting keys makes a re-run idempot
 (REST or stream) row the lake has since replaced, drops rows the lake no longer holds in that range, and
 works for `liquidations`, which has no key. Because the watermark moves in the same transaction as the
 rows, an interrupted export resumes exactly where PostgreSQL stands. The stream collector can write through
-the same `merge` (a run of new rows, `lo` = its first time).
+the same `merge` (new rows, each series' span starting at its first new time).
 """
 
 from __future__ import annotations
@@ -69,6 +69,15 @@ def where_of(dsn: str) -> str:
         return "the given DSN"
     host = parts.get("host") or "localhost"
     return f"{host}:{parts.get('port') or 5432}/{parts.get('dbname') or parts.get('user') or ''}"
+
+
+@dataclass(frozen=True)
+class Span:
+    """One series' time range `[lo_us, hi_us)` (µs since the Unix epoch) that a merge replaces."""
+
+    symbol: str
+    lo_us: int
+    hi_us: int
 
 
 @dataclass
@@ -177,7 +186,7 @@ class PostgresSink:
         staged = ", ".join(f"{ddl.ident(c.name)} {c.pg_type}" for c in table.columns)
         self.execute(
             f"CREATE TEMP TABLE IF NOT EXISTS {ddl.ident('stage_' + table.name)} "
-            f"(time timestamptz NOT NULL, {staged}, source smallint) ON COMMIT DELETE ROWS"
+            f"(time timestamptz NOT NULL, {staged}, source smallint, series integer) ON COMMIT DELETE ROWS"
         )
 
     def _ensure_months(self, table: PgTable, first_us: int, last_us: int) -> None:
@@ -195,35 +204,38 @@ class PostgresSink:
     def merge(
         self,
         table: PgTable,
-        symbol: str,
         timeframe: str | None,
-        lo_us: int,
-        hi_us: int,
-        rows: pa.RecordBatch | None,
-        sources: npt.NDArray[np.int16] | None,
-        then: Sequence[tuple[str, Sequence[Any]]] = (),
+        spans: Sequence[Span],
+        rows: pa.RecordBatch | None = None,
+        series: npt.NDArray[np.int32] | None = None,
+        sources: npt.NDArray[np.int16] | None = None,
+        then: Sequence[tuple[str, Sequence[Sequence[Any]]]] = (),
     ) -> int:
-        """Replace `table`'s rows of one series in `[lo_us, hi_us)` (µs since the Unix epoch) by `rows`
-        (the table's lake columns: time first; None deletes only), and run `then` (statement, parameters)
-        in the same transaction. Returns the rows written."""
+        """Replace `table`'s rows of each span's series (one timeframe) in its `[lo_us, hi_us)` by `rows`
+        (the table's lake columns, time first; row i belongs to `spans[series[i] - 1]`; None deletes only),
+        and run each `then` statement for its parameter rows, all in one transaction. Returns the rows
+        written."""
         psycopg = _psycopg()
         count = 0 if rows is None else rows.num_rows
         try:
             if count:
-                assert rows is not None and sources is not None
+                assert rows is not None and series is not None and sources is not None
                 times = rows.column(0).cast(pa.int64()).to_numpy()
-                self._stage(table, times, rows, sources)
-                self._ensure_months(table, int(times[0]), int(times[-1]))
-            self.execute(*self._delete(table, symbol, timeframe, lo_us, hi_us))
+                self._stage(table, times, rows, series, sources)
+                self._ensure_months(table, int(times.min()), int(times.max()))
+            if spans:
+                self.execute(*self._delete(table, timeframe, spans))
             if count:
-                self.execute(*self._insert(table, symbol, timeframe))
-            for statement, params in then:
-                self.execute(statement, params)
+                self.execute(*self._insert(table, timeframe, spans))
+            with self.connection.cursor() as cursor:
+                for statement, params in then:
+                    cursor.executemany(statement.encode(), params)
             self.connection.commit()
         except psycopg.Error as error:
             self.connection.rollback()
+            symbols = ", ".join(sorted({s.symbol for s in spans})[:3]) + (", …" if len(spans) > 3 else "")
             raise PostgresError(
-                f"writing {self.schema}.{table.name} for {symbol} failed (nothing of this batch was kept): "
+                f"writing {self.schema}.{table.name} ({symbols}) failed, nothing of this batch was kept: "
                 f"{first_line(error)}"
             ) from None
         return count
@@ -233,42 +245,47 @@ class PostgresSink:
         table: PgTable,
         times: npt.NDArray[np.int64],
         rows: pa.RecordBatch,
+        series: npt.NDArray[np.int32],
         sources: npt.NDArray[np.int16],
     ) -> None:
         stage = ddl.ident("stage_" + table.name)
-        names = ", ".join(["time", *(ddl.ident(c.name) for c in table.columns), "source"])
+        names = ", ".join(["time", *(ddl.ident(c.name) for c in table.columns), "source", "series"])
         pg_types = [c.pg_type for c in table.columns]
         values = rows.columns[1:]
-        data = encode(times, values, pg_types, sources)
+        data = encode(times, values, pg_types, sources, series)
         with self.connection.cursor() as cursor:
             statement = f"COPY {stage} ({names}) FROM STDIN (FORMAT BINARY)".encode()
             with cursor.copy(statement) as copy:
                 if data is not None:
                     copy.write(data)
                     return
-                copy.set_types(["timestamptz", *pg_types, "smallint"])
-                for row in _python_rows(rows, sources):
+                copy.set_types(["timestamptz", *pg_types, "smallint", "integer"])
+                for row in _python_rows(rows, sources, series):
                     copy.write_row(row)
 
-    def _delete(
-        self, table: PgTable, symbol: str, timeframe: str | None, lo_us: int, hi_us: int
-    ) -> tuple[str, list[Any]]:
-        series = "symbol = %s AND timeframe = %s" if table.has_timeframe else "symbol = %s"
-        params: list[Any] = [symbol, timeframe] if table.has_timeframe else [symbol]
+    def _delete(self, table: PgTable, timeframe: str | None, spans: Sequence[Span]) -> tuple[str, list[Any]]:
+        timeframes = "AND t.timeframe = %s " if table.has_timeframe else ""
         return (
-            f"DELETE FROM {ddl.qualified(self.schema, table.name)} WHERE {series} AND time >= %s AND time < %s",
-            [*params, _moment(lo_us), _moment(hi_us)],
+            f"DELETE FROM {ddl.qualified(self.schema, table.name)} AS t "
+            "USING unnest(%s::text[], %s::timestamptz[], %s::timestamptz[]) AS r(symbol, lo, hi) "
+            f"WHERE t.symbol = r.symbol {timeframes}AND t.time >= r.lo AND t.time < r.hi",
+            [
+                [s.symbol for s in spans],
+                [_moment(s.lo_us) for s in spans],
+                [_moment(s.hi_us) for s in spans],
+                *([timeframe] if table.has_timeframe else []),
+            ],
         )
 
-    def _insert(self, table: PgTable, symbol: str, timeframe: str | None) -> tuple[str, list[Any]]:
-        series = ["%s::text", "%s::text"] if table.has_timeframe else ["%s::text"]
-        params: list[Any] = [symbol, timeframe] if table.has_timeframe else [symbol]
+    def _insert(self, table: PgTable, timeframe: str | None, spans: Sequence[Span]) -> tuple[str, list[Any]]:
+        key = ["(%s::text[])[series]", "%s::text"] if table.has_timeframe else ["(%s::text[])[series]"]
+        params: list[Any] = [[s.symbol for s in spans], *([timeframe] if table.has_timeframe else [])]
         values = [ddl.ident(c.name) for c in table.columns]
         labels = ", ".join(ddl.literal(s.value) for s in SOURCES)
         columns = ", ".join(ddl.ident(c) for c in table.all_columns)
         return (
             f"INSERT INTO {ddl.qualified(self.schema, table.name)} ({columns}) "
-            f"SELECT {', '.join([*series, 'time', *values])}, (ARRAY[{labels}])[source] "
+            f"SELECT {', '.join([*key, 'time', *values])}, (ARRAY[{labels}])[source] "
             f"FROM {ddl.ident('stage_' + table.name)}",
             params,
         )
@@ -309,12 +326,14 @@ def _bound_month(bound: str) -> dt.date:
     return dt.date.fromisoformat(bound.split("'")[1][:10]).replace(day=1)
 
 
-def _python_rows(rows: pa.RecordBatch, sources: npt.NDArray[np.int16]) -> Iterator[tuple[Any, ...]]:
+def _python_rows(
+    rows: pa.RecordBatch, sources: npt.NDArray[np.int16], series: npt.NDArray[np.int32]
+) -> Iterator[tuple[Any, ...]]:
     """Rows as Python values for psycopg's writer (text columns, nulls): the slow path."""
     columns = [c.to_pylist() for c in rows.columns]
-    codes = sources.tolist()
+    codes, owners = sources.tolist(), series.tolist()
     for i in range(rows.num_rows):
-        yield (*(c[i] for c in columns), codes[i])
+        yield (*(c[i] for c in columns), codes[i], owners[i])
 
 
-__all__ = ["PG_EPOCH_US", "TIMESCALE_MODES", "PostgresError", "PostgresSink", "TimescaleMode"]
+__all__ = ["PG_EPOCH_US", "TIMESCALE_MODES", "PostgresError", "PostgresSink", "Span", "TimescaleMode"]
