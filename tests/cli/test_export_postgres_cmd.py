@@ -28,7 +28,19 @@ def lake_root(sim_server: SimServer, tmp_path_factory: pytest.TempPathFactory) -
 
 
 def test_export_then_nothing_new(lake_root: Path, pg_dsn: str) -> None:
-    args = ("export", "postgres", "--root", str(lake_root), "--dsn", pg_dsn, "--format", "json")
+    # --intervals narrows klines only: funding has no interval and is still exported.
+    args = (
+        "export",
+        "postgres",
+        "--root",
+        str(lake_root),
+        "--dsn",
+        pg_dsn,
+        "--intervals",
+        "1h",
+        "--format",
+        "json",
+    )
     first = run_cli(*args)
     assert first.returncode == 0, first.stderr
     rows = json.loads(first.stdout)
@@ -52,4 +64,6 @@ def test_failures_are_one_sentence(lake_root: Path, pg_dsn: str) -> None:
     assert_one_sentence(run_cli(*base, "--timescale", "maybe"), 2, "--timescale")
     assert_one_sentence(run_cli(*base, "--timescale", "on"), 2, "timescaledb")
     assert_one_sentence(run_cli(*base, "--datasets", "aggTrades"), 2, "aggTrades")
+    assert_one_sentence(run_cli(*base, "--intervals", "1x"), 2, "unknown interval")
+    assert_one_sentence(run_cli(*base, "--symbols", "BTCUSDT", "--all"), 2, "--all")
     assert_one_sentence(run_cli(*base, "--datasets", "klines"), 2, "holds no klines")

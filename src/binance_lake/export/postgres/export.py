@@ -32,7 +32,7 @@ from binance_lake.core.datasets import get_dataset
 from binance_lake.core.errors import UsageError
 from binance_lake.core.partitions import TABLES_DIR
 from binance_lake.core.timerange import DateLike, TimeRange, day_start, next_month, resolve_range
-from binance_lake.core.vocabulary import Market
+from binance_lake.core.vocabulary import Market, parse_interval
 from binance_lake.export.postgres import ddl, versions
 from binance_lake.export.postgres.sink import TIMESCALE_MODES, PostgresSink, Span, TimescaleMode
 from binance_lake.export.postgres.tables import SOURCE_CODES, PgTable, tables_for
@@ -114,7 +114,9 @@ def build_export_request(
         dsn=dsn,
         market=chosen_market,
         tables=tables,
-        intervals=tuple(as_list(intervals)) if intervals is not None else None,
+        intervals=tuple(parse_interval(i).value for i in as_list(intervals))
+        if intervals is not None
+        else None,
         symbols=tuple(s.upper() for s in as_list(symbols)) if symbols is not None else None,
         range=resolve_range(start if start is not None else EARLIEST, end),
         schema=schema,
@@ -248,7 +250,6 @@ class _Series:
     lo: int  # the next merge replaces from here
     days: npt.NDArray[np.int64]  # held days (days since the epoch), sorted
     codes: npt.NDArray[np.int16]  # their source codes
-    rows: int = 0
 
 
 class _TableExport:
@@ -447,7 +448,11 @@ def export_postgres(
             for interval, symbols in sorted(
                 held_series(root, table.dataset, request.market).items(), key=str
             ):
-                if request.intervals is not None and interval not in request.intervals:
+                if (
+                    interval is not None
+                    and request.intervals is not None
+                    and interval not in request.intervals
+                ):
                     continue
                 chosen = sorted(symbols if request.symbols is None else symbols & set(request.symbols))
                 if not chosen:
