@@ -15,6 +15,7 @@ import pytest
 from binance_lake.core.errors import UsageError
 from binance_lake.core.partitions import parse_partition_path
 from binance_lake.core.provenance import Provenance
+from binance_lake.export.postgres.live import write_rows
 from binance_lake.export.postgres.sink import PostgresError, PostgresSink
 from binance_lake.export.postgres.tables import BY_NAME, PgTable
 from binance_lake.lake import Lake
@@ -284,3 +285,45 @@ def test_a_provisional_day_is_replaced_when_the_archive_replaces_it(
     assert [t.exported for t in again.tables] == [1]
     assert len(last_day_rows()) == 24 and {r[-1] for r in last_day_rows()} == {"archive_daily"}
     assert without_source(rows_of(pg_dsn, "ohlcv")) == expected(root, BY_NAME["ohlcv"], "1h")
+    # A held day that now has fewer rows (its tail gone): the rows the lake no longer has go too.
+    _set_day(root, relative, archived.filter(keep), last_day, Provenance.REST)
+    lake.export_postgres(pg_dsn, datasets="klines", start=START, end=END)
+    assert len(last_day_rows()) == 21
+    assert without_source(rows_of(pg_dsn, "ohlcv")) == expected(root, BY_NAME["ohlcv"], "1h")
+
+
+def test_a_stream_collector_writes_through_the_same_sink(
+    lake_root: Path, pg_dsn: str, tmp_path: Path
+) -> None:
+    """Rows written live (`source` stream) replace the hours they cover; the next export of the lake
+    partition holding those hours puts the lake's rows back."""
+    import shutil
+
+    root = tmp_path / "lake"
+    shutil.copytree(lake_root, root)
+    lake = Lake(root)
+    lake.export_postgres(pg_dsn, datasets="klines", start=START, end=END)
+    relative = "tables/klines/market=um/interval=1h/symbol=BTCUSDT/2023-10.parquet"
+    october = pq.read_table(root / relative)
+    live = october.slice(october.num_rows - 3).append_column("symbol", pa.array(["BTCUSDT"] * 3))
+    live = live.set_column(
+        live.schema.get_field_index("close"), "close", pa.compute.multiply(live.column("close"), 2.0)
+    )
+    with PostgresSink.open(pg_dsn) as sink:
+        assert write_rows(sink, "ohlcv", live, timeframe="1h") == 3
+        with pytest.raises(UsageError, match="needs timeframe"):
+            write_rows(sink, "ohlcv", live)
+    held = rows_of(pg_dsn, "ohlcv")
+    assert [r[-1] for r in held if r[0] == "BTCUSDT"][-4:] == [
+        "archive_monthly",
+        "stream",
+        "stream",
+        "stream",
+    ]
+    assert len(held) == len(expected(root, BY_NAME["ohlcv"], "1h"))
+    # The lake's partition is written again (as a sync that re-ingests it would): its rows win.
+    _set_day(root, relative, october, dt.date(2023, 10, 31), Provenance.ARCHIVE_MONTHLY)
+    lake.export_postgres(pg_dsn, datasets="klines", start=START, end=END)
+    held = rows_of(pg_dsn, "ohlcv")
+    assert without_source(held) == expected(root, BY_NAME["ohlcv"], "1h")
+    assert "stream" not in {r[-1] for r in held}

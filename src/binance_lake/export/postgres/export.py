@@ -382,17 +382,21 @@ class _TableExport:
         return np.where(one.days[at] == row_days, one.codes[at], 0).astype(np.int16)
 
     def _finish(self, finished: list[_Series]) -> None:
-        """One transaction for the streamed series: replace up to the end of each one's last partition
-        (rows the lake no longer holds go), mark every partition complete, close their data_versions rows."""
+        """One transaction for the streamed series: replace up to the end of each one's last held day (rows
+        of a held day the lake no longer has go, e.g. the tail of a provisional day the archive replaced with
+        fewer rows; rows after it, which a stream collector may have written, stay), mark every partition
+        complete, close their data_versions rows."""
         spans, notes = [], []
         at = dt.datetime.now(dt.UTC)
         for one in finished:
-            end = max([one.lo, *(f.hi for f in one.files)])
+            files_end = max([one.lo, *(f.hi for f in one.files)])
+            held_end = (int(one.days[-1]) + 1) * DAY_US if len(one.days) else one.lo
+            end = max(one.lo, min(files_end, held_end))
             if one.lo < end:
                 spans.append(Span(one.symbol, one.lo, end))
                 self._wrote(one.lo, end)
             done = {f.name: (f.fingerprint, f.lo, f.hi) for f in one.files}
-            notes.append(self._progress(one, end, done, None, 0))
+            notes.append(self._progress(one, files_end, done, None, 0))
             provenance = self.provenance.get(one.symbol, Counter())
             notes.append(
                 versions.finished(
