@@ -4,14 +4,16 @@ Lake: `--symbols` symbols × one year (2024) of 1h klines, plus `--minute-symbol
 written as sync leaves them (bench/load.py's builder: monthly zstd partitions and their state rows).
 Cases, each on a fresh database unless said otherwise:
 
+- COPY rate: the same in-memory batches (`--copy-rows` of the lake's 1h bars) COPY'd into the `ohlcv`
+  staging table by our numpy binary encoder and, alternating with it (`--repeat` rounds, medians), by the
+  anchor: psycopg's own row writer (`Copy.write_row` of Python values), the usual way to COPY from Python;
 - first export of `ohlcv`: wall time and rows/s end to end (read the lake, binary COPY into staging, the
-  per-batch merge, data_versions), and the part spent in COPY alone (rows/s of COPY);
-- the anchor, side by side: the same rows COPY'd with psycopg's own row writer (`Copy.write_row`, Python
-  values) into the same staging table, the usual way to COPY from Python;
+  per-batch merge into the keyed, partitioned table, data_versions);
 - re-export with nothing new (data_versions says every partition is already there: no row read);
 - incremental: the last month of every series rewritten (a day appended), re-exported.
 
-    .venv/bin/python bench/export_postgres.py [--symbols 100] [--minute-symbols 2] [--dsn DSN]
+    .venv/bin/python bench/export_postgres.py [--symbols 100] [--minute-symbols 2] [--copy-rows 500000]
+        [--repeat 5] [--dsn DSN]
 
 Without `--dsn` it starts its own cluster as tests/pg_server.py does (initdb --no-sync, fsync off: what is
 measured is the export, not the disk). Runs as root need the `postgres` user.
@@ -23,6 +25,7 @@ import argparse
 import datetime as dt
 import os
 import platform
+import statistics
 import sys
 import tempfile
 import time
@@ -30,10 +33,10 @@ import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 import psycopg
+import pyarrow as pa
 
 sys.path[:0] = [str(Path(__file__).resolve().parent), str(Path(__file__).resolve().parents[1])]
 
@@ -47,6 +50,7 @@ from binance_lake.core.vocabulary import (  # noqa: E402
 )
 from binance_lake.engine.state import STATE_SCHEMA, FileState, FileStatus, record  # noqa: E402
 from binance_lake.export.postgres import sink as sink_mod  # noqa: E402
+from binance_lake.export.postgres.tables import BY_NAME  # noqa: E402
 from binance_lake.lake import Lake  # noqa: E402
 from binance_lake.storage.database import LakeDatabase  # noqa: E402
 from binance_lake.storage.parquet import write_table_atomic  # noqa: E402
@@ -86,35 +90,40 @@ def database(server: str) -> Iterator[str]:
             admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'.encode())
 
 
-class CopyTimer:
-    """Time spent in `PostgresSink._stage` (the COPY into the staging table), optionally with psycopg's
-    row writer instead of our binary encoder (the anchor)."""
-
-    def __init__(self, *, anchor: bool) -> None:
-        self.seconds = 0.0
-        self.rows = 0
-        self.anchor = anchor
-        self.real = sink_mod.PostgresSink._stage
-
-    def __enter__(self) -> CopyTimer:
-        timer, real = self, self.real
-
-        def timed(sink: Any, table: Any, times: Any, rows: Any, *codes: Any) -> None:
-            began = time.perf_counter()
-            real(sink, table, times, rows, *codes)
-            timer.seconds += time.perf_counter() - began
-            timer.rows += rows.num_rows
-
-        sink_mod.PostgresSink._stage = timed  # type: ignore[method-assign]
-        if self.anchor:
-            self.encode = sink_mod.encode
-            sink_mod.encode = lambda *args: None  # type: ignore[assignment]  # always the row writer
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        sink_mod.PostgresSink._stage = self.real  # type: ignore[method-assign]
-        if self.anchor:
-            sink_mod.encode = self.encode
+def copy_rates(lake: Lake, dsn: str, rows: int, repeat: int, count: int) -> tuple[float, float, int]:
+    """Median rows/s of COPY into the `ohlcv` staging table of the same in-memory batches (the first `rows`
+    rows of the lake's 1h bars): ours (numpy binary) and the anchor (psycopg `write_row`), alternating,
+    each round committed (the staging table empties itself)."""
+    batches, held = [], 0
+    symbols = [f"S{n:03d}USDT" for n in range(count)]
+    stream = lake.iter_batches(
+        "klines", symbols, "2024-01-01", "2024-12-31", interval="1h", columns=BY_NAME["ohlcv"].lake_columns
+    )
+    names = list(BY_NAME["ohlcv"].lake_columns)
+    for batch in stream:
+        batches.append(batch.select(names))
+        held += batch.num_rows
+        if held >= rows:
+            break
+    table = BY_NAME["ohlcv"]
+    ours, anchor = [], []
+    with sink_mod.PostgresSink.open(dsn) as sink:
+        for _ in range(repeat):
+            for times, use_numpy in ((ours, True), (anchor, False)):
+                real = sink_mod.encode
+                if not use_numpy:
+                    sink_mod.encode = lambda *args: None  # type: ignore[assignment]  # the row writer
+                began = time.perf_counter()
+                try:
+                    for batch in batches:
+                        n = batch.num_rows
+                        stamps = batch.column(0).cast(pa.int64()).to_numpy()
+                        sink._stage(table, stamps, batch, np.ones(n, np.int32), np.ones(n, np.int16))
+                    sink.connection.commit()
+                finally:
+                    sink_mod.encode = real
+                times.append(held / (time.perf_counter() - began))
+    return statistics.median(ours), statistics.median(anchor), held
 
 
 def export(lake: Lake, dsn: str) -> tuple[float, int]:
@@ -127,6 +136,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--symbols", type=int, default=100)
     parser.add_argument("--minute-symbols", type=int, default=2)
+    parser.add_argument("--copy-rows", type=int, default=500_000)
+    parser.add_argument("--repeat", type=int, default=5)
     parser.add_argument("--dsn", help="a server's maintenance database (default: start a throw-away one)")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="bl-bench-pg-") as tmp:
@@ -149,15 +160,20 @@ def run(lake: Lake, server: str, rows: int, args: argparse.Namespace) -> None:
     )
     print(f"lake: {args.symbols} symbols x 2024 of 1h klines + {args.minute_symbols} of 1m = {rows:,} rows")
     with database(server) as dsn:
-        with CopyTimer(anchor=False) as ours:
-            seconds, written = export(lake, dsn)
+        ours, anchor, copied = copy_rates(lake, dsn, args.copy_rows, args.repeat, args.symbols)
+        print(
+            f"COPY into staging, {copied:,} rows, median of {args.repeat} alternating rounds: ours "
+            f"{ours:,.0f} rows/s, psycopg write_row {anchor:,.0f} rows/s (ours {ours / anchor:.1f}x)"
+        )
+    with database(server) as dsn:
+        seconds, written = export(lake, dsn)
         assert written == rows, (written, rows)
         print(f"first export: {seconds:.2f} s, {rows / seconds:,.0f} rows/s end to end")
-        print(f"  COPY (binary, numpy): {ours.seconds:.2f} s, {ours.rows / ours.seconds:,.0f} rows/s")
         began = time.perf_counter()
         again = lake.export_postgres(dsn, datasets="klines", start="2024-01-01", end="2024-12-31")
         print(f"re-export, nothing new: {time.perf_counter() - began:.3f} s ({again.rows} rows)")
-        # A day appended to December of every series: its partition changes, only it is copied again.
+        # December of every series rewritten, as a day's sync rewrites its month's partition: only that
+        # month of each series is copied again.
         for interval, count in ((Interval.H1, args.symbols), (Interval.M1, args.minute_symbols)):
             for n in range(count):
                 partition = Partition("klines", Market.UM, interval, f"S{n:03d}USDT", dt.date(2024, 12, 1))
@@ -167,12 +183,7 @@ def run(lake: Lake, server: str, rows: int, args: argparse.Namespace) -> None:
         began = time.perf_counter()
         changed = lake.export_postgres(dsn, datasets="klines", start="2024-01-01", end="2024-12-31")
         print(f"re-export, December rewritten: {time.perf_counter() - began:.2f} s ({changed.rows:,} rows)")
-    with database(server) as dsn, CopyTimer(anchor=True) as anchor:
-        seconds, _ = export(lake, dsn)
-        print(
-            f"anchor, psycopg write_row: {seconds:.2f} s end to end; COPY {anchor.seconds:.2f} s, "
-            f"{anchor.rows / anchor.seconds:,.0f} rows/s (ours {anchor.seconds / max(ours.seconds, 1e-9):.1f}x faster)"
-        )
+    print(f"load average after: {os.getloadavg()[0]:.1f}")
 
 
 if __name__ == "__main__":
