@@ -1,15 +1,17 @@
 """The PostgreSQL export: which series to copy, from where, through the sink; what was done.
 
     request = build_export_request(dsn, market="um", datasets=["klines"], intervals=["1h"], start="2024-01-01")
-    report = export_postgres(root, request)
+    report = export_postgres(root, request, open_stream=…, day_sources=…)   # what Lake.export_postgres does
 
 For each table (export/postgres/tables.py) and timeframe, the series the lake holds (or the asked symbols)
 are compared with `data_versions` (export/postgres/versions.py): a series whose lake partitions are the ones
 already copied is skipped without reading a row; otherwise it is copied from its first changed partition
 (or from the watermark of an interrupted export) to its last partition, streamed with
-`load.stream.iter_batches` (memory bounded by a partition) and written one series run at a time by
-`PostgresSink.merge`. Symbols resuming from the same point share one stream, so a first export and a daily
-append each read every series in one pass. The `source` column comes from the lake's `day_provenance`.
+`load.stream.iter_batches` (memory bounded by a partition; the facade passes the stream in, as export/ and
+load/ are sibling layers) and written one batch a transaction by `PostgresSink.merge`, each series' run
+replacing its time range from where the previous batch stopped. Symbols resuming from the same point share
+one stream, so a first export and a daily append each read every series in one pass and commit a few
+transactions, not a few per series. The `source` column comes from the lake's `day_provenance`.
 """
 
 from __future__ import annotations
@@ -103,13 +105,15 @@ def build_export_request(
         raise UsageError(f"--schema must be a plain name (letters, digits, _), not {schema!r}")
     if isinstance(batch_rows, bool) or not isinstance(batch_rows, int) or batch_rows < 1:
         raise UsageError(f"batch_rows must be a positive number of rows, not {batch_rows!r}")
-    names = tuple(as_list(datasets)) if datasets is not None else None
-    tables = tables_for(names)
     chosen_market = Market(market) if market in {m.value for m in Market} else None
     if chosen_market is None:
         raise UsageError(f"--market must be one of {', '.join(m.value for m in Market)}, not {market!r}")
-    for table in tables:
-        get_dataset(table.dataset).layout(chosen_market)  # e.g. no fundingRate in spot: a UsageError
+    if datasets is None:  # every table whose dataset the market has (spot: only ohlcv)
+        tables = tuple(t for t in tables_for(None) if chosen_market in get_dataset(t.dataset).markets)
+    else:
+        tables = tables_for(tuple(as_list(datasets)))
+        for table in tables:
+            get_dataset(table.dataset).layout(chosen_market)  # e.g. no fundingRate in spot: a UsageError
     return PostgresExportRequest(
         dsn=dsn,
         market=chosen_market,
