@@ -200,6 +200,11 @@ def test_one_market_a_schema_and_timescale_on_needs_the_extension(lake_root: Pat
         lake.export_postgres(pg_dsn, market="cm", datasets="fundingRate")
     with pytest.raises(UsageError, match="no timescaledb extension"):
         lake.export_postgres(pg_dsn, timescale="on", schema="other")
+    # Two exports into one schema never interleave: the second is refused while the first holds the lock.
+    with PostgresSink.open(pg_dsn), pytest.raises(PostgresError, match="another binance-lake export"):
+        lake.export_postgres(pg_dsn, datasets="fundingRate", start=START, end=END)
+    with PostgresSink.open(pg_dsn, exclusive=False):  # a stream collector's sink does not block an export
+        lake.export_postgres(pg_dsn, datasets="fundingRate", start=START, end=END)
 
 
 def test_a_server_that_does_not_answer_is_one_sentence(lake_root: Path) -> None:
@@ -309,7 +314,7 @@ def test_a_stream_collector_writes_through_the_same_sink(
     live = live.set_column(
         live.schema.get_field_index("close"), "close", pa.compute.multiply(live.column("close"), 2.0)
     )
-    with PostgresSink.open(pg_dsn) as sink:
+    with PostgresSink.open(pg_dsn, exclusive=False) as sink:
         assert write_rows(sink, "ohlcv", live, timeframe="1h") == 3
         with pytest.raises(UsageError, match="needs timeframe"):
             write_rows(sink, "ohlcv", live)

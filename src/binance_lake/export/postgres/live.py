@@ -1,6 +1,6 @@
 """Rows that are not (yet) in the lake — a stream collector's — written through the export's sink.
 
-    with PostgresSink.open(dsn) as sink:
+    with PostgresSink.open(dsn, exclusive=False) as sink:    # no export lock: rows only
         write_rows(sink, "ohlcv", batch, timeframe="1m")      # batch: symbol + the table's lake columns
 
 Each symbol's rows replace that series' rows in `[first time, last time]`, with `source` = `stream` (or the

@@ -92,8 +92,17 @@ class PostgresSink:
 
     @classmethod
     def open(
-        cls, dsn: str, *, schema: str = "public", timescale: TimescaleMode = "auto", connect_timeout: int = 10
+        cls,
+        dsn: str,
+        *,
+        schema: str = "public",
+        timescale: TimescaleMode = "auto",
+        connect_timeout: int = 10,
+        exclusive: bool = True,
     ) -> PostgresSink:
+        """Connect and prepare the schema. `exclusive` (an export) holds the schema's advisory lock for the
+        connection's life, so two exports never interleave their merges; a stream collector's sink
+        (`exclusive=False`) only writes rows and does not take it."""
         psycopg = _psycopg()
         if timescale not in TIMESCALE_MODES:
             raise UsageError(f"--timescale must be auto, on or off, not {timescale!r}")
@@ -108,6 +117,8 @@ class PostgresSink:
             # watermark commits with its rows, so the export resumes from what PostgreSQL kept.
             connection.execute(b"SET synchronous_commit TO off")
             sink = cls(connection, schema, timescale=False)
+            if exclusive:
+                sink._lock()
             sink._prepare(timescale)
         except psycopg.Error as error:
             connection.close()
@@ -131,6 +142,15 @@ class PostgresSink:
         with self.connection.cursor() as cursor:
             cursor.execute(query.encode(), params)  # bytes: our SQL is built, not user-given
             return list(cursor.fetchall()) if cursor.description else []
+
+    def _lock(self) -> None:
+        key = f"binance-lake export {self.schema}"
+        if not self.execute("SELECT pg_try_advisory_lock(hashtext(%s))", [key])[0][0]:
+            raise PostgresError(
+                f"another binance-lake export into schema {self.schema} is running on this server; "
+                "wait for it to finish (or export to another --schema)"
+            )
+        self.connection.commit()  # the lock is the session's: it outlives this transaction
 
     def _relkind(self, name: str) -> str | None:
         rows = self.execute(
@@ -156,6 +176,8 @@ class PostgresSink:
             self.execute(statement)
         for table in TABLES:
             self._prepare_table(table, mode)
+        # What the tables are, not what was asked: tables made as plain partitions stay plain.
+        self.timescale = self.timescale and not self.partitioned
         if self._relkind(ddl.OI_PRICE) is None:
             for statement in (
                 ddl.timescale_oi_price(self.schema) if self.timescale else ddl.plain_oi_price(self.schema)
