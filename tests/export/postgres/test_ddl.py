@@ -76,3 +76,39 @@ def test_plain_layout_and_names_are_quoted() -> None:
         == 'REFRESH MATERIALIZED VIEW CONCURRENTLY "s"."oi_price_1h"'
     )
     assert ddl.refresh_oi_price("s", False, populated=False) == 'REFRESH MATERIALIZED VIEW "s"."oi_price_1h"'
+
+
+def test_the_timescale_statements_plain_postgresql_knows_run(pg_dsn: str) -> None:
+    """What of the TimescaleDB layout is plain SQL runs on the real server: every table definition, and
+    oi_price_1h's view over a stand-in for the continuous aggregate with the same columns."""
+    import psycopg
+
+    with psycopg.connect(pg_dsn) as connection:
+        connection.execute(b'CREATE SCHEMA "ts"')
+        for table in TABLES:
+            connection.execute(ddl.timescale_table("ts", table)[0].encode())
+        aggregate = ddl.timescale_oi_price("ts")[0]
+        select = aggregate[aggregate.index("SELECT") : aggregate.index("WITH NO DATA")]
+        # time_bucket and last() are TimescaleDB's; date_bin and max stand in for them to type the columns.
+        stand_in = select.replace("time_bucket(INTERVAL '1 hour', time)", "date_bin('1 hour', time, 'epoch')")
+        stand_in = stand_in.replace("last(open_interest, time)", "max(open_interest)")
+        stand_in = stand_in.replace("last(open_interest_value, time)", "max(open_interest_value)")
+        connection.execute(f'CREATE TABLE "ts"."open_interest_1h" AS {stand_in}'.encode())
+        connection.execute(ddl.timescale_oi_price("ts")[2].encode())
+        columns = connection.execute(
+            b"SELECT column_name FROM information_schema.columns WHERE table_schema = 'ts' "
+            b"AND table_name = 'oi_price_1h' ORDER BY ordinal_position"
+        ).fetchall()
+    assert [c[0] for c in columns] == [
+        "bucket",
+        "symbol",
+        "open_interest",
+        "open_interest_value",
+        "avg_open_interest",
+        "open",
+        "high",
+        "low",
+        "close",
+        "volume",
+        "quote_volume",
+    ]
