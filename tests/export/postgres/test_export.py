@@ -12,11 +12,11 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from binance_lake.core.errors import UsageError
+from binance_lake.core.errors import PostgresError, UsageError
 from binance_lake.core.partitions import parse_partition_path
 from binance_lake.core.provenance import Provenance
 from binance_lake.export.postgres.live import write_rows
-from binance_lake.export.postgres.sink import PostgresError, PostgresSink
+from binance_lake.export.postgres.sink import PostgresSink
 from binance_lake.export.postgres.tables import BY_NAME, PgTable
 from binance_lake.lake import Lake
 from binance_lake.load.reader import load_table

@@ -30,7 +30,7 @@ import numpy as np
 import numpy.typing as npt
 import pyarrow as pa
 
-from binance_lake.core.errors import BinanceLakeError, UsageError
+from binance_lake.core.errors import PostgresError, UsageError
 from binance_lake.export.postgres import ddl
 from binance_lake.export.postgres.binary import PG_EPOCH_US, encode
 from binance_lake.export.postgres.tables import SOURCES, TABLES, PgTable
@@ -41,10 +41,6 @@ if TYPE_CHECKING:
 TimescaleMode = Literal["auto", "on", "off"]
 TIMESCALE_MODES: tuple[TimescaleMode, ...] = ("auto", "on", "off")
 INSTALL_HINT = "pip install 'binance-lake[postgres]' (psycopg 3)"
-
-
-class PostgresError(BinanceLakeError):
-    """PostgreSQL refused a connection or a statement (one sentence, the server's first line)."""
 
 
 def first_line(error: BaseException) -> str:
