@@ -9,6 +9,7 @@ user (the server refuses to run as root; its directories must be owned by it), t
 from __future__ import annotations
 
 import contextlib
+import importlib.util
 import os
 import shutil
 import socket
@@ -99,7 +100,9 @@ def running_postgres() -> Iterator[str]:
 def pg_server() -> Iterator[str]:
     """The DSN of a running PostgreSQL 15 server's `postgres` database (trust auth, loopback only)."""
     require(available(), "PostgreSQL 15", INSTALL)
-    pytest.importorskip("psycopg", reason="pip install 'binance-lake[postgres]'")
+    require(
+        importlib.util.find_spec("psycopg") is not None, "psycopg 3", "pip install 'binance-lake[postgres]'"
+    )
     with running_postgres() as dsn:
         yield dsn
 

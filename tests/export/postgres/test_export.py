@@ -28,7 +28,12 @@ from binance_lake.storage.parquet import write_table_atomic
 from binance_lake.storage.provenance import DayRecord, record_days
 from tests.engine.test_sync_sim import lake_on
 
-psycopg = pytest.importorskip("psycopg")
+
+def connect(dsn: str) -> Any:
+    import psycopg  # the optional extra; the pg_dsn fixture has required it (skip, or fail in CI)
+
+    return psycopg.connect(dsn)
+
 
 SYMBOLS = ("BTCUSDT", "ETHUSDT", "XEMUSDT")  # XEMUSDT is delisted in October 2023
 START, END = "2023-09-01", "2023-10-31"
@@ -54,7 +59,7 @@ def lake_root(sim_server: SimServer, tmp_path_factory: pytest.TempPathFactory) -
 
 
 def rows_of(dsn: str, table: str, order: str = "symbol, time") -> list[tuple[Any, ...]]:
-    with psycopg.connect(dsn) as connection:
+    with connect(dsn) as connection:
         return connection.execute(f"SELECT * FROM {table} ORDER BY {order}".encode()).fetchall()
 
 
@@ -103,7 +108,7 @@ def test_export_equals_the_lake_and_a_rerun_changes_nothing(lake_root: Path, pg_
         assert {r[-1] for r in held} <= {"archive_monthly", "archive_daily"}
         assert by_table[(name, interval)].rows == len(held)
     # Month partitions and the BRIN index are real.
-    with psycopg.connect(pg_dsn) as connection:
+    with connect(pg_dsn) as connection:
         parts = connection.execute(
             b"SELECT c.relname FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid "
             b"WHERE i.inhparent = 'ohlcv'::regclass ORDER BY 1"
@@ -230,7 +235,7 @@ def test_liquidations_keyless_text_columns_and_daily_partitions(lake_root: Path,
     held = without_source(rows_of(pg_dsn, "cm.liquidations", order))
     assert len(held) == len(want) > 0
     assert sorted(held, key=repr) == sorted(want, key=repr)
-    with psycopg.connect(pg_dsn) as connection:
+    with connect(pg_dsn) as connection:
         versions = connection.execute(b"SELECT partitions FROM cm.data_versions").fetchone()
     assert versions is not None and sorted(versions[0]) == [
         "2023-10-01.parquet",
