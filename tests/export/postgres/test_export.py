@@ -4,13 +4,17 @@ is replaced; an interrupted export resumes from its watermark."""
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
+import itertools
 from pathlib import Path
 from typing import Any
 
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
+from hypothesis import HealthCheck, Phase, given, settings
+from hypothesis import strategies as st
 
 from binance_lake.core.errors import PostgresError, UsageError
 from binance_lake.core.partitions import parse_partition_path
@@ -337,3 +341,74 @@ def test_a_stream_collector_writes_through_the_same_sink(
     held = rows_of(pg_dsn, "ohlcv")
     assert without_source(held) == expected(root, BY_NAME["ohlcv"], "1h")
     assert "stream" not in {r[-1] for r in held}
+
+
+_EXAMPLES = itertools.count()
+STEP = st.tuples(
+    st.sampled_from(["BTCUSDT", "ETHUSDT"]),
+    st.sampled_from(["2023-09", "2023-10"]),
+    st.integers(1, 30),  # days September keeps (October, each series' last partition, keeps its days)
+    st.floats(0.5, 2.0),  # close scaled by
+    st.sampled_from([37, 500, 4096]),  # batch_rows of the export after the change
+    st.one_of(st.none(), st.integers(1, 4)),  # that export interrupted at its n-th merge, then run again
+)
+
+
+@pytest.mark.slow
+# No shrinking: each example is a few exports on a shared machine, so a failure is reported as found.
+@settings(
+    max_examples=5,
+    deadline=None,
+    phases=[Phase.explicit, Phase.reuse, Phase.generate],
+    suppress_health_check=[HealthCheck.function_scoped_fixture],
+)
+@given(steps=st.lists(STEP, min_size=1, max_size=3))
+def test_postgres_always_equals_the_lake(
+    lake_root: Path, pg_dsn: str, tmp_path: Path, steps: list[tuple[str, str, int, float, int, int | None]]
+) -> None:
+    """Whatever partitions change, with whatever batch size, interrupted or not: after the export,
+    PostgreSQL holds exactly the lake's rows (no duplicate, nothing stale, nothing missing)."""
+    import shutil
+
+    n = next(_EXAMPLES)
+    root, schema = tmp_path / f"lake{n}", f"p{n}"
+    shutil.copytree(lake_root, root)
+    lake = Lake(root)
+    arguments: dict[str, Any] = dict(datasets="klines", start=START, end=END, schema=schema)
+    lake.export_postgres(pg_dsn, **arguments, batch_rows=1000)
+    for symbol, month, days, scale, batch_rows, interrupt in steps:
+        relative = f"tables/klines/market=um/interval=1h/symbol={symbol}/{month}.parquet"
+        table = pq.read_table(root / relative)
+        if month == "2023-09":
+            times = table.column("open_time")
+            table = table.filter(
+                pa.compute.less(
+                    times,
+                    pa.scalar(dt.datetime(2023, 9, 1, tzinfo=dt.UTC) + dt.timedelta(days=days), times.type),
+                )
+            )
+        table = table.set_column(4, "close", pa.compute.multiply(table.column("close"), scale))
+        _set_day(root, relative, table, dt.date.fromisoformat(month + "-01"), Provenance.ARCHIVE_MONTHLY)
+        if interrupt is not None:
+            real, calls = PostgresSink.merge, itertools.count(1)
+
+            def failing(
+                self: PostgresSink,
+                *args: Any,
+                calls: Any = calls,
+                at: int = interrupt,
+                real: Any = real,
+                **kwargs: Any,
+            ) -> int:
+                if next(calls) == at:
+                    raise PostgresError("the connection broke")
+                return real(self, *args, **kwargs)
+
+            PostgresSink.merge = failing  # type: ignore[method-assign]
+            try:
+                with contextlib.suppress(PostgresError):
+                    lake.export_postgres(pg_dsn, **arguments, batch_rows=batch_rows)
+            finally:
+                PostgresSink.merge = real  # type: ignore[method-assign]
+        lake.export_postgres(pg_dsn, **arguments, batch_rows=batch_rows)
+        assert without_source(rows_of(pg_dsn, f"{schema}.ohlcv")) == expected(root, BY_NAME["ohlcv"], "1h")
