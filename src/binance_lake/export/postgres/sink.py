@@ -15,8 +15,8 @@ rows of one or more series) in one transaction:
 Replacing the range `[lo, hi)` rather than upserting keys makes a re-run idempotent, replaces a provisional
 (REST or stream) row the lake has since replaced, drops rows the lake no longer holds in that range, and
 works for `liquidations`, which has no key. Because the watermark moves in the same transaction as the
-rows, an interrupted export resumes exactly where PostgreSQL stands. The stream collector can write through
-the same `merge` (new rows, each series' span starting at its first new time).
+rows, an interrupted export resumes exactly where PostgreSQL stands. A stream collector writes through the
+same `merge` (export/postgres/live.py). An export holds the schema's advisory lock while it runs.
 """
 
 from __future__ import annotations
