@@ -20,6 +20,8 @@ PUBLIC = [
     "Missing",
     "MissingDataWarning",
     "Phase",
+    "PostgresError",
+    "PostgresExportReport",
     "ProbeReport",
     "ProgressEvent",
     "ProgressSink",
@@ -48,6 +50,8 @@ HOMES = {
     "Missing": "binance_lake.load.missing",
     "MissingDataWarning": "binance_lake.core.errors",
     "Phase": "binance_lake.core.progress",
+    "PostgresError": "binance_lake.core.errors",
+    "PostgresExportReport": "binance_lake.export.postgres.export",
     "ProgressEvent": "binance_lake.core.progress",
     "ProgressSink": "binance_lake.core.progress",
     "SchemaTooNew": "binance_lake.core.errors",
@@ -87,7 +91,15 @@ def test_star_import_gives_exactly_the_public_names() -> None:
 
 
 def test_errors_users_catch_share_the_base_class() -> None:
-    for name in ("IntegrityError", "LakeLocked", "Restricted", "SourceError", "Stalled", "StorageError"):
+    for name in (
+        "IntegrityError",
+        "LakeLocked",
+        "PostgresError",
+        "Restricted",
+        "SourceError",
+        "Stalled",
+        "StorageError",
+    ):
         assert issubclass(getattr(binance_lake, name), binance_lake.BinanceLakeError)
     assert issubclass(binance_lake.UsageError, binance_lake.BinanceLakeError)
     assert issubclass(binance_lake.MissingDataWarning, UserWarning)

@@ -18,6 +18,7 @@ from binance_lake.core.errors import (
     IntegrityError,
     LakeLocked,
     MissingDataWarning,
+    PostgresError,
     Restricted,
     SchemaTooNew,
     SourceError,
@@ -32,6 +33,7 @@ if TYPE_CHECKING:
     from binance_lake.catalog.probe import ProbeReport
     from binance_lake.catalog.refresh import RefreshReport
     from binance_lake.engine.sync import SyncReport
+    from binance_lake.export.postgres.export import PostgresExportReport
     from binance_lake.export.sink import ExportReport
     from binance_lake.lake import Lake
     from binance_lake.load.missing import Gap, Missing, missing_of
@@ -48,6 +50,8 @@ __all__ = [
     "Missing",
     "MissingDataWarning",
     "Phase",
+    "PostgresError",
+    "PostgresExportReport",
     "ProbeReport",
     "ProgressEvent",
     "ProgressSink",
@@ -79,6 +83,7 @@ _LAZY = {
     "missing_of": "binance_lake.load.missing",
     "Batches": "binance_lake.load.stream",
     "ExportReport": "binance_lake.export.sink",
+    "PostgresExportReport": "binance_lake.export.postgres.export",
 }
 
 

@@ -15,6 +15,7 @@ from binance_lake import __version__
 from binance_lake.cli.catalog_cmd import catalog_app
 from binance_lake.cli.daemon_cmd import daemon_command
 from binance_lake.cli.demo_cmd import demo_command
+from binance_lake.cli.export_postgres_cmd import register as register_export_postgres
 from binance_lake.cli.load_cmd import load_command, query_command, status_command
 from binance_lake.cli.monitor_cmd import monitor_command
 from binance_lake.cli.render import err_console
@@ -129,6 +130,8 @@ app.command("status", cls=SettingsCommand)(status_command)
 app.command("daemon", cls=SettingsCommand)(daemon_command)
 app.command("monitor", cls=SettingsCommand)(monitor_command)
 app.command("stream", cls=SettingsCommand)(stream_command)
+
+register_export_postgres(export_app)
 
 
 INTERRUPTED = "interrupted; everything already stored is kept"

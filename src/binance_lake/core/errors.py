@@ -144,6 +144,11 @@ class SchemaTooNew(StorageError):
     """The lake's database was written by a newer binance-lake than this one. Upgrade binance-lake."""
 
 
+class PostgresError(BinanceLakeError):
+    """PostgreSQL refused a connection or a statement of an export (the server's first line); nothing of the
+    failed batch was kept, and the same export resumes from what was."""
+
+
 class StreamError(BinanceLakeError):
     """A WebSocket stream failed and could not be resumed."""
 

@@ -1,4 +1,5 @@
-"""Exporters: the lake's rows written into another tool's format (Qlib `.bin` datasets, CSV, …).
+"""Exporters: the lake's rows written into another tool's format (Qlib `.bin` datasets, CSV, PostgreSQL
+tables).
 
 An exporter never reads partitions itself, and never imports `load/` (its sibling layer): it is handed an
 `OpenStream` (`export.sink`), a function that turns a `SeriesAsk` into a stream of Arrow record batches in

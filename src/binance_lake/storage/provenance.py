@@ -122,12 +122,13 @@ def held_days(
     symbols: Sequence[str],
     first: dt.date,
     last: dt.date,
+    schema: str = "",
 ) -> list[HeldDay]:
     """Every stored day of the series for `symbols` within `first .. last`, with its source, in (symbol,
-    day) order."""
+    day) order. `schema` names an attached lake (`"lake."`, as `load.connection.attached` opens it)."""
     rows = connection.execute(
-        """
-        SELECT dataset, "interval", symbol, day, source, upstream_ref, etag, "rows" FROM day_provenance
+        f"""
+        SELECT dataset, "interval", symbol, day, source, upstream_ref, etag, "rows" FROM {schema}day_provenance
         WHERE market = ? AND dataset = ? AND "interval" IS NOT DISTINCT FROM ? AND list_contains(?, symbol)
           AND day BETWEEN ? AND ?
         ORDER BY symbol, day
