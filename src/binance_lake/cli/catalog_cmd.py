@@ -22,7 +22,9 @@ MARKETS = typer.Option(None, "--markets", help="Comma-separated markets: spot,um
 DATASETS = typer.Option(
     None, "--datasets", help="Comma-separated datasets, e.g. klines,fundingRate (default: all)."
 )
-SYMBOLS = typer.Option(None, "--symbols", help="Comma-separated symbols or @set names (default: all).")
+SYMBOLS = typer.Option(
+    None, "--symbols", help="Comma-separated symbols, @set names or @file:PATH (default: all)."
+)
 INTERVALS = typer.Option(
     None, "--intervals", help="Comma-separated kline intervals, e.g. 1h,1m (default: all)."
 )
@@ -85,7 +87,7 @@ def refresh_command(
 ) -> None:
     """List the archive and record new, changed (re-uploaded) and gone files. Safe to re-run at any time."""
     lake = _lake(ctx)
-    chosen = lake.settings.expand_symbols(symbols) if symbols else None
+    chosen = symbols or None  # `@set`s, `@file:` and ccxt names expand in the Lake (`catalog.request`)
     # Progress goes to stderr: bars on a terminal, else a line every few seconds (JSON lines for json).
     with ProgressDisplay(choose_shape(as_json=fmt is OutputFormat.JSON)) as shown:
         report = lake.catalog.refresh(

@@ -36,7 +36,7 @@ def _check_out(out: Path) -> None:
 def load_command(
     ctx: typer.Context,
     dataset: str = typer.Argument(..., help="Dataset, e.g. klines, fundingRate, metrics."),
-    symbols: str = typer.Option(..., "--symbols", help="Comma-separated symbols or @set names."),
+    symbols: str = typer.Option(..., "--symbols", help="Comma-separated symbols, @set names or @file:PATH."),
     start: str = typer.Option(
         ..., "--start", help="First day (YYYY-MM-DD) or first time (YYYY-MM-DDTHH:MM, UTC), included."
     ),
@@ -60,7 +60,7 @@ def load_command(
         raise UsageError(f"--out must end in .parquet or .csv, not {out.name!r}")
     _check_out(out)
     lake = _lake(ctx)
-    chosen = lake.settings.expand_symbols(symbols)
+    chosen = lake.settings.expand_symbols(symbols, market)
     table = lake.load(dataset, chosen, start, end, market=market, interval=interval, as_="arrow")
     from binance_lake.load import missing_of
 

@@ -136,7 +136,9 @@ def sync_command(
     intervals: str | None = typer.Option(
         None, "--intervals", help="Comma-separated kline intervals, e.g. 1h,1m."
     ),
-    symbols: str | None = typer.Option(None, "--symbols", help="Comma-separated symbols or @set names."),
+    symbols: str | None = typer.Option(
+        None, "--symbols", help="Comma-separated symbols, @set names or @file:PATH."
+    ),
     all_symbols: bool = typer.Option(
         False,
         "--all",

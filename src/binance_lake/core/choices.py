@@ -30,13 +30,14 @@ def as_list(value: Names) -> list[str]:
     return list(value)
 
 
-def chosen_symbols(settings: Settings, symbols: Names) -> tuple[str, ...] | None:
+def chosen_symbols(settings: Settings, symbols: Names, market: str | None = None) -> tuple[str, ...] | None:
     """None (every symbol) when `symbols` is None; otherwise the named symbols and `@set` members, never
-    empty: an explicitly empty list (`[]`, `",,"`, `" "`, an empty set) is a mistake, not "the whole market"."""
+    empty: an explicitly empty list (`[]`, `",,"`, `" "`, an empty set) is a mistake, not "the whole market".
+    ccxt names are mapped for `market` (`core.symbols.from_ccxt`)."""
     if symbols is None:
         return None
     chosen = [part.strip() for part in as_list(symbols) if part.strip()]
-    expanded = tuple(settings.expand_symbols(",".join(chosen))) if chosen else ()
+    expanded = tuple(settings.expand_symbols(",".join(chosen), market)) if chosen else ()
     if not expanded:
         raise UsageError(NO_SYMBOLS)
     return expanded

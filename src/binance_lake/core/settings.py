@@ -26,7 +26,7 @@ from pathlib import Path
 from types import MappingProxyType
 
 from binance_lake.core.errors import UsageError
-from binance_lake.core.symbols import normalize_symbol, parse_symbol_list, split_list
+from binance_lake.core.symbols import expand_symbol_list, normalize_symbol
 
 CONFIG_FILE_NAME = "binance-lake.toml"
 CONFIG_ENV = "BINANCE_LAKE_CONFIG"
@@ -65,21 +65,10 @@ class Settings:
     symbol_sets: Mapping[str, tuple[str, ...]] = field(default_factory=lambda: MappingProxyType({}))
     """Named symbol sets from the `[symbols]` table of the config file (`--symbols @name`)."""
 
-    def expand_symbols(self, text: str) -> list[str]:
-        """Parse a `--symbols` value: names and `@set` references, comma-separated."""
-        symbols: list[str] = []
-        for part in split_list(text):
-            if part.startswith("@"):
-                name = part[1:]
-                if name not in self.symbol_sets:
-                    known = ", ".join(sorted(self.symbol_sets)) or "none defined"
-                    raise UsageError(
-                        f"unknown symbol set @{name} (known: {known}; define it in {CONFIG_FILE_NAME})"
-                    )
-                symbols.extend(self.symbol_sets[name])
-            else:
-                symbols.extend(parse_symbol_list(part))
-        return list(dict.fromkeys(symbols))
+    def expand_symbols(self, text: str, market: str | None = None) -> list[str]:
+        """Parse a `--symbols` value: names (ccxt's `BTC/USDT:USDT` too, mapped for `market`), `@set` references
+        and `@file:PATH`, comma-separated (`core.symbols.expand_symbol_list`)."""
+        return expand_symbol_list(text, self.symbol_sets, market=market, config_name=CONFIG_FILE_NAME)
 
 
 ENV_NAMES: Mapping[str, str] = MappingProxyType(

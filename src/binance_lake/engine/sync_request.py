@@ -32,9 +32,10 @@ def build_sync_request(
     defaults to today (UTC); both days are included."""
     first = as_day(start)
     last = as_day(end) if end is not None else dt.datetime.now(dt.UTC).date()
-    chosen = chosen_symbols(settings, symbols)
+    chosen_market = parse_market(market)
+    chosen = chosen_symbols(settings, symbols, chosen_market.value)
     request = SyncRequest(
-        market=parse_market(market),
+        market=chosen_market,
         datasets=tuple(get_dataset(d).name for d in as_list(datasets)),
         first_day=first,
         last_day=last,
