@@ -1,5 +1,5 @@
 """`binance-lake catalog …`: refresh the catalog from the archive listing, probe recent days, and ask what
-the archive holds (snapshot, timeline, range, earliest, synchronal, symbols)."""
+the archive holds (snapshot, timeline, range, earliest, synchronal, symbols, reports)."""
 
 from __future__ import annotations
 
@@ -312,3 +312,16 @@ def symbols_command(
     """Every symbol the archive holds, delisted ones included."""
     chosen = renamed(markets, market, new="--markets", old="--market")
     print_table(_lake(ctx).catalog.symbols(markets=chosen, as_="arrow"), fmt, title="symbols", limit=LIMIT)
+
+
+@catalog_app.command("reports", cls=SettingsCommand)
+def reports_command(
+    ctx: typer.Context,
+    out: str = typer.Option(..., "--out", help="Directory the CSV files are written to (created if needed)."),
+    markets: str | None = typer.Option(None, "--markets", help="Comma-separated: spot,um,cm (default: all)."),
+) -> None:
+    """Write seed 001's availability reports: <market>_earliest_dates.csv, spot_um_usdt_filtered.csv,
+    spot_synchronal.csv, consolidated_base_symbols.csv. Delete lines of spot_synchronal.csv and pass it as
+    --symbols @file:PATH to shortlist."""
+    for written in _lake(ctx).catalog.reports(out, markets=markets):
+        console.print(f"wrote {written.rows:,} rows to {written.path}", highlight=False, markup=False)
