@@ -74,3 +74,24 @@ def test_the_options_defaults_are_the_api_defaults() -> None:
     parameters = inspect.signature(Lake.sync).parameters
     for option in dataclasses.fields(SyncOptions):
         assert parameters[option.name].default == option.default, option.name
+
+
+def test_ccxt_names_are_mapped_for_the_market_and_mismatches_say_the_mapping() -> None:
+    def chosen(market: str, symbols: str) -> tuple[str, ...]:
+        return build_sync_request(
+            Settings(),
+            market=market,
+            datasets="klines",
+            symbols=symbols,
+            intervals="1h",
+            start="2024-01-01",
+            end=None,
+        ).symbols
+
+    assert chosen("um", "BTC/USDT:USDT,SOL/USDT") == ("BTCUSDT", "SOLUSDT")
+    assert chosen("cm", "BTC/USD:BTC") == ("BTCUSD_PERP",)
+    assert chosen("spot", "SOL/USDT") == ("SOLUSDT",)
+    with pytest.raises(
+        UsageError, match="BTC/USDT:USDT is BTCUSDT on um, not a spot symbol; use --market um"
+    ):
+        chosen("spot", "BTC/USDT:USDT")
