@@ -13,6 +13,7 @@ from rich.markup import escape
 
 from binance_lake import __version__
 from binance_lake.cli.catalog_cmd import catalog_app
+from binance_lake.cli.config_cmd import config_app
 from binance_lake.cli.demo_cmd import demo_command
 from binance_lake.cli.load_cmd import load_command, query_command, status_command
 from binance_lake.cli.render import err_console
@@ -108,6 +109,7 @@ def _root(
 
 
 app.add_typer(catalog_app, name="catalog")
+app.add_typer(config_app, name="config")
 app.command("sync", cls=SettingsCommand)(sync_command)
 app.command("demo")(demo_command)
 app.command("load", cls=SettingsCommand)(load_command)

@@ -45,7 +45,9 @@ def load_command(
         "--end",
         help="Last day (YYYY-MM-DD), included; or a time (YYYY-MM-DDTHH:MM, UTC), excluded (default: today).",
     ),
-    market: str = typer.Option("um", "--market", help="spot, um, cm or option."),
+    market: str | None = typer.Option(
+        None, "--market", help="spot, um, cm or option (default: defaults.market of the config, else um)."
+    ),
     interval: str | None = typer.Option(None, "--interval", help="Kline interval, e.g. 1h (klines family)."),
     out_path: str = typer.Option(..., "--out", help="Output file: .parquet or .csv."),
 ) -> None:
@@ -60,6 +62,7 @@ def load_command(
         raise UsageError(f"--out must end in .parquet or .csv, not {out.name!r}")
     _check_out(out)
     lake = _lake(ctx)
+    market = market or lake.settings.default_market
     chosen = lake.settings.expand_symbols(symbols, market)
     table = lake.load(dataset, chosen, start, end, market=market, interval=interval, as_="arrow")
     from binance_lake.load import missing_of

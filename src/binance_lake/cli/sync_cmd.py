@@ -129,12 +129,18 @@ def _print_summary(report: SyncReport) -> None:
 
 def sync_command(
     ctx: typer.Context,
-    market: str = typer.Option("um", "--market", help="spot, um, cm or option."),
-    datasets: str = typer.Option(
-        ..., "--datasets", help="Comma-separated, e.g. klines,markPriceKlines,fundingRate."
+    market: str | None = typer.Option(
+        None, "--market", help="spot, um, cm or option (default: defaults.market of the config, else um)."
+    ),
+    datasets: str | None = typer.Option(
+        None,
+        "--datasets",
+        help="Comma-separated, e.g. klines,markPriceKlines,fundingRate (default: defaults.datasets of the config, else klines).",
     ),
     intervals: str | None = typer.Option(
-        None, "--intervals", help="Comma-separated kline intervals, e.g. 1h,1m."
+        None,
+        "--intervals",
+        help="Comma-separated kline intervals, e.g. 1h,1m (default: defaults.intervals of the config).",
     ),
     symbols: str | None = typer.Option(
         None, "--symbols", help="Comma-separated symbols, @set names or @file:PATH."
@@ -181,16 +187,19 @@ def sync_command(
     on a terminal, otherwise one line every BINANCE_LAKE_PROGRESS_SECONDS (5 s), JSON lines with --format json.
     """
     # `--symbols ''` or `--symbols ,,` is given but empty: `Lake.sync` refuses it ("no symbols given"); only
-    # neither or both of the two options is this message.
+    # neither or both of the two options is this message. Neither takes `[defaults] symbols` when it is set.
+    settings = state(ctx).settings()
+    if symbols is None and not all_symbols:
+        symbols = settings.default_symbols
     if (symbols is not None) == all_symbols:
-        raise UsageError("give either --symbols or --all")
+        raise UsageError("give either --symbols or --all (or set symbols in [defaults] of binance-lake.toml)")
     if include_delisted and not all_symbols:
         raise UsageError("--include-delisted only applies with --all")
     if as_json:
         fmt = renamed(
             None if fmt is OutputFormat.TABLE else fmt, OutputFormat.JSON, new="--format json", old="--json"
         )
-    lake = Lake(settings=state(ctx).settings())
+    lake = Lake(settings=settings)
     # Progress goes to stderr: bars on a terminal, else a line every few seconds (JSON lines for json).
     with ProgressDisplay(choose_shape(as_json=fmt is OutputFormat.JSON)) as shown:
         report = lake.sync(

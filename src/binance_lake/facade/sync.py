@@ -45,8 +45,8 @@ class SyncMethods(LakeBase):
     def sync(
         self,
         *,
-        market: str = "um",
-        datasets: str | Iterable[str] = ("klines",),
+        market: str | None = None,
+        datasets: str | Iterable[str] | None = None,
         symbols: str | Iterable[str] | None = None,
         intervals: str | Iterable[str] | None = None,
         start: DateLike,
@@ -63,7 +63,8 @@ class SyncMethods(LakeBase):
     ) -> SyncReport:
         """Mirror archive files into the lake: resumable, checksum-verified, parallel.
 
-        `symbols` None means every symbol of the market that traded on any day of the range, delisted since or
+        `market`, `datasets` and `intervals` left out are the settings' defaults (um, klines, none; the
+        `[defaults]` of binance-lake.toml). `symbols` None means every symbol of the market that traded on any day of the range, delisted since or
         not (`--all`); an empty list is a `UsageError`; `include_delisted` adds the `…SETTLED` settlement
         series. `@name` entries expand to the named sets of binance-lake.toml. Dates are whole UTC days, both
         included; `end` defaults to today. `refresh` lists the chosen prefixes first (`refresh_catalog=` is its
