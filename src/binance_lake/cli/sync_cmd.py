@@ -107,6 +107,13 @@ def _print_summary(report: SyncReport) -> None:
     table.add_row("quarantined (skipped)", str(len(skipped)))
     show(table)
     _print_lost(report)
+    without_raw = report.extras.get("rebuild_without_raw") or []
+    if isinstance(without_raw, list) and without_raw:
+        console.print(
+            f"[yellow]not rebuilt[/] {len(without_raw)} held files have no kept raw zip "
+            f"(e.g. {escape(str(without_raw[0]))}); a sync without --rebuild downloads them",
+            highlight=False,
+        )
     for line in unavailable_text(report.plan.unavailable)[:20]:
         console.print(f"[yellow]missing upstream[/] {escape(line)}", highlight=False)
     for failure in failed:
@@ -180,6 +187,14 @@ def sync_command(
         "--retry-quarantined",
         help="Download quarantined files again even if upstream did not change them.",
     ),
+    rebuild: bool = typer.Option(
+        False,
+        "--rebuild",
+        help="Re-ingest the held files from their kept raw zips; list and download nothing.",
+    ),
+    from_scratch: bool = typer.Option(
+        False, "--from-scratch", help="Ignore the recorded progress of this selection: plan every file again."
+    ),
 ) -> None:
     """Download archive files into typed Parquet: resumable, checksum-verified, parallel.
 
@@ -216,6 +231,8 @@ def sync_command(
             keep_raw=keep_raw,
             progress=shown,
             retry_quarantined=retry_quarantined,
+            rebuild=rebuild,
+            from_scratch=from_scratch,
         )
     if fmt is not OutputFormat.TABLE:
         print_record(report.summary(), fmt)

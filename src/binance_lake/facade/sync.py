@@ -10,6 +10,7 @@ from binance_lake.binance.clients import Clients
 from binance_lake.core.progress import ProgressSink, listing_apart
 from binance_lake.core.settings import Settings
 from binance_lake.core.timerange import DateLike
+from binance_lake.engine.plan import SyncMode
 from binance_lake.engine.sync import SyncOptions, SyncReport, SyncRequest, run_sync
 from binance_lake.engine.sync_request import build_sync_request
 from binance_lake.facade.base import LakeBase
@@ -60,6 +61,8 @@ class SyncMethods(LakeBase):
         refresh_progress: ProgressSink | None = None,
         refresh_catalog: bool | None = None,
         retry_quarantined: bool = False,
+        rebuild: bool = False,
+        from_scratch: bool = False,
     ) -> SyncReport:
         """Mirror archive files into the lake: resumable, checksum-verified, parallel.
 
@@ -72,6 +75,9 @@ class SyncMethods(LakeBase):
         otherwise). `dry_run` plans from the catalog as it is, lists and writes nothing, and reports the
         requested days the catalog never listed (`SyncReport.unlisted`).
         Quarantined files are fetched again when upstream changes them, or always with `retry_quarantined`.
+        `rebuild` re-ingests the held files of the request from their kept raw zips and lists and downloads
+        nothing; `from_scratch` ignores the recorded progress of the request and plans every file again
+        (`engine.plan.SyncMode`).
         With requests outstanding and no answer for `settings.stall_timeout` seconds, it raises `Stalled`
         (the state is recorded; the same call resumes). `progress` receives `ProgressEvent`s: the refresh's
         (phase "listing"), then the downloads' (phase "sync"); `refresh_progress=` is the old spelling for a
@@ -99,6 +105,7 @@ class SyncMethods(LakeBase):
             include_delisted=include_delisted,
         )
         options = SyncOptions(
+            mode=SyncMode.of(rebuild=rebuild, from_scratch=from_scratch),
             refresh=refresh,
             dry_run=dry_run,
             concurrency=concurrency,
