@@ -13,6 +13,7 @@ from rich.markup import escape
 
 from binance_lake import __version__
 from binance_lake.cli.catalog_cmd import catalog_app
+from binance_lake.cli.cleanup_cmd import cleanup_command
 from binance_lake.cli.config_cmd import config_app
 from binance_lake.cli.demo_cmd import demo_command
 from binance_lake.cli.load_cmd import load_command, query_command, status_command
@@ -115,6 +116,7 @@ app.command("demo")(demo_command)
 app.command("load", cls=SettingsCommand)(load_command)
 app.command("query", cls=SettingsCommand)(query_command)
 app.command("status", cls=SettingsCommand)(status_command)
+app.command("cleanup", cls=SettingsCommand)(cleanup_command)
 
 
 INTERRUPTED = "interrupted; everything already stored is kept"

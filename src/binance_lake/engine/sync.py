@@ -408,7 +408,7 @@ def set_aside(root: Path, damaged: Mapping[Partition, Damage]) -> list[Path]:
 
 # `storage.parquet` writes `.<name>.<pid>.<8 hex>.tmp` (and `.duckdb` sort scratch) next to a partition and
 # renames it into place; `ingest` splits tick files in `<root>/.ingest-*`. A killed sync leaves them behind.
-_TEMPORARY = re.compile(r"^\..+\.\d+\.[0-9a-f]{8}\.(tmp|duckdb)(\.wal)?$")
+TEMPORARY_NAME = re.compile(r"^\..+\.\d+\.[0-9a-f]{8}\.(tmp|duckdb)(\.wal)?$")
 INGEST_SCRATCH = ".ingest-*"
 
 
@@ -424,7 +424,7 @@ def remove_stale_temporaries(root: Path) -> int:
     tables = root / TABLES_DIR
     if tables.is_dir():
         for path in tables.rglob(".*"):
-            if path.is_file() and _TEMPORARY.match(path.name):
+            if path.is_file() and TEMPORARY_NAME.match(path.name):
                 path.unlink(missing_ok=True)
                 removed += 1
     return removed
