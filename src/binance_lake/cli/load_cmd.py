@@ -14,6 +14,7 @@ from rich.markup import escape
 from binance_lake.cli.options import FORMAT
 from binance_lake.cli.render import OutputFormat, console, err_console, print_table
 from binance_lake.cli.state import state
+from binance_lake.core.choices import as_list, replace_top
 from binance_lake.core.errors import StorageError, UsageError
 from binance_lake.lake import Lake
 
@@ -63,7 +64,8 @@ def load_command(
     _check_out(out)
     lake = _lake(ctx)
     market = market or lake.settings.default_market
-    chosen = lake.settings.expand_symbols(symbols, market)
+    ranked = replace_top(symbols, lambda n: lake.top_symbols(n, market=market, end=end))
+    chosen = lake.settings.expand_symbols(",".join(as_list(ranked)), market)
     table = lake.load(dataset, chosen, start, end, market=market, interval=interval, as_="arrow")
     from binance_lake.load import missing_of
 

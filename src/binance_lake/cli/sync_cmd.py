@@ -142,7 +142,8 @@ def sync_command(
     datasets: str | None = typer.Option(
         None,
         "--datasets",
-        help="Comma-separated, e.g. klines,markPriceKlines,fundingRate (default: defaults.datasets of the config, else klines).",
+        help="Comma-separated, e.g. klines,markPriceKlines,fundingRate "
+        "(default: defaults.datasets of the config, else klines).",
     ),
     intervals: str | None = typer.Option(
         None,

@@ -1,7 +1,7 @@
-"""Symbol names: validation and the comma-separated lists users type.
+"""Symbol names: validation, the comma-separated lists users type, ccxt's names, symbol files and `@top:N`.
 
-Pure (it reads only the symbol files a user names). Symbols are upper-case as Binance writes them (`BTCUSDT`, `BTCUSD_PERP`, `BTCUSDT_230929`,
-`CVCUSDTSETTLED`, `1000000BOBUSDT`); input may be given in any case.
+Pure (it reads only the symbol files a user names). Symbols are upper-case as Binance writes them
+(`BTCUSDT`, `BTCUSD_PERP`, `BTCUSDT_230929`, `CVCUSDTSETTLED`, `1000000BOBUSDT`); input may be given in any case.
 """
 
 from __future__ import annotations
@@ -101,7 +101,8 @@ _HEADER_WORDS = frozenset({"symbol", "symbols", "ticker", "pair", "name", "instr
 def read_symbol_file(path: Path) -> list[str]:
     """The symbols a CSV or text file names, in order: its `symbol` column when the header names one (seed
     001's reports start with `market`), else its first column; a header row (a first cell that is no symbol,
-    or a column word such as `ticker`), blank lines and `#` comments are skipped. A file that cannot be read, or names no symbol, is a `UsageError`."""
+    or a column word such as `ticker`), blank lines and `#` comments are skipped. A file that cannot be read,
+    or names no symbol, is a `UsageError`."""
     try:
         text = path.expanduser().read_text(encoding="utf-8-sig")
     except OSError as error:
@@ -131,6 +132,18 @@ def read_symbol_file(path: Path) -> list[str]:
     return list(dict.fromkeys(symbols))
 
 
+# --- dynamic sets: `@top:N`, ranked by the Lake (facade/symbols.py), not here --------------------------------
+TOP_PREFIX = "@top:"
+
+
+def top_count(part: str) -> int:
+    """N of an `@top:N` part; anything but a positive whole number is a `UsageError`."""
+    text = part[len(TOP_PREFIX) :].strip()
+    if not text.isdigit() or int(text) < 1:
+        raise UsageError(f"{part!r}: @top:N takes a positive number of symbols, e.g. @top:35")
+    return int(text)
+
+
 def expand_symbol_list(
     text: str, sets: Mapping[str, tuple[str, ...]], *, market: str | None = None, config_name: str = ""
 ) -> list[str]:
@@ -140,6 +153,12 @@ def expand_symbol_list(
     for part in split_list(text):
         if part.startswith(FILE_PREFIX):
             symbols.extend(read_symbol_file(Path(part[len(FILE_PREFIX) :])))
+        elif part.startswith(TOP_PREFIX):
+            top_count(part)
+            raise UsageError(
+                f"{part} is ranked by volume by `sync` and `load` (Lake.sync, Lake.load); "
+                "here name the symbols, an @set or an @file:PATH"
+            )
         elif part.startswith("@"):
             name = part[1:]
             if name not in sets:

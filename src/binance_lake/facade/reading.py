@@ -50,6 +50,7 @@ class ReadMethods(SyncMethods):
         never held are a `UsageError` naming the sync command; days it lacks are listed in the frame's
         `missing`. With `fill=True` the missing files are synced first.
         """
+        symbols = self._with_top(symbols, market, end)  # type: ignore[assignment]
         request = build_request(
             dataset, symbols, start, end, market=market, interval=interval, columns=columns
         )

@@ -13,9 +13,9 @@ from binance_lake.core.timerange import DateLike
 from binance_lake.engine.plan import SyncMode
 from binance_lake.engine.sync import SyncOptions, SyncReport, SyncRequest, run_sync
 from binance_lake.engine.sync_request import build_sync_request
-from binance_lake.facade.base import LakeBase
 from binance_lake.facade.keywords import warn_renamed
 from binance_lake.facade.loop import run_online
+from binance_lake.facade.symbols import SymbolMethods
 from binance_lake.storage.database import LakeDatabase, WriterLock
 
 
@@ -40,7 +40,7 @@ def run_sync_stage(
         return run_online(settings, work, concurrency=options.concurrency)
 
 
-class SyncMethods(LakeBase):
+class SyncMethods(SymbolMethods):
     """`Lake.sync`: mirror archive files into the lake."""
 
     def sync(
@@ -67,9 +67,11 @@ class SyncMethods(LakeBase):
         """Mirror archive files into the lake: resumable, checksum-verified, parallel.
 
         `market`, `datasets` and `intervals` left out are the settings' defaults (um, klines, none; the
-        `[defaults]` of binance-lake.toml). `symbols` None means every symbol of the market that traded on any day of the range, delisted since or
-        not (`--all`); an empty list is a `UsageError`; `include_delisted` adds the `…SETTLED` settlement
-        series. `@name` entries expand to the named sets of binance-lake.toml. Dates are whole UTC days, both
+        `[defaults]` of binance-lake.toml). `symbols` None means every symbol of the market that traded on any
+        day of the range, delisted since or not (`--all`); an empty list is a `UsageError`; `include_delisted`
+        adds the `…SETTLED` settlement series. `@name` entries expand to the named sets of binance-lake.toml,
+        `@file:PATH` to a file's symbols, `@top:N` to the N of highest 30-day quote volume up to `end`
+        (`Lake.top_symbols`); ccxt names (`BTC/USDT:USDT`) map to Binance's. Dates are whole UTC days, both
         included; `end` defaults to today. `refresh` lists the chosen prefixes first (`refresh_catalog=` is its
         old spelling, kept for one release). Only one process may sync a lake at a time (`LakeLocked`
         otherwise). `dry_run` plans from the catalog as it is, lists and writes nothing, and reports the
@@ -98,7 +100,7 @@ class SyncMethods(LakeBase):
             self.settings,
             market=market,
             datasets=datasets,
-            symbols=symbols,
+            symbols=self._with_top(symbols, market, end),
             intervals=intervals,
             start=start,
             end=end,

@@ -81,4 +81,3 @@ def tickers(
     """The ticker of each symbol that has bars in the window, in the order given."""
     found = (ticker_object(market, s, bars_of(s), decimals_of(s)) for s in symbols)
     return [t for t in found if t is not None]
-
