@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from binance_lake.binance.http import as_url, host_of, raise_for_status, read_body, translate_errors
 from binance_lake.binance.rest_client import RestClient
 from binance_lake.binance.retry import retrying
+from binance_lake.core import quirks
 from binance_lake.core.errors import ServerError, UsageError
 from binance_lake.core.settings import ENV_NAMES
 from binance_lake.core.vocabulary import Market
@@ -53,7 +54,9 @@ def parse_tickers(body: bytes, market: Market, *, url: str) -> list[Ticker]:
         if not isinstance(entry, dict) or not isinstance(entry.get("symbol"), str):
             raise ServerError(f"the ticker answer from {url} has an entry without a symbol", url=url)
         if market is Market.CM:
-            volume = _number(entry, "baseVolume", url) * _number(entry, "weightedAvgPrice", url)
+            volume = _number(entry, quirks.CM_TICKER_VOLUME_FIELD, url) * _number(
+                entry, "weightedAvgPrice", url
+            )
         else:
             volume = _number(entry, "quoteVolume", url)
         tickers.append(Ticker(entry["symbol"], volume))

@@ -57,3 +57,10 @@ BOOKDEPTH_FIRST_DAY = dt.date(2023, 1, 1)
 
 # Perpetual contracts report this deliveryDate in exchangeInfo (2100-12-25 08:00 UTC).
 PERPETUAL_DELIVERY_MS = 4133404800000
+
+# COIN-M klines' `quote_volume` column holds base-asset volume (issue #267), and dapi's 24 h ticker names
+# that figure `baseVolume` where fapi and spot answer `quoteVolume`: a COIN-M symbol's USD volume is its base
+# volume times its price (`--symbols @top:N` ranks cm that way, from the lake and from REST).
+# https://github.com/binance/binance-public-data/issues/267 ,
+# https://developers.binance.com/docs/derivatives/coin-margined-futures/market-data/24hr-Ticker-Price-Change-Statistics
+CM_TICKER_VOLUME_FIELD = "baseVolume"

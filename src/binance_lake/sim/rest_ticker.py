@@ -13,6 +13,7 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from typing import Any
 
+from binance_lake.core import quirks
 from binance_lake.core.vocabulary import Interval, Market
 from binance_lake.sim.rest_format import JsonObject, archive_text
 from binance_lake.sim.rest_series import US_PER_MS, Row
@@ -61,7 +62,7 @@ def ticker_object(
         "volume": num(volume, "volume"),
     }
     if market is Market.CM:
-        body["baseVolume"] = num(quote, "quote_volume")
+        body[quirks.CM_TICKER_VOLUME_FIELD] = num(quote, "quote_volume")
     else:
         body["quoteVolume"] = num(quote, "quote_volume")
     body |= {
