@@ -319,9 +319,15 @@ def reports_command(
     ctx: typer.Context,
     out: str = typer.Option(..., "--out", help="Directory the CSV files are written to (created if needed)."),
     markets: str | None = typer.Option(None, "--markets", help="Comma-separated: spot,um,cm (default: all)."),
+    fmt: OutputFormat = FORMAT,
 ) -> None:
     """Write seed 001's availability reports: <market>_earliest_dates.csv, spot_um_usdt_filtered.csv,
     spot_synchronal.csv, consolidated_base_symbols.csv. Delete lines of spot_synchronal.csv and pass it as
     --symbols @file:PATH to shortlist."""
-    for written in _lake(ctx).catalog.reports(out, markets=markets):
-        console.print(f"wrote {written.rows:,} rows to {written.path}", highlight=False, markup=False)
+    written = _lake(ctx).catalog.reports(out, markets=markets)
+    if fmt is not OutputFormat.TABLE:
+        files = pa.table({"path": [str(w.path) for w in written], "rows": [w.rows for w in written]})
+        print_table(files, fmt)
+        return
+    for report in written:
+        console.print(f"wrote {report.rows:,} rows to {report.path}", highlight=False, markup=False)
