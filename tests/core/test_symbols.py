@@ -103,3 +103,20 @@ def test_expand_mixes_files_sets_ccxt_and_names(tmp_path: Path) -> None:
     assert got == ["BTCUSDT", "ETHUSDT", "SOLUSDT", "BNBUSDT", "XRPUSDT"]
     with pytest.raises(UsageError, match="unknown symbol set @nope"):
         expand_symbol_list("@nope", {})
+
+
+def test_errors_naming_a_mapped_symbol_say_the_mapping() -> None:
+    from binance_lake.core.symbols import ccxt_named
+
+    expected = r"^not in the um archive: FOOUSDT \(FOO/USDT:USDT is FOOUSDT on um\)$"
+    with pytest.raises(UsageError, match=expected), ccxt_named("FOO/USDT:USDT,BTCUSDT", "um"):
+        raise UsageError("not in the um archive: FOOUSDT")
+    # an error about something else, or one that names the ccxt name itself, is left as it is
+    unrelated = r"^start 2024-02-01 is after end 2024-01-01$"
+    with pytest.raises(UsageError, match=unrelated), ccxt_named(["FOO/USDT:USDT"], "um"):
+        raise UsageError("start 2024-02-01 is after end 2024-01-01")
+    refused = (
+        r"^BTC/USDT:USDT is BTCUSDT on um, not a spot symbol; use --market um or name the spot symbol itself$"
+    )
+    with pytest.raises(UsageError, match=refused), ccxt_named("BTC/USDT:USDT", "spot"):
+        from_ccxt("BTC/USDT:USDT", "spot")

@@ -6,10 +6,11 @@ Pure (it reads only the symbol files a user names). Symbols are upper-case as Bi
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import io
 import re
-from collections.abc import Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from pathlib import Path
 
 from binance_lake.core.errors import UsageError
@@ -90,6 +91,31 @@ def from_ccxt(text: str, market: str | None = None) -> tuple[str, str]:
             + (f" or name the {market} symbol itself" if market != "option" else "")
         )
     return symbol, implied
+
+
+@contextlib.contextmanager
+def ccxt_named(symbols: str | Iterable[str] | None, market: str | None) -> Iterator[None]:
+    """Say the ccxt mapping in a `UsageError` that names a mapped symbol: "not in the um archive: FOOUSDT"
+    becomes "… (FOO/USDT:USDT is FOOUSDT on um)", so the user sees which of their names it was."""
+    parts = split_list(symbols) if isinstance(symbols, str) else [p.strip() for p in symbols or ()]
+    aliases: dict[str, tuple[str, str]] = {}
+    for part in parts:
+        if is_ccxt(part):
+            with contextlib.suppress(UsageError):  # a bad name is refused with its own sentence later
+                aliases[part.upper()] = from_ccxt(part, market)
+    try:
+        yield
+    except UsageError as error:
+        text = str(error)
+        # A sentence that already names the ccxt name (a mapping refused for the market) says it itself.
+        said = [
+            f"{n} is {symbol} on {on}"
+            for n, (symbol, on) in aliases.items()
+            if symbol in text and n not in text
+        ]
+        if not said:
+            raise
+        raise UsageError(f"{error} ({'; '.join(said)})") from None
 
 
 # --- symbol files (seed 001's shortlisting: delete lines from spot_synchronal.csv) ---------------------------

@@ -9,6 +9,7 @@ from collections.abc import Awaitable, Iterable
 from binance_lake.binance.clients import Clients
 from binance_lake.core.progress import ProgressSink, listing_apart
 from binance_lake.core.settings import Settings
+from binance_lake.core.symbols import ccxt_named
 from binance_lake.core.timerange import DateLike
 from binance_lake.engine.plan import SyncMode
 from binance_lake.engine.sync import SyncOptions, SyncReport, SyncRequest, run_sync
@@ -96,16 +97,20 @@ class SyncMethods(SymbolMethods):
         if refresh_catalog is not None:
             warn_renamed("refresh", "refresh_catalog", stacklevel=2)
             refresh = refresh_catalog
-        request = build_sync_request(
-            self.settings,
-            market=market,
-            datasets=datasets,
-            symbols=self._with_top(symbols, market, end),
-            intervals=intervals,
-            start=start,
-            end=end,
-            include_delisted=include_delisted,
-        )
+        if symbols is not None and not isinstance(symbols, str):
+            symbols = list(symbols)  # read twice below: a generator would be empty the second time
+        chosen_market = market or self.settings.default_market
+        with ccxt_named(symbols, chosen_market):
+            request = build_sync_request(
+                self.settings,
+                market=market,
+                datasets=datasets,
+                symbols=self._with_top(symbols, market, end),
+                intervals=intervals,
+                start=start,
+                end=end,
+                include_delisted=include_delisted,
+            )
         options = SyncOptions(
             mode=SyncMode.of(rebuild=rebuild, from_scratch=from_scratch),
             refresh=refresh,
@@ -115,4 +120,5 @@ class SyncMethods(SymbolMethods):
             retry_quarantined=retry_quarantined,
             progress=progress,
         )
-        return run_sync_stage(self.settings, self.database, request, options)
+        with ccxt_named(symbols, chosen_market):
+            return run_sync_stage(self.settings, self.database, request, options)
