@@ -105,3 +105,12 @@ def test_cli_load_with_top(sim_server: SimServer, tmp_path: Path) -> None:
         "load", "klines", "--symbols", "@top:x", "--start", "2026-11-10", "--out", str(out), env=env
     )
     assert_one_sentence(bad, 2, "@top:N takes a positive number")
+
+
+def test_load_names_the_ccxt_name_of_a_symbol_never_held(sim_server: SimServer, tmp_path: Path) -> None:
+    lake = Lake(settings=sim_server.settings(tmp_path / "lake"))
+    assert lake.sync(market="um", datasets="klines", intervals="1d", symbols="BTCUSDT", start=END, end=END).ok
+    with pytest.raises(UsageError, match=r"SOLUSDT.*\(SOL/USDT:USDT is SOLUSDT on um\)"):
+        lake.load("klines", iter(["SOL/USDT:USDT"]), END, END, market="um", interval="1d")
+    frame = lake.load("klines", iter(["BTC/USDT:USDT"]), END, END, market="um", interval="1d", as_="arrow")
+    assert set(frame["symbol"].to_pylist()) == {"BTCUSDT"}

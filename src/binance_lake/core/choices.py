@@ -59,11 +59,15 @@ def has_top(symbols: Names) -> bool:
 
 def replace_top(symbols: Names, ranked: Callable[[int], Sequence[str]]) -> Names:
     """`symbols` with each `@top:N` replaced by `ranked(N)` (the N symbols of highest quote volume, which the
-    Lake ranks); unchanged, and `ranked` never called, when there is none."""
-    if not has_top(symbols):
-        return symbols
+    Lake ranks); unchanged, and `ranked` never called, when there is none (an iterator comes back as a list:
+    it is read here)."""
+    if symbols is None:
+        return None
+    items = as_list(symbols)
+    if not any(p.strip().startswith(TOP_PREFIX) for p in items):
+        return symbols if isinstance(symbols, str) else items
     out: list[str] = []
-    for part in as_list(symbols):
+    for part in items:
         part = part.strip()
         out.extend(ranked(top_count(part)) if part.startswith(TOP_PREFIX) else [part])
     return out
