@@ -119,3 +119,13 @@ def test_plan_rebuild_takes_only_ingested_files_in_range() -> None:
     )
     assert [(p.key, p.sha256) for p in plan.fetch] == [(files[0].key, "aa")]
     assert without == (files[1].key,)
+
+
+def test_cli_refuses_both_modes_in_one_sentence(tmp_path: Path) -> None:
+    from tests.cli.runner import assert_one_sentence, run_cli
+
+    done = run_cli(
+        "sync", "--intervals", "1h", "--symbols", "BTCUSDT", "--start", "2024-01-01", "--rebuild", "--from-scratch",
+        env={"BINANCE_LAKE_ROOT": str(tmp_path / "lake")},
+    )  # fmt: skip
+    assert_one_sentence(done, 2, "--rebuild", "--from-scratch", "not both")
