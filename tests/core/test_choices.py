@@ -42,3 +42,22 @@ def test_an_explicitly_empty_symbol_list_is_refused(empty: str | list[str]) -> N
 def test_a_day_from_a_date_a_datetime_or_text() -> None:
     day = dt.date(2024, 1, 15)
     assert as_day(day) == as_day(dt.datetime(2024, 1, 15, 23, 59)) == as_day("2024-01-15") == day
+
+
+def test_replace_top_ranks_only_when_asked() -> None:
+    from binance_lake.core.choices import has_top, replace_top
+    from binance_lake.core.errors import UsageError
+
+    asked: list[int] = []
+
+    def ranked(n: int) -> list[str]:
+        asked.append(n)
+        return [f"S{i}USDT" for i in range(n)]
+
+    assert replace_top("BTCUSDT,ETHUSDT", ranked) == "BTCUSDT,ETHUSDT" and asked == []
+    assert replace_top(None, ranked) is None and not has_top(None)
+    assert replace_top(["@top:2", "XRPUSDT"], ranked) == ["S0USDT", "S1USDT", "XRPUSDT"] and asked == [2]
+    assert has_top(" @top:3 ,BTCUSDT")
+    for bad in ("@top:0", "@top:x", "@top:"):
+        with pytest.raises(UsageError, match="positive number"):
+            replace_top(bad, ranked)

@@ -1,12 +1,13 @@
 from __future__ import annotations
 
+import dataclasses
 import re
 from pathlib import Path
 
 import pytest
 
 from binance_lake.core.errors import UsageError
-from binance_lake.core.settings import Settings, check_root, resolve_settings
+from binance_lake.core.settings import Settings, check_root, explain_settings, resolve_settings
 
 
 def test_defaults_are_the_real_endpoints(tmp_path: Path) -> None:
@@ -129,3 +130,65 @@ def test_a_root_that_cannot_be_a_lake_is_one_sentence(tmp_path: Path) -> None:
             check_root(Path(kernel))
     assert check_root(tmp_path / "new" / "lake") == tmp_path / "new" / "lake"  # created later, by a writer
     assert check_root(tmp_path) == tmp_path
+
+
+def test_command_defaults_from_file_and_env(tmp_path: Path) -> None:
+    (tmp_path / "binance-lake.toml").write_text(
+        '[symbols]\nmajors = ["BTCUSDT"]\n'
+        '[defaults]\nmarket = "SPOT"\ndatasets = ["klines", "aggTrades"]\nintervals = "1h, 1M"\n'
+        'symbols = ["@majors", "ethusdt"]\n'
+    )
+    s = resolve_settings(environ={}, cwd=tmp_path)
+    assert (s.default_market, s.default_datasets, s.default_intervals) == (
+        "spot",
+        ("klines", "aggTrades"),
+        ("1h", "1mo"),
+    )
+    assert s.default_symbols == "@majors,ethusdt"
+    env = {"BINANCE_LAKE_MARKET": "cm", "BINANCE_LAKE_INTERVALS": "1d", "BINANCE_LAKE_SYMBOLS": "BTCUSD_PERP"}
+    s = resolve_settings(environ=env, cwd=tmp_path)
+    assert (s.default_market, s.default_intervals, s.default_symbols) == ("cm", ("1d",), "BTCUSD_PERP")
+    assert s.default_datasets == ("klines", "aggTrades")  # the file's, no env for it
+    plain = resolve_settings(environ={}, cwd=tmp_path / "nowhere")
+    assert (plain.default_market, plain.default_datasets, plain.default_intervals) == ("um", ("klines",), ())
+    assert plain.default_symbols is None
+
+
+@pytest.mark.parametrize(
+    ("defaults", "message"),
+    [
+        ('market = "futures"', "unknown market"),
+        ("market = 3", "market in \\[defaults\\]"),
+        ('intervals = ["2x"]', "interval"),
+        ("datasets = [1]", "datasets in \\[defaults\\] of .* must be a list of names"),
+        ('symbols = ""', "symbols in \\[defaults\\]"),
+        ('colour = "red"', "unknown default 'colour'"),
+    ],
+)
+def test_bad_defaults_are_one_sentence(tmp_path: Path, defaults: str, message: str) -> None:
+    (tmp_path / "binance-lake.toml").write_text(f"[defaults]\n{defaults}\n")
+    with pytest.raises(UsageError, match=message):
+        resolve_settings(environ={}, cwd=tmp_path)
+
+
+def test_explain_says_where_each_value_came_from(tmp_path: Path) -> None:
+    config = tmp_path / "binance-lake.toml"
+    config.write_text(
+        'archive_url = "http://file"\n[symbols]\nmajors = ["BTCUSDT"]\n[defaults]\nmarket = "spot"\n'
+    )
+    env = {"BINANCE_LAKE_FAPI_URL": "http://env-fapi", "BINANCE_LAKE_DATASETS": "fundingRate"}
+    rows = {
+        r.name: (r.value, r.source)
+        for r in explain_settings({"root": str(tmp_path / "x")}, environ=env, cwd=tmp_path)
+    }
+    assert rows["root"] == (str(tmp_path / "x"), "flag --root")
+    assert rows["archive_url"] == ("http://file", f"file {config}")
+    assert rows["fapi_url"] == ("http://env-fapi", "env BINANCE_LAKE_FAPI_URL")
+    assert rows["dapi_url"] == ("https://dapi.binance.com", "default")
+    assert rows["symbols"] == ("@majors = BTCUSDT", f"file {config}")
+    assert rows["defaults.market"] == ("spot", f"file {config}")
+    assert rows["defaults.datasets"] == ("fundingRate", "env BINANCE_LAKE_DATASETS")
+    assert rows["defaults.intervals"] == ("", "default")
+    assert rows["stall_timeout"] == ("120.0", "default")
+    # every field of Settings is shown, and shown values are the resolved ones
+    assert len(rows) == len(dataclasses.fields(Settings))

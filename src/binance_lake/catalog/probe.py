@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from typing import Protocol
 
 from binance_lake.binance.archive_client import ObjectInfo
+from binance_lake.catalog.probed import record_probed
 from binance_lake.catalog.queries import Filters
 from binance_lake.catalog.refresh import first_error
 from binance_lake.catalog.store import CatalogChanges, SeenFile, apply_seen, ensure_catalog, seen_table
@@ -105,7 +106,7 @@ async def probe(
     total = count_expected(series, days)
     files = expected_files(series, days)
     found: list[SeenFile] = []
-    missing: list[str] = []
+    missing: list[ArchiveFile] = []
     counter = Progress(Phase.PROBING, progress)
     counter.expect(total)
 
@@ -114,7 +115,7 @@ async def probe(
         for file in files:
             head = await prober.head(file.key)
             if head is None:
-                missing.append(file.key)
+                missing.append(file)
             else:
                 parsed = ParsedKey(file=file, key=file.key, is_checksum=False)
                 # S3 always sends Last-Modified; a mirror that does not gets the probe's time.
@@ -130,15 +131,19 @@ async def probe(
         raise first_error(failed) from None
 
     def write() -> CatalogChanges:
+        now = dt.datetime.now(dt.UTC)
         with database.connect() as connection:
-            return apply_seen(connection, seen_table(found), now=dt.datetime.now(dt.UTC), scope=None)
+            changes = apply_seen(connection, seen_table(found), now=now, scope=None)
+            # seed 002's status code and probe time (`daily_availability`), for found and missing files
+            record_probed(connection, (f.file for f in found), missing, now)
+            return changes
 
     changes = await asyncio.to_thread(write)
     return ProbeReport(
         changes=changes,
         probed=total,
         found=len(found),
-        missing=tuple(sorted(missing)),
+        missing=tuple(sorted(f.key for f in missing)),
         series=len(series),
         seconds=time.monotonic() - started,
     )

@@ -36,11 +36,14 @@ def probe_last_day(date: DateLike | None) -> dt.date:
 def build_selection(
     settings: Settings, *, markets: Names, datasets: Names, symbols: Names, intervals: Names
 ) -> Selection:
-    """What a refresh lists: every market when none is named; symbols may name `@set`s of the settings."""
+    """What a refresh lists: every market when none is named; symbols may name `@set`s of the settings, and
+    ccxt names when one market is named."""
+    chosen_markets = tuple(parse_market(m) for m in as_list(markets))
+    one_market = chosen_markets[0].value if len(chosen_markets) == 1 else None
     selection = Selection(
-        markets=tuple(parse_market(m) for m in as_list(markets)) or tuple(Market),
+        markets=chosen_markets or tuple(Market),
         datasets=tuple(get_dataset(d).name for d in as_list(datasets)),
-        symbols=tuple(normalize_symbol(s) for s in chosen_symbols(settings, symbols) or ()),
+        symbols=tuple(normalize_symbol(s) for s in chosen_symbols(settings, symbols, one_market) or ()),
         intervals=tuple(parse_interval(i) for i in as_list(intervals)),
     )
     if not any(selection.specs(m) for m in selection.markets):

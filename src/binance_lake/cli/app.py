@@ -13,6 +13,8 @@ from rich.markup import escape
 
 from binance_lake import __version__
 from binance_lake.cli.catalog_cmd import catalog_app
+from binance_lake.cli.cleanup_cmd import cleanup_command
+from binance_lake.cli.config_cmd import config_app
 from binance_lake.cli.daemon_cmd import daemon_command
 from binance_lake.cli.demo_cmd import demo_command
 from binance_lake.cli.export_postgres_cmd import register as register_export_postgres
@@ -122,6 +124,7 @@ def _root(
 
 
 app.add_typer(catalog_app, name="catalog")
+app.add_typer(config_app, name="config")
 app.command("sync", cls=SettingsCommand)(sync_command)
 app.command("demo")(demo_command)
 app.command("load", cls=SettingsCommand)(load_command)
@@ -132,6 +135,7 @@ app.command("monitor", cls=SettingsCommand)(monitor_command)
 app.command("stream", cls=SettingsCommand)(stream_command)
 
 register_export_postgres(export_app)
+app.command("cleanup", cls=SettingsCommand)(cleanup_command)
 
 
 INTERRUPTED = "interrupted; everything already stored is kept"

@@ -1,5 +1,5 @@
 """`binance-lake catalog …`: refresh the catalog from the archive listing, probe recent days, and ask what
-the archive holds (snapshot, timeline, range, earliest, synchronal, symbols)."""
+the archive holds (snapshot, timeline, range, earliest, synchronal, symbols, reports)."""
 
 from __future__ import annotations
 
@@ -22,7 +22,9 @@ MARKETS = typer.Option(None, "--markets", help="Comma-separated markets: spot,um
 DATASETS = typer.Option(
     None, "--datasets", help="Comma-separated datasets, e.g. klines,fundingRate (default: all)."
 )
-SYMBOLS = typer.Option(None, "--symbols", help="Comma-separated symbols or @set names (default: all).")
+SYMBOLS = typer.Option(
+    None, "--symbols", help="Comma-separated symbols, @set names or @file:PATH (default: all)."
+)
 INTERVALS = typer.Option(
     None, "--intervals", help="Comma-separated kline intervals, e.g. 1h,1m (default: all)."
 )
@@ -85,7 +87,7 @@ def refresh_command(
 ) -> None:
     """List the archive and record new, changed (re-uploaded) and gone files. Safe to re-run at any time."""
     lake = _lake(ctx)
-    chosen = lake.settings.expand_symbols(symbols) if symbols else None
+    chosen = symbols or None  # `@set`s, `@file:` and ccxt names expand in the Lake (`catalog.request`)
     # Progress goes to stderr: bars on a terminal, else a line every few seconds (JSON lines for json).
     with ProgressDisplay(choose_shape(as_json=fmt is OutputFormat.JSON)) as shown:
         report = lake.catalog.refresh(
@@ -310,3 +312,22 @@ def symbols_command(
     """Every symbol the archive holds, delisted ones included."""
     chosen = renamed(markets, market, new="--markets", old="--market")
     print_table(_lake(ctx).catalog.symbols(markets=chosen, as_="arrow"), fmt, title="symbols", limit=LIMIT)
+
+
+@catalog_app.command("reports", cls=SettingsCommand)
+def reports_command(
+    ctx: typer.Context,
+    out: str = typer.Option(..., "--out", help="Directory the CSV files are written to (created if needed)."),
+    markets: str | None = typer.Option(None, "--markets", help="Comma-separated: spot,um,cm (default: all)."),
+    fmt: OutputFormat = FORMAT,
+) -> None:
+    """Write seed 001's availability reports: <market>_earliest_dates.csv, spot_um_usdt_filtered.csv,
+    spot_synchronal.csv, consolidated_base_symbols.csv. Delete lines of spot_synchronal.csv and pass it as
+    --symbols @file:PATH to shortlist."""
+    written = _lake(ctx).catalog.reports(out, markets=markets)
+    if fmt is not OutputFormat.TABLE:
+        files = pa.table({"path": [str(w.path) for w in written], "rows": [w.rows for w in written]})
+        print_table(files, fmt)
+        return
+    for report in written:
+        console.print(f"wrote {report.rows:,} rows to {report.path}", highlight=False, markup=False)

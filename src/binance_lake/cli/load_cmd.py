@@ -14,6 +14,7 @@ from rich.markup import escape
 from binance_lake.cli.options import FORMAT
 from binance_lake.cli.render import OutputFormat, console, err_console, print_table
 from binance_lake.cli.state import state
+from binance_lake.core.choices import as_list, replace_top
 from binance_lake.core.errors import StorageError, UsageError
 from binance_lake.lake import Lake
 
@@ -36,7 +37,7 @@ def _check_out(out: Path) -> None:
 def load_command(
     ctx: typer.Context,
     dataset: str = typer.Argument(..., help="Dataset, e.g. klines, fundingRate, metrics."),
-    symbols: str = typer.Option(..., "--symbols", help="Comma-separated symbols or @set names."),
+    symbols: str = typer.Option(..., "--symbols", help="Comma-separated symbols, @set names or @file:PATH."),
     start: str = typer.Option(
         ..., "--start", help="First day (YYYY-MM-DD) or first time (YYYY-MM-DDTHH:MM, UTC), included."
     ),
@@ -45,7 +46,9 @@ def load_command(
         "--end",
         help="Last day (YYYY-MM-DD), included; or a time (YYYY-MM-DDTHH:MM, UTC), excluded (default: today).",
     ),
-    market: str = typer.Option("um", "--market", help="spot, um, cm or option."),
+    market: str | None = typer.Option(
+        None, "--market", help="spot, um, cm or option (default: defaults.market of the config, else um)."
+    ),
     interval: str | None = typer.Option(None, "--interval", help="Kline interval, e.g. 1h (klines family)."),
     out_path: str = typer.Option(..., "--out", help="Output file: .parquet or .csv."),
 ) -> None:
@@ -60,7 +63,9 @@ def load_command(
         raise UsageError(f"--out must end in .parquet or .csv, not {out.name!r}")
     _check_out(out)
     lake = _lake(ctx)
-    chosen = lake.settings.expand_symbols(symbols)
+    market = market or lake.settings.default_market
+    ranked = replace_top(symbols, lambda n: lake.top_symbols(n, market=market, end=end))
+    chosen = lake.settings.expand_symbols(",".join(as_list(ranked)), market)
     table = lake.load(dataset, chosen, start, end, market=market, interval=interval, as_="arrow")
     from binance_lake.load import missing_of
 

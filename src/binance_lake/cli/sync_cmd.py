@@ -108,6 +108,13 @@ def _print_summary(report: SyncReport) -> None:
     table.add_row("quarantined (skipped)", str(len(skipped)))
     show(table)
     _print_lost(report)
+    without_raw = report.extras.get("rebuild_without_raw") or []
+    if isinstance(without_raw, list) and without_raw:
+        console.print(
+            f"[yellow]not rebuilt[/] {len(without_raw)} held files have no kept raw zip "
+            f"(e.g. {escape(str(without_raw[0]))}); a sync without --rebuild downloads them",
+            highlight=False,
+        )
     for line in unavailable_text(report.plan.unavailable)[:20]:
         console.print(f"[yellow]missing upstream[/] {escape(line)}", highlight=False)
     for failure in failed:
@@ -130,14 +137,23 @@ def _print_summary(report: SyncReport) -> None:
 
 def sync_command(
     ctx: typer.Context,
-    market: str = typer.Option("um", "--market", help="spot, um, cm or option."),
-    datasets: str = typer.Option(
-        ..., "--datasets", help="Comma-separated, e.g. klines,markPriceKlines,fundingRate."
+    market: str | None = typer.Option(
+        None, "--market", help="spot, um, cm or option (default: defaults.market of the config, else um)."
+    ),
+    datasets: str | None = typer.Option(
+        None,
+        "--datasets",
+        help="Comma-separated, e.g. klines,markPriceKlines,fundingRate "
+        "(default: defaults.datasets of the config, else klines).",
     ),
     intervals: str | None = typer.Option(
-        None, "--intervals", help="Comma-separated kline intervals, e.g. 1h,1m."
+        None,
+        "--intervals",
+        help="Comma-separated kline intervals, e.g. 1h,1m (default: defaults.intervals of the config).",
     ),
-    symbols: str | None = typer.Option(None, "--symbols", help="Comma-separated symbols or @set names."),
+    symbols: str | None = typer.Option(
+        None, "--symbols", help="Comma-separated symbols, @set names or @file:PATH."
+    ),
     all_symbols: bool = typer.Option(
         False,
         "--all",
@@ -174,6 +190,14 @@ def sync_command(
         help="Download quarantined files again even if upstream did not change them.",
     ),
     metrics_port: int | None = METRICS_PORT,
+    rebuild: bool = typer.Option(
+        False,
+        "--rebuild",
+        help="Re-ingest the held files from their kept raw zips; list and download nothing.",
+    ),
+    from_scratch: bool = typer.Option(
+        False, "--from-scratch", help="Ignore the recorded progress of this selection: plan every file again."
+    ),
 ) -> None:
     """Download archive files into typed Parquet: resumable, checksum-verified, parallel.
 
@@ -181,16 +205,19 @@ def sync_command(
     on a terminal, otherwise one line every BINANCE_LAKE_PROGRESS_SECONDS (5 s), JSON lines with --format json.
     """
     # `--symbols ''` or `--symbols ,,` is given but empty: `Lake.sync` refuses it ("no symbols given"); only
-    # neither or both of the two options is this message.
+    # neither or both of the two options is this message. Neither takes `[defaults] symbols` when it is set.
+    settings = state(ctx).settings()
+    if symbols is None and not all_symbols:
+        symbols = settings.default_symbols
     if (symbols is not None) == all_symbols:
-        raise UsageError("give either --symbols or --all")
+        raise UsageError("give either --symbols or --all (or set symbols in [defaults] of binance-lake.toml)")
     if include_delisted and not all_symbols:
         raise UsageError("--include-delisted only applies with --all")
     if as_json:
         fmt = renamed(
             None if fmt is OutputFormat.TABLE else fmt, OutputFormat.JSON, new="--format json", old="--json"
         )
-    lake = Lake(settings=state(ctx).settings())
+    lake = Lake(settings=settings)
     # Progress goes to stderr: bars on a terminal, else a line every few seconds (JSON lines for json).
     with (
         ProgressDisplay(choose_shape(as_json=fmt is OutputFormat.JSON)) as shown,
@@ -210,6 +237,8 @@ def sync_command(
             keep_raw=keep_raw,
             progress=progress,
             retry_quarantined=retry_quarantined,
+            rebuild=rebuild,
+            from_scratch=from_scratch,
         )
     if fmt is not OutputFormat.TABLE:
         print_record(report.summary(), fmt)

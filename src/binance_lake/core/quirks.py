@@ -81,3 +81,9 @@ UM_FORCE_ORDER_PS_ST_FROM = dt.date(2026, 10, 1)
 # COIN-M delivery contracts' markPrice stream sends `"r": ""` and `"T": 0` (no funding): stored as NULL.
 # https://developers.binance.com/docs/derivatives/coin-margined-futures/websocket-market-streams/Mark-Price-Stream
 CM_DELIVERY_MARK_NO_FUNDING = True
+# COIN-M klines' `quote_volume` column holds base-asset volume (issue #267), and dapi's 24 h ticker names
+# that figure `baseVolume` where fapi and spot answer `quoteVolume`: a COIN-M symbol's USD volume is its base
+# volume times its price (`--symbols @top:N` ranks cm that way, from the lake and from REST).
+# https://github.com/binance/binance-public-data/issues/267 ,
+# https://developers.binance.com/docs/derivatives/coin-margined-futures/market-data/24hr-Ticker-Price-Change-Statistics
+CM_TICKER_VOLUME_FIELD = "baseVolume"

@@ -15,6 +15,16 @@ defaults to the real Binance endpoints; pointing at a mirror or the simulator is
 
     [schedule]                    # the daemon's jobs: cron expressions in UTC, or "off"
     update = "0 2 * * *"
+
+    [defaults]                    # used when a command's flag is absent (seed 001's configure_defaults)
+    market = "um"                 # --market (default um)
+    datasets = ["klines"]         # --datasets (default klines)
+    intervals = ["1h"]            # --intervals (default none: klines then need the flag)
+    symbols = "@top"              # --symbols of `sync` when neither it nor --all is given (default none)
+
+Each default also has an environment variable: BINANCE_LAKE_MARKET, BINANCE_LAKE_DATASETS,
+BINANCE_LAKE_INTERVALS, BINANCE_LAKE_SYMBOLS (lists comma-separated). `explain_settings` says where each
+resolved value came from (`binance-lake config show`).
 """
 
 from __future__ import annotations
@@ -29,7 +39,8 @@ from pathlib import Path
 from types import MappingProxyType
 
 from binance_lake.core.errors import UsageError
-from binance_lake.core.symbols import normalize_symbol, parse_symbol_list, split_list
+from binance_lake.core.symbols import expand_symbol_list, normalize_symbol, split_list
+from binance_lake.core.vocabulary import parse_interval, parse_market
 
 CONFIG_FILE_NAME = "binance-lake.toml"
 CONFIG_ENV = "BINANCE_LAKE_CONFIG"
@@ -74,21 +85,24 @@ class Settings:
     schedule: Mapping[str, str] = field(default_factory=lambda: MappingProxyType({}))
     """The daemon's `[schedule]` table: job name -> cron expression (UTC) or "off" (`binance_lake.ops`)."""
 
-    def expand_symbols(self, text: str) -> list[str]:
-        """Parse a `--symbols` value: names and `@set` references, comma-separated."""
-        symbols: list[str] = []
-        for part in split_list(text):
-            if part.startswith("@"):
-                name = part[1:]
-                if name not in self.symbol_sets:
-                    known = ", ".join(sorted(self.symbol_sets)) or "none defined"
-                    raise UsageError(
-                        f"unknown symbol set @{name} (known: {known}; define it in {CONFIG_FILE_NAME})"
-                    )
-                symbols.extend(self.symbol_sets[name])
-            else:
-                symbols.extend(parse_symbol_list(part))
-        return list(dict.fromkeys(symbols))
+    default_market: str = "um"
+    """The market of a command without `--market`. `[defaults] market`, env `BINANCE_LAKE_MARKET`."""
+
+    default_datasets: tuple[str, ...] = ("klines",)
+    """The datasets of a sync without `--datasets`. `[defaults] datasets`, env `BINANCE_LAKE_DATASETS`."""
+
+    default_intervals: tuple[str, ...] = ()
+    """The intervals of a sync without `--intervals` (none: kline datasets then need the flag).
+    `[defaults] intervals`, env `BINANCE_LAKE_INTERVALS`."""
+
+    default_symbols: str | None = None
+    """A `--symbols` value (names, `@set`s, `@file:PATH`) for a `sync` given neither `--symbols` nor `--all`.
+    `[defaults] symbols`, env `BINANCE_LAKE_SYMBOLS`."""
+
+    def expand_symbols(self, text: str, market: str | None = None) -> list[str]:
+        """Parse a `--symbols` value: names (ccxt's `BTC/USDT:USDT` too, mapped for `market`), `@set` references
+        and `@file:PATH`, comma-separated (`core.symbols.expand_symbol_list`)."""
+        return expand_symbol_list(text, self.symbol_sets, market=market, config_name=CONFIG_FILE_NAME)
 
 
 ENV_NAMES: Mapping[str, str] = MappingProxyType(
@@ -189,6 +203,54 @@ def _symbol_sets(path: Path, table: object) -> Mapping[str, tuple[str, ...]]:
     return MappingProxyType(sets)
 
 
+DEFAULT_ENV_NAMES: Mapping[str, str] = MappingProxyType(
+    {
+        "market": "BINANCE_LAKE_MARKET",
+        "datasets": "BINANCE_LAKE_DATASETS",
+        "intervals": "BINANCE_LAKE_INTERVALS",
+        "symbols": "BINANCE_LAKE_SYMBOLS",
+    }
+)
+"""The `[defaults]` keys and their environment variables; the field of `Settings` is `default_<key>`."""
+
+
+def _default_value(key: str, value: object, where: str) -> object:
+    """A `[defaults]` value (from the file, or the environment's text) in its `Settings` type, checked."""
+    if key == "market":
+        if not isinstance(value, str):
+            raise UsageError(f'market in {where} must be a market name such as "um"')
+        return parse_market(value).value
+    if key == "symbols":
+        if isinstance(value, list) and all(isinstance(v, str) for v in value):
+            value = ",".join(value)
+        if not isinstance(value, str) or not split_list(value):
+            raise UsageError(
+                f'symbols in {where} must be a --symbols value such as "@top" or a list of symbols'
+            )
+        return ",".join(split_list(value))
+    if isinstance(value, str):
+        value = split_list(value)
+    if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+        raise UsageError(
+            f'{key} in {where} must be a list of names such as ["klines"] or one comma-separated string'
+        )
+    names = [v.strip() for v in value if v.strip()]
+    return tuple(parse_interval(n).value for n in names) if key == "intervals" else tuple(names)
+
+
+def _defaults(path: Path, table: object) -> dict[str, object]:
+    if not isinstance(table, dict):
+        raise UsageError(f"[defaults] in {path} must be a table of market, datasets, intervals, symbols")
+    values: dict[str, object] = {}
+    for key, value in table.items():
+        if key not in DEFAULT_ENV_NAMES:
+            raise UsageError(
+                f"unknown default {key!r} in [defaults] of {path} (known: {', '.join(DEFAULT_ENV_NAMES)})"
+            )
+        values[f"default_{key}"] = _default_value(key, value, f"[defaults] of {path}")
+    return values
+
+
 def _config_path(flag: str | None, environ: Mapping[str, str], cwd: Path) -> Path | None:
     if flag:
         return Path(flag).expanduser()
@@ -203,6 +265,8 @@ def _file_values(path: Path) -> dict[str, object]:
     for key, value in _read_config(path).items():
         if key == "symbols":
             values["symbol_sets"] = _symbol_sets(path, value)
+        elif key == "defaults":
+            values.update(_defaults(path, value))
         elif key == "schedule":
             if not isinstance(value, dict):
                 raise UsageError(f'[schedule] in {path} must be a table of job = "cron expression"')
@@ -210,9 +274,52 @@ def _file_values(path: Path) -> dict[str, object]:
         elif key in ENV_NAMES:
             values[key] = str(value)
         else:
-            known = ", ".join([*ENV_NAMES, "symbols", "schedule"])
+            known = ", ".join([*ENV_NAMES, "symbols", "defaults", "schedule"])
             raise UsageError(f"unknown setting {key!r} in {path} (known: {known})")
     return values
+
+
+@dataclass(frozen=True)
+class Resolved:
+    """One resolved setting, for `config show`: its name as the config file spells it, its value as text and
+    where it came from (`flag --root`, `env BINANCE_LAKE_ROOT`, `file PATH`, `default`)."""
+
+    name: str
+    value: str
+    source: str
+
+
+def _resolve(
+    flags: Mapping[str, str | Path | None] | None,
+    environ: Mapping[str, str] | None,
+    config: str | None,
+    cwd: Path | None,
+) -> tuple[Settings, dict[str, str]]:
+    flags = flags or {}
+    environ = os.environ if environ is None else environ
+    path = _config_path(config, environ, cwd or Path.cwd())
+    values = _file_values(path) if path is not None else {}
+    sources = dict.fromkeys(values, f"file {path}")
+    for name, env_name in ENV_NAMES.items():
+        if environ.get(env_name):
+            values[name], sources[name] = environ[env_name], f"env {env_name}"
+    for key, env_name in DEFAULT_ENV_NAMES.items():
+        if environ.get(env_name):
+            values[f"default_{key}"] = _default_value(key, environ[env_name], env_name)
+            sources[f"default_{key}"] = f"env {env_name}"
+    for name, value in flags.items():
+        if value is not None and value != "":
+            if name not in ENV_NAMES:
+                raise UsageError(f"unknown setting {name!r}")
+            values[name], sources[name] = value, f"flag --{name.replace('_', '-')}"
+    if "root" in values:
+        values["root"] = Path(str(values["root"])).expanduser()
+    for name in ENV_NAMES:
+        if name in _NUMBERS and name in values:
+            values[name] = _seconds(name, values[name])
+        elif name != "root" and name in values:
+            values[name] = check_url(name, str(values[name]).rstrip("/"))
+    return dataclasses.replace(Settings(), **values), sources  # type: ignore[arg-type]
 
 
 def resolve_settings(
@@ -223,23 +330,32 @@ def resolve_settings(
     cwd: Path | None = None,
 ) -> Settings:
     """Build `Settings` from flags, the environment, the config file and the defaults, in that order."""
-    flags = flags or {}
-    environ = os.environ if environ is None else environ
-    path = _config_path(config, environ, cwd or Path.cwd())
-    values = _file_values(path) if path is not None else {}
-    for name, env_name in ENV_NAMES.items():
-        if environ.get(env_name):
-            values[name] = environ[env_name]
-    for name, value in flags.items():
-        if value is not None and value != "":
-            if name not in ENV_NAMES:
-                raise UsageError(f"unknown setting {name!r}")
-            values[name] = value
-    if "root" in values:
-        values["root"] = Path(str(values["root"])).expanduser()
-    for name in ENV_NAMES:
-        if name in _NUMBERS and name in values:
-            values[name] = _seconds(name, values[name])
-        elif name != "root" and name in values:
-            values[name] = check_url(name, str(values[name]).rstrip("/"))
-    return dataclasses.replace(Settings(), **values)  # type: ignore[arg-type]
+    return _resolve(flags, environ, config, cwd)[0]
+
+
+def _text(value: object) -> str:
+    if isinstance(value, tuple):
+        return ",".join(value)
+    if isinstance(value, Mapping):
+        return "; ".join(f"@{name} = {','.join(members)}" for name, members in sorted(value.items()))
+    return "" if value is None else str(value)
+
+
+def explain_settings(
+    flags: Mapping[str, str | Path | None] | None = None,
+    *,
+    environ: Mapping[str, str] | None = None,
+    config: str | None = None,
+    cwd: Path | None = None,
+) -> list[Resolved]:
+    """Every setting as `resolve_settings` resolves it, with where its value came from, in `Settings` order
+    (`[defaults]` keys as `defaults.market`, …; the `[symbols]` sets as `symbols`)."""
+    settings, sources = _resolve(flags, environ, config, cwd)
+    shown = []
+    for item in dataclasses.fields(Settings):
+        name = item.name
+        label = {"symbol_sets": "symbols"}.get(name) or (
+            f"defaults.{name.removeprefix('default_')}" if name.startswith("default_") else name
+        )
+        shown.append(Resolved(label, _text(getattr(settings, name)), sources.get(name, "default")))
+    return shown

@@ -3,7 +3,8 @@
 
 A file without a `.CHECKSUM` upstream (issue #469) is ingested with its sha256 computed locally and recorded as
 "missing". A verified raw zip left by an interrupted run is reused instead of downloaded again; a lost
-partition is rebuilt from its kept raw zip when that still has the sha256 that was ingested. Downloads resume a
+partition is rebuilt from its kept raw zip when that still has the sha256 that was ingested, and so is every
+held file under `sync --rebuild` (which never downloads). Downloads resume a
 `.part` with a Range request (`binance/archive_client.py`).
 """
 
@@ -14,7 +15,7 @@ import hashlib
 from pathlib import Path
 
 from binance_lake.binance.archive_client import ArchiveClient
-from binance_lake.core.errors import IntegrityError, NotFound
+from binance_lake.core.errors import IntegrityError, NotFound, SourceError
 from binance_lake.engine.plan import PlannedFile, Reason
 from binance_lake.engine.source import CHECKSUM_MISSING, CHECKSUM_VERIFIED, BytesProgress, Payload
 
@@ -53,7 +54,7 @@ class ArchiveSource:
         """A lost partition's file rebuilt from its kept raw zip, when the zip still has the sha256 that was
         verified and ingested: no request upstream at all."""
         sha = item.sha256
-        if item.reason is not Reason.PARTITION_LOST or sha is None:
+        if item.reason not in (Reason.PARTITION_LOST, Reason.REBUILD) or sha is None:
             return None
         path = self.raw_path(item.key)
         if not await _has_sha256(path, sha):
@@ -69,6 +70,12 @@ class ArchiveSource:
             return None  # a few files have no .CHECKSUM upstream (issue #469); recorded as "missing"
 
     async def fetch(self, item: PlannedFile, attempt: int, on_bytes: BytesProgress) -> Payload:
+        if item.reason is Reason.REBUILD:
+            # `sync --rebuild` never downloads: the kept zip changed since it was ingested (or vanished).
+            raise SourceError(
+                f"the kept raw zip of {item.key} is no longer the bytes that were ingested; "
+                "a sync without --rebuild downloads it again"
+            )
         path = self.raw_path(item.key)
         try:
             checksum = await self._expected_checksum(item)

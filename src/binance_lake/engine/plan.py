@@ -11,6 +11,8 @@ Rules (seed 000 "smart updates", seed 004's bulk-history path):
 - A file is fetched when the lake does not hold it, when its upstream ETag or size changed since it was ingested
   (Binance re-uploads in place, issue #413), or when an earlier attempt did not finish. Nothing else is touched,
   so planning right after a completed sync yields an empty plan.
+- `SyncMode` says what a sync plans from: the default resumes; `--from-scratch` plans with no recorded state;
+  `--rebuild` plans only the held files, from their kept raw zips (`plan_rebuild`).
 - A held file whose partition is gone or damaged (`lost`, found by the sync's stat check) is planned again
   (`PARTITION_LOST`), with every other held file that wrote into the same partition, even outside the asked
   range: a month written from daily files needs all of them back.
@@ -20,11 +22,12 @@ from __future__ import annotations
 
 import datetime as dt
 from collections import defaultdict
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
 
 from binance_lake.core.archive import ArchiveFile
+from binance_lake.core.errors import UsageError
 from binance_lake.core.series_key import SeriesKey
 from binance_lake.core.timerange import iter_days, iter_months, month_end, month_start
 from binance_lake.core.vocabulary import Cadence, is_daily_file_date
@@ -48,6 +51,27 @@ class Reason(StrEnum):
     UNFINISHED = "unfinished"
     PARTITION_LOST = "partition lost"  # held, but a partition it wrote is gone or damaged: rebuild it
     RETRY_QUARANTINED = "quarantined, retried"
+    REBUILD = "rebuild from raw"  # `sync --rebuild`: re-ingest a held file from its kept raw zip only
+
+
+class SyncMode(StrEnum):
+    """What a sync plans from (`SyncOptions.mode`). RESUME, the default, fetches what the lake lacks and
+    finishes what an earlier run left; FROM_SCRATCH ignores the recorded progress of the selection, so every
+    file is planned as new (seed 000's `--no-resume`); REBUILD re-ingests the held files of the selection from
+    their kept raw zips and downloads nothing (seed 000's `--process-only`)."""
+
+    RESUME = "resume"
+    FROM_SCRATCH = "from-scratch"
+    REBUILD = "rebuild"
+
+    @classmethod
+    def of(cls, *, rebuild: bool = False, from_scratch: bool = False) -> SyncMode:
+        """The mode of the flags `--rebuild` and `--from-scratch`, which exclude each other."""
+        if rebuild and from_scratch:
+            raise UsageError(
+                "give --rebuild (re-ingest the kept zips) or --from-scratch (fetch again), not both"
+            )
+        return cls.REBUILD if rebuild else cls.FROM_SCRATCH if from_scratch else cls.RESUME
 
 
 @dataclass(frozen=True)
@@ -121,7 +145,8 @@ def _decide(
 
 def _planned(entry: CatalogFile, reason: Reason, recorded: Mapping[str, RecordedFile]) -> PlannedFile:
     state = recorded.get(entry.key)
-    sha = state.sha256 if reason is Reason.PARTITION_LOST and state is not None else None
+    keeps_bytes = reason in (Reason.PARTITION_LOST, Reason.REBUILD)
+    sha = state.sha256 if keeps_bytes and state is not None else None
     return PlannedFile(entry, reason, sha)
 
 
@@ -237,3 +262,28 @@ def plan_sync(
     if lost:
         fetch.extend(_rebuilds(lost, recorded, fetch))
     return Plan(fetch=tuple(fetch), held=held, quarantined=tuple(quarantined), unavailable=unavailable)
+
+
+def plan_rebuild(
+    catalog: Iterable[CatalogFile],
+    recorded: Mapping[str, RecordedFile],
+    first_day: dt.date,
+    last_day: dt.date,
+    kept: Callable[[str], bool],
+) -> tuple[Plan, tuple[str, ...]]:
+    """`sync --rebuild`: every ingested file of `catalog` touching `first_day .. last_day` whose raw zip is
+    kept (`kept(key)`), planned for re-ingest from it (`Reason.REBUILD`, with the sha256 that was ingested);
+    and the keys of ingested files whose raw zip is not kept (they cannot be rebuilt without a download)."""
+    fetch: list[PlannedFile] = []
+    without_raw: list[str] = []
+    for entry in sorted(catalog, key=lambda e: e.key):
+        f, state = entry.file, recorded.get(entry.key)
+        if f.last_day < first_day or f.first_day > last_day or state is None:
+            continue
+        if state.status is not FileStatus.INGESTED or state.sha256 is None:
+            continue
+        if kept(entry.key):
+            fetch.append(_planned(entry, Reason.REBUILD, recorded))
+        else:
+            without_raw.append(entry.key)
+    return Plan(fetch=tuple(fetch), held=0, quarantined=()), tuple(without_raw)

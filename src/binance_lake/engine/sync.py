@@ -35,9 +35,9 @@ from binance_lake.core.progress import ProgressSink
 from binance_lake.core.symbols import pair_of
 from binance_lake.core.timerange import month_end, month_start
 from binance_lake.core.vocabulary import Cadence, Interval, Market, intervals_for
-from binance_lake.engine.archive_source import ArchiveSource
+from binance_lake.engine.archive_source import RAW_DIR, ArchiveSource
 from binance_lake.engine.executor import ExecutionReport, Executor
-from binance_lake.engine.plan import CatalogFile, Plan, plan_sync
+from binance_lake.engine.plan import CatalogFile, Plan, SyncMode, plan_rebuild, plan_sync
 from binance_lake.engine.state import FileStatus, RecordedFile, finish_run, recorded, start_run
 from binance_lake.storage.database import Connection, LakeDatabase
 from binance_lake.storage.inventory import (
@@ -92,9 +92,12 @@ class SyncOptions:
 
     `refresh` lists the request's prefixes before planning; `dry_run` only plans, from the catalog as it is;
     `concurrency` bounds downloads; `keep_raw` keeps the verified zips under `<root>/raw/`;
-    `retry_quarantined` fetches quarantined files again even when upstream did not change them. `progress`
-    receives the refresh's `Phase.LISTING` events, then the `Phase.SYNC` events of the downloads."""
+    `retry_quarantined` fetches quarantined files again even when upstream did not change them. `mode` says
+    what the plan starts from (`engine.plan.SyncMode`: resume, from scratch, or rebuild from the kept raw zips,
+    which lists and downloads nothing). `progress` receives the refresh's `Phase.LISTING` events, then the
+    `Phase.SYNC` events of the downloads."""
 
+    mode: SyncMode = SyncMode.RESUME
     refresh: bool = True
     dry_run: bool = False
     concurrency: int = 16
@@ -186,6 +189,7 @@ class SyncReport:
             "catalog_unlisted": {
                 u.series: [[a.isoformat(), b.isoformat()] for a, b in u.ranges] for u in self.unlisted
             },
+            **self.extras,
         }
 
 
@@ -241,7 +245,9 @@ def _unlisted(connection: Connection, request: SyncRequest, symbols: tuple[str, 
     return tuple(found)
 
 
-def plan_from_catalog(request: SyncRequest, database: LakeDatabase) -> SyncReport:
+def plan_from_catalog(
+    request: SyncRequest, database: LakeDatabase, mode: SyncMode = SyncMode.RESUME
+) -> SyncReport:
     """A dry run: the plan from the catalog and the lake's state as they are, read-only (nothing is listed or
     written, not even a schema), with the parts of the request the catalog never listed. The request comes
     validated (`engine.sync_request.build_sync_request`)."""
@@ -264,7 +270,7 @@ def plan_from_catalog(request: SyncRequest, database: LakeDatabase) -> SyncRepor
             # Read-only: what a real run would rebuild, without recording or moving anything.
             lost, inspection = check_partitions(connection, database.root, candidates, held)
             lost_partitions = {str(p.path): d.value for p, d in sorted(inspection.damaged.items())}
-    plan = plan_sync(candidates, held, request.first_day, request.last_day, lost=lost)
+    plan, extras = _plan(mode, candidates, held, request, database.root, lost, False)
     # Days never listed are unknown, not "not in the archive".
     hidden = {(u.dataset, u.interval): u.ranges for u in unlisted}
     unavailable = {
@@ -275,7 +281,15 @@ def plan_from_catalog(request: SyncRequest, database: LakeDatabase) -> SyncRepor
     }
     plan = dataclasses.replace(plan, unavailable=unavailable)
     return SyncReport(
-        request, symbols, plan, None, None, dry_run=True, unlisted=unlisted, lost_partitions=lost_partitions
+        request,
+        symbols,
+        plan,
+        None,
+        None,
+        dry_run=True,
+        extras=extras,
+        unlisted=unlisted,
+        lost_partitions=lost_partitions,
     )
 
 
@@ -394,7 +408,7 @@ def set_aside(root: Path, damaged: Mapping[Partition, Damage]) -> list[Path]:
 
 # `storage.parquet` writes `.<name>.<pid>.<8 hex>.tmp` (and `.duckdb` sort scratch) next to a partition and
 # renames it into place; `ingest` splits tick files in `<root>/.ingest-*`. A killed sync leaves them behind.
-_TEMPORARY = re.compile(r"^\..+\.\d+\.[0-9a-f]{8}\.(tmp|duckdb)(\.wal)?$")
+TEMPORARY_NAME = re.compile(r"^\..+\.\d+\.[0-9a-f]{8}\.(tmp|duckdb)(\.wal)?$")
 INGEST_SCRATCH = ".ingest-*"
 
 
@@ -410,7 +424,7 @@ def remove_stale_temporaries(root: Path) -> int:
     tables = root / TABLES_DIR
     if tables.is_dir():
         for path in tables.rglob(".*"):
-            if path.is_file() and _TEMPORARY.match(path.name):
+            if path.is_file() and TEMPORARY_NAME.match(path.name):
                 path.unlink(missing_ok=True)
                 removed += 1
     return removed
@@ -435,6 +449,39 @@ def _refresh_selection(request: SyncRequest) -> Selection:
     )
 
 
+def _plan(
+    mode: SyncMode,
+    candidates: list[CatalogFile],
+    held: dict[str, RecordedFile],
+    request: SyncRequest,
+    root: Path,
+    lost: dict[str, CatalogFile],
+    retry_quarantined: bool,
+) -> tuple[Plan, dict[str, object]]:
+    """The plan of `mode` (`SyncMode`), and what the report adds for it (`mode`, and for a rebuild the held
+    files whose raw zip is not kept)."""
+    extras: dict[str, object] = {} if mode is SyncMode.RESUME else {"mode": mode.value}
+    if mode is SyncMode.REBUILD:
+        plan, without_raw = plan_rebuild(
+            candidates,
+            held,
+            request.first_day,
+            request.last_day,
+            lambda key: (root / RAW_DIR / key).is_file(),
+        )
+        return plan, {**extras, "rebuild_without_raw": list(without_raw)}
+    recorded_state = {} if mode is SyncMode.FROM_SCRATCH else held
+    plan = plan_sync(
+        candidates,
+        recorded_state,
+        request.first_day,
+        request.last_day,
+        lost={} if mode is SyncMode.FROM_SCRATCH else lost,
+        retry_quarantined=retry_quarantined,
+    )
+    return plan, extras
+
+
 async def run_sync(
     request: SyncRequest,
     *,
@@ -446,10 +493,10 @@ async def run_sync(
     """Mirror the request into the lake as `options` say; see the module docstring. The request comes
     validated (`engine.sync_request.build_sync_request` validates it, once)."""
     if options.dry_run:
-        return plan_from_catalog(request, database)
+        return plan_from_catalog(request, database, options.mode)
     ensure_catalog(database)  # every table of lake.duckdb (storage/schema.py), upgraded once a process
     refreshed = None
-    if options.refresh:
+    if options.refresh and options.mode is not SyncMode.REBUILD:  # a rebuild asks upstream nothing
         refreshed = await refresh(
             client,
             database,
@@ -464,13 +511,8 @@ async def run_sync(
         lost, inspection = check_partitions(connection, database.root, candidates, held)
         if inspection.refreshed:
             record_partitions(connection, inspection.refreshed)
-    plan = plan_sync(
-        candidates,
-        held,
-        request.first_day,
-        request.last_day,
-        lost=lost,
-        retry_quarantined=options.retry_quarantined,
+    plan, extras = _plan(
+        options.mode, candidates, held, request, database.root, lost, options.retry_quarantined
     )
     lost_partitions = {str(p.path): d.value for p, d in sorted(inspection.damaged.items())}
     remove_stale_temporaries(database.root)
@@ -486,7 +528,9 @@ async def run_sync(
         progress=options.progress,
     )
     execution = await executor.run(plan)
-    report = SyncReport(request, symbols, plan, refreshed, execution, lost_partitions=lost_partitions)
+    report = SyncReport(
+        request, symbols, plan, refreshed, execution, lost_partitions=lost_partitions, extras=extras
+    )
     with database.connect() as connection:
         finish_run(connection, run_id, report.summary())
     return report

@@ -20,7 +20,7 @@ from binance_lake.engine.sync import SyncRequest
 def build_sync_request(
     settings: Settings,
     *,
-    market: str,
+    market: str | None,
     datasets: Names,
     symbols: Names,
     intervals: Names,
@@ -29,12 +29,16 @@ def build_sync_request(
     include_delisted: bool = False,
 ) -> SyncRequest:
     """The validated request. `symbols` None is every symbol (`--all`), an empty list a `UsageError`; `end`
-    defaults to today (UTC); both days are included."""
+    defaults to today (UTC); both days are included. `market`, `datasets` and `intervals` None are the
+    settings' defaults (`[defaults]` of binance-lake.toml; um, klines and none unless set)."""
     first = as_day(start)
     last = as_day(end) if end is not None else dt.datetime.now(dt.UTC).date()
-    chosen = chosen_symbols(settings, symbols)
+    chosen_market = parse_market(market if market is not None else settings.default_market)
+    datasets = settings.default_datasets if datasets is None else datasets
+    intervals = settings.default_intervals if intervals is None else intervals
+    chosen = chosen_symbols(settings, symbols, chosen_market.value)
     request = SyncRequest(
-        market=parse_market(market),
+        market=chosen_market,
         datasets=tuple(get_dataset(d).name for d in as_list(datasets)),
         first_day=first,
         last_day=last,

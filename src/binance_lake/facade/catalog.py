@@ -6,6 +6,7 @@ from __future__ import annotations
 import contextlib
 import warnings
 from collections.abc import Awaitable, Callable, Iterable, Iterator
+from pathlib import Path
 from typing import Any
 
 import pyarrow as pa
@@ -15,6 +16,7 @@ from binance_lake.binance.retry import RetryPolicy
 from binance_lake.catalog import queries
 from binance_lake.catalog.probe import ProbeReport, probe
 from binance_lake.catalog.refresh import RefreshReport, refresh
+from binance_lake.catalog.reports import REPORT_MARKETS, ReportFile, build_reports, write_reports
 from binance_lake.catalog.request import (
     build_filters,
     build_selection,
@@ -244,3 +246,15 @@ class LakeCatalog:
         """Every symbol the archive holds, delisted ones included, with a delisted flag."""
         chosen = build_filters(renamed("markets", markets, "market", market), None, None).market
         return convert(self._query(queries.symbols, chosen), as_)
+
+    def reports(self, out: str | Path, *, markets: Names = None) -> list[ReportFile]:
+        """Write seed 001's availability reports (`<market>_earliest_dates.csv`, `spot_um_usdt_filtered.csv`,
+        `spot_synchronal.csv`, `consolidated_base_symbols.csv`) into the directory `out`, for `markets` (spot,
+        um, cm; default all three); see `binance_lake.catalog.reports`."""
+        chosen = build_filters(markets, None, None).market or tuple(m.value for m in REPORT_MARKETS)
+        wanted = [m for m in REPORT_MARKETS if m.value in chosen]
+        if len(wanted) != len(chosen):
+            raise UsageError("the reports cover the markets spot, um and cm; leave the others out")
+        with self._reading() as connection:
+            reports = build_reports(connection, wanted)
+        return write_reports(reports, Path(out).expanduser())

@@ -12,6 +12,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any
 
+from binance_lake.core.symbols import ccxt_named
 from binance_lake.core.timerange import DateLike
 from binance_lake.facade.existing import require_lake
 from binance_lake.facade.fill import fill_aligned, fill_load
@@ -50,13 +51,15 @@ class ReadMethods(SyncMethods):
         never held are a `UsageError` naming the sync command; days it lacks are listed in the frame's
         `missing`. With `fill=True` the missing files are synced first.
         """
-        request = build_request(
-            dataset, symbols, start, end, market=market, interval=interval, columns=columns
-        )
-        check_frame(as_)
-        if fill:
-            fill_load(self.root, request, self.sync)
-        loaded = load_table(self.root, request)
+        symbols = self._with_top(symbols, market, end)  # type: ignore[assignment]
+        with ccxt_named(symbols, market):  # "… (BTC/USD:BTC is BTCUSD_PERP on cm)" in a sentence naming it
+            request = build_request(
+                dataset, symbols, start, end, market=market, interval=interval, columns=columns
+            )
+            check_frame(as_)
+            if fill:
+                fill_load(self.root, request, self.sync)
+            loaded = load_table(self.root, request)
         return deliver(loaded.table, loaded.missing, as_)
 
     def load_universe(

@@ -9,12 +9,14 @@ from collections.abc import Awaitable, Iterable
 from binance_lake.binance.clients import Clients
 from binance_lake.core.progress import ProgressSink, listing_apart
 from binance_lake.core.settings import Settings
+from binance_lake.core.symbols import ccxt_named
 from binance_lake.core.timerange import DateLike
+from binance_lake.engine.plan import SyncMode
 from binance_lake.engine.sync import SyncOptions, SyncReport, SyncRequest, run_sync
 from binance_lake.engine.sync_request import build_sync_request
-from binance_lake.facade.base import LakeBase
 from binance_lake.facade.keywords import warn_renamed
 from binance_lake.facade.loop import run_online
+from binance_lake.facade.symbols import SymbolMethods
 from binance_lake.storage.database import LakeDatabase, WriterLock
 
 
@@ -39,14 +41,14 @@ def run_sync_stage(
         return run_online(settings, work, concurrency=options.concurrency)
 
 
-class SyncMethods(LakeBase):
+class SyncMethods(SymbolMethods):
     """`Lake.sync`: mirror archive files into the lake."""
 
     def sync(
         self,
         *,
-        market: str = "um",
-        datasets: str | Iterable[str] = ("klines",),
+        market: str | None = None,
+        datasets: str | Iterable[str] | None = None,
         symbols: str | Iterable[str] | None = None,
         intervals: str | Iterable[str] | None = None,
         start: DateLike,
@@ -60,17 +62,25 @@ class SyncMethods(LakeBase):
         refresh_progress: ProgressSink | None = None,
         refresh_catalog: bool | None = None,
         retry_quarantined: bool = False,
+        rebuild: bool = False,
+        from_scratch: bool = False,
     ) -> SyncReport:
         """Mirror archive files into the lake: resumable, checksum-verified, parallel.
 
-        `symbols` None means every symbol of the market that traded on any day of the range, delisted since or
-        not (`--all`); an empty list is a `UsageError`; `include_delisted` adds the `…SETTLED` settlement
-        series. `@name` entries expand to the named sets of binance-lake.toml. Dates are whole UTC days, both
+        `market`, `datasets` and `intervals` left out are the settings' defaults (um, klines, none; the
+        `[defaults]` of binance-lake.toml). `symbols` None means every symbol of the market that traded on any
+        day of the range, delisted since or not (`--all`); an empty list is a `UsageError`; `include_delisted`
+        adds the `…SETTLED` settlement series. `@name` entries expand to the named sets of binance-lake.toml,
+        `@file:PATH` to a file's symbols, `@top:N` to the N of highest 30-day quote volume up to `end`
+        (`Lake.top_symbols`); ccxt names (`BTC/USDT:USDT`) map to Binance's. Dates are whole UTC days, both
         included; `end` defaults to today. `refresh` lists the chosen prefixes first (`refresh_catalog=` is its
         old spelling, kept for one release). Only one process may sync a lake at a time (`LakeLocked`
         otherwise). `dry_run` plans from the catalog as it is, lists and writes nothing, and reports the
         requested days the catalog never listed (`SyncReport.unlisted`).
         Quarantined files are fetched again when upstream changes them, or always with `retry_quarantined`.
+        `rebuild` re-ingests the held files of the request from their kept raw zips and lists and downloads
+        nothing; `from_scratch` ignores the recorded progress of the request and plans every file again
+        (`engine.plan.SyncMode`).
         With requests outstanding and no answer for `settings.stall_timeout` seconds, it raises `Stalled`
         (the state is recorded; the same call resumes). `progress` receives `ProgressEvent`s: the refresh's
         (phase "listing"), then the downloads' (phase "sync"); `refresh_progress=` is the old spelling for a
@@ -87,17 +97,22 @@ class SyncMethods(LakeBase):
         if refresh_catalog is not None:
             warn_renamed("refresh", "refresh_catalog", stacklevel=2)
             refresh = refresh_catalog
-        request = build_sync_request(
-            self.settings,
-            market=market,
-            datasets=datasets,
-            symbols=symbols,
-            intervals=intervals,
-            start=start,
-            end=end,
-            include_delisted=include_delisted,
-        )
+        if symbols is not None and not isinstance(symbols, str):
+            symbols = list(symbols)  # read twice below: a generator would be empty the second time
+        chosen_market = market or self.settings.default_market
+        with ccxt_named(symbols, chosen_market):
+            request = build_sync_request(
+                self.settings,
+                market=market,
+                datasets=datasets,
+                symbols=self._with_top(symbols, market, end),
+                intervals=intervals,
+                start=start,
+                end=end,
+                include_delisted=include_delisted,
+            )
         options = SyncOptions(
+            mode=SyncMode.of(rebuild=rebuild, from_scratch=from_scratch),
             refresh=refresh,
             dry_run=dry_run,
             concurrency=concurrency,
@@ -105,4 +120,5 @@ class SyncMethods(LakeBase):
             retry_quarantined=retry_quarantined,
             progress=progress,
         )
-        return run_sync_stage(self.settings, self.database, request, options)
+        with ccxt_named(symbols, chosen_market):
+            return run_sync_stage(self.settings, self.database, request, options)

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 
 from binance_lake.core.datasets import DatasetSpec, get_dataset
 from binance_lake.core.errors import UsageError
-from binance_lake.core.symbols import normalize_symbol
+from binance_lake.core.symbols import expand_symbol_list
 from binance_lake.core.timerange import DateLike, TimeRange, resolve_range
 from binance_lake.core.vocabulary import Interval, Market, intervals_for, parse_interval, parse_market
 
@@ -54,12 +54,14 @@ class LoadRequest:
         )
 
 
-def parse_symbols(symbols: SymbolsArg) -> tuple[str, ...]:
-    """Symbols as a list or a comma-separated string, any case; order kept, duplicates dropped."""
+def parse_symbols(symbols: SymbolsArg, market: Market | None = None) -> tuple[str, ...]:
+    """Symbols as a list or a comma-separated string, any case, ccxt names (mapped for `market`) and
+    `@file:PATH` included; order kept, duplicates dropped."""
     items = [s for s in symbols.split(",")] if isinstance(symbols, str) else list(symbols)
     if not all(isinstance(s, str) for s in items):
         raise UsageError("symbols must be strings such as 'BTCUSDT' (or one comma-separated string)")
-    chosen = tuple(dict.fromkeys(normalize_symbol(s) for s in items if s.strip()))
+    text = ",".join(s for s in items if s.strip())
+    chosen = tuple(expand_symbol_list(text, {}, market=market.value if market else None))
     if not chosen:
         raise UsageError("no symbols given; name at least one, e.g. symbols=['BTCUSDT']")
     return chosen
@@ -135,7 +137,7 @@ def build_request(
         spec=spec,
         market=chosen_market,
         interval=chosen_interval,
-        symbols=parse_symbols(symbols),
+        symbols=parse_symbols(symbols, chosen_market),
         range=parse_range(start, end),
         columns=parse_columns(spec, chosen_market, columns),
     )

@@ -29,6 +29,7 @@ from binance_lake.core.vocabulary import Interval, Market
 from binance_lake.sim import content, rest_trades
 from binance_lake.sim import rest_params as params
 from binance_lake.sim import rest_statistics as stats
+from binance_lake.sim import rest_ticker as ticker
 from binance_lake.sim.rest_format import (
     RESTRICTED_BODY,
     JsonObject,
@@ -173,6 +174,7 @@ class _Host:
             (f"{p}/ping", _fixed_weight(1), lambda _r: {}),
             (f"{p}/time", _fixed_weight(1), lambda _r: {"serverTime": to_us(self._now()) // US_PER_MS}),
             (f"{p}/exchangeInfo", _fixed_weight(20 if self.market is Market.SPOT else 1), self.exchange_info),
+            (f"{p}/ticker/24hr", self._ticker_weight, self.ticker_24hr),
         ]
         if self.market is Market.SPOT:
             routes.append((f"{p}/klines", _fixed_weight(2), functools.partial(self.klines, dataset="klines")))
@@ -207,6 +209,30 @@ class _Host:
                 )
             )
         return routes
+
+    def _ticker_weight(self, query: Mapping[str, str]) -> Charge:
+        return Charge(ticker.ticker_weight(self.market, bool(query.get("symbol"))))
+
+    def ticker_24hr(self, request: web.Request) -> JsonObject | list[JsonObject]:
+        """24 h statistics over the last 24 closed hourly bars (`sim/rest_ticker.py`)."""
+        now = self._now()
+        window = Window.of(
+            None, None, ticker.WINDOW_BARS, lo_us=0, hi_us=last_closed_open_us(ticker.HOURLY, now)
+        )
+
+        def bars(symbol: SimSymbol) -> list[Row]:
+            return self._bars("klines", symbol.symbol, ticker.HOURLY, window, [symbol])
+
+        def decimals(symbol: SimSymbol) -> dict[str, int]:
+            return content.decimals(self.universe, self.market, "klines", symbol.symbol)
+
+        if request.query.get("symbol"):
+            found = ticker.tickers(self.market, [self._symbol(request.query)], bars, decimals)
+            if not found:
+                raise params.invalid_symbol()
+            return found[0]
+        listed = [s for s in self.universe.symbols(self.market) if s.onboard_ms <= self._now_ms()]
+        return ticker.tickers(self.market, listed, bars, decimals)
 
     def _kline_weight(self, query: Mapping[str, str]) -> Charge:
         return Charge(

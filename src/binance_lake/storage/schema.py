@@ -297,6 +297,70 @@ PROVENANCE_TABLES: tuple[str, ...] = (
 )
 
 
+# --- seed 002's availability row (migration 5): probe answers, and the view's status and probe time ----------
+# `probe_results` (written by catalog/probed.py): each daily file a probe HEADed, with its last answer (200
+# found, 404 missing) and when; a 404 never hides a file listed since (the view lets the file win).
+AVAILABILITY_TABLES: tuple[str, ...] = (
+    """
+    CREATE TABLE IF NOT EXISTS probe_results (
+        key VARCHAR PRIMARY KEY,
+        market VARCHAR NOT NULL,
+        dataset VARCHAR NOT NULL,
+        "interval" VARCHAR,
+        symbol VARCHAR NOT NULL,
+        day DATE NOT NULL,
+        status_code SMALLINT NOT NULL,
+        probed_at TIMESTAMPTZ NOT NULL
+    )
+    """,
+)
+# The view of migration 1 plus seed 002's columns: `file_size_bytes` (the seed's name of `size`, kept too),
+# `status_code` (200: a listed or probed file covers the day; 404: the day's file was probed missing and no file
+# covers it; NULL: neither, such as a day inside a series' life that no file covers and no probe asked) and
+# `probe_timestamp` (the latest of: the day's last probe, and when a listing or probe last recorded the covering
+# file new or changed; a listing that finds a file unchanged writes nothing, so it does not move it). A
+# series' days run to its last probed day too, so "not uploaded yet" is a row. Series are joined on
+# coalesce("interval", ''): datasets without an interval have NULL there, which an equi-join never matches (the
+# view of migration 1 showed their days as unavailable).
+AVAILABILITY_VIEW = """
+    CREATE OR REPLACE VIEW daily_availability AS
+    WITH covered AS (
+        SELECT market, dataset, "interval", symbol, cadence, key, size, last_modified, last_seen,
+               unnest(generate_series(first_day, last_day, INTERVAL 1 DAY))::DATE AS date
+        FROM upstream_files WHERE NOT gone
+    ), best AS (
+        SELECT date, market, dataset, coalesce("interval", '') AS iv, symbol,
+               arg_min(key, CASE cadence WHEN 'daily' THEN 0 ELSE 1 END) AS key,
+               arg_min(size, CASE cadence WHEN 'daily' THEN 0 ELSE 1 END) AS size,
+               arg_min(last_modified, CASE cadence WHEN 'daily' THEN 0 ELSE 1 END) AS last_modified,
+               max(last_seen) AS seen_at
+        FROM covered GROUP BY ALL
+    ), probed AS (
+        SELECT day AS date, market, dataset, coalesce("interval", '') AS iv, symbol,
+               arg_max(status_code, probed_at) AS status_code, max(probed_at) AS probed_at
+        FROM probe_results GROUP BY ALL
+    ), series AS (
+        SELECT market, dataset, iv, symbol, min(date) AS first_date, max(date) AS last_date
+        FROM (SELECT date, market, dataset, iv, symbol FROM best
+              UNION ALL SELECT date, market, dataset, iv, symbol FROM probed)
+        GROUP BY ALL
+    ), days AS (
+        SELECT market, dataset, iv, symbol,
+               unnest(generate_series(first_date, last_date, INTERVAL 1 DAY))::DATE AS date
+        FROM series
+    )
+    SELECT d.date, d.market, d.dataset, nullif(d.iv, '') AS "interval", d.symbol, b.key IS NOT NULL AS available,
+           b.size, b.last_modified,
+           (SELECT value FROM catalog_meta WHERE name = 'archive_url') || '/' || b.key AS url,
+           b.size AS file_size_bytes,
+           CASE WHEN b.key IS NOT NULL THEN 200 WHEN p.status_code = 404 THEN 404 END AS status_code,
+           greatest(b.seen_at, p.probed_at) AS probe_timestamp
+    FROM days d
+    LEFT JOIN best b USING (date, market, dataset, iv, symbol)
+    LEFT JOIN probed p USING (date, market, dataset, iv, symbol)
+"""
+
+
 def _backfill_provenance(connection: Connection) -> None:
     """Give a lake written before `day_provenance` one row for every day its ingested files cover.
 
@@ -366,6 +430,11 @@ MIGRATIONS: tuple[Migration, ...] = (
         (*PROVENANCE_TABLES, _backfill_provenance),
     ),
     Migration(4, "job_runs: the daemon's job history (storage/job_runs.py)", (JOB_RUNS,)),
+    Migration(
+        5,
+        "daily_availability: seed 002's file_size_bytes, status_code, probe_timestamp; probe_results",
+        (*AVAILABILITY_TABLES, AVAILABILITY_VIEW),
+    ),
 )
 SCHEMA_VERSION = MIGRATIONS[-1].version
 # The oldest version read-only readers accept as it is (they cannot migrate). Every migration so far only adds

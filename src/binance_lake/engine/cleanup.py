@@ -1,0 +1,152 @@
+"""`binance-lake cleanup`: remove what the lake no longer needs, and say what it frees (seed 000's
+`scripts/cleanup.py`).
+
+Redundant, always removed:
+- raw zips of daily files superseded by their month's monthly file (`FileStatus.SUPERSEDED`: the monthly
+  file's rows replaced theirs);
+- stale temporaries a killed writer left: partition `.tmp` files, `.ingest-*` scratch directories (the same
+  names `engine.sync.remove_stale_temporaries` clears), and `.part` downloads (with their `.part.etag`) of
+  files the lake has ingested since.
+With `raw`, also the raw zips of ingested files: the partitions hold their rows, but `sync --rebuild` and the
+rebuild of a lost partition then need a download. Raw zips of files not ingested yet, partial downloads a sync
+can still resume, and `damaged/` (kept for inspection, never deleted) stay.
+
+The caller holds the lake's writer lock (`facade.cleanup`), so no sync writes while files go.
+"""
+
+from __future__ import annotations
+
+import shutil
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+from binance_lake.core.errors import StorageError
+from binance_lake.core.partitions import TABLES_DIR
+from binance_lake.engine.archive_source import RAW_DIR
+from binance_lake.engine.state import FileStatus
+from binance_lake.engine.sync import INGEST_SCRATCH, TEMPORARY_NAME
+from binance_lake.storage.database import LakeDatabase
+
+SUPERSEDED_ZIP = "superseded daily zip"
+TEMPORARY = "stale temporary"
+PARTIAL = "partial download of an ingested file"
+RAW_ZIP = "raw zip of an ingested file"
+
+
+@dataclass(frozen=True)
+class Freed:
+    """One path removed (or, in a dry run, to be removed): relative to the lake root, its bytes and why."""
+
+    path: str
+    bytes: int
+    why: str
+
+
+@dataclass(frozen=True)
+class CleanupReport:
+    freed: tuple[Freed, ...]
+    dry_run: bool
+
+    @property
+    def bytes(self) -> int:
+        return sum(f.bytes for f in self.freed)
+
+    def by_reason(self) -> dict[str, tuple[int, int]]:
+        """Reason -> (paths, bytes)."""
+        totals: dict[str, tuple[int, int]] = {}
+        for f in self.freed:
+            count, size = totals.get(f.why, (0, 0))
+            totals[f.why] = (count + 1, size + f.bytes)
+        return totals
+
+    def summary(self) -> dict[str, object]:
+        return {
+            "dry_run": self.dry_run,
+            "paths": len(self.freed),
+            "bytes": self.bytes,
+            "by_reason": {why: {"paths": n, "bytes": b} for why, (n, b) in self.by_reason().items()},
+            "freed": [{"path": f.path, "bytes": f.bytes, "why": f.why} for f in self.freed],
+        }
+
+
+def _size(path: Path) -> int:
+    if path.is_dir():
+        return sum(p.stat().st_size for p in path.rglob("*") if p.is_file())
+    return path.stat().st_size
+
+
+def _keys(database: LakeDatabase, statuses: Iterable[FileStatus]) -> list[str]:
+    wanted = [s.value for s in statuses]
+    if not database.path.exists() or not wanted:
+        return []
+    with database.connect(read_only=True) as connection:
+        tables = {str(r[0]) for r in connection.execute("SELECT table_name FROM duckdb_tables()").fetchall()}
+        if "file_state" not in tables:
+            return []
+        marks = ", ".join("?" * len(wanted))
+        rows = connection.execute(
+            f"SELECT key FROM file_state WHERE status IN ({marks}) ORDER BY key", wanted
+        )
+        return [str(key) for (key,) in rows.fetchall()]
+
+
+def _redundant(database: LakeDatabase, raw: bool) -> Iterator[tuple[Path, str]]:
+    root = database.root
+    raw_dir = root / RAW_DIR
+    for key in _keys(database, [FileStatus.SUPERSEDED]):
+        yield raw_dir / key, SUPERSEDED_ZIP
+    if raw:
+        for key in _keys(database, [FileStatus.INGESTED]):
+            yield raw_dir / key, RAW_ZIP
+    for scratch in sorted(root.glob(INGEST_SCRATCH)):
+        yield scratch, TEMPORARY
+    tables = root / TABLES_DIR
+    if tables.is_dir():
+        for path in sorted(tables.rglob(".*")):
+            if path.is_file() and TEMPORARY_NAME.match(path.name):
+                yield path, TEMPORARY
+    done = set(_keys(database, [FileStatus.INGESTED, FileStatus.SUPERSEDED]))
+    if raw_dir.is_dir():
+        for path in sorted(raw_dir.rglob("*.part*")):
+            name = path.name.removesuffix(".etag").removesuffix(".part")
+            key = path.with_name(name).relative_to(raw_dir).as_posix()
+            if path.name.endswith((".part", ".part.etag")) and key in done:
+                yield path, PARTIAL
+
+
+def cleanup(database: LakeDatabase, *, raw: bool = False, dry_run: bool = False) -> CleanupReport:
+    """Find what is redundant (see the module docstring) and, unless `dry_run`, remove it."""
+    root = database.root
+    freed: list[Freed] = []
+    for path, why in _redundant(database, raw):
+        if not path.exists():
+            continue
+        size = _size(path)
+        if not dry_run:
+            try:
+                if path.is_dir():
+                    shutil.rmtree(path)
+                else:
+                    path.unlink()
+            except FileNotFoundError:
+                continue
+            except OSError as error:
+                raise StorageError(f"cannot remove {path}: {error.strerror or error}") from None
+        freed.append(Freed(path.relative_to(root).as_posix(), size, why))
+    if not dry_run:
+        _prune_empty(root / RAW_DIR)
+    return CleanupReport(tuple(freed), dry_run)
+
+
+def _prune_empty(directory: Path) -> None:
+    """Remove the directories under `directory` that removing files left empty (deepest first)."""
+    if not directory.is_dir():
+        return
+    for path in sorted(
+        (p for p in directory.rglob("*") if p.is_dir()), key=lambda p: len(p.parts), reverse=True
+    ):
+        try:
+            path.rmdir()
+        except OSError:
+            continue  # not empty
