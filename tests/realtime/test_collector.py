@@ -139,3 +139,18 @@ def test_kill_9_then_restart_stores_exactly_the_ground_truth(tmp_path: Path) -> 
         )
         assert not list((tmp_path / SEGMENTS_DIR).rglob("*.parquet"))
         assert_exact(tmp_path, server)
+
+
+def test_a_full_buffer_is_flushed_before_the_interval(tmp_path: Path) -> None:
+    options = StreamOptions(flush_interval=30.0, compact_interval=60.0, segment_rows=20)
+    with SimServer(fast_universe(SYMBOLS), stream_speed=60) as server:
+        request = build_request("um", SYMBOLS, "aggTrade", options=options)
+
+        async def run() -> tuple[int, int]:
+            async with Collector(server.settings(tmp_path), request) as collector:
+                await collector.run_for(2.0)
+                return collector.stats.segments, collector.writer.buffered
+
+        segments, buffered = asyncio.run(run())
+        assert segments >= 2, "flushed on size, long before the 30 s interval"
+        assert buffered < 20 + 200, "memory bounded by about segment_rows"

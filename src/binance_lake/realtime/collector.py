@@ -61,7 +61,7 @@ class CollectorStats:
     redis: str = "off"
     connections: list[ConnectionState] = field(default_factory=list)
     last_event: dict[str, float] = field(default_factory=dict)
-    flush_latency_ms: list[float] = field(default_factory=list)
+    flush_latency_ms: list[float] = field(default_factory=list)  # the last 1000 flushes' durations
     _recent: deque[float] = field(default_factory=lambda: deque(maxlen=200_000))
 
     @property
@@ -111,6 +111,7 @@ class Collector:
         self._holes: dict[SeriesKey, int] = {}
         self._queue: asyncio.Queue[StreamEvent] = asyncio.Queue(maxsize=request.options.queue_size)
         self._flush_lock = asyncio.Lock()
+        self._early: asyncio.Task[None] | None = None
         self.redis: Any = None
         self.symbols: tuple[str, ...] = request.symbols
         self._rng = random.Random()
@@ -229,7 +230,7 @@ class Collector:
 
     async def _shutdown(self) -> None:
         self._stop.set()
-        for task in self._tasks:
+        for task in [*self._tasks, *([self._early] if self._early else [])]:
             if not task.done():
                 with contextlib.suppress(asyncio.CancelledError, Exception):
                     await asyncio.wait_for(task, 5.0)
@@ -283,8 +284,9 @@ class Collector:
                 self._note(series, int(event.data["k"]["t"]))
             elif series.dataset == "aggTrades":
                 self._note(series, int(event.data["a"]))
-            if self.writer.buffered >= self.options.segment_rows:
-                self._tasks.append(asyncio.create_task(self.flush()))
+            if self.writer.buffered >= self.options.segment_rows and self._early is None:
+                # A full buffer is written now rather than at the next interval (bounded memory).
+                self._early = asyncio.create_task(self._flush_early())
         if self.redis is not None:
             self.redis.offer(event)
         if self._queue.full():
@@ -353,9 +355,18 @@ class Collector:
                 self.stats.rows_flushed += rows
                 self.stats.segments = self.writer.segments
                 self.stats.flush_latency_ms.append((time.time() - started) * 1000)
+                del self.stats.flush_latency_ms[:-1000]  # the recent ones: bounded memory on a long run
             if compact_too:
                 result = await asyncio.to_thread(compact, self.root, self.database, self.upstream_ref)
                 self.stats.rows_compacted += result.rows
+
+    async def _flush_early(self) -> None:
+        try:
+            await self.flush()
+        except BinanceLakeError as error:
+            self.log({"event": "flush_failed", "reason": str(error)})
+        finally:
+            self._early = None
 
     async def _flusher(self) -> None:
         last_compact = self.clock()
