@@ -67,7 +67,7 @@ def _align_clock(archive_url: str) -> None:
     request = urllib.request.Request(
         f"{archive_url}/__sim__/clock?now={urllib.parse.quote(now)}", method="POST"
     )
-    with urllib.request.urlopen(request, timeout=10) as answer:
+    with urllib.request.urlopen(request, timeout=120) as answer:
         answer.read()
 
 
@@ -100,7 +100,7 @@ async def _measure(
     measuring = False
     async with collector:
         await collector.run_for(warmup)
-        _align_clock(settings.archive_url)
+        await asyncio.to_thread(_align_clock, settings.archive_url)
         await collector.run_for(1.0)
         if collector.redis is not None:
             collector.redis.latencies_ms.clear()
