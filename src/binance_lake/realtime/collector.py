@@ -39,6 +39,8 @@ from binance_lake.storage.database import LakeDatabase, WriterLock
 
 Log = Callable[[dict[str, object]], None]
 REPAIRED = ("klines", "aggTrades")
+HOLD_LIMIT = 10
+FINAL_REPAIR_SECONDS = 30.0
 
 
 @dataclass
@@ -235,6 +237,11 @@ class Collector:
                 with contextlib.suppress(asyncio.CancelledError, Exception):
                     await asyncio.wait_for(task, 5.0)
         try:
+            if self._repair is not None and self._holes:
+                # Holes whose repair the stop interrupted: filled now, or the rows after them would be stored
+                # with the hole in front.
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._repair_holes(list(self._holes)), FINAL_REPAIR_SECONDS)
             await self.flush(compact_too=True)
         finally:
             if self.redis is not None:
@@ -312,10 +319,15 @@ class Collector:
         return ""
 
     async def _on_subscribed(self, state: ConnectionState) -> None:
-        assert self._repair is not None
         wanted = set(state.streams)
-        for series in [s for s in self._holes if self._stream_of(s) in wanted]:
-            after = self._holes[series]
+        await self._repair_holes([s for s in self._holes if self._stream_of(s) in wanted])
+
+    async def _repair_holes(self, holes: list[SeriesKey]) -> None:
+        assert self._repair is not None
+        for series in holes:
+            after = self._holes.get(series)
+            if after is None:
+                continue  # repaired meanwhile
             try:
                 rows = await self._repair.fetch(series, after)
             except BinanceLakeError as error:
@@ -346,9 +358,18 @@ class Collector:
 
     # --- disk --------------------------------------------------------------------------------------------
 
+    def _held(self) -> list[SeriesKey]:
+        """Series whose live rows wait in memory: a hole before them is not repaired yet. Written to disk, they
+        would move the series' last stored value past the hole, and a crash then would leave it for good; held,
+        a crash loses them and the restart repairs from before the hole. Bounded: past `HOLD_LIMIT` segments'
+        worth they are written anyway, the hole left for the next repair (or `sync`)."""
+        if self.writer.buffered > HOLD_LIMIT * self.options.segment_rows:
+            return []
+        return list(self._holes)
+
     async def flush(self, *, compact_too: bool = False) -> None:
         async with self._flush_lock:
-            pending = self.writer.take()
+            pending = self.writer.take(hold=self._held())
             if pending:
                 started = time.time()
                 rows = await asyncio.to_thread(self.writer.write, pending)
