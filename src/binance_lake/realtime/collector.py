@@ -106,6 +106,7 @@ class Collector:
         self.writer = SegmentWriter(settings.root, session)
         self._lock = WriterLock(settings.root)
         self._stop = asyncio.Event()
+        self._received_all = asyncio.Event()  # set once no connection can deliver another event
         self._tasks: list[asyncio.Task[None]] = []
         self._session: aiohttp.ClientSession | None = None
         self._repair: RestRepair | None = None
@@ -236,6 +237,7 @@ class Collector:
             if not task.done():
                 with contextlib.suppress(asyncio.CancelledError, Exception):
                     await asyncio.wait_for(task, 5.0)
+        self._received_all.set()
         try:
             if self._repair is not None and self._holes:
                 # Holes whose repair the stop interrupted: filled now, or the rows after them would be stored
@@ -346,7 +348,7 @@ class Collector:
 
     async def __anext__(self) -> StreamEvent:
         while True:
-            if self._stop.is_set() and self._queue.empty():
+            if self._received_all.is_set() and self._queue.empty():
                 raise StopAsyncIteration
             try:
                 return await asyncio.wait_for(self._queue.get(), 0.25)
