@@ -6,7 +6,8 @@ process runs `Collector` over N symbols × (aggTrade, markPrice@1s, kline_1m, fo
 streams (one connection), 250 for 1000 (five connections) — with Redis when `redis-server` is installed (a
 private one on a free port). After `--warmup` seconds (the simulator generates each symbol's day on first use)
 it measures `--seconds`: events/s, this process's CPU share and peak RSS, and the latency from `E` to durable
-in a flushed segment (the flush interval is 1 s) and to Redis, p50/p99.
+in a flushed segment (the flush interval is 1 s) and to Redis, p50/p99, beside the latency to its arrival here
+(which includes the simulator's own lag when it cannot keep up).
 
     .venv/bin/python bench/stream.py [--seconds 20] [--warmup 15] [--streams 200,1000]
 """
@@ -36,6 +37,7 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).parent))
 from binance_lake.core.settings import ENV_NAMES, Settings
 from binance_lake.core.vocabulary import Market
+from binance_lake.realtime import collector as collector_module
 from binance_lake.realtime.collector import Collector
 from binance_lake.realtime.request import StreamOptions, build_request
 from binance_lake.sim.universe import Universe
@@ -67,7 +69,7 @@ def _align_clock(archive_url: str) -> None:
     request = urllib.request.Request(
         f"{archive_url}/__sim__/clock?now={urllib.parse.quote(now)}", method="POST"
     )
-    with urllib.request.urlopen(request, timeout=10) as answer:
+    with urllib.request.urlopen(request, timeout=120) as answer:
         answer.read()
 
 
@@ -97,10 +99,20 @@ async def _measure(
         return rows
 
     collector.writer.write = timed_write  # type: ignore[method-assign]
+    received: list[float] = []
+    parse = collector_module.parse_message
+
+    def timed_parse(text: str | bytes) -> Any:
+        event = parse(text)
+        if event is not None and measuring:
+            received.append(time.time() * 1000 - event.event_time)
+        return event
+
+    collector_module.parse_message = timed_parse  # type: ignore[assignment]
     measuring = False
     async with collector:
         await collector.run_for(warmup)
-        _align_clock(settings.archive_url)
+        await asyncio.to_thread(_align_clock, settings.archive_url)
         await collector.run_for(1.0)
         if collector.redis is not None:
             collector.redis.latencies_ms.clear()
@@ -116,7 +128,7 @@ async def _measure(
     return {
         "streams": collector.stats.streams, "connections": connections, "reconnects": reconnects,
         "events_per_s": (events1 - events0) / (wall1 - wall0), "cpu": (cpu1 - cpu0) / (wall1 - wall0),
-        "rss_mb": rss, "disk": _percentiles(disk), "redis": _percentiles(redis_latency),
+        "rss_mb": rss, "received": _percentiles(received), "disk": _percentiles(disk), "redis": _percentiles(redis_latency),
     }  # fmt: skip
 
 
@@ -156,11 +168,11 @@ def main() -> None:
         server.wait(10)
     print(f"machine: {platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}, "
           f"load average {os.getloadavg()[0]:.1f}; measured {args.seconds:g} s after {args.warmup:g} s warm-up")  # fmt: skip
-    print("| streams | connections | events/s | collector CPU | peak RSS | E → durable p50/p99 ms | E → Redis p50/p99 ms | reconnects |")  # fmt: skip
-    print("|---|---|---|---|---|---|---|---|")
+    print("| streams | connections | events/s | collector CPU | peak RSS | E → received p50/p99 ms | E → durable p50/p99 ms | E → Redis p50/p99 ms | reconnects |")  # fmt: skip
+    print("|---|---|---|---|---|---|---|---|---|")
     for r in rows:
         print(f"| {r['streams']} | {r['connections']} | {r['events_per_s']:.0f} | {r['cpu']:.0%} | {r['rss_mb']:.0f} MB "
-              f"| {r['disk']} | {r['redis']} | {r['reconnects']} |")  # fmt: skip
+              f"| {r['received']} | {r['disk']} | {r['redis']} | {r['reconnects']} |")  # fmt: skip
 
 
 if __name__ == "__main__":

@@ -49,3 +49,30 @@ def test_a_lake_another_process_writes_is_refused(tmp_path: Path) -> None:
     with WriterLock(tmp_path):
         result = run_cli("stream", "--symbols", "BTCUSDT", "--for", "1s", "--root", str(tmp_path))
     assert_one_sentence(result, 1, "another binance-lake process")
+
+
+def test_the_live_view_shows_connections_rates_ages_and_counters() -> None:
+    from rich.console import Console
+
+    from binance_lake.cli.stream_cmd import render_stats
+    from binance_lake.realtime.collector import CollectorStats
+    from binance_lake.realtime.connection import ConnectionState
+
+    stats = CollectorStats(
+        session="s", started=0.0, streams=3, repaired_gaps=2, repaired_rows=17, rows_flushed=40
+    )
+    stats.connections.append(
+        ConnectionState(0, ["a@aggTrade", "b@aggTrade"], connected=True, reconnects=1, messages=9)
+    )
+    stats.connections.append(
+        ConnectionState(1, ["c@aggTrade"], reconnects=4, last_reason="silent for 30 s (watchdog)")
+    )
+    stats.last_event.update({"a@aggTrade": 99.0, "c@aggTrade": 80.0})
+    stats._recent.extend([98.0, 99.0, 99.5])
+    console = Console(record=True, width=200)
+    console.print(render_stats(stats, now=100.0))
+    text = console.export_text()
+    assert "1/2 connections" in text and "3 streams" in text and "5 reconnects" in text
+    assert "2 gaps repaired (17 rows)" in text and "40 rows flushed" in text
+    assert "watchdog" in text and "c@aggTrade" in text and "20.0 s" in text
+    assert text.index("c@aggTrade  ") < text.index("a@aggTrade  "), "the stalest stream first"

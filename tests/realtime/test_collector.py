@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import json
 import os
 import signal
@@ -12,6 +13,7 @@ import time
 from pathlib import Path
 
 import pyarrow.compute as pc
+import pyarrow.parquet as pq
 import pytest
 
 from binance_lake.core.vocabulary import Interval, Market
@@ -19,6 +21,7 @@ from binance_lake.realtime.collector import Collector
 from binance_lake.realtime.request import StreamOptions, build_request
 from binance_lake.realtime.segments import SEGMENTS_DIR
 from binance_lake.sim.server import SimServer
+from binance_lake.sim.universe import Universe
 from binance_lake.storage.database import LakeDatabase
 from binance_lake.storage.provenance import held_days
 from tests.realtime.truth import explain, fast_universe, stored, truth_between
@@ -139,3 +142,52 @@ def test_kill_9_then_restart_stores_exactly_the_ground_truth(tmp_path: Path) -> 
         )
         assert not list((tmp_path / SEGMENTS_DIR).rglob("*.parquet"))
         assert_exact(tmp_path, server)
+
+
+def test_a_full_buffer_is_flushed_before_the_interval(tmp_path: Path) -> None:
+    options = StreamOptions(flush_interval=30.0, compact_interval=60.0, segment_rows=20)
+    with SimServer(fast_universe(SYMBOLS), stream_speed=60) as server:
+        request = build_request("um", SYMBOLS, "aggTrade", options=options)
+
+        async def run() -> tuple[int, int]:
+            async with Collector(server.settings(tmp_path), request) as collector:
+                await collector.run_for(2.0)
+                return collector.stats.segments, collector.writer.buffered
+
+        segments, buffered = asyncio.run(run())
+        assert segments >= 2, "flushed on size, long before the 30 s interval"
+        assert buffered < 20 + 200, "memory bounded by about segment_rows"
+
+
+def test_coin_m_streams_on_dstream_with_repair_from_dapi(tmp_path: Path) -> None:
+    symbol = "BTCUSD_PERP"
+    universe = Universe.build("small")
+    universe = dataclasses.replace(universe, tick_rates={(Market.CM, symbol): 50_000})
+    day = universe.clock.now().date()
+    universe.day_table(Market.CM, "aggTrades", symbol, None, day)
+    universe.day_table(Market.CM, "klines", symbol, Interval.M1, day)
+    with SimServer(universe, stream_speed=60) as server:
+        request = build_request("cm", [symbol], "kline_1m,aggTrade", options=FAST)
+
+        async def run() -> Collector:
+            async with Collector(server.settings(tmp_path), request) as collector:
+                await collector.run_for(2.0)
+                while not collector.stats.open_connections:  # noqa: ASYNC110 - drop a live connection
+                    await asyncio.sleep(0.05)
+                assert await asyncio.to_thread(server.drop_streams) == 1
+                await collector.run_for(2.5)
+            return collector
+
+        collector = asyncio.run(run())
+        assert collector.stats.reconnects == 1 and collector.stats.repaired_rows > 0
+        files = sorted((tmp_path / "tables" / "aggTrades" / "market=cm").rglob("*.parquet"))
+        trades = pq.read_table(files[0])
+        truth = universe.day_table(Market.CM, "aggTrades", symbol, None, day)
+        ids = trades["agg_trade_id"]
+        window = truth.filter(
+            pc.and_(
+                pc.greater_equal(truth["agg_trade_id"], pc.min(ids)),
+                pc.less_equal(truth["agg_trade_id"], pc.max(ids)),
+            )
+        )
+        assert trades.equals(window), explain(trades, window, "agg_trade_id")

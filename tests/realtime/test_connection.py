@@ -61,3 +61,17 @@ def test_planned_reconnect_before_the_cut_leaves_no_hole(tmp_path: Path) -> None
         (connection,) = collector.stats.connections
         assert connection.reconnects >= 3 and connection.last_reason == "planned"
         assert_exact(tmp_path, server, symbols)
+
+
+def test_pings_are_answered_so_the_server_keeps_the_connection(tmp_path: Path) -> None:
+    # The simulator pings every 0.2 s and closes a connection that sent no pong for 1.5 s.
+    with SimServer(fast_universe(("BTCUSDT",)), stream_speed=60, stream_faults="ping=0.2,pong=1.5") as server:
+        request = build_request("um", ["BTCUSDT"], "markPrice@1s", options=StreamOptions(flush_interval=0.5))
+
+        async def run() -> Collector:
+            async with Collector(server.settings(tmp_path), request) as collector:
+                await collector.run_for(3.0)
+            return collector
+
+        collector = asyncio.run(run())
+        assert collector.stats.reconnects == 0 and collector.stats.events > 50

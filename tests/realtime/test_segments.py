@@ -104,3 +104,14 @@ def test_an_archive_day_is_never_overwritten_by_stream_rows(tmp_path: Path) -> N
             last=DAY,
         )
     assert day.source is Provenance.ARCHIVE_DAILY
+
+
+def test_held_series_stay_in_memory_until_released(tmp_path: Path) -> None:
+    other = SeriesKey(Market.UM, "aggTrades", None, "ETHUSDT")
+    writer = SegmentWriter(tmp_path, "s1")
+    writer.extend(SERIES, [trade(1), trade(2)])
+    writer.extend(other, [trade(3)])
+    pending = writer.take(hold=[SERIES])
+    assert set(pending) == {other} and writer.buffered == 2
+    writer.write(pending)
+    assert writer.take() == {SERIES: [trade(1), trade(2)]} and writer.buffered == 0

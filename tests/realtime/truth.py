@@ -27,6 +27,7 @@ def fast_universe(symbols: tuple[str, ...], rate: int = 50_000) -> Universe:
             universe.day_table(Market.UM, "klines", symbol, Interval.M1, d)
             universe.day_table(Market.UM, "markPriceKlines", symbol, Interval.M1, d)
             universe.day_table(Market.UM, "indexPriceKlines", sim_symbol.pair, Interval.M1, d)
+            universe.day_table(Market.UM, "fundingRate", symbol, None, d)
     return universe
 
 

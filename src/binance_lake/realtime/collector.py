@@ -39,6 +39,8 @@ from binance_lake.storage.database import LakeDatabase, WriterLock
 
 Log = Callable[[dict[str, object]], None]
 REPAIRED = ("klines", "aggTrades")
+HOLD_LIMIT = 10
+FINAL_REPAIR_SECONDS = 30.0
 
 
 @dataclass
@@ -61,7 +63,7 @@ class CollectorStats:
     redis: str = "off"
     connections: list[ConnectionState] = field(default_factory=list)
     last_event: dict[str, float] = field(default_factory=dict)
-    flush_latency_ms: list[float] = field(default_factory=list)
+    flush_latency_ms: list[float] = field(default_factory=list)  # the last 1000 flushes' durations
     _recent: deque[float] = field(default_factory=lambda: deque(maxlen=200_000))
 
     @property
@@ -104,6 +106,7 @@ class Collector:
         self.writer = SegmentWriter(settings.root, session)
         self._lock = WriterLock(settings.root)
         self._stop = asyncio.Event()
+        self._received_all = asyncio.Event()  # set once no connection can deliver another event
         self._tasks: list[asyncio.Task[None]] = []
         self._session: aiohttp.ClientSession | None = None
         self._repair: RestRepair | None = None
@@ -111,6 +114,7 @@ class Collector:
         self._holes: dict[SeriesKey, int] = {}
         self._queue: asyncio.Queue[StreamEvent] = asyncio.Queue(maxsize=request.options.queue_size)
         self._flush_lock = asyncio.Lock()
+        self._early: asyncio.Task[None] | None = None
         self.redis: Any = None
         self.symbols: tuple[str, ...] = request.symbols
         self._rng = random.Random()
@@ -229,11 +233,17 @@ class Collector:
 
     async def _shutdown(self) -> None:
         self._stop.set()
-        for task in self._tasks:
+        for task in [*self._tasks, *([self._early] if self._early else [])]:
             if not task.done():
                 with contextlib.suppress(asyncio.CancelledError, Exception):
                     await asyncio.wait_for(task, 5.0)
+        self._received_all.set()
         try:
+            if self._repair is not None and self._holes:
+                # Holes whose repair the stop interrupted: filled now, or the rows after them would be stored
+                # with the hole in front.
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._repair_holes(list(self._holes)), FINAL_REPAIR_SECONDS)
             await self.flush(compact_too=True)
         finally:
             if self.redis is not None:
@@ -283,8 +293,9 @@ class Collector:
                 self._note(series, int(event.data["k"]["t"]))
             elif series.dataset == "aggTrades":
                 self._note(series, int(event.data["a"]))
-            if self.writer.buffered >= self.options.segment_rows:
-                self._tasks.append(asyncio.create_task(self.flush()))
+            if self.writer.buffered >= self.options.segment_rows and self._early is None:
+                # A full buffer is written now rather than at the next interval (bounded memory).
+                self._early = asyncio.create_task(self._flush_early())
         if self.redis is not None:
             self.redis.offer(event)
         if self._queue.full():
@@ -310,10 +321,15 @@ class Collector:
         return ""
 
     async def _on_subscribed(self, state: ConnectionState) -> None:
-        assert self._repair is not None
         wanted = set(state.streams)
-        for series in [s for s in self._holes if self._stream_of(s) in wanted]:
-            after = self._holes[series]
+        await self._repair_holes([s for s in self._holes if self._stream_of(s) in wanted])
+
+    async def _repair_holes(self, holes: list[SeriesKey]) -> None:
+        assert self._repair is not None
+        for series in holes:
+            after = self._holes.get(series)
+            if after is None:
+                continue  # repaired meanwhile
             try:
                 rows = await self._repair.fetch(series, after)
             except BinanceLakeError as error:
@@ -332,7 +348,7 @@ class Collector:
 
     async def __anext__(self) -> StreamEvent:
         while True:
-            if self._stop.is_set() and self._queue.empty():
+            if self._received_all.is_set() and self._queue.empty():
                 raise StopAsyncIteration
             try:
                 return await asyncio.wait_for(self._queue.get(), 0.25)
@@ -344,18 +360,36 @@ class Collector:
 
     # --- disk --------------------------------------------------------------------------------------------
 
+    def _held(self) -> list[SeriesKey]:
+        """Series whose live rows wait in memory: a hole before them is not repaired yet. Written to disk, they
+        would move the series' last stored value past the hole, and a crash then would leave it for good; held,
+        a crash loses them and the restart repairs from before the hole. Bounded: past `HOLD_LIMIT` segments'
+        worth they are written anyway, the hole left for the next repair (or `sync`)."""
+        if self.writer.buffered > HOLD_LIMIT * self.options.segment_rows:
+            return []
+        return list(self._holes)
+
     async def flush(self, *, compact_too: bool = False) -> None:
         async with self._flush_lock:
-            pending = self.writer.take()
+            pending = self.writer.take(hold=self._held())
             if pending:
                 started = time.time()
                 rows = await asyncio.to_thread(self.writer.write, pending)
                 self.stats.rows_flushed += rows
                 self.stats.segments = self.writer.segments
                 self.stats.flush_latency_ms.append((time.time() - started) * 1000)
+                del self.stats.flush_latency_ms[:-1000]  # the recent ones: bounded memory on a long run
             if compact_too:
                 result = await asyncio.to_thread(compact, self.root, self.database, self.upstream_ref)
                 self.stats.rows_compacted += result.rows
+
+    async def _flush_early(self) -> None:
+        try:
+            await self.flush()
+        except BinanceLakeError as error:
+            self.log({"event": "flush_failed", "reason": str(error)})
+        finally:
+            self._early = None
 
     async def _flusher(self) -> None:
         last_compact = self.clock()

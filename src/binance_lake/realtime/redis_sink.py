@@ -124,12 +124,12 @@ class RedisSink:
                 if not self.up:
                     self.up = True
                     self.log({"event": "redis_back", "url": self.url, "written": len(pending)})
+            except asyncio.CancelledError:
+                self._keep(pending, times)  # the final drain writes them
+                raise
             except (RedisError, OSError) as error:
                 self.failures += 1
-                # Keep the latest values: newer ones that arrived meanwhile win.
-                for key, mapping in pending.items():
-                    self._pending[key] = {**mapping, **self._pending.get(key, {})}
-                    self._times.setdefault(key, times[key])
+                self._keep(pending, times)
                 if self.up:
                     self.up = False
                     self.log({"event": "redis_down", "url": self.url, "reason": str(error)[:200]})
@@ -138,18 +138,32 @@ class RedisSink:
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(stop.wait(), self.retry_seconds)
 
-    async def drain(self) -> None:
-        """Write what events arrived after the writer task stopped (the last ones of a run), once."""
+    def _keep(self, pending: dict[str, dict[str, str]], times: dict[str, int]) -> None:
+        """Put values that were not written back, under any newer ones that arrived meanwhile."""
+        for key, mapping in pending.items():
+            self._pending[key] = {**mapping, **self._pending.get(key, {})}
+            self._times.setdefault(key, times[key])
+
+    async def drain(self, attempts: int = 3) -> None:
+        """Write what events arrived after the writer task stopped (the last ones of a run): a few attempts,
+        since a write cancelled at the stop can leave the client's connection to be reopened first."""
         from redis.exceptions import RedisError
 
-        if self._pending:
+        for attempt in range(attempts):
+            if not self._pending:
+                return
             pending, self._pending = self._pending, {}
             times, self._times = self._times, {}
             try:
                 await self._write(pending, times)
+                return
             except (RedisError, OSError) as error:
                 self.failures += 1
-                self.log({"event": "redis_down", "url": self.url, "reason": str(error)[:200]})
+                self._keep(pending, times)
+                if attempt == attempts - 1:
+                    self.log({"event": "redis_down", "url": self.url, "reason": str(error)[:200]})
+                else:
+                    await asyncio.sleep(self.retry_seconds / 4)
 
     async def close(self) -> None:
         await self._client.aclose()

@@ -85,10 +85,12 @@ class SegmentWriter:
         for row in rows:
             self.add(series, row)
 
-    def take(self) -> dict[SeriesKey, list[dict[str, Any]]]:
-        """Hand over the buffered rows (in the event loop), to be written by `write` (in a thread)."""
-        pending, self._rows = self._rows, defaultdict(list)
-        self.buffered = 0
+    def take(self, hold: Iterable[SeriesKey] = ()) -> dict[SeriesKey, list[dict[str, Any]]]:
+        """Hand over the buffered rows (in the event loop), to be written by `write` (in a thread); the series
+        in `hold` keep theirs (a hole before them is not repaired yet)."""
+        held = {s: self._rows.pop(s) for s in hold if s in self._rows}
+        pending, self._rows = self._rows, defaultdict(list, held)
+        self.buffered = sum(len(rows) for rows in held.values())
         return pending
 
     def flush(self) -> int:

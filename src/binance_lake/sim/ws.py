@@ -8,10 +8,11 @@ Live control messages: SUBSCRIBE, UNSUBSCRIBE, LIST_SUBSCRIPTIONS, SET_PROPERTY/
 
 Events come from `sim.ws_events` (the universe's ground truth) as the simulator's clock passes them; the clock
 moves when `StreamHub.speed` is set (simulated seconds per wall second; 0 leaves the clock to the tests).
-Faults (`WsFaults`, spec `drop=N,silence=N,duplicate=R,reorder=R,rate=N,life=S,streams=N`): abort the
+Faults (`WsFaults`, spec `drop=N,silence=N,duplicate=R,reorder=R,rate=N,life=S,streams=N,ping=S,pong=S`): abort the
 connection after every N data messages, go silent (open, nothing sent) after N, send a share R of messages twice
 or swapped with the next, close a connection sending more than `rate` messages a second (Binance's 10/s), close
-after `life` simulated seconds ("24 h"), refuse more than `streams` streams per connection (200).
+after `life` simulated seconds ("24 h"), refuse more than `streams` streams per connection (200), ping every
+`ping` seconds and close a connection that sent no pong for `pong` seconds (Binance: 3 and 10 minutes).
 `StreamHub.drop_all()` aborts every open connection now.
 """
 
@@ -54,11 +55,12 @@ class WsFaults:
     life_seconds: float = quirks.WS_CONNECTION_LIFE_SECONDS
     max_streams: int = quirks.WS_MAX_STREAMS
     ping_seconds: float = 180.0
+    pong_seconds: float = 600.0
     seed: int = 7
 
     _KEYS: ClassVar[dict[str, str]] = {
         "drop": "drop_every", "silence": "silence_after", "duplicate": "duplicate", "reorder": "reorder",
-        "rate": "rate", "life": "life_seconds", "streams": "max_streams", "ping": "ping_seconds",
+        "rate": "rate", "life": "life_seconds", "streams": "max_streams", "ping": "ping_seconds", "pong": "pong_seconds",
     }  # fmt: skip
 
     @classmethod
@@ -140,7 +142,8 @@ class StreamHub:
             names = split_streams(
                 request.query.get("streams", "") if combined else request.match_info.get("streams", "")
             )
-            ws = web.WebSocketResponse(autoping=True, heartbeat=self.faults.ping_seconds or None)
+            # Pings and pongs by hand, as Binance does: a ping every `ping`, closed without a pong for `pong`.
+            ws = web.WebSocketResponse(autoping=False, heartbeat=None)
             await ws.prepare(request)
             session = _Session(self, market, route, combined, ws, request)
             self._sessions.add(session)
@@ -184,6 +187,7 @@ class _Session:
         self.incoming: deque[float] = deque()
         self.started_ms = hub.now_ms()
         self.closing = False
+        self.last_pong = time.monotonic()
 
     def abort(self) -> None:
         self.closing = True
@@ -210,8 +214,15 @@ class _Session:
             await self.ws.close(code=1008, message=problem.encode())
             return
         sender = asyncio.create_task(self._send_loop())
+        pinger = asyncio.create_task(self._ping_loop())
         try:
             async for message in self.ws:
+                if message.type is WSMsgType.PING:
+                    await self.ws.pong(message.data)
+                    continue
+                if message.type is WSMsgType.PONG:
+                    self.last_pong = time.monotonic()
+                    continue
                 if message.type is not WSMsgType.TEXT:
                     continue
                 if not self._within_rate():
@@ -220,9 +231,21 @@ class _Session:
                     break
                 await self._control(message.data)
         finally:
-            sender.cancel()
-            with contextlib.suppress(asyncio.CancelledError, Exception):
-                await sender
+            for task in (sender, pinger):
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError, Exception):
+                    await task
+
+    async def _ping_loop(self) -> None:
+        faults = self.hub.faults
+        if faults.ping_seconds <= 0:
+            return
+        while not self.ws.closed:
+            await asyncio.sleep(faults.ping_seconds)
+            if time.monotonic() - self.last_pong > faults.pong_seconds:
+                await self.ws.close(code=1008, message=b"no pong")
+                return
+            await self.ws.ping()
 
     def _within_rate(self) -> bool:
         limit = self.hub.faults.rate
