@@ -172,11 +172,11 @@ def test_1min_and_day_have_their_own_calendars(export_lake: Lake, out: Path) -> 
     assert spans[f"BINANCE_UM.{DELISTED}"].end == dt.datetime(2023, 10, 19, 23, 59)
 
 
-def test_day_from_1min_is_the_1m_bars_summed(export_lake: Lake, out: Path) -> None:
-    export(export_lake, out, "day", start=MINUTES[0], end=MINUTES[1], symbols="BTCUSDT", from_1min=True)
-    built = export_lake.resample(
-        "BTCUSDT", str(MINUTES[0]), str(MINUTES[1]), interval="1d", source="1m", as_="arrow"
-    )
+@pytest.mark.parametrize(("source", "flag"), [("1m", "from_1min"), ("1h", "from_1h")])
+def test_day_from_finer_bars_is_them_summed(export_lake: Lake, out: Path, source: str, flag: str) -> None:
+    export(export_lake, out, "day", start=MINUTES[0], end=MINUTES[1], symbols="BTCUSDT", **{flag: True})
+    first, last = str(MINUTES[0]), str(MINUTES[1])
+    built = export_lake.resample("BTCUSDT", first, last, interval="1d", source=source, as_="arrow")
     want = expected(built)
     for field in FIELDS:
         got = decoded(out, "BTCUSDT", field, Freq.DAY)
@@ -184,6 +184,11 @@ def test_day_from_1min_is_the_1m_bars_summed(export_lake: Lake, out: Path) -> No
         assert np.allclose(list(got.values()), list(want[field].values()), rtol=1e-6), (
             field
         )  # sums: float order
+
+
+def test_from_1h_is_for_day_only(export_lake: Lake, out: Path) -> None:
+    with pytest.raises(UsageError, match="--from-1h builds day bars"):
+        export(export_lake, out, "60min", from_1h=True)
 
 
 def test_missing_bars_inside_a_life_are_nan_rows_never_shifted(tmp_path: Path) -> None:

@@ -10,8 +10,8 @@ to the last bar any holds, weekends included. A symbol's `.bin` starts at its fi
 bars missing inside that span are NaN rows (never shifted values), and a delisted symbol simply ends at its
 last bar, in `all.txt` too (no survivorship bias).
 
-Sources: `1min` from 1m klines, `60min` from 1h, `day` from 1d — or any of them built from 1m
-(`from_1min`). `60min` from 1h fills hours the 1h series lacks from 1m bars where the lake holds them (seed
+Sources: `1min` from 1m klines, `60min` from 1h, `day` from 1d — or 60min and day built from 1m
+(`from_1min`), day from 1h (`from_1h`). `60min` from 1h fills hours the 1h series lacks from 1m bars where the lake holds them (seed
 004's fallback; only the days day_provenance says hold 1m are read).
 
 Incremental (like Qlib's `DumpDataUpdate`): the export records what it wrote (`export/qlib_state.py`). A
@@ -68,10 +68,19 @@ class QlibRequest:
     out: Path
     prefix: str
     from_1min: bool = False
+    from_1h: bool = False  # day only
+
+    def __post_init__(self) -> None:
+        if self.from_1min and self.from_1h:
+            raise UsageError("give --from-1min or --from-1h, not both")
+        if self.from_1h and self.freq is not Freq.DAY:
+            raise UsageError(f"--from-1h builds day bars; {self.freq.value} is read from its own interval")
 
     @property
     def source(self) -> Interval:
-        return Interval.M1 if self.from_1min else self.freq.interval
+        if self.from_1min:
+            return Interval.M1
+        return Interval.H1 if self.from_1h else self.freq.interval
 
     @property
     def fills_from_1min(self) -> bool:
