@@ -103,49 +103,56 @@ def test_60min_bins_equal_the_lake_on_a_24_7_calendar(export_lake: Lake, out: Pa
     assert "2023-10-19 23:00:00" in fmt.instruments_path(out).read_text()
 
 
-def test_60min_fills_the_hours_1h_lacks_from_1m(tmp_path: Path) -> None:
-    builder = LakeBuilder(tmp_path / "lake")
+def minute_filled_lake(root: Path, hour_holes: list[int], hours: int = 48) -> Lake:
+    """Two days of BTCUSDT: 1h bars with `hour_holes` (and none after `hours`), 1m bars for both days."""
+    builder = LakeBuilder(root)
     start = dt.datetime(2024, 1, 1, tzinfo=UTC)
-    hours = bars(start, 48, Interval.H1, seed=1)
-    holes = [5, 6, 44, 45, 46, 47]  # inside the first day, and the second day's last hours
+    hourly = bars(start, 48, Interval.H1, seed=1)
+    keep = [i for i in range(min(hours, 48)) if i not in hour_holes]
     builder.put(
-        "klines",
-        "BTCUSDT",
-        hours.take([i for i in range(48) if i not in holes]),
-        dt.date(2024, 1, 1),
-        dt.date(2024, 1, 2),
-        interval=Interval.H1,
+        "klines", "BTCUSDT", hourly.take(keep), dt.date(2024, 1, 1), dt.date(2024, 1, 2), interval=Interval.H1
     )
     minutes = bars(start, 2 * 1440, Interval.M1, seed=2)
     builder.put("klines", "BTCUSDT", minutes, dt.date(2024, 1, 1), dt.date(2024, 1, 2), interval=Interval.M1)
     builder.commit()
-    ensure_schema(LakeDatabase(tmp_path / "lake"))  # the builder's lake predates day provenance
-    with LakeDatabase(tmp_path / "lake").connect() as connection:
-        records = [
-            DayRecord(
-                partition_for_day("klines", Market.UM, Interval.M1, "BTCUSDT", day),
-                day,
-                Provenance.ARCHIVE_DAILY,
-                "test",
-                None,
-                1440,
-            )
-            for day in (dt.date(2024, 1, 1), dt.date(2024, 1, 2))
-        ]
-        record_days(connection, records)
-    lake = Lake(tmp_path / "lake")
+    ensure_schema(LakeDatabase(root))  # the builder's lake predates day provenance
+    days = (dt.date(2024, 1, 1), dt.date(2024, 1, 2))
+    with LakeDatabase(root).connect() as connection:
+        part = partition_for_day("klines", Market.UM, Interval.M1, "BTCUSDT", days[0])
+        record_days(
+            connection, [DayRecord(part, d, Provenance.ARCHIVE_DAILY, "test", None, 1440) for d in days]
+        )
+    return Lake(root)
+
+
+def test_60min_fills_the_hours_1h_lacks_from_1m(tmp_path: Path) -> None:
+    holes = [5, 6, 44, 45, 46, 47]  # inside the first day, and the second day's last hours
+    lake = minute_filled_lake(tmp_path / "lake", holes)
     out = tmp_path / "qlib"
     lake.export_qlib(freq="60min", out=out, symbols="BTCUSDT", start="2024-01-01", end="2024-01-02")
     hourly = expected(lake_bars(lake, "BTCUSDT", "1h", dt.date(2024, 1, 1), dt.date(2024, 1, 2)))
     from_1m = expected(
         lake.resample("BTCUSDT", "2024-01-01", "2024-01-02", interval="1h", source="1m", as_="arrow")
     )
-    filled = {start.replace(tzinfo=None) + dt.timedelta(hours=h) for h in holes}
+    filled = {dt.datetime(2024, 1, 1) + dt.timedelta(hours=h) for h in holes}
     for field in FIELDS:
         want = {**hourly[field], **{t: v for t, v in from_1m[field].items() if t in filled}}
         got = decoded(out, "BTCUSDT", field, Freq.MIN60)
         assert got.keys() == want.keys(), field
         assert np.allclose(list(got.values()), [want[t] for t in got], rtol=1e-6), field
+
+
+def test_60min_from_1m_where_1h_stopped_appends_like_a_fresh_export(tmp_path: Path) -> None:
+    lake = minute_filled_lake(tmp_path / "lake", [], hours=24)  # 1h only for the first day
+    grown, fresh = tmp_path / "grown", tmp_path / "fresh"
+    lake.export_qlib(freq="60min", out=grown, symbols="BTCUSDT", start="2024-01-01", end="2024-01-01T13:00")
+    summary = lake.export_qlib(
+        freq="60min", out=grown, symbols="BTCUSDT", start="2024-01-01", end="2024-01-02"
+    )
+    assert summary.summary()["appended"] == ["BTCUSDT"]
+    lake.export_qlib(freq="60min", out=fresh, symbols="BTCUSDT", start="2024-01-01", end="2024-01-02")
+    assert tree_equal(grown, fresh)
+    assert len(decoded(fresh, "BTCUSDT", "close", Freq.MIN60)) == 48  # the second day from 1m
 
 
 def test_1min_and_day_have_their_own_calendars(export_lake: Lake, out: Path) -> None:
@@ -165,11 +172,11 @@ def test_1min_and_day_have_their_own_calendars(export_lake: Lake, out: Path) -> 
     assert spans[f"BINANCE_UM.{DELISTED}"].end == dt.datetime(2023, 10, 19, 23, 59)
 
 
-def test_day_from_1min_is_the_1m_bars_summed(export_lake: Lake, out: Path) -> None:
-    export(export_lake, out, "day", start=MINUTES[0], end=MINUTES[1], symbols="BTCUSDT", from_1min=True)
-    built = export_lake.resample(
-        "BTCUSDT", str(MINUTES[0]), str(MINUTES[1]), interval="1d", source="1m", as_="arrow"
-    )
+@pytest.mark.parametrize(("source", "flag"), [("1m", "from_1min"), ("1h", "from_1h")])
+def test_day_from_finer_bars_is_them_summed(export_lake: Lake, out: Path, source: str, flag: str) -> None:
+    export(export_lake, out, "day", start=MINUTES[0], end=MINUTES[1], symbols="BTCUSDT", **{flag: True})
+    first, last = str(MINUTES[0]), str(MINUTES[1])
+    built = export_lake.resample("BTCUSDT", first, last, interval="1d", source=source, as_="arrow")
     want = expected(built)
     for field in FIELDS:
         got = decoded(out, "BTCUSDT", field, Freq.DAY)
@@ -177,6 +184,11 @@ def test_day_from_1min_is_the_1m_bars_summed(export_lake: Lake, out: Path) -> No
         assert np.allclose(list(got.values()), list(want[field].values()), rtol=1e-6), (
             field
         )  # sums: float order
+
+
+def test_from_1h_is_for_day_only(export_lake: Lake, out: Path) -> None:
+    with pytest.raises(UsageError, match="--from-1h builds day bars"):
+        export(export_lake, out, "60min", from_1h=True)
 
 
 def test_missing_bars_inside_a_life_are_nan_rows_never_shifted(tmp_path: Path) -> None:

@@ -65,6 +65,7 @@ def qlib_command(
     from_1min: bool = typer.Option(
         False, "--from-1min", help="Build 60min and day bars from 1m klines instead of 1h / 1d."
     ),
+    from_1h: bool = typer.Option(False, "--from-1h", help="Build day bars from 1h klines instead of 1d."),
     fmt: OutputFormat = FORMAT,
 ) -> None:
     """Write klines as a Qlib dataset (calendars, instruments, features/*.bin) that pyqlib reads.
@@ -86,6 +87,7 @@ def qlib_command(
         market=market,
         prefix=prefix,
         from_1min=from_1min,
+        from_1h=from_1h,
     )
     _report(report.summary(), fmt, "export qlib")
 

@@ -10,8 +10,8 @@ to the last bar any holds, weekends included. A symbol's `.bin` starts at its fi
 bars missing inside that span are NaN rows (never shifted values), and a delisted symbol simply ends at its
 last bar, in `all.txt` too (no survivorship bias).
 
-Sources: `1min` from 1m klines, `60min` from 1h, `day` from 1d — or any of them built from 1m
-(`from_1min`). `60min` from 1h fills hours the 1h series lacks from 1m bars where the lake holds them (seed
+Sources: `1min` from 1m klines, `60min` from 1h, `day` from 1d — or 60min and day built from 1m
+(`from_1min`), day from 1h (`from_1h`). `60min` from 1h fills hours the 1h series lacks from 1m bars where the lake holds them (seed
 004's fallback; only the days day_provenance says hold 1m are read).
 
 Incremental (like Qlib's `DumpDataUpdate`): the export records what it wrote (`export/qlib_state.py`). A
@@ -25,6 +25,7 @@ calendar's first bar is fixed by the first export: a later export reaching befor
 from __future__ import annotations
 
 import datetime as dt
+import os
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -67,10 +68,19 @@ class QlibRequest:
     out: Path
     prefix: str
     from_1min: bool = False
+    from_1h: bool = False  # day only
+
+    def __post_init__(self) -> None:
+        if self.from_1min and self.from_1h:
+            raise UsageError("give --from-1min or --from-1h, not both")
+        if self.from_1h and self.freq is not Freq.DAY:
+            raise UsageError(f"--from-1h builds day bars; {self.freq.value} is read from its own interval")
 
     @property
     def source(self) -> Interval:
-        return Interval.M1 if self.from_1min else self.freq.interval
+        if self.from_1min:
+            return Interval.M1
+        return Interval.H1 if self.from_1h else self.freq.interval
 
     @property
     def fills_from_1min(self) -> bool:
@@ -109,7 +119,8 @@ def export_qlib(root: Path, request: QlibRequest, open_stream: OpenStream) -> Ex
     calendar_last = calendar_first + manifest.calendar_count - 1
     written: list[str] = []
     for first, chosen in sorted(plan.asks.items()):
-        for symbol, bars in _read_bars(root, request, chosen, _moment(first, step), open_stream, report):
+        bars_read = _read_bars(request, chosen, _moment(first, step), plan.held_1m, open_stream, report)
+        for symbol, bars in bars_read:
             name = fmt.instrument_name(request.prefix, symbol)
             if symbol in plan.resume:
                 exported = plan.old[symbol]
@@ -133,7 +144,8 @@ def export_qlib(root: Path, request: QlibRequest, open_stream: OpenStream) -> Ex
         )
     # The fingerprint of what was read, recorded for the next export to compare against.
     with LakeDatabase(root).connect(read_only=True) as connection:
-        after = _fingerprints(connection, request, {s: manifest.symbols[s].span for s in written})
+        spans = {s: manifest.symbols[s].span for s in written}
+        after = _fingerprints(connection, request, spans) if has_day_provenance(connection) else {}
     for symbol in written:
         manifest.symbols[symbol].fingerprint = after.get(symbol, "")
 
@@ -160,13 +172,15 @@ class _Plan:
     resume: frozenset[str]
     calendar_first: dt.datetime
     old: dict[str, Exported]
+    held_1m: dict[str, set[dt.date]]  # 60min from 1h: the days the lake holds 1m bars for, per symbol
 
 
 def _plan(root: Path, request: QlibRequest, manifest: Manifest, report: ExportReport) -> _Plan:
     step = int(request.freq.step.total_seconds() * US)
     old = {s: manifest.symbols[s] for s in request.symbols if s in manifest.symbols}
     with LakeDatabase(root).connect(read_only=True) as connection:
-        before = _fingerprints(connection, request, {s: e.span for s, e in old.items()})
+        provenance = has_day_provenance(connection)
+        before = _fingerprints(connection, request, {s: e.span for s, e in old.items()}) if provenance else {}
         firsts = (
             first_held_days(
                 connection,
@@ -177,9 +191,11 @@ def _plan(root: Path, request: QlibRequest, manifest: Manifest, report: ExportRe
                 first=request.range.first_day,
                 last=request.range.last_day,
             )
-            if has_day_provenance(connection)
+            if provenance
             else {}
         )
+        earliest = min([request.range.first_day, *(e.first.date() for e in old.values())])
+        held_1m = _held_1m(connection, request, earliest) if provenance and request.fills_from_1min else {}
     if manifest.calendar_first is None:
         # From the first day any symbol holds (a lake without day provenance: from the range's start).
         start = max(request.range.start, day_start(min(firsts.values()))) if firsts else request.range.start
@@ -219,7 +235,7 @@ def _plan(root: Path, request: QlibRequest, manifest: Manifest, report: ExportRe
         # New, or rewritten whole: from its recorded first bar when it had one, so no history is dropped.
         first = min(range_first, _grid(exported.first, step)) if exported is not None else range_first
         asks.setdefault(max(first, first_bar), []).append(symbol)
-    return _Plan(asks, frozenset(resume), calendar_first, old)
+    return _Plan(asks, frozenset(resume), calendar_first, old, held_1m)
 
 
 def _manifest_for(out: Path, request: QlibRequest) -> Manifest:
@@ -247,8 +263,6 @@ def _manifest_for(out: Path, request: QlibRequest) -> Manifest:
 def _fingerprints(connection: Connection, request: QlibRequest, spans: Mapping[str, Span]) -> dict[str, str]:
     """Per symbol, the fingerprint of the lake days its bars in `span` were built from (the source series,
     and 1m too where 60min fills from it)."""
-    if not has_day_provenance(connection):  # none: never equal to a record, so every symbol is rewritten
-        return {}
     wanted = [DaysWanted(s, span.start.date(), span.end.date()) for s, span in spans.items()]
     series = [request.source.value] + (["1m"] if request.fills_from_1min else [])
     parts: dict[str, list[str]] = {s: [] for s in spans}
@@ -269,10 +283,9 @@ def _files_match(out: Path, exported: Exported, freq: Freq, calendar_first: int,
     """Whether every `.bin` of the symbol has the size the record says (a crash mid-append breaks it)."""
     count = _grid(exported.last, step) - _grid(exported.first, step) + 1
     expected = fmt.bin_size(count)
-    for field in FIELDS:
-        path = fmt.bin_path(out, exported.name, field, freq)
+    for path in fmt.bin_paths(out, exported.name, freq).values():
         try:
-            if path.stat().st_size != expected:
+            if os.stat(path).st_size != expected:  # noqa: PTH116 - thousands of files: no Path objects
                 return False
         except OSError:
             return False
@@ -280,14 +293,15 @@ def _files_match(out: Path, exported: Exported, freq: Freq, calendar_first: int,
 
 
 def _read_bars(
-    root: Path,
     request: QlibRequest,
     symbols: list[str],
     start: dt.datetime,
+    held_1m: Mapping[str, set[dt.date]],
     open_stream: OpenStream,
     report: ExportReport,
 ) -> Iterator[tuple[str, Bars]]:
-    """Each symbol's bars from `start` to the end of the range, on the freq's grid."""
+    """Each symbol's bars from `start` to the end of the range, on the freq's grid (60min: the hours 1h
+    lacks taken from 1m on the days `held_1m` says the lake holds 1m for)."""
     step = int(request.freq.step.total_seconds() * US)
     ask = SeriesAsk(
         market=request.market.value,
@@ -300,39 +314,38 @@ def _read_bars(
     )
     stream = open_stream(ask)
     report.note_missing(stream, f"klines {request.source.value}")
-    held_1m = _held_1m(root, request, symbols, start) if request.fills_from_1min else {}
+    fills = {s: {d for d in held_1m[s] if d >= start.date()} for s in symbols if s in held_1m}
+    seen: set[str] = set()
     for symbol, table in by_symbol(stream):
-        table = _bucketed(table, step) if request.source.value != _interval_of(request.freq) else table
-        if symbol in held_1m:
-            table = _filled(table, symbol, held_1m[symbol], request, step, open_stream)
-        bars = _bars(table, step)
-        if bars is not None:
+        seen.add(symbol)
+        table = _bucketed(table, step) if request.source is not request.freq.interval else table
+        if fills.get(symbol):
+            table = _filled(table, symbol, fills[symbol], request, start, step, open_stream)
+        if (bars := _bars(table, step)) is not None:
+            yield symbol, bars
+    # Symbols without a single source bar from `start` on, whose hours may all come from 1m.
+    empty = pa.Table.from_batches([], stream.schema).drop_columns(["symbol"])
+    for symbol in sorted(s for s in fills if s not in seen and fills[s]):
+        table = _filled(empty, symbol, fills[symbol], request, start, step, open_stream)
+        if (bars := _bars(table, step)) is not None:
             yield symbol, bars
 
 
-def _interval_of(freq: Freq) -> str:
-    return freq.interval.value
-
-
-def _held_1m(
-    root: Path, request: QlibRequest, symbols: list[str], start: dt.datetime
-) -> dict[str, set[dt.date]]:
-    """The days of 1m klines the lake holds per symbol from `start` on (day_provenance, one query)."""
-    with LakeDatabase(root).connect(read_only=True) as connection:
-        if not has_day_provenance(connection):
-            return {}
-        days = held_days(
-            connection,
-            market=request.market.value,
-            dataset="klines",
-            interval="1m",
-            symbols=symbols,
-            first=start.date(),
-            last=request.range.last_day,
-        )
+def _held_1m(connection: Connection, request: QlibRequest, first: dt.date) -> dict[str, set[dt.date]]:
+    """The days of 1m klines the lake holds per symbol from `first` on (day_provenance, one query)."""
     found: dict[str, set[dt.date]] = {}
+    days = held_days(
+        connection,
+        market=request.market.value,
+        dataset="klines",
+        interval="1m",
+        symbols=request.symbols,
+        first=first,
+        last=request.range.last_day,
+    )
     for day in days:
-        found.setdefault(day.symbol, set()).add(day.day)
+        if day.rows is None or day.rows > 0:
+            found.setdefault(day.symbol, set()).add(day.day)
     return found
 
 
@@ -341,19 +354,22 @@ def _filled(
     symbol: str,
     days_1m: set[dt.date],
     request: QlibRequest,
+    start: dt.datetime,
     step: int,
     open_stream: OpenStream,
 ) -> pa.Table:
-    """`table` (hourly bars) with the hours it lacks on days the lake holds 1m for built from 1m bars."""
+    """`table` (hourly bars from `start`) with the hours in `[start, end)` it lacks, on days the lake holds
+    1m for, built from 1m bars."""
     times = table.column("open_time").cast(pa.int64()).to_numpy()
     have = set((times // step).tolist())
-    need = sorted(
-        day
-        for day in days_1m
-        if any(
-            (int(day_start(day).timestamp() * US) // step + h) not in have for h in range(86_400 * US // step)
-        )
-    )
+    low, high = _grid_ceil(start, step), _grid_ceil(request.range.end, step)
+    per_day = 86_400 * US // step
+
+    def lacks(day: dt.date) -> bool:
+        first = _grid(day_start(day), step)
+        return any(h not in have for h in range(max(first, low), min(first + per_day, high)))
+
+    need = sorted(day for day in days_1m if lacks(day))
     if not need:
         return table
     ask = SeriesAsk(
@@ -361,7 +377,7 @@ def _filled(
         dataset="klines",
         interval="1m",
         symbols=(symbol,),
-        start=max(day_start(need[0]), request.range.start),
+        start=max(day_start(need[0]), start),
         end=min(day_start(need[-1]) + dt.timedelta(days=1), request.range.end),
         columns=fmt.SOURCE_COLUMNS,
     )
@@ -429,26 +445,23 @@ def _bars(table: pa.Table, step: int) -> Bars | None:
 
 
 def _write_full(out: Path, name: str, bars: Bars, freq: Freq, calendar_first: int) -> None:
-    for field in FIELDS:
-        write_atomic(
-            fmt.bin_path(out, name, field, freq),
-            fmt.bin_bytes(bars.first - calendar_first, bars.values[field]),
-        )
+    for field, path in fmt.bin_paths(out, name, freq).items():
+        write_atomic(Path(path), fmt.bin_bytes(bars.first - calendar_first, bars.values[field]))
 
 
 def _append(out: Path, name: str, exported: Exported, bars: Bars, freq: Freq, step: int) -> None:
-    """Append `bars` after the recorded last bar, NaN rows between, in place (as Qlib's DumpDataUpdate)."""
-    old_first, old_last = _grid(exported.first, step), _grid(exported.last, step)
-    keep = fmt.bin_size(old_last - old_first + 1)
-    gap = bars.first - old_last - 1
-    for field in FIELDS:
-        path = fmt.bin_path(out, name, field, freq)
-        tail = np.concatenate([np.full(gap, np.nan, dtype=np.float32), bars.values[field]])
+    """Append `bars` after the recorded last bar, NaN rows between, in place (as Qlib's DumpDataUpdate).
+    Each file's size was checked against the record when the export was planned (`_files_match`)."""
+    gap = bars.first - _grid(exported.last, step) - 1
+    padding = np.full(gap, np.nan, dtype=fmt.FLOAT)
+    for field, path in fmt.bin_paths(out, name, freq).items():
+        tail = padding.tobytes() + bars.values[field].astype(fmt.FLOAT, copy=False).tobytes()
         try:
-            with path.open("r+b") as handle:
-                handle.truncate(keep)
-                handle.seek(keep)
-                handle.write(tail.astype(fmt.FLOAT, copy=False).tobytes())
+            handle = os.open(path, os.O_WRONLY | os.O_APPEND)
+            try:
+                os.write(handle, tail)
+            finally:
+                os.close(handle)
         except OSError as error:
             raise StorageError(f"cannot append to {path}: {error.strerror or error}") from None
 

@@ -124,6 +124,12 @@ def bin_path(root: Path, name: str, field: str, freq: Freq) -> Path:
     return feature_dir(root, name) / f"{field.lower()}.{freq.value}.bin"
 
 
+def bin_paths(root: Path, name: str, freq: Freq) -> dict[str, str]:
+    """Every field's `.bin` of one instrument, as strings (an export makes thousands: no Path per file)."""
+    folder = str(feature_dir(root, name))
+    return {field: f"{folder}/{field}.{freq.value}.bin" for field in FIELDS}
+
+
 def calendar_path(root: Path, freq: Freq) -> Path:
     return root / CALENDARS / f"{freq.value}.txt"
 

@@ -65,14 +65,16 @@ class ExportMethods(LakeBase):
         market: str = "um",
         prefix: str | None = None,
         from_1min: bool = False,
+        from_1h: bool = False,
     ) -> ExportReport:
         """Write (or update in place) a Qlib dataset of klines at `freq` (`1min`, `60min`, `day`) under `out`
         (see `binance_lake.export.qlib`). `symbols` None means every symbol the lake holds in the range,
-        delisted ones only with `include_delisted`; `prefix` defaults to `binance_<market>.`."""
+        delisted ones only with `include_delisted`; `prefix` defaults to `binance_<market>.`; `from_1min`
+        builds 60min and day bars from 1m, `from_1h` day bars from 1h."""
         require_lake(self.database)
         chosen = parse_freq(freq)
         chosen_market = parse_market(market)
-        source = Interval.M1 if from_1min else chosen.interval
+        source = Interval.M1 if from_1min else Interval.H1 if from_1h else chosen.interval
         time_range = parse_range(start, end)
         names = self._symbols(symbols, chosen_market, "klines", source, time_range, include_delisted)
         request = QlibRequest(
@@ -83,6 +85,7 @@ class ExportMethods(LakeBase):
             out=Path(out).expanduser(),
             prefix=default_prefix(chosen_market) if prefix is None else prefix,
             from_1min=from_1min,
+            from_1h=from_1h,
         )
         return export_qlib(self.root, request, self.open_stream)
 
