@@ -32,6 +32,7 @@ if TYPE_CHECKING:
     from binance_lake.catalog.probe import ProbeReport
     from binance_lake.catalog.refresh import RefreshReport
     from binance_lake.engine.sync import SyncReport
+    from binance_lake.engine.update import UpdateReport
     from binance_lake.lake import Lake
     from binance_lake.load.missing import Gap, Missing, missing_of
     from binance_lake.load.stream import Batches
@@ -57,6 +58,7 @@ __all__ = [
     "Stalled",
     "StorageError",
     "SyncReport",
+    "UpdateReport",
     "UsageError",
     "__version__",
     "missing_of",
@@ -70,6 +72,7 @@ __version__ = "0.1.0"
 _LAZY = {
     "Lake": "binance_lake.lake",
     "SyncReport": "binance_lake.engine.sync",
+    "UpdateReport": "binance_lake.engine.update",
     "RefreshReport": "binance_lake.catalog.refresh",
     "ProbeReport": "binance_lake.catalog.probe",
     "Gap": "binance_lake.load.missing",

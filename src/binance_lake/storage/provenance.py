@@ -151,3 +151,30 @@ def held_runs_sql(source: str, where: str = "true") -> str:
         )
         GROUP BY market, dataset, "interval", symbol, island
     """
+
+
+@dataclass(frozen=True)
+class SeriesEnd:
+    """A held series and its newest stored day, with that day's source."""
+
+    market: str
+    dataset: str
+    interval: str | None
+    symbol: str
+    last_day: dt.date
+    source: Provenance
+
+
+def series_ends(connection: Connection, *, market: str | None = None) -> list[SeriesEnd]:
+    """Every series `day_provenance` holds (of `market` when given) with its newest day and that day's source,
+    in (market, dataset, interval, symbol) order."""
+    rows = connection.execute(
+        """
+        SELECT market, dataset, "interval", symbol, day, source FROM day_provenance
+        WHERE ? IS NULL OR market = ?
+        QUALIFY row_number() OVER (PARTITION BY market, dataset, "interval", symbol ORDER BY day DESC) = 1
+        ORDER BY market, dataset, "interval" NULLS FIRST, symbol
+        """,
+        [market, market],
+    ).fetchall()
+    return [SeriesEnd(m, d, i, s, day, Provenance(src)) for m, d, i, s, day, src in rows]
