@@ -18,6 +18,7 @@ from binance_lake.cli.load_cmd import load_command, query_command, status_comman
 from binance_lake.cli.render import err_console
 from binance_lake.cli.state import CliState, SettingsCommand
 from binance_lake.cli.sync_cmd import sync_command
+from binance_lake.cli.update_cmd import update_command
 from binance_lake.core.errors import BinanceLakeError, UsageError
 
 app = typer.Typer(
@@ -109,6 +110,7 @@ def _root(
 
 app.add_typer(catalog_app, name="catalog")
 app.command("sync", cls=SettingsCommand)(sync_command)
+app.command("update", cls=SettingsCommand)(update_command)
 app.command("demo")(demo_command)
 app.command("load", cls=SettingsCommand)(load_command)
 app.command("query", cls=SettingsCommand)(query_command)

@@ -22,7 +22,7 @@ from binance_lake.sim.archive_app import add_archive_routes
 from binance_lake.sim.bucket import Bucket
 from binance_lake.sim.faults import FaultPlan, Stats, fault_middleware, parse_faults
 from binance_lake.sim.manifest import Manifest
-from binance_lake.sim.rest import rest_app
+from binance_lake.sim.rest import RestRevisions, rest_app
 from binance_lake.sim.rest_weights import RestLimits
 from binance_lake.sim.universe import Universe
 
@@ -57,6 +57,7 @@ def build_app(
     *,
     stats: Stats | None = None,
     rest_limits: RestLimits | None = None,
+    rest_revisions: RestRevisions | None = None,
 ) -> web.Application:
     """The whole simulator as one aiohttp application (faults apply to every route)."""
     plan = faults if isinstance(faults, FaultPlan) else parse_faults(faults, seed=universe.seed)
@@ -69,7 +70,7 @@ def build_app(
     app.router.add_get("/__sim__/stats", _stats)
     add_archive_routes(app, Bucket(universe))
     for service, prefix in REST_SERVICES.items():
-        app.add_subapp(prefix, rest_app(universe, service, limits=rest_limits))
+        app.add_subapp(prefix, rest_app(universe, service, limits=rest_limits, revisions=rest_revisions))
     return app
 
 
@@ -84,10 +85,18 @@ class SimServer:
         host: str = "127.0.0.1",
         port: int = 0,
         rest_limits: RestLimits | None = None,
+        rest_revisions: RestRevisions | None = None,
     ) -> None:
         self.universe = universe or Universe.build()
         self.stats = Stats()
-        self.app = build_app(self.universe, faults, stats=self.stats, rest_limits=rest_limits)
+        self.rest_revisions = rest_revisions or RestRevisions()
+        self.app = build_app(
+            self.universe,
+            faults,
+            stats=self.stats,
+            rest_limits=rest_limits,
+            rest_revisions=self.rest_revisions,
+        )
         self.host = host
         self.port = port
         self._loop: asyncio.AbstractEventLoop | None = None
