@@ -25,7 +25,14 @@ from typing import Any
 import aiohttp
 
 from binance_lake.binance.http import as_url, error_for_status, read_body, translate_errors
-from binance_lake.binance.rest_weight import DEFAULT_SHARE, WEIGHT_HEADER, Clock, Sleep, WeightBudget
+from binance_lake.binance.rest_weight import (
+    DEFAULT_SHARE,
+    WEIGHT_HEADER,
+    WEIGHT_LIMIT,
+    Clock,
+    Sleep,
+    WeightBudget,
+)
 from binance_lake.binance.retry import RetryPolicy
 from binance_lake.core.errors import IpBanned, RateLimited, ServerError, UsageError, is_transient
 from binance_lake.core.settings import ENV_NAMES, Settings
@@ -35,6 +42,7 @@ MAX_BODY = 32 * 1024 * 1024
 DEFAULT_CONCURRENCY = 8
 MAX_RATE_LIMIT_WAITS = 20  # 429s one request may wait out before the run gives up on it
 INVALID_SYMBOL = -1121
+SPOT_WEIGHT_LIMIT = 6000  # spot's REQUEST_WEIGHT per minute [UNCERTAIN in the reference]
 
 
 @dataclass(frozen=True)
@@ -79,6 +87,7 @@ class MarketRestClient:
         settings: Settings,
         *,
         share: float = DEFAULT_SHARE,
+        weight_limit: int | None = None,
         concurrency: int = DEFAULT_CONCURRENCY,
         retry: RetryPolicy | None = None,
         clock: Clock = time.monotonic,
@@ -87,6 +96,8 @@ class MarketRestClient:
         self.session = session
         self.settings = settings
         self.share = share
+        # The host's REQUEST_WEIGHT per minute: 2400 on fapi/dapi, 6000 on spot (reference §4.1), unless told.
+        self.weight_limit = weight_limit
         self.retry = retry or RetryPolicy()
         self.clock = clock
         self.sleep = sleep
@@ -98,8 +109,9 @@ class MarketRestClient:
     def budget(self, market: Market) -> WeightBudget:
         found = self.budgets.get(market)
         if found is None:
+            limit = self.weight_limit or (SPOT_WEIGHT_LIMIT if market is Market.SPOT else WEIGHT_LIMIT)
             found = WeightBudget(
-                host_for(market).setting, share=self.share, clock=self.clock, sleep=self.sleep
+                host_for(market).setting, limit=limit, share=self.share, clock=self.clock, sleep=self.sleep
             )
             self.budgets[market] = found
         return found
@@ -163,19 +175,22 @@ class MarketRestClient:
         weight: int,
         headers: Mapping[str, str] | None,
     ) -> Any:
-        await budget.acquire(weight)
+        entry = await budget.acquire(weight)
         if budget.banned:
             raise IpBanned(f"{url} is not asked: this IP is banned from the host", url=url)
-        async with self._slots:
-            self.requests += 1
-            self.weight += weight
-            with translate_errors(url, setting_name=setting):
-                async with self.session.get(as_url(url), headers=headers) as response:
-                    used = response.headers.get(WEIGHT_HEADER)
-                    budget.observe(int(used) if used and used.isdigit() else None)
-                    body = await read_body(response, url, limit=MAX_BODY)
-                    status = response.status
-                    answer_headers = dict(response.headers)
+        try:
+            async with self._slots:
+                self.requests += 1
+                self.weight += weight
+                with translate_errors(url, setting_name=setting):
+                    async with self.session.get(as_url(url), headers=headers) as response:
+                        used = response.headers.get(WEIGHT_HEADER)
+                        budget.observe(int(used) if used and used.isdigit() else None)
+                        body = await read_body(response, url, limit=MAX_BODY)
+                        status = response.status
+                        answer_headers = dict(response.headers)
+        finally:
+            budget.settle(entry)
         if status == 400:
             _raise_for_code(body, url)
         error = error_for_status(status, url, answer_headers, setting_name=setting)

@@ -13,6 +13,7 @@ Pure apart from the injected clock and sleep, so tests cross a minute in microse
 from __future__ import annotations
 
 import asyncio
+import math
 import time
 from collections import deque
 from collections.abc import Awaitable, Callable
@@ -22,6 +23,7 @@ WINDOW_SECONDS = 60.0  # the `1M` of X-MBX-USED-WEIGHT-1M
 WEIGHT_LIMIT = 2400  # REQUEST_WEIGHT per minute of fapi and dapi (reference §4.1)
 DEFAULT_SHARE = 0.8  # of the limit this process allows itself: headroom for other users of the IP
 WEIGHT_HEADER = "X-MBX-USED-WEIGHT-1M"
+IN_FLIGHT_POLL = 0.05  # seconds between looks when the weight to free is still in flight
 
 Clock = Callable[[], float]
 Sleep = Callable[[float], Awaitable[object]]
@@ -51,7 +53,7 @@ class WeightBudget:
     banned_until: float | None = None  # clock time a 418 ban ends; the host is closed for the run
     paused_until: float = 0.0  # a 429's Retry-After, for every request to this host
     peak: int = 0  # the highest weight this budget saw in use in a minute (own or reported)
-    _spent: deque[tuple[float, int]] = field(default_factory=deque, repr=False)
+    _spent: deque[list[float]] = field(default_factory=deque, repr=False)  # [when, weight], oldest first
     _reported: tuple[float, int] = (0.0, 0)  # (when, used weight) of the latest header
     _lock: asyncio.Lock = field(default_factory=asyncio.Lock, repr=False)
 
@@ -65,9 +67,10 @@ class WeightBudget:
         return max(1, int(self.limit * self.share))
 
     def _own(self, now: float) -> int:
-        while self._spent and self._spent[0][0] <= now - WINDOW_SECONDS:
-            self._spent.popleft()
-        return sum(w for _, w in self._spent)
+        # Settled entries may have moved later than newer ones: keep every entry still inside the window.
+        if any(when <= now - WINDOW_SECONDS for when, _ in self._spent):
+            self._spent = deque(e for e in self._spent if e[0] > now - WINDOW_SECONDS)
+        return int(sum(w for _, w in self._spent))
 
     def used(self, now: float | None = None) -> int:
         """The weight in use now, as far as we know: ours of the last minute, or the server's figure when it
@@ -87,25 +90,36 @@ class WeightBudget:
         # Our own weight ages out oldest first; a reported figure (others' weight) ages out as a whole.
         excess = used + weight - self.budget
         freed = 0
-        for when, spent in self._spent:
-            freed += spent
+        for when, spent in sorted(self._spent):
+            if math.isinf(when):
+                # What must age out is still in flight: its minute starts when its answer is in.
+                return max(pause, IN_FLIGHT_POLL)
+            freed += int(spent)
             if freed >= excess:
                 return max(pause, when + WINDOW_SECONDS - now)
-        return max(pause, self._reported[0] + WINDOW_SECONDS - now, 0.01)
+        return max(pause, self._reported[0] + WINDOW_SECONDS - now, IN_FLIGHT_POLL)
 
-    async def acquire(self, weight: int) -> None:
-        """Wait until a request of `weight` fits in the budget, then count it as spent."""
+    async def acquire(self, weight: int) -> list[float]:
+        """Wait until a request of `weight` fits in the budget, then count it as spent. Returns the entry to
+        `settle` once the answer is in: the server counts a request when it arrives, which may be later than
+        now: until settled the weight never ages out, and then it ages out from the answer's time, never
+        earlier than the server's."""
         async with self._lock:  # one waiter at a time: requests go out in the order they asked
             while True:
-                if self.banned_until is not None:
-                    return  # the caller checks `banned` and refuses; never wait days here
                 now = self.clock()
+                if self.banned_until is not None:
+                    return [now, 0.0]  # the caller checks `banned` and refuses; never wait days here
                 wait = self._wait_for(min(weight, self.budget), now)
                 if wait <= 0:
-                    self._spent.append((now, weight))
+                    entry = [math.inf, float(weight)]  # in flight: counted until `settle` dates it
+                    self._spent.append(entry)
                     self.peak = max(self.peak, self._own(now))
-                    return
+                    return entry
                 await self.sleep(wait)
+
+    def settle(self, entry: list[float]) -> None:
+        """The request of `entry` was answered (or failed): its weight ages out a minute from now."""
+        entry[0] = self.clock()
 
     def observe(self, used_weight: int | None) -> None:
         """The `X-MBX-USED-WEIGHT-1M` figure of an answer: what the IP has used on this host this minute."""
