@@ -86,7 +86,7 @@ def test_a_429_is_waited_out_and_the_request_goes_on() -> None:
     async def go() -> None:
         async with client_for(RestLimits(weight_per_minute=20, ban_after=5), share=1.0) as (
             client,
-            clock,
+            _clock,
             base,
         ):
             # Someone else on this IP spends the whole minute first.
