@@ -159,12 +159,8 @@ def test_a_rest_day_equals_the_archive_day_bar_for_bar(
 def test_rest_funding_equals_the_archive_month(make_sim: Callable[..., SimServer], tmp_path: Path) -> None:
     server = make_sim(now=NOW)
     month = dt.date(2026, 10, 1)
-    lake = (
-        Lake(tmp_path / "a", settings=server.settings(tmp_path / "a"))
-        if (tmp_path / "a").mkdir() is None
-        else None
-    )
-    assert lake is not None
+    (tmp_path / "a").mkdir()
+    lake = Lake(tmp_path / "a", settings=server.settings(tmp_path / "a"))
     assert lake.sync(datasets="fundingRate", symbols="BTCUSDT", start=month, end=dt.date(2026, 10, 31)).ok
     (tmp_path / "b").mkdir()
     funding = SeriesKey(Market.UM, "fundingRate", None, "BTCUSDT")
