@@ -41,15 +41,14 @@ DAY = dt.date(2026, 11, 18)
 UM_1H = SeriesKey(Market.UM, "klines", Interval.H1, "BTCUSDT")
 
 
-def test_resume_after_an_archive_day_and_at_a_rest_day_never_before_the_window() -> None:
+def test_resume_after_an_archive_day_at_a_rest_day_or_at_the_window() -> None:
     first = dt.date(2026, 11, 10)
-    assert resume_ms(HeldEnd(DAY, Provenance.ARCHIVE_DAILY), first) == to_millis(
-        day_start(DAY + dt.timedelta(1))
-    )
+    after = to_millis(day_start(DAY + dt.timedelta(1)))
+    assert resume_ms(HeldEnd(DAY, Provenance.ARCHIVE_DAILY), first) == after
     assert resume_ms(HeldEnd(DAY, Provenance.REST), first) == to_millis(day_start(DAY))
-    assert resume_ms(HeldEnd(dt.date(2026, 1, 1), Provenance.ARCHIVE_MONTHLY), first) == to_millis(
-        day_start(first)
-    )
+    # The last stored bar, even before the window (a monthly-only funding archive ends a month back).
+    october = HeldEnd(dt.date(2026, 10, 31), Provenance.ARCHIVE_MONTHLY)
+    assert resume_ms(october, first) == to_millis(day_start(dt.date(2026, 11, 1)))
     assert resume_ms(None, first) == to_millis(day_start(first))
 
 

@@ -3,7 +3,8 @@ partitions with provenance `rest`.
 
 Planning is pure (`plan_rest_fill`): for each series it resumes after the newest stored day — the day after
 it when the archive wrote that day (archive days are whole), that day itself when REST did (a provisional
-day is fetched again whole, which is idempotent) — and never starts before the update's window. It ends at
+day is fetched again whole, which is idempotent) — or at the update's window for a series not held yet. It
+ends at a delisted symbol's last day (`last_days`), and otherwise at
 the last closed bar: a bar whose open time plus its length is still in the future is open and never asked
 for (REST `endTime` is inclusive on open time, core/quirks.py). Funding ends at the server's now.
 
@@ -96,13 +97,12 @@ def last_closed_ms(series: SeriesKey, now_ms: int) -> int:
 
 
 def resume_ms(held: HeldEnd | None, window_first: dt.date) -> int:
-    """Where a series' fill starts: after the newest archive day, at the newest REST day, never before the
-    window's first day."""
-    start = window_first
-    if held is not None:
-        resume = held.last_day if held.source is Provenance.REST else held.last_day + dt.timedelta(days=1)
-        start = max(start, resume)
-    return to_millis(day_start(start))
+    """Where a series' fill starts: after its newest archive day, at its newest REST day (fetched again
+    whole), or at the window's first day when the lake holds none of it."""
+    if held is None:
+        return to_millis(day_start(window_first))
+    resume = held.last_day if held.source is Provenance.REST else held.last_day + dt.timedelta(days=1)
+    return to_millis(day_start(resume))
 
 
 def plan_rest_fill(

@@ -4,12 +4,14 @@ archive has not published yet, provisional days reconciled.
 One run, for the chosen series (default: every series the lake holds, of the chosen market):
 1. the server's clock (`/time` of the market's REST host): "now" is Binance's, not this machine's;
 2. the stored rows of every REST-provisional day are kept aside (`engine/reconcile.py`);
-3. the archive sync of the window (`--days-back` days up to today, and back to the oldest provisional day),
+3. the archive sync of the window (`--days-back` days up to today, and back to the oldest provisional day
+   and to the day after each series' newest stored day),
    one `run_sync` per group of series sharing datasets and symbols: it refreshes the catalog for the window
    and replaces the provisional days whose archive files are now published;
 4. each replaced day is reconciled (`rest_reconciliations`); a day still provisional although the catalog lists
    its archive file is reported as overdue;
-5. the REST fill (`engine/rest_fill.py`) from where each series stops, up to the last closed bar; with
+5. the REST fill (`engine/rest_fill.py`) from where each series stops, up to the last closed bar (a symbol
+   exchangeInfo no longer lists as trading is never asked for after its newest stored day); with
    `fill_gaps`, also the days missing inside each series' held range (at most `max_gap_days` a series).
 A dry run plans the sync from the catalog and the REST windows from the lake, and writes nothing.
 """
@@ -23,7 +25,7 @@ from dataclasses import dataclass, field
 
 from binance_lake.binance.archive_client import ArchiveClient
 from binance_lake.binance.rest_market import MarketRestClient
-from binance_lake.catalog.reads import listed_files
+from binance_lake.catalog.reads import listed_files, stopped_trading
 from binance_lake.catalog.store import ensure_catalog
 from binance_lake.core.datasets import get_dataset
 from binance_lake.core.errors import ServerError, UsageError
@@ -262,6 +264,22 @@ def _runs(days: Sequence[dt.date]) -> list[list[dt.date]]:
     return runs
 
 
+def _last_days(
+    connection: Connection, series: Sequence[SeriesKey], held: Mapping[SeriesKey, HeldEnd]
+) -> dict[SeriesKey, dt.date]:
+    """Series of symbols that no longer trade end at their newest stored day: never asked from REST after it."""
+    stopped: dict[Market, set[str]] = {}
+    ends: dict[SeriesKey, dt.date] = {}
+    for key in series:
+        if key.market not in stopped:
+            stopped[key.market] = stopped_trading(connection, key.market)
+        if key.symbol in stopped[key.market]:
+            end = held.get(key)
+            # Not held at all: nothing to resume, and nothing REST still serves.
+            ends[key] = end.last_day if end is not None else dt.date(1970, 1, 1)
+    return ends
+
+
 def _archived_days(connection: Connection, kept: Sequence[Provisional]) -> set[tuple[SeriesKey, dt.date]]:
     """The (series, day)s of `kept` the catalog lists an archive file for."""
     found: set[tuple[SeriesKey, dt.date]] = set()
@@ -311,7 +329,9 @@ async def run_update(
     now_ms = to_millis(now)
     today = now.date()
     window_first = today - dt.timedelta(days=request.days_back)
-    sync_first = min([window_first, *(p.day for p in kept)])
+    # The archive first, from the day after each series' newest stored day (or the oldest provisional day).
+    resumes = [held[s].last_day + dt.timedelta(days=1) for s in series if s in held]
+    sync_first = min([window_first, *(p.day for p in kept), *(d for d in resumes if d <= today)])
     sync_options = SyncOptions(
         refresh=True,
         dry_run=options.dry_run,
@@ -333,7 +353,13 @@ async def run_update(
             outcome = reconcile(connection, database.root, kept, _archived_days(connection, kept))
             record_reconciliations(connection, outcome.reconciled)
         held = held_ends(connection, request.market)
-        windows = plan_rest_fill(series, held, window_first=window_first, now_ms=now_ms)
+        windows = plan_rest_fill(
+            series,
+            held,
+            window_first=window_first,
+            now_ms=now_ms,
+            last_days=_last_days(connection, series, held),
+        )
         if request.fill_gaps:
             windows.extend(
                 gap_windows(
