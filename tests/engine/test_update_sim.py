@@ -151,7 +151,7 @@ def test_a_dry_run_plans_and_writes_nothing(server: SimServer, tmp_path: Path) -
 
 def test_bad_input_is_one_sentence(server: SimServer, tmp_path: Path) -> None:
     lake = _lake(server, tmp_path / "lake")
-    with pytest.raises(UsageError, match="no lake|holds no series"):
+    with pytest.raises(UsageError, match=r"no lake|holds no series"):
         lake.update()
     with pytest.raises(UsageError, match="--days-back"):
         lake.update(days_back=-1)
