@@ -157,3 +157,25 @@ def test_bad_input_is_one_sentence(server: SimServer, tmp_path: Path) -> None:
         lake.update(days_back=-1)
     with pytest.raises(UsageError, match="--fill-gaps"):
         lake.update(max_gap_days=3)
+
+
+def test_fill_gaps_fetches_days_missing_inside_the_held_range(server: SimServer, tmp_path: Path) -> None:
+    lake = _lake(server, tmp_path / "lake")
+    for start, end in (("2026-11-08", "2026-11-10"), ("2026-11-14", "2026-11-16")):
+        assert lake.sync(datasets="klines", intervals="1h", symbols="BTCUSDT", start=start, end=end).ok
+    plain = lake.update(dry_run=True)
+    assert all(w.first_day >= dt.date(2026, 11, 15) for w in plain.fill.windows)  # gaps left alone
+    report = lake.update(fill_gaps=True, max_gap_days=2)
+    assert report.ok
+    sources = _sources(tmp_path / "lake", "klines", "1h")
+    assert (
+        sources[dt.date(2026, 11, 11)] is Provenance.REST
+        and sources[dt.date(2026, 11, 12)] is Provenance.REST
+    )
+    assert dt.date(2026, 11, 13) not in sources  # --max-gap-days 2: the rest waits for the next run
+    bars = _month(tmp_path / "lake", "klines", Interval.H1, dt.date(2026, 11, 11))
+    days = pc.cast(bars.column("open_time"), pa.date32()).to_pylist()
+    assert days.count(dt.date(2026, 11, 11)) == 24
+    again = lake.update(fill_gaps=True)
+    assert again.ok
+    assert dt.date(2026, 11, 13) in _sources(tmp_path / "lake", "klines", "1h")
