@@ -112,11 +112,27 @@ def test_update_reaches_the_last_closed_bar_and_reconciles_what_the_archive_publ
         (dt.date(2026, 11, 17), 1, ("close",))
     ]
 
-    # Up to date: only the running day is fetched again (one small page), nothing reconciled twice.
+    # Up to date: no bar has closed since, so nothing is asked but the server's time; nothing reconciled twice.
     third = lake.update()
     assert third.ok and not third.reconciled
-    assert [w.series.interval for w in third.fill.windows] == [Interval.H1]
-    assert third.fill.requests <= 2
+    assert third.fill.windows == () and third.fill.requests == 1
+    # Ninety minutes later: the REST day continues after its last stored bar (one small page).
+    server.universe.clock.set(T1 + dt.timedelta(minutes=90))
+    fourth = lake.update()
+    (window,) = fourth.fill.windows
+    assert window.start_ms == to_millis(T1 - dt.timedelta(hours=1)) + 1 and fourth.fill.rows == 1
+    assert _sources(tmp_path / "lake", "klines", "1h")[T1.date()] is Provenance.REST
+    with LakeDatabase(tmp_path / "lake").connect(read_only=True) as connection:
+        (today,) = held_days(
+            connection,
+            market="um",
+            dataset="klines",
+            interval="1h",
+            symbols=["BTCUSDT"],
+            first=T1.date(),
+            last=T1.date(),
+        )
+    assert today.rows == 13  # 00:00 .. 12:00
 
 
 def test_funding_of_the_current_month_comes_from_rest(server: SimServer, tmp_path: Path) -> None:

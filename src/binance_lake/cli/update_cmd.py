@@ -32,11 +32,11 @@ def _print_report(report: UpdateReport) -> None:
     table.add_row("REST requests", f"{report.fill.requests} (weight {report.fill.weight})")
     table.add_row("reconciled days", str(len(report.reconciled)))
     show(table)
-    for filled in report.fill.filled:
-        last = filled.last_time.isoformat() if filled.last_time else "nothing new"
-        days = report.provisional.get(filled.series, ())
+    for series, newest in report.last_bars.items():
+        last = newest.isoformat() if newest else "none stored"
+        days = report.provisional.get(series, ())
         marked = f"; provisional (REST) days: {', '.join(d.isoformat() for d in days)}" if days else ""
-        console.print(f"{escape(str(filled.series))}: last bar {last}{escape(marked)}", highlight=False)
+        console.print(f"{escape(str(series))}: last bar {last}{escape(marked)}", highlight=False)
     if report.dry_run:
         for window in report.fill.windows:
             console.print(f"would fetch {escape(str(window.series))} {window.first_day}..{window.last_day}")

@@ -3,7 +3,7 @@ partitions with provenance `rest`.
 
 Planning is pure (`plan_rest_fill`): for each series it resumes after the newest stored day — the day after
 it when the archive wrote that day (archive days are whole), that day itself when REST did (a provisional
-day is fetched again whole, which is idempotent) — or at the update's window for a series not held yet. It
+day continues after its last stored bar) — or at the update's window for a series not held yet. It
 ends at a delisted symbol's last day (`last_days`), and otherwise at
 the last closed bar: a bar whose open time plus its length is still in the future is open and never asked
 for (REST `endTime` is inclusive on open time, core/quirks.py). Funding ends at the server's now.
@@ -11,8 +11,9 @@ for (REST `endTime` is inclusive on open time, core/quirks.py). Funding ends at 
 Running (`run_rest_fill`) fetches each window (`binance/rest_klines.py`), splits it into the lake's monthly
 partitions and merges it in, replacing exactly the days of the window (they held only earlier REST rows), then
 records the partitions and their days (`storage.inventory`, `storage.provenance`) in one connection. A kill
-between the write and the record leaves days whose provenance still says where the next run resumes: it
-fetches them again and writes the same rows, so an interrupted update loses and duplicates nothing.
+between the write and the record leaves days whose provenance still says where the next run resumes (a REST
+day resumes after the last bar its partition holds): it fetches what is missing again and writes the same
+rows, so an interrupted update loses and duplicates nothing.
 
 Not the executor's `Source`: its plan items are archive files with `file_state` rows; a REST window has
 neither, and its idempotence comes from replacing whole days instead (docs/architecture.md).
@@ -29,19 +30,20 @@ from typing import Any
 
 import pyarrow as pa
 import pyarrow.compute as pc
+import pyarrow.parquet as pq
 
 from binance_lake.binance.rest_klines import fetch_funding, fetch_klines, kline_path
 from binance_lake.binance.rest_market import MarketRestClient
 from binance_lake.core.datasets import KLINE_FAMILY, get_dataset
 from binance_lake.core.errors import BinanceLakeError, Restricted, UsageError
-from binance_lake.core.partitions import partition_for_day
+from binance_lake.core.partitions import Partition, partition_for_day
 from binance_lake.core.provenance import Provenance
 from binance_lake.core.series_key import SeriesKey
 from binance_lake.core.timerange import day_start, from_millis, iter_days, month_start, to_millis
 from binance_lake.core.vocabulary import Market
 from binance_lake.storage.database import LakeDatabase
 from binance_lake.storage.inventory import PartitionRecord, record_partitions
-from binance_lake.storage.parquet import merge_partition
+from binance_lake.storage.parquet import merge_partition, read_partition
 from binance_lake.storage.provenance import DayRecord, DayRows, record_days
 
 FUNDING = "fundingRate"
@@ -66,6 +68,7 @@ class HeldEnd:
 
     last_day: dt.date
     source: Provenance
+    last_ms: int | None = None  # the newest stored time, when REST wrote that day (it may be part of a day)
 
 
 @dataclass(frozen=True)
@@ -97,12 +100,16 @@ def last_closed_ms(series: SeriesKey, now_ms: int) -> int:
 
 
 def resume_ms(held: HeldEnd | None, window_first: dt.date) -> int:
-    """Where a series' fill starts: after its newest archive day, at its newest REST day (fetched again
-    whole), or at the window's first day when the lake holds none of it."""
+    """Where a series' fill starts: after its newest archive day, after its last stored bar on a REST day
+    (the whole REST day when that bar is not known), or at the window's first day when the lake holds none
+    of it."""
     if held is None:
         return to_millis(day_start(window_first))
-    resume = held.last_day if held.source is Provenance.REST else held.last_day + dt.timedelta(days=1)
-    return to_millis(day_start(resume))
+    if held.source is Provenance.REST:
+        if held.last_ms is not None:
+            return held.last_ms + 1  # the bar after the last stored one
+        return to_millis(day_start(held.last_day))
+    return to_millis(day_start(held.last_day + dt.timedelta(days=1)))
 
 
 def plan_rest_fill(
@@ -191,31 +198,37 @@ def _day_counts(table: pa.Table, column: str) -> dict[dt.date, int]:
 def write_window(
     root: Path, window: RestWindow, table: pa.Table, ref: str
 ) -> tuple[list[PartitionRecord], list[DayRecord]]:
-    """Merge a window's rows into its partitions, replacing the window's days; the records to write."""
+    """Merge a window's rows into its partitions; the records to write. The days the window covers from their
+    start are replaced whole (they held only earlier REST rows); a first day the window starts inside (a REST
+    day continued after its last stored bar) is merged into, and its rows counted in the merged partition."""
     s = window.series
     spec = get_dataset(s.dataset)
     counts = _day_counts(table, spec.time_column)
-    by_partition: dict[object, list[dt.date]] = {}
+    partial = window.start_ms != to_millis(day_start(window.first_day))
+    by_partition: dict[Partition, list[dt.date]] = {}
     for day in iter_days(window.first_day, window.last_day):
         partition = partition_for_day(s.dataset, s.market, s.interval, s.symbol, day)
         by_partition.setdefault(partition, []).append(day)
     partitions: list[PartitionRecord] = []
     records: list[DayRecord] = []
     column = table.column(spec.time_column) if table.num_rows else None
-    for partition_key, days in by_partition.items():
-        partition = partition_for_day(s.dataset, s.market, s.interval, s.symbol, days[0])
-        assert partition == partition_key
-        part = table
+    for partition, days in by_partition.items():
         if column is not None:
             low = pa.scalar(day_start(days[0]), type=column.type)
             high = pa.scalar(day_start(days[-1] + dt.timedelta(days=1)), type=column.type)
             part = table.filter(pc.and_(pc.greater_equal(column, low), pc.less(column, high)))
         else:
             part = spec.schema(s.market).empty_table()
-        if part.num_rows == 0 and not (root / partition.path).exists():
-            continue  # nothing to write and nothing to replace: no empty partition for a day REST lacks
-        result = merge_partition(root, partition, part, replace_days=set(days))
-        day_rows = tuple(DayRows(d, ref, counts.get(d, 0)) for d in days)
+        if part.num_rows == 0 and (partial or not (root / partition.path).exists()):
+            continue  # nothing new, or nothing to write and nothing to replace
+        replace = {d for d in days if not (partial and d == window.first_day)}
+        result = merge_partition(root, partition, part, replace_days=replace)
+        day_counts = dict(counts)
+        if partial and window.first_day in days:
+            merged = read_partition(root / partition.path)
+            if merged is not None:
+                day_counts[window.first_day] = _day_counts(merged, spec.time_column).get(window.first_day, 0)
+        day_rows = tuple(DayRows(d, ref, day_counts.get(d, 0)) for d in days)
         partitions.append(
             PartitionRecord(partition, result.rows_after, result.size, result.mtime_ns, day_rows)
         )
@@ -223,6 +236,22 @@ def write_window(
             DayRecord(partition, d.day, Provenance.REST, ref, None, d.rows) for d in day_rows if d.rows
         )
     return partitions, records
+
+
+def last_stored_ms(root: Path, series: SeriesKey, day: dt.date) -> int | None:
+    """The newest stored time of `series` on `day` (ms), read from its partition's time column."""
+    partition = partition_for_day(series.dataset, series.market, series.interval, series.symbol, day)
+    path = root / partition.path
+    if not path.exists():
+        return None
+    spec = partition.spec
+    times = pq.read_table(path, columns=[spec.time_column]).column(spec.time_column)
+    upper = pa.scalar(day_start(day + dt.timedelta(days=1)), type=times.type)
+    times_us: Any = pc.cast(times.filter(pc.less(times, upper)), pa.int64())
+    newest = pc.max(times_us).as_py()
+    if newest is None or newest < to_millis(day_start(day)) * 1000:
+        return None
+    return int(newest) // 1000
 
 
 async def run_rest_fill(

@@ -22,6 +22,7 @@ import datetime as dt
 from collections import defaultdict
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 
 from binance_lake.binance.archive_client import ArchiveClient
 from binance_lake.binance.rest_market import MarketRestClient
@@ -39,6 +40,7 @@ from binance_lake.engine.rest_fill import (
     HeldEnd,
     RestFillReport,
     RestWindow,
+    last_stored_ms,
     plan_rest_fill,
     rest_fillable,
     run_rest_fill,
@@ -105,6 +107,7 @@ class UpdateReport:
     overdue: tuple[tuple[SeriesKey, dt.date], ...] = ()
     dry_run: bool = False
     provisional: Mapping[SeriesKey, tuple[dt.date, ...]] = field(default_factory=dict)
+    last_bars: Mapping[SeriesKey, dt.datetime | None] = field(default_factory=dict)  # newest stored time
 
     @property
     def ok(self) -> bool:
@@ -153,6 +156,7 @@ class UpdateReport:
                     str(f.series): f.last_time.isoformat() if f.last_time else None for f in fill.filled
                 },
             },
+            "last_bar": {str(k): v.isoformat() if v else None for k, v in self.last_bars.items()},
             "provisional_days": {str(k): [d.isoformat() for d in v] for k, v in self.provisional.items()},
             "reconciled": [
                 {
@@ -182,12 +186,19 @@ def _key(market: str, dataset: str, interval: str | None, symbol: str) -> Series
     return SeriesKey(Market(market), dataset, Interval(interval) if interval else None, symbol)
 
 
-def held_ends(connection: Connection, market: Market | None) -> dict[SeriesKey, HeldEnd]:
-    """The newest stored day of every held series, and its source."""
-    return {
-        _key(e.market, e.dataset, e.interval, e.symbol): HeldEnd(e.last_day, e.source)
-        for e in series_ends(connection, market=market.value if market else None)
-    }
+def held_ends(
+    connection: Connection, market: Market | None, root: Path | None = None
+) -> dict[SeriesKey, HeldEnd]:
+    """The newest stored day of every held series and its source; with `root`, the newest stored time of a
+    REST day too (the fill continues after it)."""
+    ends: dict[SeriesKey, HeldEnd] = {}
+    for e in series_ends(connection, market=market.value if market else None):
+        key = _key(e.market, e.dataset, e.interval, e.symbol)
+        last_ms = None
+        if root is not None and e.source is Provenance.REST:
+            last_ms = last_stored_ms(root, key, e.last_day)
+        ends[key] = HeldEnd(e.last_day, e.source, last_ms)
+    return ends
 
 
 def chosen_series(request: UpdateRequest, held: Mapping[SeriesKey, HeldEnd]) -> tuple[SeriesKey, ...]:
@@ -301,6 +312,40 @@ def _archived_days(connection: Connection, kept: Sequence[Provisional]) -> set[t
     return found
 
 
+def _where_series_stand(
+    connection: Connection,
+    root: Path,
+    request: UpdateRequest,
+    series: Sequence[SeriesKey],
+    first: dt.date,
+    last: dt.date,
+) -> tuple[dict[SeriesKey, tuple[dt.date, ...]], dict[SeriesKey, dt.datetime | None]]:
+    """After the run: each series' provisional (REST) days within `first .. last`, and its newest stored time."""
+    provisional: dict[SeriesKey, tuple[dt.date, ...]] = {}
+    last_bars: dict[SeriesKey, dt.datetime | None] = {}
+    for key, end in held_ends(connection, request.market).items():
+        if key in series:
+            newest = last_stored_ms(root, key, end.last_day)
+            last_bars[key] = from_millis(newest) if newest is not None else None
+    for key in series:
+        days = tuple(
+            h.day
+            for h in held_days(
+                connection,
+                market=key.market.value,
+                dataset=key.dataset,
+                interval=key.interval.value if key.interval else None,
+                symbols=[key.symbol],
+                first=first,
+                last=last,
+            )
+            if h.source is Provenance.REST
+        )
+        if days:
+            provisional[key] = days
+    return provisional, last_bars
+
+
 async def run_update(
     request: UpdateRequest,
     *,
@@ -352,7 +397,7 @@ async def run_update(
         if not options.dry_run:
             outcome = reconcile(connection, database.root, kept, _archived_days(connection, kept))
             record_reconciliations(connection, outcome.reconciled)
-        held = held_ends(connection, request.market)
+        held = held_ends(connection, request.market, database.root)
         windows = plan_rest_fill(
             series,
             held,
@@ -371,24 +416,12 @@ async def run_update(
     else:
         fill = await run_rest_fill(windows, rest, database)
     provisional: dict[SeriesKey, tuple[dt.date, ...]] = {}
+    last_bars: dict[SeriesKey, dt.datetime | None] = {}
     if not options.dry_run:
         with database.connect() as connection:
-            for key in series:
-                days = tuple(
-                    h.day
-                    for h in held_days(
-                        connection,
-                        market=key.market.value,
-                        dataset=key.dataset,
-                        interval=key.interval.value if key.interval else None,
-                        symbols=[key.symbol],
-                        first=sync_first,
-                        last=today,
-                    )
-                    if h.source is Provenance.REST
-                )
-                if days:
-                    provisional[key] = days
+            provisional, last_bars = _where_series_stand(
+                connection, database.root, request, series, sync_first, today
+            )
     return UpdateReport(
         request,
         now,
@@ -399,4 +432,5 @@ async def run_update(
         overdue=tuple((p.series, p.day) for p in outcome.overdue),
         dry_run=options.dry_run,
         provisional=provisional,
+        last_bars=last_bars,
     )
