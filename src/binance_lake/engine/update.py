@@ -108,6 +108,7 @@ class UpdateReport:
     dry_run: bool = False
     provisional: Mapping[SeriesKey, tuple[dt.date, ...]] = field(default_factory=dict)
     last_bars: Mapping[SeriesKey, dt.datetime | None] = field(default_factory=dict)  # newest stored time
+    notes: tuple[str, ...] = ()  # archive syncs that had nothing to do, in one sentence each
 
     @property
     def ok(self) -> bool:
@@ -170,6 +171,7 @@ class UpdateReport:
                 for r in self.reconciled
             ],
             "overdue": [{"series": str(s), "day": d.isoformat()} for s, d in self.overdue],
+            "notes": list(self.notes),
             "ok": self.ok,
         }
 
@@ -385,13 +387,23 @@ async def run_update(
         progress=options.progress,
     )
     syncs: list[SyncReport] = []
+    notes: list[str] = []
     for sync_request in sync_requests(series, sync_first, today):
         sync_request.validate()
-        syncs.append(
-            await run_sync(
-                sync_request, client=archive, database=database, archive_url=archive_url, options=sync_options
+        try:
+            syncs.append(
+                await run_sync(
+                    sync_request,
+                    client=archive,
+                    database=database,
+                    archive_url=archive_url,
+                    options=sync_options,
+                )
             )
-        )
+        except UsageError as error:
+            # The archive lists nothing of these symbols for the window (a monthly-only dataset in its first
+            # month, a series held from REST only): nothing to sync; REST still fills it.
+            notes.append(f"archive: {', '.join(sync_request.datasets)}: {error}")
     outcome = Outcome((), ())
     with database.connect(read_only=options.dry_run) as connection:
         if not options.dry_run:
@@ -433,4 +445,5 @@ async def run_update(
         dry_run=options.dry_run,
         provisional=provisional,
         last_bars=last_bars,
+        notes=tuple(notes),
     )
