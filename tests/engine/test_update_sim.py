@@ -195,3 +195,35 @@ def test_fill_gaps_fetches_days_missing_inside_the_held_range(server: SimServer,
     again = lake.update(fill_gaps=True)
     assert again.ok
     assert dt.date(2026, 11, 13) in _sources(tmp_path / "lake", "klines", "1h")
+
+
+def test_load_serves_each_source_and_says_which_source_each_row_came_from(
+    server: SimServer, tmp_path: Path
+) -> None:
+    lake = _lake(server, tmp_path / "lake")
+    assert lake.sync(
+        datasets="klines", intervals="1h", symbols="BTCUSDT", start="2026-11-15", end="2026-11-16"
+    ).ok
+    assert lake.update().ok  # 11-17 and 11-18 (to 05:00) from REST
+    whole = lake.load("klines", "BTCUSDT", "2026-11-15", T0, interval="1h", as_="arrow", with_source=True)
+    by_source = dict(zip(*pc.value_counts(whole.column("source")).flatten(), strict=True))
+    assert {k.as_py(): v.as_py() for k, v in by_source.items()} == {"archive_daily": 48, "rest": 30}
+    rest = lake.load("klines", "BTCUSDT", "2026-11-15", T0, interval="1h", as_="arrow", source="rest")
+    assert rest.num_rows == 30 and "source" not in rest.column_names
+    archive = lake.load("klines", "BTCUSDT", "2026-11-15", T0, interval="1h", as_="arrow", source="archive")
+    assert archive.num_rows == 48
+    assert lake.load("klines", "BTCUSDT", "2026-11-15", T0, interval="1h", as_="arrow").num_rows == 78
+    # auto: the lake lacks 11-14 (synced from the archive) and the bars since (REST, once the clock moved).
+    server.universe.clock.set(T0 + dt.timedelta(hours=3))
+    auto = lake.load(
+        "klines",
+        "BTCUSDT",
+        "2026-11-14",
+        T0 + dt.timedelta(hours=3),
+        interval="1h",
+        as_="arrow",
+        source="auto",
+    )
+    assert auto.num_rows == 24 * 4 + 9  # 11-14 .. 11-17 whole, 11-18 00:00 .. 08:00 (closed at 09:00)
+    with pytest.raises(UsageError, match="unknown source"):
+        lake.load("klines", "BTCUSDT", "2026-11-15", interval="1h", source="stream")
