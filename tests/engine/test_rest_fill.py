@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pyarrow as pa
 import pyarrow.compute as pc
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from binance_lake import Lake
@@ -62,6 +62,7 @@ def test_the_last_closed_bar_is_the_one_whose_close_has_passed() -> None:
     assert last_closed_ms(funding, NOW_MS) == NOW_MS
 
 
+@settings(deadline=None)
 @given(
     now=st.integers(min_value=NOW_MS - 10**10, max_value=NOW_MS + 10**10),
     interval=st.sampled_from([i for i in Interval if not i.is_calendar]),
