@@ -26,6 +26,7 @@ import datetime as dt
 import json
 import os
 import platform
+import sys
 import tempfile
 import time
 from pathlib import Path
@@ -131,13 +132,18 @@ def main() -> None:
             cold.mkdir()
             os.environ["BINANCE_LAKE_ROOT"] = str(cold)
             cold_pass = rest_fill(cold, symbols, args.weight_share)
+            print(f"cold pass: {json.dumps(cold_pass)}", file=sys.stderr, flush=True)
             root = Path(scratch) / "lake"
             root.mkdir()
             os.environ["BINANCE_LAKE_ROOT"] = str(root)
+            measured = rest_fill(root, symbols, args.weight_share)
+            print(f"measured pass: {json.dumps(measured)}", file=sys.stderr, flush=True)
             result = {
                 "machine": f"{platform.machine()}, {os.cpu_count()} cores (shared with other jobs)",
+                "symbols": len(symbols),
+                "weight_share": args.weight_share,
                 "cold_pass_s": cold_pass["wall_s"],
-                "rest_fill_3_days": rest_fill(root, symbols, args.weight_share),
+                "rest_fill_3_days": measured,
                 "update": update_twice(root),
             }
         finally:
