@@ -26,7 +26,7 @@ from binance_lake.storage.provenance import held_days
 
 NOW = dt.datetime(2026, 11, 20, 14, 0, tzinfo=UTC)
 SYMBOLS = "BTCUSDT,ETHUSDT"
-KILL_AFTER = (1.5, 4.0, 7.0)  # seconds: start-up, the archive sync, the REST fill (about 9 s in all)
+KILL_AT = (0.3, 0.6, 0.9)  # shares of an uninterrupted update's time: the archive sync, then the REST fill
 
 
 def _update(server: SimServer, root: Path) -> subprocess.Popen[str]:
@@ -97,10 +97,12 @@ def test_kill_9_during_update_then_update_again_gives_the_same_rows(tmp_path: Pa
         shutil.copytree(base, reference)
         started = time.monotonic()
         assert Lake(reference, settings=server.settings(reference)).update().ok
-        print(f"uninterrupted update: {time.monotonic() - started:.1f} s")
+        took = time.monotonic() - started
+        print(f"uninterrupted update: {took:.1f} s")
         expected_rows, expected_days = _rows(reference), _days(reference)
         assert any(source == "rest" for *_, source, _ in expected_days)
-        for n, delay in enumerate(KILL_AFTER):
+        for n, share in enumerate(KILL_AT):
+            delay = 1.0 + share * took  # the subprocess needs about a second to import before it starts
             root = tmp_path / f"killed-{n}"
             shutil.copytree(base, root)
             process = _update(server, root)
