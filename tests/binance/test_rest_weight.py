@@ -89,3 +89,26 @@ def test_a_429_pauses_the_host_and_a_418_closes_it() -> None:
     assert clock.now == 7
     budget.ban(120)
     assert budget.banned and budget.banned_until == 127
+
+
+def test_the_first_request_goes_alone_until_an_answer_says_what_the_ip_used() -> None:
+    clock = FakeClock()
+    budget = WeightBudget("fapi_url", limit=100, share=1.0, clock=clock, sleep=clock.sleep)
+
+    async def go() -> None:
+        first = await budget.acquire(1)
+        second = asyncio.ensure_future(budget.acquire(1))
+        for _ in range(5):
+            await asyncio.sleep(0)
+        assert not second.done()  # held back: the IP's usage is unknown
+        budget.observe(95)  # an earlier run used 95 this minute
+        budget.settle(first)
+        await second
+        third = asyncio.ensure_future(budget.acquire(10))
+        for _ in range(5):
+            await asyncio.sleep(0)
+        assert not third.done()  # 95 + 1 + 10 > 100: waits for the reported minute to pass
+        await third
+        assert clock.now >= 60
+
+    asyncio.run(go())

@@ -55,6 +55,7 @@ class WeightBudget:
     peak: int = 0  # the highest weight this budget saw in use in a minute (own or reported)
     _spent: deque[list[float]] = field(default_factory=deque, repr=False)  # [when, weight], oldest first
     _reported: tuple[float, int] = (0.0, 0)  # (when, used weight) of the latest header
+    _heard: bool = False  # an answer has told what the IP already used on this host
     _lock: asyncio.Lock = field(default_factory=asyncio.Lock, repr=False)
 
     def __post_init__(self) -> None:
@@ -110,6 +111,10 @@ class WeightBudget:
                 if self.banned_until is not None:
                     return [now, 0.0]  # the caller checks `banned` and refuses; never wait days here
                 wait = self._wait_for(min(weight, self.budget), now)
+                if wait <= 0 and not self._heard and any(math.isinf(w) for w, _ in self._spent):
+                    # One request first: others on this IP (an earlier run within the minute) may have used
+                    # weight already, and only an answer's X-MBX-USED-WEIGHT-1M says how much.
+                    wait = IN_FLIGHT_POLL
                 if wait <= 0:
                     entry = [math.inf, float(weight)]  # in flight: counted until `settle` dates it
                     self._spent.append(entry)
@@ -120,12 +125,14 @@ class WeightBudget:
     def settle(self, entry: list[float]) -> None:
         """The request of `entry` was answered (or failed): its weight ages out a minute from now."""
         entry[0] = self.clock()
+        self._heard = True  # answered, or failed without a figure: do not hold the others back for ever
 
     def observe(self, used_weight: int | None) -> None:
         """The `X-MBX-USED-WEIGHT-1M` figure of an answer: what the IP has used on this host this minute."""
         if used_weight is None:
             return
         now = self.clock()
+        self._heard = True
         self._reported = (now, used_weight)
         self.peak = max(self.peak, used_weight)
 
