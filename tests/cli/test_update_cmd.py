@@ -42,3 +42,16 @@ def test_bad_input_is_one_sentence_with_exit_2(tmp_path: Path) -> None:
     )
     assert_one_sentence(run_cli("update", "--root", str(tmp_path), "--market", "xx"), 2, "xx")
     assert_one_sentence(run_cli("update", "--root", str(tmp_path)), 2, "sync")
+
+
+def test_a_restricted_location_is_one_sentence_naming_the_setting(tmp_path: Path) -> None:
+    from binance_lake.sim.rest_weights import RestLimits
+    from binance_lake.sim.universe import Universe
+
+    with SimServer(Universe.build("small", now=NOW), rest_limits=RestLimits(restricted=True)) as server:
+        lake = Lake(tmp_path, settings=server.settings(tmp_path))
+        assert lake.sync(
+            datasets="klines", intervals="1h", symbols="BTCUSDT", start="2026-11-16", end="2026-11-16"
+        ).ok
+        result = run_cli("update", "--root", str(tmp_path), env=server.settings_env())
+    assert_one_sentence(result, 1, "451", "BINANCE_LAKE_FAPI_URL")
