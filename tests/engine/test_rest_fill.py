@@ -173,3 +173,12 @@ def test_rest_funding_equals_the_archive_month(make_sim: Callable[..., SimServer
     fetched = read_partition(tmp_path / "b" / partition.path)
     assert archived is not None and fetched is not None and archived.num_rows == 93
     assert fetched.equals(archived)
+
+
+def test_a_delisted_symbol_is_never_asked_for_after_its_last_day() -> None:
+    held = {UM_1H: HeldEnd(dt.date(2026, 11, 10), Provenance.ARCHIVE_DAILY)}
+    last_days = {UM_1H: dt.date(2026, 11, 10)}  # its last trading day, all of it stored
+    assert plan_rest_fill([UM_1H], held, window_first=DAY, now_ms=NOW_MS, last_days=last_days) == []
+    earlier = {UM_1H: HeldEnd(dt.date(2026, 11, 8), Provenance.ARCHIVE_DAILY)}
+    (window,) = plan_rest_fill([UM_1H], earlier, window_first=DAY, now_ms=NOW_MS, last_days=last_days)
+    assert window.end_ms == to_millis(day_start(dt.date(2026, 11, 11))) - 1
