@@ -5,7 +5,8 @@ One run, for the chosen series (default: every series the lake holds, of the cho
 1. the server's clock (`/time` of the market's REST host): "now" is Binance's, not this machine's;
 2. the stored rows of every REST-provisional day are kept aside (`engine/reconcile.py`);
 3. the archive sync of the window (`--days-back` days up to today, and back to the oldest provisional day
-   and to the day after each series' newest stored day),
+   and to the day after each series' newest stored day) for the series with a day in it not held from the
+   archive (an up-to-date series costs no listing),
    one `run_sync` per group of series sharing datasets and symbols: it refreshes the catalog for the window
    and replaces the provisional days whose archive files are now published;
 4. each replaced day is reconciled (`rest_reconciliations`); a day still provisional although the catalog lists
@@ -33,8 +34,8 @@ from binance_lake.core.errors import ServerError, UsageError
 from binance_lake.core.progress import ProgressSink
 from binance_lake.core.provenance import Provenance
 from binance_lake.core.series_key import SeriesKey
-from binance_lake.core.timerange import day_start, from_millis, iter_days, to_millis
-from binance_lake.core.vocabulary import Interval, Market
+from binance_lake.core.timerange import day_start, from_millis, iter_days, month_start, to_millis
+from binance_lake.core.vocabulary import Cadence, Interval, Market
 from binance_lake.engine.reconcile import Outcome, Provisional, provisional_days, reconcile
 from binance_lake.engine.rest_fill import (
     HeldEnd,
@@ -236,6 +237,39 @@ def sync_requests(series: Sequence[SeriesKey], first: dt.date, last: dt.date) ->
     ]
 
 
+def needs_archive(
+    connection: Connection, series: Sequence[SeriesKey], first: dt.date, today: dt.date
+) -> list[SeriesKey]:
+    """The series with a day in `first .. yesterday` not held from the archive (missing, or REST-provisional):
+    only those need an archive sync (and its listing). Today is never in the archive; a monthly-only dataset's
+    current month is not either."""
+    groups: dict[tuple[Market, str, Interval | None], list[SeriesKey]] = defaultdict(list)
+    for key in series:
+        groups[(key.market, key.dataset, key.interval)].append(key)
+    needed: list[SeriesKey] = []
+    for (market, dataset, interval), keys in groups.items():
+        last = today - dt.timedelta(days=1)
+        if get_dataset(dataset).cadences == frozenset({Cadence.MONTHLY}):
+            last = min(last, month_start(today) - dt.timedelta(days=1))
+        if last < first:
+            continue
+        archived: dict[str, set[dt.date]] = defaultdict(set)
+        for h in held_days(
+            connection,
+            market=market.value,
+            dataset=dataset,
+            interval=interval.value if interval else None,
+            symbols=[k.symbol for k in keys],
+            first=first,
+            last=last,
+        ):
+            if h.source is not Provenance.REST:
+                archived[h.symbol].add(h.day)
+        wanted = set(iter_days(first, last))
+        needed.extend(k for k in keys if not wanted <= archived[k.symbol])
+    return needed
+
+
 def gap_windows(
     connection: Connection, series: Sequence[SeriesKey], *, before: dt.date, max_days: int, now_ms: int
 ) -> list[RestWindow]:
@@ -388,7 +422,9 @@ async def run_update(
     )
     syncs: list[SyncReport] = []
     notes: list[str] = []
-    for sync_request in sync_requests(series, sync_first, today):
+    with database.connect(read_only=options.dry_run) as connection:
+        to_sync = needs_archive(connection, series, sync_first, today)
+    for sync_request in sync_requests(to_sync, sync_first, today):
         sync_request.validate()
         try:
             syncs.append(
