@@ -107,7 +107,7 @@ def _update(lake: Lake) -> None:
     archived = sum(s.execution.ingested for s in report.syncs if s.execution)
     _done(
         started,
-        f"{archived} archive files, {report.fill.rows} bars from REST in {report.fill.requests} requests",
+        f"archive: {archived} file(s) ingested; REST: {report.fill.rows} bars in {report.fill.requests} requests",
     )
     for series, newest in report.last_bars.items():
         days = ", ".join(d.isoformat() for d in report.provisional.get(series, ()))
