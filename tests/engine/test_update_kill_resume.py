@@ -109,7 +109,7 @@ def test_kill_9_during_update_then_update_again_gives_the_same_rows(tmp_path: Pa
             time.sleep(delay)
             if process.poll() is None:
                 os.kill(process.pid, signal.SIGKILL)
-                print(f"killed after {delay} s")
+                print(f"killed after {delay:.1f} s")
             process.communicate(timeout=60)
             assert Lake(root, settings=server.settings(root)).update().ok
             assert _same(_rows(root), expected_rows), f"killed after {delay} s"
