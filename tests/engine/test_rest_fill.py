@@ -182,3 +182,12 @@ def test_a_delisted_symbol_is_never_asked_for_after_its_last_day() -> None:
     earlier = {UM_1H: HeldEnd(dt.date(2026, 11, 8), Provenance.ARCHIVE_DAILY)}
     (window,) = plan_rest_fill([UM_1H], earlier, window_first=DAY, now_ms=NOW_MS, last_days=last_days)
     assert window.end_ms == to_millis(day_start(dt.date(2026, 11, 11))) - 1
+
+
+def test_funding_is_not_asked_for_before_the_next_funding_time() -> None:
+    funding = SeriesKey(Market.UM, "fundingRate", None, "BTCUSDT")
+    last = NOW_MS - 4 * 3_600_000 + 7  # 08:00:00.007, an 8-hour interval: the next is due at 16:00
+    held = {funding: HeldEnd(NOW.date(), Provenance.REST, last, last - 7 + 8 * 3_600_000)}
+    assert plan_rest_fill([funding], held, window_first=DAY, now_ms=NOW_MS) == []
+    (window,) = plan_rest_fill([funding], held, window_first=DAY, now_ms=NOW_MS + 4 * 3_600_000)
+    assert window.start_ms == last + 1

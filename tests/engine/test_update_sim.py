@@ -149,6 +149,8 @@ def test_funding_of_the_current_month_comes_from_rest(server: SimServer, tmp_pat
     sources = _sources(tmp_path / "lake", "fundingRate", None)
     assert sources[dt.date(2026, 10, 31)] is Provenance.ARCHIVE_MONTHLY
     assert sources[dt.date(2026, 11, 1)] is Provenance.REST
+    again = lake.update(market="um")  # 12:00; the next funding after 08:00 is due at 16:00
+    assert again.ok and again.fill.windows == ()
 
 
 def test_a_dry_run_plans_and_writes_nothing(server: SimServer, tmp_path: Path) -> None:

@@ -51,6 +51,7 @@ REST_DATASETS: frozenset[str] = frozenset({*KLINE_FAMILY, FUNDING})
 """Datasets the REST fill can fetch (the kline family and funding rates)."""
 
 DAY_MS = 86_400_000
+HOUR_MS = 3_600_000
 
 
 def rest_fillable(series: SeriesKey) -> bool:
@@ -69,6 +70,7 @@ class HeldEnd:
     last_day: dt.date
     source: Provenance
     last_ms: int | None = None  # the newest stored time, when REST wrote that day (it may be part of a day)
+    due_ms: int | None = None  # no new row can exist before this (funding: the next funding time)
 
 
 @dataclass(frozen=True)
@@ -126,7 +128,10 @@ def plan_rest_fill(
     for key in series:
         if not rest_fillable(key):
             continue
-        start = resume_ms(held.get(key), window_first)
+        end_held = held.get(key)
+        if end_held is not None and end_held.due_ms is not None and now_ms < end_held.due_ms:
+            continue  # e.g. the next funding time has not come: nothing new to ask for
+        start = resume_ms(end_held, window_first)
         end = last_closed_ms(key, now_ms)
         last_day = (last_days or {}).get(key)
         if last_day is not None:
@@ -236,6 +241,23 @@ def write_window(
             DayRecord(partition, d.day, Provenance.REST, ref, None, d.rows) for d in day_rows if d.rows
         )
     return partitions, records
+
+
+def next_funding_ms(root: Path, series: SeriesKey, day: dt.date, last_ms: int) -> int | None:
+    """When the funding after the one stored at `last_ms` is due: its hour plus its interval (funding times
+    carry a few ms of jitter after the hour, reference §4.2)."""
+    partition = partition_for_day(series.dataset, series.market, series.interval, series.symbol, day)
+    path = root / partition.path
+    if not path.exists():
+        return None
+    table = pq.read_table(path, columns=["calc_time", "funding_interval_hours"])
+    if table.num_rows == 0:
+        return None
+    last = table.sort_by("calc_time").slice(table.num_rows - 1)
+    hours = last.column("funding_interval_hours")[0].as_py()
+    if not hours:
+        return None
+    return last_ms // HOUR_MS * HOUR_MS + int(hours) * HOUR_MS
 
 
 def last_stored_ms(root: Path, series: SeriesKey, day: dt.date) -> int | None:

@@ -42,6 +42,7 @@ from binance_lake.engine.rest_fill import (
     RestFillReport,
     RestWindow,
     last_stored_ms,
+    next_funding_ms,
     plan_rest_fill,
     rest_fillable,
     run_rest_fill,
@@ -197,10 +198,12 @@ def held_ends(
     ends: dict[SeriesKey, HeldEnd] = {}
     for e in series_ends(connection, market=market.value if market else None):
         key = _key(e.market, e.dataset, e.interval, e.symbol)
-        last_ms = None
+        last_ms = due_ms = None
         if root is not None and e.source is Provenance.REST:
             last_ms = last_stored_ms(root, key, e.last_day)
-        ends[key] = HeldEnd(e.last_day, e.source, last_ms)
+            if key.dataset == "fundingRate" and last_ms is not None:
+                due_ms = next_funding_ms(root, key, e.last_day, last_ms)
+        ends[key] = HeldEnd(e.last_day, e.source, last_ms, due_ms)
     return ends
 
 
