@@ -33,6 +33,7 @@ if TYPE_CHECKING:
     from binance_lake.catalog.probe import ProbeReport
     from binance_lake.catalog.refresh import RefreshReport
     from binance_lake.engine.sync import SyncReport
+    from binance_lake.engine.update import UpdateReport
     from binance_lake.export.postgres.export import PostgresExportReport
     from binance_lake.export.sink import ExportReport
     from binance_lake.lake import Lake
@@ -63,6 +64,7 @@ __all__ = [
     "Stalled",
     "StorageError",
     "SyncReport",
+    "UpdateReport",
     "UsageError",
     "__version__",
     "missing_of",
@@ -76,6 +78,7 @@ __version__ = "0.1.0"
 _LAZY = {
     "Lake": "binance_lake.lake",
     "SyncReport": "binance_lake.engine.sync",
+    "UpdateReport": "binance_lake.engine.update",
     "RefreshReport": "binance_lake.catalog.refresh",
     "ProbeReport": "binance_lake.catalog.probe",
     "Gap": "binance_lake.load.missing",

@@ -7,11 +7,13 @@
     frame = lake.load("klines", "BTCUSDT", "2024-01-01", "2024-01-31", interval="1h")
 
 A facade assembled from one method group per stage, each a few lines that build the stage's request, run it
-and deliver the answer: `sync` (`facade/sync.py`), the readers `load`, `load_universe`, `load_aligned`,
-`resample`, `iter_batches`, `sql`, `status`, `problems` (`facade/reading.py`), and `catalog`
+and deliver the answer: `sync` (`facade/sync.py`), `update` (`facade/update.py`), the readers `load`,
+`load_universe`, `load_aligned`, `resample`, `iter_batches`, `sql`, `status`, `problems` (`facade/reading.py`),
+and `catalog`
 (`facade/catalog.py`). Settings are resolved once (`facade/base.py`: flag > environment > binance-lake.toml >
 default). Methods run their coroutine on a private event loop, so they also work inside Jupyter, whose loop
-is already running. A new stage adds its group in `binance_lake.facade` and one base here.
+is already running. A new stage adds its group in `binance_lake.facade` and one base here (`UpdateMethods` is
+the readers' base: `load(source="auto")` updates).
 """
 
 from __future__ import annotations

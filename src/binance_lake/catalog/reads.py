@@ -146,3 +146,17 @@ def traded_in(
         },
     ).fetchall()
     return {str(r[0]) for r in rows}
+
+
+TRADING_STATUSES = ("TRADING", "PENDING_TRADING")
+
+
+def stopped_trading(connection: Connection, market: Market, *, schema: str = "") -> set[str]:
+    """Symbols exchangeInfo lists in `market` with a status other than trading (delisted, settling, delivered,
+    closed, on a break): REST has nothing for them after their last archive day."""
+    rows = connection.execute(
+        f"SELECT DISTINCT symbol FROM {schema}exchange_symbols "
+        "WHERE market = ? AND status IS NOT NULL AND NOT list_contains(?, status)",
+        [market.value, list(TRADING_STATUSES)],
+    ).fetchall()
+    return {str(row[0]) for row in rows}

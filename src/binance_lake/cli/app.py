@@ -24,6 +24,7 @@ from binance_lake.cli.render import err_console
 from binance_lake.cli.state import CliState, SettingsCommand
 from binance_lake.cli.stream_cmd import stream_command
 from binance_lake.cli.sync_cmd import sync_command
+from binance_lake.cli.update_cmd import update_command
 from binance_lake.core.errors import BinanceLakeError, UsageError
 
 app = typer.Typer(
@@ -126,6 +127,7 @@ def _root(
 app.add_typer(catalog_app, name="catalog")
 app.add_typer(config_app, name="config")
 app.command("sync", cls=SettingsCommand)(sync_command)
+app.command("update", cls=SettingsCommand)(update_command)
 app.command("demo")(demo_command)
 app.command("load", cls=SettingsCommand)(load_command)
 app.command("query", cls=SettingsCommand)(query_command)

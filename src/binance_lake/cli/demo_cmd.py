@@ -1,12 +1,15 @@
 """`binance-lake demo` (what `make demo` runs): the whole pipeline against the built-in simulator.
 
 Starts the simulator on loopback, refreshes the catalog, syncs a few um symbols (one of them delisted) with klines,
-mark, index and premium-index klines, funding and metrics, loads an aligned frame and prints a short report.
-Nothing leaves 127.0.0.1.
+mark, index and premium-index klines, funding and metrics, loads an aligned frame and prints a short report; then
+`update` brings BTCUSDT 1h to the last closed bar of the simulator's clock (06:00, so the archive's newest day is
+the day before yesterday): the archive's days first, REST for the rest, marked provisional. Nothing leaves
+127.0.0.1.
 """
 
 from __future__ import annotations
 
+import datetime as dt
 import shutil
 import tempfile
 import time
@@ -23,6 +26,8 @@ from binance_lake.lake import Lake
 DEMO_SYMBOLS = ("BTCUSDT", "ETHUSDT", "XEMUSDT")  # XEMUSDT is delisted on 2023-10-31 in the simulator
 DEMO_DATASETS = "klines,markPriceKlines,indexPriceKlines,premiumIndexKlines,fundingRate,metrics"
 DEMO_START, DEMO_END = "2023-08-01", "2023-11-30"
+# The simulator's clock for the demo: at 06:00 yesterday's daily files are not published yet (about 08:40).
+DEMO_NOW = "2026-11-20T06:00:00+00:00"
 # Written into every lake the demo makes: `--root DIR` reuses such a lake, but never fills a real lake (or any
 # other non-empty directory) with simulator data.
 DEMO_MARKER = ".binance-lake-demo"
@@ -84,6 +89,35 @@ def _report(frame: object) -> None:
     print_table(pa.table(first), OutputFormat.TABLE, title="first bars")
 
 
+def _update(lake: Lake) -> None:
+    """The update step: BTCUSDT 1h held to three days ago, brought to the last closed bar."""
+    now = dt.datetime.fromisoformat(DEMO_NOW)
+    held_to = (now - dt.timedelta(days=3)).date()
+    lake.sync(
+        datasets="klines",
+        intervals="1h",
+        symbols="BTCUSDT",
+        start=held_to - dt.timedelta(days=1),
+        end=held_to,
+    )
+    started = _step(
+        f"update BTCUSDT 1h (held to {held_to}) at the simulator's clock {now:%Y-%m-%d %H:%M} UTC"
+    )
+    report = lake.update(market="um", datasets="klines", intervals="1h", symbols="BTCUSDT")
+    archived = sum(s.execution.ingested for s in report.syncs if s.execution)
+    _done(
+        started,
+        f"archive: {archived} file(s) ingested; REST: {report.fill.rows} bars in {report.fill.requests} requests",
+    )
+    for series, newest in report.last_bars.items():
+        days = ", ".join(d.isoformat() for d in report.provisional.get(series, ()))
+        console.print(
+            f"  {escape(str(series))}: last closed bar {newest:%Y-%m-%d %H:%M} UTC"
+            + (f"; provisional (REST) days: {escape(days)}" if days else ""),
+            highlight=False,
+        )
+
+
 def demo_command(
     ctx: typer.Context,
     root: Path | None = typer.Option(
@@ -102,7 +136,7 @@ def demo_command(
     began = time.monotonic()
     try:
         started = _step("starting the Binance simulator on 127.0.0.1")
-        with SimServer(Universe.build("small")) as sim:
+        with SimServer(Universe.build("small", now=dt.datetime.fromisoformat(DEMO_NOW))) as sim:
             _done(started, f"serving {sim.base_url}")
             lake = Lake(settings=sim.settings(lake_root))
 
@@ -141,6 +175,7 @@ def demo_command(
             frame = lake.load_aligned(list(DEMO_SYMBOLS), DEMO_START, DEMO_END, interval="1h")
             _done(started, f"{len(frame):,} rows × {len(frame.columns)} columns")
             _report(frame)
+            _update(lake)
         where = f"lake kept at {lake_root}" if root else "temporary lake removed (use --root DIR to keep it)"
         console.print(f"[bold green]done[/] in {time.monotonic() - began:.1f} s; {escape(where)}")
         if not execution.ok:

@@ -87,3 +87,23 @@ CM_DELIVERY_MARK_NO_FUNDING = True
 # https://github.com/binance/binance-public-data/issues/267 ,
 # https://developers.binance.com/docs/derivatives/coin-margined-futures/market-data/24hr-Ticker-Price-Change-Statistics
 CM_TICKER_VOLUME_FIELD = "baseVolume"
+# REST `fundingRate` records carry no funding interval (the archive's `funding_interval_hours` column has it;
+# `/fapi/v1/fundingInfo` only knows the current one). The REST fill infers each record's interval from the gap
+# to the next funding time, falling back to this. https://developers.binance.com/docs/derivatives/usds-margined-futures/market-data/rest-api/Get-Funding-Rate-History
+DEFAULT_FUNDING_INTERVAL_HOURS = 8
+
+# Kline `endTime` is inclusive on OPEN time (`endTime=00:01:59.999` returns the 00:00 and 00:01 bars), and the
+# real API also returns the still-open bar with partial values: the REST fill asks only up to the last closed
+# bar's open time, so an open bar is never stored.
+# https://developers.binance.com/docs/derivatives/usds-margined-futures/market-data/rest-api/Kline-Candlestick-Data
+KLINE_END_TIME_IS_OPEN_TIME = True
+
+# COIN-M klines: "The difference between startTime and endTime can only be up to 200 days".
+# https://developers.binance.com/docs/derivatives/coin-margined-futures/market-data/rest-api/Kline-Candlestick-Data
+CM_KLINE_MAX_DAYS = 200
+
+# Each REST host keeps its own weight limit (2400/min on fapi and dapi), reported in X-MBX-USED-WEIGHT-1M; 429
+# carries Retry-After, and requests sent while limited earn a 418 ban "from 2 minutes to 3 days".
+# https://developers.binance.com/docs/derivatives/usds-margined-futures/general-info#limits
+# https://dev.binance.vision/t/what-are-the-rate-limits-for-api-sapi-fapi-dapi/ (hosts do not share limits)
+REST_WEIGHT_PER_MINUTE = 2400

@@ -4,7 +4,7 @@
 Every reader returns a pandas frame unless `as_` asks for "polars" or "arrow" (`iter_batches` streams Arrow
 record batches). Frames carry what the lake lacked: `frame.attrs["missing"]` for pandas and polars, schema
 metadata for Arrow, `binance_lake.load.missing_of(frame)` for all three. `fill=True` syncs the missing files
-first, which is why the readers stand on `SyncMethods`.
+first and `source="auto"` updates, which is why the readers stand on `UpdateMethods` (a `SyncMethods`).
 """
 
 from __future__ import annotations
@@ -17,7 +17,8 @@ from binance_lake.core.timerange import DateLike
 from binance_lake.facade.existing import require_lake
 from binance_lake.facade.fill import fill_aligned, fill_load
 from binance_lake.facade.frames import Frame, convert
-from binance_lake.facade.sync import SyncMethods
+from binance_lake.facade.sources import check_source, only_source, update_for, with_sources
+from binance_lake.facade.update import UpdateMethods
 from binance_lake.load import aligned as load_aligned_
 from binance_lake.load import status as load_status
 from binance_lake.load import universe as load_universe_
@@ -29,7 +30,7 @@ from binance_lake.load.resample import resample_table
 from binance_lake.load.stream import DEFAULT_BATCH_ROWS, Batches, iter_batches
 
 
-class ReadMethods(SyncMethods):
+class ReadMethods(UpdateMethods):
     """The lake's readers (see the module docstring)."""
 
     def load(
@@ -44,12 +45,17 @@ class ReadMethods(SyncMethods):
         columns: Iterable[str] | None = None,
         as_: Frame = "pandas",
         fill: bool = False,
+        source: str = "lake",
+        with_source: bool = False,
     ) -> Any:
         """Rows of `symbols` in the range, with a `symbol` column, sorted by (symbol, time).
 
         Dates are whole UTC days (both included); timestamps are half-open `[start, end)`. Symbols the lake
         never held are a `UsageError` naming the sync command; days it lacks are listed in the frame's
-        `missing`. With `fill=True` the missing files are synced first.
+        `missing`. With `fill=True` the missing files are synced first. `source` is "lake" (what it holds),
+        "auto" (sync what it lacks, then update to the last closed bar from REST), "archive" (only archive
+        days) or "rest" (only REST-provisional days); `with_source` adds a `source` column: each row's day's
+        provenance (see `facade/sources.py`).
         """
         symbols = self._with_top(symbols, market, end)  # type: ignore[assignment]
         with ccxt_named(symbols, market):  # "… (BTC/USD:BTC is BTCUSD_PERP on cm)" in a sentence naming it
@@ -57,10 +63,18 @@ class ReadMethods(SyncMethods):
                 dataset, symbols, start, end, market=market, interval=interval, columns=columns
             )
             check_frame(as_)
-            if fill:
+            check_source(source)
+            if fill or source in ("auto", "archive"):
                 fill_load(self.root, request, self.sync)
+            if source == "auto":
+                update_for(request, self.update)
             loaded = load_table(self.root, request)
-        return deliver(loaded.table, loaded.missing, as_)
+        table = loaded.table
+        if with_source or source in ("archive", "rest"):
+            table = only_source(with_sources(self.root, request, table), source)
+            if not with_source:
+                table = table.drop_columns(["source"])
+        return deliver(table, loaded.missing, as_)
 
     def load_universe(
         self,

@@ -19,7 +19,7 @@ import functools
 import json
 import time
 from collections.abc import Awaitable, Callable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from aiohttp import web
@@ -70,6 +70,33 @@ DAPI_MAX_SPAN_US = 200 * 86_400_000_000
 LATEST_LOOKBACK = dt.timedelta(days=40)
 
 
+@dataclass
+class RestRevisions:
+    """Bars whose REST values differ from the archive's, as when Binance revises a bar after REST served it:
+    `(market, dataset, symbol, interval, open_time_ms) -> {column: value}`. Tests add entries to check that a
+    REST-provisional day replaced by the archive is reconciled with exactly this difference."""
+
+    bars: dict[tuple[str, str, str, str, int], dict[str, float]] = field(default_factory=dict)
+
+    def revise(
+        self, market: Market, dataset: str, symbol: str, interval: Interval, open_ms: int, **values: float
+    ) -> None:
+        self.bars[(market.value, dataset, symbol, interval.value, open_ms)] = dict(values)
+
+    def apply(
+        self, market: Market, dataset: str, symbol: str, interval: Interval, rows: list[Row]
+    ) -> list[Row]:
+        if not self.bars:
+            return rows
+        revised: list[Row] = []
+        for row in rows:
+            change = self.bars.get(
+                (market.value, dataset, symbol, interval.value, int(row["open_time"]) // 1000)
+            )
+            revised.append({**row, **change} if change else row)
+        return revised
+
+
 @dataclass(frozen=True)
 class Charge:
     """What one request costs: weight toward the minute limit, and optionally one hit on a named bucket."""
@@ -106,11 +133,13 @@ def rest_app(
     *,
     limits: RestLimits | None = None,
     monotonic: Callable[[], float] = time.monotonic,
+    revisions: RestRevisions | None = None,
 ) -> web.Application:
     """The aiohttp application of one REST host (`service` in fapi, dapi, spot) over `universe`."""
     if service not in _SERVICES:
         raise ValueError(f"unknown REST service {service!r}; expected one of {', '.join(SERVICES)}")
     host = _Host(universe, _SERVICES[service], limits or RestLimits(), monotonic)
+    host.revisions = revisions or RestRevisions()
     app = web.Application()
     for path, weigh, body in host.routes():
         app.router.add_get(path, host.endpoint(weigh, body))
@@ -136,6 +165,7 @@ class _Host:
         self.weight_limit = limits.weight_per_minute or service.weight_per_minute
         self.ledger = WeightLedger(self.weight_limit, limits)
         self.tables = DayTables(universe)
+        self.revisions = RestRevisions()
 
     # --- plumbing ----------------------------------------------------------------------------------------
 
@@ -292,7 +322,9 @@ class _Host:
             start_us, end_us = _dapi_span(start_us, end_us)
         now = self._now()
         window = Window.of(start_us, end_us, limit, lo_us=0, hi_us=last_closed_open_us(interval, now))
-        rows = self._bars(dataset, name, interval, window, owners)
+        rows = self.revisions.apply(
+            self.market, dataset, name, interval, self._bars(dataset, name, interval, window, owners)
+        )
         decimals = content.decimals(self.universe, self.market, dataset, name)
         return [kline_array(row, decimals, divisor) for row in rows]
 

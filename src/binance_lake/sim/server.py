@@ -22,7 +22,7 @@ from binance_lake.sim.archive_app import add_archive_routes
 from binance_lake.sim.bucket import Bucket
 from binance_lake.sim.faults import FaultPlan, Stats, fault_middleware, parse_faults
 from binance_lake.sim.manifest import Manifest
-from binance_lake.sim.rest import rest_app
+from binance_lake.sim.rest import RestRevisions, rest_app
 from binance_lake.sim.rest_weights import RestLimits
 from binance_lake.sim.universe import Universe
 from binance_lake.sim.ws import StreamHub, WsFaults, add_stream_routes
@@ -59,6 +59,7 @@ def build_app(
     stats: Stats | None = None,
     rest_limits: RestLimits | None = None,
     streams: StreamHub | None = None,
+    rest_revisions: RestRevisions | None = None,
 ) -> web.Application:
     """The whole simulator as one aiohttp application (faults apply to every route)."""
     plan = faults if isinstance(faults, FaultPlan) else parse_faults(faults, seed=universe.seed)
@@ -71,7 +72,7 @@ def build_app(
     app.router.add_get("/__sim__/stats", _stats)
     add_archive_routes(app, Bucket(universe))
     for service, prefix in REST_SERVICES.items():
-        app.add_subapp(prefix, rest_app(universe, service, limits=rest_limits))
+        app.add_subapp(prefix, rest_app(universe, service, limits=rest_limits, revisions=rest_revisions))
     add_stream_routes(app, streams or StreamHub(universe))
     return app
 
@@ -89,6 +90,7 @@ class SimServer:
         rest_limits: RestLimits | None = None,
         stream_faults: WsFaults | str | None = None,
         stream_speed: float = 0.0,
+        rest_revisions: RestRevisions | None = None,
     ) -> None:
         self.universe = universe or Universe.build()
         self.stats = Stats()
@@ -99,8 +101,14 @@ class SimServer:
         )
         # The WebSocket side; `stream_speed` > 0 moves the universe's clock (simulated seconds per second).
         self.streams = StreamHub(self.universe, ws_faults, speed=stream_speed)
+        self.rest_revisions = rest_revisions or RestRevisions()
         self.app = build_app(
-            self.universe, faults, stats=self.stats, rest_limits=rest_limits, streams=self.streams
+            self.universe,
+            faults,
+            stats=self.stats,
+            rest_limits=rest_limits,
+            streams=self.streams,
+            rest_revisions=self.rest_revisions,
         )
         self.host = host
         self.port = port

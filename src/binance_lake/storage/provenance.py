@@ -252,3 +252,30 @@ def last_days_with_rows(
         [market, dataset, interval, list(symbols), last],
     ).fetchall()
     return {str(symbol): day for symbol, day in rows}
+
+
+@dataclass(frozen=True)
+class SeriesEnd:
+    """A held series and its newest stored day, with that day's source."""
+
+    market: str
+    dataset: str
+    interval: str | None
+    symbol: str
+    last_day: dt.date
+    source: Provenance
+
+
+def series_ends(connection: Connection, *, market: str | None = None) -> list[SeriesEnd]:
+    """Every series `day_provenance` holds (of `market` when given) with its newest day and that day's source,
+    in (market, dataset, interval, symbol) order."""
+    rows = connection.execute(
+        """
+        SELECT market, dataset, "interval", symbol, day, source FROM day_provenance
+        WHERE ? IS NULL OR market = ?
+        QUALIFY row_number() OVER (PARTITION BY market, dataset, "interval", symbol ORDER BY day DESC) = 1
+        ORDER BY market, dataset, "interval" NULLS FIRST, symbol
+        """,
+        [market, market],
+    ).fetchall()
+    return [SeriesEnd(m, d, i, s, day, Provenance(src)) for m, d, i, s, day, src in rows]

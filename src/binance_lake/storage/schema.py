@@ -435,6 +435,30 @@ MIGRATIONS: tuple[Migration, ...] = (
         "daily_availability: seed 002's file_size_bytes, status_code, probe_timestamp; probe_results",
         (*AVAILABILITY_TABLES, AVAILABILITY_VIEW),
     ),
+    Migration(
+        6,
+        "rest_reconciliations: REST-provisional days replaced by the archive, and how they differed",
+        (
+            """
+            CREATE TABLE IF NOT EXISTS rest_reconciliations (
+                path VARCHAR NOT NULL,
+                dataset VARCHAR NOT NULL,
+                market VARCHAR NOT NULL,
+                "interval" VARCHAR,
+                symbol VARCHAR NOT NULL,
+                day DATE NOT NULL,
+                rest_ref VARCHAR NOT NULL,
+                archive_ref VARCHAR NOT NULL,
+                rest_rows BIGINT NOT NULL,
+                archive_rows BIGINT NOT NULL,
+                differing_rows BIGINT NOT NULL,
+                columns VARCHAR[] NOT NULL,
+                reconciled_at TIMESTAMPTZ NOT NULL,
+                PRIMARY KEY (path, day, reconciled_at)
+            )
+            """,
+        ),
+    ),
 )
 SCHEMA_VERSION = MIGRATIONS[-1].version
 # The oldest version read-only readers accept as it is (they cannot migrate). Every migration so far only adds

@@ -1,0 +1,155 @@
+"""Benchmark: the REST side of `update` against the simulator on loopback, and an update of a lake already up to
+date.
+
+The simulator runs in its own process (`binance-lake sim serve`, clock 2026-11-20 12:00 UTC) over 100 generated
+UM perpetuals offering klines, mark/index/premium-index klines (1m, 1h) and funding. Its REST hosts account weight
+per IP over a real rolling minute with Binance's 2400/min limit, so the client's budget (`--weight-share` of it,
+default 0.8) is what bounds the run, as against Binance.
+
+  (a) "daily update for 3 days": for each symbol klines 1m + 1h, markPriceKlines, indexPriceKlines and
+      premiumIndexKlines 1h, and fundingRate, fetched from REST for the 3 days up to the last closed bar
+      (`engine.rest_fill.run_rest_fill`, what `update` runs when the archive lags 3 days): wall time, requests,
+      weight, the peak weight in use in a minute as the server reported it, and the ratio of the wall time to
+      the floor the budget imposes (weight / budget per minute);
+  (b) `Lake.update()` of the lake (a) left, twice: the first replaces the REST days the archive has (and
+      reconciles them), the second finds nothing new (an up-to-date lake).
+A cold pass of (a) into a scratch lake runs first, so the simulator has generated its day tables.
+
+    .venv/bin/python bench/update.py [--symbols 100] [--weight-share 0.8]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import datetime as dt
+import json
+import os
+import platform
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+from simprocess import start_simulator
+
+NOW = dt.datetime(2026, 11, 20, 12, 0, tzinfo=dt.UTC)
+DATASETS = ("klines", "markPriceKlines", "indexPriceKlines", "premiumIndexKlines", "fundingRate")
+
+
+def universe_toml(path: Path, symbols: list[str]) -> None:
+    entries = [
+        f'[[symbols]]\nmarket = "um"\nsymbol = "{s}"\nlisted = "2026-09-25"\n'
+        f'intervals = ["1m", "1h"]\ndatasets = {json.dumps(list(DATASETS))}\n'
+        for s in symbols
+    ]
+    path.write_text("\n".join(entries), encoding="utf-8")
+
+
+def rest_fill(root: Path, symbols: list[str], share: float) -> dict[str, Any]:
+    from binance_lake.binance.http import make_session
+    from binance_lake.binance.rest_market import MarketRestClient
+    from binance_lake.catalog.store import ensure_catalog
+    from binance_lake.core.series_key import SeriesKey
+    from binance_lake.core.settings import resolve_settings
+    from binance_lake.core.timerange import to_millis
+    from binance_lake.core.vocabulary import Interval, Market
+    from binance_lake.engine.rest_fill import RestWindow, last_closed_ms, run_rest_fill
+    from binance_lake.storage.database import LakeDatabase
+
+    database = LakeDatabase(root)
+    ensure_catalog(database)
+    series = []
+    for symbol in symbols:
+        series.append(SeriesKey(Market.UM, "klines", Interval.M1, symbol))
+        series.extend(SeriesKey(Market.UM, d, Interval.H1, symbol) for d in DATASETS[:-1])
+        series.append(SeriesKey(Market.UM, "fundingRate", None, symbol))
+    start = to_millis(NOW - dt.timedelta(days=3))
+    windows = [RestWindow(s, start, last_closed_ms(s, to_millis(NOW))) for s in series]
+
+    async def go() -> dict[str, Any]:
+        async with make_session(limit=16) as session:
+            client = MarketRestClient(session, resolve_settings(), share=share, concurrency=8)
+            began = time.perf_counter()
+            report = await run_rest_fill(windows, client, database)
+            wall = time.perf_counter() - began
+            budget = client.budget(Market.UM)
+            floor_minutes = report.weight / budget.budget
+            return {
+                "series": len(windows),
+                "rows": report.rows,
+                "failures": len(report.failures),
+                "requests": report.requests,
+                "weight": report.weight,
+                "budget_per_minute": budget.budget,
+                "peak_weight_in_a_minute": budget.peak,
+                "weight_per_minute": round(report.weight / (wall / 60), 1),
+                "wall_s": round(wall, 1),
+                "floor_s": round(floor_minutes * 60, 1),
+                "ratio_to_floor": round(wall / (floor_minutes * 60), 2) if floor_minutes else None,
+            }
+
+    return asyncio.run(go())
+
+
+def update_twice(root: Path) -> dict[str, Any]:
+    from binance_lake.lake import Lake
+
+    lake = Lake(root)
+    began = time.perf_counter()
+    first = lake.update(market="um")
+    middle = time.perf_counter()
+    second = lake.update(market="um")
+    end = time.perf_counter()
+    return {
+        "first_s": round(middle - began, 2),
+        "first_archive_files": sum(s.execution.ingested for s in first.syncs if s.execution),
+        "first_reconciled_days": len(first.reconciled),
+        "up_to_date_s": round(end - middle, 2),
+        "up_to_date_rest_requests": second.fill.requests,
+        "ok": first.ok and second.ok,
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--symbols", type=int, default=100)
+    parser.add_argument("--weight-share", type=float, default=0.8)
+    args = parser.parse_args()
+    symbols = [f"U{i:03d}USDT" for i in range(args.symbols)]
+    with tempfile.TemporaryDirectory() as scratch:
+        toml = Path(scratch) / "universe.toml"
+        universe_toml(toml, symbols)
+        server, env = start_simulator(str(toml))
+        try:
+            os.environ.update(env)
+            # A cold pass first: the simulator generates each day table once and keeps it, so the measured
+            # pass is bound by the client and the weight budget, not by the server.
+            cold = Path(scratch) / "cold"
+            cold.mkdir()
+            os.environ["BINANCE_LAKE_ROOT"] = str(cold)
+            cold_pass = rest_fill(cold, symbols, args.weight_share)
+            print(f"cold pass: {json.dumps(cold_pass)}", file=sys.stderr, flush=True)
+            root = Path(scratch) / "lake"
+            root.mkdir()
+            os.environ["BINANCE_LAKE_ROOT"] = str(root)
+            measured = rest_fill(root, symbols, args.weight_share)
+            print(f"measured pass: {json.dumps(measured)}", file=sys.stderr, flush=True)
+            result = {
+                "machine": f"{platform.machine()}, {os.cpu_count()} cores (shared with other jobs)",
+                "symbols": len(symbols),
+                "weight_share": args.weight_share,
+                "cold_pass_s": cold_pass["wall_s"],
+                "rest_fill_3_days": measured,
+                "update": update_twice(root),
+            }
+        finally:
+            server.kill()
+    print(json.dumps(result, indent=1))
+
+
+if __name__ == "__main__":
+    main()
