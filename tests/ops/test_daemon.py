@@ -34,7 +34,7 @@ class Clock:
 def syncing_job(files: int) -> Any:
     """A job that reports `files` synced files of 1000 bytes and 10 rows each."""
 
-    def job(lake: Lake, progress: ProgressSink) -> Mapping[str, Any]:
+    def job(lake: Lake, progress: ProgressSink, metrics: Metrics) -> Mapping[str, Any]:
         counter = Progress(Phase.SYNC, progress)
         counter.expect(files)
         for _ in range(files):
@@ -44,11 +44,11 @@ def syncing_job(files: int) -> Any:
     return job
 
 
-def failing_job(lake: Lake, progress: ProgressSink) -> Mapping[str, Any]:
+def failing_job(lake: Lake, progress: ProgressSink, metrics: Metrics) -> Mapping[str, Any]:
     raise SourceError("the archive answered 503 for every file")
 
 
-def interrupted_job(lake: Lake, progress: ProgressSink) -> Mapping[str, Any]:
+def interrupted_job(lake: Lake, progress: ProgressSink, metrics: Metrics) -> Mapping[str, Any]:
     raise KeyboardInterrupt
 
 

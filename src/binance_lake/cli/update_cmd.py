@@ -7,6 +7,7 @@ import typer
 from rich.markup import escape
 from rich.table import Table
 
+from binance_lake.cli.observe import METRICS_PORT, observed
 from binance_lake.cli.options import FORMAT
 from binance_lake.cli.progress import ProgressDisplay, choose_shape
 from binance_lake.cli.render import OutputFormat, console, print_record, show
@@ -82,6 +83,7 @@ def update_command(
     ),
     fmt: OutputFormat = FORMAT,
     as_json: bool = typer.Option(False, "--json", help="Same as --format json."),
+    metrics_port: int | None = METRICS_PORT,
 ) -> None:
     """Bring the lake to the last closed bar: sync what the archive has, then fetch the rest from REST.
 
@@ -95,7 +97,10 @@ def update_command(
     if as_json:
         fmt = OutputFormat.JSON
     lake = Lake(settings=state(ctx).settings())
-    with ProgressDisplay(choose_shape(as_json=fmt is OutputFormat.JSON)) as shown:
+    with (
+        ProgressDisplay(choose_shape(as_json=fmt is OutputFormat.JSON)) as shown,
+        observed(lake.root, "update", shown, metrics_port=None if dry_run else metrics_port) as progress,
+    ):
         report = lake.update(
             market=market,
             datasets=datasets,
@@ -107,7 +112,7 @@ def update_command(
             dry_run=dry_run,
             concurrency=concurrency,
             weight_share=weight_share,
-            progress=shown,
+            progress=progress,
         )
     if fmt is not OutputFormat.TABLE:
         print_record(report.summary(), fmt)

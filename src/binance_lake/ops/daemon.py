@@ -114,8 +114,8 @@ class Daemon:
         sink = self.live.sink(self.metrics.sink())
         outcome, summary = Outcome.FAILED, {}
         try:
-            summary = dict(self.jobs[job](self.lake, sink))
-            outcome = Outcome.OK
+            summary = dict(self.jobs[job](self.lake, sink, self.metrics))
+            outcome = Outcome.OK if summary.get("ok", True) else Outcome.FAILED
         except KeyboardInterrupt:
             outcome = Outcome.INTERRUPTED
             raise
