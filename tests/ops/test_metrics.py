@@ -42,3 +42,12 @@ def test_a_port_in_use_is_one_sentence() -> None:
         port = taken.getsockname()[1]
         with pytest.raises(UsageError, match=f"cannot serve metrics on 127.0.0.1:{port}"):
             MetricsServer(Metrics(), port)
+
+
+def test_stream_totals_grow_by_what_is_new() -> None:
+    metrics = Metrics()
+    metrics.stream_totals(messages=10, reconnects=1, repairs=0)
+    metrics.stream_totals(messages=25, reconnects=1, repairs=2)
+    assert value(metrics, "binance_lake_ws_messages_total") == 25
+    assert value(metrics, "binance_lake_ws_reconnects_total") == 1
+    assert value(metrics, "binance_lake_ws_repairs_total") == 2

@@ -1,7 +1,8 @@
 """`binance-lake stream`: collect WebSocket market streams into the lake, with a live view (rich) on stderr.
 
 The view shows connections, streams, messages/s, the stalest streams' last event age, reconnects, repaired gaps
-and rows flushed. `--json-log FILE` appends one JSON line per notable event (connect, disconnect, repair, Redis
+and rows flushed; `binance-lake monitor` sees the same counters in the run's live status file, and
+`--metrics-port` serves them (messages, reconnects, repairs) to Prometheus. `--json-log FILE` appends one JSON line per notable event (connect, disconnect, repair, Redis
 down/back, stop). Ctrl-C stops cleanly: buffered rows are flushed and compacted.
 """
 
@@ -20,9 +21,12 @@ from rich.live import Live
 from rich.table import Table
 from rich.text import Text
 
+from binance_lake.cli.observe import METRICS_PORT
 from binance_lake.cli.render import console, err_console
 from binance_lake.cli.state import state
 from binance_lake.core.errors import UsageError
+from binance_lake.ops.live import LiveStatus
+from binance_lake.ops.metrics import Metrics, MetricsServer
 from binance_lake.realtime.channels import DEFAULT_CHANNELS
 from binance_lake.realtime.request import StreamOptions, parse_duration
 
@@ -60,7 +64,21 @@ def _summary(stats: CollectorStats, seconds: float) -> dict[str, Any]:
     }  # fmt: skip
 
 
-async def _run(collector: Collector, seconds: float | None, live: bool) -> None:
+def _observe(stats: CollectorStats, status: LiveStatus, metrics: Metrics | None) -> None:
+    """The collector's counters into its live status file (for `monitor`) and the metrics (when served)."""
+    status.publish(
+        phase="stream", done=stats.events, rows=stats.rows_flushed, streams=stats.streams,
+        reconnects=stats.reconnects, repaired_gaps=stats.repaired_gaps,
+    )  # fmt: skip
+    if metrics is not None:
+        metrics.stream_totals(
+            messages=stats.messages, reconnects=stats.reconnects, repairs=stats.repaired_gaps
+        )
+
+
+async def _run(
+    collector: Collector, seconds: float | None, live: bool, status: LiveStatus, metrics: Metrics | None
+) -> None:
     async with collector:
         runner = asyncio.create_task(collector.run_for(seconds))
         view = Live(
@@ -69,6 +87,7 @@ async def _run(collector: Collector, seconds: float | None, live: bool) -> None:
         with view if live else contextlib.nullcontext():
             while not runner.done():
                 await asyncio.wait({runner}, timeout=0.5)
+                _observe(collector.stats, status, metrics)
                 if live:
                     view.update(render_stats(collector.stats, time.monotonic()))
 
@@ -102,6 +121,7 @@ def stream_command(
     silence_timeout: float = typer.Option(
         30.0, "--silence-timeout", min=0.1, help="Replace a connection silent this long."
     ),
+    metrics_port: int | None = METRICS_PORT,
 ) -> None:
     """Collect real-time streams into the lake (closed klines, aggTrades, markPrice, liquidations), no holes."""
     from binance_lake.lake import Lake
@@ -125,15 +145,23 @@ def stream_command(
             handle.write(json.dumps(record, default=str) + "\n")
             handle.flush()
 
-    collector = Lake(settings=settings).stream(
+    lake = Lake(settings=settings)
+    collector = lake.stream(
         symbols or "", channels, market=market, all_symbols=all_symbols,
         all_liquidations=all_liquidations, redis=redis, options=options, log=log,
     )  # fmt: skip
     started = time.monotonic()
+    status = LiveStatus(lake.root, "stream")
+    metrics = Metrics() if metrics_port is not None else None
+    server = (
+        MetricsServer(metrics, metrics_port) if metrics is not None and metrics_port is not None else None
+    )
     try:
-        with contextlib.suppress(KeyboardInterrupt):
-            asyncio.run(_run(collector, seconds, live=err_console.is_terminal))
+        with contextlib.suppress(KeyboardInterrupt), status.running():
+            asyncio.run(_run(collector, seconds, err_console.is_terminal, status, metrics))
     finally:
+        if server is not None:
+            server.close()
         if handle is not None:
             handle.close()
     console.print_json(json.dumps(_summary(collector.stats, time.monotonic() - started)))

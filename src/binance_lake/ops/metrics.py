@@ -70,6 +70,7 @@ class Metrics:
         self.ws_reconnects = Counter(f"{PREFIX}_ws_reconnects", "WebSocket reconnects", registry=r)
         self.ws_repairs = Counter(f"{PREFIX}_ws_repairs", "Stream holes repaired from REST", registry=r)
         self._seen: dict[Phase, ProgressEvent] = {}
+        self._stream = (0, 0, 0)
         self._lock = threading.Lock()
 
     def sink(self, downstream: ProgressSink | None = None) -> ProgressSink:
@@ -89,6 +90,15 @@ class Metrics:
                 downstream(event)
 
         return on_event
+
+    def stream_totals(self, *, messages: int, reconnects: int, repairs: int) -> None:
+        """A collector's running totals: the counters grow by what is new since the last call."""
+        with self._lock:
+            before = self._stream
+            self._stream = (messages, reconnects, repairs)
+        self.ws_messages.inc(max(messages - before[0], 0))
+        self.ws_reconnects.inc(max(reconnects - before[1], 0))
+        self.ws_repairs.inc(max(repairs - before[2], 0))
 
     def reset(self) -> None:
         """Forget the last events: the next run's counters start from zero."""
