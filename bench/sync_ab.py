@@ -85,7 +85,11 @@ def main() -> None:
                     print(name, round_, json.dumps(figures), file=sys.stderr, flush=True)
         finally:
             server.send_signal(signal.SIGINT)
-            server.wait(timeout=30)
+            try:
+                server.wait(timeout=30)
+            except subprocess.TimeoutExpired:  # a loaded machine: do not leave it behind
+                server.kill()
+                server.wait()
     finally:
         shutil.rmtree(work, ignore_errors=True)
 
