@@ -15,6 +15,7 @@ from binance_lake.storage.database import (
     HeldReader,
     LakeDatabase,
     WriterLock,
+    held_reader,
     writer_active,
 )
 
@@ -100,3 +101,15 @@ def test_a_missing_lake_is_one_sentence(tmp_path: Path) -> None:
     reader = HeldReader(LakeDatabase(tmp_path / "nothing"))
     with pytest.raises(StorageError, match="does not exist yet"), reader.connection():
         pass
+
+
+def test_every_lake_catalog_of_a_process_shares_one_held_connection(tmp_path: Path) -> None:
+    """`Lake.catalog` builds a new `LakeCatalog` on each access: the reader it holds is the process's."""
+    database = _lake(tmp_path)
+    reader = held_reader(LakeDatabase(tmp_path))
+    assert held_reader(database) is reader
+    with reader.connection() as first:
+        pass
+    with held_reader(LakeDatabase(tmp_path)).connection() as second:
+        assert second is first
+    reader.close()

@@ -269,6 +269,21 @@ class HeldReader:
 
 
 _HELD: weakref.WeakSet[HeldReader] = weakref.WeakSet()
+_SHARED: dict[str, HeldReader] = {}
+_SHARED_LOCK = threading.Lock()
+
+
+def held_reader(database: LakeDatabase) -> HeldReader:
+    """This process's held reader of the lake's database file, shared by every caller (each `Lake.catalog`
+    access builds a new `LakeCatalog`; the connection must outlive it to be worth holding)."""
+    key = str(database.path.resolve())
+    with _SHARED_LOCK:
+        reader = _SHARED.get(key)
+        if reader is None:
+            reader = _SHARED[key] = HeldReader(database)
+        return reader
+
+
 _WATCHER: list[threading.Thread] = []
 
 
