@@ -17,6 +17,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from binance_lake.binance import csv_parse
 from binance_lake.binance.csv_parse import (
     iter_batches,
     iter_csv_batches,
@@ -605,3 +606,24 @@ def test_empty_fields_are_null_in_every_column_and_only_they_are() -> None:
     assert row["underlying"] is None and row["type"] == "C" and row["strike"] == 40000.0
     assert row["open"] != row["open"], "the text NaN stays a float NaN"
     assert all(row[name] is None for name in table.column_names[7:])
+
+
+@pytest.mark.parametrize("limit", [0, 10, 1024, 64 * 1024**2])
+def test_a_csv_parses_the_same_from_memory_or_streamed(
+    limit: int, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`parse_file` parses a CSV up to `IN_MEMORY_BYTES` from memory and a larger one as a stream: the same
+    table either way, with or without a header, and the same errors."""
+    header = DATASETS["klines"].layout(UM).header
+    assert header is not None
+    rows = b"".join(CM_KLINE_ROW.replace(b"1698364800000", str(1698364800000 + i * 3_600_000).encode()) + b"\n"
+                    for i in range(20))  # fmt: skip
+    path = tmp_path / KLINES_UM.file_name
+    expected = parse_csv(rows, KLINES_UM)
+    monkeypatch.setattr(csv_parse, "IN_MEMORY_BYTES", limit)
+    for data in (rows, header.encode() + b"\n" + rows):
+        path.write_bytes(zipped(member_name(KLINES_UM), data))
+        assert parse_file(path, KLINES_UM).equals(expected)
+    path.write_bytes(zipped(member_name(KLINES_UM), rows + b"1698368400000,1,2,3\n"))
+    with pytest.raises(ParseError, match="line 21 has 4 fields"):
+        parse_file(path, KLINES_UM)

@@ -23,6 +23,7 @@ from binance_lake.storage import parquet
 from binance_lake.storage.parquet import (
     MergeResult,
     is_normalized,
+    make_durable,
     merge_partition,
     normalize,
     read_partition,
@@ -376,3 +377,17 @@ def test_an_empty_stream_writes_an_empty_partition(tmp_path: Path) -> None:
 def test_a_stream_of_another_dataset_is_refused(tmp_path: Path) -> None:
     with pytest.raises(StorageError, match="aggTrades rows into a trades partition"):
         write_partition_stream(tmp_path, PARTITIONS["trades"], iter(()), get_dataset("aggTrades"))
+
+
+def test_a_batch_written_without_fsyncs_is_made_durable_together(tmp_path: Path) -> None:
+    """`durable=False` still renames atomically (nothing half-written visible); `make_durable` then fsyncs
+    the files and their directories, skipping a file a later write of the batch replaced."""
+    paths = [tmp_path / f"d{i % 3}" / f"{i}.parquet" for i in range(8)]
+    table = pa.table({"x": [1, 2, 3]})
+    for path in paths:
+        write_table_atomic(path, table, durable=False)
+    assert all(pq.read_table(p).equals(table) for p in paths)
+    assert not [p for p in tmp_path.rglob(".*") if p.is_file()]  # no temporary left behind
+    paths[0].unlink()
+    make_durable([*paths, paths[1]])
+    make_durable([])

@@ -250,7 +250,8 @@ class Executor:
         """Ingest in a worker thread, which cancelling cannot stop: a cancelled run waits for it (a local,
         bounded step) and records it, so no write outlives the run and no ingested file is forgotten."""
         job = asyncio.ensure_future(
-            asyncio.to_thread(ingest, self.root, group.target, group.ready, published)
+            # Not durable here: the state writer fsyncs each batch's partitions together before recording them.
+            asyncio.to_thread(ingest, self.root, group.target, group.ready, published, durable=False)
         )
         try:
             return await asyncio.shield(job)

@@ -71,7 +71,12 @@ def _within(table: pa.Table, column: str, first: dt.date, last: dt.date) -> pa.T
 
 
 def ingest_month(
-    root: Path, partition: Partition, files: Sequence[Verified], published: Published | None = None
+    root: Path,
+    partition: Partition,
+    files: Sequence[Verified],
+    published: Published | None = None,
+    *,
+    durable: bool = True,
 ) -> dict[str, int]:
     """Merge bar-like files (one monthly file, or a month's daily files) into one monthly partition.
 
@@ -94,7 +99,7 @@ def ingest_month(
         # Counted after dropping the file's duplicate rows, as the merge does: the day's rows as stored.
         days.extend(_rows_per_day(normalize(table, spec), spec.time_column, item.key, covered))
     merged = pa.concat_tables(tables) if tables else spec.schema(partition.market).empty_table()
-    result = merge_partition(root, partition, merged, replace_days=replace)
+    result = merge_partition(root, partition, merged, replace_days=replace, durable=durable)
     _published(published, partition, result, tuple(days))
     return rows
 
@@ -142,13 +147,17 @@ def _one_day(item: Verified, partition: Partition, result: MergeResult) -> tuple
     return (DayRows(partition.period, item.key, result.rows_after),)
 
 
-def ingest_days(root: Path, item: Verified, published: Published | None = None) -> int:
+def ingest_days(
+    root: Path, item: Verified, published: Published | None = None, *, durable: bool = True
+) -> int:
     """Write a tick-like file into its day partitions, replacing each of those days. Returns rows written."""
     spec = item.file.spec
     partitions = partitions_of(item.file)
     if len(partitions) == 1:
         (partition,) = partitions
-        result = write_partition_stream(root, partition, iter_batches(item.path, item.file), spec)
+        result = write_partition_stream(
+            root, partition, iter_batches(item.path, item.file), spec, durable=durable
+        )
         return _published(published, partition, result, _one_day(item, partition, result))
     written = 0
     with tempfile.TemporaryDirectory(dir=root, prefix=".ingest-") as scratch:
@@ -156,7 +165,7 @@ def ingest_days(root: Path, item: Verified, published: Published | None = None) 
         for partition in partitions:
             path = paths.get(partition.period)
             batches: Iterator[pa.RecordBatch] = _batches_of(path) if path is not None else iter(())
-            result = write_partition_stream(root, partition, batches, spec)
+            result = write_partition_stream(root, partition, batches, spec, durable=durable)
             written += _published(published, partition, result, _one_day(item, partition, result))
     return written
 
@@ -174,11 +183,18 @@ def group_for_ingest(items: Sequence[Verified]) -> dict[Partition | str, list[Ve
 
 
 def ingest(
-    root: Path, target: Partition | str, items: Sequence[Verified], published: Published | None = None
+    root: Path,
+    target: Partition | str,
+    items: Sequence[Verified],
+    published: Published | None = None,
+    *,
+    durable: bool = True,
 ) -> dict[str, int]:
     """Ingest one group from `group_for_ingest`; returns rows per file key. The partitions written are
-    appended to `published` when given."""
+    appended to `published` when given. With `durable=False` the partitions are renamed into place without
+    their fsyncs: the caller makes them durable (`storage.parquet.make_durable`) before recording them, as the
+    sync's state writer does once per batch."""
     if isinstance(target, Partition):
-        return ingest_month(root, target, items, published)
+        return ingest_month(root, target, items, published, durable=durable)
     (item,) = items
-    return {item.key: ingest_days(root, item, published)}
+    return {item.key: ingest_days(root, item, published, durable=durable)}

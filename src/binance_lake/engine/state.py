@@ -12,7 +12,7 @@ import asyncio
 import contextlib
 import datetime as dt
 import json
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -20,8 +20,9 @@ import pyarrow as pa
 
 from binance_lake.core.archive import ArchiveFile
 from binance_lake.core.provenance import Provenance as Provenance  # re-exported: moved to core
-from binance_lake.storage.database import Connection, LakeDatabase
+from binance_lake.storage.database import Connection, LakeDatabase, one_transaction
 from binance_lake.storage.inventory import PartitionRecord, record_partitions
+from binance_lake.storage.parquet import make_durable
 from binance_lake.storage.provenance import DayRecord, record_days
 from binance_lake.storage.schema import FAILED_BYTES, STATE_TABLES
 from binance_lake.storage.schema import FileStatus as FileStatus  # re-exported: the table owner's vocabulary
@@ -116,11 +117,10 @@ def record(connection: Connection, states: Iterable[FileState], *, now: dt.datet
     )
     connection.register("file_state_batch", batch)
     try:
-        connection.execute("BEGIN TRANSACTION")
-        connection.execute("DELETE FROM file_state WHERE key IN (SELECT key FROM file_state_batch)")
-        # By name: columns added later (ALTER TABLE) sit at the end of an older lake's table.
-        connection.execute("INSERT INTO file_state BY NAME SELECT * FROM file_state_batch")
-        connection.execute("COMMIT")
+        with one_transaction(connection):
+            connection.execute("DELETE FROM file_state WHERE key IN (SELECT key FROM file_state_batch)")
+            # By name: columns added later (ALTER TABLE) sit at the end of an older lake's table.
+            connection.execute("INSERT INTO file_state BY NAME SELECT * FROM file_state_batch")
     finally:
         connection.unregister("file_state_batch")
 
@@ -166,35 +166,67 @@ def failed_bytes(connection: Connection, keys: Iterable[str]) -> dict[str, str]:
 
 def mark_superseded(connection: Connection, monthly: ArchiveFile) -> None:
     """Daily files of the month a monthly file now holds are superseded (their rows were replaced)."""
-    connection.execute(
-        """
-        UPDATE file_state SET status = ?, updated_at = ?
-        WHERE cadence = 'daily' AND status = ? AND market = ? AND dataset = ? AND symbol = ?
-          AND "interval" IS NOT DISTINCT FROM ? AND period BETWEEN ? AND ?
-        """,
+    mark_all_superseded(connection, (monthly,))
+
+
+_SUPERSEDED_FIELDS: list[pa.Field[Any]] = [
+    pa.field("market", pa.string()),
+    pa.field("dataset", pa.string()),
+    pa.field("symbol", pa.string()),
+    pa.field("interval", pa.string()),
+    pa.field("first_day", pa.date32()),
+    pa.field("last_day", pa.date32()),
+]
+_SUPERSEDED_SCHEMA = pa.schema(_SUPERSEDED_FIELDS)
+
+
+def mark_all_superseded(connection: Connection, monthly: Sequence[ArchiveFile]) -> None:
+    """`mark_superseded` for many monthly files in one statement (one `UPDATE` per file cost ~1 ms each)."""
+    if not monthly:
+        return
+    batch = pa.Table.from_pylist(
         [
-            FileStatus.SUPERSEDED.value,
-            dt.datetime.now(dt.UTC),
-            FileStatus.INGESTED.value,
-            monthly.market.value,
-            monthly.dataset,
-            monthly.symbol,
-            monthly.interval.value if monthly.interval is not None else None,
-            monthly.first_day,
-            monthly.last_day,
+            {
+                "market": m.market.value,
+                "dataset": m.dataset,
+                "symbol": m.symbol,
+                "interval": m.interval.value if m.interval is not None else None,
+                "first_day": m.first_day,
+                "last_day": m.last_day,
+            }
+            for m in monthly
         ],
+        schema=_SUPERSEDED_SCHEMA,
     )
+    connection.register("superseded_batch", batch)
+    try:
+        connection.execute(
+            """
+            UPDATE file_state SET status = ?, updated_at = ?
+            FROM superseded_batch AS m
+            WHERE file_state.cadence = 'daily' AND file_state.status = ? AND file_state.market = m.market
+              AND file_state.dataset = m.dataset AND file_state.symbol = m.symbol
+              AND file_state."interval" IS NOT DISTINCT FROM m."interval"
+              AND file_state.period BETWEEN m.first_day AND m.last_day
+            """,
+            [FileStatus.SUPERSEDED.value, dt.datetime.now(dt.UTC), FileStatus.INGESTED.value],
+        )
+    finally:
+        connection.unregister("superseded_batch")
 
 
 class StateWriter:
     """Batches state changes and writes them every `interval` seconds from a background task.
 
     Opening the database per change would cost more than the downloads; a state that lags by a moment only
-    means a killed sync redoes a little work, which is idempotent. Use as `async with writer:`; leaving the
-    block writes everything still pending.
+    means a killed sync redoes a little work, which is idempotent. Each write is one batch: its partitions made
+    durable together, then one connection and one transaction. Every write opens and closes the database
+    (~20-40 ms with its checkpoint), so that `status` in another process can read between them; a second
+    between writes keeps that under a few percent of a run. Use as `async with writer:`; leaving the block
+    writes everything still pending.
     """
 
-    def __init__(self, database: LakeDatabase, *, interval: float = 0.25) -> None:
+    def __init__(self, database: LakeDatabase, *, interval: float = 1.0) -> None:
         self.database = database
         self.interval = interval
         self._pending: list[FileState] = []
@@ -228,16 +260,19 @@ class StateWriter:
         partitions: list[PartitionRecord] | None = None,
         days: list[DayRecord] | None = None,
     ) -> None:
-        with self.database.connect() as connection:
-            # Partitions and their days first: a crash between these writes and the states leaves files not
-            # marked ingested, which are ingested again; never a file marked ingested whose partition or days
-            # have no current record.
+        # The batch's durability barrier: its partitions were renamed into place without fsyncs (ingest's
+        # `durable=False`); they are made durable together before any state says they were ingested. A crash
+        # before this point loses at most this batch, whose files are not recorded as ingested and are done
+        # again by the next run.
+        make_durable(self.database.root / record.partition.path for record in partitions or ())
+        with self.database.connect() as connection, one_transaction(connection):
+            # One transaction: the partitions, their days and the files' states are recorded together or not
+            # at all, so never a file marked ingested whose partition or days have no current record.
             record_partitions(connection, partitions or ())
             record_days(connection, days or ())
             # Later states of the same key win.
             record(connection, list({s.key: s for s in states}.values()))
-            for file in superseded:
-                mark_superseded(connection, file)
+            mark_all_superseded(connection, superseded)
 
     async def flush(self) -> None:
         async with self._writing:

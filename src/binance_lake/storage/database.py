@@ -11,7 +11,9 @@ from __future__ import annotations
 import contextlib
 import fcntl
 import os
+import threading
 import time
+import weakref
 from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from typing import IO, Any
@@ -23,6 +25,8 @@ from binance_lake.core.errors import LakeLocked, StorageError
 
 DATABASE_NAME = "lake.duckdb"
 LOCK_NAME = ".writer.lock"
+WAITING_NAME = ".writer.waiting"
+"""Present while a writer waits for the database file: readers that hold it (`HeldReader`) let go."""
 
 Connection = duckdb.DuckDBPyConnection
 
@@ -42,11 +46,9 @@ class LakeDatabase:
         Another process may hold the file for a moment (DuckDB allows one read-write process); we wait up to
         `lock_wait_seconds` for it rather than failing at once.
         """
-        if read_only and not self.path.exists():
-            raise StorageError(
-                f"no lake at {self.root}: {DATABASE_NAME} does not exist yet (run a sync first)"
-            )
-        if not read_only:
+        if read_only:
+            self._require_file()
+        else:
             make_root(self.root)
         connection = self._open(read_only)
         try:
@@ -56,26 +58,55 @@ class LakeDatabase:
         finally:
             connection.close()
 
+    def open_reader(self) -> Connection:
+        """A read-only connection the caller closes (a `HeldReader`'s); the same checks as `connect`'s."""
+        self._require_file()
+        try:
+            return self._open(True)
+        except duckdb.Error as error:
+            raise StorageError(f"lake database {self.path} failed: {error}") from error
+
+    def _require_file(self) -> None:
+        if not self.path.exists():
+            raise StorageError(
+                f"no lake at {self.root}: {DATABASE_NAME} does not exist yet (run a sync first)"
+            )
+
     def _open(self, read_only: bool) -> Connection:
+        if not read_only:
+            # DuckDB refuses a read-write open of a file this process holds read-only.
+            close_held_readers(self.path)
         deadline = time.monotonic() + self.lock_wait_seconds
         delay = 0.02
-        while True:
-            try:
-                return duckdb.connect(str(self.path), read_only=read_only)
-            except duckdb.IOException as error:
-                if not read_only and not self.writable():
-                    raise StorageError(
-                        f"the lake at {self.root} is not writable, and this command writes to it "
-                        "(reading commands such as status, query and catalog symbols work without write access)"
-                    ) from error
-                if "lock" not in str(error).lower() or time.monotonic() > deadline:
-                    raise StorageError(
-                        f"cannot open the lake database {self.path}: {_one_line(error)}"
-                    ) from error
-            except duckdb.Error as error:
-                raise StorageError(f"cannot open the lake database {self.path}: {error}") from error
-            time.sleep(delay)
-            delay = min(delay * 2, 0.5)
+        waiting = self.root / WAITING_NAME
+        try:
+            while True:
+                try:
+                    return duckdb.connect(str(self.path), read_only=read_only)
+                except duckdb.IOException as error:
+                    if not read_only:
+                        # Held readers of other processes see it and let go (`HeldReader`).
+                        with contextlib.suppress(OSError):
+                            waiting.write_text(str(os.getpid()), encoding="utf-8")
+                    self._retry_or_raise(error, read_only, deadline)
+                except duckdb.Error as error:
+                    raise StorageError(f"cannot open the lake database {self.path}: {error}") from error
+                time.sleep(delay)
+                delay = min(delay * 2, 0.5)
+        finally:
+            if not read_only:
+                with contextlib.suppress(OSError):
+                    waiting.unlink(missing_ok=True)
+
+    def _retry_or_raise(self, error: duckdb.IOException, read_only: bool, deadline: float) -> None:
+        """Return to try again (the file is locked by another process for a moment), else raise."""
+        if not read_only and not self.writable():
+            raise StorageError(
+                f"the lake at {self.root} is not writable, and this command writes to it "
+                "(reading commands such as status, query and catalog symbols work without write access)"
+            ) from error
+        if "lock" not in str(error).lower() or time.monotonic() > deadline:
+            raise StorageError(f"cannot open the lake database {self.path}: {_one_line(error)}") from error
 
     def writable(self) -> bool:
         """Whether this process may write the lake: its directory (DuckDB adds a WAL next to the database) and,
@@ -114,6 +145,172 @@ class LakeDatabase:
             return 0
 
 
+_IN_TRANSACTION: set[int] = set()
+"""The connections (by id) inside `one_transaction`: the writers below join it instead of opening their own."""
+
+
+@contextlib.contextmanager
+def one_transaction(connection: Connection) -> Iterator[Connection]:
+    """One transaction around several writers (`replace_rows`, `engine.state.record`, ...): one commit, so one
+    WAL sync, for a whole batch, and all of it or nothing after a crash. Nested use joins the outer one."""
+    if id(connection) in _IN_TRANSACTION:
+        yield connection
+        return
+    connection.execute("BEGIN TRANSACTION")
+    _IN_TRANSACTION.add(id(connection))
+    try:
+        yield connection
+        connection.execute("COMMIT")
+    except BaseException:
+        with contextlib.suppress(duckdb.Error):
+            connection.execute("ROLLBACK")
+        raise
+    finally:
+        _IN_TRANSACTION.discard(id(connection))
+
+
+READER_IDLE_SECONDS = 1.0
+"""How long a `HeldReader` keeps its connection after its last use: a writer in another process (which DuckDB
+locks out while a reader holds the file) waits at most about this long, within its `lock_wait_seconds`."""
+
+
+def _signature(path: Path) -> tuple[tuple[int, int, int], ...]:
+    """What changes when the database does: inode, size and mtime of the file and of its WAL."""
+    found: list[tuple[int, int, int]] = []
+    for candidate in (path, path.with_name(path.name + ".wal")):
+        try:
+            st = candidate.stat()
+        except FileNotFoundError:
+            found.append((0, 0, 0))
+        else:
+            found.append((st.st_ino, st.st_size, st.st_mtime_ns))
+    return tuple(found)
+
+
+def writer_active(root: Path) -> bool:
+    """Whether a process, this one included, holds the lake's writer lock: `WriterLock` writes its pid into
+    the lock file and empties it on release. Read without locking, so asking never disturbs a writer."""
+    try:
+        text = (root / LOCK_NAME).read_text(encoding="utf-8").strip()
+    except OSError:
+        return False
+    if not text.isdigit():
+        return False
+    try:
+        os.kill(int(text), 0)
+    except ProcessLookupError:
+        return False  # a writer killed with -9 leaves its pid behind
+    except PermissionError:
+        return True
+    return True
+
+
+class HeldReader:
+    """A read-only connection to `lake.duckdb` kept between calls, for a stream of short reads (catalog
+    snapshots, timelines): opening the file costs ~15 ms, the reads about 1 ms.
+
+    It is reopened when the database changed (inode, size, mtime of the file or its WAL), and closed after
+    `READER_IDLE_SECONDS` without use, and never held while a writer holds the lake's writer lock
+    (`writer_active`): DuckDB keeps a writer in another process out while a reader holds the file, so then every
+    read opens and closes, as before. A write from this process closes it first (`LakeDatabase._open`)."""
+
+    def __init__(self, database: LakeDatabase, *, idle_seconds: float = READER_IDLE_SECONDS) -> None:
+        self.database = database
+        self.idle_seconds = idle_seconds
+        self._lock = threading.RLock()
+        self._connection: Connection | None = None
+        self._signature: tuple[tuple[int, int, int], ...] = ()
+        self._last_use = 0.0
+        self.checked: object = None  # what a caller verified about the open connection (its schema version)
+        _HELD.add(self)
+
+    @contextlib.contextmanager
+    def connection(self) -> Iterator[Connection]:
+        """A read-only connection for one read; errors as `LakeDatabase.connect`'s."""
+        with self._lock:
+            if writer_active(self.database.root) or (self.database.root / WAITING_NAME).exists():
+                self.close()
+                with self.database.connect(read_only=True) as connection:
+                    yield connection
+                return
+            signature = _signature(self.database.path)
+            if self._connection is None or signature != self._signature:
+                self.close()
+                self._connection = self.database.open_reader()
+                self._signature = signature
+                _watch_idle()
+            try:
+                yield self._connection
+            except duckdb.Error as error:
+                self.close()
+                raise StorageError(f"lake database {self.database.path} failed: {error}") from error
+            finally:
+                self._last_use = time.monotonic()
+
+    def close(self) -> None:
+        with self._lock:
+            if self._connection is not None:
+                connection, self._connection = self._connection, None
+                self.checked = None
+                with contextlib.suppress(duckdb.Error):
+                    connection.close()
+
+    def close_if_idle(self, now: float) -> None:
+        """Close an idle connection, or one a writer waits for; never blocks (a reader in use is not idle)."""
+        if self._lock.acquire(blocking=False):
+            try:
+                if self._connection is None:
+                    return
+                idle = now - self._last_use >= self.idle_seconds
+                if idle or (self.database.root / WAITING_NAME).exists():
+                    self.close()
+            finally:
+                self._lock.release()
+
+
+_HELD: weakref.WeakSet[HeldReader] = weakref.WeakSet()
+_SHARED: dict[str, HeldReader] = {}
+_SHARED_LOCK = threading.Lock()
+
+
+def held_reader(database: LakeDatabase) -> HeldReader:
+    """This process's held reader of the lake's database file, shared by every caller (each `Lake.catalog`
+    access builds a new `LakeCatalog`; the connection must outlive it to be worth holding)."""
+    key = str(database.path.resolve())
+    with _SHARED_LOCK:
+        reader = _SHARED.get(key)
+        if reader is None:
+            reader = _SHARED[key] = HeldReader(database)
+        return reader
+
+
+_WATCHER: list[threading.Thread] = []
+
+
+def close_held_readers(path: Path | None = None) -> None:
+    """Close every held reader (of the database at `path`, when given) of this process."""
+    for reader in list(_HELD):
+        if path is None or reader.database.path == path:
+            reader.close()
+
+
+def _watch_idle() -> None:
+    """One daemon thread per process closes the held readers that have been idle long enough."""
+    if _WATCHER and _WATCHER[0].is_alive():
+        return
+
+    def watch() -> None:
+        while True:
+            time.sleep(0.2)
+            now = time.monotonic()
+            for reader in list(_HELD):
+                reader.close_if_idle(now)
+
+    thread = threading.Thread(target=watch, name="lake-held-readers", daemon=True)
+    _WATCHER[:] = [thread]
+    thread.start()
+
+
 def replace_rows(
     connection: Connection, table: str, key: tuple[str, ...], rows: list[dict[str, Any]], schema: pa.Schema
 ) -> None:
@@ -131,10 +328,9 @@ def replace_rows(
     )
     connection.register(batch, pa.Table.from_pylist(rows, schema=schema))
     try:
-        connection.execute("BEGIN TRANSACTION")
-        connection.execute(f"DELETE FROM {table} WHERE {match}")
-        connection.execute(f"INSERT INTO {table} BY NAME SELECT * FROM {batch}")
-        connection.execute("COMMIT")
+        with one_transaction(connection):
+            connection.execute(f"DELETE FROM {table} WHERE {match}")
+            connection.execute(f"INSERT INTO {table} BY NAME SELECT * FROM {batch}")
     finally:
         connection.unregister(batch)
 
@@ -192,6 +388,11 @@ class WriterLock:
 
     def release(self) -> None:
         if self._handle is not None:
+            # Emptied before unlocking: `writer_active` reads the pid without taking the lock.
+            with contextlib.suppress(OSError):
+                self._handle.seek(0)
+                self._handle.truncate()
+                self._handle.flush()
             fcntl.flock(self._handle.fileno(), fcntl.LOCK_UN)
             self._handle.close()
             self._handle = None

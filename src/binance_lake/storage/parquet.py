@@ -1,7 +1,10 @@
 """Lake partitions on disk: atomic zstd Parquet writes, and merging new rows into a partition.
 
 Every partition file is written to a hidden temporary name in its own directory, fsynced, and renamed into
-place with `os.replace`, so a crash never leaves a half-written partition visible (DESIGN.md, storage).
+place with `os.replace`, so a crash never leaves a half-written partition visible (DESIGN.md, storage). A
+writer of many partitions (the sync) may pass `durable=False` and make a whole batch durable at once with
+`make_durable` before it records them: fsyncs issued together share the filesystem's journal commits, about
+ten times cheaper than one after the other (docs/benchmarks.md, "Sync").
 Rows are de-duplicated by the dataset's `unique_key` (the last occurrence wins, so callers concatenate old
 then new) and sorted by (`time_column`, unique key), stably.
 
@@ -23,6 +26,7 @@ import os
 import shutil
 import uuid
 from collections.abc import Iterable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Final
@@ -113,6 +117,34 @@ def _fsync_directory(path: Path) -> None:
         os.close(fd)
 
 
+DURABLE_THREADS = 16
+"""fsyncs in flight at once in `make_durable`: the journal commits concurrent fsyncs together."""
+
+
+def make_durable(paths: Iterable[Path]) -> None:
+    """fsync every file of `paths`, then every directory holding one (their renames), concurrently.
+
+    The durability barrier of a batch written with `durable=False`: once this returns, the files and their
+    names survive a power cut. A file gone since (replaced again by a later write of the same batch) is
+    skipped: the later write is in the batch too."""
+    files = list(dict.fromkeys(paths))
+    if not files:
+        return
+    directories = list(dict.fromkeys(path.parent for path in files))
+    with ThreadPoolExecutor(min(DURABLE_THREADS, len(files)), thread_name_prefix="fsync") as pool:
+        list(pool.map(_fsync_existing, files))
+        list(pool.map(_fsync_directory, directories))
+
+
+def _fsync_existing(path: Path) -> None:
+    try:
+        _fsync_file(path)
+    except FileNotFoundError:
+        return
+    except OSError as error:
+        raise StorageError(f"cannot make partition {path} durable: {error}") from error
+
+
 def _remove(path: Path) -> None:
     with contextlib.suppress(FileNotFoundError):
         path.unlink()
@@ -127,25 +159,29 @@ def _published(path: Path) -> tuple[int, int]:
     return st.st_size, st.st_mtime_ns
 
 
-def _publish(temp: Path, path: Path) -> None:
-    """fsync the finished temporary file and rename it over `path`."""
-    _fsync_file(temp)
+def _publish(temp: Path, path: Path, durable: bool = True) -> None:
+    """fsync the finished temporary file and rename it over `path` (the fsyncs are the caller's, through
+    `make_durable`, when not `durable`)."""
+    if durable:
+        _fsync_file(temp)
     temp.replace(path)  # os.replace: atomic on POSIX, overwrites on Windows too
-    _fsync_directory(path.parent)
+    if durable:
+        _fsync_directory(path.parent)
 
 
-def write_table_atomic(path: Path, table: pa.Table) -> None:
+def write_table_atomic(path: Path, table: pa.Table, *, durable: bool = True) -> None:
     """Write `table` as zstd Parquet at `path` atomically: temp file, fsync, `os.replace`.
 
     Parent directories are created. On any failure the temporary file is removed and the previous
-    content of `path` (if any) stays as it was; OS and Arrow failures become `StorageError`.
+    content of `path` (if any) stays as it was; OS and Arrow failures become `StorageError`. With
+    `durable=False` the rename is still atomic, but surviving a power cut waits for `make_durable`.
     """
     temp: Path | None = None
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
         temp = _temp_path(path)
         pq.write_table(table, temp, row_group_size=ROW_GROUP_ROWS, **writer_options(table.schema))
-        _publish(temp, path)
+        _publish(temp, path, durable)
     except (OSError, pa.ArrowException) as error:
         raise StorageError(f"cannot write partition {path}: {error}") from error
     finally:
@@ -287,7 +323,12 @@ def _days_mask(table: pa.Table, time_column: str, days: set[dt.date]) -> Any:
 
 
 def merge_partition(
-    root: Path, partition: Partition, new: pa.Table, *, replace_days: set[dt.date] | None = None
+    root: Path,
+    partition: Partition,
+    new: pa.Table,
+    *,
+    replace_days: set[dt.date] | None = None,
+    durable: bool = True,
 ) -> MergeResult:
     """Merge `new` rows into the partition under `root` and write it atomically.
 
@@ -310,7 +351,7 @@ def merge_partition(
         rows_dropped = rows_before - kept.num_rows
     combined = new if kept is None else pa.concat_tables([kept, new])
     result = normalize(combined, spec)
-    write_table_atomic(path, result)
+    write_table_atomic(path, result, durable=durable)
     size, mtime_ns = _published(path)
     kept_rows = 0 if kept is None else kept.num_rows
     return MergeResult(
@@ -404,7 +445,12 @@ def sort_file_out_of_core(source: Path, target: Path, spec: DatasetSpec, schema:
 
 
 def write_partition_stream(
-    root: Path, partition: Partition, batches: Iterable[pa.RecordBatch], spec: DatasetSpec
+    root: Path,
+    partition: Partition,
+    batches: Iterable[pa.RecordBatch],
+    spec: DatasetSpec,
+    *,
+    durable: bool = True,
 ) -> MergeResult:
     """Replace a partition with the rows of `batches`, streamed with bounded memory.
 
@@ -431,7 +477,7 @@ def write_partition_stream(
             rows = sort_file_out_of_core(temp, sorted_temp, spec, schema)
             _remove(temp)
             temp = sorted_temp
-        _publish(temp, path)
+        _publish(temp, path, durable)
     except (OSError, pa.ArrowException, duckdb.Error) as error:
         raise StorageError(f"cannot write partition {path}: {error}") from error
     finally:
