@@ -21,13 +21,14 @@ from binance_lake.facade.catalog import LakeCatalog
 from binance_lake.facade.existing import no_lake as no_lake
 from binance_lake.facade.frames import Frame, convert
 from binance_lake.facade.loop import run_sync
+from binance_lake.facade.quality import QualityMethods
 from binance_lake.facade.reading import ReadMethods
 
 # Old import paths (`from binance_lake.lake import …`) kept working.
 __all__ = ["MAX_PROBE_DAYS", "Frame", "Lake", "LakeCatalog", "check_days_back", "convert", "run_sync"]
 
 
-class Lake(ReadMethods):
+class Lake(ReadMethods, QualityMethods):
     """A local mirror of Binance market data rooted at one directory.
 
     `Lake(root=None, *, settings=None)`: the root defaults to the settings' (BINANCE_LAKE_ROOT,

@@ -12,6 +12,9 @@ defaults to the real Binance endpoints; pointing at a mirror or the simulator is
 
     [symbols]                     # named sets, used as `--symbols @top`
     top = ["BTCUSDT", "ETHUSDT"]
+
+    [quality]                     # thresholds of `binance-lake check`'s rules (quality/rules.py)
+    outlier_move = 0.10
 """
 
 from __future__ import annotations
@@ -64,6 +67,10 @@ class Settings:
 
     symbol_sets: Mapping[str, tuple[str, ...]] = field(default_factory=lambda: MappingProxyType({}))
     """Named symbol sets from the `[symbols]` table of the config file (`--symbols @name`)."""
+
+    quality: Mapping[str, float] = field(default_factory=lambda: MappingProxyType({}))
+    """Thresholds of the quality rules from the `[quality]` table of the config file (rule name = number;
+    `binance_lake.quality.rules` checks the names)."""
 
     def expand_symbols(self, text: str) -> list[str]:
         """Parse a `--symbols` value: names and `@set` references, comma-separated."""
@@ -179,6 +186,14 @@ def _symbol_sets(path: Path, table: object) -> Mapping[str, tuple[str, ...]]:
     return MappingProxyType(sets)
 
 
+def _thresholds(path: Path, table: object) -> Mapping[str, float]:
+    if not isinstance(table, dict) or not all(
+        isinstance(v, int | float) and not isinstance(v, bool) for v in table.values()
+    ):
+        raise UsageError(f"[quality] in {path} must be a table of rule = number")
+    return MappingProxyType({str(k): float(v) for k, v in table.items()})
+
+
 def _config_path(flag: str | None, environ: Mapping[str, str], cwd: Path) -> Path | None:
     if flag:
         return Path(flag).expanduser()
@@ -193,10 +208,12 @@ def _file_values(path: Path) -> dict[str, object]:
     for key, value in _read_config(path).items():
         if key == "symbols":
             values["symbol_sets"] = _symbol_sets(path, value)
+        elif key == "quality":
+            values["quality"] = _thresholds(path, value)
         elif key in ENV_NAMES:
             values[key] = str(value)
         else:
-            known = ", ".join([*ENV_NAMES, "symbols"])
+            known = ", ".join([*ENV_NAMES, "symbols", "quality"])
             raise UsageError(f"unknown setting {key!r} in {path} (known: {known})")
     return values
 

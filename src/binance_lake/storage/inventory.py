@@ -195,3 +195,13 @@ def damaged_message(path: Path | str, error: BaseException | str) -> str:
     if partition is None:
         return f"{relative} cannot be read ({_reason(error)})"
     return f"{relative} is damaged ({_reason(error)}); run `{repair_command(partition)}` to rebuild it"
+
+
+def partition_table(connection: Connection) -> pa.Table:
+    """Every recorded partition: path, dataset, market, interval, symbol, period, rows, size, mtime_ns,
+    written_at."""
+    table: pa.Table = connection.sql(
+        'SELECT path, dataset, market, "interval", symbol, period, "rows", size, mtime_ns, written_at '
+        "FROM partitions"
+    ).to_arrow_table()
+    return table

@@ -1,0 +1,175 @@
+"""Why rows are missing: every gap classified, in DuckDB over Arrow inputs (no Python loop over days or bars).
+
+Two kinds of gaps. Whole days a series does not hold inside its scope (from its first held day, or the asked
+start, to the asked end or today), classified in this order:
+- `quarantined`: a file covering the day failed verification twice (its `.CHECKSUM` never matched);
+- `not-yet`: inside the publication lag (`PUBLICATION_LAG_DAYS`: a day's file appears the next morning);
+- `delisted`: after the symbol's last day, when the catalog says it is delisted;
+- `not-synced`: the archive lists a file covering the day, the lake does not hold it (run `sync`);
+- `unlisted`: outside the days the catalog has seen files of the series (run `catalog refresh` to know);
+- `missing-file`: inside them, the archive has no file for the day (a 404 day).
+The scope ends at the asked end, or without one at the series' last held day (staleness is `freshness`).
+And bars missing on the interval grid inside held days (from quality/scan.py): `maintenance` when the same
+window is missing for at least `MAINTENANCE_SHARE` of the symbols trading that day (and two or more), the
+exchange-wide signature; otherwise `upstream`: the archive lacks those bars. Whether REST has them is asked
+through `RestProbe` when one is given (another issue builds REST fill, `update --fill-gaps`); without one the
+gap stays `upstream` and its detail says REST was not asked.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Protocol
+
+import duckdb
+import pyarrow as pa
+
+from binance_lake.quality.store import GAPS_SCHEMA
+from binance_lake.storage.schema import FileStatus
+
+PUBLICATION_LAG_DAYS = 2
+MAINTENANCE_SHARE = 0.5
+
+
+class RestProbe(Protocol):
+    """The hook for REST fill: whether REST serves bars of `gaps` (GAPS_SCHEMA rows of kind `upstream`);
+    one boolean per row, None where it cannot say."""
+
+    def __call__(self, gaps: pa.Table) -> list[bool | None]: ...
+
+
+def day_gaps(
+    held: pa.Table,
+    upstream: pa.Table,
+    lives: pa.Table,
+    files: pa.Table,
+    *,
+    first: dt.date | None,
+    last: dt.date | None,
+    today: dt.date,
+) -> pa.Table:
+    """Runs of missing days per series, classified (GAPS_SCHEMA). `held`: the series' held days (market,
+    dataset, interval, symbol, day); `upstream`: catalog files (market, dataset, interval, symbol, first_day,
+    last_day, gone); `lives`: market, symbol, first_day, last_day, delisted; `files`: file_state rows
+    (market, dataset, interval, symbol, first_day, last_day, status)."""
+    connection = duckdb.connect()
+    try:
+        for name, table in (("held", held), ("up", upstream), ("lives", lives), ("files", files)):
+            connection.register(name, table)
+        result = connection.sql(
+            """
+            WITH h AS (
+                SELECT market, dataset, coalesce("interval", '') AS iv, symbol, day FROM held
+            ), u AS (
+                SELECT market, dataset, coalesce("interval", '') AS iv, symbol, first_day, last_day FROM up
+                WHERE NOT gone
+            ), f AS (
+                SELECT market, dataset, coalesce("interval", '') AS iv, symbol, first_day, last_day FROM files
+                WHERE status = $quarantined
+            ), spans AS (
+                SELECT market, dataset, iv, symbol, min(first_day) AS up_first, max(last_day) AS up_last
+                FROM u GROUP BY ALL
+            ), series AS (
+                SELECT market, dataset, iv, symbol, min(day) AS first_held, max(day) AS last_held
+                FROM h GROUP BY ALL
+            ), scope AS (
+                SELECT s.*, l.last_day AS life_last, coalesce(l.delisted, false) AS delisted, sp.up_first, sp.up_last,
+                       greatest(coalesce($first, s.first_held), coalesce(l.first_day, s.first_held)) AS lo,
+                       coalesce($last, s.last_held) AS hi
+                FROM series s LEFT JOIN lives l USING (market, symbol)
+                LEFT JOIN spans sp USING (market, dataset, iv, symbol)
+            ), days AS (
+                SELECT market, dataset, iv, symbol, life_last, delisted, up_first, up_last,
+                       unnest(generate_series(lo, hi, INTERVAL 1 DAY))::DATE AS day
+                FROM scope WHERE lo <= hi
+            ), missing AS (
+                SELECT d.* FROM days d ANTI JOIN h USING (market, dataset, iv, symbol, day)
+            ), classified AS (
+                SELECT m.market, m.dataset, m.iv, m.symbol, m.day,
+                    CASE
+                        WHEN EXISTS (SELECT 1 FROM f WHERE f.market = m.market AND f.dataset = m.dataset
+                                     AND f.iv = m.iv AND f.symbol = m.symbol
+                                     AND m.day BETWEEN f.first_day AND f.last_day) THEN 'quarantined'
+                        WHEN m.day > $today - $lag THEN 'not-yet'
+                        WHEN m.delisted AND m.day > m.life_last THEN 'delisted'
+                        WHEN EXISTS (SELECT 1 FROM u WHERE u.market = m.market AND u.dataset = m.dataset
+                                     AND u.iv = m.iv AND u.symbol = m.symbol
+                                     AND m.day BETWEEN u.first_day AND u.last_day) THEN 'not-synced'
+                        WHEN m.up_last IS NULL OR m.day > m.up_last OR m.day < m.up_first THEN 'unlisted'
+                        ELSE 'missing-file'
+                    END AS kind
+                FROM missing m
+            ), runs AS (
+                SELECT *, day - (row_number() OVER (
+                    PARTITION BY market, dataset, iv, symbol, kind ORDER BY day))::INTEGER AS island
+                FROM classified
+            )
+            SELECT market, dataset, nullif(iv, '') AS "interval", symbol, min(day) AS first_day,
+                   max(day) AS last_day, NULL::TIMESTAMPTZ AS start_time, NULL::TIMESTAMPTZ AS end_time,
+                   NULL::BIGINT AS bars, kind, (count(*) || ' day(s)') AS detail
+            FROM runs GROUP BY market, dataset, iv, symbol, kind, island
+            ORDER BY market, dataset, "interval", symbol, first_day
+            """,
+            params={
+                "first": first,
+                "last": last,
+                "today": today,
+                "lag": PUBLICATION_LAG_DAYS,
+                "quarantined": FileStatus.QUARANTINED.value,
+            },
+        ).to_arrow_table()
+    finally:
+        connection.close()
+    classified: pa.Table = result.cast(GAPS_SCHEMA)
+    return classified
+
+
+def bar_gaps(bar_gaps: pa.Table, trading: pa.Table, probe: RestProbe | None = None) -> pa.Table:
+    """Missing bars classified (GAPS_SCHEMA). `bar_gaps`: market, dataset, interval, symbol, gap_start,
+    gap_end, bars; `trading`: market, dataset, interval, day, symbols (how many symbols have rows that day)."""
+    connection = duckdb.connect()
+    try:
+        connection.execute("SET TimeZone = 'UTC'")
+        connection.register("g", bar_gaps)
+        connection.register("trading", trading)
+        result = connection.sql(
+            """
+            WITH g2 AS (
+                SELECT *, CAST(gap_start AS DATE) AS day,
+                       count(*) OVER (PARTITION BY market, dataset, "interval", gap_start, gap_end) AS sharing
+                FROM g
+            )
+            SELECT g2.market, g2.dataset, g2."interval", g2.symbol, g2.day AS first_day,
+                   CAST(g2.gap_end AS DATE) AS last_day, g2.gap_start AS start_time, g2.gap_end AS end_time,
+                   g2.bars,
+                   CASE WHEN g2.sharing >= 2 AND g2.sharing >= $share * coalesce(t.symbols, 0) THEN 'maintenance'
+                        ELSE 'upstream' END AS kind,
+                   CASE WHEN g2.sharing >= 2 AND g2.sharing >= $share * coalesce(t.symbols, 0)
+                        THEN 'missing for ' || g2.sharing || ' of ' || coalesce(t.symbols, 0) || ' symbols trading'
+                        ELSE 'the archive lacks these bars (REST not asked)' END AS detail
+            FROM g2 LEFT JOIN trading t
+              ON t.market = g2.market AND t.dataset = g2.dataset
+             AND t."interval" IS NOT DISTINCT FROM g2."interval" AND t.day = g2.day
+            ORDER BY g2.market, g2.dataset, g2."interval", g2.symbol, g2.gap_start
+            """,
+            params={"share": MAINTENANCE_SHARE},
+        ).to_arrow_table()
+    finally:
+        connection.close()
+    gaps: pa.Table = result.cast(GAPS_SCHEMA)
+    if probe is not None and gaps.num_rows:
+        return _probed(gaps, probe)
+    return gaps
+
+
+def _probed(gaps: pa.Table, probe: RestProbe) -> pa.Table:
+    """The `upstream` gaps' details with what REST said (the kind stays: the archive lacks them either way)."""
+    upstream = [i for i, k in enumerate(gaps.column("kind").to_pylist()) if k == "upstream"]
+    answers = probe(gaps.take(upstream)) if upstream else []
+    detail = gaps.column("detail").to_pylist()
+    for i, answer in zip(upstream, answers, strict=True):
+        if answer is True:
+            detail[i] = "the archive lacks these bars; REST has them: fill with `update --fill-gaps`"
+        elif answer is False:
+            detail[i] = "the archive lacks these bars, and REST too"
+    return gaps.set_column(gaps.schema.get_field_index("detail"), "detail", pa.array(detail, pa.string()))

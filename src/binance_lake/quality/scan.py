@@ -1,0 +1,172 @@
+"""The rules run over the Parquet: one DuckDB query per series group (market, dataset, interval) over all its
+partition files at once, never a Python loop over rows.
+
+For a group it answers, in one pass each: the rule violations per symbol and day (every rule of the group's
+families, `quality/rules.py`, UNION ALL'ed), the rows each (partition, day) holds (compared with
+`day_provenance` by quality/run.py), and the bars missing on the interval grid inside each run of held days
+(the gap candidates quality/gaps.py classifies). The connection is a private in-memory DuckDB: the lake's
+database is not held open while the files are read.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import duckdb
+import pyarrow as pa
+
+from binance_lake.core.datasets import get_dataset
+from binance_lake.core.vocabulary import Interval, Market
+from binance_lake.quality.rules import Family, Rule, families_of
+
+DAY_MS = 86_400_000
+# Grids a continuity check can walk: fixed-length bars (not 3d/1w/1M, whose bars are calendar-aligned) and
+# the 5-minute metrics.
+METRICS_STEP_MS = 300_000
+
+
+@dataclass(frozen=True)
+class Group:
+    """One series group: every symbol's partitions of (market, dataset, interval)."""
+
+    market: Market
+    dataset: str
+    interval: Interval | None
+    files: tuple[str, ...]  # absolute paths
+
+    @property
+    def step_ms(self) -> int | None:
+        """The grid step, or None when the dataset has no fixed grid."""
+        if self.dataset == "metrics":
+            return METRICS_STEP_MS
+        if self.interval is None or self.interval.is_calendar:
+            return None
+        step = self.interval.milliseconds
+        return step if step <= DAY_MS else None
+
+
+@dataclass(frozen=True)
+class GroupScan:
+    violations: pa.Table  # rule, symbol, day, n, value
+    day_rows: pa.Table  # path, symbol, day, rows (rows the Parquet holds per partition and day)
+    bar_gaps: pa.Table  # symbol, gap_start, gap_end (open times of the first and last missing bar), bars
+
+
+def _prev_columns(families: frozenset[Family]) -> list[str]:
+    wanted: list[str] = ["day"]
+    if Family.BARS in families:
+        wanted.append("close")
+    if Family.FUNDING in families:
+        wanted.append("funding_interval_hours")
+    if Family.AGG_TRADES in families:
+        wanted += ["agg_trade_id", "last_trade_id"]
+    if Family.TRADES in families:
+        wanted.append("id")
+    return wanted
+
+
+def _base_sql(group: Group, first: dt.date | None, last: dt.date | None) -> str:
+    spec = get_dataset(group.dataset)
+    time = spec.time_column
+    families = families_of(group.dataset)
+    key = ", ".join(f'"{c}"' for c in spec.unique_key) or "ts"
+    lags = "".join(
+        f', lag("{c}") OVER (PARTITION BY symbol ORDER BY ts) AS "prev_{c}"' for c in _prev_columns(families)
+    )
+    bounds = []
+    if first is not None:
+        bounds.append(f"day >= DATE '{first.isoformat()}'")
+    if last is not None:
+        bounds.append(f"day <= DATE '{last.isoformat()}'")
+    where = " AND ".join(bounds) or "true"
+    return f"""
+        raw AS (
+            SELECT *, "{time}" AS ts,
+                   (DATE '1970-01-01' + (epoch_ms("{time}") // {DAY_MS})::INTEGER) AS day,
+                   filename AS path
+            FROM read_parquet($files, hive_partitioning = true, filename = true, union_by_name = true)
+        ),
+        t AS (
+            SELECT *, count(*) OVER (PARTITION BY symbol, {key}) AS dup{lags}
+            FROM raw WHERE {where}
+        )"""
+
+
+def _rules_sql(group: Group, rules: Sequence[Rule]) -> str:
+    families = families_of(group.dataset)
+    parts = [
+        f"SELECT '{r.name}' AS rule, symbol, day, n::BIGINT AS n, value::DOUBLE AS value FROM ("
+        + r.sql.format(threshold=repr(float(r.threshold)))
+        + ")"
+        for r in rules
+        if r.sql and r.family in families
+    ]
+    return " UNION ALL ".join(parts) or (
+        "SELECT NULL::VARCHAR AS rule, NULL::VARCHAR AS symbol, NULL::DATE AS day, NULL::BIGINT AS n, "
+        "NULL::DOUBLE AS value WHERE false"
+    )
+
+
+def _gaps_sql(step: int) -> str:
+    """Missing bars inside each run of held days (`held`: symbol, first_day, last_day): two sentinel bars
+    just outside the run turn its edges into ordinary bar-to-bar gaps."""
+    return f"""
+        bars AS (
+            SELECT h.symbol, h.first_day, epoch_ms(t.ts) AS ms FROM t JOIN held h
+              ON t.symbol = h.symbol AND t.day BETWEEN h.first_day AND h.last_day
+            UNION ALL
+            SELECT symbol, first_day, (epoch_ms(first_day::TIMESTAMP) - {step}) AS ms FROM held
+            UNION ALL
+            SELECT symbol, first_day, epoch_ms((last_day + 1)::TIMESTAMP) AS ms FROM held
+        ), steps AS (
+            SELECT symbol, ms, lag(ms) OVER (PARTITION BY symbol, first_day ORDER BY ms) AS prev_ms
+            FROM (SELECT DISTINCT symbol, first_day, ms FROM bars)
+        )
+        SELECT symbol, make_timestamptz((prev_ms + {step}) * 1000) AS gap_start,
+               make_timestamptz((ms - {step}) * 1000) AS gap_end, ((ms - prev_ms) // {step} - 1)::BIGINT AS bars
+        FROM steps WHERE prev_ms IS NOT NULL AND ms - prev_ms > {step}
+        ORDER BY symbol, gap_start
+    """
+
+
+def scan_group(
+    group: Group,
+    rules: Sequence[Rule],
+    held: pa.Table,
+    *,
+    root: str,
+    first: dt.date | None = None,
+    last: dt.date | None = None,
+) -> GroupScan:
+    """Run the group's rules, per-day row counts and grid gaps. `held`: the runs of held days per symbol
+    (symbol, first_day, last_day) the grid is walked over. Raises duckdb.Error when a file cannot be read
+    (the caller then finds which, file by file)."""
+    connection = duckdb.connect()
+    try:
+        connection.execute("SET TimeZone = 'UTC'")
+        connection.register("held", held)
+        params = {"files": list(group.files)}
+        base = _base_sql(group, first, last)
+        violations = connection.sql(f"WITH {base} {_rules_sql(group, rules)}", params=params).to_arrow_table()
+        day_rows = connection.sql(
+            f"WITH {base} SELECT replace(path, $prefix, '') AS path, symbol, day, count(*)::BIGINT AS rows "
+            "FROM t GROUP BY ALL",
+            params={**params, "prefix": root.rstrip("/") + "/"},
+        ).to_arrow_table()
+        step = group.step_ms
+        if step is None or not held.num_rows:
+            gaps = pa.table(
+                {
+                    "symbol": pa.array([], pa.string()),
+                    "gap_start": pa.array([], pa.timestamp("us", tz="UTC")),
+                    "gap_end": pa.array([], pa.timestamp("us", tz="UTC")),
+                    "bars": pa.array([], pa.int64()),
+                }
+            )
+        else:
+            gaps = connection.sql(f"WITH {base}, {_gaps_sql(step)}", params=params).to_arrow_table()
+    finally:
+        connection.close()
+    return GroupScan(violations, day_rows, gaps)
