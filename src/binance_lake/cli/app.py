@@ -15,6 +15,7 @@ from binance_lake import __version__
 from binance_lake.cli.catalog_cmd import catalog_app
 from binance_lake.cli.demo_cmd import demo_command
 from binance_lake.cli.load_cmd import load_command, query_command, status_command
+from binance_lake.cli.quality_cmd import check_command, gaps_command, health_command, report_command
 from binance_lake.cli.render import err_console
 from binance_lake.cli.state import CliState, SettingsCommand
 from binance_lake.cli.sync_cmd import sync_command
@@ -113,6 +114,13 @@ app.command("demo")(demo_command)
 app.command("load", cls=SettingsCommand)(load_command)
 app.command("query", cls=SettingsCommand)(query_command)
 app.command("status", cls=SettingsCommand)(status_command)
+for _name, _command in (
+    ("check", check_command),
+    ("gaps", gaps_command),
+    ("health", health_command),
+    ("report", report_command),
+):
+    app.command(_name, cls=SettingsCommand)(_command)
 
 
 INTERRUPTED = "interrupted; everything already stored is kept"

@@ -172,6 +172,11 @@ def sync_command(
         "--retry-quarantined",
         help="Download quarantined files again even if upstream did not change them.",
     ),
+    repair: bool = typer.Option(
+        False,
+        "--repair",
+        help="Read every held partition whole and rebuild the damaged ones (`check` names them).",
+    ),
 ) -> None:
     """Download archive files into typed Parquet: resumable, checksum-verified, parallel.
 
@@ -205,6 +210,7 @@ def sync_command(
             keep_raw=keep_raw,
             progress=shown,
             retry_quarantined=retry_quarantined,
+            repair=repair,
         )
     if fmt is not OutputFormat.TABLE:
         print_record(report.summary(), fmt)

@@ -60,6 +60,7 @@ class SyncMethods(LakeBase):
         refresh_progress: ProgressSink | None = None,
         refresh_catalog: bool | None = None,
         retry_quarantined: bool = False,
+        repair: bool = False,
     ) -> SyncReport:
         """Mirror archive files into the lake: resumable, checksum-verified, parallel.
 
@@ -71,6 +72,8 @@ class SyncMethods(LakeBase):
         otherwise). `dry_run` plans from the catalog as it is, lists and writes nothing, and reports the
         requested days the catalog never listed (`SyncReport.unlisted`).
         Quarantined files are fetched again when upstream changes them, or always with `retry_quarantined`.
+        `repair` reads every held partition of the request whole and rebuilds exactly the damaged ones
+        (`check` names them).
         With requests outstanding and no answer for `settings.stall_timeout` seconds, it raises `Stalled`
         (the state is recorded; the same call resumes). `progress` receives `ProgressEvent`s: the refresh's
         (phase "listing"), then the downloads' (phase "sync"); `refresh_progress=` is the old spelling for a
@@ -104,5 +107,6 @@ class SyncMethods(LakeBase):
             keep_raw=keep_raw,
             retry_quarantined=retry_quarantined,
             progress=progress,
+            repair=repair,
         )
         return run_sync_stage(self.settings, self.database, request, options)

@@ -118,7 +118,8 @@ def check_raw(root: Path, files: pa.Table, *, deep: bool) -> tuple[list[Finding]
                 Finding(
                     "integrity", "raw_hash", Severity.ERROR,
                     f"{row['key']}: the kept zip no longer has the SHA-256 it was ingested with",
-                    **series, ref=str(row["key"]), repair=_sync_of(file) + " --repair",
+                    **series, ref=str(row["key"]),
+                    repair=f"delete {RAW_DIR}/{row['key']}; `{_sync_of(file)}` downloads it again when it needs it",
                 )
             )  # fmt: skip
             continue
