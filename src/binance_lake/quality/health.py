@@ -82,8 +82,11 @@ def assess(database: LakeDatabase, *, max_age: dt.timedelta, now: dt.datetime | 
     reasons: list[str] = []
     verdict = Verdict.HEALTHY
     series = newest.num_rows if newest is not None else 0
+    statuses = problems.column("status").to_pylist()
+    failed, quarantined = statuses.count("failed"), statuses.count("quarantined")
     if newest is None or not series:
-        return Health(Verdict.FAILING, ("the lake holds no data",))
+        failures = (f"{failed} file(s) failed in the last sync (run sync again)",) if failed else ()
+        return Health(Verdict.FAILING, ("the lake holds no data", *failures))
     today = now.astimezone(dt.UTC)
     stale = [
         (m, d, i, s, day)
@@ -94,8 +97,6 @@ def assess(database: LakeDatabase, *, max_age: dt.timedelta, now: dt.datetime | 
         # A day's data is complete at the end of that day.
         if today - dt.datetime.combine(day + dt.timedelta(days=1), dt.time(), dt.UTC) > max_age
     ]
-    statuses = problems.column("status").to_pylist()
-    failed, quarantined = statuses.count("failed"), statuses.count("quarantined")
     if failed:
         verdict = Verdict.FAILING
         reasons.append(f"{failed} file(s) failed in the last sync (run sync again)")

@@ -171,7 +171,7 @@ def readable(path: Path, *, deep: bool) -> tuple[int | None, str | None]:
     """(rows, None) when the file opens — its footer, or with `deep` every page — else (None, why)."""
     try:
         if deep:
-            return pq.read_table(path).num_rows, None
+            return pq.read_table(path, page_checksum_verification=True).num_rows, None
         with pq.ParquetFile(path) as parquet:
             return int(parquet.metadata.num_rows), None
     except (OSError, pa.ArrowException) as error:

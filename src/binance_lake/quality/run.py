@@ -382,6 +382,7 @@ def run_check(
             str(root / path)
         )
     steps: dict[tuple[str, str, str | None], int | None] = {}
+    damaged_now: set[str] = set()
     for (market, dataset, interval), paths in sorted(
         groups.items(), key=lambda kv: (kv[0][0], kv[0][1], kv[0][2] or "")
     ):
@@ -390,6 +391,7 @@ def run_check(
         scan, bad = _scan_safely(group, rules, _held_runs(prov, group), request, str(root))
         for path in bad:
             relative = str(path)[len(str(root)) + 1 :]
+            damaged_now.add(relative)
             partition = parse_partition_path(relative)
             findings.append(
                 Finding("integrity", "partition_damaged", Severity.ERROR, f"{relative} is damaged (a page cannot be read)",
@@ -421,7 +423,9 @@ def run_check(
             }
         )
     )
-    findings += _day_findings(prov_steps, all_counts, catalog.lives, low)
+    unreadable = pa.array(sorted(broken | damaged_now), pa.string())
+    readable_days = prov_steps.filter(pc.invert(pc.is_in(prov_steps.column("path"), value_set=unreadable)))
+    findings += _day_findings(readable_days, all_counts, catalog.lives, low)
     if request.last is None:
         findings += _freshness(prov, rule_named(tuple(rules), "freshness"), now)
 

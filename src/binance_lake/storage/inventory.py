@@ -164,7 +164,7 @@ def inspect(
 def _reads_whole(path: Path, rows: int | None) -> bool:
     """Whether every page of the file decodes (and it has `rows` rows, when known)."""
     try:
-        table = pq.read_table(path)
+        table = pq.read_table(path, page_checksum_verification=True)
     except (OSError, pa.ArrowException):
         return False
     return rows is None or table.num_rows == rows
