@@ -24,6 +24,7 @@ class Family(StrEnum):
     """Datasets checked by the same rules."""
 
     BARS = "bars"  # klines and the price-kline datasets (an interval grid)
+    PRICES = "prices"  # bars of a price (not the premium index, which hovers around zero)
     KLINES = "klines"  # klines only (volume columns mean something)
     AGG_TRADES = "aggTrades"
     TRADES = "trades"
@@ -40,6 +41,8 @@ def families_of(dataset: str) -> frozenset[Family]:
     found = {Family.ANY}
     if dataset in _BARS:
         found.add(Family.BARS)
+        if dataset != "premiumIndexKlines":
+            found.add(Family.PRICES)
     if dataset == "klines":
         found.add(Family.KLINES)
     for family in (Family.AGG_TRADES, Family.TRADES, Family.METRICS, Family.FUNDING):
@@ -126,7 +129,7 @@ RULES: tuple[Rule, ...] = (
     ),
     Rule(
         "outlier_move",
-        Family.BARS,
+        Family.PRICES,
         0.10,
         Severity.WARNING,
         "bar-to-bar close move above the threshold (relative)",

@@ -331,6 +331,38 @@ def _held_runs(prov: pa.Table, group: Group) -> pa.Table:
     return runs
 
 
+def _delisting(prov: pa.Table, lives: pa.Table) -> tuple[pa.Table, pa.Table]:
+    """A delisted symbol's life ends on its last day with rows in the lake when that is earlier than the
+    catalog's (whose last day is a monthly file's month end); the empty days after it, which that monthly
+    file covers, are not held data but days after the delisting."""
+    connection = duckdb.connect()
+    try:
+        connection.register("prov", prov)
+        connection.register("lives", lives)
+        adjusted: pa.Table = connection.sql(
+            """
+            SELECT l.market, l.symbol, l.first_day,
+                   CASE WHEN l.delisted THEN least(l.last_day, coalesce(t.last_rows, l.last_day)) ELSE l.last_day END
+                       AS last_day,
+                   l.delisted
+            FROM lives l LEFT JOIN (
+                SELECT market, symbol, max(day) FILTER ("rows" IS NULL OR "rows" > 0) AS last_rows
+                FROM prov GROUP BY ALL
+            ) t USING (market, symbol)
+            """
+        ).to_arrow_table()
+        connection.register("adjusted", adjusted)
+        kept: pa.Table = connection.sql(
+            """
+            SELECT p.* FROM prov p LEFT JOIN adjusted a USING (market, symbol)
+            WHERE NOT (coalesce(a.delisted, false) AND p."rows" = 0 AND p.day > a.last_day)
+            """
+        ).to_arrow_table()
+    finally:
+        connection.close()
+    return kept.select(prov.schema.names), adjusted
+
+
 def run_check(
     database: LakeDatabase,
     request: CheckRequest,
@@ -352,6 +384,8 @@ def run_check(
     if request.first is not None or request.last is not None:
         prov = _filter(prov.append_column("first_day", prov.column("day")).append_column("last_day", prov.column("day")),
                        request, "first_day", "last_day").drop_columns(["first_day", "last_day"])  # fmt: skip
+    prov, lives = _delisting(prov, catalog.lives)
+    catalog = CatalogFacts(catalog.upstream, lives)
     scoped = _filter(_with_bounds(partitions), request, "first_day", "last_day")
     scoped_files = _filter(files, request, "first_day", "last_day")
     ingested = scoped_files.filter(
