@@ -227,3 +227,32 @@ def test_stray_files_under_tables_are_named(sim_server: SimServer, tmp_path: Pat
     rules = sorted(f["rule"] for f in problems(report))
     assert rules == ["orphan_file", "temporary_file", "unknown_file"]
     assert all(f["repair"] for f in problems(report))
+
+
+def test_a_delisted_symbols_days_after_its_last_trade_are_delisted(
+    sim_server: SimServer, tmp_path: Path
+) -> None:
+    (xem,) = [s for s in Manifest(sim_server.universe).symbols(Market.UM) if s.symbol == "XEMUSDT"]
+    assert xem.delisted is not None
+    lake = Lake(settings=sim_server.settings(tmp_path))
+    lake.catalog.refresh(markets="um", datasets="fundingRate")  # exchangeInfo says who is delisted
+    end = xem.delisted + dt.timedelta(days=20)
+    assert lake.sync(
+        datasets="klines", intervals="1h", symbols="XEMUSDT", start=xem.delisted.replace(day=1), end=end
+    ).ok
+    report = lake.check(datasets="klines", end=end, now=now_of(sim_server))
+    assert problems(report) == []
+    gaps = [(g["kind"], g["first_day"], g["last_day"]) for g in report.gaps.to_pylist()]
+    assert gaps == [("delisted", xem.delisted + dt.timedelta(days=1), end)]
+
+
+def test_days_inside_the_publication_lag_are_not_yet(make_sim: object, tmp_path: Path) -> None:
+    now = dt.datetime(2026, 11, 20, 12, tzinfo=UTC)
+    server = make_sim(now=now)  # type: ignore[operator]
+    lake = Lake(settings=server.settings(tmp_path))
+    assert lake.sync(
+        datasets="klines", intervals="1d", symbols="BTCUSDT", start="2026-11-15", end="2026-11-19"
+    ).ok
+    report = lake.check(end=now.date(), now=now)
+    assert [(g["kind"], g["first_day"]) for g in report.gaps.to_pylist()] == [("not-yet", now.date())]
+    assert problems(report) == []
