@@ -5,7 +5,7 @@ Pure (no database): `quality/scan.py` runs the SQL of every rule of a series' fa
 the series' Parquet files. Each rule's SQL is a SELECT over the relation `t` (the partition's columns, plus
 `symbol`, `ts` = the dataset's time column, `day` = its UTC day, `prev_*` = the previous row's values in time
 order per symbol, `prev_day` among them) returning `symbol, day, n, value` per day that breaks the rule: `n` rows broke it, `value` is
-the worst measure. `{threshold}` in the SQL is the rule's threshold.
+the worst measure. `{threshold}` in the SQL is the rule's threshold, `{key}` the dataset's unique key (its columns).
 """
 
 from __future__ import annotations
@@ -97,7 +97,8 @@ RULES: tuple[Rule, ...] = (
         0,
         Severity.WARNING,
         "rows sharing the time key (the dataset's unique key) within a symbol",
-        sql="SELECT symbol, day, count(*) AS n, NULL::DOUBLE AS value FROM t WHERE dup > 1 GROUP BY ALL",
+        sql="SELECT symbol, day, count(*) - count(DISTINCT ({key})) AS n, NULL::DOUBLE AS value FROM t "
+        "GROUP BY ALL HAVING count(*) > count(DISTINCT ({key}))",
     ),
     Rule(
         "ohlc",

@@ -200,6 +200,29 @@ def _scan_safely(
         return scan_group(rest, rules, held, root=root, first=request.first, last=request.last), bad
 
 
+# Rows scanned at once: a group's symbols are scanned in chunks of about this many rows (whole symbols, so
+# every window over a symbol's rows stays exact), which bounds the scan's memory whatever the lake's size.
+CHUNK_ROWS = 2_000_000
+SeriesGroup = tuple[str, str, str | None]
+
+
+def _chunks(key: SeriesGroup, paths: list[str], sizes: dict[tuple[SeriesGroup, str], int]) -> list[list[str]]:
+    by_symbol: dict[str, list[str]] = {}
+    for path in paths:
+        symbol = path.rsplit("/symbol=", 1)[1].split("/", 1)[0]
+        by_symbol.setdefault(symbol, []).append(path)
+    chunks: list[list[str]] = [[]]
+    rows = 0
+    for symbol in sorted(by_symbol):
+        n = sizes.get((key, symbol), 0)
+        if chunks[-1] and rows + n > CHUNK_ROWS:
+            chunks.append([])
+            rows = 0
+        chunks[-1].extend(by_symbol[symbol])
+        rows += n
+    return [c for c in chunks if c]
+
+
 def _tag(table: pa.Table, group: Group) -> pa.Table:
     n = table.num_rows
     return (
@@ -408,18 +431,24 @@ def run_check(
     counts, grid = [], []
     scanned = 0
     groups: dict[tuple[str, str, str | None], list[str]] = {}
-    for path in map(str, scoped.column("path").to_pylist()):
+    sizes: dict[tuple[tuple[str, str, str | None], str], int] = {}
+    for path, rows in zip(
+        map(str, scoped.column("path").to_pylist()), scoped.column("rows").to_pylist(), strict=True
+    ):
         if path in broken:
             continue
         p = parse_partition_path(path)
-        groups.setdefault((p.market.value, p.dataset, p.interval.value if p.interval else None), []).append(
-            str(root / path)
-        )
+        key = (p.market.value, p.dataset, p.interval.value if p.interval else None)
+        groups.setdefault(key, []).append(str(root / path))
+        sizes[(key, p.symbol)] = sizes.get((key, p.symbol), 0) + int(rows or 0)
     steps: dict[tuple[str, str, str | None], int | None] = {}
     damaged_now: set[str] = set()
-    for (market, dataset, interval), paths in sorted(
-        groups.items(), key=lambda kv: (kv[0][0], kv[0][1], kv[0][2] or "")
-    ):
+    chunks = [
+        (key, chunk)
+        for key, paths in sorted(groups.items(), key=lambda kv: (kv[0][0], kv[0][1], kv[0][2] or ""))
+        for chunk in _chunks(key, paths, sizes)
+    ]
+    for (market, dataset, interval), paths in chunks:
         group = Group(Market(market), dataset, Interval(interval) if interval else None, tuple(sorted(paths)))
         steps[(market, dataset, interval)] = group.step_ms
         scan, bad = _scan_safely(group, rules, _held_runs(prov, group), request, str(root))

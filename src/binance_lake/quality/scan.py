@@ -71,7 +71,6 @@ def _base_sql(group: Group, first: dt.date | None, last: dt.date | None) -> str:
     spec = get_dataset(group.dataset)
     time = spec.time_column
     families = families_of(group.dataset)
-    key = ", ".join(f'"{c}"' for c in spec.unique_key) or "ts"
     lags = "".join(
         f', lag("{c}") OVER (PARTITION BY symbol ORDER BY ts) AS "prev_{c}"' for c in _prev_columns(families)
     )
@@ -88,17 +87,19 @@ def _base_sql(group: Group, first: dt.date | None, last: dt.date | None) -> str:
                    filename AS path
             FROM read_parquet($files, hive_partitioning = true, filename = true, union_by_name = true)
         ),
-        t AS (
-            SELECT *, count(*) OVER (PARTITION BY symbol, {key}) AS dup{lags}
+        t0 AS (
+            SELECT *{lags}
             FROM raw WHERE {where}
         )"""
 
 
 def _rules_sql(group: Group, rules: Sequence[Rule]) -> str:
     families = families_of(group.dataset)
+    spec = get_dataset(group.dataset)
+    key = ", ".join(f'"{c}"' for c in spec.unique_key) or "ts"
     parts = [
         f"SELECT '{r.name}' AS rule, symbol, day, n::BIGINT AS n, value::DOUBLE AS value FROM ("
-        + r.sql.format(threshold=repr(float(r.threshold)))
+        + r.sql.format(threshold=repr(float(r.threshold)), key=key)
         + ")"
         for r in rules
         if r.sql and r.family in families
@@ -146,14 +147,17 @@ def scan_group(
     connection = duckdb.connect()
     try:
         connection.execute("SET TimeZone = 'UTC'")
+        connection.execute("SET preserve_insertion_order = false")
         connection.register("held", held)
-        params = {"files": list(group.files)}
-        base = _base_sql(group, first, last)
-        violations = connection.sql(f"WITH {base} {_rules_sql(group, rules)}", params=params).to_arrow_table()
+        # The files are read once, into a temporary table the three questions below share.
+        connection.execute(
+            f"CREATE TEMP TABLE t AS WITH {_base_sql(group, first, last)} SELECT * FROM t0",
+            {"files": list(group.files)},
+        )
+        violations = connection.sql(_rules_sql(group, rules)).to_arrow_table()
         day_rows = connection.sql(
-            f"WITH {base} SELECT replace(path, $prefix, '') AS path, symbol, day, count(*)::BIGINT AS rows "
-            "FROM t GROUP BY ALL",
-            params={**params, "prefix": root.rstrip("/") + "/"},
+            "SELECT replace(path, $prefix, '') AS path, symbol, day, count(*)::BIGINT AS rows FROM t GROUP BY ALL",
+            params={"prefix": root.rstrip("/") + "/"},
         ).to_arrow_table()
         step = group.step_ms
         if step is None or not held.num_rows:
@@ -166,7 +170,7 @@ def scan_group(
                 }
             )
         else:
-            gaps = connection.sql(f"WITH {base}, {_gaps_sql(step)}", params=params).to_arrow_table()
+            gaps = connection.sql(f"WITH {_gaps_sql(step)}").to_arrow_table()
     finally:
         connection.close()
     return GroupScan(violations, day_rows, gaps)
