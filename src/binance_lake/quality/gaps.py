@@ -24,11 +24,12 @@ from typing import Protocol
 import duckdb
 import pyarrow as pa
 
+from binance_lake.core import quirks
 from binance_lake.quality.store import GAPS_SCHEMA
 from binance_lake.storage.schema import FileStatus
 
-PUBLICATION_LAG_DAYS = 2
-MAINTENANCE_SHARE = 0.5
+PUBLICATION_LAG_DAYS = quirks.PUBLICATION_LAG_DAYS
+MAINTENANCE_SHARE = quirks.MAINTENANCE_SHARE
 
 
 class RestProbe(Protocol):

@@ -17,6 +17,7 @@ from enum import StrEnum
 
 import pyarrow as pa
 
+from binance_lake.core import quirks
 from binance_lake.core.errors import UsageError
 
 
@@ -179,7 +180,7 @@ RULES: tuple[Rule, ...] = (
     Rule(
         "day_rows_low",
         Family.ANY,
-        0.5,
+        quirks.TRUNCATED_DAY_SHARE,
         Severity.WARNING,
         "a day's rows below this fraction of its expectation (the interval grid, or the series' median day): "
         "a truncated upstream file even though its checksum matched",

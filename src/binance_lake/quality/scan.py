@@ -17,6 +17,7 @@ from dataclasses import dataclass
 import duckdb
 import pyarrow as pa
 
+from binance_lake.core import quirks
 from binance_lake.core.datasets import get_dataset
 from binance_lake.core.vocabulary import Interval, Market
 from binance_lake.quality.rules import Family, Rule, families_of
@@ -24,7 +25,7 @@ from binance_lake.quality.rules import Family, Rule, families_of
 DAY_MS = 86_400_000
 # Grids a continuity check can walk: fixed-length bars (not 3d/1w/1M, whose bars are calendar-aligned) and
 # the 5-minute metrics.
-METRICS_STEP_MS = 300_000
+METRICS_STEP_MS = int(quirks.METRICS_PERIOD.total_seconds() * 1000)
 
 
 @dataclass(frozen=True)
