@@ -129,3 +129,13 @@ def test_a_root_that_cannot_be_a_lake_is_one_sentence(tmp_path: Path) -> None:
             check_root(Path(kernel))
     assert check_root(tmp_path / "new" / "lake") == tmp_path / "new" / "lake"  # created later, by a writer
     assert check_root(tmp_path) == tmp_path
+
+
+def test_quality_thresholds_come_from_the_config_file(tmp_path: Path) -> None:
+    config = tmp_path / "binance-lake.toml"
+    config.write_text("[quality]\noutlier_move = 0.2\nday_rows_low = 1\n")
+    settings = resolve_settings(config=str(config), environ={})
+    assert dict(settings.quality) == {"outlier_move": 0.2, "day_rows_low": 1.0}
+    config.write_text('[quality]\noutlier_move = "big"\n')
+    with pytest.raises(UsageError, match=r"\[quality\] .* must be a table of rule = number"):
+        resolve_settings(config=str(config), environ={})
