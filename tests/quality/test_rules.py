@@ -10,7 +10,7 @@ from binance_lake.core.datasets import get_dataset
 from binance_lake.core.errors import UsageError
 from binance_lake.core.vocabulary import Market
 from binance_lake.quality.rules import RULES, Family, families_of, resolve_rules, rules_table
-from binance_lake.quality.scan import _prev_columns, _rules_sql, Group
+from binance_lake.quality.scan import Group, _prev_columns, _rules_sql
 
 
 @pytest.mark.parametrize(
