@@ -183,6 +183,16 @@ def test_the_whole_lake_has_exactly_the_placed_findings(lake: Lake, sim_server: 
     (truncated,) = placement.TRUNCATED
     assert {f["symbol"] for f in problems(report) if f["rule"] == "day_rows_low"} == {truncated.symbol}
     assert report.counts["raw_zips"] > 0
+    # Every gap is explained: the placed ones where they were placed, the rest never listed by the catalog.
+    gaps = report.gaps.to_pylist()
+    assert {g["kind"] for g in gaps} == {"maintenance", "missing-file", "quarantined", "unlisted"}
+    (missing,) = [f for f in placement.MISSING_FILES if f.dataset == "metrics"]
+    (bad,) = placement.WRONG_CHECKSUMS
+    placed = {"missing-file": missing, "quarantined": bad}
+    for kind, file in placed.items():
+        assert [(g["symbol"], g["first_day"], g["last_day"]) for g in gaps if g["kind"] == kind] == [
+            (file.symbol, file.period, file.period)
+        ]
     # Recorded: the last run's gaps are what `gaps` answers.
     assert lake.gaps(as_="arrow").num_rows == report.gaps.num_rows
     table = lake.gaps(kind=["maintenance"], as_="arrow")

@@ -62,6 +62,21 @@ def lives_table(last: D | None = None, delisted: bool = False) -> pa.Table:
     )
 
 
+def listed_table(first: D | None, last: D | None) -> pa.Table:
+    return pa.table(
+        {
+            "prefix": ["data/futures/um/daily/metrics/AAAUSDT/"],
+            "market": ["um"],
+            "cadence": ["daily"],
+            "dataset": ["metrics"],
+            "symbol": ["AAAUSDT"],
+            "interval": pa.array([None], pa.string()),
+            "first_day": pa.array([first], pa.date32()),
+            "last_day": pa.array([last], pa.date32()),
+        }
+    )
+
+
 def files_table(quarantined: list[D] = ()) -> pa.Table:  # type: ignore[assignment]
     n = len(quarantined)
     return pa.table(
@@ -82,7 +97,7 @@ def files_table(quarantined: list[D] = ()) -> pa.Table:  # type: ignore[assignme
 def test_gaps_and_held_days_partition_the_scope(offsets: set[int]) -> None:
     held = sorted(START + dt.timedelta(days=o) for o in offsets)
     gaps = day_gaps(
-        held_table(held), upstream_table([]), lives_table(), files_table(), first=START,
+        held_table(held), upstream_table([]), lives_table(), files_table(), listed_table(None, None), first=START,
         last=START + dt.timedelta(days=60), today=TODAY,
     )  # fmt: skip
     missing: list[D] = []
@@ -102,21 +117,22 @@ def test_each_kind_by_its_rule() -> None:
         upstream_table([(D(2024, 5, 1), D(2024, 5, 2)), (D(2024, 5, 5), D(2024, 5, 9))]),
         lives_table(last=D(2024, 5, 20), delisted=False),
         files_table([D(2024, 5, 7)]),
+        listed_table(D(2024, 5, 1), D(2024, 5, 9)),
         first=D(2024, 5, 1),
         last=D(2024, 5, 31),
         today=D(2024, 5, 31),
     )
     kinds = [(g["kind"], g["first_day"].day, g["last_day"].day) for g in gaps.to_pylist()]
     assert kinds == [
-        ("missing-file", 3, 3),  # between listed files, none covers it: a 404 day
+        ("missing-file", 3, 3),  # listed, and no file covers it: a 404 day
         ("not-synced", 5, 5),  # listed, not held
         ("quarantined", 7, 7),
-        ("unlisted", 10, 29),  # after the last listed file
+        ("unlisted", 10, 29),  # never listed
         ("not-yet", 30, 31),
     ]
     delisted = day_gaps(
         held_table(days), upstream_table([]), lives_table(last=D(2024, 5, 9), delisted=True), files_table(),
-        first=D(2024, 5, 1), last=D(2024, 5, 20), today=TODAY,
+        listed_table(None, None), first=D(2024, 5, 1), last=D(2024, 5, 20), today=TODAY,
     )  # fmt: skip
     assert ("delisted", D(2024, 5, 10), D(2024, 5, 20)) in [
         (g["kind"], g["first_day"], g["last_day"]) for g in delisted.to_pylist()

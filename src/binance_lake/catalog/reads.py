@@ -167,3 +167,12 @@ def symbol_lives(connection: Connection, *, schema: str = "") -> pa.Table:
         f"SELECT market, symbol, first_day, last_day, delisted FROM {schema}symbols"
     ).to_arrow_table()
     return table
+
+
+def listed_table(connection: Connection, *, schema: str = "") -> pa.Table:
+    """What was listed completely: prefix, market, cadence, dataset, symbol, interval, first_day, last_day
+    (NULL: every value, or the directory's whole history)."""
+    table: pa.Table = connection.sql(
+        f'SELECT prefix, market, cadence, dataset, symbol, "interval", first_day, last_day FROM {schema}listed_ranges'
+    ).to_arrow_table()
+    return table

@@ -11,7 +11,7 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
-from binance_lake.catalog.reads import symbol_lives, upstream_table
+from binance_lake.catalog.reads import listed_table, symbol_lives, upstream_table
 from binance_lake.catalog.store import ensure_catalog
 from binance_lake.core.timerange import DateLike
 from binance_lake.facade.base import LakeBase
@@ -64,7 +64,9 @@ class QualityMethods(LakeBase):
         ensure_catalog(self.database)
         with WriterLock(self.root):
             with self.database.connect(read_only=True) as connection:
-                facts = CatalogFacts(upstream_table(connection), symbol_lives(connection))
+                facts = CatalogFacts(
+                    upstream_table(connection), symbol_lives(connection), listed_table(connection)
+                )
             return run_check(self.database, request, rules, facts, now=now, probe=probe)
 
     def gaps(

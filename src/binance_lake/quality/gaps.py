@@ -6,8 +6,8 @@ start, to the asked end or today), classified in this order:
 - `not-yet`: inside the publication lag (`PUBLICATION_LAG_DAYS`: a day's file appears the next morning);
 - `delisted`: after the symbol's last day, when the catalog says it is delisted;
 - `not-synced`: the archive lists a file covering the day, the lake does not hold it (run `sync`);
-- `unlisted`: outside the days the catalog has seen files of the series (run `catalog refresh` to know);
-- `missing-file`: inside them, the archive has no file for the day (a 404 day).
+- `missing-file`: the catalog listed the series' directory over the day and found no file (a 404 day);
+- `unlisted`: the catalog never listed the day, so nothing is known (run `catalog refresh` to know).
 The scope ends at the asked end, or without one at the series' last held day (staleness is `freshness`).
 And bars missing on the interval grid inside held days (from quality/scan.py): `maintenance` when the same
 window is missing for at least `MAINTENANCE_SHARE` of the symbols trading that day (and two or more), the
@@ -44,6 +44,7 @@ def day_gaps(
     upstream: pa.Table,
     lives: pa.Table,
     files: pa.Table,
+    listed: pa.Table,
     *,
     first: dt.date | None,
     last: dt.date | None,
@@ -52,10 +53,12 @@ def day_gaps(
     """Runs of missing days per series, classified (GAPS_SCHEMA). `held`: the series' held days (market,
     dataset, interval, symbol, day); `upstream`: catalog files (market, dataset, interval, symbol, first_day,
     last_day, gone); `lives`: market, symbol, first_day, last_day, delisted; `files`: file_state rows
-    (market, dataset, interval, symbol, first_day, last_day, status)."""
+    (market, dataset, interval, symbol, first_day, last_day, status); `listed`: the catalog's complete listings
+    (market, dataset, symbol, interval, first_day, last_day; NULL matches every value)."""
     connection = duckdb.connect()
     try:
-        for name, table in (("held", held), ("up", upstream), ("lives", lives), ("files", files)):
+        tables = (("held", held), ("up", upstream), ("lives", lives), ("files", files), ("listed", listed))
+        for name, table in tables:
             connection.register(name, table)
         result = connection.sql(
             """
@@ -67,20 +70,16 @@ def day_gaps(
             ), f AS (
                 SELECT market, dataset, coalesce("interval", '') AS iv, symbol, first_day, last_day FROM files
                 WHERE status = $quarantined
-            ), spans AS (
-                SELECT market, dataset, iv, symbol, min(first_day) AS up_first, max(last_day) AS up_last
-                FROM u GROUP BY ALL
             ), series AS (
                 SELECT market, dataset, iv, symbol, min(day) AS first_held, max(day) AS last_held
                 FROM h GROUP BY ALL
             ), scope AS (
-                SELECT s.*, l.last_day AS life_last, coalesce(l.delisted, false) AS delisted, sp.up_first, sp.up_last,
+                SELECT s.*, l.last_day AS life_last, coalesce(l.delisted, false) AS delisted,
                        greatest(coalesce($first, s.first_held), coalesce(l.first_day, s.first_held)) AS lo,
                        coalesce($last, s.last_held) AS hi
                 FROM series s LEFT JOIN lives l USING (market, symbol)
-                LEFT JOIN spans sp USING (market, dataset, iv, symbol)
             ), days AS (
-                SELECT market, dataset, iv, symbol, life_last, delisted, up_first, up_last,
+                SELECT market, dataset, iv, symbol, life_last, delisted,
                        unnest(generate_series(lo, hi, INTERVAL 1 DAY))::DATE AS day
                 FROM scope WHERE lo <= hi
             ), missing AS (
@@ -96,8 +95,13 @@ def day_gaps(
                         WHEN EXISTS (SELECT 1 FROM u WHERE u.market = m.market AND u.dataset = m.dataset
                                      AND u.iv = m.iv AND u.symbol = m.symbol
                                      AND m.day BETWEEN u.first_day AND u.last_day) THEN 'not-synced'
-                        WHEN m.up_last IS NULL OR m.day > m.up_last OR m.day < m.up_first THEN 'unlisted'
-                        ELSE 'missing-file'
+                        WHEN EXISTS (SELECT 1 FROM listed l WHERE (l.market IS NULL OR l.market = m.market)
+                                     AND (l.dataset IS NULL OR l.dataset = m.dataset)
+                                     AND (l.symbol IS NULL OR l.symbol = m.symbol)
+                                     AND (l."interval" IS NULL OR l."interval" = nullif(m.iv, ''))
+                                     AND (l.first_day IS NULL OR l.first_day <= m.day)
+                                     AND (l.last_day IS NULL OR m.day <= l.last_day)) THEN 'missing-file'
+                        ELSE 'unlisted'
                     END AS kind
                 FROM missing m
             ), runs AS (

@@ -136,6 +136,7 @@ class CatalogFacts:
 
     upstream: pa.Table  # key, market, dataset, interval, symbol, cadence, first_day, last_day, etag, gone
     lives: pa.Table  # market, symbol, first_day, last_day, delisted
+    listed: pa.Table  # prefix, market, cadence, dataset, symbol, interval, first_day, last_day
 
 
 def _where(request: CheckRequest) -> tuple[str, dict[str, Any]]:
@@ -408,7 +409,7 @@ def run_check(
         prov = _filter(prov.append_column("first_day", prov.column("day")).append_column("last_day", prov.column("day")),
                        request, "first_day", "last_day").drop_columns(["first_day", "last_day"])  # fmt: skip
     prov, lives = _delisting(prov, catalog.lives)
-    catalog = CatalogFacts(catalog.upstream, lives)
+    catalog = CatalogFacts(catalog.upstream, lives, catalog.listed)
     scoped = _filter(_with_bounds(partitions), request, "first_day", "last_day")
     scoped_files = _filter(files, request, "first_day", "last_day")
     ingested = scoped_files.filter(
@@ -494,7 +495,7 @@ def run_check(
 
     # Gaps.
     held_days = prov.select(["market", "dataset", "interval", "symbol", "day"])
-    days = day_gaps(held_days, catalog.upstream, catalog.lives, scoped_files, first=request.first, last=request.last,
+    days = day_gaps(held_days, catalog.upstream, catalog.lives, scoped_files, catalog.listed, first=request.first, last=request.last,
                     today=now.astimezone(dt.UTC).date())  # fmt: skip
     bars = _bar_gaps(grid, prov, probe)
     gaps = pa.concat_tables([days, bars]).cast(GAPS_SCHEMA)
