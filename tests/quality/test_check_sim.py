@@ -266,3 +266,15 @@ def test_days_inside_the_publication_lag_are_not_yet(make_sim: object, tmp_path:
     report = lake.check(end=now.date(), now=now)
     assert [(g["kind"], g["first_day"]) for g in report.gaps.to_pylist()] == [("not-yet", now.date())]
     assert problems(report) == []
+
+
+def test_mark_and_last_prices_are_compared_bar_by_bar(sim_server: SimServer, tmp_path: Path) -> None:
+    import dataclasses
+
+    lake = Lake(settings=sim_server.settings(tmp_path))
+    both = {"datasets": "klines,markPriceKlines", "intervals": "1h", "symbols": "BTCUSDT"}
+    assert lake.sync(**both, start="2024-01-01", end="2024-01-31").ok  # type: ignore[arg-type]
+    assert problems(lake.check(end="2024-01-31", now=now_of(sim_server))) == []
+    strict = Lake(settings=dataclasses.replace(lake.settings, quality={"mark_divergence": 1e-9}))
+    found = [f for f in problems(strict.check(end="2024-01-31", now=now_of(sim_server))) if f["rule"] == "mark_divergence"]
+    assert {f["day"] for f in found} == {D(2024, 1, d) for d in range(1, 32)}  # the simulator's mark differs a little

@@ -185,6 +185,8 @@ RULES: tuple[Rule, ...] = (
         "a day's rows below this fraction of its expectation (the interval grid, or the series' median day): "
         "a truncated upstream file even though its checksum matched",
     ),
+    Rule("mark_divergence", Family.KLINES, 0.05, Severity.WARNING,
+         "mark-price close vs last-price close further apart than the threshold (relative; needs both series)"),
     Rule("continuity", Family.BARS, 0, Severity.INFO, "bars missing on the interval grid (see `gaps`)"),
     Rule("freshness", Family.ANY, 2, Severity.WARNING, "newest day older than this many days (open-ended checks)"),
     Rule("raw_duplicates", Family.ANY, 0, Severity.WARNING, "(--deep) the kept upstream file repeats rows"),

@@ -311,6 +311,54 @@ def _violations(scan: GroupScan, group: Group, rules: Sequence[Rule]) -> list[Fi
     return found
 
 
+def _mark_divergence(scoped: pa.Table, root: str, rule: Rule, request: CheckRequest) -> list[Finding]:
+    """Bars whose mark-price close strays from the last-price close (one join in DuckDB per interval of the
+    series that hold both)."""
+    by_series: dict[tuple[str, str], dict[str, list[str]]] = {}
+    for path in map(str, scoped.column("path").to_pylist()):
+        p = parse_partition_path(path)
+        if p.dataset in ("klines", "markPriceKlines") and p.interval is not None:
+            by_series.setdefault((p.market.value, p.interval.value), {}).setdefault(p.dataset, []).append(
+                f"{root}/{path}"
+            )
+    found: list[Finding] = []
+    for (market, interval), files in sorted(by_series.items()):
+        if len(files) < 2:
+            continue
+        bounds = ""
+        if request.first is not None:
+            bounds += f" AND k.open_time >= TIMESTAMPTZ '{request.first.isoformat()} 00:00:00+00'"
+        if request.last is not None:
+            bounds += (
+                f" AND k.open_time < TIMESTAMPTZ '{request.last.isoformat()} 00:00:00+00' + INTERVAL 1 DAY"
+            )
+        connection = duckdb.connect()
+        try:
+            rows = connection.execute(
+                f"""
+                SELECT k.symbol, (DATE '1970-01-01' + (epoch_ms(k.open_time) // {DAY_MS})::INTEGER) AS day,
+                       count(*) AS n, max(abs(m.close / k.close - 1)) AS value
+                FROM read_parquet($k, hive_partitioning = true) k
+                JOIN read_parquet($m, hive_partitioning = true) m USING (symbol, open_time)
+                WHERE k.close > 0 AND abs(m.close / k.close - 1) > $threshold {bounds}
+                GROUP BY ALL ORDER BY ALL
+                """,
+                {"k": files["klines"], "m": files["markPriceKlines"], "threshold": rule.threshold},
+            ).fetchall()
+        finally:
+            connection.close()
+        found += [
+            Finding(
+                "rule", rule.name, rule.severity,
+                f"{n} bar(s) on {day}: {rule.description} (worst {value:.4g})",
+                market=market, dataset="markPriceKlines", interval=interval, symbol=symbol, day=day,
+                value=float(value), threshold=rule.threshold,
+            )
+            for symbol, day, n, value in rows
+        ]  # fmt: skip
+    return found
+
+
 def _freshness(prov: pa.Table, rule: Rule, now: dt.datetime) -> list[Finding]:
     if not prov.num_rows:
         return []
@@ -490,6 +538,7 @@ def run_check(
     unreadable = pa.array(sorted(broken | damaged_now), pa.string())
     readable_days = prov_steps.filter(pc.invert(pc.is_in(prov_steps.column("path"), value_set=unreadable)))
     findings += _day_findings(readable_days, all_counts, catalog.lives, low)
+    findings += _mark_divergence(scoped, str(root), rule_named(tuple(rules), "mark_divergence"), request)
     if request.last is None:
         findings += _freshness(prov, rule_named(tuple(rules), "freshness"), now)
 
