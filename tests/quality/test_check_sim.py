@@ -276,5 +276,11 @@ def test_mark_and_last_prices_are_compared_bar_by_bar(sim_server: SimServer, tmp
     assert lake.sync(**both, start="2024-01-01", end="2024-01-31").ok  # type: ignore[arg-type]
     assert problems(lake.check(end="2024-01-31", now=now_of(sim_server))) == []
     strict = Lake(settings=dataclasses.replace(lake.settings, quality={"mark_divergence": 1e-9}))
-    found = [f for f in problems(strict.check(end="2024-01-31", now=now_of(sim_server))) if f["rule"] == "mark_divergence"]
-    assert {f["day"] for f in found} == {D(2024, 1, d) for d in range(1, 32)}  # the simulator's mark differs a little
+    found = [
+        f
+        for f in problems(strict.check(end="2024-01-31", now=now_of(sim_server)))
+        if f["rule"] == "mark_divergence"
+    ]
+    assert {f["day"] for f in found} == {
+        D(2024, 1, d) for d in range(1, 32)
+    }  # the simulator's mark differs a little

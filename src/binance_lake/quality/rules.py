@@ -5,7 +5,9 @@ Pure (no database): `quality/scan.py` runs the SQL of every rule of a series' fa
 the series' Parquet files. Each rule's SQL is a SELECT over the relation `t` (the partition's columns, plus
 `symbol`, `ts` = the dataset's time column, `day` = its UTC day, `prev_*` = the previous row's values in time
 order per symbol, `prev_day` among them) returning `symbol, day, n, value` per day that breaks the rule: `n` rows broke it, `value` is
-the worst measure. `{threshold}` in the SQL is the rule's threshold, `{key}` the dataset's unique key (its columns).
+the worst measure. `{threshold}` in the SQL is the rule's threshold. Rules comparing a row with the previous one read `tl`
+instead: the previous row's values (`prev_*`, in time and then key order per symbol) over the few columns those
+rules need; `{same_key}` is the condition "this row repeats the previous row's key".
 """
 
 from __future__ import annotations
@@ -98,8 +100,7 @@ RULES: tuple[Rule, ...] = (
         0,
         Severity.WARNING,
         "rows sharing the time key (the dataset's unique key) within a symbol",
-        sql="SELECT symbol, day, count(*) - count(DISTINCT ({key})) AS n, NULL::DOUBLE AS value FROM t "
-        "GROUP BY ALL HAVING count(*) > count(DISTINCT ({key}))",
+        sql="SELECT symbol, day, count(*) AS n, NULL::DOUBLE AS value FROM tl WHERE {same_key} GROUP BY ALL",
     ),
     Rule(
         "ohlc",
@@ -135,7 +136,7 @@ RULES: tuple[Rule, ...] = (
         0.10,
         Severity.WARNING,
         "bar-to-bar close move above the threshold (relative)",
-        sql="SELECT symbol, day, count(*) AS n, max(abs(close / prev_close - 1)) AS value FROM t "
+        sql="SELECT symbol, day, count(*) AS n, max(abs(close / prev_close - 1)) AS value FROM tl "
         "WHERE prev_close > 0 AND abs(close / prev_close - 1) > {threshold} GROUP BY ALL",
     ),
     Rule(
@@ -153,7 +154,7 @@ RULES: tuple[Rule, ...] = (
         0,
         Severity.INFO,
         "the funding interval changed (e.g. 8 h -> 4 h): recorded, not a defect",
-        sql="SELECT symbol, day, count(*) AS n, max(funding_interval_hours)::DOUBLE AS value FROM t "
+        sql="SELECT symbol, day, count(*) AS n, max(funding_interval_hours)::DOUBLE AS value FROM tl "
         "WHERE prev_funding_interval_hours IS NOT NULL AND funding_interval_hours <> prev_funding_interval_hours "
         "GROUP BY ALL",
     ),
@@ -164,7 +165,7 @@ RULES: tuple[Rule, ...] = (
         Severity.WARNING,
         "agg_trade_id and first/last_trade_id: no overlaps, no holes within a day",
         sql="SELECT symbol, day, count(*) AS n, max(abs(agg_trade_id - prev_agg_trade_id - 1))::DOUBLE AS value "
-        "FROM t WHERE prev_agg_trade_id IS NOT NULL AND (agg_trade_id <= prev_agg_trade_id "
+        "FROM tl WHERE prev_agg_trade_id IS NOT NULL AND (agg_trade_id <= prev_agg_trade_id "
         "OR first_trade_id <= prev_last_trade_id OR (day = prev_day AND (agg_trade_id <> prev_agg_trade_id + 1 "
         "OR first_trade_id <> prev_last_trade_id + 1))) GROUP BY ALL",
     ),
@@ -174,7 +175,7 @@ RULES: tuple[Rule, ...] = (
         0,
         Severity.WARNING,
         "trade ids: no overlaps, no holes within a day",
-        sql="SELECT symbol, day, count(*) AS n, max(abs(id - prev_id - 1))::DOUBLE AS value FROM t "
+        sql="SELECT symbol, day, count(*) AS n, max(abs(id - prev_id - 1))::DOUBLE AS value FROM tl "
         "WHERE prev_id IS NOT NULL AND (id <= prev_id OR (day = prev_day AND id <> prev_id + 1)) GROUP BY ALL",
     ),
     Rule(

@@ -56,13 +56,13 @@ class GroupScan:
 
 
 def _prev_columns(families: frozenset[Family]) -> list[str]:
-    wanted: list[str] = ["day"]
+    wanted: list[str] = ["day", "ts"]
     if Family.BARS in families:
         wanted.append("close")
     if Family.FUNDING in families:
         wanted.append("funding_interval_hours")
     if Family.AGG_TRADES in families:
-        wanted += ["agg_trade_id", "last_trade_id"]
+        wanted += ["agg_trade_id", "first_trade_id", "last_trade_id"]
     if Family.TRADES in families:
         wanted.append("id")
     return wanted
@@ -72,9 +72,14 @@ def _base_sql(group: Group, first: dt.date | None, last: dt.date | None) -> str:
     spec = get_dataset(group.dataset)
     time = spec.time_column
     families = families_of(group.dataset)
+    keys = [c for c in spec.unique_key if c != time]
+    narrow = list(dict.fromkeys(["symbol", *_prev_columns(families), *keys]))
+    order = ", ".join(["ts", *(f'"{c}"' for c in keys)])
     lags = "".join(
-        f', lag("{c}") OVER (PARTITION BY symbol ORDER BY ts) AS "prev_{c}"' for c in _prev_columns(families)
+        f', lag("{c}") OVER (PARTITION BY symbol ORDER BY {order}) AS "prev_{c}"'
+        for c in dict.fromkeys([*_prev_columns(families), *keys])
     )
+    columns = ", ".join(f'"{c}"' for c in narrow)
     bounds = []
     if first is not None:
         bounds.append(f"day >= DATE '{first.isoformat()}'")
@@ -88,19 +93,21 @@ def _base_sql(group: Group, first: dt.date | None, last: dt.date | None) -> str:
                    filename AS path
             FROM read_parquet($files, hive_partitioning = true, filename = true, union_by_name = true)
         ),
-        t0 AS (
-            SELECT *{lags}
-            FROM raw WHERE {where}
-        )"""
+        t AS (SELECT * FROM raw WHERE {where}),
+        tl AS (SELECT {columns}{lags} FROM t)"""
 
 
 def _rules_sql(group: Group, rules: Sequence[Rule]) -> str:
     families = families_of(group.dataset)
     spec = get_dataset(group.dataset)
-    key = ", ".join(f'"{c}"' for c in spec.unique_key) or "ts"
+    keys = [c for c in spec.unique_key if c != spec.time_column]
+    # A dataset keyed by the whole row (no unique key) is de-duplicated by ingest on every column: no rule.
+    same_key = (
+        " AND ".join(["ts = prev_ts", *(f'"{c}" = "prev_{c}"' for c in keys)]) if spec.unique_key else "false"
+    )
     parts = [
         f"SELECT '{r.name}' AS rule, symbol, day, n::BIGINT AS n, value::DOUBLE AS value FROM ("
-        + r.sql.format(threshold=repr(float(r.threshold)), key=key)
+        + r.sql.format(threshold=repr(float(r.threshold)), same_key=same_key)
         + ")"
         for r in rules
         if r.sql and r.family in families
@@ -150,15 +157,16 @@ def scan_group(
         connection.execute("SET TimeZone = 'UTC'")
         connection.execute("SET preserve_insertion_order = false")
         connection.register("held", held)
-        # The files are read once, into a temporary table the three questions below share.
-        connection.execute(
-            f"CREATE TEMP TABLE t AS WITH {_base_sql(group, first, last)} SELECT * FROM t0",
-            {"files": list(group.files)},
-        )
-        violations = connection.sql(_rules_sql(group, rules)).to_arrow_table()
+        # Each question reads the files again: reading Parquet costs less than materialising its rows, and the
+        # one window (the previous row, for the rules that compare neighbours) runs over the few columns
+        # those rules need (`tl`), not the whole row.
+        params = {"files": list(group.files)}
+        base = _base_sql(group, first, last)
+        violations = connection.sql(f"WITH {base} {_rules_sql(group, rules)}", params=params).to_arrow_table()
         day_rows = connection.sql(
-            "SELECT replace(path, $prefix, '') AS path, symbol, day, count(*)::BIGINT AS rows FROM t GROUP BY ALL",
-            params={"prefix": root.rstrip("/") + "/"},
+            f"WITH {base} SELECT replace(path, $prefix, '') AS path, symbol, day, count(*)::BIGINT AS rows "
+            "FROM t GROUP BY ALL",
+            params={**params, "prefix": root.rstrip("/") + "/"},
         ).to_arrow_table()
         step = group.step_ms
         if step is None or not held.num_rows:
@@ -171,7 +179,7 @@ def scan_group(
                 }
             )
         else:
-            gaps = connection.sql(f"WITH {_gaps_sql(step)}").to_arrow_table()
+            gaps = connection.sql(f"WITH {base}, {_gaps_sql(step)}", params=params).to_arrow_table()
     finally:
         connection.close()
     return GroupScan(violations, day_rows, gaps)
