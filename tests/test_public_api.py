@@ -12,7 +12,9 @@ import binance_lake
 PUBLIC = [
     "Batches",
     "BinanceLakeError",
+    "CheckReport",
     "Gap",
+    "Health",
     "IntegrityError",
     "Lake",
     "LakeLocked",
@@ -39,7 +41,9 @@ PUBLIC = [
 HOMES = {
     "Batches": "binance_lake.load.stream",
     "BinanceLakeError": "binance_lake.core.errors",
+    "CheckReport": "binance_lake.quality.run",
     "Gap": "binance_lake.load.missing",
+    "Health": "binance_lake.quality.health",
     "IntegrityError": "binance_lake.core.errors",
     "Lake": "binance_lake.lake",
     "LakeLocked": "binance_lake.core.errors",

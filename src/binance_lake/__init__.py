@@ -35,11 +35,15 @@ if TYPE_CHECKING:
     from binance_lake.lake import Lake
     from binance_lake.load.missing import Gap, Missing, missing_of
     from binance_lake.load.stream import Batches
+    from binance_lake.quality.health import Health
+    from binance_lake.quality.run import CheckReport
 
 __all__ = [
     "Batches",
     "BinanceLakeError",
+    "CheckReport",
     "Gap",
+    "Health",
     "IntegrityError",
     "Lake",
     "LakeLocked",
@@ -76,6 +80,8 @@ _LAZY = {
     "Missing": "binance_lake.load.missing",
     "missing_of": "binance_lake.load.missing",
     "Batches": "binance_lake.load.stream",
+    "CheckReport": "binance_lake.quality.run",
+    "Health": "binance_lake.quality.health",
 }
 
 
