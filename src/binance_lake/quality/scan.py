@@ -94,7 +94,7 @@ def _base_sql(group: Group, first: dt.date | None, last: dt.date | None) -> str:
             FROM read_parquet($files, hive_partitioning = true, filename = true, union_by_name = true)
         ),
         t AS (SELECT * FROM raw WHERE {where}),
-        tl AS (SELECT {columns}{lags} FROM t)"""
+        tl AS MATERIALIZED (SELECT {columns}{lags} FROM t)"""
 
 
 def _rules_sql(group: Group, rules: Sequence[Rule]) -> str:
@@ -119,23 +119,35 @@ def _rules_sql(group: Group, rules: Sequence[Rule]) -> str:
 
 
 def _gaps_sql(step: int) -> str:
-    """Missing bars inside each run of held days (`held`: symbol, first_day, last_day): two sentinel bars
-    just outside the run turn its edges into ordinary bar-to-bar gaps."""
+    """Missing bars inside each run of held days (`held`: symbol, first_day, last_day): steps between
+    neighbouring bars (`tl`'s previous row) that stay inside one run, and each run's edges (its first bar
+    after the run's start, its last before the run's end, or the whole run when it holds no bar)."""
+    day = f"(DATE '1970-01-01' + (({{ms}}) // {DAY_MS})::INTEGER)"
     return f"""
-        bars AS (
-            SELECT h.symbol, h.first_day, epoch_ms(t.ts) AS ms FROM t JOIN held h
-              ON t.symbol = h.symbol AND t.day BETWEEN h.first_day AND h.last_day
+        steps AS (
+            SELECT symbol, epoch_ms(prev_ts) AS a, epoch_ms(ts) AS b FROM tl
+            WHERE prev_ts IS NOT NULL AND epoch_ms(ts) - epoch_ms(prev_ts) > {step}
+        ), inner_steps AS (
+            SELECT s.symbol, s.a, s.b FROM steps s JOIN held h ON s.symbol = h.symbol
+             AND {day.format(ms="s.a")} BETWEEN h.first_day AND h.last_day
+             AND {day.format(ms="s.b")} BETWEEN h.first_day AND h.last_day
+        ), daily AS (
+            SELECT symbol, day, epoch_ms(min(ts)) AS lo, epoch_ms(max(ts)) AS hi FROM t GROUP BY ALL
+        ), runs AS (
+            SELECT h.symbol, epoch_ms(h.first_day::TIMESTAMP) AS start_ms,
+                   epoch_ms((h.last_day + 1)::TIMESTAMP) AS end_ms, min(d.lo) AS lo, max(d.hi) AS hi
+            FROM held h LEFT JOIN daily d ON d.symbol = h.symbol AND d.day BETWEEN h.first_day AND h.last_day
+            GROUP BY ALL
+        ), edges AS (
+            SELECT symbol, start_ms - {step} AS a, coalesce(lo, end_ms) AS b FROM runs
             UNION ALL
-            SELECT symbol, first_day, (epoch_ms(first_day::TIMESTAMP) - {step}) AS ms FROM held
-            UNION ALL
-            SELECT symbol, first_day, epoch_ms((last_day + 1)::TIMESTAMP) AS ms FROM held
-        ), steps AS (
-            SELECT symbol, ms, lag(ms) OVER (PARTITION BY symbol, first_day ORDER BY ms) AS prev_ms
-            FROM (SELECT DISTINCT symbol, first_day, ms FROM bars)
+            SELECT symbol, hi AS a, end_ms AS b FROM runs WHERE hi IS NOT NULL
+        ), found AS (
+            SELECT * FROM inner_steps UNION ALL SELECT * FROM edges
         )
-        SELECT symbol, make_timestamptz((prev_ms + {step}) * 1000) AS gap_start,
-               make_timestamptz((ms - {step}) * 1000) AS gap_end, ((ms - prev_ms) // {step} - 1)::BIGINT AS bars
-        FROM steps WHERE prev_ms IS NOT NULL AND ms - prev_ms > {step}
+        SELECT symbol, make_timestamptz((a + {step}) * 1000) AS gap_start,
+               make_timestamptz((b - {step}) * 1000) AS gap_end, ((b - a) // {step} - 1)::BIGINT AS bars
+        FROM found WHERE b - a > {step}
         ORDER BY symbol, gap_start
     """
 
