@@ -85,3 +85,32 @@ def test_thresholds_by_name_and_unknown_names_refused() -> None:
     table = rules_table()
     assert table.column("rule").to_pylist() == [r.name for r in RULES]
     assert len(set(table.column("rule").to_pylist())) == len(RULES)
+
+
+def test_grid_gaps_inside_runs_at_their_edges_and_whole_empty_runs(tmp_path: Path) -> None:
+    hour = dt.timedelta(hours=1)
+    start = dt.datetime(2024, 1, 1, tzinfo=dt.UTC)
+    missing = {start + i * hour for i in (0, 1, 2, 36, 70, 71)}  # leading edge, inside, trailing edge
+    times = [start + i * hour for i in range(72) if start + i * hour not in missing]
+    table = clean_rows("klines").slice(0, 1).take([0] * len(times))
+    table = table.set_column(0, "open_time", pa.array(times, table.schema.field("open_time").type))
+    partition = Partition("klines", Market.UM, Interval.H1, "AAAUSDT", dt.date(2024, 1, 1))
+    path = tmp_path / partition.path
+    path.parent.mkdir(parents=True)
+    pq.write_table(table, path)
+    days = [dt.date(2024, 1, 1), dt.date(2024, 1, 5)]
+    held = pa.table(
+        {
+            "symbol": ["AAAUSDT"] * 2,
+            "first_day": pa.array(days),
+            "last_day": pa.array([dt.date(2024, 1, 3), days[1]]),
+        }
+    )
+    scan = scan_group(Group(Market.UM, "klines", Interval.H1, (str(path),)), RULES, held, root=str(tmp_path))
+    found = [(g["gap_start"], g["bars"]) for g in scan.bar_gaps.to_pylist()]
+    assert found == [
+        (start, 3),
+        (start + 36 * hour, 1),
+        (start + 70 * hour, 2),
+        (dt.datetime(2024, 1, 5, tzinfo=dt.UTC), 24),  # a held run with no bar at all
+    ]
