@@ -39,12 +39,16 @@ if TYPE_CHECKING:
     from binance_lake.lake import Lake
     from binance_lake.load.missing import Gap, Missing, missing_of
     from binance_lake.load.stream import Batches
+    from binance_lake.quality.health import Health
+    from binance_lake.quality.run import CheckReport
 
 __all__ = [
     "Batches",
     "BinanceLakeError",
+    "CheckReport",
     "ExportReport",
     "Gap",
+    "Health",
     "IntegrityError",
     "Lake",
     "LakeLocked",
@@ -87,6 +91,8 @@ _LAZY = {
     "Batches": "binance_lake.load.stream",
     "ExportReport": "binance_lake.export.sink",
     "PostgresExportReport": "binance_lake.export.postgres.export",
+    "CheckReport": "binance_lake.quality.run",
+    "Health": "binance_lake.quality.health",
 }
 
 

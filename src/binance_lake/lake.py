@@ -26,6 +26,7 @@ from binance_lake.facade.export import ExportMethods
 from binance_lake.facade.export_postgres import ExportPostgresMethods
 from binance_lake.facade.frames import Frame, convert
 from binance_lake.facade.loop import run_sync
+from binance_lake.facade.quality import QualityMethods
 from binance_lake.facade.reading import ReadMethods
 from binance_lake.facade.stream import StreamMethods
 
@@ -33,7 +34,7 @@ from binance_lake.facade.stream import StreamMethods
 __all__ = ["MAX_PROBE_DAYS", "Frame", "Lake", "LakeCatalog", "check_days_back", "convert", "run_sync"]
 
 
-class Lake(ReadMethods, StreamMethods, ExportMethods, ExportPostgresMethods, CleanupMethods):
+class Lake(ReadMethods, StreamMethods, ExportMethods, ExportPostgresMethods, CleanupMethods, QualityMethods):
     """A local mirror of Binance market data rooted at one directory.
 
     `Lake(root=None, *, settings=None)`: the root defaults to the settings' (BINANCE_LAKE_ROOT,

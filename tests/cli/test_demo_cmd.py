@@ -20,6 +20,7 @@ README = Path(__file__).resolve().parents[2] / "README.md"
 def _normalised(text: str) -> str:
     text = re.sub(r"127\.0\.0\.1:\d+", "127.0.0.1:PORT", text)
     text = re.sub(r"\d+\.\d s\b", "N s", text)
+    text = re.sub(r"report: \S+/report\.html", "report: DIR/report.html", text)
     return " ".join(text.split())  # a terminal wraps the long lines where a pipe does not
 
 

@@ -192,3 +192,13 @@ def test_explain_says_where_each_value_came_from(tmp_path: Path) -> None:
     assert rows["stall_timeout"] == ("120.0", "default")
     # every field of Settings is shown, and shown values are the resolved ones
     assert len(rows) == len(dataclasses.fields(Settings))
+
+
+def test_quality_thresholds_come_from_the_config_file(tmp_path: Path) -> None:
+    config = tmp_path / "binance-lake.toml"
+    config.write_text("[quality]\noutlier_move = 0.2\nday_rows_low = 1\n")
+    settings = resolve_settings(config=str(config), environ={})
+    assert dict(settings.quality) == {"outlier_move": 0.2, "day_rows_low": 1.0}
+    config.write_text('[quality]\noutlier_move = "big"\n')
+    with pytest.raises(UsageError, match=r"\[quality\] .* must be a table of rule = number"):
+        resolve_settings(config=str(config), environ={})

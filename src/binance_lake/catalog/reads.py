@@ -10,6 +10,8 @@ from __future__ import annotations
 import datetime as dt
 from dataclasses import dataclass
 
+import pyarrow as pa
+
 from binance_lake.catalog.queries import traded_sql
 from binance_lake.core.archive import ArchiveFile
 from binance_lake.core.vocabulary import Cadence, Interval, Market
@@ -160,3 +162,31 @@ def stopped_trading(connection: Connection, market: Market, *, schema: str = "")
         [market.value, list(TRADING_STATUSES)],
     ).fetchall()
     return {str(row[0]) for row in rows}
+
+
+def upstream_table(connection: Connection, *, schema: str = "") -> pa.Table:
+    """Every file the catalog lists (gone ones too): key, market, dataset, interval, symbol, cadence,
+    first_day, last_day, etag, gone."""
+    table: pa.Table = connection.sql(
+        f'SELECT key, market, dataset, "interval", symbol, cadence, first_day, last_day, etag, gone '
+        f"FROM {schema}upstream_files"
+    ).to_arrow_table()
+    return table
+
+
+def symbol_lives(connection: Connection, *, schema: str = "") -> pa.Table:
+    """Each listed symbol's life per market (the `symbols` view): market, symbol, first_day, last_day,
+    delisted (NULL: not known)."""
+    table: pa.Table = connection.sql(
+        f"SELECT market, symbol, first_day, last_day, delisted FROM {schema}symbols"
+    ).to_arrow_table()
+    return table
+
+
+def listed_table(connection: Connection, *, schema: str = "") -> pa.Table:
+    """What was listed completely: prefix, market, cadence, dataset, symbol, interval, first_day, last_day
+    (NULL: every value, or the directory's whole history)."""
+    table: pa.Table = connection.sql(
+        f'SELECT prefix, market, cadence, dataset, symbol, "interval", first_day, last_day FROM {schema}listed_ranges'
+    ).to_arrow_table()
+    return table

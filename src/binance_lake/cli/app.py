@@ -20,6 +20,7 @@ from binance_lake.cli.demo_cmd import demo_command
 from binance_lake.cli.export_postgres_cmd import register as register_export_postgres
 from binance_lake.cli.load_cmd import load_command, query_command, status_command
 from binance_lake.cli.monitor_cmd import monitor_command
+from binance_lake.cli.quality_cmd import check_command, gaps_command, health_command, report_command
 from binance_lake.cli.render import err_console
 from binance_lake.cli.state import CliState, SettingsCommand
 from binance_lake.cli.stream_cmd import stream_command
@@ -138,6 +139,13 @@ app.command("stream", cls=SettingsCommand)(stream_command)
 
 register_export_postgres(export_app)
 app.command("cleanup", cls=SettingsCommand)(cleanup_command)
+for _name, _command in (
+    ("check", check_command),
+    ("gaps", gaps_command),
+    ("health", health_command),
+    ("report", report_command),
+):
+    app.command(_name, cls=SettingsCommand)(_command)
 
 
 INTERRUPTED = "interrupted; everything already stored is kept"

@@ -3,8 +3,9 @@
 Starts the simulator on loopback, refreshes the catalog, syncs a few um symbols (one of them delisted) with klines,
 mark, index and premium-index klines, funding and metrics, loads an aligned frame and prints a short report; then
 `update` brings BTCUSDT 1h to the last closed bar of the simulator's clock (06:00, so the archive's newest day is
-the day before yesterday): the archive's days first, REST for the rest, marked provisional. Nothing leaves
-127.0.0.1.
+the day before yesterday): the archive's days first, REST for the rest, marked provisional; last, it checks the
+lake and writes its HTML report (kept: inside `--root DIR`, else in a temporary directory of its own), printing
+its path and a one-line summary. Nothing leaves 127.0.0.1.
 """
 
 from __future__ import annotations
@@ -118,6 +119,20 @@ def _update(lake: Lake) -> None:
         )
 
 
+def _check_and_report(lake: Lake, root: Path | None, now: dt.datetime) -> None:
+    """Check the demo lake and write its HTML report where it survives the demo."""
+    started = _step("check: integrity, quality rules, gaps; and the HTML report")
+    checked = lake.check(end=DEMO_END, now=now)
+    folder = root.expanduser() if root else Path(tempfile.mkdtemp(prefix="binance-lake-demo-report-"))
+    try:
+        written = lake.report(folder / "report.html")
+    except UsageError as error:  # plotly (the `report` extra) is not installed
+        _done(started, f"{checked.line()}; no report: {error}")
+        return
+    _done(started, checked.line())
+    console.print(f"  report: {escape(str(written))}", highlight=False)
+
+
 def demo_command(
     ctx: typer.Context,
     root: Path | None = typer.Option(
@@ -176,6 +191,7 @@ def demo_command(
             _done(started, f"{len(frame):,} rows × {len(frame.columns)} columns")
             _report(frame)
             _update(lake)
+            _check_and_report(lake, root, sim.universe.clock.now())
         where = f"lake kept at {lake_root}" if root else "temporary lake removed (use --root DIR to keep it)"
         console.print(f"[bold green]done[/] in {time.monotonic() - began:.1f} s; {escape(where)}")
         if not execution.ok:

@@ -198,6 +198,11 @@ def sync_command(
     from_scratch: bool = typer.Option(
         False, "--from-scratch", help="Ignore the recorded progress of this selection: plan every file again."
     ),
+    repair: bool = typer.Option(
+        False,
+        "--repair",
+        help="Read every held partition whole and rebuild the damaged ones (`check` names them).",
+    ),
 ) -> None:
     """Download archive files into typed Parquet: resumable, checksum-verified, parallel.
 
@@ -239,6 +244,7 @@ def sync_command(
             retry_quarantined=retry_quarantined,
             rebuild=rebuild,
             from_scratch=from_scratch,
+            repair=repair,
         )
     if fmt is not OutputFormat.TABLE:
         print_record(report.summary(), fmt)

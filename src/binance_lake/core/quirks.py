@@ -107,3 +107,21 @@ CM_KLINE_MAX_DAYS = 200
 # https://developers.binance.com/docs/derivatives/usds-margined-futures/general-info#limits
 # https://dev.binance.vision/t/what-are-the-rate-limits-for-api-sapi-fapi-dapi/ (hosts do not share limits)
 REST_WEIGHT_PER_MINUTE = 2400
+# A zip whose `.CHECKSUM` matches although the upload stopped early: the checksum was computed over the
+# truncated bytes, so only the row counts show it. `check` flags a day holding less than this share of its
+# expectation (its interval grid, or the series' median day) as `day_rows_low`.
+# https://github.com/binance/binance-public-data/issues/39 , /403 , /335
+TRUNCATED_DAY_SHARE = 0.5
+
+# Exchange maintenance removes the same window of bars from every symbol that traded: not an archive defect.
+# `check` calls a missing window shared by at least this share of the trading symbols (and two or more)
+# `maintenance`. https://github.com/binance/binance-public-data/issues/169 , /84
+MAINTENANCE_SHARE = 0.5
+
+# A day's daily file appears the next morning (about 08:40 UTC), sometimes days late: a missing day this
+# recent is `not-yet`, not a gap. https://github.com/binance/binance-public-data/issues/150
+PUBLICATION_LAG_DAYS = 2
+
+# Rows repeated (#203: UM BTCUSDT aggTrades 2022-09) or out of order (#339) inside one archive file: ingest
+# keeps one of each, sorted; `check --deep` re-reads the kept zip and reports them (`raw_duplicates`,
+# `raw_unordered`). https://github.com/binance/binance-public-data/issues/203 , /339

@@ -25,6 +25,9 @@ defaults to the real Binance endpoints; pointing at a mirror or the simulator is
 Each default also has an environment variable: BINANCE_LAKE_MARKET, BINANCE_LAKE_DATASETS,
 BINANCE_LAKE_INTERVALS, BINANCE_LAKE_SYMBOLS (lists comma-separated). `explain_settings` says where each
 resolved value came from (`binance-lake config show`).
+
+    [quality]                     # thresholds of `binance-lake check`'s rules (quality/rules.py)
+    outlier_move = 0.10
 """
 
 from __future__ import annotations
@@ -98,6 +101,10 @@ class Settings:
     default_symbols: str | None = None
     """A `--symbols` value (names, `@set`s, `@file:PATH`) for a `sync` given neither `--symbols` nor `--all`.
     `[defaults] symbols`, env `BINANCE_LAKE_SYMBOLS`."""
+
+    quality: Mapping[str, float] = field(default_factory=lambda: MappingProxyType({}))
+    """Thresholds of the quality rules from the `[quality]` table of the config file (rule name = number;
+    `binance_lake.quality.rules` checks the names)."""
 
     def expand_symbols(self, text: str, market: str | None = None) -> list[str]:
         """Parse a `--symbols` value: names (ccxt's `BTC/USDT:USDT` too, mapped for `market`), `@set` references
@@ -251,6 +258,14 @@ def _defaults(path: Path, table: object) -> dict[str, object]:
     return values
 
 
+def _thresholds(path: Path, table: object) -> Mapping[str, float]:
+    if not isinstance(table, dict) or not all(
+        isinstance(v, int | float) and not isinstance(v, bool) for v in table.values()
+    ):
+        raise UsageError(f"[quality] in {path} must be a table of rule = number")
+    return MappingProxyType({str(k): float(v) for k, v in table.items()})
+
+
 def _config_path(flag: str | None, environ: Mapping[str, str], cwd: Path) -> Path | None:
     if flag:
         return Path(flag).expanduser()
@@ -271,10 +286,12 @@ def _file_values(path: Path) -> dict[str, object]:
             if not isinstance(value, dict):
                 raise UsageError(f'[schedule] in {path} must be a table of job = "cron expression"')
             values["schedule"] = MappingProxyType({str(k): str(v) for k, v in value.items()})
+        elif key == "quality":
+            values["quality"] = _thresholds(path, value)
         elif key in ENV_NAMES:
             values[key] = str(value)
         else:
-            known = ", ".join([*ENV_NAMES, "symbols", "defaults", "schedule"])
+            known = ", ".join([*ENV_NAMES, "symbols", "defaults", "schedule", "quality"])
             raise UsageError(f"unknown setting {key!r} in {path} (known: {known})")
     return values
 

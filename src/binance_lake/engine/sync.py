@@ -94,7 +94,8 @@ class SyncOptions:
     `concurrency` bounds downloads; `keep_raw` keeps the verified zips under `<root>/raw/`;
     `retry_quarantined` fetches quarantined files again even when upstream did not change them. `mode` says
     what the plan starts from (`engine.plan.SyncMode`: resume, from scratch, or rebuild from the kept raw zips,
-    which lists and downloads nothing). `progress` receives the refresh's `Phase.LISTING` events, then the
+    which lists and downloads nothing); `repair` reads every held partition of the request whole (not only a
+    stat) and rebuilds the damaged ones. `progress` receives the refresh's `Phase.LISTING` events, then the
     `Phase.SYNC` events of the downloads."""
 
     mode: SyncMode = SyncMode.RESUME
@@ -104,6 +105,7 @@ class SyncOptions:
     keep_raw: bool = True
     retry_quarantined: bool = False
     progress: ProgressSink | None = None
+    repair: bool = False
 
 
 @dataclass(frozen=True)
@@ -362,6 +364,8 @@ def check_partitions(
     root: Path,
     candidates: list[CatalogFile],
     held: dict[str, RecordedFile],
+    *,
+    deep: bool = False,
 ) -> tuple[dict[str, CatalogFile], Inspection]:
     """The cheap always-on check: the partitions the candidates' held files wrote, stat'ed against their
     records. Returns the files to plan again (every writer of a lost partition, by key, as the catalog lists
@@ -374,7 +378,7 @@ def check_partitions(
     }
     if not paths:
         return {}, Inspection({})
-    inspection = inspect(root, paths, recorded_partitions(connection, paths))
+    inspection = inspect(root, paths, recorded_partitions(connection, paths), deep=deep)
     if not inspection.damaged:
         return {}, inspection
     listed = {c.key: c for c in candidates}
@@ -508,7 +512,7 @@ async def run_sync(
         symbols = resolve_symbols(connection, request)
         candidates = catalog_files(connection, request, symbols)
         held = recorded(connection, [c.key for c in candidates])
-        lost, inspection = check_partitions(connection, database.root, candidates, held)
+        lost, inspection = check_partitions(connection, database.root, candidates, held, deep=options.repair)
         if inspection.refreshed:
             record_partitions(connection, inspection.refreshed)
     plan, extras = _plan(

@@ -64,6 +64,7 @@ class SyncMethods(SymbolMethods):
         retry_quarantined: bool = False,
         rebuild: bool = False,
         from_scratch: bool = False,
+        repair: bool = False,
     ) -> SyncReport:
         """Mirror archive files into the lake: resumable, checksum-verified, parallel.
 
@@ -81,6 +82,8 @@ class SyncMethods(SymbolMethods):
         `rebuild` re-ingests the held files of the request from their kept raw zips and lists and downloads
         nothing; `from_scratch` ignores the recorded progress of the request and plans every file again
         (`engine.plan.SyncMode`).
+        `repair` reads every held partition of the request whole and rebuilds exactly the damaged ones
+        (`check` names them).
         With requests outstanding and no answer for `settings.stall_timeout` seconds, it raises `Stalled`
         (the state is recorded; the same call resumes). `progress` receives `ProgressEvent`s: the refresh's
         (phase "listing"), then the downloads' (phase "sync"); `refresh_progress=` is the old spelling for a
@@ -119,6 +122,7 @@ class SyncMethods(SymbolMethods):
             keep_raw=keep_raw,
             retry_quarantined=retry_quarantined,
             progress=progress,
+            repair=repair,
         )
         with ccxt_named(symbols, chosen_market):
             return run_sync_stage(self.settings, self.database, request, options)

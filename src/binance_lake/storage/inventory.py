@@ -132,10 +132,13 @@ class Inspection:
     refreshed: tuple[PartitionRecord, ...] = ()
 
 
-def inspect(root: Path, paths: Iterable[str], records: Mapping[str, tuple[int, int, int]]) -> Inspection:
+def inspect(
+    root: Path, paths: Iterable[str], records: Mapping[str, tuple[int, int, int]], *, deep: bool = False
+) -> Inspection:
     """Check each partition (by lake-relative path) against its record: one `os.stat`, and a footer read
     only when the stat differs. A partition without a record (written before records existed) is checked
-    for existence only."""
+    for existence only. `deep` (`sync --repair`) reads every page of every partition as well, which finds
+    what a stat cannot: bytes damaged with size and mtime unchanged."""
     damaged: dict[Partition, Damage] = {}
     refreshed: list[PartitionRecord] = []
     base = str(root)
@@ -145,6 +148,9 @@ def inspect(root: Path, paths: Iterable[str], records: Mapping[str, tuple[int, i
             damaged[parse_partition_path(path)] = Damage.GONE
             continue
         record = records.get(path)
+        if deep and not _reads_whole(root / path, record[0] if record else None):
+            damaged[parse_partition_path(path)] = Damage.DAMAGED
+            continue
         if record is None or seen == record[1:]:
             continue
         rows = readable_rows(root / path)
@@ -153,6 +159,15 @@ def inspect(root: Path, paths: Iterable[str], records: Mapping[str, tuple[int, i
         else:
             refreshed.append(PartitionRecord(parse_partition_path(path), rows, *seen))
     return Inspection(damaged, tuple(refreshed))
+
+
+def _reads_whole(path: Path, rows: int | None) -> bool:
+    """Whether every page of the file decodes (and it has `rows` rows, when known)."""
+    try:
+        table = pq.read_table(path, page_checksum_verification=True)
+    except (OSError, pa.ArrowException):
+        return False
+    return rows is None or table.num_rows == rows
 
 
 def repair_command(partition: Partition) -> str:
@@ -195,3 +210,13 @@ def damaged_message(path: Path | str, error: BaseException | str) -> str:
     if partition is None:
         return f"{relative} cannot be read ({_reason(error)})"
     return f"{relative} is damaged ({_reason(error)}); run `{repair_command(partition)}` to rebuild it"
+
+
+def partition_table(connection: Connection) -> pa.Table:
+    """Every recorded partition: path, dataset, market, interval, symbol, period, rows, size, mtime_ns,
+    written_at."""
+    table: pa.Table = connection.sql(
+        'SELECT path, dataset, market, "interval", symbol, period, "rows", size, mtime_ns, written_at '
+        "FROM partitions"
+    ).to_arrow_table()
+    return table

@@ -279,3 +279,49 @@ def series_ends(connection: Connection, *, market: str | None = None) -> list[Se
         [market, market],
     ).fetchall()
     return [SeriesEnd(m, d, i, s, day, Provenance(src)) for m, d, i, s, day, src in rows]
+
+
+def provenance_table(
+    connection: Connection, *, where: str = "true", params: dict[str, Any] | None = None
+) -> pa.Table:
+    """Every recorded (partition, day) matching `where` (SQL over the table's columns, with named `params`):
+    path, dataset, market, interval, symbol, day, source, upstream_ref, etag, rows, written_at."""
+    table: pa.Table = connection.sql(
+        f'SELECT path, dataset, market, "interval", symbol, day, source, upstream_ref, etag, "rows", written_at '
+        f"FROM day_provenance WHERE {where}",
+        params=params or {},
+    ).to_arrow_table()
+    return table
+
+
+def newest_days(connection: Connection) -> pa.Table:
+    """Each held series' newest day: market, dataset, interval, symbol, newest, days."""
+    table: pa.Table = connection.sql(
+        'SELECT market, dataset, "interval", symbol, max(day) AS newest, count(*) AS days FROM day_provenance '
+        'GROUP BY ALL ORDER BY market, dataset, "interval", symbol'
+    ).to_arrow_table()
+    return table
+
+
+def provenance_cells(
+    connection: Connection, *, monthly: bool, symbols: Sequence[str] = (), first: dt.date, last: dt.date
+) -> pa.Table:
+    """Held days counted per symbol, time bucket (the day, or its month when `monthly`) and source, for a
+    coverage picture: symbol, bucket, source, days, rows. `symbols` empty: all."""
+    bucket = "date_trunc('month', day)::DATE" if monthly else "day"
+    table: pa.Table = connection.sql(
+        f"""
+        SELECT symbol, {bucket} AS bucket, source, count(DISTINCT day) AS days, sum("rows")::BIGINT AS "rows"
+        FROM day_provenance
+        WHERE day BETWEEN $first AND $last AND (len($symbols) = 0 OR list_contains($symbols, symbol))
+        GROUP BY ALL ORDER BY symbol, bucket
+        """,
+        params={"first": first, "last": last, "symbols": list(symbols)},
+    ).to_arrow_table()
+    return table
+
+
+def held_bounds(connection: Connection) -> tuple[dt.date | None, dt.date | None]:
+    """The first and last day any series holds."""
+    rows = connection.execute("SELECT min(day), max(day) FROM day_provenance").fetchall()
+    return (rows[0][0], rows[0][1]) if rows else (None, None)

@@ -395,6 +395,58 @@ def _backfill_provenance(connection: Connection) -> None:
     )
 
 
+# --- quality (written by quality/store.py): each check run, its findings and the classified gaps ------------
+QUALITY_TABLES: tuple[str, ...] = (
+    """
+    CREATE TABLE IF NOT EXISTS quality_runs (
+        run_id VARCHAR NOT NULL PRIMARY KEY,
+        started_at TIMESTAMPTZ NOT NULL,
+        finished_at TIMESTAMPTZ,
+        request VARCHAR NOT NULL,
+        summary VARCHAR
+    )
+    """,
+    # One row per problem (or noted fact, severity 'info') a check found: `rule` names the rule of
+    # quality/rules.py or the integrity check, `ref` the file or partition, `repair` the command that fixes it.
+    """
+    CREATE TABLE IF NOT EXISTS quality_findings (
+        run_id VARCHAR NOT NULL,
+        kind VARCHAR NOT NULL,
+        rule VARCHAR NOT NULL,
+        severity VARCHAR NOT NULL,
+        market VARCHAR,
+        dataset VARCHAR,
+        "interval" VARCHAR,
+        symbol VARCHAR,
+        day DATE,
+        ref VARCHAR,
+        value DOUBLE,
+        threshold DOUBLE,
+        message VARCHAR NOT NULL,
+        repair VARCHAR
+    )
+    """,
+    # Missing rows, classified (quality/gaps.py): whole days (`bars` NULL) or bars missing on a day's grid
+    # (`start_time` .. `end_time`, both the first and last missing bar's open time).
+    """
+    CREATE TABLE IF NOT EXISTS quality_gaps (
+        run_id VARCHAR NOT NULL,
+        market VARCHAR NOT NULL,
+        dataset VARCHAR NOT NULL,
+        "interval" VARCHAR,
+        symbol VARCHAR NOT NULL,
+        first_day DATE NOT NULL,
+        last_day DATE NOT NULL,
+        start_time TIMESTAMPTZ,
+        end_time TIMESTAMPTZ,
+        bars BIGINT,
+        kind VARCHAR NOT NULL,
+        detail VARCHAR
+    )
+    """,
+)
+
+
 _MIGRATIONS_TABLE = """
     CREATE TABLE IF NOT EXISTS schema_migrations (
         version INTEGER NOT NULL,
@@ -459,6 +511,7 @@ MIGRATIONS: tuple[Migration, ...] = (
             """,
         ),
     ),
+    Migration(7, "quality_runs, quality_findings, quality_gaps: what `check` found, per run", QUALITY_TABLES),
 )
 SCHEMA_VERSION = MIGRATIONS[-1].version
 # The oldest version read-only readers accept as it is (they cannot migrate). Every migration so far only adds

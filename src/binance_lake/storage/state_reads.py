@@ -121,3 +121,21 @@ def problem_files(connection: Connection, *, schema: str | None) -> pa.Table:
         params=params,
     ).to_arrow_table()
     return result
+
+
+def file_table(connection: Connection) -> pa.Table:
+    """Every file's last state: key, market, dataset, interval, symbol, cadence, period, first_day, last_day,
+    status, etag, size, sha256, checksum, rows, attempts, error, provenance, updated_at."""
+    table: pa.Table = connection.sql(
+        'SELECT key, market, dataset, "interval", symbol, cadence, period, first_day, last_day, status, etag, '
+        'size, sha256, checksum, "rows", attempts, error, provenance, updated_at FROM file_state'
+    ).to_arrow_table()
+    return table
+
+
+def sync_runs_table(connection: Connection, *, limit: int = 20) -> pa.Table:
+    """The last `limit` sync runs, newest first: run_id, started_at, finished_at, summary (JSON text)."""
+    table: pa.Table = connection.sql(
+        f"SELECT run_id, started_at, finished_at, summary FROM sync_runs ORDER BY started_at DESC LIMIT {int(limit)}"
+    ).to_arrow_table()
+    return table

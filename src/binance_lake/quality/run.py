@@ -1,0 +1,606 @@
+"""A whole `check`: integrity, the rules over the Parquet, the gaps classified, freshness; recorded as one run.
+
+The caller (facade/quality.py) hands in what the catalog knows (its files and the symbols' lives, read
+through catalog/reads.py, which this package cannot import) and a `CheckRequest`; the lake's own tables are
+read through their owners' typed reads (storage/), the Parquet through DuckDB (quality/scan.py), and the run
+is written to the quality tables (quality/store.py) under the writer lock the caller holds.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import time
+import uuid
+from collections import Counter
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import duckdb
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from binance_lake.core.errors import UsageError
+from binance_lake.core.partitions import parse_partition_path
+from binance_lake.core.symbols import split_list
+from binance_lake.core.timerange import DateLike, parse_date
+from binance_lake.core.vocabulary import Interval, Market, parse_market
+from binance_lake.quality.gaps import RestProbe, bar_gaps, day_gaps
+from binance_lake.quality.integrity import (
+    Finding,
+    catalog_agreement,
+    check_partitions,
+    check_raw,
+    findings_table,
+    readable,
+    repair_of,
+    stray_files,
+)
+from binance_lake.quality.rules import Rule, Severity, rule_named
+from binance_lake.quality.scan import DAY_MS, Group, GroupScan, scan_group
+from binance_lake.quality.store import GAPS_SCHEMA, save_run
+from binance_lake.storage.database import LakeDatabase
+from binance_lake.storage.inventory import partition_table
+from binance_lake.storage.provenance import held_runs_sql, provenance_table
+from binance_lake.storage.schema import FileStatus
+from binance_lake.storage.state_reads import file_table
+
+
+@dataclass(frozen=True)
+class CheckRequest:
+    """What to check. Empty `datasets` / `symbols` and None `market`: everything the lake holds."""
+
+    market: Market | None = None
+    datasets: tuple[str, ...] = ()
+    symbols: tuple[str, ...] = ()
+    first: dt.date | None = None
+    last: dt.date | None = None
+    deep: bool = False
+
+    def text(self) -> dict[str, Any]:
+        return {
+            "market": self.market.value if self.market else None,
+            "datasets": list(self.datasets),
+            "symbols": list(self.symbols),
+            "start": self.first,
+            "end": self.last,
+            "deep": self.deep,
+        }
+
+
+def _day(value: DateLike) -> dt.date:
+    if isinstance(value, dt.datetime):
+        return value.astimezone(dt.UTC).date()
+    if isinstance(value, dt.date):
+        return value
+    return parse_date(value)
+
+
+def build_check_request(
+    *,
+    market: str | None = None,
+    datasets: str | Sequence[str] | None = None,
+    symbols: Sequence[str] = (),
+    start: DateLike | None = None,
+    end: DateLike | None = None,
+    deep: bool = False,
+) -> CheckRequest:
+    """The request as the user gave it, validated once (symbols come expanded: `Settings.expand_symbols`)."""
+    names = tuple(split_list(datasets)) if isinstance(datasets, str) else tuple(datasets or ())
+    first = _day(start) if start is not None else None
+    last = _day(end) if end is not None else None
+    if first and last and first > last:
+        raise UsageError(f"--start {first} is after --end {last}")
+    return CheckRequest(parse_market(market) if market else None, names, tuple(symbols), first, last, deep)
+
+
+@dataclass(frozen=True)
+class CheckReport:
+    run_id: str
+    request: CheckRequest
+    findings: pa.Table  # quality.store.FINDINGS_SCHEMA
+    gaps: pa.Table  # quality.store.GAPS_SCHEMA
+    seconds: float
+    counts: dict[str, int] = field(default_factory=dict)  # partitions, raw zips, files scanned, rows
+
+    @property
+    def ok(self) -> bool:
+        """No error or warning (info findings are facts, not defects)."""
+        return not any(s in ("error", "warning") for s in self.findings.column("severity").to_pylist())
+
+    def summary(self) -> dict[str, Any]:
+        severities = Counter(self.findings.column("severity").to_pylist())
+        rules = Counter(self.findings.column("rule").to_pylist())
+        kinds = Counter(self.gaps.column("kind").to_pylist())
+        return {
+            "run_id": self.run_id,
+            "ok": self.ok,
+            "seconds": round(self.seconds, 3),
+            **self.counts,
+            "findings": dict(severities),
+            "rules": dict(rules),
+            "gaps": dict(kinds),
+        }
+
+    def line(self) -> str:
+        """One sentence: findings and gaps by kind."""
+        s = self.summary()
+        found = ", ".join(f"{n} {k}" for k, n in sorted(s["findings"].items())) or "no findings"
+        gaps = ", ".join(f"{n} {k}" for k, n in sorted(s["gaps"].items())) or "no gaps"
+        return f"{found}; gaps: {gaps}"
+
+
+@dataclass(frozen=True)
+class CatalogFacts:
+    """What the catalog says, read by the caller through catalog/reads.py."""
+
+    upstream: pa.Table  # key, market, dataset, interval, symbol, cadence, first_day, last_day, etag, gone
+    lives: pa.Table  # market, symbol, first_day, last_day, delisted
+    listed: pa.Table  # prefix, market, cadence, dataset, symbol, interval, first_day, last_day
+
+
+def _where(request: CheckRequest) -> tuple[str, dict[str, Any]]:
+    parts: list[str] = ["true"]
+    params: dict[str, Any] = {}
+    if request.market is not None:
+        parts.append("market = $market")
+        params["market"] = request.market.value
+    if request.datasets:
+        parts.append("list_contains($datasets, dataset)")
+        params["datasets"] = list(request.datasets)
+    if request.symbols:
+        parts.append("list_contains($symbols, symbol)")
+        params["symbols"] = list(request.symbols)
+    return " AND ".join(parts), params
+
+
+def _filter(table: pa.Table, request: CheckRequest, first_col: str, last_col: str) -> pa.Table:
+    """`table`'s rows of the request's series overlapping its days (DuckDB over Arrow)."""
+    where, params = _where(request)
+    if request.first is not None:
+        where += f" AND {last_col} >= $first"
+        params["first"] = request.first
+    if request.last is not None:
+        where += f" AND {first_col} <= $last"
+        params["last"] = request.last
+    connection = duckdb.connect()
+    try:
+        connection.register("x", table)
+        result: pa.Table = connection.sql(f"SELECT * FROM x WHERE {where}", params=params).to_arrow_table()
+    finally:
+        connection.close()
+    return result
+
+
+def _with_bounds(partitions: pa.Table) -> pa.Table:
+    """Partitions with each file's first and last day (a monthly partition spans its month)."""
+    first, last = [], []
+    for path in partitions.column("path").to_pylist():
+        partition = parse_partition_path(str(path))
+        first.append(partition.first_day)
+        last.append(partition.last_day)
+    return partitions.append_column("first_day", pa.array(first, pa.date32())).append_column(
+        "last_day", pa.array(last, pa.date32())
+    )
+
+
+def _scan_safely(
+    group: Group, rules: Sequence[Rule], held: pa.Table, request: CheckRequest, root: str
+) -> tuple[GroupScan, list[str]]:
+    """Scan a group; when a file breaks the query, find the unreadable files one by one and scan the rest."""
+    try:
+        return scan_group(group, rules, held, root=root, first=request.first, last=request.last), []
+    except duckdb.Error:
+        from pathlib import Path
+
+        bad = [f for f in group.files if readable(Path(f), deep=True)[0] is None]
+        kept = tuple(f for f in group.files if f not in bad)
+        if not kept or not bad:
+            raise
+        rest = Group(group.market, group.dataset, group.interval, kept)
+        return scan_group(rest, rules, held, root=root, first=request.first, last=request.last), bad
+
+
+# Rows scanned at once: a group's symbols are scanned in chunks of about this many rows (whole symbols, so
+# every window over a symbol's rows stays exact), which bounds the scan's memory whatever the lake's size.
+CHUNK_ROWS = 2_000_000
+SeriesGroup = tuple[str, str, str | None]
+
+
+def _chunks(key: SeriesGroup, paths: list[str], sizes: dict[tuple[SeriesGroup, str], int]) -> list[list[str]]:
+    by_symbol: dict[str, list[str]] = {}
+    for path in paths:
+        symbol = path.rsplit("/symbol=", 1)[1].split("/", 1)[0]
+        by_symbol.setdefault(symbol, []).append(path)
+    chunks: list[list[str]] = [[]]
+    rows = 0
+    for symbol in sorted(by_symbol):
+        n = sizes.get((key, symbol), 0)
+        if chunks[-1] and rows + n > CHUNK_ROWS:
+            chunks.append([])
+            rows = 0
+        chunks[-1].extend(by_symbol[symbol])
+        rows += n
+    return [c for c in chunks if c]
+
+
+def _tag(table: pa.Table, group: Group) -> pa.Table:
+    n = table.num_rows
+    return (
+        table.append_column("market", pa.array([group.market.value] * n, pa.string()))
+        .append_column("dataset", pa.array([group.dataset] * n, pa.string()))
+        .append_column(
+            "interval", pa.array([group.interval.value if group.interval else None] * n, pa.string())
+        )
+    )
+
+
+_DAY_CHECKS = """
+    WITH counted AS (
+        SELECT p.market, p.dataset, p."interval", p.symbol, p.path, p.day, p."rows" AS recorded,
+               coalesce(c."rows", 0) AS actual, p.step
+        FROM prov p LEFT JOIN counts c USING (path, day)
+    ), expected AS (
+        SELECT *, CASE WHEN step IS NOT NULL THEN {day_ms} / step
+                       ELSE median(actual) FILTER (actual > 0) OVER (PARTITION BY market, dataset, "interval", symbol)
+                  END AS expect
+        FROM counted
+    )
+    SELECT e.*, l.first_day AS life_first, l.last_day AS life_last FROM expected e
+    LEFT JOIN lives l USING (market, symbol)
+    WHERE (recorded IS NOT NULL AND recorded <> actual)
+       OR (expect > 0 AND actual < $low * expect
+           AND e.day IS DISTINCT FROM l.first_day AND e.day IS DISTINCT FROM l.last_day)
+    ORDER BY market, dataset, "interval", symbol, day
+"""
+
+
+def _day_findings(prov: pa.Table, counts: pa.Table, lives: pa.Table, low: float) -> list[Finding]:
+    """Days whose Parquet rows differ from day_provenance (integrity), and days far below their expectation
+    (`day_rows_low`: a truncated upstream file whose checksum matched)."""
+    connection = duckdb.connect()
+    try:
+        for name, table in (("prov", prov), ("counts", counts), ("lives", lives)):
+            connection.register(name, table)
+        rows = (
+            connection.sql(_DAY_CHECKS.format(day_ms=DAY_MS), params={"low": low})
+            .to_arrow_table()
+            .to_pylist()
+        )
+    finally:
+        connection.close()
+    findings = []
+    for r in rows:
+        series = {k: r[k] for k in ("market", "dataset", "interval", "symbol")}
+        repair = repair_of(parse_partition_path(r["path"]))
+        if r["recorded"] is not None and r["recorded"] != r["actual"]:
+            findings.append(
+                Finding(
+                    "integrity", "provenance_day_rows", Severity.ERROR,
+                    f"{r['path']} holds {r['actual']} rows on {r['day']}, day_provenance says {r['recorded']}",
+                    **series, day=r["day"], ref=r["path"], value=float(r["actual"]), repair=repair,
+                )
+            )  # fmt: skip
+        elif r["expect"] and r["actual"] < low * r["expect"]:
+            findings.append(
+                Finding(
+                    "rule", "day_rows_low", Severity.WARNING,
+                    f"{r['day']} holds {r['actual']} rows, expected about {r['expect']:.0f}: its upstream file "
+                    "is truncated (its checksum matched the truncated bytes)",
+                    **series, day=r["day"], ref=r["path"], value=float(r["actual"]), threshold=low,
+                    repair="report it upstream; `binance-lake sync` fetches a re-upload",
+                )
+            )  # fmt: skip
+    return findings
+
+
+def _violations(scan: GroupScan, group: Group, rules: Sequence[Rule]) -> list[Finding]:
+    found = []
+    for r in scan.violations.to_pylist():
+        rule = rule_named(tuple(rules), r["rule"])
+        value = r["value"]
+        detail = f" (worst {value:.4g})" if value is not None else ""
+        found.append(
+            Finding(
+                "rule", rule.name, rule.severity, f"{r['n']} row(s) on {r['day']}: {rule.description}{detail}",
+                market=group.market.value, dataset=group.dataset,
+                interval=group.interval.value if group.interval else None, symbol=r["symbol"], day=r["day"],
+                value=value, threshold=rule.threshold,
+            )
+        )  # fmt: skip
+    return found
+
+
+def _mark_divergence(scoped: pa.Table, root: str, rule: Rule, request: CheckRequest) -> list[Finding]:
+    """Bars whose mark-price close strays from the last-price close (one join in DuckDB per interval of the
+    series that hold both)."""
+    by_series: dict[tuple[str, str], dict[str, list[str]]] = {}
+    for path in map(str, scoped.column("path").to_pylist()):
+        p = parse_partition_path(path)
+        if p.dataset in ("klines", "markPriceKlines") and p.interval is not None:
+            by_series.setdefault((p.market.value, p.interval.value), {}).setdefault(p.dataset, []).append(
+                f"{root}/{path}"
+            )
+    found: list[Finding] = []
+    for (market, interval), files in sorted(by_series.items()):
+        if len(files) < 2:
+            continue
+        bounds = ""
+        if request.first is not None:
+            bounds += f" AND k.open_time >= TIMESTAMPTZ '{request.first.isoformat()} 00:00:00+00'"
+        if request.last is not None:
+            bounds += (
+                f" AND k.open_time < TIMESTAMPTZ '{request.last.isoformat()} 00:00:00+00' + INTERVAL 1 DAY"
+            )
+        connection = duckdb.connect()
+        try:
+            rows = connection.execute(
+                f"""
+                SELECT k.symbol, (DATE '1970-01-01' + (epoch_ms(k.open_time) // {DAY_MS})::INTEGER) AS day,
+                       count(*) AS n, max(abs(m.close / k.close - 1)) AS value
+                FROM read_parquet($k, hive_partitioning = true) k
+                JOIN read_parquet($m, hive_partitioning = true) m USING (symbol, open_time)
+                WHERE k.close > 0 AND abs(m.close / k.close - 1) > $threshold {bounds}
+                GROUP BY ALL ORDER BY ALL
+                """,
+                {"k": files["klines"], "m": files["markPriceKlines"], "threshold": rule.threshold},
+            ).fetchall()
+        finally:
+            connection.close()
+        found += [
+            Finding(
+                "rule", rule.name, rule.severity,
+                f"{n} bar(s) on {day}: {rule.description} (worst {value:.4g})",
+                market=market, dataset="markPriceKlines", interval=interval, symbol=symbol, day=day,
+                value=float(value), threshold=rule.threshold,
+            )
+            for symbol, day, n, value in rows
+        ]  # fmt: skip
+    return found
+
+
+def _freshness(prov: pa.Table, rule: Rule, now: dt.datetime) -> list[Finding]:
+    if not prov.num_rows:
+        return []
+    connection = duckdb.connect()
+    try:
+        connection.register("prov", prov)
+        rows = connection.execute(
+            'SELECT market, dataset, "interval", symbol, max(day) FROM prov GROUP BY ALL ORDER BY ALL'
+        ).fetchall()
+    finally:
+        connection.close()
+    today = now.astimezone(dt.UTC).date()
+    found = []
+    for market, dataset, interval, symbol, newest in rows:
+        age = (today - newest).days
+        if age > rule.threshold:
+            found.append(
+                Finding(
+                    "rule", "freshness", rule.severity, f"newest day {newest} is {age} days old",
+                    market=market, dataset=dataset, interval=interval, symbol=symbol, day=newest,
+                    value=float(age), threshold=rule.threshold,
+                )
+            )  # fmt: skip
+    return found
+
+
+def _held_runs(prov: pa.Table, group: Group) -> pa.Table:
+    connection = duckdb.connect()
+    try:
+        connection.register("prov", prov)
+        where = 'market = $m AND dataset = $d AND "interval" IS NOT DISTINCT FROM $i'
+        runs: pa.Table = connection.sql(
+            f"SELECT symbol, first_day, last_day FROM ({held_runs_sql('prov', where)})",
+            params={
+                "m": group.market.value,
+                "d": group.dataset,
+                "i": group.interval.value if group.interval else None,
+            },
+        ).to_arrow_table()
+    finally:
+        connection.close()
+    return runs
+
+
+def _delisting(prov: pa.Table, lives: pa.Table) -> tuple[pa.Table, pa.Table]:
+    """A delisted symbol's life ends on its last day with rows in the lake when that is earlier than the
+    catalog's (whose last day is a monthly file's month end); the empty days after it, which that monthly
+    file covers, are not held data but days after the delisting."""
+    connection = duckdb.connect()
+    try:
+        connection.register("prov", prov)
+        connection.register("lives", lives)
+        adjusted: pa.Table = connection.sql(
+            """
+            SELECT l.market, l.symbol, l.first_day,
+                   CASE WHEN l.delisted THEN least(l.last_day, coalesce(t.last_rows, l.last_day)) ELSE l.last_day END
+                       AS last_day,
+                   l.delisted
+            FROM lives l LEFT JOIN (
+                SELECT market, symbol, max(day) FILTER ("rows" IS NULL OR "rows" > 0) AS last_rows
+                FROM prov GROUP BY ALL
+            ) t USING (market, symbol)
+            """
+        ).to_arrow_table()
+        connection.register("adjusted", adjusted)
+        kept: pa.Table = connection.sql(
+            """
+            SELECT p.* FROM prov p LEFT JOIN adjusted a USING (market, symbol)
+            WHERE NOT (coalesce(a.delisted, false) AND p."rows" = 0 AND p.day > a.last_day)
+            """
+        ).to_arrow_table()
+    finally:
+        connection.close()
+    return kept.select(prov.schema.names), adjusted
+
+
+def run_check(
+    database: LakeDatabase,
+    request: CheckRequest,
+    rules: Sequence[Rule],
+    catalog: CatalogFacts,
+    *,
+    now: dt.datetime | None = None,
+    probe: RestProbe | None = None,
+) -> CheckReport:
+    """Check the lake for `request` (see the module docstring) and record the run."""
+    began, started = time.monotonic(), dt.datetime.now(dt.UTC)
+    now = now or started
+    root = database.root
+    with database.connect(read_only=True) as connection:
+        partitions = partition_table(connection)
+        files = file_table(connection)
+        where, params = _where(request)
+        prov = provenance_table(connection, where=where, params=params)
+    if request.first is not None or request.last is not None:
+        prov = _filter(prov.append_column("first_day", prov.column("day")).append_column("last_day", prov.column("day")),
+                       request, "first_day", "last_day").drop_columns(["first_day", "last_day"])  # fmt: skip
+    prov, lives = _delisting(prov, catalog.lives)
+    catalog = CatalogFacts(catalog.upstream, lives, catalog.listed)
+    scoped = _filter(_with_bounds(partitions), request, "first_day", "last_day")
+    scoped_files = _filter(files, request, "first_day", "last_day")
+    ingested = scoped_files.filter(
+        pc.equal(scoped_files.column("status"), pa.scalar(FileStatus.INGESTED.value))
+    )
+    findings: list[Finding] = []
+
+    # Integrity.
+    sums = _provenance_sums(prov)
+    found, broken = check_partitions(root, scoped, sums, deep=request.deep)
+    findings += found
+    raw_found, raw_checked = check_raw(root, ingested, deep=request.deep)
+    findings += raw_found
+    recorded = {str(p) for p in partitions.column("path").to_pylist()}
+    findings += stray_files(root, recorded, only=request.datasets or None)
+    findings += catalog_agreement(ingested, catalog.upstream)
+
+    # Rules, day counts and grid gaps, one query per series group.
+    low = rule_named(tuple(rules), "day_rows_low").threshold
+    counts, grid = [], []
+    scanned = 0
+    groups: dict[tuple[str, str, str | None], list[str]] = {}
+    sizes: dict[tuple[tuple[str, str, str | None], str], int] = {}
+    for path, rows in zip(
+        map(str, scoped.column("path").to_pylist()), scoped.column("rows").to_pylist(), strict=True
+    ):
+        if path in broken:
+            continue
+        p = parse_partition_path(path)
+        key = (p.market.value, p.dataset, p.interval.value if p.interval else None)
+        groups.setdefault(key, []).append(str(root / path))
+        sizes[(key, p.symbol)] = sizes.get((key, p.symbol), 0) + int(rows or 0)
+    steps: dict[tuple[str, str, str | None], int | None] = {}
+    damaged_now: set[str] = set()
+    chunks = [
+        (key, chunk)
+        for key, paths in sorted(groups.items(), key=lambda kv: (kv[0][0], kv[0][1], kv[0][2] or ""))
+        for chunk in _chunks(key, paths, sizes)
+    ]
+    for (market, dataset, interval), paths in chunks:
+        group = Group(Market(market), dataset, Interval(interval) if interval else None, tuple(sorted(paths)))
+        steps[(market, dataset, interval)] = group.step_ms
+        scan, bad = _scan_safely(group, rules, _held_runs(prov, group), request, str(root))
+        for path in bad:
+            relative = str(path)[len(str(root)) + 1 :]
+            damaged_now.add(relative)
+            partition = parse_partition_path(relative)
+            findings.append(
+                Finding("integrity", "partition_damaged", Severity.ERROR, f"{relative} is damaged (a page cannot be read)",
+                        market=market, dataset=dataset, interval=interval, symbol=partition.symbol, ref=relative,
+                        repair=repair_of(partition))
+            )  # fmt: skip
+        scanned += len(group.files) - len(bad)
+        findings += _violations(scan, group, rules)
+        counts.append(scan.day_rows.select(["path", "day", "rows"]))
+        grid.append(_tag(scan.bar_gaps, group))
+
+    prov_steps = prov.append_column(
+        "step",
+        pa.array(
+            [steps.get((str(m), str(d), i)) for m, d, i in zip(
+                prov.column("market").to_pylist(), prov.column("dataset").to_pylist(),
+                prov.column("interval").to_pylist(), strict=True)],
+            pa.int64(),
+        ),
+    )  # fmt: skip
+    all_counts = (
+        pa.concat_tables(counts)
+        if counts
+        else pa.table(
+            {
+                "path": pa.array([], pa.string()),
+                "day": pa.array([], pa.date32()),
+                "rows": pa.array([], pa.int64()),
+            }
+        )
+    )
+    unreadable = pa.array(sorted(broken | damaged_now), pa.string())
+    readable_days = prov_steps.filter(pc.invert(pc.is_in(prov_steps.column("path"), value_set=unreadable)))
+    findings += _day_findings(readable_days, all_counts, catalog.lives, low)
+    findings += _mark_divergence(scoped, str(root), rule_named(tuple(rules), "mark_divergence"), request)
+    if request.last is None:
+        findings += _freshness(prov, rule_named(tuple(rules), "freshness"), now)
+
+    # Gaps.
+    held_days = prov.select(["market", "dataset", "interval", "symbol", "day"])
+    days = day_gaps(held_days, catalog.upstream, catalog.lives, scoped_files, catalog.listed, first=request.first, last=request.last,
+                    today=now.astimezone(dt.UTC).date())  # fmt: skip
+    bars = _bar_gaps(grid, prov, probe)
+    gaps = pa.concat_tables([days, bars]).cast(GAPS_SCHEMA)
+
+    table = findings_table(findings)
+    report = CheckReport(
+        uuid.uuid4().hex,
+        request,
+        table,
+        gaps,
+        time.monotonic() - began,
+        {
+            "partitions": scoped.num_rows,
+            "raw_zips": raw_checked,
+            "files_scanned": scanned,
+            "rules": len([r for r in rules]),
+        },
+    )
+    with database.connect() as connection:
+        save_run(
+            connection,
+            report.run_id,
+            started=started,
+            finished=dt.datetime.now(dt.UTC),
+            request=request.text(),
+            summary=report.summary(),
+            findings=table,
+            gaps=gaps,
+        )
+    return report
+
+
+def _provenance_sums(prov: pa.Table) -> dict[str, int | None]:
+    """Rows day_provenance gives each partition (None when a day's split was never recorded)."""
+    sums: dict[str, int | None] = {}
+    for path, rows in zip(
+        map(str, prov.column("path").to_pylist()), prov.column("rows").to_pylist(), strict=True
+    ):
+        if rows is None or (path in sums and sums[path] is None):
+            sums[path] = None
+        else:
+            sums[path] = (sums.get(path) or 0) + rows
+    return sums
+
+
+def _bar_gaps(grid: list[pa.Table], prov: pa.Table, probe: RestProbe | None) -> pa.Table:
+    if not grid:
+        return GAPS_SCHEMA.empty_table()
+    candidates = pa.concat_tables(grid)
+    connection = duckdb.connect()
+    try:
+        connection.register("prov", prov)
+        trading: pa.Table = connection.sql(
+            'SELECT market, dataset, "interval", day, count(DISTINCT symbol) AS symbols FROM prov '
+            'WHERE "rows" IS NULL OR "rows" > 0 GROUP BY ALL'
+        ).to_arrow_table()
+    finally:
+        connection.close()
+    return bar_gaps(candidates, trading, probe)

@@ -1,0 +1,197 @@
+"""The rules run over the Parquet: one DuckDB query per series group (market, dataset, interval) over all its
+partition files at once, never a Python loop over rows.
+
+For a group it answers, in one pass each: the rule violations per symbol and day (every rule of the group's
+families, `quality/rules.py`, UNION ALL'ed), the rows each (partition, day) holds (compared with
+`day_provenance` by quality/run.py), and the bars missing on the interval grid inside each run of held days
+(the gap candidates quality/gaps.py classifies). The connection is a private in-memory DuckDB: the lake's
+database is not held open while the files are read.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import duckdb
+import pyarrow as pa
+
+from binance_lake.core import quirks
+from binance_lake.core.datasets import get_dataset
+from binance_lake.core.vocabulary import Interval, Market
+from binance_lake.quality.rules import Family, Rule, families_of
+
+DAY_MS = 86_400_000
+# Grids a continuity check can walk: fixed-length bars (not 3d/1w/1M, whose bars are calendar-aligned) and
+# the 5-minute metrics.
+METRICS_STEP_MS = int(quirks.METRICS_PERIOD.total_seconds() * 1000)
+
+
+@dataclass(frozen=True)
+class Group:
+    """One series group: every symbol's partitions of (market, dataset, interval)."""
+
+    market: Market
+    dataset: str
+    interval: Interval | None
+    files: tuple[str, ...]  # absolute paths
+
+    @property
+    def step_ms(self) -> int | None:
+        """The grid step, or None when the dataset has no fixed grid."""
+        if self.dataset == "metrics":
+            return METRICS_STEP_MS
+        if self.interval is None or self.interval.is_calendar:
+            return None
+        step = self.interval.milliseconds
+        return step if step <= DAY_MS else None
+
+
+@dataclass(frozen=True)
+class GroupScan:
+    violations: pa.Table  # rule, symbol, day, n, value
+    day_rows: pa.Table  # path, symbol, day, rows (rows the Parquet holds per partition and day)
+    bar_gaps: pa.Table  # symbol, gap_start, gap_end (open times of the first and last missing bar), bars
+
+
+def _prev_columns(families: frozenset[Family]) -> list[str]:
+    wanted: list[str] = ["day", "ts"]
+    if Family.BARS in families:
+        wanted.append("close")
+    if Family.FUNDING in families:
+        wanted.append("funding_interval_hours")
+    if Family.AGG_TRADES in families:
+        wanted += ["agg_trade_id", "first_trade_id", "last_trade_id"]
+    if Family.TRADES in families:
+        wanted.append("id")
+    return wanted
+
+
+def _base_sql(group: Group, first: dt.date | None, last: dt.date | None) -> str:
+    spec = get_dataset(group.dataset)
+    time = spec.time_column
+    families = families_of(group.dataset)
+    keys = [c for c in spec.unique_key if c != time]
+    narrow = list(dict.fromkeys(["symbol", *_prev_columns(families), *keys]))
+    order = ", ".join(["ts", *(f'"{c}"' for c in keys)])
+    lags = "".join(
+        f', lag("{c}") OVER (PARTITION BY symbol ORDER BY {order}) AS "prev_{c}"'
+        for c in dict.fromkeys([*_prev_columns(families), *keys])
+    )
+    columns = ", ".join(f'"{c}"' for c in narrow)
+    bounds = []
+    if first is not None:
+        bounds.append(f"day >= DATE '{first.isoformat()}'")
+    if last is not None:
+        bounds.append(f"day <= DATE '{last.isoformat()}'")
+    where = " AND ".join(bounds) or "true"
+    return f"""
+        raw AS (
+            SELECT *, "{time}" AS ts,
+                   (DATE '1970-01-01' + (epoch_ms("{time}") // {DAY_MS})::INTEGER) AS day,
+                   filename AS path
+            FROM read_parquet($files, hive_partitioning = true, filename = true, union_by_name = true)
+        ),
+        t AS (SELECT * FROM raw WHERE {where}),
+        tl AS MATERIALIZED (SELECT {columns}{lags} FROM t)"""
+
+
+def _rules_sql(group: Group, rules: Sequence[Rule]) -> str:
+    families = families_of(group.dataset)
+    spec = get_dataset(group.dataset)
+    keys = [c for c in spec.unique_key if c != spec.time_column]
+    # A dataset keyed by the whole row (no unique key) is de-duplicated by ingest on every column: no rule.
+    same_key = (
+        " AND ".join(["ts = prev_ts", *(f'"{c}" = "prev_{c}"' for c in keys)]) if spec.unique_key else "false"
+    )
+    parts = [
+        f"SELECT '{r.name}' AS rule, symbol, day, n::BIGINT AS n, value::DOUBLE AS value FROM ("
+        + r.sql.format(threshold=repr(float(r.threshold)), same_key=same_key)
+        + ")"
+        for r in rules
+        if r.sql and r.family in families
+    ]
+    return " UNION ALL ".join(parts) or (
+        "SELECT NULL::VARCHAR AS rule, NULL::VARCHAR AS symbol, NULL::DATE AS day, NULL::BIGINT AS n, "
+        "NULL::DOUBLE AS value WHERE false"
+    )
+
+
+def _gaps_sql(step: int) -> str:
+    """Missing bars inside each run of held days (`held`: symbol, first_day, last_day): steps between
+    neighbouring bars (`tl`'s previous row) that stay inside one run, and each run's edges (its first bar
+    after the run's start, its last before the run's end, or the whole run when it holds no bar)."""
+    day = f"(DATE '1970-01-01' + (({{ms}}) // {DAY_MS})::INTEGER)"
+    return f"""
+        steps AS (
+            SELECT symbol, epoch_ms(prev_ts) AS a, epoch_ms(ts) AS b FROM tl
+            WHERE prev_ts IS NOT NULL AND epoch_ms(ts) - epoch_ms(prev_ts) > {step}
+        ), inner_steps AS (
+            SELECT s.symbol, s.a, s.b FROM steps s JOIN held h ON s.symbol = h.symbol
+             AND {day.format(ms="s.a")} BETWEEN h.first_day AND h.last_day
+             AND {day.format(ms="s.b")} BETWEEN h.first_day AND h.last_day
+        ), daily AS (
+            SELECT symbol, day, epoch_ms(min(ts)) AS lo, epoch_ms(max(ts)) AS hi FROM t GROUP BY ALL
+        ), runs AS (
+            SELECT h.symbol, epoch_ms(h.first_day::TIMESTAMP) AS start_ms,
+                   epoch_ms((h.last_day + 1)::TIMESTAMP) AS end_ms, min(d.lo) AS lo, max(d.hi) AS hi
+            FROM held h LEFT JOIN daily d ON d.symbol = h.symbol AND d.day BETWEEN h.first_day AND h.last_day
+            GROUP BY ALL
+        ), edges AS (
+            SELECT symbol, start_ms - {step} AS a, coalesce(lo, end_ms) AS b FROM runs
+            UNION ALL
+            SELECT symbol, hi AS a, end_ms AS b FROM runs WHERE hi IS NOT NULL
+        ), found AS (
+            SELECT * FROM inner_steps UNION ALL SELECT * FROM edges
+        )
+        SELECT symbol, make_timestamptz((a + {step}) * 1000) AS gap_start,
+               make_timestamptz((b - {step}) * 1000) AS gap_end, ((b - a) // {step} - 1)::BIGINT AS bars
+        FROM found WHERE b - a > {step}
+        ORDER BY symbol, gap_start
+    """
+
+
+def scan_group(
+    group: Group,
+    rules: Sequence[Rule],
+    held: pa.Table,
+    *,
+    root: str,
+    first: dt.date | None = None,
+    last: dt.date | None = None,
+) -> GroupScan:
+    """Run the group's rules, per-day row counts and grid gaps. `held`: the runs of held days per symbol
+    (symbol, first_day, last_day) the grid is walked over. Raises duckdb.Error when a file cannot be read
+    (the caller then finds which, file by file)."""
+    connection = duckdb.connect()
+    try:
+        connection.execute("SET TimeZone = 'UTC'")
+        connection.execute("SET preserve_insertion_order = false")
+        connection.register("held", held)
+        # Each question reads the files again: reading Parquet costs less than materialising its rows, and the
+        # one window (the previous row, for the rules that compare neighbours) runs over the few columns
+        # those rules need (`tl`), not the whole row.
+        params = {"files": list(group.files)}
+        base = _base_sql(group, first, last)
+        violations = connection.sql(f"WITH {base} {_rules_sql(group, rules)}", params=params).to_arrow_table()
+        day_rows = connection.sql(
+            f"WITH {base} SELECT replace(path, $prefix, '') AS path, symbol, day, count(*)::BIGINT AS rows "
+            "FROM t GROUP BY ALL",
+            params={**params, "prefix": root.rstrip("/") + "/"},
+        ).to_arrow_table()
+        step = group.step_ms
+        if step is None or not held.num_rows:
+            gaps = pa.table(
+                {
+                    "symbol": pa.array([], pa.string()),
+                    "gap_start": pa.array([], pa.timestamp("us", tz="UTC")),
+                    "gap_end": pa.array([], pa.timestamp("us", tz="UTC")),
+                    "bars": pa.array([], pa.int64()),
+                }
+            )
+        else:
+            gaps = connection.sql(f"WITH {base}, {_gaps_sql(step)}", params=params).to_arrow_table()
+    finally:
+        connection.close()
+    return GroupScan(violations, day_rows, gaps)

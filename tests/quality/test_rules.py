@@ -1,0 +1,116 @@
+"""The rules as data: every rule of a dataset's families runs over a real partition of that dataset (through
+the scan's own SQL) and flags nothing on rows that break nothing; thresholds are settable by name; the rules
+table lists every rule once."""
+
+from __future__ import annotations
+
+import datetime as dt
+from pathlib import Path
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+
+from binance_lake.core.datasets import get_dataset
+from binance_lake.core.errors import UsageError
+from binance_lake.core.partitions import Partition
+from binance_lake.core.vocabulary import Interval, Market
+from binance_lake.quality.rules import RULES, Family, families_of, resolve_rules, rules_table
+from binance_lake.quality.scan import Group, scan_group
+
+DATASETS = ["klines", "premiumIndexKlines", "aggTrades", "trades", "metrics", "fundingRate"]
+
+
+def clean_rows(dataset: str) -> pa.Table:
+    """Three rows an hour apart: flat prices, ids stepping by one, every value present."""
+    schema = get_dataset(dataset).schema(Market.UM)
+    times = [dt.datetime(2024, 1, 1, h, tzinfo=dt.UTC) for h in range(3)]
+    columns: dict[str, pa.Array] = {}
+    for field in schema:
+        if pa.types.is_timestamp(field.type):
+            columns[field.name] = pa.array(times, field.type)
+        elif pa.types.is_integer(field.type):
+            start = 8 if "interval" in field.name else 100
+            columns[field.name] = pa.array(
+                [start if "interval" in field.name else start + k for k in range(3)], field.type
+            )
+        elif pa.types.is_floating(field.type):
+            columns[field.name] = pa.array([0.001 if "funding" in field.name else 1.0] * 3, field.type)
+        elif pa.types.is_boolean(field.type):
+            columns[field.name] = pa.array([True] * 3)
+        else:
+            columns[field.name] = pa.array(["x"] * 3, field.type)
+    return pa.table(columns, schema=schema)
+
+
+@pytest.mark.parametrize("dataset", DATASETS)
+def test_every_rule_runs_on_its_dataset_and_flags_nothing_clean(dataset: str, tmp_path: Path) -> None:
+    spec = get_dataset(dataset)
+    interval = Interval.H1 if spec.has_interval else None
+    partition = Partition(dataset, Market.UM, interval, "AAAUSDT", dt.date(2024, 1, 1))
+    path = tmp_path / partition.path
+    path.parent.mkdir(parents=True)
+    table = clean_rows(dataset)
+    pq.write_table(table, path)
+    day = pa.array([dt.date(2024, 1, 1)], pa.date32())
+    held = pa.table({"symbol": ["AAAUSDT"], "first_day": day, "last_day": day})
+    scan = scan_group(Group(Market.UM, dataset, interval, (str(path),)), RULES, held, root=str(tmp_path))
+    assert scan.violations.num_rows == 0, scan.violations.to_pylist()
+    assert scan.day_rows.column("rows").to_pylist() == [3]
+
+    # The same rows twice: the duplicates rule (and, for ids, the continuity rule) says so.
+    doubled = tmp_path / "doubled" / partition.path
+    doubled.parent.mkdir(parents=True)
+    pq.write_table(pa.concat_tables([table, table]), doubled)
+    again = scan_group(
+        Group(Market.UM, dataset, interval, (str(doubled),)), RULES, held, root=str(tmp_path / "doubled")
+    )
+    assert "duplicates" in set(again.violations.column("rule").to_pylist())
+
+
+def test_families() -> None:
+    assert Family.PRICES in families_of("klines") and Family.KLINES in families_of("klines")
+    assert Family.PRICES not in families_of("premiumIndexKlines") and Family.BARS in families_of(
+        "premiumIndexKlines"
+    )
+    assert families_of("aggTrades") == {Family.ANY, Family.AGG_TRADES}
+
+
+def test_thresholds_by_name_and_unknown_names_refused() -> None:
+    rules = resolve_rules({"outlier_move": 0.2})
+    assert next(r for r in rules if r.name == "outlier_move").threshold == 0.2
+    assert next(r for r in RULES if r.name == "outlier_move").threshold == 0.10
+    with pytest.raises(UsageError, match="unknown quality rule typo"):
+        resolve_rules({"typo": 1})
+    table = rules_table()
+    assert table.column("rule").to_pylist() == [r.name for r in RULES]
+    assert len(set(table.column("rule").to_pylist())) == len(RULES)
+
+
+def test_grid_gaps_inside_runs_at_their_edges_and_whole_empty_runs(tmp_path: Path) -> None:
+    hour = dt.timedelta(hours=1)
+    start = dt.datetime(2024, 1, 1, tzinfo=dt.UTC)
+    missing = {start + i * hour for i in (0, 1, 2, 36, 70, 71)}  # leading edge, inside, trailing edge
+    times = [start + i * hour for i in range(72) if start + i * hour not in missing]
+    table = clean_rows("klines").slice(0, 1).take([0] * len(times))
+    table = table.set_column(0, "open_time", pa.array(times, table.schema.field("open_time").type))
+    partition = Partition("klines", Market.UM, Interval.H1, "AAAUSDT", dt.date(2024, 1, 1))
+    path = tmp_path / partition.path
+    path.parent.mkdir(parents=True)
+    pq.write_table(table, path)
+    days = [dt.date(2024, 1, 1), dt.date(2024, 1, 5)]
+    held = pa.table(
+        {
+            "symbol": ["AAAUSDT"] * 2,
+            "first_day": pa.array(days),
+            "last_day": pa.array([dt.date(2024, 1, 3), days[1]]),
+        }
+    )
+    scan = scan_group(Group(Market.UM, "klines", Interval.H1, (str(path),)), RULES, held, root=str(tmp_path))
+    found = [(g["gap_start"], g["bars"]) for g in scan.bar_gaps.to_pylist()]
+    assert found == [
+        (start, 3),
+        (start + 36 * hour, 1),
+        (start + 70 * hour, 2),
+        (dt.datetime(2024, 1, 5, tzinfo=dt.UTC), 24),  # a held run with no bar at all
+    ]
