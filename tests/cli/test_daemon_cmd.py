@@ -88,7 +88,9 @@ def test_once_runs_the_chain_and_logs_it(make_sim: Callable[..., SimServer], tmp
     env = {**server.settings_env(), "BINANCE_LAKE_ROOT": str(root), "BINANCE_LAKE_CONFIG": str(config)}
     result = run_cli("daemon", "--once", env=env)
     assert result.returncode == 0, result.stderr
-    assert job_runs(root) == {"probe": Outcome.OK, "update": Outcome.OK}
+    ok = Outcome.OK
+    assert job_runs(root) == {"probe": ok, "update": ok, "check": ok, "report": ok}
+    assert (root / "reports" / "report.html").stat().st_size > 0  # the check's report, after the update
     # The update brought the held series up to the archive's last day.
     assert len(rows(root)) > before
     events = [json.loads(line) for line in log_path(root).read_text().splitlines()]

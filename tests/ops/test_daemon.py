@@ -143,3 +143,26 @@ def test_the_daemon_publishes_its_schedule_for_the_monitor(tmp_path: Path) -> No
     ]
     assert run.extra["last"] == {"update": "ok"}
     assert run.extra["current_job"] is None and not run.writing
+
+
+def test_check_and_report_follow_each_update_unless_scheduled_on_their_own(tmp_path: Path) -> None:
+    ran: list[str] = []
+
+    def recording(name: str) -> Any:
+        def job(lake: Lake, progress: ProgressSink, metrics: Metrics) -> Mapping[str, Any]:
+            ran.append(name)
+            return {}
+
+        return job
+
+    jobs = {name: recording(name) for name in ("probe", "update", "check", "report")}
+    daemon = make(tmp_path, jobs, probe="0 * * * *", update="0 2 * * *")
+    daemon.run_once()
+    assert ran == ["probe", "update", "check", "report"]
+    ran.clear()
+    daemon.run_chain("update")
+    assert ran == ["update", "check", "report"]
+    ran.clear()
+    on_its_own = make(tmp_path, jobs, update="0 2 * * *", check="0 12 * * *")
+    on_its_own.run_chain("update")
+    assert ran == ["update", "report"]

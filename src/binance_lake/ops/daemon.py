@@ -35,7 +35,7 @@ from binance_lake.lake import Lake
 from binance_lake.ops.jobs import JOBS, Job
 from binance_lake.ops.live import LiveStatus
 from binance_lake.ops.metrics import Freshness, Metrics
-from binance_lake.ops.schedule import JobSpec, due_at_start, next_wakeup
+from binance_lake.ops.schedule import FOLLOW_UPS, JOB_ORDER, JobSpec, due_at_start, next_wakeup
 from binance_lake.storage import job_runs
 from binance_lake.storage.job_runs import Outcome
 
@@ -171,10 +171,28 @@ class Daemon:
             if due_at_start(spec, last[spec.job].started_at if spec.job in last else None, now)
         ]
 
+    def follow_ups(self, job: str) -> tuple[str, ...]:
+        """The jobs that run right after `job`: its follow-ups this version can run and that are not
+        scheduled on their own."""
+        scheduled = {spec.job for spec in self.specs}
+        return tuple(j for j in FOLLOW_UPS.get(job, ()) if j in self.jobs and j not in scheduled)
+
+    def run_chain(self, job: str) -> list[JobResult]:
+        """`job`, then its follow-ups (each runs whatever the one before it did: a check after a failed
+        update is what says what failed)."""
+        return [self.run_job(name) for name in (job, *self.follow_ups(job))]
+
+    def chain_order(self) -> list[str]:
+        """Every job of a `--once` run: the scheduled ones and their follow-ups, in `JOB_ORDER`."""
+        names = {spec.job for spec in self.specs}
+        for spec in self.specs:
+            names.update(self.follow_ups(spec.job))
+        return [job for job in JOB_ORDER if job in names]
+
     def run_once(self) -> list[JobResult]:
-        """Every scheduled job once, in order (`daemon --once`)."""
+        """Every scheduled job and its follow-ups once, in order (`daemon --once`)."""
         with _signals_interrupt():
-            return [self.run_job(spec.job) for spec in self.specs]
+            return [self.run_job(job) for job in self.chain_order()]
 
     def serve(self) -> None:
         """Catch up, then run the schedule until SIGTERM/SIGINT; returns when stopped."""
@@ -183,7 +201,7 @@ class Daemon:
         try:
             with _signals_interrupt():
                 for job in self.due_at_start():
-                    self.run_job(job)
+                    self.run_chain(job)
                 scheduler = BlockingScheduler(
                     timezone=dt.UTC,
                     executors={"default": DebugExecutor()},
@@ -208,7 +226,7 @@ class Daemon:
 
     def _scheduled(self, job: str) -> None:
         try:
-            self.run_job(job)
+            self.run_chain(job)
         except KeyboardInterrupt:
             # The DebugExecutor catches every exception of a job; stop the scheduler ourselves.
             if self._scheduler is not None:

@@ -46,4 +46,23 @@ def update(lake: Lake, progress: ProgressSink, metrics: Metrics) -> Mapping[str,
     }
 
 
-JOBS: Mapping[str, Job] = {"probe": probe, "update": update}
+def check(lake: Lake, progress: ProgressSink, metrics: Metrics) -> Mapping[str, Any]:
+    """Integrity, quality rules and gaps of the whole lake (`Lake.check`), recorded for the report."""
+    report = lake.check()
+    summary = report.summary()
+    return {"ok": report.ok, "findings": summary["findings"], "gaps": summary["gaps"]}
+
+
+REPORT_PATH = "reports/report.html"
+"""Where the daemon's `report` job writes, under the lake root."""
+
+
+def report(lake: Lake, progress: ProgressSink, metrics: Metrics) -> Mapping[str, Any]:
+    """The HTML report of the lake's last check (`Lake.report`) at `<root>/reports/report.html`."""
+    out = lake.root / REPORT_PATH
+    out.parent.mkdir(parents=True, exist_ok=True)
+    written = lake.report(out)
+    return {"path": str(written), "bytes": written.stat().st_size}
+
+
+JOBS: Mapping[str, Job] = {"probe": probe, "update": update, "check": check, "report": report}

@@ -6,6 +6,8 @@ Rules:
   disables one. Unknown job names and bad expressions are one sentence each (`UsageError`).
 - Catch-up: a job is due at start when it never ran, or when its latest scheduled time at or before now is
   later than the start of its last run: the runs missed while the daemon was down are coalesced into one.
+- A job may have follow-ups (`FOLLOW_UPS`): after each `update`, wherever it was started from, `check` and
+  then `report` run (seed 003: a check after every collection), unless they are scheduled on their own.
 - Jobs run one at a time in `JOB_ORDER` (probe before update, update before its check and report), never
   two at once: they share the lake's single writer.
 
@@ -30,6 +32,9 @@ DEFAULT_SCHEDULE: Mapping[str, str] = {
     "update": "0 2 * * *",
 }
 """Seed 002's daily update at 02:00 UTC, and a catalog probe every six hours."""
+
+FOLLOW_UPS: Mapping[str, tuple[str, ...]] = {"update": ("check", "report")}
+"""Jobs run right after another one; a follow-up that has its own cron expression runs on that instead."""
 
 OFF = "off"
 
