@@ -6,6 +6,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -174,3 +175,19 @@ def test_sigterm_mid_update_keeps_state_and_the_next_run_finishes(
     assert once.returncode == 0, once.stderr
     assert rows(root) == rows(reference)
     assert not list((root / TABLES_DIR).rglob("*.tmp*"))
+
+
+def test_once_with_a_metrics_port_serves_while_it_runs(
+    make_sim: Callable[..., SimServer], tmp_path: Path
+) -> None:
+    server = make_sim(now=_now())
+    root = tmp_path / "lake"
+    held_lake(server, root)
+    env = env_for(server, root, tmp_path / "binance-lake.toml")
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    result = run_cli("daemon", "--once", "--metrics-port", str(port), env=env)
+    assert result.returncode == 0, result.stderr
+    events = [json.loads(line) for line in log_path(root).read_text().splitlines()]
+    assert {"event": "metrics", "url": f"http://127.0.0.1:{port}/metrics"}.items() <= events[0].items()

@@ -23,6 +23,7 @@ import typer
 from rich.markup import escape
 from rich.table import Table
 
+from binance_lake.cli.observe import METRICS_PORT
 from binance_lake.cli.options import FORMAT
 from binance_lake.cli.render import OutputFormat, console, err_console, print_record, show
 from binance_lake.cli.state import state
@@ -74,6 +75,7 @@ def daemon_command(
     ),
     timeout: float = typer.Option(60.0, "--timeout", min=0, help="stop: seconds to wait for it to exit."),
     fmt: OutputFormat = FORMAT,
+    metrics_port: int | None = METRICS_PORT,
 ) -> None:
     """Keep the lake current unattended: the schedule table of binance-lake.toml (probe, update, …), UTC.
 
@@ -88,6 +90,7 @@ def daemon_command(
         return
     # Imported here: the scheduler is only needed when the daemon runs.
     from binance_lake.ops.daemon import Daemon, JobLog, log_path
+    from binance_lake.ops.metrics import Metrics, MetricsServer
     from binance_lake.ops.pidfile import PidFile
     from binance_lake.ops.schedule import parse_schedule
     from binance_lake.storage.job_runs import Outcome
@@ -97,21 +100,29 @@ def daemon_command(
     specs = parse_schedule(settings.schedule)
     lake = Lake(settings=settings)
     if not foreground and not once:
-        _start_detached(settings, cli.config, lake)
+        _start_detached(settings, cli.config, lake, metrics_port)
         return
     echo = _echo if sys.stderr.isatty() or once else None
     log = JobLog(log_path(lake.root), echo=echo)
     with PidFile(lake.root):
-        daemon = Daemon(lake, specs, log=log)
-        if once:
-            results = daemon.run_once()
-            if any(r.outcome is not Outcome.OK for r in results):
-                raise typer.Exit(1)
-            return
-        daemon.serve()
+        metrics = Metrics()
+        daemon = Daemon(lake, specs, log=log, metrics=metrics)
+        server = MetricsServer(metrics, metrics_port) if metrics_port is not None else None
+        if server is not None:
+            log.write("metrics", url=f"http://127.0.0.1:{server.port}/metrics")
+        try:
+            if once:
+                results = daemon.run_once()
+                if any(r.outcome is not Outcome.OK for r in results):
+                    raise typer.Exit(1)
+                return
+            daemon.serve()
+        finally:
+            if server is not None:
+                server.close()
 
 
-def _start_detached(settings: Settings, config: str | None, lake: Lake) -> None:
+def _start_detached(settings: Settings, config: str | None, lake: Lake, metrics_port: int | None) -> None:
     from binance_lake.ops.daemon import log_path
     from binance_lake.ops.pidfile import running_pid
 
@@ -127,7 +138,8 @@ def _start_detached(settings: Settings, config: str | None, lake: Lake) -> None:
     log.parent.mkdir(parents=True, exist_ok=True)
     with log.with_suffix(".out").open("ab") as output:
         child = subprocess.Popen(
-            [sys.executable, "-c", "from binance_lake.cli.app import main; main()", "daemon", "--foreground"],
+            [sys.executable, "-c", "from binance_lake.cli.app import main; main()", "daemon", "--foreground"]
+            + ([] if metrics_port is None else ["--metrics-port", str(metrics_port)]),
             env=_child_environment(settings, config),
             stdin=subprocess.DEVNULL,
             stdout=output,
