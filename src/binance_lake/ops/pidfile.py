@@ -9,11 +9,10 @@ writer lock: the daemon's jobs take the writer lock for each run and let it go b
 from __future__ import annotations
 
 import fcntl
-import os
 from pathlib import Path
-from typing import IO
 
 from binance_lake.core.errors import BinanceLakeError, StorageError
+from binance_lake.storage.database import PidLock
 
 PID_NAME = "daemon.pid"
 
@@ -22,47 +21,20 @@ class DaemonRunning(BinanceLakeError):
     """Another daemon already runs for this lake."""
 
 
-class PidFile:
+class PidFile(PidLock):
+    """`<root>/daemon.pid`, held by the lake's daemon for its whole life."""
+
     def __init__(self, root: Path) -> None:
-        self.path = root / PID_NAME
-        self._handle: IO[str] | None = None
-
-    def acquire(self) -> None:
-        try:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-            handle = self.path.open("a+")
-        except OSError as error:
-            raise StorageError(
-                f"cannot write {self.path} ({error.strerror or error}); the daemon needs write access to the lake"
-            ) from None
-        try:
-            fcntl.flock(handle.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            handle.seek(0)
-            holder = handle.read().strip() or "unknown"
-            handle.close()
-            raise DaemonRunning(
-                f"a daemon (pid {holder}) already runs for the lake at {self.path.parent}; "
+        super().__init__(
+            root / PID_NAME,
+            busy=lambda holder: DaemonRunning(
+                f"a daemon (pid {holder}) already runs for the lake at {root}; "
                 "stop it with `binance-lake daemon stop` or use it"
-            ) from None
-        handle.seek(0)
-        handle.truncate()
-        handle.write(str(os.getpid()))
-        handle.flush()
-        self._handle = handle
-
-    def release(self) -> None:
-        if self._handle is not None:
-            fcntl.flock(self._handle.fileno(), fcntl.LOCK_UN)
-            self._handle.close()
-            self._handle = None
-
-    def __enter__(self) -> PidFile:
-        self.acquire()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.release()
+            ),
+            cannot_open=lambda reason: StorageError(
+                f"cannot write {root / PID_NAME} ({reason}); the daemon needs write access to the lake"
+            ),
+        )
 
 
 def running_pid(root: Path) -> int | None:

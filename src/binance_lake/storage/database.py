@@ -351,14 +351,25 @@ def make_root(root: Path) -> None:
 _ENSURED: set[tuple[str, int, int, int]] = set()
 
 
-class WriterLock:
-    """Exclusive advisory lock held by the one process allowed to write a lake.
+class PidLock:
+    """An exclusive advisory lock on `path` whose file holds the holder's pid.
 
     Uses `flock`, so the lock disappears with its process even after `kill -9`; a stale lock file never blocks.
+    `busy(holder)` builds the error raised when another process holds it (`holder`: its pid as text, or
+    "unknown"); `cannot_open(reason)` the error when the file cannot be opened. The file is emptied before it is
+    unlocked, so an empty file reads as "nobody holds it" without taking the lock.
     """
 
-    def __init__(self, root: Path) -> None:
-        self.path = root / LOCK_NAME
+    def __init__(
+        self,
+        path: Path,
+        *,
+        busy: Callable[[str], BaseException],
+        cannot_open: Callable[[str], BaseException],
+    ) -> None:
+        self.path = path
+        self._busy = busy
+        self._cannot_open = cannot_open
         self._handle: IO[str] | None = None
 
     def acquire(self) -> None:
@@ -366,20 +377,14 @@ class WriterLock:
         try:
             handle = self.path.open("a+")
         except OSError as error:
-            raise StorageError(
-                f"cannot write to the lake at {self.path.parent} ({error.strerror or error}); "
-                "a sync needs write access to the lake directory"
-            ) from None
+            raise self._cannot_open(str(error.strerror or error)) from None
         try:
             fcntl.flock(handle.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
             handle.seek(0)
             holder = handle.read().strip() or "unknown"
             handle.close()
-            raise LakeLocked(
-                f"another binance-lake process (pid {holder}) is writing the lake at {self.path.parent}; "
-                "wait for it to finish or stop it"
-            ) from None
+            raise self._busy(holder) from None
         handle.seek(0)
         handle.truncate()
         handle.write(str(os.getpid()))
@@ -397,9 +402,25 @@ class WriterLock:
             self._handle.close()
             self._handle = None
 
-    def __enter__(self) -> WriterLock:
+    def __enter__(self) -> PidLock:
         self.acquire()
         return self
 
     def __exit__(self, *exc_info: object) -> None:
         self.release()
+
+
+class WriterLock(PidLock):
+    """The lock held by the one process allowed to write a lake (`<root>/.writer.lock`)."""
+
+    def __init__(self, root: Path) -> None:
+        super().__init__(
+            root / LOCK_NAME,
+            busy=lambda holder: LakeLocked(
+                f"another binance-lake process (pid {holder}) is writing the lake at {root}; "
+                "wait for it to finish or stop it"
+            ),
+            cannot_open=lambda reason: StorageError(
+                f"cannot write to the lake at {root} ({reason}); a sync needs write access to the lake directory"
+            ),
+        )
