@@ -1,7 +1,7 @@
 """Benchmark: does `binance-lake monitor` slow the sync it watches?
 
 The same sync (selection (a) of bench/sync.py shrunk to 20 symbols × 12 months of 1h klines: 240 monthly files)
-runs into a fresh lake, alone or with `binance-lake monitor --interval 0.2` watching it from another process,
+runs into a fresh lake, alone or with `binance-lake monitor --refresh 0.2` watching it from another process,
 interleaved A/B for `--rounds` rounds after one warm-up sync (the simulator renders each file once). Prints each
 wall time, the medians and their ratio.
 
@@ -43,7 +43,7 @@ def sync(env: dict[str, str], root: Path, watched: bool) -> float:
                                stderr=subprocess.DEVNULL)  # fmt: skip
     if watched:
         monitor = subprocess.Popen(
-            [sys.executable, "-c", MAIN, "monitor", "--interval", "0.2"],
+            [sys.executable, "-c", MAIN, "monitor", "--refresh", "0.2"],
             env=run_env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
         )  # fmt: skip
     code = process.wait()

@@ -86,7 +86,7 @@ def test_monitor_watches_a_sync_in_another_process(
         while not (live_dir.is_dir() and any(live_dir.glob("sync-*.json"))):
             assert time.monotonic() < deadline and sync.poll() is None, output.read_text()
             time.sleep(0.05)
-        watched = run_cli("monitor", "--for", "2", "--interval", "0.5", env=env)
+        watched = run_cli("monitor", "--for", "2", "--refresh", "0.5", env=env)
         assert watched.returncode == 0, watched.stderr
         assert "sync" in watched.stdout and "running" in watched.stdout, watched.stdout
         assert f"{sync.pid}" in watched.stdout

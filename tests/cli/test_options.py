@@ -24,9 +24,19 @@ runner = CliRunner()
 PLURAL = {"--markets": "--market", "--datasets": "--dataset", "--intervals": "--interval", "--symbols": None}
 SINGULAR = {v: k for k, v in PLURAL.items() if v}
 # Where a singular option is the rule: the command takes exactly one of it.
-ONE_VALUE = {("sync", "--market"), ("load", "--market"), ("load", "--interval")}
-# Commands that print no result table (a file, a server, a demo report).
-NO_FORMAT = {"load", "demo", "sim serve"}
+ONE_VALUE = {
+    ("sync", "--market"),
+    ("load", "--market"),
+    ("load", "--interval"),
+    ("update", "--market"),
+    ("check", "--market"),
+    ("stream", "--market"),
+    ("export qlib", "--market"),
+    ("export csv", "--market"),
+    ("export postgres", "--market"),
+}
+# Commands that print no result table (a file, a server, a demo report, a live view).
+NO_FORMAT = {"load", "demo", "sim serve", "report", "monitor"}
 
 
 def commands() -> Iterator[tuple[str, Any]]:

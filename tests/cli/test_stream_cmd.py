@@ -18,7 +18,7 @@ def test_a_run_prints_its_summary_and_logs_json_lines(tmp_path: Path) -> None:
         log = tmp_path / "log.jsonl"
         result = run_cli(
             "stream", "--symbols", "BTCUSDT", "--channels", "kline_1m,aggTrade,markPrice@1s", "--for", "3s",
-            "--json-log", str(log), "--flush-interval", "0.3", "--root", str(tmp_path / "lake"),
+            "--json-log", str(log), "--flush-interval", "0.3", "--root", str(tmp_path / "lake"), "--format", "json",
             env=server.settings_env(),
         )  # fmt: skip
         assert result.returncode == 0, result.stderr

@@ -97,7 +97,9 @@ def csv_command(
     ctx: typer.Context,
     out: str = typer.Option(..., "--out", help="Directory for the CSV files (the archive's layout)."),
     datasets: str = typer.Option("klines", "--datasets", help="Comma-separated, e.g. klines,fundingRate."),
-    intervals: str | None = typer.Option(None, "--intervals", help="Kline intervals, e.g. 1h,1m."),
+    intervals: str | None = typer.Option(
+        None, "--intervals", help="Comma-separated kline intervals, e.g. 1h,1m."
+    ),
     symbols: str | None = SYMBOLS,
     all_symbols: bool = ALL,
     include_delisted: bool = DELISTED,

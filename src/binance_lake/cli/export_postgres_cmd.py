@@ -30,7 +30,9 @@ def export_postgres_command(
         "(default: every one the lake holds).",
     ),
     intervals: str | None = typer.Option(
-        None, "--intervals", help="Kline intervals, e.g. 1h,1m (default: every one the lake holds)."
+        None,
+        "--intervals",
+        help="Comma-separated kline intervals, e.g. 1h,1m (default: every one the lake holds).",
     ),
     symbols: str | None = typer.Option(
         None, "--symbols", help="Comma-separated symbols or @set names (default: every one held)."

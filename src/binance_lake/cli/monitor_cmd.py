@@ -166,13 +166,18 @@ class Dashboard:
 
 def monitor_command(
     ctx: typer.Context,
-    interval: float = typer.Option(1.0, "--interval", min=0.1, help="Seconds between refreshes."),
+    refresh: float = typer.Option(1.0, "--refresh", min=0.1, help="Seconds between refreshes."),
+    interval: float | None = typer.Option(
+        None, "--interval", min=0.1, hidden=True, help="The issue's spelling of --refresh (seconds)."
+    ),
     for_seconds: float | None = typer.Option(
         None, "--for", min=0, help="Stop after this many seconds (default: until Ctrl-C)."
     ),
 ) -> None:
     """Watch the lake live: current runs (files, bytes, rate, ETA, failures), the daemon's schedule and last
     jobs, freshness per dataset. Read-only; never makes a running sync wait."""
+    # `--interval` means a kline interval everywhere else, so the refresh period is `--refresh`.
+    interval = refresh if interval is None else interval
     dashboard = Dashboard(Lake(settings=state(ctx).settings()))
     deadline = None if for_seconds is None else time.monotonic() + for_seconds
     # No auto-refresh thread: a frame is drawn only when it is rebuilt, so an idle monitor costs next to nothing.

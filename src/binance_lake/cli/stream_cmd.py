@@ -2,8 +2,9 @@
 
 The view shows connections, streams, messages/s, the stalest streams' last event age, reconnects, repaired gaps
 and rows flushed; `binance-lake monitor` sees the same counters in the run's live status file, and
-`--metrics-port` serves them (messages, reconnects, repairs) to Prometheus. `--json-log FILE` appends one JSON line per notable event (connect, disconnect, repair, Redis
-down/back, stop). Ctrl-C stops cleanly: buffered rows are flushed and compacted.
+`--metrics-port` serves them (messages, reconnects, repairs) to Prometheus. At the end the run's summary is
+printed in `--format` (table, csv or json). `--json-log FILE` appends one JSON line per notable event (connect,
+disconnect, repair, Redis down/back, stop). Ctrl-C stops cleanly: buffered rows are flushed and compacted.
 """
 
 from __future__ import annotations
@@ -22,7 +23,8 @@ from rich.table import Table
 from rich.text import Text
 
 from binance_lake.cli.observe import METRICS_PORT
-from binance_lake.cli.render import console, err_console
+from binance_lake.cli.options import FORMAT
+from binance_lake.cli.render import OutputFormat, err_console, print_record
 from binance_lake.cli.state import state
 from binance_lake.core.errors import UsageError
 from binance_lake.ops.live import LiveStatus
@@ -122,6 +124,7 @@ def stream_command(
         30.0, "--silence-timeout", min=0.1, help="Replace a connection silent this long."
     ),
     metrics_port: int | None = METRICS_PORT,
+    fmt: OutputFormat = FORMAT,
 ) -> None:
     """Collect real-time streams into the lake (closed klines, aggTrades, markPrice, liquidations), no holes."""
     from binance_lake.lake import Lake
@@ -164,4 +167,4 @@ def stream_command(
             server.close()
         if handle is not None:
             handle.close()
-    console.print_json(json.dumps(_summary(collector.stats, time.monotonic() - started)))
+    print_record(_summary(collector.stats, time.monotonic() - started), fmt, title="stream")
