@@ -16,6 +16,8 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 import pytest
 
+from binance_lake.core.series_key import SeriesKey
+from binance_lake.core.settings import Settings
 from binance_lake.core.vocabulary import Interval, Market
 from binance_lake.realtime.collector import Collector
 from binance_lake.realtime.request import StreamOptions, build_request
@@ -116,6 +118,7 @@ def _stream_process(server: SimServer, root: Path, seconds: str) -> subprocess.P
     command = [
         sys.executable, "-c", "from binance_lake.cli.app import main; main()", "stream", "--symbols", ",".join(SYMBOLS),
         "--channels", "kline_1m,aggTrade", "--for", seconds, "--flush-interval", "0.3", "--compact-interval", "1",
+        "--format", "json",
     ]  # fmt: skip
     return subprocess.Popen(command, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
 
@@ -191,3 +194,26 @@ def test_coin_m_streams_on_dstream_with_repair_from_dapi(tmp_path: Path) -> None
             )
         )
         assert trades.equals(window), explain(trades, window, "agg_trade_id")
+
+
+def test_a_reordered_trade_before_a_drop_stays_inside_the_hole(tmp_path: Path) -> None:
+    """ids 10, 12 arrive, 11 was overtaken and the connection drops: the hole must start after 10, not 12,
+    or 11 is never repaired (found under load by the watchdog test with reorder faults)."""
+
+    collector = Collector(
+        Settings(root=tmp_path), build_request("um", SYMBOLS, "aggTrade,kline_1m", options=FAST)
+    )
+    trades = SeriesKey(Market.UM, "aggTrades", None, "BTCUSDT")
+    for agg_id in (9, 10, 12, 13):
+        collector._note(trades, agg_id)
+    assert collector._last[trades] == 10
+    collector._note(trades, 11)  # the overtaken one arrives after all: everything through 13 is seen
+    assert collector._last[trades] == 13
+    collector._note(trades, 20)
+    collector._note(trades, 30, through=True)  # a repair delivered 14..30
+    assert collector._last[trades] == 30
+    bars = SeriesKey(Market.UM, "klines", Interval.M1, "BTCUSDT")
+    minute = 60_000
+    for start in (0, minute, 3 * minute):
+        collector._note(bars, start)
+    assert collector._last[bars] == minute

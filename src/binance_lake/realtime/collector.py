@@ -38,6 +38,9 @@ from binance_lake.realtime.segments import SegmentWriter, compact, last_stored
 from binance_lake.storage.database import LakeDatabase, WriterLock
 
 Log = Callable[[dict[str, object]], None]
+
+AHEAD_LIMIT = 10_000
+"""Keys seen beyond a missing one that a series may hold while waiting for it (see `Collector._note`)."""
 REPAIRED = ("klines", "aggTrades")
 HOLD_LIMIT = 10
 FINAL_REPAIR_SECONDS = 30.0
@@ -110,7 +113,10 @@ class Collector:
         self._tasks: list[asyncio.Task[None]] = []
         self._session: aiohttp.ClientSession | None = None
         self._repair: RestRepair | None = None
+        # Per repaired series, the last key up to which every key has been seen (`_note`), and keys seen
+        # beyond a missing one: a reordered or lost message must leave the hole's start before it.
         self._last: dict[SeriesKey, int] = {}
+        self._ahead: dict[SeriesKey, set[int]] = {}
         self._holes: dict[SeriesKey, int] = {}
         self._queue: asyncio.Queue[StreamEvent] = asyncio.Queue(maxsize=request.options.queue_size)
         self._flush_lock = asyncio.Lock()
@@ -303,9 +309,34 @@ class Collector:
             self.stats.dropped_events += 1
         self._queue.put_nowait(event)
 
-    def _note(self, series: SeriesKey, value: int) -> None:
-        if value > self._last.get(series, -1):
+    def _note(self, series: SeriesKey, value: int, *, through: bool = False) -> None:
+        """Count `value` (a closed bar's open time, an aggTrade id) as seen. `_last` only moves over keys with
+        none missing before them — bars are one interval apart, aggTrade ids consecutive — so when a message
+        comes out of order and the connection drops before the one it overtook, the hole starts before the
+        missing one and the repair fetches it. `through`: every key up to `value` is known (a REST repair)."""
+        last = self._last.get(series)
+        if last is None:
             self._last[series] = value
+            return
+        if value <= last:
+            return
+        step = series.interval.milliseconds if series.dataset == "klines" and series.interval else 1
+        ahead = self._ahead.setdefault(series, set())
+        if through:
+            last = value
+            ahead.difference_update({key for key in ahead if key <= last})
+        else:
+            ahead.add(value)
+        while last + step in ahead:
+            last += step
+            ahead.discard(last)
+        if len(ahead) > AHEAD_LIMIT:
+            # Keys missing for this long are not a reordering but a silent loss inside one connection: the
+            # watermark moves on (bounded memory) and the rows stay where `check` and `sync` find them.
+            self.log({"event": "gap_left", "series": series.path, "after": last, "keys": len(ahead)})
+            last = max(ahead)
+            ahead.clear()
+        self._last[series] = last
 
     def _on_connecting(self, state: ConnectionState) -> None:
         # The hole starts at what is stored now; live events of the new connection must not move it.
@@ -343,7 +374,11 @@ class Collector:
                 self.stats.repaired_rows += len(rows)
                 key = "open_time" if series.dataset == "klines" else "agg_trade_id"
                 last = rows[-1][key]
-                self._note(series, int(last.timestamp() * 1000) if series.dataset == "klines" else int(last))
+                self._note(
+                    series,
+                    int(last.timestamp() * 1000) if series.dataset == "klines" else int(last),
+                    through=True,
+                )
                 self.log({"event": "repaired", "series": series.path, "after": after, "rows": len(rows)})
 
     async def __anext__(self) -> StreamEvent:
