@@ -164,17 +164,14 @@ def _status(ctx: typer.Context, fmt: OutputFormat) -> None:
     """Whether a daemon runs for this lake, its schedule with the next times, and each job's last run."""
     from binance_lake.ops.pidfile import running_pid
     from binance_lake.ops.schedule import parse_schedule
-    from binance_lake.storage.job_runs import last_runs
+    from binance_lake.storage.job_runs import last_runs_of
 
     settings = state(ctx).settings()
     specs = parse_schedule(settings.schedule)
     lake = Lake(settings=settings)
     pid = running_pid(lake.root)
     now = dt.datetime.now(dt.UTC)
-    last: dict[str, Any] = {}
-    if lake.database.path.exists():
-        with lake.database.connect(read_only=True) as connection:
-            last = last_runs(connection)
+    last = last_runs_of(lake.database)
     jobs: list[dict[str, Any]] = []
     for spec in specs:
         run = last.get(spec.job)

@@ -24,7 +24,7 @@ from binance_lake.cli.state import state
 from binance_lake.core.errors import BinanceLakeError
 from binance_lake.lake import Lake
 from binance_lake.ops.live import LiveRun, read_live
-from binance_lake.storage.job_runs import JobRun, last_runs
+from binance_lake.storage.job_runs import JobRun, last_runs_of
 
 
 @dataclass
@@ -52,8 +52,7 @@ def read_facts(lake: Lake) -> LakeFacts:
             newest[name] = last
         newest.setdefault(name, None)
     facts.freshness = [(name, newest[name], count[name]) for name in sorted(newest)]
-    with lake.database.connect(read_only=True) as connection:
-        facts.jobs = last_runs(connection)
+    facts.jobs = last_runs_of(lake.database)
     return facts
 
 

@@ -1,5 +1,6 @@
 """What every long command offers an onlooker: its live status file (for `binance-lake monitor`) and, with
-`--metrics-port N`, a Prometheus endpoint. `observed(...)` wraps a command's progress sink with both."""
+`--metrics-port N`, a Prometheus endpoint (`metrics_served`). `observed(...)` wraps a command's progress sink
+with both."""
 
 from __future__ import annotations
 
@@ -25,6 +26,21 @@ METRICS_PORT: Any = typer.Option(
 
 
 @contextmanager
+def metrics_served(port: int | None, metrics: Metrics | None = None) -> Iterator[Metrics | None]:
+    """With a port: `metrics` (or new ones) served on 127.0.0.1:PORT while inside, its URL on stderr."""
+    if port is None:
+        yield None
+        return
+    metrics = metrics or Metrics()
+    server = MetricsServer(metrics, port)
+    err_console.print(f"metrics: http://127.0.0.1:{server.port}/metrics", highlight=False)
+    try:
+        yield metrics
+    finally:
+        server.close()
+
+
+@contextmanager
 def observed(
     root: Path,
     kind: str,
@@ -35,16 +51,6 @@ def observed(
 ) -> Iterator[ProgressSink]:
     """`progress` wrapped so the run's live file and (with a port) its metrics see every event."""
     live = LiveStatus(root, kind)
-    server = None
-    sink = live.sink(progress)
-    if metrics_port is not None:
-        metrics = metrics or Metrics()
-        server = MetricsServer(metrics, metrics_port)
-        err_console.print(f"metrics: http://127.0.0.1:{server.port}/metrics", highlight=False)
-        sink = metrics.sink(sink)
-    try:
-        with live.running():
-            yield sink
-    finally:
-        if server is not None:
-            server.close()
+    with metrics_served(metrics_port, metrics) as served, live.running():
+        sink = live.sink(progress)
+        yield sink if served is None else served.sink(sink)

@@ -22,13 +22,13 @@ from rich.live import Live
 from rich.table import Table
 from rich.text import Text
 
-from binance_lake.cli.observe import METRICS_PORT
+from binance_lake.cli.observe import METRICS_PORT, metrics_served
 from binance_lake.cli.options import FORMAT
 from binance_lake.cli.render import OutputFormat, err_console, print_record
 from binance_lake.cli.state import state
 from binance_lake.core.errors import UsageError
 from binance_lake.ops.live import LiveStatus
-from binance_lake.ops.metrics import Metrics, MetricsServer
+from binance_lake.ops.metrics import Metrics
 from binance_lake.realtime.channels import DEFAULT_CHANNELS
 from binance_lake.realtime.request import StreamOptions, parse_duration
 
@@ -155,16 +155,14 @@ def stream_command(
     )  # fmt: skip
     started = time.monotonic()
     status = LiveStatus(lake.root, "stream")
-    metrics = Metrics() if metrics_port is not None else None
-    server = (
-        MetricsServer(metrics, metrics_port) if metrics is not None and metrics_port is not None else None
-    )
     try:
-        with contextlib.suppress(KeyboardInterrupt), status.running():
+        with (
+            metrics_served(metrics_port) as metrics,
+            contextlib.suppress(KeyboardInterrupt),
+            status.running(),
+        ):
             asyncio.run(_run(collector, seconds, err_console.is_terminal, status, metrics))
     finally:
-        if server is not None:
-            server.close()
         if handle is not None:
             handle.close()
     print_record(_summary(collector.stats, time.monotonic() - started), fmt, title="stream")

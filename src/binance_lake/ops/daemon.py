@@ -158,12 +158,7 @@ class Daemon:
 
     def due_at_start(self) -> list[str]:
         """The jobs to catch up now (see `schedule.due_at_start`), in schedule order."""
-        with (
-            self.lake.database.connect(read_only=True)
-            if self.lake.database.path.exists()
-            else _nothing() as c
-        ):
-            last = job_runs.last_runs(c) if c is not None else {}
+        last = job_runs.last_runs_of(self.lake.database)
         now = self.now()
         return [
             spec.job
@@ -235,11 +230,6 @@ class Daemon:
         wake = next_wakeup(self.specs, self.now())
         if wake is not None:
             self.log.write("sleeping", until=wake[0].isoformat(), jobs=list(wake[1]))
-
-
-@contextmanager
-def _nothing() -> Iterator[None]:
-    yield None
 
 
 @contextmanager

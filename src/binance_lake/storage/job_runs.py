@@ -107,6 +107,14 @@ def last_runs(connection: Connection) -> dict[str, JobRun]:
     return {run.job: run for run in map(_run_of, rows)}
 
 
+def last_runs_of(database: LakeDatabase) -> dict[str, JobRun]:
+    """`last_runs` of a lake, read-only; a lake without a database yet has none."""
+    if not database.path.exists():
+        return {}
+    with database.connect(read_only=True) as connection:
+        return last_runs(connection)
+
+
 def recent_runs(connection: Connection, limit: int = 20) -> list[JobRun]:
     """The last `limit` runs of any job, newest first."""
     if not _has_table(connection):
