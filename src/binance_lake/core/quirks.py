@@ -125,3 +125,11 @@ PUBLICATION_LAG_DAYS = 2
 # Rows repeated (#203: UM BTCUSDT aggTrades 2022-09) or out of order (#339) inside one archive file: ingest
 # keeps one of each, sorted; `check --deep` re-reads the kept zip and reports them (`raw_duplicates`,
 # `raw_unordered`). https://github.com/binance/binance-public-data/issues/203 , /339
+
+# REST aggTrades pages forward by id with `fromId` (max `limit` 1000, weight 20 on fapi and dapi): the stream's
+# hole repair asks by id, not by time, so trades sharing a millisecond at the hole's edge are neither lost nor
+# doubled.
+# https://developers.binance.com/docs/derivatives/usds-margined-futures/market-data/rest-api/Compressed-Aggregate-Trades-List
+# https://developers.binance.com/docs/derivatives/coin-margined-futures/market-data/rest-api/Compressed-Aggregate-Trades-List
+AGG_TRADES_PAGE = 1000
+AGG_TRADES_WEIGHT = 20

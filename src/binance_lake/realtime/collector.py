@@ -26,6 +26,7 @@ from typing import Any
 import aiohttp
 
 from binance_lake.binance.rest_client import RestClient
+from binance_lake.binance.rest_market import MarketRestClient
 from binance_lake.core.errors import BinanceLakeError
 from binance_lake.core.series_key import SeriesKey
 from binance_lake.core.settings import Settings
@@ -151,7 +152,7 @@ class Collector:
         if leftover.segments:
             self.log({"event": "compacted_leftovers", "segments": leftover.segments, "rows": leftover.rows})
         self._session = aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=60, sock_connect=10))
-        self._repair = RestRepair(self._session, self.settings)
+        self._repair = RestRepair(MarketRestClient(self._session, self.settings))
         if self.request.symbols == ("*",):
             self.symbols = await self._all_symbols()
         names = self._stream_names()
