@@ -8,7 +8,6 @@ from pathlib import Path
 import pytest
 
 from binance_lake.sim.server import SimServer
-from binance_lake.storage.database import WriterLock
 from tests.cli.runner import assert_one_sentence, run_cli
 from tests.realtime.truth import fast_universe
 
@@ -43,12 +42,6 @@ def test_a_run_prints_its_summary_and_logs_json_lines(tmp_path: Path) -> None:
 )
 def test_bad_input_is_one_sentence_and_exit_code_2(tmp_path: Path, args: list[str], words: list[str]) -> None:
     assert_one_sentence(run_cli("stream", *args, "--root", str(tmp_path)), 2, *words)
-
-
-def test_a_lake_another_process_writes_is_refused(tmp_path: Path) -> None:
-    with WriterLock(tmp_path):
-        result = run_cli("stream", "--symbols", "BTCUSDT", "--for", "1s", "--root", str(tmp_path))
-    assert_one_sentence(result, 1, "another binance-lake process")
 
 
 def test_the_live_view_shows_connections_rates_ages_and_counters() -> None:

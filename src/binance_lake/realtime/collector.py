@@ -7,7 +7,9 @@ reads the last stored kline and aggTrade of every series from the lake, and star
 compacts. Holes: before a connection (re)subscribes, the last stored value of each of its kline and aggTrade
 series is noted; once subscribed, `repair.RestRepair` fetches everything after it from REST into the same
 segments (de-duplicated by key at compaction), so no bar or trade between the drop and the new subscription is
-lost. The lake's writer lock is held for the whole run.
+lost. The lake's writer lock is taken only for each compaction burst (segments are written lock-free into
+`.stream/segments`, which only the collector writes): a `sync` or `update` runs between bursts, and a burst
+that finds the lock held is deferred to the next interval (its segments stay on disk, nothing is lost).
 """
 
 from __future__ import annotations
@@ -27,7 +29,7 @@ import aiohttp
 
 from binance_lake.binance.rest_client import RestClient
 from binance_lake.binance.rest_market import MarketRestClient
-from binance_lake.core.errors import BinanceLakeError
+from binance_lake.core.errors import BinanceLakeError, LakeLocked
 from binance_lake.core.series_key import SeriesKey
 from binance_lake.core.settings import Settings
 from binance_lake.core.vocabulary import Market
@@ -35,7 +37,7 @@ from binance_lake.realtime.connection import ConnectionState, StreamConnection
 from binance_lake.realtime.events import StreamEvent, parse_message
 from binance_lake.realtime.repair import RestRepair
 from binance_lake.realtime.request import StreamRequest
-from binance_lake.realtime.segments import SegmentWriter, compact, last_stored
+from binance_lake.realtime.segments import Compaction, SegmentWriter, compact, last_stored, pending_segments
 from binance_lake.storage.database import LakeDatabase, WriterLock
 
 Log = Callable[[dict[str, object]], None]
@@ -45,6 +47,7 @@ AHEAD_LIMIT = 10_000
 REPAIRED = ("klines", "aggTrades")
 HOLD_LIMIT = 10
 FINAL_REPAIR_SECONDS = 30.0
+LOCK_POLL_SECONDS = 0.2
 
 
 @dataclass
@@ -63,6 +66,7 @@ class CollectorStats:
     rows_flushed: int = 0
     segments: int = 0
     rows_compacted: int = 0
+    compactions_deferred: int = 0  # bursts that found the writer lock held (a sync) and waited for the next
     dropped_events: int = 0
     redis: str = "off"
     connections: list[ConnectionState] = field(default_factory=list)
@@ -139,7 +143,6 @@ class Collector:
         return self.settings.fstream_url if self.request.market is Market.UM else self.settings.dstream_url
 
     async def __aenter__(self) -> Collector:
-        self._lock.acquire()
         try:
             await self._start()
         except BaseException:
@@ -148,8 +151,8 @@ class Collector:
         return self
 
     async def _start(self) -> None:
-        leftover = await asyncio.to_thread(compact, self.root, self.database, self.upstream_ref)
-        if leftover.segments:
+        leftover = await self.compact()
+        if leftover is not None and leftover.segments:
             self.log({"event": "compacted_leftovers", "segments": leftover.segments, "rows": leftover.rows})
         self._session = aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=60, sock_connect=10))
         self._repair = RestRepair(MarketRestClient(self._session, self.settings))
@@ -251,7 +254,12 @@ class Collector:
                 # with the hole in front.
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(self._repair_holes(list(self._holes)), FINAL_REPAIR_SECONDS)
-            await self.flush(compact_too=True)
+            await self.flush()
+            deadline = self.clock() + self.options.final_compact_wait
+            while await self.compact() is None and self.clock() < deadline:  # noqa: ASYNC110 - a flock: no event
+                await asyncio.sleep(LOCK_POLL_SECONDS)
+            if self.writer.segments and pending_segments(self.root):
+                self.log({"event": "segments_left", "reason": "another process held the writer lock"})
         finally:
             if self.redis is not None:
                 await self.redis.drain()
@@ -259,7 +267,6 @@ class Collector:
                     await self.redis.close()
             if self._session is not None:
                 await self._session.close()
-            self._lock.release()
             self.log(
                 {
                     "event": "stopped",
@@ -416,8 +423,28 @@ class Collector:
                 self.stats.flush_latency_ms.append((time.time() - started) * 1000)
                 del self.stats.flush_latency_ms[:-1000]  # the recent ones: bounded memory on a long run
             if compact_too:
-                result = await asyncio.to_thread(compact, self.root, self.database, self.upstream_ref)
-                self.stats.rows_compacted += result.rows
+                await self.compact()
+
+    async def compact(self) -> Compaction | None:
+        """One compaction burst under the writer lock; None when another writer holds it (deferred)."""
+        result = await asyncio.to_thread(self._compact_locked)
+        if result is None:
+            self.stats.compactions_deferred += 1
+            if self.stats.compactions_deferred == 1:
+                self.log({"event": "compaction_deferred", "reason": "another process is writing the lake"})
+            return None
+        self.stats.rows_compacted += result.rows
+        return result
+
+    def _compact_locked(self) -> Compaction | None:
+        try:
+            self._lock.acquire()
+        except LakeLocked:
+            return None
+        try:
+            return compact(self.root, self.database, self.upstream_ref)
+        finally:
+            self._lock.release()
 
     async def _flush_early(self) -> None:
         try:
@@ -434,12 +461,15 @@ class Collector:
                 await asyncio.wait_for(self._stop.wait(), self.options.flush_interval)
             if self._stop.is_set():
                 return
-            due = self.clock() - last_compact >= self.options.compact_interval
             try:
-                await self.flush(compact_too=due)
+                await self.flush()
+                # A burst that found the lock held (a sync) is tried again at the next flush.
+                if (
+                    self.clock() - last_compact >= self.options.compact_interval
+                    and await self.compact() is not None
+                ):
+                    last_compact = self.clock()
             except BinanceLakeError as error:
                 self.log({"event": "flush_failed", "reason": str(error)})
-            if due:
-                last_compact = self.clock()
             if self.redis is not None:
                 self.stats.redis = self.redis.state

@@ -43,6 +43,9 @@ class StreamOptions:
     backoff_max: float = 30.0
     redis_ttl: float = 86_400.0
     """Seconds a Redis latest-value hash lives after its last update."""
+    final_compact_wait: float = 10.0
+    """At the end, seconds the last compaction waits for another writer (a sync) to let the writer lock go;
+    after that the segments stay on disk and the next run compacts them at its start."""
     queue_size: int = 10_000
     """Events kept for a slow `async for` consumer before the oldest are dropped (and counted)."""
 
