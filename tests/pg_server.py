@@ -9,6 +9,7 @@ user (the server refuses to run as root; its directories must be owned by it), t
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import importlib.util
 import os
 import shutil
@@ -41,9 +42,48 @@ def available() -> bool:
     return (BIN / "initdb").exists() and (BIN / "pg_ctl").exists()
 
 
+@dataclasses.dataclass
+class Cluster:
+    """A running throw-away cluster that a test may stop and start again (same port and DSN)."""
+
+    data: Path
+    log: Path
+    options: str
+    dsn: str
+
+    def start(self) -> None:
+        started = subprocess.run(
+            _as_postgres(
+                str(BIN / "pg_ctl"),
+                "-D",
+                str(self.data),
+                "-l",
+                str(self.log),
+                "-w",
+                "-o",
+                self.options,
+                "start",
+            ),
+            capture_output=True,
+            text=True,
+            check=False,
+        )
+        if started.returncode != 0:
+            raise RuntimeError(
+                f"pg_ctl start failed: {started.stderr} {self.log.read_text() if self.log.exists() else ''}"
+            )
+
+    def stop(self) -> None:
+        subprocess.run(
+            _as_postgres(str(BIN / "pg_ctl"), "-D", str(self.data), "-m", "fast", "-w", "stop"),
+            capture_output=True,
+            check=False,
+        )
+
+
 @contextlib.contextmanager
-def running_postgres() -> Iterator[str]:
-    """Start a throw-away cluster; yield the DSN of its `postgres` database; stop and delete it."""
+def postgres_cluster() -> Iterator[Cluster]:
+    """Start a throw-away cluster; yield it (its DSN names the `postgres` database); stop and delete it."""
     # Not under pytest's tmp dir: /tmp/pytest-of-root is private to root, and postgres must reach its dirs.
     base = Path(tempfile.mkdtemp(prefix="bl-pg-", dir="/tmp"))
     data, sockets, log = base / "data", base / "sock", base / "server.log"
@@ -74,26 +114,21 @@ def running_postgres() -> Iterator[str]:
         port = _free_port()
         # A throw-away cluster: no fsync (what a test or benchmark measures is our side, not the disk's).
         options = f"-k {sockets} -p {port} -c listen_addresses=127.0.0.1 -c fsync=off -c full_page_writes=off"
-        start = subprocess.run(
-            _as_postgres(str(BIN / "pg_ctl"), "-D", str(data), "-l", str(log), "-w", "-o", options, "start"),
-            capture_output=True,
-            text=True,
-            check=False,
-        )
-        if start.returncode != 0:
-            raise RuntimeError(
-                f"pg_ctl start failed: {start.stderr} {log.read_text() if log.exists() else ''}"
-            )
+        cluster = Cluster(data, log, options, f"postgresql://postgres@127.0.0.1:{port}/postgres")
+        cluster.start()
         try:
-            yield f"postgresql://postgres@127.0.0.1:{port}/postgres"
+            yield cluster
         finally:
-            subprocess.run(
-                _as_postgres(str(BIN / "pg_ctl"), "-D", str(data), "-m", "fast", "-w", "stop"),
-                capture_output=True,
-                check=False,
-            )
+            cluster.stop()
     finally:
         shutil.rmtree(base, ignore_errors=True)
+
+
+@contextlib.contextmanager
+def running_postgres() -> Iterator[str]:
+    """Start a throw-away cluster; yield the DSN of its `postgres` database; stop and delete it."""
+    with postgres_cluster() as cluster:
+        yield cluster.dsn
 
 
 @pytest.fixture(scope="session")

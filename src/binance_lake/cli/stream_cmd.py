@@ -43,6 +43,7 @@ def render_stats(stats: CollectorStats, now: float) -> Group:
         f"{stats.messages_per_second(now):.0f} msg/s · {stats.events} events · {stats.reconnects} reconnects · "
         f"{stats.repaired_gaps} gaps repaired ({stats.repaired_rows} rows) · {stats.rows_flushed} rows flushed "
         f"in {stats.segments} segments · {stats.rows_compacted} compacted · redis {stats.redis}"
+        + "".join(f" · {name} {state}" for name, state in stats.sinks.items())
     )
     connections = Table("conn", "streams", "state", "messages", "reconnects", "last reason", box=None)
     for c in stats.connections[:20]:
@@ -63,6 +64,7 @@ def _summary(stats: CollectorStats, seconds: float) -> dict[str, Any]:
         "reconnects": stats.reconnects, "repaired_gaps": stats.repaired_gaps, "repaired_rows": stats.repaired_rows,
         "repair_failures": stats.repair_failures, "rows_flushed": stats.rows_flushed,
         "rows_compacted": stats.rows_compacted, "dropped_events": stats.dropped_events, "redis": stats.redis,
+        "postgres": stats.sinks.get("postgres", "off"), "compactions_deferred": stats.compactions_deferred,
     }  # fmt: skip
 
 
@@ -112,6 +114,12 @@ def stream_command(
     redis: str | None = typer.Option(
         None, "--redis", help="Keep latest values in Redis (redis://HOST:PORT/DB)."
     ),
+    postgres: str | None = typer.Option(
+        None,
+        "--postgres",
+        "--dsn",
+        help="Also write flushed rows into PostgreSQL (postgresql://USER@HOST/DB).",
+    ),
     duration: str | None = typer.Option(None, "--for", help="Stop after this long (90s, 15m, 2h, 1d)."),
     json_log: Path | None = typer.Option(None, "--json-log", help="Append one JSON line per notable event."),
     flush_interval: float = typer.Option(
@@ -151,7 +159,7 @@ def stream_command(
     lake = Lake(settings=settings)
     collector = lake.stream(
         symbols or "", channels, market=market, all_symbols=all_symbols,
-        all_liquidations=all_liquidations, redis=redis, options=options, log=log,
+        all_liquidations=all_liquidations, redis=redis, postgres=postgres, options=options, log=log,
     )  # fmt: skip
     started = time.monotonic()
     status = LiveStatus(lake.root, "stream")

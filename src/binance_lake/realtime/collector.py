@@ -20,7 +20,7 @@ import random
 import time
 import uuid
 from collections import deque
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import dataclass, field
 from types import TracebackType
 from typing import Any
@@ -35,6 +35,7 @@ from binance_lake.core.settings import Settings
 from binance_lake.core.vocabulary import Market
 from binance_lake.realtime.connection import ConnectionState, StreamConnection
 from binance_lake.realtime.events import StreamEvent, parse_message
+from binance_lake.realtime.live_sink import LiveSink, RowSink
 from binance_lake.realtime.repair import RestRepair
 from binance_lake.realtime.request import StreamRequest
 from binance_lake.realtime.segments import Compaction, SegmentWriter, compact, last_stored, pending_segments
@@ -69,6 +70,7 @@ class CollectorStats:
     compactions_deferred: int = 0  # bursts that found the writer lock held (a sync) and waited for the next
     dropped_events: int = 0
     redis: str = "off"
+    sinks: dict[str, str] = field(default_factory=dict)  # row sink (postgres) → its state
     connections: list[ConnectionState] = field(default_factory=list)
     last_event: dict[str, float] = field(default_factory=dict)
     flush_latency_ms: list[float] = field(default_factory=list)  # the last 1000 flushes' durations
@@ -100,6 +102,7 @@ class Collector:
         log: Log | None = None,
         clock: Callable[[], float] = time.monotonic,
         session_id: str | None = None,
+        row_sinks: Sequence[RowSink] = (),
     ) -> None:
         self.settings = settings
         self.request = request
@@ -127,6 +130,8 @@ class Collector:
         self._flush_lock = asyncio.Lock()
         self._early: asyncio.Task[None] | None = None
         self.redis: Any = None
+        # Sinks fed each flush's rows (PostgreSQL: `stream --postgres`); they survive their outages.
+        self.live_sinks = [LiveSink(sink, log=self.log) for sink in row_sinks]
         self.symbols: tuple[str, ...] = request.symbols
         self._rng = random.Random()
 
@@ -171,6 +176,9 @@ class Collector:
                 log=self.log,
             )
             self._tasks.append(asyncio.create_task(self.redis.run(self._stop)))
+        for live in self.live_sinks:
+            self._tasks.append(asyncio.create_task(live.run(self._stop)))
+            self.stats.sinks[live.name] = live.state
         size = self.options.max_streams
         for index, start in enumerate(range(0, len(names), size)):
             state = ConnectionState(index, names[start : start + size])
@@ -261,6 +269,9 @@ class Collector:
             if self.writer.segments and pending_segments(self.root):
                 self.log({"event": "segments_left", "reason": "another process held the writer lock"})
         finally:
+            for live in self.live_sinks:
+                await live.drain()
+                self.stats.sinks[live.name] = live.state
             if self.redis is not None:
                 await self.redis.drain()
                 with contextlib.suppress(Exception):
@@ -422,6 +433,8 @@ class Collector:
                 self.stats.segments = self.writer.segments
                 self.stats.flush_latency_ms.append((time.time() - started) * 1000)
                 del self.stats.flush_latency_ms[:-1000]  # the recent ones: bounded memory on a long run
+                for live in self.live_sinks:  # durable in the lake first, then handed on
+                    live.offer(pending)
             if compact_too:
                 await self.compact()
 
@@ -473,3 +486,5 @@ class Collector:
                 self.log({"event": "flush_failed", "reason": str(error)})
             if self.redis is not None:
                 self.stats.redis = self.redis.state
+            for live in self.live_sinks:
+                self.stats.sinks[live.name] = live.state
