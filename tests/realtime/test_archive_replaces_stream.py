@@ -15,6 +15,7 @@ from binance_lake.realtime.request import StreamOptions, build_request
 from binance_lake.sim.server import SimServer
 from binance_lake.storage.database import LakeDatabase
 from binance_lake.storage.provenance import held_days
+from binance_lake.storage.reconciliation import reconciliations
 from tests.realtime.truth import fast_universe, stored
 
 
@@ -48,3 +49,33 @@ def test_the_archive_day_replaces_the_streamed_rows(tmp_path: Path) -> None:
         bars = stored(tmp_path, "klines", "BTCUSDT", "1m")
         truth = server.universe.day_table(Market.UM, "klines", "BTCUSDT", Interval.M1, day)
         assert bars.equals(truth), "the whole archive day, the stream's rows replaced"
+
+
+def test_an_update_records_the_stream_day_the_archive_replaced(tmp_path: Path) -> None:
+    with SimServer(fast_universe(("BTCUSDT",)), stream_speed=120) as server:
+        day = server.universe.clock.now().date()
+        request = build_request("um", ["BTCUSDT"], "kline_1m", options=StreamOptions(flush_interval=0.3))
+
+        async def run() -> Collector:
+            async with Collector(server.settings(tmp_path), request) as collector:
+                await collector.run_for(3.0)
+            return collector
+
+        collector = asyncio.run(run())
+        streamed = stored(tmp_path, "klines", "BTCUSDT", "1m").num_rows
+        assert streamed > 0
+        server.streams.speed = 0
+        server.universe.clock.set(dt.datetime.combine(day + dt.timedelta(days=2), dt.time(12), tzinfo=dt.UTC))
+        lake = Lake(settings=server.settings(tmp_path))
+        lake.update(datasets="klines", intervals="1m", symbols=["BTCUSDT"], days_back=3)
+        assert _sources(tmp_path, day) == {Provenance.ARCHIVE_DAILY}
+        with LakeDatabase(tmp_path).connect(read_only=True) as connection:
+            records = [r for r in reconciliations(connection) if r.day == day]
+            refs = connection.execute(
+                "SELECT rest_ref, archive_ref FROM rest_reconciliations WHERE day = ?", [day]
+            ).fetchall()
+        assert len(records) == 1
+        record = records[0]
+        assert record.provenance is Provenance.STREAM
+        assert (record.rest_rows, record.archive_rows, record.differing_rows) == (streamed, 1440, 0)
+        assert refs[0][0] == collector.upstream_ref and refs[0][1].endswith(f"BTCUSDT-1m-{day}.zip")

@@ -1,10 +1,10 @@
-"""Provisional → archive: what the REST rows of a day were before the archive replaced them, and how they
-differed.
+"""Provisional → archive: what the REST or stream rows of a day were before the archive replaced them, and how
+they differed.
 
-Before an update's archive sync, `provisional_days` keeps the stored rows of every REST-provisional day of the
-chosen series (a few days each, in memory). The sync replaces a day whose archive file is now published (its
+Before an update's archive sync, `provisional_days` keeps the stored rows of every provisional day — from REST
+or from a stream collector (`PROVISIONAL`) — of the chosen series (a few days each, in memory). The sync replaces a day whose archive file is now published (its
 ingest replaces the days a file covers). `reconcile` then compares each kept day with what the lake holds now:
-a day whose provenance became archive gets a `Reconciliation` (rows on one side only or with any value
+a day whose provenance became archive gets a `Reconciliation` with the provisional side's provenance (rows on one side only or with any value
 different, and the columns that differed), recorded in `rest_reconciliations` (storage/reconciliation.py); a
 day still provisional although the catalog lists an archive file for it is returned as `overdue`, so it is
 reported, never silently kept.
@@ -32,17 +32,20 @@ from binance_lake.storage.provenance import HeldDay, held_days
 from binance_lake.storage.reconciliation import Reconciliation
 
 _EVER = (dt.date(1970, 1, 1), dt.date(9999, 12, 31))
+PROVISIONAL = frozenset({Provenance.REST, Provenance.STREAM})
+ARCHIVE = frozenset({Provenance.ARCHIVE_DAILY, Provenance.ARCHIVE_MONTHLY})
 
 
 @dataclass(frozen=True)
 class Provisional:
-    """A REST day as stored before the archive sync."""
+    """A provisional (REST or stream) day as stored before the archive sync."""
 
     series: SeriesKey
     partition: Partition
     day: dt.date
     ref: str
     rows: pa.Table
+    source: Provenance = Provenance.REST
 
 
 def _day_rows(root: Path, partition: Partition, day: dt.date) -> pa.Table:
@@ -69,16 +72,15 @@ def _held(connection: Connection, series: SeriesKey) -> list[HeldDay]:
 
 
 def provisional_days(connection: Connection, root: Path, series: Iterable[SeriesKey]) -> list[Provisional]:
-    """Every REST-provisional day of `series` with its stored rows."""
+    """Every provisional (REST or stream) day of `series` with its stored rows."""
     found: list[Provisional] = []
     for key in series:
         for held in _held(connection, key):
-            if held.source is not Provenance.REST:
+            if held.source not in PROVISIONAL:
                 continue
             partition = partition_for_day(key.dataset, key.market, key.interval, key.symbol, held.day)
-            found.append(
-                Provisional(key, partition, held.day, held.upstream_ref, _day_rows(root, partition, held.day))
-            )
+            rows = _day_rows(root, partition, held.day)
+            found.append(Provisional(key, partition, held.day, held.upstream_ref, rows, held.source))
     return found
 
 
@@ -113,14 +115,14 @@ def compare(rest: pa.Table, archive: pa.Table, key: Sequence[str]) -> tuple[int,
 @dataclass(frozen=True)
 class Outcome:
     reconciled: tuple[Reconciliation, ...]
-    overdue: tuple[Provisional, ...]  # still REST although the archive lists a file for the day
+    overdue: tuple[Provisional, ...]  # still provisional although the archive lists a file for the day
 
 
 def reconcile(
     connection: Connection, root: Path, kept: Sequence[Provisional], archived: set[tuple[SeriesKey, dt.date]]
 ) -> Outcome:
     """Compare each kept provisional day with what the lake holds now. `archived` is the (series, day)s the
-    catalog lists an archive file for (a day still REST among them is overdue)."""
+    catalog lists an archive file for (a day still provisional among them is overdue)."""
     reconciled: list[Reconciliation] = []
     overdue: list[Provisional] = []
     by_series: dict[SeriesKey, dict[dt.date, HeldDay]] = {}
@@ -128,7 +130,8 @@ def reconcile(
         if item.series not in by_series:
             by_series[item.series] = {h.day: h for h in _held(connection, item.series)}
         now = by_series[item.series].get(item.day)
-        if now is None or now.source is Provenance.REST:
+        # Only the archive reconciles: a REST day a stream compaction touched (or the reverse) is still provisional.
+        if now is None or now.source not in ARCHIVE:
             if (item.series, item.day) in archived:
                 overdue.append(item)
             continue
@@ -147,6 +150,7 @@ def reconcile(
                 archive_rows.num_rows,
                 count,
                 columns,
+                item.source,
             )
         )
     return Outcome(tuple(reconciled), tuple(overdue))

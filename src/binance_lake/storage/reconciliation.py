@@ -1,7 +1,9 @@
-"""The record of REST-provisional days replaced by the archive: the owner of `rest_reconciliations`.
+"""The record of provisional days replaced by the archive: the owner of `rest_reconciliations`.
 
-When the archive publishes a day the lake held from REST, the next update replaces the REST rows with the
-archive's and records one row here per (partition, day): both upstream references, the rows each side had,
+When the archive publishes a day the lake held from REST or from a stream (`provenance` says which; the
+column's name `rest_ref` / `rest_rows` is the provisional side's, kept for old readers), the next update
+replaces the provisional rows with the archive's and records one row here per (partition, day): both upstream
+references, the rows each side had,
 how many rows differed (present on one side only, or with any value different) and which columns differed.
 A day that matched exactly is recorded too (`differing_rows` 0), so "reconciled" is never a guess.
 """
@@ -16,6 +18,7 @@ from typing import Any
 import pyarrow as pa
 
 from binance_lake.core.partitions import Partition
+from binance_lake.core.provenance import Provenance
 from binance_lake.storage.database import Connection
 from binance_lake.storage.provenance import series_columns
 
@@ -32,6 +35,7 @@ class Reconciliation:
     archive_rows: int
     differing_rows: int
     columns: tuple[str, ...]
+    provenance: Provenance = Provenance.REST  # what the archive replaced: rest or stream
 
     @property
     def path(self) -> str:
@@ -52,6 +56,7 @@ _FIELDS: list[pa.Field[Any]] = [
     pa.field("differing_rows", pa.int64()),
     pa.field("columns", pa.list_(pa.string())),
     pa.field("reconciled_at", pa.timestamp("us", tz="UTC")),
+    pa.field("provenance", pa.string()),
 ]
 _SCHEMA = pa.schema(_FIELDS)
 
@@ -73,6 +78,7 @@ def record_reconciliations(
             "differing_rows": r.differing_rows,
             "columns": list(r.columns),
             "reconciled_at": when,
+            "provenance": r.provenance.value,
         }
         for r in records
     ]
@@ -96,6 +102,7 @@ class RecordedReconciliation:
     archive_rows: int
     differing_rows: int
     columns: tuple[str, ...]
+    provenance: Provenance = Provenance.REST
 
 
 def reconciliations(
@@ -103,9 +110,12 @@ def reconciliations(
 ) -> list[RecordedReconciliation]:
     """Every recorded reconciliation (of `paths` when given), oldest first."""
     sql = (
-        'SELECT path, day, rest_rows, archive_rows, differing_rows, "columns" FROM rest_reconciliations'
+        'SELECT path, day, rest_rows, archive_rows, differing_rows, "columns", provenance FROM rest_reconciliations'
         + ("" if paths is None else " WHERE list_contains(?, path)")
         + " ORDER BY reconciled_at, path, day"
     )
     rows = connection.execute(sql, [] if paths is None else [list(paths)]).fetchall()
-    return [RecordedReconciliation(p, d, int(r), int(a), int(n), tuple(c)) for p, d, r, a, n, c in rows]
+    return [
+        RecordedReconciliation(p, d, int(r), int(a), int(n), tuple(c), Provenance(v or "rest"))
+        for p, d, r, a, n, c, v in rows
+    ]

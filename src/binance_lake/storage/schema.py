@@ -512,6 +512,11 @@ MIGRATIONS: tuple[Migration, ...] = (
         ),
     ),
     Migration(7, "quality_runs, quality_findings, quality_gaps: what `check` found, per run", QUALITY_TABLES),
+    Migration(
+        8,
+        "rest_reconciliations.provenance: what the archive replaced, rest or stream (rows before: rest)",
+        ("ALTER TABLE rest_reconciliations ADD COLUMN IF NOT EXISTS provenance VARCHAR DEFAULT 'rest'",),
+    ),
 )
 SCHEMA_VERSION = MIGRATIONS[-1].version
 # The oldest version read-only readers accept as it is (they cannot migrate). Every migration so far only adds
