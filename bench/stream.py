@@ -7,7 +7,8 @@ streams (one connection), 250 for 1000 (five connections) — with Redis when `r
 private one on a free port). After `--warmup` seconds (the simulator generates each symbol's day on first use)
 it measures `--seconds`: events/s, this process's CPU share and peak RSS, and the latency from `E` to durable
 in a flushed segment (the flush interval is 1 s) and to Redis, p50/p99, beside the latency to its arrival here
-(which includes the simulator's own lag when it cannot keep up).
+(which includes the simulator's own lag when it cannot keep up); and, to separate the collector from the
+simulator, the same two latencies counted from the event's arrival in this process (aggTrades for disk).
 
     .venv/bin/python bench/stream.py [--seconds 20] [--warmup 15] [--streams 200,1000]
 """
@@ -80,55 +81,98 @@ def _percentiles(values: list[float]) -> str:
     return f"{p50:.0f} / {p99:.0f}"
 
 
+class Probe:
+    """Times events through the collector: wraps its segment write, its parser and its Redis sink."""
+
+    def __init__(self) -> None:
+        self.measuring = False
+        self.disk: list[float] = []  # E → durable
+        self.disk_local: list[float] = []  # arrival here → durable (aggTrades)
+        self.received: list[float] = []  # E → arrival here
+        self.redis_local: list[float] = []  # arrival here → in Redis
+        self._arrived: dict[int, float] = {}  # aggTrade id → arrival here (ms)
+        self._latest: dict[str, float] = {}  # Redis key → arrival of its latest event
+
+    def install(self, collector: Collector) -> None:
+        write, parse = collector.writer.write, collector_module.parse_message
+
+        def timed_write(pending: Any) -> int:
+            rows = write(pending)
+            now_ms = time.time() * 1000
+            for series, batch in pending.items() if self.measuring else ():
+                column = TIME_COLUMNS.get(series.dataset)
+                if column is not None:
+                    self.disk.extend(now_ms - r[column].timestamp() * 1000 for r in batch)
+                if series.dataset == "aggTrades":
+                    self.disk_local.extend(
+                        now_ms - self._arrived.pop(r["agg_trade_id"], now_ms) for r in batch
+                    )
+            return rows
+
+        def timed_parse(text: str | bytes) -> Any:
+            event = parse(text)
+            if event is not None and self.measuring:
+                now_ms = time.time() * 1000
+                self.received.append(now_ms - event.event_time)
+                if event.kind == "aggTrade":
+                    self._arrived[int(event.data["a"])] = now_ms
+            return event
+
+        collector.writer.write = timed_write  # type: ignore[method-assign]
+        collector_module.parse_message = timed_parse  # type: ignore[assignment]
+
+    def install_redis(self, collector: Collector) -> None:
+        # Each Redis write's keys timed from when their latest event arrived here (not from its E).
+        sink = collector.redis
+        offer, write_pipe = sink.offer, sink._write
+
+        def timed_offer(event: Any) -> None:
+            offer(event)
+            self._latest[f"binance-lake:um:{event.symbol}"] = time.time() * 1000
+
+        async def timed_write_pipe(pending: Any, times: Any) -> None:
+            sent = [self._latest.get(key) for key in pending]
+            await write_pipe(pending, times)
+            now_ms = time.time() * 1000
+            if self.measuring:
+                self.redis_local.extend(now_ms - t for t in sent if t is not None)
+
+        sink.offer, sink._write = timed_offer, timed_write_pipe
+
+
 async def _measure(
     settings: Settings, symbols: list[str], redis_url: str | None, warmup: float, seconds: float
 ) -> dict[str, Any]:
     options = StreamOptions(flush_interval=1.0, compact_interval=3600, silence_timeout=60)
     request = build_request("um", symbols, CHANNELS, redis_url=redis_url, options=options)
     collector = Collector(settings, request)
-    disk: list[float] = []
-    write = collector.writer.write
-
-    def timed_write(pending: Any) -> int:
-        rows = write(pending)
-        now_ms = time.time() * 1000
-        for series, batch in pending.items():
-            column = TIME_COLUMNS.get(series.dataset)
-            if column is not None and measuring:
-                disk.extend(now_ms - r[column].timestamp() * 1000 for r in batch)
-        return rows
-
-    collector.writer.write = timed_write  # type: ignore[method-assign]
-    received: list[float] = []
-    parse = collector_module.parse_message
-
-    def timed_parse(text: str | bytes) -> Any:
-        event = parse(text)
-        if event is not None and measuring:
-            received.append(time.time() * 1000 - event.event_time)
-        return event
-
-    collector_module.parse_message = timed_parse  # type: ignore[assignment]
-    measuring = False
+    probe = Probe()
+    probe.install(collector)
     async with collector:
+        if collector.redis is not None:
+            probe.install_redis(collector)
         await collector.run_for(warmup)
         await asyncio.to_thread(_align_clock, settings.archive_url)
         await collector.run_for(1.0)
         if collector.redis is not None:
             collector.redis.latencies_ms.clear()
+        collector.stats.flush_latency_ms.clear()
         events0, cpu0, wall0 = collector.stats.events, time.process_time(), time.monotonic()
-        measuring = True
+        probe.measuring = True
         await collector.run_for(seconds)
         events1, cpu1, wall1 = collector.stats.events, time.process_time(), time.monotonic()
-        measuring = False
+        probe.measuring = False
         redis_latency = list(collector.redis.latencies_ms) if collector.redis is not None else []
+        flushes = list(collector.stats.flush_latency_ms)
         connections = len(collector.stats.connections)
         reconnects = collector.stats.reconnects
     rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     return {
         "streams": collector.stats.streams, "connections": connections, "reconnects": reconnects,
         "events_per_s": (events1 - events0) / (wall1 - wall0), "cpu": (cpu1 - cpu0) / (wall1 - wall0),
-        "rss_mb": rss, "received": _percentiles(received), "disk": _percentiles(disk), "redis": _percentiles(redis_latency),
+        "rss_mb": rss, "received": _percentiles(probe.received), "disk": _percentiles(probe.disk),
+        "redis": _percentiles(redis_latency), "disk_local": _percentiles(probe.disk_local),
+        "redis_local": _percentiles(probe.redis_local), "flush": _percentiles(flushes),
     }  # fmt: skip
 
 
@@ -168,11 +212,11 @@ def main() -> None:
         server.wait(10)
     print(f"machine: {platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}, "
           f"load average {os.getloadavg()[0]:.1f}; measured {args.seconds:g} s after {args.warmup:g} s warm-up")  # fmt: skip
-    print("| streams | connections | events/s | collector CPU | peak RSS | E → received p50/p99 ms | E → durable p50/p99 ms | E → Redis p50/p99 ms | reconnects |")  # fmt: skip
-    print("|---|---|---|---|---|---|---|---|---|")
+    print("| streams | connections | events/s | collector CPU | peak RSS | E → received p50/p99 ms | E → durable p50/p99 ms | E → Redis p50/p99 ms | received → durable p50/p99 ms | received → Redis p50/p99 ms | segment write p50/p99 ms | reconnects |")  # fmt: skip
+    print("|---|---|---|---|---|---|---|---|---|---|---|---|")
     for r in rows:
         print(f"| {r['streams']} | {r['connections']} | {r['events_per_s']:.0f} | {r['cpu']:.0%} | {r['rss_mb']:.0f} MB "
-              f"| {r['received']} | {r['disk']} | {r['redis']} | {r['reconnects']} |")  # fmt: skip
+              f"| {r['received']} | {r['disk']} | {r['redis']} | {r['disk_local']} | {r['redis_local']} | {r['flush']} | {r['reconnects']} |")  # fmt: skip
 
 
 if __name__ == "__main__":

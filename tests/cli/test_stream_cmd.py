@@ -9,7 +9,10 @@ import pytest
 
 from binance_lake.sim.server import SimServer
 from tests.cli.runner import assert_one_sentence, run_cli
+from tests.pg_server import pg_dsn, pg_server
 from tests.realtime.truth import fast_universe
+
+__all__ = ["pg_dsn", "pg_server"]
 
 
 def test_a_run_prints_its_summary_and_logs_json_lines(tmp_path: Path) -> None:
@@ -27,6 +30,47 @@ def test_a_run_prints_its_summary_and_logs_json_lines(tmp_path: Path) -> None:
         events = [json.loads(line)["event"] for line in log.read_text().splitlines()]
         assert events[0] == "started" and "connected" in events and events[-1] == "stopped"
         assert list((tmp_path / "lake" / "tables" / "markPrice").rglob("*.parquet"))
+
+
+def _closed_port() -> int:
+    import socket
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+def test_postgres_away_from_the_start_the_stream_still_stores_and_says_so_once(tmp_path: Path) -> None:
+    pytest.importorskip("psycopg")
+    with SimServer(fast_universe(("BTCUSDT",)), stream_speed=600) as server:
+        log = tmp_path / "log.jsonl"
+        result = run_cli(
+            "stream", "--symbols", "BTCUSDT", "--channels", "kline_1m", "--for", "3s", "--json-log", str(log),
+            "--flush-interval", "0.3", "--root", str(tmp_path / "lake"), "--format", "json",
+            "--postgres", f"postgresql://postgres@127.0.0.1:{_closed_port()}/none", env=server.settings_env(),
+        )  # fmt: skip
+        assert result.returncode == 0, result.stderr
+        summary = json.loads(result.stdout)
+        assert summary["rows_compacted"] == summary["rows_flushed"] > 0
+        assert summary["postgres"].startswith("DOWN (keeping")
+        events = [json.loads(line)["event"] for line in log.read_text().splitlines()]
+        assert events.count("postgres_down") == 1 and "postgres_unwritten" in events
+
+
+def test_a_run_with_postgres_writes_the_bars(tmp_path: Path, pg_dsn: str) -> None:
+    import psycopg
+
+    with SimServer(fast_universe(("BTCUSDT",)), stream_speed=600) as server:
+        result = run_cli(
+            "stream", "--symbols", "BTCUSDT", "--channels", "kline_1m", "--for", "2s", "--flush-interval", "0.3",
+            "--root", str(tmp_path / "lake"), "--format", "json", "--dsn", pg_dsn, env=server.settings_env(),
+        )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    summary = json.loads(result.stdout)
+    assert summary["postgres"] == "up"
+    with psycopg.connect(pg_dsn) as connection:
+        held = connection.execute(b"SELECT count(*) FROM ohlcv WHERE source = 'stream'").fetchone()
+    assert held is not None and held[0] == summary["rows_flushed"] > 0
 
 
 @pytest.mark.parametrize(
