@@ -469,11 +469,15 @@ class Collector:
 
     async def _flusher(self) -> None:
         last_compact = self.clock()
+        interval = self.options.flush_interval
+        due = self.clock() + interval
         while not self._stop.is_set():
+            # On a fixed cadence (not interval + the last write's time): a row waits at most one interval.
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._stop.wait(), self.options.flush_interval)
+                await asyncio.wait_for(self._stop.wait(), max(0.0, due - self.clock()))
             if self._stop.is_set():
                 return
+            due = max(due + interval, self.clock())
             try:
                 await self.flush()
                 # A burst that found the lock held (a sync) is tried again at the next flush.
