@@ -9,7 +9,9 @@ from pathlib import Path
 
 from binance_lake import Lake
 from binance_lake.core.provenance import Provenance
+from binance_lake.core.series_key import SeriesKey
 from binance_lake.core.vocabulary import Interval, Market
+from binance_lake.engine.reconcile import provisional_days
 from binance_lake.realtime.collector import Collector
 from binance_lake.realtime.request import StreamOptions, build_request
 from binance_lake.sim.server import SimServer
@@ -54,7 +56,9 @@ def test_the_archive_day_replaces_the_streamed_rows(tmp_path: Path) -> None:
 def test_an_update_records_the_stream_day_the_archive_replaced(tmp_path: Path) -> None:
     with SimServer(fast_universe(("BTCUSDT",)), stream_speed=120) as server:
         day = server.universe.clock.now().date()
-        request = build_request("um", ["BTCUSDT"], "kline_1m", options=StreamOptions(flush_interval=0.3))
+        request = build_request(
+            "um", ["BTCUSDT"], "kline_1m,markPrice@1s", options=StreamOptions(flush_interval=0.3)
+        )
 
         async def run() -> Collector:
             async with Collector(server.settings(tmp_path), request) as collector:
@@ -64,6 +68,13 @@ def test_an_update_records_the_stream_day_the_archive_replaced(tmp_path: Path) -
         collector = asyncio.run(run())
         streamed = stored(tmp_path, "klines", "BTCUSDT", "1m").num_rows
         assert streamed > 0
+        bars = SeriesKey(Market.UM, "klines", Interval.M1, "BTCUSDT")
+        marks = SeriesKey(Market.UM, "markPrice", None, "BTCUSDT")
+        assert stored(tmp_path, "markPrice", "BTCUSDT").num_rows > 0
+        with LakeDatabase(tmp_path).connect(read_only=True) as connection:
+            kept = provisional_days(connection, tmp_path, [bars, marks])
+        # A stream-only dataset's days are never waiting for the archive.
+        assert [(k.series, k.day, k.source) for k in kept] == [(bars, day, Provenance.STREAM)]
         server.streams.speed = 0
         server.universe.clock.set(dt.datetime.combine(day + dt.timedelta(days=2), dt.time(12), tzinfo=dt.UTC))
         lake = Lake(settings=server.settings(tmp_path))

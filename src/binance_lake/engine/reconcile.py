@@ -75,8 +75,10 @@ def provisional_days(connection: Connection, root: Path, series: Iterable[Series
     """Every provisional (REST or stream) day of `series` with its stored rows."""
     found: list[Provisional] = []
     for key in series:
+        archived = get_dataset(key.dataset).in_archive
         for held in _held(connection, key):
-            if held.source not in PROVISIONAL:
+            # Stream-only datasets (markPrice, liquidations) stay stream: no archive day will replace them.
+            if held.source not in PROVISIONAL or (held.source is Provenance.STREAM and not archived):
                 continue
             partition = partition_for_day(key.dataset, key.market, key.interval, key.symbol, held.day)
             rows = _day_rows(root, partition, held.day)
