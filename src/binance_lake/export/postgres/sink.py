@@ -207,6 +207,11 @@ class PostgresSink:
             f"(time timestamptz NOT NULL, {staged}, source smallint, series integer) ON COMMIT DELETE ROWS"
         )
 
+    def prepare_extra(self, table: PgTable) -> None:
+        """Create a table outside `TABLES` (the stream's `mark_price_updates`) in this schema's layout."""
+        self._prepare_table(table, "auto")
+        self.connection.commit()
+
     def _ensure_months(self, table: PgTable, first_us: int, last_us: int) -> None:
         if table.name not in self.partitioned:
             return

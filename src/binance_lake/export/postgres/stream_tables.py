@@ -109,8 +109,7 @@ class StreamTables:
                 self.dsn, schema=self.schema, exclusive=False, connect_timeout=self.connect_timeout
             )
             try:
-                sink._prepare_table(MARK_PRICE_UPDATES, "auto")
-                sink.connection.commit()
+                sink.prepare_extra(MARK_PRICE_UPDATES)
             except Exception as error:
                 sink.close()
                 raise PostgresError(f"preparing {self.schema}.mark_price_updates failed: {error}") from None
