@@ -173,3 +173,46 @@ def test_writes_are_idempotent_and_touch_only_their_times(pg_dsn: str) -> None:
         assert pc.sum(table["count"]).as_py() == sum(r[0] for r in held)
     finally:
         sink.close()
+
+
+def _bars(minutes: list[int], symbol: str) -> pa.Table:
+    from binance_lake.core.datasets import get_dataset
+    from binance_lake.core.vocabulary import Market
+
+    schema = get_dataset("klines").schema(Market.UM)
+    times = pa.array([60_000_000 * m for m in minutes], pa.int64()).cast(pa.timestamp("us", tz="UTC"))
+    columns: dict[str, Any] = {"open_time": times, "close_time": times}
+    columns["count"] = pa.array(minutes, pa.int64())
+    for name in schema.names:
+        if name not in columns:
+            columns[name] = pa.array([float(m) for m in minutes], pa.float64())
+    table = pa.table([columns[n] for n in schema.names], schema=schema)
+    return table.append_column("symbol", pa.array([symbol] * len(minutes), pa.string()))
+
+
+@pytest.mark.slow
+def test_any_flushes_resent_in_any_order_leave_postgres_equal_to_their_union(pg_dsn: str) -> None:
+    from hypothesis import given, settings
+    from hypothesis import strategies as st
+
+    from binance_lake.export.postgres.stream_tables import StreamTables
+
+    flush = st.tuples(
+        st.sampled_from(["BTCUSDT", "ETHUSDT"]), st.lists(st.integers(0, 40), min_size=1, max_size=12)
+    )
+
+    @settings(max_examples=15, deadline=None)
+    @given(st.lists(flush, min_size=1, max_size=6), st.lists(st.integers(0, 5), max_size=4))
+    def check(flushes: list[tuple[str, list[int]]], resent: list[int]) -> None:
+        sink = StreamTables(pg_dsn, schema=f"s_{uuid.uuid4().hex[:8]}")
+        try:
+            order = [*flushes, *(flushes[i % len(flushes)] for i in resent)]
+            for symbol, minutes in order:
+                sink.write([("um", "klines", "1m", _bars(minutes, symbol))])
+            held = _rows(pg_dsn, f"SELECT symbol, trades FROM {sink.schema}.ohlcv ORDER BY symbol, time")
+            union = sorted({(symbol, m) for symbol, minutes in flushes for m in minutes})
+            assert held == union
+        finally:
+            sink.close()
+
+    check()
