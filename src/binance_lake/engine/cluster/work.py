@@ -23,6 +23,7 @@ from binance_lake.core.archive import ArchiveFile
 from binance_lake.core.errors import Stalled
 from binance_lake.core.settings import Settings
 from binance_lake.engine.archive_source import ArchiveSource
+from binance_lake.engine.cluster.spec import worker_settings
 from binance_lake.engine.executor import ExecutionReport, Executor, FileFailure
 from binance_lake.engine.ingest import Verified, group_for_ingest
 from binance_lake.engine.plan import PlannedFile
@@ -103,7 +104,8 @@ def work_items(
     keep_raw: bool = True,
     concurrency: int = 16,
 ) -> list[WorkItem]:
-    """The plan's files as work items, one per ingest group, in plan order."""
+    """The plan's files as work items, one per ingest group, in plan order, with `settings` as they pickle."""
+    settings = worker_settings(settings)
     by_key = {p.key: p for p in files}
     placeholders = [Verified(p.key, p.file, Path(p.key)) for p in files]
     items: list[WorkItem] = []
