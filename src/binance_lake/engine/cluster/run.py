@@ -33,6 +33,12 @@ from binance_lake.storage.database import LakeDatabase
 CONNECT_TIMEOUT = 20.0
 """Seconds to reach a scheduler, and to wait for its first worker."""
 MIN_WINDOW = 4
+LOCAL_HTTP: dict[str, Any] = {
+    "dashboard_address": None,
+    "scheduler_kwargs": {"dashboard_address": "127.0.0.1:0"},
+}
+"""No dashboard, and the scheduler's small HTTP server (health, metrics) on a free loopback port: left alone it
+takes port 8787, and only warns and moves when another cluster of the machine has it."""
 
 
 class ClusterError(BinanceLakeError):
@@ -60,8 +66,8 @@ async def connected(spec: ClusterSpec) -> AsyncIterator[Any]:
                     threads_per_worker=1,
                     processes=True,
                     host="127.0.0.1",
-                    dashboard_address=None,
                     asynchronous=True,
+                    **LOCAL_HTTP,
                 )
             )
             client = await stack.enter_async_context(distributed.Client(cluster, asynchronous=True))
