@@ -5,6 +5,7 @@ in the middle of an item, and within a bounded window of items in flight."""
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import signal
 import subprocess
@@ -17,9 +18,10 @@ from typing import Any
 import pandas as pd
 import pytest
 
-from binance_lake.core.errors import UsageError
+from binance_lake.core.errors import Stalled, UsageError
 from binance_lake.core.progress import Phase, ProgressEvent
 from binance_lake.engine.cluster import run as cluster_run
+from binance_lake.engine.executor import INTERRUPTED
 from binance_lake.lake import Lake
 from binance_lake.sim.server import SimServer
 from binance_lake.storage.database import LakeDatabase
@@ -212,3 +214,27 @@ def test_the_cli_runs_a_local_cluster(sim_server: SimServer, local_root: Path, t
         capture_output=True, text=True, timeout=120, check=False,
     )  # fmt: skip
     assert bad.returncode == 2 and "local:N" in bad.stderr and "Traceback" not in bad.stderr
+
+
+@pytest.mark.slow
+def test_a_stall_on_a_worker_ends_the_run_in_one_sentence_and_the_same_call_resumes(
+    make_sim: MakeSim, cluster: Any, local_root: Path, tmp_path: Path
+) -> None:
+    hung = make_sim(faults="stall=1,stall_seconds=60@*/aggTrades/*.zip")  # listings answer, tick files never
+    settings = dataclasses.replace(hung.settings(tmp_path), stall_timeout=5.0)  # loose: the machine is shared
+    with pytest.raises(Stalled, match="no answer from"):
+        Lake(settings=settings).sync(**REQUEST, cluster=cluster.scheduler_address)
+    with LakeDatabase(tmp_path).connect(read_only=True) as connection:
+        left = connection.execute(
+            "SELECT key, status, error FROM file_state WHERE status <> 'ingested' ORDER BY key"
+        ).fetchall()
+    # As in a local run: the items in flight are failed ("interrupted"), those never started still planned.
+    assert left and {status for _, status, _ in left} <= {"failed", "planned"}
+    interrupted = [key for key, _, error in left if error == INTERRUPTED]
+    assert interrupted and any("aggTrades" in key for key in interrupted)
+    # Files of other items were recorded as they arrived; the next call does the rest, the same as a local run.
+    fine = make_sim()  # the same universe, answering
+    report = Lake(settings=fine.settings(tmp_path)).sync(**REQUEST, cluster=cluster.scheduler_address)
+    assert report.ok
+    assert len(report.plan.fetch) == len(left)
+    assert_same_lake(tmp_path, local_root, fine)
