@@ -6,8 +6,11 @@ the run — the client is the only writer of lake.duckdb.
 A worker that dies mid-item is Dask's to handle: the scheduler runs the item again on another worker (up to
 its `distributed.scheduler.allowed-failures`, then the item's files are recorded as failed and the next sync
 plans them again). A run stopped from outside (Ctrl-C, a worker's stall) cancels what is in flight and
-records those files as failed ("interrupted"), as the local executor does. Progress counts an item's files,
-bytes and rows when its result arrives (`Phase.SYNC` events, the local sync's protocol).
+records those files as failed ("interrupted"), as the local executor does; a `LocalCluster` closes with the
+run (its workers stop), while a remote worker already running a cancelled item finishes its writes (Dask
+cannot stop a running task): partitions nobody records, which the next sync writes again with the same rows
+(every write is a whole file renamed into place). Progress counts an item's files, bytes and rows when its
+result arrives (`Phase.SYNC` events, the local sync's protocol).
 """
 
 from __future__ import annotations
