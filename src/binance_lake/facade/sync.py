@@ -11,6 +11,7 @@ from binance_lake.core.progress import ProgressSink, listing_apart
 from binance_lake.core.settings import Settings
 from binance_lake.core.symbols import ccxt_named
 from binance_lake.core.timerange import DateLike
+from binance_lake.engine.cluster.run import require_distributed
 from binance_lake.engine.cluster.spec import parse_cluster
 from binance_lake.engine.plan import SyncMode
 from binance_lake.engine.sync import SyncOptions, SyncReport, SyncRequest, run_sync
@@ -133,5 +134,7 @@ class SyncMethods(SymbolMethods):
             repair=repair,
             cluster=None if cluster is None else parse_cluster(cluster, self.settings, window=cluster_window),
         )
+        if options.cluster is not None and not dry_run:
+            require_distributed()
         with ccxt_named(symbols, chosen_market):
             return run_sync_stage(self.settings, self.database, request, options)

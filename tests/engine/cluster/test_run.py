@@ -234,3 +234,12 @@ def test_a_stall_on_a_worker_ends_the_run_in_one_sentence_and_the_same_call_resu
     assert report.ok
     assert len(report.plan.fetch) == len(left)
     assert_same_lake(tmp_path, local_root, fine)
+
+
+def test_without_dask_the_cluster_is_refused_before_any_work(
+    sim_server: SimServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setitem(sys.modules, "distributed", None)  # as if the extra were not installed
+    with pytest.raises(UsageError, match=r"pip install 'binance-lake\[cluster\]'"):
+        Lake(settings=sim_server.settings(tmp_path)).sync(**REQUEST, cluster="local:2")
+    assert not (tmp_path / "lake.duckdb").exists()

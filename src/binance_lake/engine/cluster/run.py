@@ -48,6 +48,11 @@ class ClusterError(BinanceLakeError):
     """The Dask cluster cannot be reached or has no workers."""
 
 
+def require_distributed() -> None:
+    """A `UsageError` now, before any listing or planning, when the `cluster` extra is not installed."""
+    _distributed()
+
+
 def _distributed() -> ModuleType:
     try:
         import distributed
