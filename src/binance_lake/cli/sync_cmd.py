@@ -203,6 +203,12 @@ def sync_command(
         "--repair",
         help="Read every held partition whole and rebuild the damaged ones (`check` names them).",
     ),
+    cluster: str | None = typer.Option(
+        None,
+        "--cluster",
+        help="Run the downloads and ingests on Dask workers: tcp://HOST:PORT (a scheduler; every worker "
+        "sees the lake root at the same path) or local:N (N worker processes here). Extra `cluster`.",
+    ),
 ) -> None:
     """Download archive files into typed Parquet: resumable, checksum-verified, parallel.
 
@@ -245,6 +251,7 @@ def sync_command(
             rebuild=rebuild,
             from_scratch=from_scratch,
             repair=repair,
+            cluster=cluster,
         )
     if fmt is not OutputFormat.TABLE:
         print_record(report.summary(), fmt)

@@ -17,10 +17,12 @@ import contextlib
 import dataclasses
 import time
 import warnings
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Protocol, Self
 
+from binance_lake.core.archive import ArchiveFile
 from binance_lake.core.errors import (
     BinanceLakeError,
     ChecksumMismatch,
@@ -106,6 +108,18 @@ def _signature(error: IntegrityError) -> str:
     return str(error)
 
 
+class Recorder(Protocol):
+    """Where the executor sends what it learns: `StateWriter` (engine/state.py) writes it to lake.duckdb; a
+    cluster worker collects it instead and returns it to the client, the only writer (engine/cluster/)."""
+
+    def submit(self, states: Iterable[FileState]) -> None: ...
+    def supersede(self, monthly: ArchiveFile) -> None: ...
+    def published(self, records: Iterable[PartitionRecord]) -> None: ...
+    def provenance(self, records: Iterable[DayRecord]) -> None: ...
+    async def __aenter__(self) -> Self: ...
+    async def __aexit__(self, *exc_info: object) -> None: ...
+
+
 @dataclass
 class _Group:
     """The files ingested together (one monthly partition, or one tick file) and how many are still due."""
@@ -116,17 +130,22 @@ class _Group:
 
 
 class Executor:
-    """Runs a plan against any `Source` (engine/source.py); the archive's is `ArchiveSource`."""
+    """Runs a plan against any `Source` (engine/source.py); the archive's is `ArchiveSource`.
+
+    `run(plan)` is the local sync: it records the plan and reads the bytes that failed before from
+    `database`, then `execute`s. A cluster worker calls `execute` itself with a `recorder` that collects
+    instead of writing (no `database`: the client alone writes lake.duckdb)."""
 
     def __init__(
         self,
         source: Source,
-        database: LakeDatabase,
+        database: LakeDatabase | None,
         root: Path,
         *,
         concurrency: int = 16,
         ingest_workers: int = 2,
         progress: ProgressSink | None = None,
+        recorder: Recorder | None = None,
     ) -> None:
         self.source = source
         self.database = database
@@ -142,7 +161,11 @@ class Executor:
         self._groups: dict[str, _Group] = {}
         self._downloaded: dict[str, FileState] = {}
         self._failed_before: dict[str, str] = {}
-        self._writer = StateWriter(database)
+        if recorder is None:
+            if database is None:
+                raise TypeError("an Executor needs a database or a recorder")
+            recorder = StateWriter(database)
+        self._writer: Recorder = recorder
 
     # -- state ----------------------------------------------------------------------------------------
 
@@ -302,25 +325,43 @@ class Executor:
 
     async def run(self, plan: Plan) -> ExecutionReport:
         started = time.monotonic()
-        self._planned = {p.key: p for p in plan.fetch}
+        self.progress.expect(len(plan.fetch), bytes_=plan.bytes)
+        self._record(*(self._state(p, FileStatus.PLANNED) for p in plan.fetch if p.reason is Reason.NEW))
+        before: dict[str, str] = {}
+        if plan.fetch and self.database is not None:
+            with self.database.connect() as connection:
+                before = failed_bytes(connection, [p.key for p in plan.fetch])
+        return await self.execute(plan.fetch, before, started=started)
+
+    async def execute(
+        self,
+        files: Sequence[PlannedFile],
+        failed_before: Mapping[str, str],
+        *,
+        started: float | None = None,
+    ) -> ExecutionReport:
+        """Fetch, verify and ingest `files` (the progress total is the caller's to set), recording through the
+        recorder; `failed_before` is the fingerprint of the bytes each key failed with in an earlier run."""
+        started = time.monotonic() if started is None else started
+        self._planned = {p.key: p for p in files}
+        self._failed_before = dict(failed_before)
         # Grouping reads only keys and files; the bytes' paths are the source's, known once fetched.
-        placeholders = [Verified(p.key, p.file, Path(p.key)) for p in plan.fetch]
+        placeholders = [Verified(p.key, p.file, Path(p.key)) for p in files]
         for target, members in group_for_ingest(placeholders).items():
             group = _Group(target, waiting=len(members))
             for member in members:
                 self._groups[member.key] = group
-        self.progress.expect(len(plan.fetch), bytes_=plan.bytes)
-        self._record(*(self._state(p, FileStatus.PLANNED) for p in plan.fetch if p.reason is Reason.NEW))
-        if plan.fetch:
-            with self.database.connect() as connection:
-                self._failed_before = failed_bytes(connection, [p.key for p in plan.fetch])
         async with self._writer, asyncio.TaskGroup() as tasks:
-            for planned in plan.fetch:
+            for planned in files:
                 tasks.create_task(self._one(planned))
+        return self.report(time.monotonic() - started)
+
+    def report(self, seconds: float) -> ExecutionReport:
+        """What the executor did so far (a cancelled `execute` still has its failures here)."""
         return ExecutionReport(
             ingested=self._ingested,
             rows=self.progress.event.rows,
             bytes=self._bytes,
             failures=tuple(sorted(self._failures, key=lambda f: f.key)),
-            seconds=time.monotonic() - started,
+            seconds=seconds,
         )

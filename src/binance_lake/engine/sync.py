@@ -36,6 +36,8 @@ from binance_lake.core.symbols import pair_of
 from binance_lake.core.timerange import month_end, month_start
 from binance_lake.core.vocabulary import Cadence, Interval, Market, intervals_for
 from binance_lake.engine.archive_source import RAW_DIR, ArchiveSource
+from binance_lake.engine.cluster.run import ClusterExecutor
+from binance_lake.engine.cluster.spec import ClusterSpec
 from binance_lake.engine.executor import ExecutionReport, Executor
 from binance_lake.engine.plan import CatalogFile, Plan, SyncMode, plan_rebuild, plan_sync
 from binance_lake.engine.state import FileStatus, RecordedFile, finish_run, recorded, start_run
@@ -96,7 +98,8 @@ class SyncOptions:
     what the plan starts from (`engine.plan.SyncMode`: resume, from scratch, or rebuild from the kept raw zips,
     which lists and downloads nothing); `repair` reads every held partition of the request whole (not only a
     stat) and rebuilds the damaged ones. `progress` receives the refresh's `Phase.LISTING` events, then the
-    `Phase.SYNC` events of the downloads."""
+    `Phase.SYNC` events of the downloads. `cluster` runs the downloads and ingests on Dask workers
+    (engine/cluster/; the plan and every record stay here)."""
 
     mode: SyncMode = SyncMode.RESUME
     refresh: bool = True
@@ -106,6 +109,7 @@ class SyncOptions:
     retry_quarantined: bool = False
     progress: ProgressSink | None = None
     repair: bool = False
+    cluster: ClusterSpec | None = None
 
 
 @dataclass(frozen=True)
@@ -524,14 +528,29 @@ async def run_sync(
     run_id = uuid.uuid4().hex
     with database.connect() as connection:
         start_run(connection, run_id, {"symbols": list(symbols), "request": repr(request)})
-    executor = Executor(
-        ArchiveSource(client, database.root, keep_raw=options.keep_raw),
-        database,
-        database.root,
-        concurrency=options.concurrency,
-        progress=options.progress,
-    )
+    executor: Executor | ClusterExecutor
+    if options.cluster is None:
+        executor = Executor(
+            ArchiveSource(client, database.root, keep_raw=options.keep_raw),
+            database,
+            database.root,
+            concurrency=options.concurrency,
+            progress=options.progress,
+        )
+    else:
+        extras = {**extras, "cluster": options.cluster.text}
+        executor = ClusterExecutor(
+            options.cluster,
+            database,
+            database.root,
+            concurrency=options.concurrency,
+            keep_raw=options.keep_raw,
+            progress=options.progress,
+        )
     execution = await executor.run(plan)
+    if options.cluster is not None:
+        # Every item is recorded and no worker writes any more: what a worker that died midway left goes.
+        remove_stale_temporaries(database.root)
     report = SyncReport(
         request, symbols, plan, refreshed, execution, lost_partitions=lost_partitions, extras=extras
     )

@@ -11,6 +11,8 @@ from binance_lake.core.progress import ProgressSink, listing_apart
 from binance_lake.core.settings import Settings
 from binance_lake.core.symbols import ccxt_named
 from binance_lake.core.timerange import DateLike
+from binance_lake.engine.cluster.run import require_distributed
+from binance_lake.engine.cluster.spec import parse_cluster
 from binance_lake.engine.plan import SyncMode
 from binance_lake.engine.sync import SyncOptions, SyncReport, SyncRequest, run_sync
 from binance_lake.engine.sync_request import build_sync_request
@@ -65,6 +67,8 @@ class SyncMethods(SymbolMethods):
         rebuild: bool = False,
         from_scratch: bool = False,
         repair: bool = False,
+        cluster: str | None = None,
+        cluster_window: int | None = None,
     ) -> SyncReport:
         """Mirror archive files into the lake: resumable, checksum-verified, parallel.
 
@@ -84,6 +88,11 @@ class SyncMethods(SymbolMethods):
         (`engine.plan.SyncMode`).
         `repair` reads every held partition of the request whole and rebuilds exactly the damaged ones
         (`check` names them).
+        `cluster` (`tcp://HOST:PORT` of a Dask scheduler, or `local:N` worker processes here; the extra
+        `cluster`) fans the plan's work items (a month's files of one series, or one tick file) out to Dask
+        workers that download, verify and ingest into this root, which every worker must see at the same
+        path; this process plans and records. `cluster_window` bounds the items in flight (default twice the
+        workers' threads).
         With requests outstanding and no answer for `settings.stall_timeout` seconds, it raises `Stalled`
         (the state is recorded; the same call resumes). `progress` receives `ProgressEvent`s: the refresh's
         (phase "listing"), then the downloads' (phase "sync"); `refresh_progress=` is the old spelling for a
@@ -123,6 +132,9 @@ class SyncMethods(SymbolMethods):
             retry_quarantined=retry_quarantined,
             progress=progress,
             repair=repair,
+            cluster=None if cluster is None else parse_cluster(cluster, self.settings, window=cluster_window),
         )
+        if options.cluster is not None and not dry_run:
+            require_distributed()
         with ccxt_named(symbols, chosen_market):
             return run_sync_stage(self.settings, self.database, request, options)
