@@ -191,3 +191,47 @@ def test_once_with_a_metrics_port_serves_while_it_runs(
     assert result.returncode == 0, result.stderr
     events = [json.loads(line) for line in log_path(root).read_text().splitlines()]
     assert {"event": "metrics", "url": f"http://127.0.0.1:{port}/metrics"}.items() <= events[0].items()
+
+
+def test_once_with_a_qlib_export_leaves_a_qlib_dir(
+    make_sim: Callable[..., SimServer], tmp_path: Path
+) -> None:
+    server = make_sim(now=_now())
+    root = tmp_path / "lake"
+    held_lake(server, root)
+    start = (_now().date() - dt.timedelta(days=6)).isoformat()
+    config = tmp_path / "binance-lake.toml"
+    # `start` as a TOML date, `out` relative (under the lake root): the export runs after the update.
+    config.write_text(SCHEDULE + f'\n[export.qlib]\nfreq = "60min"\nout = "qlib/60min"\nstart = {start}\n')
+    env = {**server.settings_env(), "BINANCE_LAKE_ROOT": str(root), "BINANCE_LAKE_CONFIG": str(config)}
+    first = run_cli("daemon", "--once", env=env)
+    assert first.returncode == 0, first.stderr
+    assert list(job_runs(root)) == ["check", "export_qlib", "report", "update"]
+    qlib = root / "qlib" / "60min"
+    calendar = (qlib / "calendars" / "60min.txt").read_text().split("\n")
+    instruments = (qlib / "instruments" / "all.txt").read_text()
+    assert "BINANCE_UM.BTCUSDT\t" in instruments and "BINANCE_UM.ETHUSDT\t" in instruments
+    # Every hour the lake holds after the update is a calendar line (the update reached the archive's end).
+    held_hours = {row["open_time"] for row in rows(root)}
+    assert len([line for line in calendar if line]) == len(held_hours)
+    assert (qlib / "features" / "binance_um.btcusdt" / "close.60min.bin").stat().st_size > 0
+    ends = [json.loads(line) for line in log_path(root).read_text().splitlines()]
+    export = [e for e in ends if e["event"] == "job" and e["job"] == "export_qlib"]
+    assert export[-1]["outcome"] == "ok" and export[-1]["rows"] == len(rows(root))
+    # Incremental: a second run with nothing new writes no file again.
+    again = run_cli("daemon", "--once", env=env)
+    assert again.returncode == 0, again.stderr
+    ends = [json.loads(line) for line in log_path(root).read_text().splitlines()]
+    last = [e for e in ends if e["event"] == "job" and e["job"] == "export_qlib"][-1]
+    assert last["outcome"] == "ok" and last["exports"][0]["files_written"] == 0
+
+
+def test_an_export_table_with_a_bad_key_is_one_sentence(
+    make_sim: Callable[..., SimServer], tmp_path: Path
+) -> None:
+    server = make_sim(now=_now())
+    root = tmp_path / "lake"
+    config = tmp_path / "binance-lake.toml"
+    config.write_text(SCHEDULE + '\n[export.qlib]\nfreq = "day"\nout = "q"\nstart = "2024-01-01"\nfrq = 1\n')
+    env = {**server.settings_env(), "BINANCE_LAKE_ROOT": str(root), "BINANCE_LAKE_CONFIG": str(config)}
+    assert_one_sentence(run_cli("daemon", "--once", env=env), 2, "unknown key 'frq' in [export.qlib]")

@@ -105,9 +105,13 @@ def test_catch_up_after_downtime_uses_the_recorded_runs(tmp_path: Path) -> None:
     assert daemon.due_at_start() == ["probe", "update"]
 
 
-def test_a_job_this_version_cannot_run_is_refused(tmp_path: Path) -> None:
-    with pytest.raises(UsageError, match="cannot run yet: export_qlib"):
-        make(tmp_path, {"probe": syncing_job(0)}, export_qlib="0 3 * * *")
+def test_an_export_scheduled_without_its_table_is_refused(tmp_path: Path) -> None:
+    lake = Lake(tmp_path / "lake")
+    specs = parse_schedule({"probe": "off", "update": "off", "export_qlib": "0 3 * * *"})
+    with pytest.raises(
+        UsageError, match=r"cannot run: export_qlib \(export_qlib needs an \[export.qlib\] table"
+    ):
+        Daemon(lake, specs, log=JobLog(log_path(lake.root)))
 
 
 def test_metrics_endpoint_counts_the_jobs_files(tmp_path: Path) -> None:

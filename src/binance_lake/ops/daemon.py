@@ -32,7 +32,7 @@ from apscheduler.schedulers.blocking import BlockingScheduler
 
 from binance_lake.core.errors import BinanceLakeError, UsageError
 from binance_lake.lake import Lake
-from binance_lake.ops.jobs import JOBS, Job
+from binance_lake.ops.jobs import NEEDS, Job, jobs_for
 from binance_lake.ops.live import LiveStatus
 from binance_lake.ops.metrics import Freshness, Metrics
 from binance_lake.ops.schedule import FOLLOW_UPS, JOB_ORDER, JobSpec, due_at_start, next_wakeup
@@ -82,14 +82,16 @@ class Daemon:
         *,
         log: JobLog,
         metrics: Metrics | None = None,
-        jobs: Mapping[str, Job] = JOBS,
+        jobs: Mapping[str, Job] | None = None,
         now: Callable[[], dt.datetime] = lambda: dt.datetime.now(dt.UTC),
     ) -> None:
+        jobs = jobs_for(lake.settings) if jobs is None else jobs
         unavailable = [spec.job for spec in specs if spec.job not in jobs]
         if unavailable:
+            needs = [f"{job} needs an {NEEDS[job]} table" for job in unavailable if job in NEEDS]
             raise UsageError(
-                f"[schedule] names job(s) this version cannot run yet: {', '.join(unavailable)} "
-                f'(runnable: {", ".join(jobs)}); set them to "off"'
+                f"[schedule] names job(s) this lake cannot run: {', '.join(unavailable)} "
+                f'({"; ".join(needs) or "runnable: " + ", ".join(jobs)}); configure them or set them to "off"'
             )
         self.lake = lake
         self.specs = specs

@@ -14,6 +14,7 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 from binance_lake.core.progress import ProgressSink
+from binance_lake.core.settings import Settings
 from binance_lake.lake import Lake
 from binance_lake.ops.metrics import Metrics
 
@@ -69,3 +70,16 @@ def report(lake: Lake, progress: ProgressSink, metrics: Metrics) -> Mapping[str,
 
 
 JOBS: Mapping[str, Job] = {"probe": probe, "update": update, "check": check, "report": report}
+"""The jobs every lake can run; `jobs_for` adds the ones its settings configure."""
+
+
+def jobs_for(settings: Settings) -> Mapping[str, Job]:
+    """`JOBS` plus the export jobs `settings` configures (`ops.exports`; their tables checked here)."""
+    from binance_lake.ops import exports
+
+    configured = {"export_qlib": exports.export_qlib, "export_postgres": exports.export_postgres}
+    return {**JOBS, **{job: configured[job] for job in exports.configured_jobs(settings)}}
+
+
+NEEDS: Mapping[str, str] = {"export_qlib": "[export.qlib]", "export_postgres": "[export.postgres]"}
+"""The config table a job needs before it can be scheduled."""
