@@ -8,6 +8,12 @@
   `max_instances=1` a job late because another ran long runs once, not once per missed time.
 - Every run is recorded in `job_runs` (start and end), logged as one JSON line (`logs/daemon.jsonl`) with its
   outcome and figures, counted in the metrics, and published in the daemon's live status file.
+- A supervised stream (`ops.stream`, the `[stream]` table) runs beside the jobs as a child process, from
+  `serve` until the daemon stops. The stream and the jobs share the writer lock: a job that finds it taken
+  waits up to `lock_wait` seconds, retrying (one log line says so; a collector that holds it only for short
+  bursts lets the job in); when the holder is still the daemon's own stream after that, the stream is paused
+  (stopped cleanly, so its rows are flushed and compacted) for the job and started again after it. Any other
+  holder makes the job fail with that sentence; it runs at its next time.
 - SIGTERM or SIGINT: the job in flight is interrupted the way Ctrl-C interrupts a sync (files in flight are
   recorded `interrupted` and resume next time; nothing stored is lost), recorded as `interrupted`, and the
   daemon exits 0.
@@ -30,16 +36,22 @@ from typing import Any
 from apscheduler.executors.debug import DebugExecutor
 from apscheduler.schedulers.blocking import BlockingScheduler
 
-from binance_lake.core.errors import BinanceLakeError, UsageError
+from binance_lake.core.errors import BinanceLakeError, LakeLocked, UsageError
+from binance_lake.core.progress import ProgressSink
 from binance_lake.lake import Lake
 from binance_lake.ops.jobs import NEEDS, Job, jobs_for
 from binance_lake.ops.live import LiveStatus
 from binance_lake.ops.metrics import Freshness, Metrics
 from binance_lake.ops.schedule import FOLLOW_UPS, JOB_ORDER, JobSpec, due_at_start, next_wakeup
+from binance_lake.ops.stream import StreamState, StreamSupervisor
 from binance_lake.storage import job_runs
+from binance_lake.storage.database import writer_pid
 from binance_lake.storage.job_runs import Outcome
 
 LOG_NAME = "daemon.jsonl"
+LOCK_WAIT_SECONDS = 60.0
+"""How long a job waits for a writer lock another process holds before it fails (or pauses the stream)."""
+LOCK_RETRY_SECONDS = 2.0
 
 
 @dataclass(frozen=True)
@@ -84,6 +96,10 @@ class Daemon:
         metrics: Metrics | None = None,
         jobs: Mapping[str, Job] | None = None,
         now: Callable[[], dt.datetime] = lambda: dt.datetime.now(dt.UTC),
+        stream: StreamSupervisor | None = None,
+        lock_wait: float = LOCK_WAIT_SECONDS,
+        lock_retry: float = LOCK_RETRY_SECONDS,
+        sleep: Callable[[float], None] = time.sleep,
     ) -> None:
         jobs = jobs_for(lake.settings) if jobs is None else jobs
         unavailable = [spec.job for spec in specs if spec.job not in jobs]
@@ -102,6 +118,12 @@ class Daemon:
         self.live = LiveStatus(lake.root, "daemon")
         self._last: dict[str, str] = {}
         self._scheduler: BlockingScheduler | None = None
+        self.stream = stream
+        self.lock_wait, self.lock_retry, self._sleep = lock_wait, lock_retry, sleep
+        if stream is not None:
+            stream.log = self.log.write
+            stream.on_change = self._stream_changed
+            stream.on_restart = self.metrics.stream_restarts.inc
 
     # -- one job ------------------------------------------------------------------------------------------
 
@@ -116,7 +138,7 @@ class Daemon:
         sink = self.live.sink(self.metrics.sink())
         outcome, summary = Outcome.FAILED, {}
         try:
-            summary = dict(self.jobs[job](self.lake, sink, self.metrics))
+            summary = dict(self._call(job, sink))
             outcome = Outcome.OK if summary.get("ok", True) else Outcome.FAILED
         except KeyboardInterrupt:
             outcome = Outcome.INTERRUPTED
@@ -133,6 +155,42 @@ class Daemon:
             self._publish(current_job=None)
             self._set_freshness()
         return JobResult(job, outcome, seconds, summary)
+
+    def _call(self, job: str, sink: ProgressSink) -> Mapping[str, Any]:
+        """The job, waiting for the writer lock when another process holds it (see the module docstring)."""
+        waited = 0.0
+        while True:
+            try:
+                return self.jobs[job](self.lake, sink, self.metrics)
+            except LakeLocked as error:
+                holder = writer_pid(self.lake.root)
+                ours = self.stream is not None and holder is not None and holder == self.stream.pid
+                if waited >= self.lock_wait:
+                    if not ours:
+                        raise
+                    break
+                if waited == 0:
+                    self.log.write(
+                        "job-waiting", job=job, holder=holder, wait=self.lock_wait, reason=str(error)
+                    )
+                self._sleep(self.lock_retry)
+                waited += self.lock_retry
+        assert self.stream is not None
+        self.log.write("job-pausing-stream", job=job, pid=self.stream.pid)
+        self.stream.pause()
+        try:
+            result = self.jobs[job](self.lake, sink, self.metrics)
+        except KeyboardInterrupt:
+            raise  # the daemon stops: `serve` stops the stream, no restart in between
+        except BaseException:
+            self.stream.resume()
+            raise
+        self.stream.resume()
+        return result
+
+    def _stream_changed(self, state: StreamState) -> None:
+        self.metrics.stream_up.set(1 if state.state == "running" else 0)
+        self.live.publish(force=True, stream=state.as_dict())
 
     def _set_freshness(self) -> None:
         try:
@@ -195,6 +253,8 @@ class Daemon:
         """Catch up, then run the schedule until SIGTERM/SIGINT; returns when stopped."""
         self.log.write("daemon-start", pid=os.getpid(), schedule={s.job: s.cron for s in self.specs})
         self._publish(current_job=None)
+        if self.stream is not None:
+            self.stream.start()
         try:
             with _signals_interrupt():
                 for job in self.due_at_start():
@@ -218,6 +278,9 @@ class Daemon:
             if self._scheduler is not None and self._scheduler.running:
                 self._scheduler.shutdown(wait=False)
         finally:
+            if self.stream is not None:
+                code = self.stream.stop()
+                self.log.write("stream-stop", exit=code)
             self.log.write("daemon-stop", pid=os.getpid())
             self.live.end("stopped")
 

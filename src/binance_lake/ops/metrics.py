@@ -69,6 +69,12 @@ class Metrics:
         self.ws_messages = Counter(f"{PREFIX}_ws_messages", "WebSocket messages received", registry=r)
         self.ws_reconnects = Counter(f"{PREFIX}_ws_reconnects", "WebSocket reconnects", registry=r)
         self.ws_repairs = Counter(f"{PREFIX}_ws_repairs", "Stream holes repaired from REST", registry=r)
+        self.stream_restarts = Counter(
+            f"{PREFIX}_stream_restarts", "Restarts of the daemon's supervised stream", registry=r
+        )
+        self.stream_up = Gauge(
+            f"{PREFIX}_stream_up", "1 while the daemon's supervised stream runs, else 0", registry=r
+        )
         self._seen: dict[Phase, ProgressEvent] = {}
         self._stream = (0, 0, 0)
         self._lock = threading.Lock()
