@@ -5,13 +5,16 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import os
 import signal
 import socket
 import subprocess
 import sys
 import time
+import urllib.request
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import pyarrow.parquet as pq
 
@@ -20,6 +23,7 @@ from binance_lake.lake import Lake
 from binance_lake.ops.daemon import log_path
 from binance_lake.ops.pidfile import running_pid
 from binance_lake.sim.server import SimServer
+from binance_lake.sim.universe import Universe
 from binance_lake.storage.database import LakeDatabase
 from binance_lake.storage.job_runs import Outcome, last_runs
 from tests.cli.runner import assert_one_sentence, cli_env, run_cli
@@ -235,3 +239,94 @@ def test_an_export_table_with_a_bad_key_is_one_sentence(
     config.write_text(SCHEDULE + '\n[export.qlib]\nfreq = "day"\nout = "q"\nstart = "2024-01-01"\nfrq = 1\n')
     env = {**server.settings_env(), "BINANCE_LAKE_ROOT": str(root), "BINANCE_LAKE_CONFIG": str(config)}
     assert_one_sentence(run_cli("daemon", "--once", env=env), 2, "unknown key 'frq' in [export.qlib]")
+
+
+def _log_text(root: Path) -> str:
+    return log_path(root).read_text() if log_path(root).exists() else ""
+
+
+def _stream_events(root: Path) -> list[dict[str, Any]]:
+    return [json.loads(line) for line in _log_text(root).splitlines() if '"event": "stream' in line] or [{}]
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    return True
+
+
+def test_the_daemon_supervises_a_stream(tmp_path: Path) -> None:
+    # The WebSocket side moves the simulator's clock (`stream_speed`): 2 simulated seconds a second.
+    with SimServer(Universe.build("small", now=_now()), stream_speed=2) as server:
+        supervised_stream(server, tmp_path)
+
+
+def supervised_stream(server: SimServer, tmp_path: Path) -> None:
+    root = tmp_path / "lake"
+    held_lake(server, root)
+    env = env_for(server, root, tmp_path / "binance-lake.toml")
+    (tmp_path / "binance-lake.toml").write_text(
+        SCHEDULE + '\n[stream]\nsymbols = "BTCUSDT"\nchannels = "markPrice@1s"\nflush_interval = 0.3\n'
+        "compact_interval = 1\nrestart_min = 0.2\nrestart_max = 1\npause_after = 1\n"
+    )
+    with (tmp_path / "daemon.out").open("wb") as output:
+        daemon = subprocess.Popen(
+            [sys.executable, "-c", "from binance_lake.cli.app import main; main()", "daemon", "--foreground",
+             "--metrics-port", "0"],
+            env=cli_env(env), stdout=output, stderr=subprocess.STDOUT,
+        )  # fmt: skip
+    try:
+        # The catch-up update runs beside the stream: today's collector holds the writer lock for its
+        # whole run, so the update waits `pause_after`, pauses the stream, runs, and the stream starts again.
+        wait_for(lambda: "sleeping" in _log_text(root) or daemon.poll() is not None)
+        assert daemon.poll() is None, (tmp_path / "daemon.out").read_text()
+        assert job_runs(root)["update"] is Outcome.OK
+        wait_for(lambda: _stream_events(root)[-1].get("event") == "stream-start")
+        first = _stream_events(root)[-1]["pid"]
+        try:
+            wait_for(lambda: list((root / "tables" / "markPrice").rglob("*.parquet")) != [])
+        except AssertionError:
+            logs = root / "logs"
+            raise AssertionError(
+                (logs / "stream.out").read_text()[-3000:] + (logs / "stream.jsonl").read_text()[-3000:]
+            ) from None
+        starts = len(_stream_events(root))
+        os.kill(first, signal.SIGKILL)  # the stream dies: the daemon restarts it after its backoff
+        wait_for(
+            lambda: [e.get("event") for e in _stream_events(root)[starts:]] == ["stream-exit", "stream-start"]
+        )
+        exit_line, started = _stream_events(root)[starts:]
+        second = started["pid"]
+        assert second != first and _alive(second)
+        assert exit_line["exit"] == -signal.SIGKILL and 0.1 <= exit_line["restart_in"] <= 0.2
+
+        def shown() -> dict[str, Any]:
+            status = run_cli("daemon", "status", "--format", "json", env=env)
+            assert status.returncode == 0, status.stderr
+            return dict(json.loads(status.stdout)["stream"] or {})
+
+        wait_for(lambda: shown().get("pid") == second)
+        # Every exit is a restart. Today's collector holds the writer lock for its whole run, so one started
+        # while a job held it died and was started again when the job let go (no backoff: not a crash).
+        earlier = [e for e in _stream_events(root)[:starts] if e["event"] == "stream-exit"]
+        assert all(e["reason"] == "the writer lock was taken" for e in earlier), earlier
+        restarts = sum(e.get("event") == "stream-exit" for e in _stream_events(root))
+        assert shown()["state"] == "running" and shown()["restarts"] == restarts >= 1
+        url = next(
+            json.loads(line)["url"] for line in log_path(root).read_text().splitlines() if '"metrics"' in line
+        )
+        scraped = urllib.request.urlopen(url, timeout=10).read().decode()
+        assert (
+            f"binance_lake_stream_restarts_total {restarts}.0" in scraped
+            and "binance_lake_stream_up 1.0" in scraped
+        )
+        daemon.send_signal(signal.SIGTERM)
+        assert daemon.wait(timeout=60) == 0
+        assert _stream_events(root)[-1] == {**_stream_events(root)[-1], "event": "stream-stop", "exit": 0}
+        assert not _alive(second)
+    finally:
+        if daemon.poll() is None:
+            daemon.kill()
+            daemon.wait()

@@ -158,3 +158,22 @@ def test_pause_stops_the_child_until_resume(tmp_path: Path) -> None:
     supervisor.resume()
     log.wait_for("stream-start", 2)
     supervisor.stop(timeout=10)
+
+
+def test_a_child_refused_the_writer_lock_restarts_when_the_daemons_job_ends(tmp_path: Path) -> None:
+    log = Recorder()
+    # The child fails as `binance-lake stream` does while a daemon job holds the writer lock.
+    code = "import sys; print('error: another binance-lake process (pid 1) is writing the lake at X'); sys.exit(1)"
+    supervisor = _supervisor(tmp_path, code, log, restart_min=0.01, restart_max=100)
+    supervisor.job_started()
+    supervisor.start()
+    log.wait_for("stream-exit")
+    time.sleep(0.5)
+    assert [e for e, _ in log.events].count("stream-start") == 1  # waits for the job, no restart yet
+    assert supervisor.state.state == "waiting"
+    supervisor.job_ended()
+    log.wait_for("stream-start", 2, timeout=10)
+    supervisor.stop(timeout=5)
+    exits = [fields for event, fields in log.events if event == "stream-exit"]
+    # Never a growing delay: each refusal waits restart_min (0.01 s), not 0.01 · 2^n.
+    assert all(e == {"exit": 1, "restart_in": None, "reason": "the writer lock was taken"} for e in exits)

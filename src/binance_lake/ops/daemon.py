@@ -10,10 +10,11 @@
   outcome and figures, counted in the metrics, and published in the daemon's live status file.
 - A supervised stream (`ops.stream`, the `[stream]` table) runs beside the jobs as a child process, from
   `serve` until the daemon stops. The stream and the jobs share the writer lock: a job that finds it taken
-  waits up to `lock_wait` seconds, retrying (one log line says so; a collector that holds it only for short
-  bursts lets the job in); when the holder is still the daemon's own stream after that, the stream is paused
-  (stopped cleanly, so its rows are flushed and compacted) for the job and started again after it. Any other
-  holder makes the job fail with that sentence; it runs at its next time.
+  retries every `lock_retry` seconds (one log line says so; a collector that holds the lock only for short
+  bursts lets the job in). When the holder is still the daemon's own stream after `[stream] pause_after`
+  seconds (today's collector holds the lock for its whole run), the stream is paused — stopped cleanly, its
+  rows flushed and compacted — for the job and started again after it. Any other holder (a manual `sync`)
+  makes the job fail with that sentence after `lock_wait` seconds; it runs at its next time.
 - SIGTERM or SIGINT: the job in flight is interrupted the way Ctrl-C interrupts a sync (files in flight are
   recorded `interrupted` and resume next time; nothing stored is lost), recorded as `interrupted`, and the
   daemon exits 0.
@@ -137,6 +138,8 @@ class Daemon:
         self.metrics.reset()
         sink = self.live.sink(self.metrics.sink())
         outcome, summary = Outcome.FAILED, {}
+        if self.stream is not None:
+            self.stream.job_started()
         try:
             summary = dict(self._call(job, sink))
             outcome = Outcome.OK if summary.get("ok", True) else Outcome.FAILED
@@ -146,6 +149,8 @@ class Daemon:
         except BinanceLakeError as error:
             summary = {"error": str(error)}
         finally:
+            if self.stream is not None:
+                self.stream.job_ended()
             seconds = round(time.monotonic() - clock, 3)
             ended = self.now()
             job_runs.finish_run(self.lake.database, run_id, outcome, ended, summary)
@@ -165,14 +170,12 @@ class Daemon:
             except LakeLocked as error:
                 holder = writer_pid(self.lake.root)
                 ours = self.stream is not None and holder is not None and holder == self.stream.pid
-                if waited >= self.lock_wait:
-                    if not ours:
-                        raise
+                if ours and self.stream is not None and waited >= self.stream.config.pause_after:
                     break
+                if not ours and waited >= self.lock_wait:
+                    raise
                 if waited == 0:
-                    self.log.write(
-                        "job-waiting", job=job, holder=holder, wait=self.lock_wait, reason=str(error)
-                    )
+                    self.log.write("job-waiting", job=job, holder=holder, reason=str(error))
                 self._sleep(self.lock_retry)
                 waited += self.lock_retry
         assert self.stream is not None

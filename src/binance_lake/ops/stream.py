@@ -2,7 +2,8 @@
 
 `[stream]` in binance-lake.toml holds the `stream` command's options (`symbols`, `all`, `channels`, `market`,
 `all_liquidations`, `redis`, `postgres`, `flush_interval`, `compact_interval`, `silence_timeout`; `_` or `-`),
-plus the supervisor's own `restart_min` / `restart_max` (seconds, default 1 and 300). Without the table the
+plus the supervisor's own `restart_min` / `restart_max` (seconds, default 1 and 300) and `pause_after` (how
+long a daemon job waits for the writer lock the stream holds before it pauses the stream, default 60). Without the table the
 daemon streams nothing.
 
 A child process rather than a thread: a crash, a leak or a hung event loop in the collector cannot take the
@@ -12,8 +13,9 @@ is the very command a user runs by hand, with its own live status file (`monitor
 
 Restarts: when the child exits while the daemon runs, it is started again after an exponential backoff with
 jitter (`backoff`: `restart_min · 2^n`, capped at `restart_max`, the second half of it random so that several
-daemons do not reconnect in step); a child that ran `HEALTHY_SECONDS` resets `n`. A child that exits 2 (its
-options are wrong) is not restarted: the same options would fail again. Stopping sends SIGINT (the collector's
+daemons do not reconnect in step); a child that ran `HEALTHY_SECONDS` resets `n`. A child refused the writer lock (today's
+collector needs it for its whole run, so it cannot start while a daemon job or a manual sync holds it) is not
+a crash: it is started again once no daemon job runs, after the shortest delay, without growing it. A child that exits 2 (its options are wrong) is not restarted: the same options would fail again. Stopping sends SIGINT (the collector's
 clean stop: buffered rows are flushed and compacted) and waits, then SIGKILL after `STOP_SECONDS`.
 """
 
@@ -50,7 +52,7 @@ OPTIONS: Mapping[str, str] = {
 }
 """The `[stream]` keys passed to `binance-lake stream` as `--key value` (flags as `--key`)."""
 
-SUPERVISOR: Mapping[str, float] = {"restart_min": 1.0, "restart_max": 300.0}
+SUPERVISOR: Mapping[str, float] = {"restart_min": 1.0, "restart_max": 300.0, "pause_after": 60.0}
 """The supervisor's own keys and their defaults (seconds)."""
 
 HEALTHY_SECONDS = 60.0
@@ -61,6 +63,9 @@ STOP_SECONDS = 30.0
 
 USAGE_EXIT = 2
 LOG_NAME = "stream.jsonl"
+OUTPUT_NAME = "stream.out"
+LOCKED_WORDS = "is writing the lake"
+"""In the sentence of a command refused the writer lock (`storage.database.WriterLock`, `LakeLocked`)."""
 
 
 @dataclass(frozen=True)
@@ -70,6 +75,7 @@ class StreamConfig:
     arguments: tuple[str, ...]
     restart_min: float = SUPERVISOR["restart_min"]
     restart_max: float = SUPERVISOR["restart_max"]
+    pause_after: float = SUPERVISOR["pause_after"]
 
 
 def parse_stream(table: Mapping[str, object]) -> StreamConfig | None:
@@ -94,7 +100,7 @@ def parse_stream(table: Mapping[str, object]) -> StreamConfig | None:
         raise UsageError("[stream] needs symbols (or all = true, or all_liquidations = true)")
     if delays["restart_min"] > delays["restart_max"]:
         raise UsageError("restart_min in [stream] must not exceed restart_max")
-    return StreamConfig(tuple(arguments), delays["restart_min"], delays["restart_max"])
+    return StreamConfig(tuple(arguments), delays["restart_min"], delays["restart_max"], delays["pause_after"])
 
 
 def _arguments(raw: str, option: str, kind: str, value: object) -> list[str]:
@@ -152,6 +158,26 @@ class StreamState:
         }
 
 
+class _Jobs:
+    """How many of the daemon's jobs run now (each may hold the writer lock)."""
+
+    def __init__(self) -> None:
+        self.active = 0
+        self._changed = threading.Condition()
+
+    def change(self, delta: int) -> None:
+        with self._changed:
+            self.active += delta
+            self._changed.notify_all()
+
+    def wait_idle(self, stopping: threading.Event) -> bool:
+        """Wait until no job runs; False when `stopping` is set first."""
+        with self._changed:
+            while self.active and not stopping.is_set():
+                self._changed.wait(0.2)
+        return not stopping.is_set()
+
+
 class StreamSupervisor:
     """Runs `binance-lake stream <arguments>` and keeps it running (see the module docstring).
 
@@ -192,6 +218,7 @@ class StreamSupervisor:
         self._child: subprocess.Popen[bytes] | None = None
         self._lock = threading.Lock()
         self._thread: threading.Thread | None = None
+        self._jobs = _Jobs()
 
     # -- control ------------------------------------------------------------------------------------------
 
@@ -224,6 +251,13 @@ class StreamSupervisor:
     def resume(self) -> None:
         self._paused.clear()
 
+    def job_started(self) -> None:
+        """The daemon starts a job (it may take the writer lock): see `_watch`."""
+        self._jobs.change(+1)
+
+    def job_ended(self) -> None:
+        self._jobs.change(-1)
+
     # -- the watcher --------------------------------------------------------------------------------------
 
     def _watch(self) -> None:
@@ -233,7 +267,7 @@ class StreamSupervisor:
                 self._set(state="paused", pid=None)
                 self._stopping.wait(0.1)
                 continue
-            started = time.monotonic()
+            started, offset = time.monotonic(), self._output_size()
             child = self._spawn()
             code = child.wait()
             if self._stopping.is_set():
@@ -245,17 +279,45 @@ class StreamSupervisor:
                 self._set(state="refused")
                 self.log("stream-refused", exit=code, reason="its [stream] options were refused; see logs")
                 return
-            failures = 1 if time.monotonic() - started >= HEALTHY_SECONDS else failures + 1
-            delay = backoff(failures, self.config.restart_min, self.config.restart_max, self.rand)
-            self._set(state="waiting", next_start_in=round(delay, 3))
-            self.log("stream-exit", exit=code, restart_in=round(delay, 3))
-            if self._stopping.wait(delay):
-                break
+            if code == 1 and LOCKED_WORDS in self._output_since(offset):
+                # Refused the writer lock, held by one of the daemon's jobs (today's collector needs it for its
+                # whole run) or by a manual sync: not a crash, so no growing backoff. Start it again once no
+                # daemon job runs, after the shortest delay.
+                self._set(state="waiting", next_start_in=None)
+                self.log("stream-exit", exit=code, restart_in=None, reason="the writer lock was taken")
+                if not self._jobs.wait_idle(self._stopping) or self._stopping.wait(self.config.restart_min):
+                    return
+            else:
+                failures = 1 if time.monotonic() - started >= HEALTHY_SECONDS else failures + 1
+                delay = backoff(failures, self.config.restart_min, self.config.restart_max, self.rand)
+                self._set(state="waiting", next_start_in=round(delay, 3))
+                self.log("stream-exit", exit=code, restart_in=round(delay, 3))
+                if self._stopping.wait(delay):
+                    break
             self.state.restarts += 1
             self.on_restart()
 
+    @property
+    def _output(self) -> Path:
+        return self.root / "logs" / OUTPUT_NAME
+
+    def _output_size(self) -> int:
+        try:
+            return self._output.stat().st_size
+        except OSError:
+            return 0
+
+    def _output_since(self, offset: int) -> str:
+        """What the last child wrote to its output (its error sentence when it failed)."""
+        try:
+            with self._output.open("rb") as handle:
+                handle.seek(offset)
+                return handle.read(64 * 1024).decode(errors="replace")
+        except OSError:
+            return ""
+
     def _spawn(self) -> subprocess.Popen[bytes]:
-        output = self.root / "logs" / "stream.out"
+        output = self._output
         output.parent.mkdir(parents=True, exist_ok=True)
         with self._lock, output.open("ab") as handle:
             # Its own session: a Ctrl-C at the daemon's terminal reaches the daemon, which stops the child.
