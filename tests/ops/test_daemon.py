@@ -252,3 +252,42 @@ def test_the_daemons_own_stream_holding_the_lock_is_paused_for_the_job(tmp_path:
     assert result.outcome is Outcome.OK and stream.calls == ["job", "pause", "resume", "end"]
     assert slept == [2, 2]  # pause_after, then the job ran with the stream paused
     assert [e["event"] for e in _events(daemon)].count("job-pausing-stream") == 1
+
+
+def test_the_metrics_expose_the_alert_thresholds_state(tmp_path: Path) -> None:
+    import dataclasses
+    from types import MappingProxyType
+
+    lake = Lake(tmp_path / "lake")
+    alerts = MappingProxyType({"max_failed_job_runs": 1, "max_failed_files": 0})
+    lake = Lake(tmp_path / "lake", settings=dataclasses.replace(lake.settings, alerts=alerts))
+    metrics = Metrics()
+    specs = parse_schedule({"probe": "off", "update": "0 2 * * *"})
+    daemon = Daemon(
+        lake, specs, log=JobLog(log_path(lake.root)), metrics=metrics, jobs={"update": failing_job}
+    )
+
+    def scrape() -> dict[str, float]:
+        server = MetricsServer(metrics, 0)
+        try:
+            text = (
+                urllib.request.urlopen(f"http://127.0.0.1:{server.port}/metrics", timeout=10).read().decode()
+            )
+        finally:
+            server.close()
+        return {
+            line.split(" ")[0]: float(line.split(" ")[1])
+            for line in text.splitlines()
+            if line.startswith("binance_lake_alert_")
+        }
+
+    daemon.run_job("update")
+    first = scrape()
+    assert first['binance_lake_alert_breached{alert="max_failed_job_runs"}'] == 0
+    assert first['binance_lake_alert_value{alert="max_failed_job_runs"}'] == 1
+    assert first['binance_lake_alert_limit{alert="max_failed_job_runs"}'] == 1
+    assert first['binance_lake_alert_breached{alert="max_failed_files"}'] == 0
+    daemon.run_job("update")  # two failed runs in a row: over the limit
+    second = scrape()
+    assert second['binance_lake_alert_breached{alert="max_failed_job_runs"}'] == 1
+    assert second['binance_lake_alert_value{alert="max_failed_job_runs"}'] == 2

@@ -159,6 +159,7 @@ class Daemon:
             self.log.write("job", job=job, run_id=run_id, outcome=outcome.value, seconds=seconds, **summary)
             self._publish(current_job=None)
             self._set_freshness()
+            self._set_alerts()
         return JobResult(job, outcome, seconds, summary)
 
     def _call(self, job: str, sink: ProgressSink) -> Mapping[str, Any]:
@@ -194,6 +195,16 @@ class Daemon:
     def _stream_changed(self, state: StreamState) -> None:
         self.metrics.stream_up.set(1 if state.state == "running" else 0)
         self.live.publish(force=True, stream=state.as_dict())
+
+    def _set_alerts(self) -> None:
+        """The `[alerts]` thresholds' states into the metrics (what `health` would say now)."""
+        if not self.lake.settings.alerts:
+            return
+        try:
+            health = self.lake.health(now=self.now())
+        except BinanceLakeError:
+            return
+        self.metrics.set_alerts(health.details.get("alerts", []))
 
     def _set_freshness(self) -> None:
         try:

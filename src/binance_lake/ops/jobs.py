@@ -13,6 +13,7 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from typing import Any
 
+from binance_lake.binance.rest_weight import WEIGHT_LIMIT
 from binance_lake.core.progress import ProgressSink
 from binance_lake.core.settings import Settings
 from binance_lake.lake import Lake
@@ -32,6 +33,8 @@ def update(lake: Lake, progress: ProgressSink, metrics: Metrics) -> Mapping[str,
     report = lake.update(progress=progress)
     for host, weight in report.fill.peak_weight.items():
         metrics.rest_weight.labels(host).set(weight)
+    # For `[alerts] max_rest_weight_share`: the busiest host's peak minute against Binance's limit.
+    share = max((w / WEIGHT_LIMIT for w in report.fill.peak_weight.values()), default=0.0)
     summary = report.summary()
     archive = summary["archive"]
     assert isinstance(archive, dict)
@@ -44,6 +47,7 @@ def update(lake: Lake, progress: ProgressSink, metrics: Metrics) -> Mapping[str,
         "rest_requests": report.fill.requests,
         "reconciled": len(report.reconciled),
         "overdue": len(report.overdue),
+        "rest_weight_share": round(share, 4),
     }
 
 
