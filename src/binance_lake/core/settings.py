@@ -396,14 +396,14 @@ def resolve_settings(
 
 
 def _text(value: object, *, sets: bool = False) -> str:
-    if isinstance(value, tuple):
+    if isinstance(value, tuple | list):
         return ",".join(_text(v) for v in value)
     if isinstance(value, Mapping) and sets:
         return "; ".join(f"@{name} = {','.join(members)}" for name, members in sorted(value.items()))
     if isinstance(value, Mapping):
         # A table ([schedule], [quality], [stream], …) as `key = value` pairs, nested tables in braces.
         pairs = (
-            f"{k} = {{{_text(v)}}}" if isinstance(v, Mapping | tuple) else f"{k} = {v}"
+            f"{k} = {{{_text(v)}}}" if isinstance(v, Mapping | tuple) else f"{k} = {_text(v)}"
             for k, v in value.items()
         )
         return "; ".join(pairs)
@@ -423,7 +423,7 @@ def explain_settings(
     shown = []
     for item in dataclasses.fields(Settings):
         name = item.name
-        label = {"symbol_sets": "symbols"}.get(name) or (
+        label = {"symbol_sets": "symbols", "exports": "export"}.get(name) or (
             f"defaults.{name.removeprefix('default_')}" if name.startswith("default_") else name
         )
         text = _text(getattr(settings, name), sets=name == "symbol_sets")
