@@ -248,8 +248,9 @@ def test_the_daemons_own_stream_holding_the_lock_is_paused_for_the_job(tmp_path:
     with WriterLock(tmp_path / "lake"):
         job = locked_then_ok(3)  # locked until the stream is paused
         daemon, slept = _lock_daemon(tmp_path, job, stream)
-        result = daemon.run_job("update")
-    assert result.outcome is Outcome.OK and stream.calls == ["job", "pause", "resume", "end"]
+        (result,) = daemon.run_chain("update")
+    # Paused for the job and the rest of its chain, then resumed.
+    assert result.outcome is Outcome.OK and stream.calls == ["job", "pause", "end", "resume"]
     assert slept == [2, 2]  # pause_after, then the job ran with the stream paused
     assert [e["event"] for e in _events(daemon)].count("job-pausing-stream") == 1
 

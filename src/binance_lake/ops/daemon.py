@@ -13,8 +13,9 @@
   retries every `lock_retry` seconds (one log line says so; a collector that holds the lock only for short
   bursts lets the job in). When the holder is still the daemon's own stream after `[stream] pause_after`
   seconds (today's collector holds the lock for its whole run), the stream is paused — stopped cleanly, its
-  rows flushed and compacted — for the job and started again after it. Any other holder (a manual `sync`)
-  makes the job fail with that sentence after `lock_wait` seconds; it runs at its next time.
+  rows flushed and compacted — for the job and its follow-ups, and started again after them. Any other
+  holder (a manual `sync`) makes the job fail with that sentence after `lock_wait` seconds; it runs at its
+  next time. SIGTERM inside a DuckDB query (its "Query interrupted") stops the daemon as Ctrl-C does.
 - SIGTERM or SIGINT: the job in flight is interrupted the way Ctrl-C interrupts a sync (files in flight are
   recorded `interrupted` and resume next time; nothing stored is lost), recorded as `interrupted`, and the
   daemon exits 0.
@@ -120,6 +121,7 @@ class Daemon:
         self._last: dict[str, str] = {}
         self._scheduler: BlockingScheduler | None = None
         self.stream = stream
+        self._stream_paused = False
         self.lock_wait, self.lock_retry, self._sleep = lock_wait, lock_retry, sleep
         if stream is not None:
             stream.log = self.log.write
@@ -181,16 +183,10 @@ class Daemon:
                 waited += self.lock_retry
         assert self.stream is not None
         self.log.write("job-pausing-stream", job=job, pid=self.stream.pid)
+        # Paused until the end of the chain (`run_chain`): its follow-ups need the lock too.
         self.stream.pause()
-        try:
-            result = self.jobs[job](self.lake, sink, self.metrics)
-        except KeyboardInterrupt:
-            raise  # the daemon stops: `serve` stops the stream, no restart in between
-        except BaseException:
-            self.stream.resume()
-            raise
-        self.stream.resume()
-        return result
+        self._stream_paused = True
+        return self.jobs[job](self.lake, sink, self.metrics)
 
     def _stream_changed(self, state: StreamState) -> None:
         self.metrics.stream_up.set(1 if state.state == "running" else 0)
@@ -204,6 +200,9 @@ class Daemon:
             health = self.lake.health(now=self.now())
         except BinanceLakeError:
             return
+        except RuntimeError as error:
+            _interrupted(error)
+            raise
         self.metrics.set_alerts(health.details.get("alerts", []))
 
     def _set_freshness(self) -> None:
@@ -211,6 +210,9 @@ class Daemon:
             rows = self.lake.status(as_="arrow").to_pylist()
         except BinanceLakeError:
             return
+        except RuntimeError as error:
+            _interrupted(error)
+            raise
         now = self.now()
         values = []
         for row in rows:
@@ -249,7 +251,17 @@ class Daemon:
     def run_chain(self, job: str) -> list[JobResult]:
         """`job`, then its follow-ups (each runs whatever the one before it did: a check after a failed
         update is what says what failed)."""
-        return [self.run_job(name) for name in (job, *self.follow_ups(job))]
+        interrupted = False
+        try:
+            results = [self.run_job(name) for name in (job, *self.follow_ups(job))]
+        except KeyboardInterrupt:
+            interrupted = True  # the daemon stops: `serve` stops the stream, no restart in between
+            raise
+        finally:
+            if self._stream_paused and self.stream is not None and not interrupted:
+                self.stream.resume()
+            self._stream_paused = False
+        return results
 
     def chain_order(self) -> list[str]:
         """Every job of a `--once` run: the scheduled ones and their follow-ups, in `JOB_ORDER`."""
@@ -309,6 +321,12 @@ class Daemon:
         wake = next_wakeup(self.specs, self.now())
         if wake is not None:
             self.log.write("sleeping", until=wake[0].isoformat(), jobs=list(wake[1]))
+
+
+def _interrupted(error: RuntimeError) -> None:
+    """SIGTERM inside a DuckDB query surfaces as its "Query interrupted" error: stop as for Ctrl-C."""
+    if "interrupted" in str(error).lower():
+        raise KeyboardInterrupt from None
 
 
 @contextmanager
