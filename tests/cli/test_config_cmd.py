@@ -8,6 +8,7 @@ import io
 import json
 from pathlib import Path
 
+from binance_lake.core.settings import explain_settings
 from binance_lake.sim.server import SimServer
 from tests.cli.runner import assert_one_sentence, run_cli
 
@@ -56,3 +57,16 @@ def test_sync_without_flags_takes_the_defaults(sim_server: SimServer, tmp_path: 
     assert (json.loads(spot.stdout)["market"], json.loads(spot.stdout)["symbols"]) == ("spot", ["BTCUSDT"])
     without = run_cli("sync", "--start", "2024-01-01", "--dry-run", env={**env, "BINANCE_LAKE_CONFIG": ""})
     assert_one_sentence(without, 2, "--symbols or --all")
+
+
+def test_config_show_prints_the_daemons_tables(tmp_path: Path) -> None:
+    config = tmp_path / "binance-lake.toml"
+    config.write_text(
+        '[schedule]\nupdate = "0 2 * * *"\n[stream]\nsymbols = ["BTCUSDT", "ETHUSDT"]\n'
+        '[export.qlib]\nfreq = "day"\nout = "q"\nstart = 2024-01-01\n[alerts]\nmax_failed_files = 0\n'
+    )
+    shown = {r.name: r.value for r in explain_settings(config=str(config), environ={})}
+    assert shown["schedule"] == "update = 0 2 * * *"
+    assert shown["stream"] == "symbols = BTCUSDT,ETHUSDT"
+    assert shown["export"] == "qlib = {freq = day; out = q; start = 2024-01-01}"
+    assert shown["alerts"] == "max_failed_files = 0"

@@ -45,6 +45,19 @@ def test_render_shows_runs_the_daemon_and_freshness() -> None:
     assert "daemon (pid 12, running)" in shown and "0 2 * * *" in shown and "2026-12-02 02:00" in shown
     # The newest day is 2026-11-29: its end is 36 h before NOW.
     assert "um/klines/1h" in shown and "2026-11-29" in shown and "36.0 h" in shown
+    assert "supervised stream" not in shown  # this daemon runs none
+
+
+def test_render_shows_the_daemons_supervised_stream() -> None:
+    def daemon(stream: dict[str, object]) -> LiveRun:
+        return LiveRun(kind="daemon", pid=12, started_at="a", updated_at="a", extra={"stream": stream})
+
+    running = {"state": "running", "pid": 99, "restarts": 2, "last_exit": -9, "next_start_in": None}
+    shown = text_of(render([daemon(running)], LakeFacts(read_at=NOW), NOW))
+    assert "supervised stream: running (pid 99), 2 restarts" in shown
+    waiting = {"state": "waiting", "pid": None, "restarts": 3, "last_exit": 1, "next_start_in": 4.0}
+    shown = text_of(render([daemon(waiting)], LakeFacts(read_at=NOW), NOW))
+    assert "supervised stream: waiting (restart in 4.0 s, last exit 1), 3 restarts" in shown
 
 
 def test_the_database_is_not_read_while_a_run_writes(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

@@ -11,13 +11,14 @@ from typing import Any
 
 import pytest
 
-from binance_lake.core.errors import SourceError, UsageError
+from binance_lake.core.errors import LakeLocked, SourceError, UsageError
 from binance_lake.core.progress import Phase, Progress, ProgressSink
 from binance_lake.lake import Lake
 from binance_lake.ops.daemon import Daemon, JobLog, log_path
 from binance_lake.ops.live import read_live
 from binance_lake.ops.metrics import Metrics, MetricsServer
 from binance_lake.ops.schedule import parse_schedule
+from binance_lake.ops.stream import StreamConfig
 from binance_lake.storage.job_runs import Outcome, last_runs, recent_runs
 
 NOW = dt.datetime(2026, 12, 1, 12, 0, tzinfo=dt.UTC)
@@ -105,9 +106,13 @@ def test_catch_up_after_downtime_uses_the_recorded_runs(tmp_path: Path) -> None:
     assert daemon.due_at_start() == ["probe", "update"]
 
 
-def test_a_job_this_version_cannot_run_is_refused(tmp_path: Path) -> None:
-    with pytest.raises(UsageError, match="cannot run yet: export_qlib"):
-        make(tmp_path, {"probe": syncing_job(0)}, export_qlib="0 3 * * *")
+def test_an_export_scheduled_without_its_table_is_refused(tmp_path: Path) -> None:
+    lake = Lake(tmp_path / "lake")
+    specs = parse_schedule({"probe": "off", "update": "off", "export_qlib": "0 3 * * *"})
+    with pytest.raises(
+        UsageError, match=r"cannot run: export_qlib \(export_qlib needs an \[export.qlib\] table"
+    ):
+        Daemon(lake, specs, log=JobLog(log_path(lake.root)))
 
 
 def test_metrics_endpoint_counts_the_jobs_files(tmp_path: Path) -> None:
@@ -166,3 +171,124 @@ def test_check_and_report_follow_each_update_unless_scheduled_on_their_own(tmp_p
     on_its_own = make(tmp_path, jobs, update="0 2 * * *", check="0 12 * * *")
     on_its_own.run_chain("update")
     assert ran == ["update", "report"]
+
+
+def locked_then_ok(times: int) -> Any:
+    """A job that finds the writer lock taken `times` times, then runs."""
+    calls: list[int] = []
+
+    def job(lake: Lake, progress: ProgressSink, metrics: Metrics) -> Mapping[str, Any]:
+        calls.append(1)
+        if len(calls) <= times:
+            raise LakeLocked("another binance-lake process (pid 1) is writing the lake at X; wait for it")
+        return {"calls": len(calls)}
+
+    return job
+
+
+class FakeStream:
+    """The supervisor as the daemon sees it: its child's pid, pause and resume."""
+
+    def __init__(self, pid: int | None, pause_after: float) -> None:
+        self.pid = pid
+        self.config = StreamConfig(("--symbols", "X"), pause_after=pause_after)
+        self.calls: list[str] = []
+
+    def pause(self) -> None:
+        self.calls.append("pause")
+
+    def resume(self) -> None:
+        self.calls.append("resume")
+
+    def job_started(self) -> None:
+        self.calls.append("job")
+
+    def job_ended(self) -> None:
+        self.calls.append("end")
+
+
+def _lock_daemon(tmp_path: Path, job: Any, stream: FakeStream | None = None) -> tuple[Daemon, list[float]]:
+    lake = Lake(tmp_path / "lake")
+    slept: list[float] = []
+    specs = parse_schedule({"probe": "off", "update": "0 2 * * *"})
+    daemon = Daemon(
+        lake, specs, log=JobLog(log_path(lake.root)), jobs={"update": job}, now=Clock(NOW),
+        stream=stream, lock_wait=10, lock_retry=2, sleep=slept.append,  # type: ignore[arg-type]
+    )  # fmt: skip
+    return daemon, slept
+
+
+def _events(daemon: Daemon) -> list[dict[str, Any]]:
+    return [json.loads(line) for line in log_path(daemon.lake.root).read_text().splitlines()]
+
+
+def test_a_job_waits_for_the_writer_lock_and_says_so_once(tmp_path: Path) -> None:
+    daemon, slept = _lock_daemon(tmp_path, locked_then_ok(3))
+    result = daemon.run_job("update")
+    assert result.outcome is Outcome.OK and result.summary == {"calls": 4}
+    assert slept == [2, 2, 2]
+    waiting = [e for e in _events(daemon) if e["event"] == "job-waiting"]
+    assert len(waiting) == 1 and "is writing the lake" in waiting[0]["reason"]
+
+
+def test_a_lock_held_past_the_bound_fails_the_job_with_its_sentence(tmp_path: Path) -> None:
+    daemon, slept = _lock_daemon(tmp_path, locked_then_ok(100))
+    result = daemon.run_job("update")
+    assert result.outcome is Outcome.FAILED and "is writing the lake" in result.summary["error"]
+    assert sum(slept) == 10  # lock_wait
+
+
+def test_the_daemons_own_stream_holding_the_lock_is_paused_for_the_job(tmp_path: Path) -> None:
+    import os
+
+    from binance_lake.storage.database import WriterLock
+
+    stream = FakeStream(os.getpid(), pause_after=4)
+    # The stream's child holds the writer lock (here: this process, whose pid the fake stream reports).
+    with WriterLock(tmp_path / "lake"):
+        job = locked_then_ok(3)  # locked until the stream is paused
+        daemon, slept = _lock_daemon(tmp_path, job, stream)
+        (result,) = daemon.run_chain("update")
+    # Paused for the job and the rest of its chain, then resumed.
+    assert result.outcome is Outcome.OK and stream.calls == ["job", "pause", "end", "resume"]
+    assert slept == [2, 2]  # pause_after, then the job ran with the stream paused
+    assert [e["event"] for e in _events(daemon)].count("job-pausing-stream") == 1
+
+
+def test_the_metrics_expose_the_alert_thresholds_state(tmp_path: Path) -> None:
+    import dataclasses
+    from types import MappingProxyType
+
+    lake = Lake(tmp_path / "lake")
+    alerts = MappingProxyType({"max_failed_job_runs": 1, "max_failed_files": 0})
+    lake = Lake(tmp_path / "lake", settings=dataclasses.replace(lake.settings, alerts=alerts))
+    metrics = Metrics()
+    specs = parse_schedule({"probe": "off", "update": "0 2 * * *"})
+    daemon = Daemon(
+        lake, specs, log=JobLog(log_path(lake.root)), metrics=metrics, jobs={"update": failing_job}
+    )
+
+    def scrape() -> dict[str, float]:
+        server = MetricsServer(metrics, 0)
+        try:
+            text = (
+                urllib.request.urlopen(f"http://127.0.0.1:{server.port}/metrics", timeout=10).read().decode()
+            )
+        finally:
+            server.close()
+        return {
+            line.split(" ")[0]: float(line.split(" ")[1])
+            for line in text.splitlines()
+            if line.startswith("binance_lake_alert_")
+        }
+
+    daemon.run_job("update")
+    first = scrape()
+    assert first['binance_lake_alert_breached{alert="max_failed_job_runs"}'] == 0
+    assert first['binance_lake_alert_value{alert="max_failed_job_runs"}'] == 1
+    assert first['binance_lake_alert_limit{alert="max_failed_job_runs"}'] == 1
+    assert first['binance_lake_alert_breached{alert="max_failed_files"}'] == 0
+    daemon.run_job("update")  # two failed runs in a row: over the limit
+    second = scrape()
+    assert second['binance_lake_alert_breached{alert="max_failed_job_runs"}'] == 1
+    assert second['binance_lake_alert_value{alert="max_failed_job_runs"}'] == 2

@@ -27,7 +27,7 @@ from binance_lake.cli.observe import METRICS_PORT
 from binance_lake.cli.options import FORMAT
 from binance_lake.cli.render import OutputFormat, console, err_console, print_record, show
 from binance_lake.cli.state import state
-from binance_lake.core.settings import CONFIG_ENV, ENV_NAMES, Settings
+from binance_lake.core.settings import Settings
 from binance_lake.lake import Lake
 
 
@@ -54,12 +54,9 @@ def _echo(record: Mapping[str, Any]) -> None:
 
 
 def _child_environment(settings: Settings, config: str | None) -> dict[str, str]:
-    environment = dict(os.environ)
-    for name, variable in ENV_NAMES.items():
-        environment[variable] = str(getattr(settings, name))
-    if config:
-        environment[CONFIG_ENV] = str(Path(config).expanduser().resolve())
-    return environment
+    from binance_lake.ops.stream import child_environment
+
+    return child_environment(settings, Path(config).expanduser().resolve() if config else None)
 
 
 def daemon_command(
@@ -106,7 +103,8 @@ def daemon_command(
     log = JobLog(log_path(lake.root), echo=echo)
     with PidFile(lake.root):
         metrics = Metrics()
-        daemon = Daemon(lake, specs, log=log, metrics=metrics)
+        stream = None if once else _supervisor(settings, cli.config, lake)
+        daemon = Daemon(lake, specs, log=log, metrics=metrics, stream=stream)
         server = MetricsServer(metrics, metrics_port) if metrics_port is not None else None
         if server is not None:
             log.write("metrics", url=f"http://127.0.0.1:{server.port}/metrics")
@@ -120,6 +118,17 @@ def daemon_command(
         finally:
             if server is not None:
                 server.close()
+
+
+def _supervisor(settings: Settings, config: str | None, lake: Lake) -> Any:
+    """The `[stream]` table's supervised stream, or None (`ops.stream`)."""
+    from binance_lake.ops.stream import StreamSupervisor, parse_stream
+
+    stream = parse_stream(settings.stream)
+    if stream is None:
+        return None
+    environment = _child_environment(settings, config)
+    return StreamSupervisor(stream, lake.root, environment, log=lambda event, **fields: None)
 
 
 def _start_detached(settings: Settings, config: str | None, lake: Lake, metrics_port: int | None) -> None:
@@ -188,10 +197,24 @@ def _status(ctx: typer.Context, fmt: OutputFormat) -> None:
                 "last_summary": dict(run.summary) if run else None,
             }
         )
+    from binance_lake.cli.monitor_cmd import stream_line
+    from binance_lake.ops.live import read_live
+
+    daemon = next((r for r in read_live(lake.root) if r.kind == "daemon" and r.pid == pid), None)
+    stream = daemon.extra.get("stream") if daemon is not None and daemon.active else None
     if fmt is not OutputFormat.TABLE:
-        print_record({"running": pid is not None, "pid": pid, "root": str(lake.root), "jobs": jobs}, fmt)
+        record = {
+            "running": pid is not None,
+            "pid": pid,
+            "root": str(lake.root),
+            "jobs": jobs,
+            "stream": stream,
+        }
+        print_record(record, fmt)
     else:
         console.print(f"daemon: running (pid {pid})" if pid else "daemon: not running", highlight=False)
+        if (line := stream_line(daemon)) is not None:
+            console.print(line, highlight=False)
         table = Table(title="schedule (UTC)")
         for column in ("job", "cron", "next", "last run", "outcome", "seconds"):
             table.add_column(column)

@@ -113,6 +113,9 @@ def render(runs: list[LiveRun], facts: LakeFacts, now: dt.datetime) -> Renderabl
             f"{last.started_at:%Y-%m-%d %H:%M}" if last else "never",
         )
     parts.append(jobs)
+    line = stream_line(daemon)
+    if line is not None:
+        parts.append(Text(line))
     fresh = Table(title="freshness" + _facts_age(facts, now))
     for column in ("series", "symbols", "newest day", "behind"):
         fresh.add_column(column)
@@ -129,6 +132,19 @@ def render(runs: list[LiveRun], facts: LakeFacts, now: dt.datetime) -> Renderabl
 def daemon_schedule(daemon: LiveRun) -> list[dict[str, Any]]:
     value = daemon.extra.get("schedule")
     return list(value) if isinstance(value, list) else []
+
+
+def stream_line(daemon: LiveRun | None) -> str | None:
+    """The daemon's supervised stream in one line (`ops.stream`), or None when it runs none."""
+    value = daemon.extra.get("stream") if daemon is not None and daemon.active else None
+    if not isinstance(value, dict):
+        return None
+    state = str(value.get("state"))
+    if value.get("pid"):
+        state += f" (pid {value['pid']})"
+    elif value.get("next_start_in") is not None:
+        state += f" (restart in {float(value['next_start_in']):.1f} s, last exit {value.get('last_exit')})"
+    return f"supervised stream: {state}, {value.get('restarts', 0)} restarts"
 
 
 def _current_job(daemon: LiveRun | None) -> str | None:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import datetime as dt
 import json
 import time
 from pathlib import Path
@@ -68,11 +69,18 @@ def _summary(stats: CollectorStats, seconds: float) -> dict[str, Any]:
     }  # fmt: skip
 
 
+def _wall(monotonic: float) -> dt.datetime:
+    return dt.datetime.now(dt.UTC) - dt.timedelta(seconds=time.monotonic() - monotonic)
+
+
 def _observe(stats: CollectorStats, status: LiveStatus, metrics: Metrics | None) -> None:
     """The collector's counters into its live status file (for `monitor`) and the metrics (when served)."""
+    # The newest event as wall time, for `health`'s `[alerts] max_stream_silence` (stats hold monotonic times).
+    newest = max(stats.last_event.values(), default=None)
+    last_event_at = None if newest is None else _wall(newest).isoformat()
     status.publish(
         phase="stream", done=stats.events, rows=stats.rows_flushed, streams=stats.streams,
-        reconnects=stats.reconnects, repaired_gaps=stats.repaired_gaps,
+        reconnects=stats.reconnects, repaired_gaps=stats.repaired_gaps, last_event_at=last_event_at,
     )  # fmt: skip
     if metrics is not None:
         metrics.stream_totals(

@@ -28,6 +28,17 @@ resolved value came from (`binance-lake config show`).
 
     [quality]                     # thresholds of `binance-lake check`'s rules (quality/rules.py)
     outlier_move = 0.10
+
+    [export.qlib]                 # the daemon's export jobs (ops/exports.py): the `export` options as keys
+    freq = "day"                  # (one table, or [[export.qlib]] for several)
+    out = "qlib/day"
+    start = "2024-01-01"
+
+    [stream]                      # the daemon's supervised stream (ops/stream.py): the `stream` options
+    symbols = "@top"
+
+    [alerts]                      # thresholds whose breach makes `health` fail (quality/alerts.py)
+    max_failed_files = 0
 """
 
 from __future__ import annotations
@@ -105,6 +116,18 @@ class Settings:
     quality: Mapping[str, float] = field(default_factory=lambda: MappingProxyType({}))
     """Thresholds of the quality rules from the `[quality]` table of the config file (rule name = number;
     `binance_lake.quality.rules` checks the names)."""
+
+    exports: Mapping[str, tuple[Mapping[str, object], ...]] = field(
+        default_factory=lambda: MappingProxyType({})
+    )
+    """The `[export.<kind>]` tables (kind: qlib, postgres), each a list of option tables: the daemon's export
+    jobs (`binance_lake.ops.exports` checks the keys)."""
+
+    stream: Mapping[str, object] = field(default_factory=lambda: MappingProxyType({}))
+    """The `[stream]` table: the daemon's supervised stream job (`binance_lake.ops.stream` checks the keys)."""
+
+    alerts: Mapping[str, object] = field(default_factory=lambda: MappingProxyType({}))
+    """The `[alerts]` table: thresholds `health` judges (`binance_lake.quality.alerts` checks the keys)."""
 
     def expand_symbols(self, text: str, market: str | None = None) -> list[str]:
         """Parse a `--symbols` value: names (ccxt's `BTC/USDT:USDT` too, mapped for `market`), `@set` references
@@ -266,6 +289,23 @@ def _thresholds(path: Path, table: object) -> Mapping[str, float]:
     return MappingProxyType({str(k): float(v) for k, v in table.items()})
 
 
+def _table(path: Path, name: str, table: object) -> Mapping[str, object]:
+    if not isinstance(table, dict):
+        raise UsageError(f"[{name}] in {path} must be a table of key = value")
+    return MappingProxyType({str(k): v for k, v in table.items()})
+
+
+def _exports(path: Path, table: object) -> Mapping[str, tuple[Mapping[str, object], ...]]:
+    """`[export.qlib]` / `[[export.qlib]]`, …: per kind, its option tables (checked by the daemon)."""
+    if not isinstance(table, dict):
+        raise UsageError(f"[export] in {path} must hold tables such as [export.qlib]")
+    kinds: dict[str, tuple[Mapping[str, object], ...]] = {}
+    for kind, value in table.items():
+        items = value if isinstance(value, list) else [value]
+        kinds[str(kind)] = tuple(_table(path, f"export.{kind}", item) for item in items)
+    return MappingProxyType(kinds)
+
+
 def _config_path(flag: str | None, environ: Mapping[str, str], cwd: Path) -> Path | None:
     if flag:
         return Path(flag).expanduser()
@@ -288,10 +328,15 @@ def _file_values(path: Path) -> dict[str, object]:
             values["schedule"] = MappingProxyType({str(k): str(v) for k, v in value.items()})
         elif key == "quality":
             values["quality"] = _thresholds(path, value)
+        elif key == "export":
+            values["exports"] = _exports(path, value)
+        elif key in ("stream", "alerts"):
+            values[key] = _table(path, key, value)
         elif key in ENV_NAMES:
             values[key] = str(value)
         else:
-            known = ", ".join([*ENV_NAMES, "symbols", "defaults", "schedule", "quality"])
+            known = ", ".join([*ENV_NAMES, "symbols", "defaults", "schedule", "quality", "export", "stream"])
+            known += ", alerts"
             raise UsageError(f"unknown setting {key!r} in {path} (known: {known})")
     return values
 
@@ -350,11 +395,18 @@ def resolve_settings(
     return _resolve(flags, environ, config, cwd)[0]
 
 
-def _text(value: object) -> str:
-    if isinstance(value, tuple):
-        return ",".join(value)
-    if isinstance(value, Mapping):
+def _text(value: object, *, sets: bool = False) -> str:
+    if isinstance(value, tuple | list):
+        return ",".join(_text(v) for v in value)
+    if isinstance(value, Mapping) and sets:
         return "; ".join(f"@{name} = {','.join(members)}" for name, members in sorted(value.items()))
+    if isinstance(value, Mapping):
+        # A table ([schedule], [quality], [stream], …) as `key = value` pairs, nested tables in braces.
+        pairs = (
+            f"{k} = {{{_text(v)}}}" if isinstance(v, Mapping | tuple) else f"{k} = {_text(v)}"
+            for k, v in value.items()
+        )
+        return "; ".join(pairs)
     return "" if value is None else str(value)
 
 
@@ -371,8 +423,9 @@ def explain_settings(
     shown = []
     for item in dataclasses.fields(Settings):
         name = item.name
-        label = {"symbol_sets": "symbols"}.get(name) or (
+        label = {"symbol_sets": "symbols", "exports": "export"}.get(name) or (
             f"defaults.{name.removeprefix('default_')}" if name.startswith("default_") else name
         )
-        shown.append(Resolved(label, _text(getattr(settings, name)), sources.get(name, "default")))
+        text = _text(getattr(settings, name), sets=name == "symbol_sets")
+        shown.append(Resolved(label, text, sources.get(name, "default")))
     return shown

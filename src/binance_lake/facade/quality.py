@@ -87,8 +87,9 @@ class QualityMethods(LakeBase):
     def health(
         self, *, max_age: dt.timedelta = dt.timedelta(days=2), now: dt.datetime | None = None
     ) -> Health:
-        """Freshness and failures: `Health.code` is 0 healthy, 1 degraded, 2 failing."""
-        return assess(self.database, max_age=max_age, now=now)
+        """Freshness and failures, and the `[alerts]` thresholds of the settings: `Health.code` is 0 healthy,
+        1 degraded, 2 failing."""
+        return assess(self.database, max_age=max_age, now=now, alerts=self.settings.alerts)
 
     def report(self, out: str | Path, *, symbols: str | Iterable[str] | None = None,
                start: DateLike | None = None, end: DateLike | None = None) -> Path:  # fmt: skip

@@ -8,6 +8,14 @@
   `max_instances=1` a job late because another ran long runs once, not once per missed time.
 - Every run is recorded in `job_runs` (start and end), logged as one JSON line (`logs/daemon.jsonl`) with its
   outcome and figures, counted in the metrics, and published in the daemon's live status file.
+- A supervised stream (`ops.stream`, the `[stream]` table) runs beside the jobs as a child process, from
+  `serve` until the daemon stops. The stream and the jobs share the writer lock: a job that finds it taken
+  retries every `lock_retry` seconds (one log line says so; a collector that holds the lock only for short
+  bursts lets the job in). When the holder is still the daemon's own stream after `[stream] pause_after`
+  seconds (today's collector holds the lock for its whole run), the stream is paused — stopped cleanly, its
+  rows flushed and compacted — for the job and its follow-ups, and started again after them. Any other
+  holder (a manual `sync`) makes the job fail with that sentence after `lock_wait` seconds; it runs at its
+  next time. SIGTERM inside a DuckDB query (its "Query interrupted") stops the daemon as Ctrl-C does.
 - SIGTERM or SIGINT: the job in flight is interrupted the way Ctrl-C interrupts a sync (files in flight are
   recorded `interrupted` and resume next time; nothing stored is lost), recorded as `interrupted`, and the
   daemon exits 0.
@@ -30,16 +38,22 @@ from typing import Any
 from apscheduler.executors.debug import DebugExecutor
 from apscheduler.schedulers.blocking import BlockingScheduler
 
-from binance_lake.core.errors import BinanceLakeError, UsageError
+from binance_lake.core.errors import BinanceLakeError, LakeLocked, UsageError
+from binance_lake.core.progress import ProgressSink
 from binance_lake.lake import Lake
-from binance_lake.ops.jobs import JOBS, Job
+from binance_lake.ops.jobs import NEEDS, Job, jobs_for
 from binance_lake.ops.live import LiveStatus
 from binance_lake.ops.metrics import Freshness, Metrics
 from binance_lake.ops.schedule import FOLLOW_UPS, JOB_ORDER, JobSpec, due_at_start, next_wakeup
+from binance_lake.ops.stream import StreamState, StreamSupervisor
 from binance_lake.storage import job_runs
+from binance_lake.storage.database import writer_pid
 from binance_lake.storage.job_runs import Outcome
 
 LOG_NAME = "daemon.jsonl"
+LOCK_WAIT_SECONDS = 60.0
+"""How long a job waits for a writer lock another process holds before it fails (or pauses the stream)."""
+LOCK_RETRY_SECONDS = 2.0
 
 
 @dataclass(frozen=True)
@@ -82,14 +96,20 @@ class Daemon:
         *,
         log: JobLog,
         metrics: Metrics | None = None,
-        jobs: Mapping[str, Job] = JOBS,
+        jobs: Mapping[str, Job] | None = None,
         now: Callable[[], dt.datetime] = lambda: dt.datetime.now(dt.UTC),
+        stream: StreamSupervisor | None = None,
+        lock_wait: float = LOCK_WAIT_SECONDS,
+        lock_retry: float = LOCK_RETRY_SECONDS,
+        sleep: Callable[[float], None] = time.sleep,
     ) -> None:
+        jobs = jobs_for(lake.settings) if jobs is None else jobs
         unavailable = [spec.job for spec in specs if spec.job not in jobs]
         if unavailable:
+            needs = [f"{job} needs an {NEEDS[job]} table" for job in unavailable if job in NEEDS]
             raise UsageError(
-                f"[schedule] names job(s) this version cannot run yet: {', '.join(unavailable)} "
-                f'(runnable: {", ".join(jobs)}); set them to "off"'
+                f"[schedule] names job(s) this lake cannot run: {', '.join(unavailable)} "
+                f'({"; ".join(needs) or "runnable: " + ", ".join(jobs)}); configure them or set them to "off"'
             )
         self.lake = lake
         self.specs = specs
@@ -100,6 +120,13 @@ class Daemon:
         self.live = LiveStatus(lake.root, "daemon")
         self._last: dict[str, str] = {}
         self._scheduler: BlockingScheduler | None = None
+        self.stream = stream
+        self._stream_paused = False
+        self.lock_wait, self.lock_retry, self._sleep = lock_wait, lock_retry, sleep
+        if stream is not None:
+            stream.log = self.log.write
+            stream.on_change = self._stream_changed
+            stream.on_restart = self.metrics.stream_restarts.inc
 
     # -- one job ------------------------------------------------------------------------------------------
 
@@ -113,8 +140,10 @@ class Daemon:
         self.metrics.reset()
         sink = self.live.sink(self.metrics.sink())
         outcome, summary = Outcome.FAILED, {}
+        if self.stream is not None:
+            self.stream.job_started()
         try:
-            summary = dict(self.jobs[job](self.lake, sink, self.metrics))
+            summary = dict(self._call(job, sink))
             outcome = Outcome.OK if summary.get("ok", True) else Outcome.FAILED
         except KeyboardInterrupt:
             outcome = Outcome.INTERRUPTED
@@ -122,6 +151,8 @@ class Daemon:
         except BinanceLakeError as error:
             summary = {"error": str(error)}
         finally:
+            if self.stream is not None:
+                self.stream.job_ended()
             seconds = round(time.monotonic() - clock, 3)
             ended = self.now()
             job_runs.finish_run(self.lake.database, run_id, outcome, ended, summary)
@@ -130,13 +161,58 @@ class Daemon:
             self.log.write("job", job=job, run_id=run_id, outcome=outcome.value, seconds=seconds, **summary)
             self._publish(current_job=None)
             self._set_freshness()
+            self._set_alerts()
         return JobResult(job, outcome, seconds, summary)
+
+    def _call(self, job: str, sink: ProgressSink) -> Mapping[str, Any]:
+        """The job, waiting for the writer lock when another process holds it (see the module docstring)."""
+        waited = 0.0
+        while True:
+            try:
+                return self.jobs[job](self.lake, sink, self.metrics)
+            except LakeLocked as error:
+                holder = writer_pid(self.lake.root)
+                ours = self.stream is not None and holder is not None and holder == self.stream.pid
+                if ours and self.stream is not None and waited >= self.stream.config.pause_after:
+                    break
+                if not ours and waited >= self.lock_wait:
+                    raise
+                if waited == 0:
+                    self.log.write("job-waiting", job=job, holder=holder, reason=str(error))
+                self._sleep(self.lock_retry)
+                waited += self.lock_retry
+        assert self.stream is not None
+        self.log.write("job-pausing-stream", job=job, pid=self.stream.pid)
+        # Paused until the end of the chain (`run_chain`): its follow-ups need the lock too.
+        self.stream.pause()
+        self._stream_paused = True
+        return self.jobs[job](self.lake, sink, self.metrics)
+
+    def _stream_changed(self, state: StreamState) -> None:
+        self.metrics.stream_up.set(1 if state.state == "running" else 0)
+        self.live.publish(force=True, stream=state.as_dict())
+
+    def _set_alerts(self) -> None:
+        """The `[alerts]` thresholds' states into the metrics (what `health` would say now)."""
+        if not self.lake.settings.alerts:
+            return
+        try:
+            health = self.lake.health(now=self.now())
+        except BinanceLakeError:
+            return
+        except RuntimeError as error:
+            _interrupted(error)
+            raise
+        self.metrics.set_alerts(health.details.get("alerts", []))
 
     def _set_freshness(self) -> None:
         try:
             rows = self.lake.status(as_="arrow").to_pylist()
         except BinanceLakeError:
             return
+        except RuntimeError as error:
+            _interrupted(error)
+            raise
         now = self.now()
         values = []
         for row in rows:
@@ -175,7 +251,17 @@ class Daemon:
     def run_chain(self, job: str) -> list[JobResult]:
         """`job`, then its follow-ups (each runs whatever the one before it did: a check after a failed
         update is what says what failed)."""
-        return [self.run_job(name) for name in (job, *self.follow_ups(job))]
+        interrupted = False
+        try:
+            results = [self.run_job(name) for name in (job, *self.follow_ups(job))]
+        except KeyboardInterrupt:
+            interrupted = True  # the daemon stops: `serve` stops the stream, no restart in between
+            raise
+        finally:
+            if self._stream_paused and self.stream is not None and not interrupted:
+                self.stream.resume()
+            self._stream_paused = False
+        return results
 
     def chain_order(self) -> list[str]:
         """Every job of a `--once` run: the scheduled ones and their follow-ups, in `JOB_ORDER`."""
@@ -193,6 +279,8 @@ class Daemon:
         """Catch up, then run the schedule until SIGTERM/SIGINT; returns when stopped."""
         self.log.write("daemon-start", pid=os.getpid(), schedule={s.job: s.cron for s in self.specs})
         self._publish(current_job=None)
+        if self.stream is not None:
+            self.stream.start()
         try:
             with _signals_interrupt():
                 for job in self.due_at_start():
@@ -216,6 +304,9 @@ class Daemon:
             if self._scheduler is not None and self._scheduler.running:
                 self._scheduler.shutdown(wait=False)
         finally:
+            if self.stream is not None:
+                code = self.stream.stop()
+                self.log.write("stream-stop", exit=code)
             self.log.write("daemon-stop", pid=os.getpid())
             self.live.end("stopped")
 
@@ -230,6 +321,12 @@ class Daemon:
         wake = next_wakeup(self.specs, self.now())
         if wake is not None:
             self.log.write("sleeping", until=wake[0].isoformat(), jobs=list(wake[1]))
+
+
+def _interrupted(error: RuntimeError) -> None:
+    """SIGTERM inside a DuckDB query surfaces as its "Query interrupted" error: stop as for Ctrl-C."""
+    if "interrupted" in str(error).lower():
+        raise KeyboardInterrupt from None
 
 
 @contextmanager

@@ -13,7 +13,9 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from typing import Any
 
+from binance_lake.binance.rest_weight import WEIGHT_LIMIT
 from binance_lake.core.progress import ProgressSink
+from binance_lake.core.settings import Settings
 from binance_lake.lake import Lake
 from binance_lake.ops.metrics import Metrics
 
@@ -31,6 +33,8 @@ def update(lake: Lake, progress: ProgressSink, metrics: Metrics) -> Mapping[str,
     report = lake.update(progress=progress)
     for host, weight in report.fill.peak_weight.items():
         metrics.rest_weight.labels(host).set(weight)
+    # For `[alerts] max_rest_weight_share`: the busiest host's peak minute against Binance's limit.
+    share = max((w / WEIGHT_LIMIT for w in report.fill.peak_weight.values()), default=0.0)
     summary = report.summary()
     archive = summary["archive"]
     assert isinstance(archive, dict)
@@ -43,6 +47,7 @@ def update(lake: Lake, progress: ProgressSink, metrics: Metrics) -> Mapping[str,
         "rest_requests": report.fill.requests,
         "reconciled": len(report.reconciled),
         "overdue": len(report.overdue),
+        "rest_weight_share": round(share, 4),
     }
 
 
@@ -69,3 +74,16 @@ def report(lake: Lake, progress: ProgressSink, metrics: Metrics) -> Mapping[str,
 
 
 JOBS: Mapping[str, Job] = {"probe": probe, "update": update, "check": check, "report": report}
+"""The jobs every lake can run; `jobs_for` adds the ones its settings configure."""
+
+
+def jobs_for(settings: Settings) -> Mapping[str, Job]:
+    """`JOBS` plus the export jobs `settings` configures (`ops.exports`; their tables checked here)."""
+    from binance_lake.ops import exports
+
+    configured = {"export_qlib": exports.export_qlib, "export_postgres": exports.export_postgres}
+    return {**JOBS, **{job: configured[job] for job in exports.configured_jobs(settings)}}
+
+
+NEEDS: Mapping[str, str] = {"export_qlib": "[export.qlib]", "export_postgres": "[export.postgres]"}
+"""The config table a job needs before it can be scheduled."""

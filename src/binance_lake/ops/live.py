@@ -13,6 +13,7 @@ import contextlib
 import datetime as dt
 import json
 import os
+import threading
 import time
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import asdict, dataclass, field
@@ -91,6 +92,8 @@ class LiveStatus:
         self._clock = clock
         self._last_write = float("-inf")
         self._started = clock()
+        # The daemon publishes from its scheduler thread and its stream supervisor's thread.
+        self._write_lock = threading.Lock()
         self._state: dict[str, Any] = {
             "kind": kind,
             "pid": os.getpid(),
@@ -100,12 +103,13 @@ class LiveStatus:
 
     def publish(self, *, force: bool = False, **fields: Any) -> None:
         """Merge `fields` into the state and write it when `interval` has passed (or `force`)."""
-        self._state.update(fields)
-        now = self._clock()
-        if force or now - self._last_write >= self._interval:
-            self._state["updated_at"] = _now()
-            self._write()
-            self._last_write = now
+        with self._write_lock:
+            self._state.update(fields)
+            now = self._clock()
+            if force or now - self._last_write >= self._interval:
+                self._state["updated_at"] = _now()
+                self._write()
+                self._last_write = now
 
     def sink(self, downstream: ProgressSink | None = None) -> ProgressSink:
         """A progress sink that publishes each event (throttled), then passes it to `downstream`."""

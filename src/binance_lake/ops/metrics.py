@@ -12,8 +12,9 @@ from __future__ import annotations
 
 import datetime as dt
 import threading
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
+from typing import Any
 from wsgiref.simple_server import WSGIServer
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, start_http_server
@@ -69,6 +70,24 @@ class Metrics:
         self.ws_messages = Counter(f"{PREFIX}_ws_messages", "WebSocket messages received", registry=r)
         self.ws_reconnects = Counter(f"{PREFIX}_ws_reconnects", "WebSocket reconnects", registry=r)
         self.ws_repairs = Counter(f"{PREFIX}_ws_repairs", "Stream holes repaired from REST", registry=r)
+        self.stream_restarts = Counter(
+            f"{PREFIX}_stream_restarts", "Restarts of the daemon's supervised stream", registry=r
+        )
+        self.stream_up = Gauge(
+            f"{PREFIX}_stream_up", "1 while the daemon's supervised stream runs, else 0", registry=r
+        )
+        self.alert_breached = Gauge(
+            f"{PREFIX}_alert_breached",
+            "1 while an [alerts] threshold is breached, else 0",
+            ["alert"],
+            registry=r,
+        )
+        self.alert_value = Gauge(
+            f"{PREFIX}_alert_value", "Each [alerts] threshold's current value", ["alert"], registry=r
+        )
+        self.alert_limit = Gauge(
+            f"{PREFIX}_alert_limit", "Each numeric [alerts] threshold's limit", ["alert"], registry=r
+        )
         self._seen: dict[Phase, ProgressEvent] = {}
         self._stream = (0, 0, 0)
         self._lock = threading.Lock()
@@ -110,6 +129,16 @@ class Metrics:
         self.job_runs.labels(job, outcome).inc()
         if outcome == "ok":
             self.job_last_success.labels(job).set(ended.timestamp())
+
+    def set_alerts(self, states: Iterable[Mapping[str, Any]]) -> None:
+        """The `[alerts]` thresholds' states (`quality.alerts.AlertState.summary()`)."""
+        for state in states:
+            name = str(state["alert"])
+            self.alert_breached.labels(name).set(1 if state["breached"] else 0)
+            if state.get("value") is not None:
+                self.alert_value.labels(name).set(float(state["value"]))
+            if state.get("limit_value") is not None:  # a per-dataset table of limits has no single one
+                self.alert_limit.labels(name).set(float(state["limit_value"]))
 
     def set_freshness(self, values: Iterable[Freshness]) -> None:
         for value in values:

@@ -4,17 +4,25 @@ The lock goes with its process even after `kill -9`, so a stale file never block
 content is the holder's pid, which `daemon status` and `daemon stop` read. This is a lock of its own, not the
 writer lock: the daemon's jobs take the writer lock for each run and let it go between runs, so a manual
 `sync` can still run while the daemon sleeps.
+
+`daemon status` (`running_pid`) takes the lock shared for an instant to learn whether a daemon holds it; a
+daemon starting in that instant finds it taken by nobody (the file is empty), so `acquire` retries for a
+moment (`ACQUIRE_WAIT_SECONDS`) while the file names no holder, and refuses at once when it names one.
 """
 
 from __future__ import annotations
 
 import fcntl
+import time
+from collections.abc import Callable
 from pathlib import Path
 
 from binance_lake.core.errors import BinanceLakeError, StorageError
 from binance_lake.storage.database import PidLock
 
 PID_NAME = "daemon.pid"
+ACQUIRE_WAIT_SECONDS = 1.0
+"""How long a starting daemon retries a lock held by no named daemon (a `daemon status` peeking)."""
 
 
 class DaemonRunning(BinanceLakeError):
@@ -24,7 +32,15 @@ class DaemonRunning(BinanceLakeError):
 class PidFile(PidLock):
     """`<root>/daemon.pid`, held by the lake's daemon for its whole life."""
 
-    def __init__(self, root: Path) -> None:
+    def __init__(
+        self,
+        root: Path,
+        *,
+        wait: float = ACQUIRE_WAIT_SECONDS,
+        clock: Callable[[], float] = time.monotonic,
+        sleep: Callable[[float], None] = time.sleep,
+    ) -> None:
+        self._wait, self._clock, self._sleep = wait, clock, sleep
         super().__init__(
             root / PID_NAME,
             busy=lambda holder: DaemonRunning(
@@ -35,6 +51,26 @@ class PidFile(PidLock):
                 f"cannot write {root / PID_NAME} ({reason}); the daemon needs write access to the lake"
             ),
         )
+
+    def acquire(self) -> None:
+        """Take the pid file; while it is locked but names no daemon (a status peek, or a daemon between
+        its lock and its write), retry every 20 ms for up to `wait` seconds."""
+        deadline = self._clock() + self._wait
+        while True:
+            try:
+                super().acquire()
+                return
+            except DaemonRunning as error:
+                if _named_holder(self.path) or self._clock() >= deadline:
+                    raise error from None
+            self._sleep(0.02)
+
+
+def _named_holder(path: Path) -> bool:
+    try:
+        return path.read_text().strip().isdigit()
+    except OSError:
+        return False
 
 
 def running_pid(root: Path) -> int | None:

@@ -33,8 +33,9 @@ DEFAULT_SCHEDULE: Mapping[str, str] = {
 }
 """Seed 002's daily update at 02:00 UTC, and a catalog probe every six hours."""
 
-FOLLOW_UPS: Mapping[str, tuple[str, ...]] = {"update": ("check", "report")}
-"""Jobs run right after another one; a follow-up that has its own cron expression runs on that instead."""
+FOLLOW_UPS: Mapping[str, tuple[str, ...]] = {"update": ("check", "report", "export_qlib", "export_postgres")}
+"""Jobs run right after another one; a follow-up that has its own cron expression runs on that instead, and
+one its settings do not configure (an export without its table) is left out."""
 
 OFF = "off"
 

@@ -3,17 +3,21 @@
 The verdict is a code: 0 healthy, 1 degraded (a series older than `max_age`, quarantined files, rule
 warnings in the last check), 2 failing (nothing held, files whose last sync failed, or integrity errors in
 the last check). It reads what the stages recorded (day_provenance, file_state, the last check run) and
-recomputes nothing.
+recomputes nothing. The `[alerts]` thresholds (`quality.alerts`) add their breaches, each failing or
+degrading as configured, and their states (`alerts`, `breached`) to the summary.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from enum import IntEnum
 from typing import Any
 
 from binance_lake.core.errors import UsageError
+from binance_lake.quality.alerts import AlertState, check_alerts
 from binance_lake.quality.store import _has_runs, last_run
 from binance_lake.storage.database import LakeDatabase
 from binance_lake.storage.provenance import newest_days
@@ -70,8 +74,32 @@ def parse_age(text: str) -> dt.timedelta:
     return dt.timedelta(**{units[unit]: amount})
 
 
-def assess(database: LakeDatabase, *, max_age: dt.timedelta, now: dt.datetime | None = None) -> Health:
+def assess(
+    database: LakeDatabase,
+    *,
+    max_age: dt.timedelta,
+    now: dt.datetime | None = None,
+    alerts: Mapping[str, object] | None = None,
+) -> Health:
     now = now or dt.datetime.now(dt.UTC)
+    health = _assess(database, max_age=max_age, now=now)
+    return with_alerts(health, check_alerts(database, alerts, now)) if alerts else health
+
+
+def with_alerts(health: Health, states: list[AlertState]) -> Health:
+    """`health` with the thresholds' breaches: the worse verdict, their sentences, their states."""
+    breached = [s for s in states if s.breached]
+    verdict = max([health.verdict, *(Verdict(int(s.severity)) for s in breached)])
+    details = {
+        **health.details,
+        "alerts": [s.summary() for s in states],
+        "breached": [s.name for s in breached],
+    }
+    reasons = (*health.reasons, *(s.message for s in breached))
+    return dataclasses.replace(health, verdict=verdict, reasons=reasons, details=details)
+
+
+def _assess(database: LakeDatabase, *, max_age: dt.timedelta, now: dt.datetime) -> Health:
     if not database.path.exists():
         return Health(Verdict.FAILING, (f"no lake at {database.root}",))
     with database.connect(read_only=True) as connection:

@@ -190,19 +190,24 @@ def _signature(path: Path) -> tuple[tuple[int, int, int], ...]:
 def writer_active(root: Path) -> bool:
     """Whether a process, this one included, holds the lake's writer lock: `WriterLock` writes its pid into
     the lock file and empties it on release. Read without locking, so asking never disturbs a writer."""
+    return writer_pid(root) is not None
+
+
+def writer_pid(root: Path) -> int | None:
+    """The pid of the process holding the lake's writer lock (see `writer_active`), or None."""
     try:
         text = (root / LOCK_NAME).read_text(encoding="utf-8").strip()
     except OSError:
-        return False
+        return None
     if not text.isdigit():
-        return False
+        return None
     try:
         os.kill(int(text), 0)
     except ProcessLookupError:
-        return False  # a writer killed with -9 leaves its pid behind
+        return None  # a writer killed with -9 leaves its pid behind
     except PermissionError:
-        return True
-    return True
+        return int(text)
+    return int(text)
 
 
 class HeldReader:

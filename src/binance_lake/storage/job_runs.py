@@ -125,6 +125,29 @@ def recent_runs(connection: Connection, limit: int = 20) -> list[JobRun]:
     return [_run_of(row) for row in rows]
 
 
+def failed_streaks(connection: Connection, limit: int = 100) -> dict[str, int]:
+    """Per job, how many of its latest finished runs failed in a row (0 when the latest did not fail); a run
+    still `running` is skipped, at most `limit` runs of each job are looked at."""
+    if not _has_table(connection):
+        return {}
+    rows = connection.execute(
+        "SELECT job, outcome FROM job_runs WHERE outcome <> ? QUALIFY row_number() OVER (PARTITION BY job "
+        "ORDER BY started_at DESC, run_id DESC) <= ? ORDER BY job, started_at DESC, run_id DESC",
+        [Outcome.RUNNING.value, limit],
+    ).fetchall()
+    streaks: dict[str, int] = {}
+    ended: set[str] = set()
+    for job, outcome in rows:
+        streaks.setdefault(job, 0)
+        if job in ended:
+            continue
+        if outcome == Outcome.FAILED.value:
+            streaks[job] += 1
+        else:
+            ended.add(job)
+    return streaks
+
+
 def _has_table(connection: Connection) -> bool:
     row = connection.execute(
         "SELECT count(*) FROM information_schema.tables WHERE table_name = 'job_runs'"
