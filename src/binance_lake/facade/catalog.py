@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import contextlib
 import warnings
-from collections.abc import Awaitable, Callable, Iterable, Iterator
+from collections.abc import Awaitable, Callable, Hashable, Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -71,22 +71,33 @@ class LakeCatalog:
         # (storage.database.HeldReader): opening the database costs ~15 ms, a snapshot about 1 ms.
         self._reader = held_reader(database)
 
-    @contextlib.contextmanager
-    def _reading(self) -> Iterator[Connection]:
-        """A read-only connection to the catalog of an existing lake. The catalog tables are brought up to date
-        first when the lake can be written; a read-only lake is read as it is (reading needs no write access)."""
+    def _prepare(self) -> None:
+        """The catalog tables of an existing lake, brought up to date first when the lake can be written; a
+        read-only lake is read as it is (reading needs no write access)."""
         require_lake(self._database)
         if self._database.writable():
             ensure_catalog(self._database)
-        with self._reader.connection() as connection:
-            if self._reader.checked is not connection:
-                check_readable(connection)
-                self._reader.checked = connection
-            yield connection
 
-    def _query(self, fn: Callable[..., pa.Table], *args: Any) -> pa.Table:
-        with self._reading() as connection:
-            return fn(connection, *args)
+    def _checked(self, connection: Connection) -> Connection:
+        if self._reader.checked is not connection:
+            check_readable(connection)
+            self._reader.checked = connection
+        return connection
+
+    @contextlib.contextmanager
+    def _reading(self) -> Iterator[Connection]:
+        """A read-only connection to the catalog of an existing lake (see `_prepare`)."""
+        self._prepare()
+        with self._reader.connection() as connection:
+            yield self._checked(connection)
+
+    def _query(self, fn: Callable[..., pa.Table], *args: Hashable) -> pa.Table:
+        """`fn(connection, *args)`, answered from the held reader's results while the database is unchanged
+        (`HeldReader.cached`): a repeated call costs a few stats, not a query. Arrow tables are immutable, so
+        handing the same one out again is safe."""
+        self._prepare()
+        table: pa.Table = self._reader.cached((fn, *args), lambda c: fn(self._checked(c), *args))
+        return table
 
     def refresh(
         self,
@@ -200,19 +211,30 @@ class LakeCatalog:
         series (the columns of `catalog.queries.timelines_table`), a frame like the other queries.
         `catalog.queries.timeline` gives the same as `Timeline` values. An unknown symbol is a `UsageError`."""
         filters = _filters(markets, market, datasets, dataset, intervals, interval, symbol)
-        with self._reading() as connection:
-            found = queries.timeline(connection, filters)
-            wanted = normalize_symbol(symbol)
-            chosen = (filters.market,) if isinstance(filters.market, str) else filters.market or ()
-            market = chosen[0] if len(chosen) == 1 else None
-            if not found and not queries.known_symbol(connection, wanted, market):
-                where = f"the {market} archive" if market else "the archive"
-                hint = f" --markets {market}" if market else ""
-                raise UsageError(
-                    f"unknown symbol {wanted}: not in {where} (check the spelling, or run "
-                    f"`binance-lake catalog symbols{hint}`)"
-                )
-        return convert(queries.timelines_table(found), as_)
+        wanted = normalize_symbol(symbol)
+        chosen = (filters.market,) if isinstance(filters.market, str) else filters.market or ()
+        market = chosen[0] if len(chosen) == 1 else None
+        table, known = self._timeline(filters, wanted, market)
+        if not known:
+            where = f"the {market} archive" if market else "the archive"
+            hint = f" --markets {market}" if market else ""
+            raise UsageError(
+                f"unknown symbol {wanted}: not in {where} (check the spelling, or run "
+                f"`binance-lake catalog symbols{hint}`)"
+            )
+        return convert(table, as_)
+
+    def _timeline(self, filters: queries.Filters, wanted: str, market: str | None) -> tuple[pa.Table, bool]:
+        """The timelines table of `filters` and whether the symbol is known (found, or listed at all), held
+        like `_query`'s answers."""
+
+        def compute(connection: Connection) -> tuple[pa.Table, bool]:
+            found = queries.timeline(self._checked(connection), filters)
+            known = bool(found) or queries.known_symbol(connection, wanted, market)
+            return queries.timelines_table(found), known
+
+        self._prepare()
+        return self._reader.cached(("timeline", filters, wanted, market), compute)
 
     def range(
         self,
