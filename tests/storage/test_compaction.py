@@ -242,7 +242,7 @@ def test_a_failed_write_leaves_the_previous_year_and_no_temporary(
         raise OSError("disk full")
 
     monkeypatch.setattr(compaction.ipc, "new_file", broken)
-    with pytest.raises(StorageError, match="cannot write the compacted year .* disk full"):
+    with pytest.raises(StorageError, match=r"cannot write the compacted year .* disk full"):
         _compact(root)
     assert target.read_bytes() == before
     assert not [p for p in target.parent.iterdir() if p.name.startswith(".")]
