@@ -293,3 +293,15 @@ def test_the_compact_command(root: Path) -> None:
     assert "compacted 2 years" in again.output and "2 already current" in again.output
     bad = run_cli("compact", "--root", str(root), "--compression", "snappy")
     assert_one_sentence(bad, 2, "compression must be one of none, lz4, zstd")
+
+
+def test_the_daemon_job_compacts_what_changed(root: Path) -> None:
+    from binance_lake.ops.jobs import JOBS
+    from binance_lake.ops.metrics import Metrics
+    from binance_lake.ops.schedule import JOB_ORDER
+
+    assert JOB_ORDER.index("update") < JOB_ORDER.index("compact") < JOB_ORDER.index("check")
+    lake = Lake(root)
+    first = JOBS["compact"](lake, lambda event: None, Metrics())
+    assert first["written"] == 4
+    assert JOBS["compact"](lake, lambda event: None, Metrics())["current"] == 4
