@@ -173,3 +173,12 @@ def test_the_cache_is_bounded(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -
         reader.cached(key, lambda connection: 0)
         assert len(reader._results) <= 3
     reader.close()
+
+
+def test_a_key_that_cannot_be_hashed_is_asked_every_time(tmp_path: Path) -> None:
+    reader = HeldReader(_lake(tmp_path), idle_seconds=60)
+    calls: list[int] = []
+    for _ in range(2):
+        assert reader.cached(["not", "hashable"], lambda connection: calls.append(1) or 7) == 7
+    assert len(calls) == 2
+    reader.close()

@@ -272,6 +272,11 @@ class HeldReader:
         are the same. A cached answer costs a few stats instead of a query (~1-20 ms). While a writer holds
         the lock or waits for the file nothing is cached, since the file is changing under it. `compute`
         must be a pure function of the database and `key`, and its result never mutated by callers."""
+        try:
+            hash(key)
+        except TypeError:  # an argument that cannot be a key (a list): asked every time
+            with self.connection() as connection:
+                return compute(connection)
         with self._lock:
             if writer_active(self.database.root) or (self.database.root / WAITING_NAME).exists():
                 self._results.clear()
