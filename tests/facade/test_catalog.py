@@ -31,3 +31,14 @@ def test_repeated_queries_are_held_and_a_refresh_is_seen(sim_server: SimServer, 
     frame = lake.catalog.snapshot("2023-08-15", markets="um")
     frame.loc[0, "symbol"] = "CHANGED"
     assert "CHANGED" not in set(lake.catalog.snapshot("2023-08-15", markets="um")["symbol"])
+
+
+def test_held_frames_are_the_callers_own(sim_server: SimServer, tmp_path: Path) -> None:
+    lake = Lake(settings=sim_server.settings(tmp_path / "lake"))
+    lake.catalog.refresh(markets="um", datasets="fundingRate", symbols="BTCUSDT", exchange_info=False)
+    first = lake.catalog.timeline("BTCUSDT", markets="um", as_="polars")
+    first[0, "symbol"] = "CHANGED"
+    assert lake.catalog.timeline("BTCUSDT", markets="um", as_="polars")[0, "symbol"] == "BTCUSDT"
+    frame = lake.catalog.timeline("BTCUSDT", markets="um")
+    frame.loc[0, "files"] = -1
+    assert lake.catalog.timeline("BTCUSDT", markets="um").loc[0, "files"] > 0

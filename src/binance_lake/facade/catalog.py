@@ -61,6 +61,14 @@ def _filters(
     )
 
 
+def _own(frame: Any) -> Any:
+    """A held answer the caller may change without changing the next caller's: Arrow tables are immutable;
+    pandas and polars frames are copied (cheap beside converting again; pandas copies on write)."""
+    if isinstance(frame, pa.Table):
+        return frame
+    return frame.clone() if hasattr(frame, "clone") else frame.copy()
+
+
 class LakeCatalog:
     """What the archive holds, per file and per day (`Lake(...).catalog`)."""
 
@@ -91,13 +99,13 @@ class LakeCatalog:
         with self._reader.connection() as connection:
             yield self._checked(connection)
 
-    def _query(self, fn: Callable[..., pa.Table], *args: Hashable) -> pa.Table:
-        """`fn(connection, *args)`, answered from the held reader's results while the database is unchanged
-        (`HeldReader.cached`): a repeated call costs a few stats, not a query. Arrow tables are immutable, so
-        handing the same one out again is safe."""
+    def _query(self, fn: Callable[..., pa.Table], *args: Hashable, as_: Frame = "arrow") -> Any:
+        """`fn(connection, *args)` as an `as_` frame, answered from the held reader's results while the
+        database is unchanged (`HeldReader.cached`): a repeated call costs a few stats and a copy of the frame,
+        not a query and a conversion."""
         self._prepare()
-        table: pa.Table = self._reader.cached((fn, *args), lambda c: fn(self._checked(c), *args))
-        return table
+        frame = self._reader.cached((fn, *args, as_), lambda c: convert(fn(self._checked(c), *args), as_))
+        return _own(frame)
 
     def refresh(
         self,
@@ -193,7 +201,7 @@ class LakeCatalog:
         (the singular keywords are the old spellings, kept for one release); the result is a pandas frame
         unless `as_` says "polars" or "arrow"."""
         filters = _filters(markets, market, datasets, dataset, intervals, interval)
-        return convert(self._query(queries.snapshot, as_day(date), filters), as_)
+        return self._query(queries.snapshot, as_day(date), filters, as_=as_)
 
     def timeline(
         self,
@@ -214,7 +222,7 @@ class LakeCatalog:
         wanted = normalize_symbol(symbol)
         chosen = (filters.market,) if isinstance(filters.market, str) else filters.market or ()
         market = chosen[0] if len(chosen) == 1 else None
-        table, known = self._timeline(filters, wanted, market)
+        frame, known = self._timeline(filters, wanted, market, as_)
         if not known:
             where = f"the {market} archive" if market else "the archive"
             hint = f" --markets {market}" if market else ""
@@ -222,19 +230,21 @@ class LakeCatalog:
                 f"unknown symbol {wanted}: not in {where} (check the spelling, or run "
                 f"`binance-lake catalog symbols{hint}`)"
             )
-        return convert(table, as_)
+        return _own(frame)
 
-    def _timeline(self, filters: queries.Filters, wanted: str, market: str | None) -> tuple[pa.Table, bool]:
-        """The timelines table of `filters` and whether the symbol is known (found, or listed at all), held
+    def _timeline(
+        self, filters: queries.Filters, wanted: str, market: str | None, as_: Frame
+    ) -> tuple[Any, bool]:
+        """The timelines frame of `filters` and whether the symbol is known (found, or listed at all), held
         like `_query`'s answers."""
 
-        def compute(connection: Connection) -> tuple[pa.Table, bool]:
+        def compute(connection: Connection) -> tuple[Any, bool]:
             found = queries.timeline(self._checked(connection), filters)
             known = bool(found) or queries.known_symbol(connection, wanted, market)
-            return queries.timelines_table(found), known
+            return convert(queries.timelines_table(found), as_), known
 
         self._prepare()
-        return self._reader.cached(("timeline", filters, wanted, market), compute)
+        return self._reader.cached(("timeline", filters, wanted, market, as_), compute)
 
     def range(
         self,
@@ -250,7 +260,7 @@ class LakeCatalog:
         """Symbols listed, delisted and active between `start` and `end` (whole days, inclusive)."""
         first, last = day_span(start, end)
         filters = _filters(markets, market, datasets, dataset)
-        return convert(self._query(queries.date_range, first, last, filters), as_)
+        return self._query(queries.date_range, first, last, filters, as_=as_)
 
     def earliest(
         self,
@@ -263,16 +273,16 @@ class LakeCatalog:
     ) -> Any:
         """Earliest date per symbol per market and dataset."""
         filters = _filters(markets, market, datasets, dataset)
-        return convert(self._query(queries.earliest, filters), as_)
+        return self._query(queries.earliest, filters, as_=as_)
 
     def synchronal(self, *, dataset: str = "klines", as_: Frame = "pandas") -> Any:
         """Base assets with a spot USDT pair and perpetuals in both um and cm (in one `dataset`)."""
-        return convert(self._query(queries.synchronal, get_dataset(dataset).name), as_)
+        return self._query(queries.synchronal, get_dataset(dataset).name, as_=as_)
 
     def symbols(self, *, markets: Names = None, as_: Frame = "pandas", market: str | None = None) -> Any:
         """Every symbol the archive holds, delisted ones included, with a delisted flag."""
         chosen = build_filters(renamed("markets", markets, "market", market), None, None).market
-        return convert(self._query(queries.symbols, chosen), as_)
+        return self._query(queries.symbols, chosen, as_=as_)
 
     def reports(self, out: str | Path, *, markets: Names = None) -> list[ReportFile]:
         """Write seed 001's availability reports (`<market>_earliest_dates.csv`, `spot_um_usdt_filtered.csv`,
