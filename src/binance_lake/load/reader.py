@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
+import functools
 import os
 import threading
 from collections.abc import Mapping, Sequence
@@ -76,9 +77,14 @@ def result_schema(request: LoadRequest) -> pa.Schema:
 
 
 def _period_names(request: LoadRequest, first: dt.date, last: dt.date) -> list[str]:
-    granularity = request.spec.granularity
+    return list(_names_between(request.spec.granularity, first, last))
+
+
+# A universe asks the same periods for hundreds of symbols: the names are worked out once.
+@functools.lru_cache(maxsize=4096)
+def _names_between(granularity: Granularity, first: dt.date, last: dt.date) -> tuple[str, ...]:
     periods = iter_months(first, last) if granularity is Granularity.MONTH else iter_days(first, last)
-    return [period_file_name(p, granularity) for p in periods]
+    return tuple(period_file_name(p, granularity) for p in periods)
 
 
 def partition_files(root: Path, request: LoadRequest, ranges: Ranges | None = None) -> dict[str, list[Path]]:
@@ -247,25 +253,32 @@ def plan(
     return Planned(request, covered, files, reading, ranges)
 
 
-def _period_name(request: LoadRequest, period: dt.date) -> str:
-    return period_file_name(period, request.spec.granularity)
-
-
 def _period_of(request: LoadRequest, name: str) -> dt.date | None:
+    return _period_of_name(request.spec.granularity, name)
+
+
+@functools.lru_cache(maxsize=65536)
+def _period_of_name(granularity: Granularity, name: str) -> dt.date | None:
     stem = name.removesuffix(".parquet")
     try:
-        if request.spec.granularity is Granularity.MONTH:
+        if granularity is Granularity.MONTH:
             return dt.date.fromisoformat(stem + "-01")
         return dt.date.fromisoformat(stem)
     except ValueError:
         return None
 
 
-def _periods(request: LoadRequest, first: dt.date, last: dt.date) -> list[tuple[dt.date, dt.date, dt.date]]:
-    """(period, first day, last day) of each partition over `first .. last`, clipped to it."""
-    if request.spec.granularity is Granularity.MONTH:
-        return [(m, max(first, m), min(last, month_end(m))) for m in iter_months(first, last)]
-    return [(d, d, d) for d in iter_days(first, last)]
+@functools.lru_cache(maxsize=4096)
+def _periods(
+    granularity: Granularity, first: dt.date, last: dt.date
+) -> tuple[tuple[str, dt.date, dt.date], ...]:
+    """(file name, first day, last day) of each partition over `first .. last`, clipped to it."""
+    if granularity is Granularity.MONTH:
+        return tuple(
+            (period_file_name(m, granularity), max(first, m), min(last, month_end(m)))
+            for m in iter_months(first, last)
+        )
+    return tuple((period_file_name(d, granularity), d, d) for d in iter_days(first, last))
 
 
 def without_lost(
@@ -302,8 +315,8 @@ def without_lost(
             first, last = max(first, lo), min(last, hi)
             if first > last:
                 continue
-            for period, a, b in _periods(request, first, last):
-                if _period_name(request, period) not in names:
+            for name, a, b in _periods(request.spec.granularity, first, last):
+                if name not in names:
                     lost.setdefault(symbol, []).append((a, b))
     if not lost:
         return covered, kept_files
