@@ -18,6 +18,7 @@ import argparse
 import json
 import os
 import platform
+import shutil
 import statistics
 import subprocess
 import sys
@@ -119,8 +120,8 @@ def main() -> None:
         print(json.dumps(worker(args.worker, args.repeat)))
         return
     trees = [(name, Path(path).resolve()) for name, _, path in (t.partition("=") for t in args.tree)]
-    work = Path(tempfile.mkdtemp(prefix="bench-load-compact-"))
-    root = args.lake or work / "lake"
+    work = None if args.lake else Path(tempfile.mkdtemp(prefix="bench-load-compact-"))
+    root = args.lake or work / "lake"  # type: ignore[operator]
     if not (root / "lake.duckdb").exists():
         build(root, args.symbols)
     from binance_lake.lake import Lake
@@ -158,6 +159,8 @@ def main() -> None:
         print(f"| {case} | {' | '.join(cells)} |")
     loads = [r["load average"] for rs in runs.values() for r in rs]
     print(f"load average during the rounds: {min(loads):.1f} .. {max(loads):.1f}")
+    if work is not None:
+        shutil.rmtree(work, ignore_errors=True)
 
 
 if __name__ == "__main__":
