@@ -21,6 +21,7 @@ from __future__ import annotations
 from binance_lake.catalog.request import MAX_PROBE_DAYS, check_days_back
 from binance_lake.facade.catalog import LakeCatalog
 from binance_lake.facade.cleanup import CleanupMethods
+from binance_lake.facade.compact import CompactMethods
 from binance_lake.facade.existing import no_lake as no_lake
 from binance_lake.facade.export import ExportMethods
 from binance_lake.facade.export_postgres import ExportPostgresMethods
@@ -34,7 +35,15 @@ from binance_lake.facade.stream import StreamMethods
 __all__ = ["MAX_PROBE_DAYS", "Frame", "Lake", "LakeCatalog", "check_days_back", "convert", "run_sync"]
 
 
-class Lake(ReadMethods, StreamMethods, ExportMethods, ExportPostgresMethods, CleanupMethods, QualityMethods):
+class Lake(
+    ReadMethods,
+    StreamMethods,
+    ExportMethods,
+    ExportPostgresMethods,
+    CleanupMethods,
+    QualityMethods,
+    CompactMethods,
+):
     """A local mirror of Binance market data rooted at one directory.
 
     `Lake(root=None, *, settings=None)`: the root defaults to the settings' (BINANCE_LAKE_ROOT,

@@ -12,6 +12,7 @@ import pytest
 from binance_lake.core.errors import StorageError
 from binance_lake.storage.database import (
     WAITING_NAME,
+    Connection,
     HeldReader,
     LakeDatabase,
     WriterLock,
@@ -112,4 +113,72 @@ def test_every_lake_catalog_of_a_process_shares_one_held_connection(tmp_path: Pa
         pass
     with held_reader(LakeDatabase(tmp_path)).connection() as second:
         assert second is first
+    reader.close()
+
+
+def _counted(reader: HeldReader, calls: list[int]) -> int:
+    def compute(connection: Connection) -> int:
+        calls.append(1)
+        row = connection.execute("SELECT count(*) FROM t").fetchone()
+        assert row is not None
+        return int(row[0])
+
+    return reader.cached("count", compute)
+
+
+def test_a_cached_answer_is_reused_until_this_process_writes(tmp_path: Path) -> None:
+    database = _lake(tmp_path)
+    reader = HeldReader(database, idle_seconds=60)
+    calls: list[int] = []
+    assert _counted(reader, calls) == 1
+    assert _counted(reader, calls) == 1
+    assert len(calls) == 1  # the second answer came from the cache
+    with database.connect() as connection:
+        connection.execute("INSERT INTO t VALUES (2)")
+    assert _counted(reader, calls) == 2
+    assert len(calls) == 2
+    reader.close()
+
+
+def test_a_cached_answer_is_dropped_when_another_process_writes(tmp_path: Path) -> None:
+    database = _lake(tmp_path)
+    reader = HeldReader(database, idle_seconds=0.05)  # let go of the file, so the writer gets in at once
+    calls: list[int] = []
+    assert _counted(reader, calls) == 1
+    write = (
+        "import sys; from pathlib import Path; from binance_lake.storage.database import LakeDatabase\n"
+        "with LakeDatabase(Path(sys.argv[1]), lock_wait_seconds=20).connect() as c:\n"
+        "    c.execute('INSERT INTO t VALUES (2)')\n"
+    )
+    subprocess.run([sys.executable, "-c", write, str(tmp_path)], check=True, timeout=60)
+    assert _counted(reader, calls) == 2  # the file's change stamp moved: queried again
+    assert len(calls) == 2
+    reader.close()
+
+
+def test_nothing_is_cached_while_a_writer_holds_the_lake(tmp_path: Path) -> None:
+    reader = HeldReader(_lake(tmp_path), idle_seconds=60)
+    calls: list[int] = []
+    with WriterLock(tmp_path):
+        assert _counted(reader, calls) == 1
+        assert _counted(reader, calls) == 1
+        assert len(calls) == 2
+    reader.close()
+
+
+def test_the_cache_is_bounded(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr("binance_lake.storage.database.HELD_RESULTS", 3)
+    reader = HeldReader(_lake(tmp_path), idle_seconds=60)
+    for key in range(10):
+        reader.cached(key, lambda connection: 0)
+        assert len(reader._results) <= 3
+    reader.close()
+
+
+def test_a_key_that_cannot_be_hashed_is_asked_every_time(tmp_path: Path) -> None:
+    reader = HeldReader(_lake(tmp_path), idle_seconds=60)
+    calls: list[int] = []
+    for _ in range(2):
+        assert reader.cached(["not", "hashable"], lambda connection: calls.append(1) or 7) == 7
+    assert len(calls) == 2
     reader.close()

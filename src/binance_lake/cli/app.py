@@ -14,6 +14,7 @@ from rich.markup import escape
 from binance_lake import __version__
 from binance_lake.cli.catalog_cmd import catalog_app
 from binance_lake.cli.cleanup_cmd import cleanup_command
+from binance_lake.cli.compact_cmd import compact_command
 from binance_lake.cli.config_cmd import config_app
 from binance_lake.cli.daemon_cmd import daemon_command
 from binance_lake.cli.demo_cmd import demo_command
@@ -139,6 +140,7 @@ app.command("stream", cls=SettingsCommand)(stream_command)
 
 register_export_postgres(export_app)
 app.command("cleanup", cls=SettingsCommand)(cleanup_command)
+app.command("compact", cls=SettingsCommand)(compact_command)
 for _name, _command in (
     ("check", check_command),
     ("gaps", gaps_command),

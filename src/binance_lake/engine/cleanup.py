@@ -6,7 +6,9 @@ Redundant, always removed:
   file's rows replaced theirs);
 - stale temporaries a killed writer left: partition `.tmp` files, `.ingest-*` scratch directories (the same
   names `engine.sync.remove_stale_temporaries` clears), and `.part` downloads (with their `.part.etag`) of
-  files the lake has ingested since.
+  files the lake has ingested since;
+- compacted years (`storage.compaction`) none of whose partitions exist any more, and a killed compaction's
+  temporaries.
 With `raw`, also the raw zips of ingested files: the partitions hold their rows, but `sync --rebuild` and the
 rebuild of a lost partition then need a download. Raw zips of files not ingested yet, partial downloads a sync
 can still resume, and `damaged/` (kept for inspection, never deleted) stay.
@@ -26,12 +28,14 @@ from binance_lake.core.partitions import TABLES_DIR
 from binance_lake.engine.archive_source import RAW_DIR
 from binance_lake.engine.state import FileStatus
 from binance_lake.engine.sync import INGEST_SCRATCH, TEMPORARY_NAME
+from binance_lake.storage.compaction import stray_compacted
 from binance_lake.storage.database import LakeDatabase
 
 SUPERSEDED_ZIP = "superseded daily zip"
 TEMPORARY = "stale temporary"
 PARTIAL = "partial download of an ingested file"
 RAW_ZIP = "raw zip of an ingested file"
+COMPACTED = "compacted year without partitions"
 
 
 @dataclass(frozen=True)
@@ -106,6 +110,8 @@ def _redundant(database: LakeDatabase, raw: bool) -> Iterator[tuple[Path, str]]:
         for path in sorted(tables.rglob(".*")):
             if path.is_file() and TEMPORARY_NAME.match(path.name):
                 yield path, TEMPORARY
+    for path in stray_compacted(root):
+        yield path, TEMPORARY if path.name.startswith(".") else COMPACTED
     done = set(_keys(database, [FileStatus.INGESTED, FileStatus.SUPERSEDED]))
     if raw_dir.is_dir():
         for path in sorted(raw_dir.rglob("*.part*")):

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import contextlib
 import warnings
-from collections.abc import Awaitable, Callable, Iterable, Iterator
+from collections.abc import Awaitable, Callable, Hashable, Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -61,6 +61,14 @@ def _filters(
     )
 
 
+def _own(frame: Any) -> Any:
+    """A held answer the caller may change without changing the next caller's: Arrow tables are immutable;
+    pandas and polars frames are copied (cheap beside converting again; pandas copies on write)."""
+    if isinstance(frame, pa.Table):
+        return frame
+    return frame.clone() if hasattr(frame, "clone") else frame.copy()
+
+
 class LakeCatalog:
     """What the archive holds, per file and per day (`Lake(...).catalog`)."""
 
@@ -71,22 +79,33 @@ class LakeCatalog:
         # (storage.database.HeldReader): opening the database costs ~15 ms, a snapshot about 1 ms.
         self._reader = held_reader(database)
 
-    @contextlib.contextmanager
-    def _reading(self) -> Iterator[Connection]:
-        """A read-only connection to the catalog of an existing lake. The catalog tables are brought up to date
-        first when the lake can be written; a read-only lake is read as it is (reading needs no write access)."""
+    def _prepare(self) -> None:
+        """The catalog tables of an existing lake, brought up to date first when the lake can be written; a
+        read-only lake is read as it is (reading needs no write access)."""
         require_lake(self._database)
         if self._database.writable():
             ensure_catalog(self._database)
-        with self._reader.connection() as connection:
-            if self._reader.checked is not connection:
-                check_readable(connection)
-                self._reader.checked = connection
-            yield connection
 
-    def _query(self, fn: Callable[..., pa.Table], *args: Any) -> pa.Table:
-        with self._reading() as connection:
-            return fn(connection, *args)
+    def _checked(self, connection: Connection) -> Connection:
+        if self._reader.checked is not connection:
+            check_readable(connection)
+            self._reader.checked = connection
+        return connection
+
+    @contextlib.contextmanager
+    def _reading(self) -> Iterator[Connection]:
+        """A read-only connection to the catalog of an existing lake (see `_prepare`)."""
+        self._prepare()
+        with self._reader.connection() as connection:
+            yield self._checked(connection)
+
+    def _query(self, fn: Callable[..., pa.Table], *args: Hashable, as_: Frame = "arrow") -> Any:
+        """`fn(connection, *args)` as an `as_` frame, answered from the held reader's results while the
+        database is unchanged (`HeldReader.cached`): a repeated call costs a few stats and a copy of the frame,
+        not a query and a conversion."""
+        self._prepare()
+        frame = self._reader.cached((fn, *args, as_), lambda c: convert(fn(self._checked(c), *args), as_))
+        return _own(frame)
 
     def refresh(
         self,
@@ -182,7 +201,7 @@ class LakeCatalog:
         (the singular keywords are the old spellings, kept for one release); the result is a pandas frame
         unless `as_` says "polars" or "arrow"."""
         filters = _filters(markets, market, datasets, dataset, intervals, interval)
-        return convert(self._query(queries.snapshot, as_day(date), filters), as_)
+        return self._query(queries.snapshot, as_day(date), filters, as_=as_)
 
     def timeline(
         self,
@@ -200,19 +219,32 @@ class LakeCatalog:
         series (the columns of `catalog.queries.timelines_table`), a frame like the other queries.
         `catalog.queries.timeline` gives the same as `Timeline` values. An unknown symbol is a `UsageError`."""
         filters = _filters(markets, market, datasets, dataset, intervals, interval, symbol)
-        with self._reading() as connection:
-            found = queries.timeline(connection, filters)
-            wanted = normalize_symbol(symbol)
-            chosen = (filters.market,) if isinstance(filters.market, str) else filters.market or ()
-            market = chosen[0] if len(chosen) == 1 else None
-            if not found and not queries.known_symbol(connection, wanted, market):
-                where = f"the {market} archive" if market else "the archive"
-                hint = f" --markets {market}" if market else ""
-                raise UsageError(
-                    f"unknown symbol {wanted}: not in {where} (check the spelling, or run "
-                    f"`binance-lake catalog symbols{hint}`)"
-                )
-        return convert(queries.timelines_table(found), as_)
+        wanted = normalize_symbol(symbol)
+        chosen = (filters.market,) if isinstance(filters.market, str) else filters.market or ()
+        market = chosen[0] if len(chosen) == 1 else None
+        frame, known = self._timeline(filters, wanted, market, as_)
+        if not known:
+            where = f"the {market} archive" if market else "the archive"
+            hint = f" --markets {market}" if market else ""
+            raise UsageError(
+                f"unknown symbol {wanted}: not in {where} (check the spelling, or run "
+                f"`binance-lake catalog symbols{hint}`)"
+            )
+        return _own(frame)
+
+    def _timeline(
+        self, filters: queries.Filters, wanted: str, market: str | None, as_: Frame
+    ) -> tuple[Any, bool]:
+        """The timelines frame of `filters` and whether the symbol is known (found, or listed at all), held
+        like `_query`'s answers."""
+
+        def compute(connection: Connection) -> tuple[Any, bool]:
+            found = queries.timeline(self._checked(connection), filters)
+            known = bool(found) or queries.known_symbol(connection, wanted, market)
+            return convert(queries.timelines_table(found), as_), known
+
+        self._prepare()
+        return self._reader.cached(("timeline", filters, wanted, market, as_), compute)
 
     def range(
         self,
@@ -228,7 +260,7 @@ class LakeCatalog:
         """Symbols listed, delisted and active between `start` and `end` (whole days, inclusive)."""
         first, last = day_span(start, end)
         filters = _filters(markets, market, datasets, dataset)
-        return convert(self._query(queries.date_range, first, last, filters), as_)
+        return self._query(queries.date_range, first, last, filters, as_=as_)
 
     def earliest(
         self,
@@ -241,16 +273,16 @@ class LakeCatalog:
     ) -> Any:
         """Earliest date per symbol per market and dataset."""
         filters = _filters(markets, market, datasets, dataset)
-        return convert(self._query(queries.earliest, filters), as_)
+        return self._query(queries.earliest, filters, as_=as_)
 
     def synchronal(self, *, dataset: str = "klines", as_: Frame = "pandas") -> Any:
         """Base assets with a spot USDT pair and perpetuals in both um and cm (in one `dataset`)."""
-        return convert(self._query(queries.synchronal, get_dataset(dataset).name), as_)
+        return self._query(queries.synchronal, get_dataset(dataset).name, as_=as_)
 
     def symbols(self, *, markets: Names = None, as_: Frame = "pandas", market: str | None = None) -> Any:
         """Every symbol the archive holds, delisted ones included, with a delisted flag."""
         chosen = build_filters(renamed("markets", markets, "market", market), None, None).market
-        return convert(self._query(queries.symbols, chosen), as_)
+        return self._query(queries.symbols, chosen, as_=as_)
 
     def reports(self, out: str | Path, *, markets: Names = None) -> list[ReportFile]:
         """Write seed 001's availability reports (`<market>_earliest_dates.csv`, `spot_um_usdt_filtered.csv`,

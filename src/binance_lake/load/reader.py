@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
+import functools
 import os
 import threading
 from collections.abc import Mapping, Sequence
@@ -37,6 +38,7 @@ from binance_lake.load.connection import LakeState
 from binance_lake.load.coverage import Coverage, Facts, coverage, expected_days, facts, series_of
 from binance_lake.load.missing import Gap, Missing
 from binance_lake.load.request import LoadRequest
+from binance_lake.storage.compaction import Compacted, compacted_path, open_compacted, usable
 from binance_lake.storage.inventory import damaged_message, stat_of
 
 # Reads up to this many bytes of Parquet are decoded in the calling thread; bigger ones on the pool, where
@@ -75,9 +77,14 @@ def result_schema(request: LoadRequest) -> pa.Schema:
 
 
 def _period_names(request: LoadRequest, first: dt.date, last: dt.date) -> list[str]:
-    granularity = request.spec.granularity
+    return list(_names_between(request.spec.granularity, first, last))
+
+
+# A universe asks the same periods for hundreds of symbols: the names are worked out once.
+@functools.lru_cache(maxsize=4096)
+def _names_between(granularity: Granularity, first: dt.date, last: dt.date) -> tuple[str, ...]:
     periods = iter_months(first, last) if granularity is Granularity.MONTH else iter_days(first, last)
-    return [period_file_name(p, granularity) for p in periods]
+    return tuple(period_file_name(p, granularity) for p in periods)
 
 
 def partition_files(root: Path, request: LoadRequest, ranges: Ranges | None = None) -> dict[str, list[Path]]:
@@ -101,15 +108,24 @@ def partition_files(root: Path, request: LoadRequest, ranges: Ranges | None = No
     return found
 
 
-def _read_file(path: Path, symbol: str, request: LoadRequest, span: TimeRange) -> pa.Table:
-    try:
-        with pq.ParquetFile(path, memory_map=True) as parquet:
-            table = parquet.read(columns=list(request.columns), use_threads=False)
-    except (OSError, pa.ArrowException) as error:
-        # A partition without a record (written before records existed) can still be damaged.
-        raise StorageError(damaged_message(path, error)) from error
+def _read_file(source: Path | Compacted, symbol: str, request: LoadRequest, span: TimeRange) -> pa.Table:
+    if isinstance(source, Compacted):
+        try:
+            table = source.read().select(list(request.columns))
+        except KeyError as error:
+            raise StorageError(
+                f"the compacted year {source.path} lacks a column ({error}); run `binance-lake compact --force`"
+            ) from error
+    else:
+        try:
+            with pq.ParquetFile(source, memory_map=True) as parquet:
+                table = parquet.read(columns=list(request.columns), use_threads=False)
+        except (OSError, pa.ArrowException) as error:
+            # A partition without a record (written before records existed) can still be damaged.
+            raise StorageError(damaged_message(source, error)) from error
     times = table.column(request.time_column)
-    # Partitions are whole months or days; only the first and last can stick out of the range.
+    # Partitions are whole months or days (a compacted year, whole months); only the first and last can stick
+    # out of the range.
     if table.num_rows and (times[0].as_py() < span.start or times[-1].as_py() >= span.end):
         keep = pc.and_(
             pc.greater_equal(times, pa.scalar(span.start, times.type)),
@@ -119,19 +135,57 @@ def _read_file(path: Path, symbol: str, request: LoadRequest, span: TimeRange) -
     return table.add_column(0, "symbol", pa.repeat(pa.scalar(symbol, pa.string()), table.num_rows))
 
 
+def _sources(request: LoadRequest, paths: Sequence[Path], span: TimeRange) -> list[Path | Compacted]:
+    """The files to read for one symbol's `paths` (in period order): each year's compacted file
+    (storage.compaction) where it still stands for exactly those partitions, and the partitions otherwise."""
+    if request.spec.granularity is not Granularity.MONTH or len(paths) < 2:
+        return list(paths)
+    years: dict[str, list[Path]] = {}
+    for path in paths:
+        years.setdefault(path.name[:4], []).append(path)
+    out: list[Path | Compacted] = []
+    for year, group in years.items():
+        target = compacted_path(group[0]) if len(group) >= 2 else None
+        compacted = open_compacted(target) if target is not None else None
+        first = max(span.first_day, dt.date(int(year), 1, 1))
+        last = min(span.last_day, dt.date(int(year), 12, 31))
+        if compacted is None or not usable(compacted, _period_names(request, first, last), group):
+            out.extend(group)
+            continue
+        held = sorted(compacted.sources)
+        out.extend(p for p in group if p.name < held[0])
+        out.append(compacted)
+        out.extend(p for p in group if p.name > held[-1])
+    return out
+
+
+def _size(source: Path | Compacted) -> int:
+    return (source.path if isinstance(source, Compacted) else source).stat().st_size
+
+
 Part = tuple[LoadRequest, Mapping[str, Sequence[Path]], Ranges | None]
 
 
 def read_many(parts: Sequence[Part]) -> list[pa.Table]:
     """`read` for several requests at once, their files decoded together on the pool."""
-    jobs: list[tuple[int, Path, str, LoadRequest, TimeRange]] = []
+    asked: list[tuple[int, Sequence[Path], str, LoadRequest, TimeRange]] = []
     for n, (request, files, ranges) in enumerate(parts):
         for symbol in sorted(files):
             span = ranges.get(symbol, request.range) if ranges is not None else request.range
             if span is not None:
-                jobs.extend((n, path, symbol, request, span) for path in files[symbol])
+                asked.append((n, files[symbol], symbol, request, span))
+    # Finding each symbol's compacted years opens a file per year (~0.1 ms): on the pool when there are many.
+    if len(asked) > 8:
+        found = list(_readers().map(lambda a: _sources(a[3], a[1], a[4]), asked))
+    else:
+        found = [_sources(request, paths, span) for _, paths, _, request, span in asked]
+    jobs = [
+        (n, source, symbol, request, span)
+        for (n, _, symbol, request, span), sources in zip(asked, found, strict=True)
+        for source in sources
+    ]
     try:
-        if sum(job[1].stat().st_size for job in jobs) <= SMALL_READ_BYTES:
+        if sum(_size(job[1]) for job in jobs) <= SMALL_READ_BYTES:
             tables = [_read_file(path, symbol, request, span) for _, path, symbol, request, span in jobs]
         else:
             tables = list(_readers().map(lambda job: _read_file(*job[1:]), jobs))
@@ -199,25 +253,32 @@ def plan(
     return Planned(request, covered, files, reading, ranges)
 
 
-def _period_name(request: LoadRequest, period: dt.date) -> str:
-    return period_file_name(period, request.spec.granularity)
-
-
 def _period_of(request: LoadRequest, name: str) -> dt.date | None:
+    return _period_of_name(request.spec.granularity, name)
+
+
+@functools.lru_cache(maxsize=65536)
+def _period_of_name(granularity: Granularity, name: str) -> dt.date | None:
     stem = name.removesuffix(".parquet")
     try:
-        if request.spec.granularity is Granularity.MONTH:
+        if granularity is Granularity.MONTH:
             return dt.date.fromisoformat(stem + "-01")
         return dt.date.fromisoformat(stem)
     except ValueError:
         return None
 
 
-def _periods(request: LoadRequest, first: dt.date, last: dt.date) -> list[tuple[dt.date, dt.date, dt.date]]:
-    """(period, first day, last day) of each partition over `first .. last`, clipped to it."""
-    if request.spec.granularity is Granularity.MONTH:
-        return [(m, max(first, m), min(last, month_end(m))) for m in iter_months(first, last)]
-    return [(d, d, d) for d in iter_days(first, last)]
+@functools.lru_cache(maxsize=4096)
+def _periods(
+    granularity: Granularity, first: dt.date, last: dt.date
+) -> tuple[tuple[str, dt.date, dt.date], ...]:
+    """(file name, first day, last day) of each partition over `first .. last`, clipped to it."""
+    if granularity is Granularity.MONTH:
+        return tuple(
+            (period_file_name(m, granularity), max(first, m), min(last, month_end(m)))
+            for m in iter_months(first, last)
+        )
+    return tuple((period_file_name(d, granularity), d, d) for d in iter_days(first, last))
 
 
 def without_lost(
@@ -254,8 +315,8 @@ def without_lost(
             first, last = max(first, lo), min(last, hi)
             if first > last:
                 continue
-            for period, a, b in _periods(request, first, last):
-                if _period_name(request, period) not in names:
+            for name, a, b in _periods(request.spec.granularity, first, last):
+                if name not in names:
                     lost.setdefault(symbol, []).append((a, b))
     if not lost:
         return covered, kept_files

@@ -61,6 +61,12 @@ def check(lake: Lake, progress: ProgressSink, metrics: Metrics) -> Mapping[str, 
     return {"clean": report.ok, "findings": summary["findings"], "gaps": summary["gaps"]}
 
 
+def compact(lake: Lake, progress: ProgressSink, metrics: Metrics) -> Mapping[str, Any]:
+    """Compact the closed years whose partitions changed (`Lake.compact`); years already current are only
+    checked (a footer read each), so running it after every update costs little."""
+    return lake.compact().summary()
+
+
 REPORT_PATH = "reports/report.html"
 """Where the daemon's `report` job writes, under the lake root."""
 
@@ -73,7 +79,13 @@ def report(lake: Lake, progress: ProgressSink, metrics: Metrics) -> Mapping[str,
     return {"path": str(written), "bytes": written.stat().st_size}
 
 
-JOBS: Mapping[str, Job] = {"probe": probe, "update": update, "check": check, "report": report}
+JOBS: Mapping[str, Job] = {
+    "probe": probe,
+    "update": update,
+    "check": check,
+    "report": report,
+    "compact": compact,
+}
 """The jobs every lake can run; `jobs_for` adds the ones its settings configure."""
 
 

@@ -24,7 +24,7 @@ from apscheduler.triggers.cron import CronTrigger
 
 from binance_lake.core.errors import UsageError
 
-JOB_ORDER = ("probe", "update", "check", "report", "export_qlib", "export_postgres")
+JOB_ORDER = ("probe", "update", "compact", "check", "report", "export_qlib", "export_postgres")
 """Every job the daemon knows, in the order a `--once` run (or a coalesced catch-up) runs them."""
 
 DEFAULT_SCHEDULE: Mapping[str, str] = {

@@ -14,9 +14,9 @@ import os
 import threading
 import time
 import weakref
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Hashable, Iterable, Iterator
 from pathlib import Path
-from typing import IO, Any
+from typing import IO, Any, TypeVar
 
 import duckdb
 import pyarrow as pa
@@ -29,6 +29,7 @@ WAITING_NAME = ".writer.waiting"
 """Present while a writer waits for the database file: readers that hold it (`HeldReader`) let go."""
 
 Connection = duckdb.DuckDBPyConnection
+T = TypeVar("T")
 
 
 class LakeDatabase:
@@ -51,12 +52,16 @@ class LakeDatabase:
         else:
             make_root(self.root)
         connection = self._open(read_only)
+        if not read_only:
+            _wrote()
         try:
             yield connection
         except duckdb.Error as error:
             raise StorageError(f"lake database {self.path} failed: {error}") from error
         finally:
             connection.close()
+            if not read_only:
+                _wrote()
 
     def open_reader(self) -> Connection:
         """A read-only connection the caller closes (a `HeldReader`'s); the same checks as `connect`'s."""
@@ -145,6 +150,15 @@ class LakeDatabase:
             return 0
 
 
+_WRITES = [0]
+"""Read-write opens and closes in this process: with the file's change stamp, the key of `HeldReader.cached`,
+so a write of this process invalidates held results even within the file system's timestamp granularity."""
+
+
+def _wrote() -> None:
+    _WRITES[0] += 1
+
+
 _IN_TRANSACTION: set[int] = set()
 """The connections (by id) inside `one_transaction`: the writers below join it instead of opening their own."""
 
@@ -168,6 +182,9 @@ def one_transaction(connection: Connection) -> Iterator[Connection]:
     finally:
         _IN_TRANSACTION.discard(id(connection))
 
+
+HELD_RESULTS = 128
+"""At most this many answers are kept by a `HeldReader` (its `cached`), all for the database as it is now."""
 
 READER_IDLE_SECONDS = 1.0
 """How long a `HeldReader` keeps its connection after its last use: a writer in another process (which DuckDB
@@ -227,6 +244,8 @@ class HeldReader:
         self._signature: tuple[tuple[int, int, int], ...] = ()
         self._last_use = 0.0
         self.checked: object = None  # what a caller verified about the open connection (its schema version)
+        self._results: dict[Hashable, Any] = {}
+        self._results_stamp: object = None
         _HELD.add(self)
 
     @contextlib.contextmanager
@@ -251,6 +270,37 @@ class HeldReader:
                 raise StorageError(f"lake database {self.database.path} failed: {error}") from error
             finally:
                 self._last_use = time.monotonic()
+
+    def cached(self, key: Hashable, compute: Callable[[Connection], T]) -> T:
+        """`compute(connection)`, or its result from an earlier call with an equal `key` while the database
+        is unchanged: its change stamp (inode, size, mtime of the file and its WAL) and this process's writes
+        are the same. A cached answer costs a few stats instead of a query (~1-20 ms). While a writer holds
+        the lock or waits for the file nothing is cached, since the file is changing under it. `compute`
+        must be a pure function of the database and `key`, and its result never mutated by callers."""
+        try:
+            hash(key)
+        except TypeError:  # an argument that cannot be a key (a list): asked every time
+            with self.connection() as connection:
+                return compute(connection)
+        with self._lock:
+            if writer_active(self.database.root) or (self.database.root / WAITING_NAME).exists():
+                self._results.clear()
+                with self.connection() as connection:
+                    return compute(connection)
+            stamp = (_signature(self.database.path), _WRITES[0])
+            if stamp != self._results_stamp:
+                self._results.clear()
+                self._results_stamp = stamp
+            elif key in self._results:
+                found: T = self._results[key]
+                return found
+            with self.connection() as connection:
+                value = compute(connection)
+            if len(self._results) >= HELD_RESULTS:
+                self._results.clear()  # bounded memory; the next calls fill it again
+            # Stored under the stamp taken before the query: a change meanwhile makes the next call recompute.
+            self._results[key] = value
+            return value
 
     def close(self) -> None:
         with self._lock:
