@@ -25,7 +25,7 @@ from binance_lake.ops.daemon import log_path
 from binance_lake.ops.pidfile import running_pid
 from binance_lake.sim.server import SimServer
 from binance_lake.sim.universe import Universe
-from binance_lake.storage.database import LakeDatabase, writer_pid
+from binance_lake.storage.database import LakeDatabase
 from binance_lake.storage.job_runs import Outcome, last_runs
 from tests.cli.runner import assert_one_sentence, cli_env, run_cli
 
@@ -334,39 +334,36 @@ def supervised_stream(server: SimServer, tmp_path: Path) -> None:
 
 
 @pytest.mark.slow
-def test_a_scheduled_update_pauses_the_stream_holding_the_writer_lock(tmp_path: Path) -> None:
+def test_a_scheduled_update_runs_beside_the_supervised_stream(tmp_path: Path) -> None:
+    # The collector takes the writer lock only for its compaction bursts, so the daemon's update gets in
+    # between them: the update succeeds and the stream is neither paused nor restarted.
     with SimServer(Universe.build("small", now=_now()), stream_speed=2) as server:
         root = tmp_path / "lake"
         held_lake(server, root)
         config = tmp_path / "binance-lake.toml"
         env = env_for(server, root, config)
         # Every minute, so the update fires while the stream runs (up to a minute's wait); first one update
-        # now, so that the daemon has nothing to catch up at start and the stream takes the lock first.
+        # now, so that the daemon has nothing to catch up at start.
         while dt.datetime.now(dt.UTC).second > 40:
             time.sleep(1)
         assert run_cli("daemon", "--once", env=env).returncode == 0
         config.write_text(
             '[schedule]\nprobe = "off"\nupdate = "* * * * *"\n[stream]\nsymbols = "BTCUSDT"\n'
-            'channels = "markPrice@1s"\nflush_interval = 0.3\ncompact_interval = 1\npause_after = 1\n'
+            'channels = "markPrice@1s"\nflush_interval = 0.3\ncompact_interval = 1\npause_after = 30\n'
         )
         daemon = start_daemon(env, tmp_path / "daemon.out")
         try:
             wait_for(lambda: _stream_events(root)[-1].get("event") == "stream-start")
             child = _stream_events(root)[-1]["pid"]
-            wait_for(lambda: writer_pid(root) == child)  # today's collector: the lock for its whole run
-            wait_for(lambda: [e for e in _events(root) if e.get("job") == "update"][-1].get("run_id", 0) > 4
-                     and [e for e in _events(root) if e.get("job") == "update"][-1]["event"] == "job",
-                     timeout=120)  # fmt: skip
-            events = _events(root)
-            names = [e["event"] for e in events]
-            assert "job-waiting" in names and "job-pausing-stream" in names
-            paused = names.index("job-pausing-stream")
-            assert events[paused]["pid"] == child and "stream-pause" in names[paused:]
-            update = next(e for e in events[paused:] if e["event"] == "job" and e["job"] == "update")
+            started = len(_events(root))
+            wait_for(lambda: any(e.get("event") == "job" and e.get("job") == "update"
+                                 for e in _events(root)[started:]), timeout=120)  # fmt: skip
+            events = _events(root)[started:]
+            update = next(e for e in events if e["event"] == "job" and e["job"] == "update")
             assert update["outcome"] == "ok"
-            # Started again after the job (a resume, not a restart: nothing died).
-            wait_for(lambda: _stream_events(root)[-1].get("event") == "stream-start")
-            assert _stream_events(root)[-1]["pid"] != child and _stream_events(root)[-1]["restarts"] == 0
+            names = [e["event"] for e in events]
+            assert "job-pausing-stream" not in names and "stream-pause" not in names
+            assert _alive(child) and _stream_events(root)[-1]["pid"] == child
             daemon.send_signal(signal.SIGTERM)
             assert daemon.wait(timeout=60) == 0
         finally:

@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from apscheduler.triggers.interval import IntervalTrigger
 
 from binance_lake.core.errors import LakeLocked, SourceError, UsageError
 from binance_lake.core.progress import Phase, Progress, ProgressSink
@@ -17,7 +18,7 @@ from binance_lake.lake import Lake
 from binance_lake.ops.daemon import Daemon, JobLog, log_path
 from binance_lake.ops.live import read_live
 from binance_lake.ops.metrics import Metrics, MetricsServer
-from binance_lake.ops.schedule import parse_schedule
+from binance_lake.ops.schedule import JobSpec, parse_schedule
 from binance_lake.ops.stream import StreamConfig
 from binance_lake.storage.job_runs import Outcome, last_runs, recent_runs
 
@@ -292,3 +293,30 @@ def test_the_metrics_expose_the_alert_thresholds_state(tmp_path: Path) -> None:
     second = scrape()
     assert second['binance_lake_alert_breached{alert="max_failed_job_runs"}'] == 1
     assert second['binance_lake_alert_value{alert="max_failed_job_runs"}'] == 2
+
+
+class _EverySecond(JobSpec):
+    """A spec APScheduler fires every second, so a scheduled (not caught-up) run happens at once."""
+
+    @property
+    def trigger(self) -> Any:
+        return IntervalTrigger(seconds=1, timezone=dt.UTC)
+
+
+def test_a_signal_inside_a_scheduled_job_stops_the_daemon_cleanly(tmp_path: Path) -> None:
+    # Stopping APScheduler from inside a job empties its job store under the loop that ran the job; the
+    # loop's next look-up raised JobLookupError out of `serve` — a traceback and exit 1 on SIGTERM.
+    lake = Lake(tmp_path / "lake")
+    daemon = Daemon(
+        lake,
+        [_EverySecond("update", "0 2 * * *")],
+        log=JobLog(log_path(lake.root)),
+        jobs={"update": interrupted_job},
+        now=Clock(dt.datetime.now(dt.UTC)),
+    )
+    daemon.due_at_start = lambda: []  # type: ignore[method-assign]
+    daemon.serve()
+    events = [json.loads(line)["event"] for line in log_path(lake.root).read_text().splitlines()]
+    assert events[-1] == "daemon-stop" and "job-start" in events
+    with lake.database.connect(read_only=True) as connection:
+        assert last_runs(connection)["update"].outcome is Outcome.INTERRUPTED

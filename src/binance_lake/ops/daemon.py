@@ -36,6 +36,7 @@ from types import FrameType
 from typing import Any
 
 from apscheduler.executors.debug import DebugExecutor
+from apscheduler.jobstores.base import JobLookupError
 from apscheduler.schedulers.blocking import BlockingScheduler
 
 from binance_lake.core.errors import BinanceLakeError, LakeLocked, UsageError
@@ -121,6 +122,7 @@ class Daemon:
         self._last: dict[str, str] = {}
         self._scheduler: BlockingScheduler | None = None
         self.stream = stream
+        self._stopping = False  # set when a signal stops the scheduler from inside a job
         self._stream_paused = False
         self.lock_wait, self.lock_retry, self._sleep = lock_wait, lock_retry, sleep
         if stream is not None:
@@ -298,7 +300,13 @@ class Daemon:
                 wake = next_wakeup(self.specs, self.now())
                 if wake is not None:
                     self.log.write("sleeping", until=wake[0].isoformat(), jobs=list(wake[1]))
-                scheduler.start()
+                try:
+                    scheduler.start()
+                except JobLookupError:
+                    # A stop inside a job (`_scheduled`) empties APScheduler's memory job store while its loop
+                    # still holds the job it ran, and the loop's next look-up fails: that is our stop, not a fault.
+                    if not self._stopping:
+                        raise
         except KeyboardInterrupt:
             # SIGTERM/SIGINT while the scheduler slept (a job's interrupt stops it in `_scheduled`).
             if self._scheduler is not None and self._scheduler.running:
@@ -315,6 +323,7 @@ class Daemon:
             self.run_chain(job)
         except KeyboardInterrupt:
             # The DebugExecutor catches every exception of a job; stop the scheduler ourselves.
+            self._stopping = True
             if self._scheduler is not None:
                 self._scheduler.shutdown(wait=False)
             return
