@@ -434,9 +434,16 @@ class WriterLock(PidLock):
         try:
             if objects.store_of(self.root) is not None:
                 if exc_info[0] is None:
-                    objects.publish_snapshot(self.root)
+                    self._snapshot()
                 else:
                     with contextlib.suppress(StorageError):
-                        objects.publish_snapshot(self.root)
+                        self._snapshot()
         finally:
             self.release()
+
+    def _snapshot(self) -> None:
+        database = LakeDatabase(self.root)
+        if database.path.exists():
+            with database.connect() as connection:
+                connection.execute("CHECKPOINT")  # the WAL's commits into the file that is uploaded
+            objects.publish_snapshot(self.root)

@@ -258,6 +258,30 @@ def open_input(path: Path | str) -> pa.NativeFile:
     return store.filesystem.open_input_file(key)
 
 
+def fetch_file(path: Path) -> bool:
+    """Download the object of lake path `path` to `path` itself (atomically: a temporary, then a rename);
+    False when the store has no such object."""
+    where = located(path)
+    if where is None:
+        return False
+    store, key = where
+    temp = path.with_name(f".{path.name}.{uuid.uuid4().hex[:8]}.fetch")
+    try:
+        if _stat_info(store.filesystem.get_file_info(key)) is None:
+            return False
+        path.parent.mkdir(parents=True, exist_ok=True)
+        pafs.copy_files(
+            key, str(temp), source_filesystem=store.filesystem, destination_filesystem=pafs.LocalFileSystem()
+        )
+        temp.replace(path)
+    except (OSError, pa.ArrowException) as error:
+        raise _failed("download", path, error) from error
+    finally:
+        with contextlib.suppress(FileNotFoundError):
+            temp.unlink()
+    return True
+
+
 def source(path: Path) -> Path | pa.NativeFile:
     """What pyarrow opens for a lake file: the local file, or its object when the lake is on object storage."""
     return open_input(path) if located(path) is not None else path
@@ -290,45 +314,25 @@ def remote_files(paths: Iterable[Path]) -> tuple[list[Path], list[Path]]:
 
 
 def publish_snapshot(root: Path) -> None:
-    """Upload `<root>/lake.duckdb`, checkpointed, as the bucket's `<prefix>/lake.duckdb` (a writer's state
-    directory; called with the writer lock held, so nothing writes meanwhile)."""
+    """Upload `<root>/lake.duckdb` as the bucket's `<prefix>/lake.duckdb`. The caller holds the writer lock and
+    has checkpointed the database (storage/database.py `WriterLock`), so the file alone is the whole state."""
     store = store_of(root)
     database = root / SNAPSHOT_NAME
     if store is None or not database.exists():
         return
-    import duckdb  # only writers of object-storage lakes need it here
-
     marker = root / MARKER_NAME
     _write_marker(marker, {**(_read_marker(marker) or {}), "writer": True})
-    copy = root / f".{SNAPSHOT_NAME}.{uuid.uuid4().hex[:8]}.snapshot"
     try:
-        # Checkpointed into a copy: the WAL's commits are in it and the live file is not touched.
-        connection = duckdb.connect(str(database), read_only=True)
-        try:
-            connection.execute(f"ATTACH '{str(copy).replace(chr(39), chr(39) * 2)}' AS snapshot")
-            connection.execute(f"COPY FROM DATABASE {_database_name(connection)} TO snapshot")
-            connection.execute("DETACH snapshot")
-        finally:
-            connection.close()
         pafs.copy_files(
-            str(copy),
+            str(database),
             store.key(SNAPSHOT_NAME),
             source_filesystem=pafs.LocalFileSystem(),
             destination_filesystem=store.filesystem,
         )
-    except (OSError, pa.ArrowException, duckdb.Error) as error:
+    except (OSError, pa.ArrowException) as error:
         raise StorageError(
             f"the lake's files are in {store.url}, but its state snapshot could not be uploaded: {error}"
         ) from error
-    finally:
-        for leftover in (copy, copy.with_name(copy.name + ".wal")):
-            with contextlib.suppress(FileNotFoundError):
-                leftover.unlink()
-
-
-def _database_name(connection: Any) -> str:
-    row = connection.execute("SELECT current_database()").fetchone()
-    return '"' + str(row[0]).replace('"', '""') + '"'
 
 
 def fetch_snapshot(root: Path) -> bool:
