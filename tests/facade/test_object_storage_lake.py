@@ -96,6 +96,9 @@ def test_an_s3_lake_keeps_files_in_the_bucket_and_state_local(sim_server: SimSer
     local = [p for p in s3_root.state_dir.rglob("*") if p.is_file()]
     assert not [p for p in local if p.suffix in (".parquet", ".zip")]  # data lives in the bucket only
     assert (s3_root.state_dir / "lake.duckdb").exists()
+    # `status` counts the recorded objects' bytes (no bucket listing).
+    status = {r["symbol"]: r for r in lake.status(as_="arrow").to_pylist()}
+    assert status["BTCUSDT"]["partitions"] == 2 and status["BTCUSDT"]["bytes"] > 0
 
 
 def test_a_reader_elsewhere_needs_only_the_bucket(
