@@ -113,7 +113,9 @@ def partition_files(
 
 def _read_file(path: Path, symbol: str, request: LoadRequest, span: TimeRange) -> pa.Table:
     try:
-        with pq.ParquetFile(objects.source(path), memory_map=True) as parquet:
+        with pq.ParquetFile(
+            objects.source(path), memory_map=True, pre_buffer=objects.pre_buffer(path)
+        ) as parquet:
             table = parquet.read(columns=list(request.columns), use_threads=False)
     except (OSError, pa.ArrowException) as error:
         # A partition without a record (written before records existed) can still be damaged.

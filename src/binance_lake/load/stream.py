@@ -155,7 +155,9 @@ def _read_partition(
     span = request.range
     symbols = pa.scalar(symbol, pa.string())
     try:
-        with pq.ParquetFile(objects.source(path), memory_map=True) as parquet:
+        with pq.ParquetFile(
+            objects.source(path), memory_map=True, pre_buffer=objects.pre_buffer(path)
+        ) as parquet:
             for batch in parquet.iter_batches(batch_size=batch_rows, columns=list(request.columns)):
                 chosen = _within(batch, request.time_column, span)
                 if chosen.num_rows == 0:

@@ -206,7 +206,7 @@ def read_partition(path: Path) -> pa.Table | None:
     """The partition's rows, or None when the file does not exist."""
     try:
         # ParquetFile reads exactly this file: no Hive partition columns are inferred from the path.
-        with pq.ParquetFile(objects.source(path)) as parquet:
+        with pq.ParquetFile(objects.source(path), pre_buffer=objects.pre_buffer(path)) as parquet:
             return parquet.read()
     except FileNotFoundError:
         return None
