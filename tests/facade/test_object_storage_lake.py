@@ -15,12 +15,15 @@ import pyarrow.fs as pafs
 import pyarrow.parquet as pq
 import pytest
 
+from binance_lake.core.errors import UsageError
 from binance_lake.core.partitions import partition_for_day
 from binance_lake.core.timerange import UTC, iter_days
 from binance_lake.core.vocabulary import Interval, Market
 from binance_lake.lake import Lake
 from binance_lake.load import missing_of
 from binance_lake.load.missing import Gap
+from binance_lake.ops import jobs
+from binance_lake.ops.metrics import Metrics
 from binance_lake.sim.rest import RestRevisions
 from binance_lake.sim.server import SimServer
 from binance_lake.sim.universe import Universe
@@ -96,6 +99,11 @@ def test_an_s3_lake_keeps_files_in_the_bucket_and_state_local(sim_server: SimSer
     local = [p for p in s3_root.state_dir.rglob("*") if p.is_file()]
     assert not [p for p in local if p.suffix in (".parquet", ".zip")]  # data lives in the bucket only
     assert (s3_root.state_dir / "lake.duckdb").exists()
+    with pytest.raises(UsageError, match="check does not read a lake on object storage"):
+        lake.check()  # not yet: refused in one sentence rather than every partition reported gone
+    # The daemon's report job puts its page in the bucket too.
+    written = jobs.report(lake, lambda event: None, Metrics())
+    assert "reports/report.html" in bucket_keys(s3_root) and written["bytes"] > 0
     # `status` counts the recorded objects' bytes (no bucket listing).
     status = {r["symbol"]: r for r in lake.status(as_="arrow").to_pylist()}
     assert status["BTCUSDT"]["partitions"] == 2 and status["BTCUSDT"]["bytes"] > 0

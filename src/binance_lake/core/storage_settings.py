@@ -59,8 +59,9 @@ class StorageSettings:
         return parse_object_url(self.url or "")[1]
 
     def __str__(self) -> str:
-        parts = [f"{name}={value}" for name, value in vars(self).items() if value is not None]
-        return ", ".join(parts) if parts else "local"
+        if self.url is None:
+            return "local"
+        return ", ".join(f"{name}={value}" for name, value in vars(self).items() if value is not None)
 
 
 def is_object_url(text: str | Path) -> bool:
