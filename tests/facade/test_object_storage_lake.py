@@ -6,6 +6,10 @@ does not record is never read."""
 from __future__ import annotations
 
 import datetime as dt
+import json
+import os
+import subprocess
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -30,6 +34,8 @@ from binance_lake.sim.universe import Universe
 from binance_lake.storage import objects
 from tests.s3_server import S3Root
 
+CLI = (sys.executable, "-c", "from binance_lake.cli.app import main; main()")
+BTC_COUNT = "SELECT count(*) AS n FROM klines WHERE symbol = 'BTCUSDT'"
 FIRST, LAST = dt.date(2023, 10, 25), dt.date(2023, 11, 3)  # a monthly file and daily ones
 SYNC = {"symbols": "BTCUSDT,ETHUSDT", "start": FIRST.isoformat(), "end": LAST.isoformat()}
 
@@ -128,6 +134,28 @@ def test_a_reader_elsewhere_needs_only_the_bucket(
         assert got.equals(expected)
         assert reader.sql(query, as_="arrow").equals(expected_sql)
         assert reader.root == tmp_path / "elsewhere" and not list((tmp_path / "elsewhere").rglob("*.parquet"))
+        # The command line, on a third machine: `--root s3://…` and the AWS environment only.
+        command = subprocess.run(
+            [*CLI, "--root", s3_root.url, "query", BTC_COUNT, "--format", "json"],
+            env={
+                "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
+                "PYTHONPATH": os.environ.get("PYTHONPATH", ""),
+                "HOME": str(tmp_path / "third-home"),  # the default state directory, under ~/.cache
+                **s3_root.server.env(),
+            },
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
+        assert command.returncode == 0, command.stderr
+        assert json.loads(command.stdout)[0]["n"] == expected_sql.column("n")[0].as_py()
+        assert (
+            tmp_path
+            / "third-home/.cache/binance-lake"
+            / s3_root.server.bucket
+            / s3_root.prefix
+            / "lake.duckdb"
+        ).exists()
     finally:
         objects.unmount(tmp_path / "elsewhere")
 
