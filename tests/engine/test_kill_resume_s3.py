@@ -73,16 +73,29 @@ def downloading(state_dir: Path, process: subprocess.Popen[str]) -> None:
         time.sleep(0.02)
 
 
-def objects_under_tables(s3: S3Root) -> dict[str, pa.Table]:
+def publishing(s3: S3Root, process: subprocess.Popen[str], before: int) -> None:
+    """Wait until the sync has published a partition more than the `before` the bucket held."""
+    deadline = time.monotonic() + 60
+    while process.poll() is None and time.monotonic() < deadline:
+        if len(objects_under_tables(s3, read=False)) > before:
+            return
+        time.sleep(0.1)
+
+
+def objects_under_tables(s3: S3Root, *, read: bool = True) -> dict[str, pa.Table | None]:
     """Every object under the lake's `tables/`, read whole (a half-written object would fail here)."""
     fs = s3.server.filesystem()
     base = f"{s3.server.bucket}/{s3.prefix}/tables"
     infos = fs.get_file_info(pafs.FileSelector(base, recursive=True, allow_not_found=True))
-    found = {}
+    found: dict[str, pa.Table | None] = {}
     for info in infos:
         if info.type == pafs.FileType.File:
+            name = "tables/" + info.path.removeprefix(base + "/")
+            if not read:
+                found[name] = None
+                continue
             with fs.open_input_file(info.path) as handle:
-                found["tables/" + info.path.removeprefix(base + "/")] = pq.read_table(handle)
+                found[name] = pq.read_table(handle)
     return found
 
 
@@ -125,10 +138,14 @@ def test_kill_9_into_s3_never_shows_a_half_written_object_and_resumes_to_the_loc
     rng = random.Random(20261202)
     kills = 0
     published: list[int] = []
-    for _ in range(KILLS):
+    for attempt in range(KILLS):
+        before = len(objects_under_tables(s3_root))
         process = sync_process(server, s3_root)
         downloading(s3_root.state_dir, process)
-        time.sleep(rng.uniform(0.0, 1.5))  # while files download, are ingested and uploaded
+        if attempt:
+            # Later kills wait for this run's first publication (a loaded machine may take seconds to it).
+            publishing(s3_root, process, before)
+        time.sleep(rng.uniform(0.0, 1.0))  # while files download, are ingested and uploaded
         if process.poll() is None:
             process.send_signal(signal.SIGKILL)
             kills += 1
@@ -154,5 +171,5 @@ def test_kill_9_into_s3_never_shows_a_half_written_object_and_resumes_to_the_loc
     local_files = tables(local_root)
     remote = objects_under_tables(s3_root)
     assert remote.keys() == local_files.keys()
-    assert all(remote[name].equals(local_files[name]) for name in local_files)
+    assert all(local_files[name].equals(remote[name]) for name in local_files)
     objects.unmount(s3_root.state_dir)
