@@ -16,6 +16,7 @@ import pytest
 
 from binance_lake.sim.server import SimServer
 from binance_lake.sim.universe import Universe
+from tests.s3_server import moto_s3, s3_root  # noqa: F401 - fixtures: moto's S3 server, an s3:// lake root
 
 # Tests that start the CLI in a subprocess must run this tree's source, not whichever tree the venv's editable
 # install points at (a git worktree shares the venv of its main checkout).

@@ -59,7 +59,9 @@ def _root(
         False, "--version", callback=_version, is_eager=True, help="Print the version."
     ),
     root: str | None = typer.Option(
-        None, "--root", help="Lake directory (env BINANCE_LAKE_ROOT; default ~/.binance-lake)."
+        None,
+        "--root",
+        help="Lake directory or s3://bucket/prefix (env BINANCE_LAKE_ROOT; default ~/.binance-lake).",
     ),
     config: str | None = typer.Option(
         None, "--config", help="Settings file (env BINANCE_LAKE_CONFIG; default ./binance-lake.toml)."

@@ -53,6 +53,7 @@ from pathlib import Path
 from types import MappingProxyType
 
 from binance_lake.core.errors import UsageError
+from binance_lake.core.storage_settings import StorageSettings, resolve_storage, storage_values
 from binance_lake.core.symbols import expand_symbol_list, normalize_symbol, split_list
 from binance_lake.core.vocabulary import parse_interval, parse_market
 
@@ -128,6 +129,10 @@ class Settings:
 
     alerts: Mapping[str, object] = field(default_factory=lambda: MappingProxyType({}))
     """The `[alerts]` table: thresholds `health` judges (`binance_lake.quality.alerts` checks the keys)."""
+
+    storage: StorageSettings = field(default_factory=StorageSettings)
+    """The object store of an `s3://bucket/prefix` root (`root` is then its local state directory) and the
+    `[storage]` table: endpoint_url, region, state_dir (core/storage_settings.py)."""
 
     def expand_symbols(self, text: str, market: str | None = None) -> list[str]:
         """Parse a `--symbols` value: names (ccxt's `BTC/USDT:USDT` too, mapped for `market`), `@set` references
@@ -328,6 +333,8 @@ def _file_values(path: Path) -> dict[str, object]:
             values["schedule"] = MappingProxyType({str(k): str(v) for k, v in value.items()})
         elif key == "quality":
             values["quality"] = _thresholds(path, value)
+        elif key == "storage":
+            values["storage"] = storage_values(value, str(path))
         elif key == "export":
             values["exports"] = _exports(path, value)
         elif key in ("stream", "alerts"):
@@ -336,7 +343,7 @@ def _file_values(path: Path) -> dict[str, object]:
             values[key] = str(value)
         else:
             known = ", ".join([*ENV_NAMES, "symbols", "defaults", "schedule", "quality", "export", "stream"])
-            known += ", alerts"
+            known += ", alerts, storage"
             raise UsageError(f"unknown setting {key!r} in {path} (known: {known})")
     return values
 
@@ -374,14 +381,30 @@ def _resolve(
             if name not in ENV_NAMES:
                 raise UsageError(f"unknown setting {name!r}")
             values[name], sources[name] = value, f"flag --{name.replace('_', '-')}"
-    if "root" in values:
-        values["root"] = Path(str(values["root"])).expanduser()
+    storage_file = values.pop("storage", {})
+    assert isinstance(storage_file, dict)
+    root, values["storage"] = resolve_storage(
+        str(values["root"]) if "root" in values else None, storage_file, environ
+    )
+    if root is not None:
+        values["root"] = root
     for name in ENV_NAMES:
         if name in _NUMBERS and name in values:
             values[name] = _seconds(name, values[name])
         elif name != "root" and name in values:
             values[name] = check_url(name, str(values[name]).rstrip("/"))
     return dataclasses.replace(Settings(), **values), sources  # type: ignore[arg-type]
+
+
+def with_root(settings: Settings, root: str | Path, environ: Mapping[str, str] | None = None) -> Settings:
+    """`settings` for another root, local or `s3://bucket/prefix` (its state directory becomes `root`)."""
+    environ = os.environ if environ is None else environ
+    file_values = {k: v for k, v in vars(settings.storage).items() if k != "url" and v is not None}
+    if settings.storage.url is not None:
+        file_values.pop("state_dir", None)  # the old root's own state directory
+    local, storage = resolve_storage(str(root) if isinstance(root, str) else root, file_values, environ)
+    assert local is not None
+    return dataclasses.replace(settings, root=local, storage=storage)
 
 
 def resolve_settings(

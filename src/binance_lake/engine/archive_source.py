@@ -5,19 +5,22 @@ A file without a `.CHECKSUM` upstream (issue #469) is ingested with its sha256 c
 "missing". A verified raw zip left by an interrupted run is reused instead of downloaded again; a lost
 partition is rebuilt from its kept raw zip when that still has the sha256 that was ingested, and so is every
 held file under `sync --rebuild` (which never downloads). Downloads resume a
-`.part` with a Range request (`binance/archive_client.py`).
+`.part` with a Range request (`binance/archive_client.py`). In an object-storage lake the kept zip is uploaded
+to the bucket once ingested and fetched back from there for a rebuild (storage/objects.py).
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import hashlib
 from pathlib import Path
 
 from binance_lake.binance.archive_client import ArchiveClient
-from binance_lake.core.errors import IntegrityError, NotFound, SourceError
+from binance_lake.core.errors import IntegrityError, NotFound, SourceError, StorageError
 from binance_lake.engine.plan import PlannedFile, Reason
 from binance_lake.engine.source import CHECKSUM_MISSING, CHECKSUM_VERIFIED, BytesProgress, Payload
+from binance_lake.storage import objects
 
 RAW_DIR = "raw"
 
@@ -57,6 +60,10 @@ class ArchiveSource:
         if item.reason not in (Reason.PARTITION_LOST, Reason.REBUILD) or sha is None:
             return None
         path = self.raw_path(item.key)
+        if not path.exists() and objects.located(path) is not None:
+            # An object-storage lake keeps its raw zips in the bucket (`release`).
+            with contextlib.suppress(StorageError):
+                await asyncio.to_thread(objects.fetch_file, path)
         if not await _has_sha256(path, sha):
             return None
         return self._payload(item, path, sha, published=item.entry.has_checksum is not False, sent=0)
@@ -97,3 +104,9 @@ class ArchiveSource:
     def release(self, payload: Payload) -> None:
         if not self.keep_raw:
             payload.path.unlink(missing_ok=True)
+        elif objects.located(payload.path) is not None:
+            # An object-storage lake keeps the zip in the bucket, not on this disk; one that cannot be uploaded
+            # stays here (the archive still has its bytes, nothing the lake needs is lost).
+            with contextlib.suppress(StorageError):
+                objects.put_file(payload.path, payload.path)
+                payload.path.unlink(missing_ok=True)

@@ -41,8 +41,9 @@ from binance_lake.core.provenance import Provenance
 from binance_lake.core.series_key import SeriesKey
 from binance_lake.core.timerange import day_start, from_millis, iter_days, month_start, to_millis
 from binance_lake.core.vocabulary import Market
+from binance_lake.storage import objects
 from binance_lake.storage.database import LakeDatabase
-from binance_lake.storage.inventory import PartitionRecord, record_partitions
+from binance_lake.storage.inventory import PartitionRecord, record_partitions, stat_of
 from binance_lake.storage.parquet import merge_partition, read_partition
 from binance_lake.storage.provenance import DayRecord, DayRows, record_days
 
@@ -224,7 +225,7 @@ def write_window(
             part = table.filter(pc.and_(pc.greater_equal(column, low), pc.less(column, high)))
         else:
             part = spec.schema(s.market).empty_table()
-        if part.num_rows == 0 and (partial or not (root / partition.path).exists()):
+        if part.num_rows == 0 and (partial or stat_of(root / partition.path) is None):
             continue  # nothing new, or nothing to write and nothing to replace
         replace = {d for d in days if not (partial and d == window.first_day)}
         result = merge_partition(root, partition, part, replace_days=replace)
@@ -248,9 +249,9 @@ def next_funding_ms(root: Path, series: SeriesKey, day: dt.date, last_ms: int) -
     carry a few ms of jitter after the hour, reference §4.2)."""
     partition = partition_for_day(series.dataset, series.market, series.interval, series.symbol, day)
     path = root / partition.path
-    if not path.exists():
+    if stat_of(path) is None:  # a file, or an object-storage lake's object
         return None
-    table = pq.read_table(path, columns=["calc_time", "funding_interval_hours"])
+    table = pq.read_table(objects.source(path), columns=["calc_time", "funding_interval_hours"])
     if table.num_rows == 0:
         return None
     last = table.sort_by("calc_time").slice(table.num_rows - 1)
@@ -264,10 +265,10 @@ def last_stored_ms(root: Path, series: SeriesKey, day: dt.date) -> int | None:
     """The newest stored time of `series` on `day` (ms), read from its partition's time column."""
     partition = partition_for_day(series.dataset, series.market, series.interval, series.symbol, day)
     path = root / partition.path
-    if not path.exists():
+    if stat_of(path) is None:
         return None
     spec = partition.spec
-    times = pq.read_table(path, columns=[spec.time_column]).column(spec.time_column)
+    times = pq.read_table(objects.source(path), columns=[spec.time_column]).column(spec.time_column)
     upper = pa.scalar(day_start(day + dt.timedelta(days=1)), type=times.type)
     times_us: Any = pc.cast(times.filter(pc.less(times, upper)), pa.int64())
     newest = pc.max(times_us).as_py()

@@ -48,6 +48,7 @@ from binance_lake.storage.inventory import (
     inspect,
     record_partitions,
     recorded_partitions,
+    stat_of,
 )
 from binance_lake.storage.schema import check_readable
 
@@ -475,7 +476,7 @@ def _plan(
             held,
             request.first_day,
             request.last_day,
-            lambda key: (root / RAW_DIR / key).is_file(),
+            lambda key: stat_of(root / RAW_DIR / key) is not None,  # a file, or the bucket's object
         )
         return plan, {**extras, "rebuild_without_raw": list(without_raw)}
     recorded_state = {} if mode is SyncMode.FROM_SCRATCH else held

@@ -8,11 +8,11 @@ checked once (a bad root is one sentence, never a traceback).
 
 from __future__ import annotations
 
-import dataclasses
 from pathlib import Path
 
-from binance_lake.core.settings import Settings, check_root, resolve_settings
+from binance_lake.core.settings import Settings, check_root, resolve_settings, with_root
 from binance_lake.storage.database import LakeDatabase
+from binance_lake.storage.objects import attach_store
 
 
 class LakeBase:
@@ -21,8 +21,10 @@ class LakeBase:
     def __init__(self, root: str | Path | None = None, *, settings: Settings | None = None) -> None:
         resolved = settings or resolve_settings()
         if root is not None:
-            resolved = dataclasses.replace(resolved, root=Path(root).expanduser())
+            resolved = with_root(resolved, root)
         check_root(resolved.root)
+        # An s3:// root: its partitions, raw zips and reports go to the bucket (storage/objects.py).
+        attach_store(resolved.root, resolved.storage)
         self.settings = resolved
         self.database = LakeDatabase(resolved.root)
 

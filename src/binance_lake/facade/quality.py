@@ -13,6 +13,7 @@ from typing import Any
 
 from binance_lake.catalog.reads import listed_table, symbol_lives, upstream_table
 from binance_lake.catalog.store import ensure_catalog
+from binance_lake.core.errors import UsageError
 from binance_lake.core.timerange import DateLike
 from binance_lake.facade.base import LakeBase
 from binance_lake.facade.existing import require_lake
@@ -52,6 +53,12 @@ class QualityMethods(LakeBase):
         `deep` reads every page of every partition and parses the kept raw zips again. `now` (default: the
         clock) decides freshness and the publication lag."""
         require_lake(self.database)
+        if self.settings.storage.url is not None:
+            # Its scans read files under the root; an object-storage lake's partitions are objects
+            # (storage/objects.py). Refused rather than report every partition as gone.
+            raise UsageError(
+                f"check does not read a lake on object storage ({self.settings.storage.url}) yet"
+            )
         request = build_check_request(
             market=market,
             datasets=datasets if isinstance(datasets, str) or datasets is None else list(datasets),

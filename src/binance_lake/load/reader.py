@@ -39,6 +39,7 @@ from binance_lake.load.coverage import Coverage, Facts, coverage, expected_days,
 from binance_lake.load.missing import Gap, Missing
 from binance_lake.load.request import LoadRequest
 from binance_lake.storage.compaction import Compacted, compacted_path, open_compacted, usable
+from binance_lake.storage import objects
 from binance_lake.storage.inventory import damaged_message, stat_of
 
 # Reads up to this many bytes of Parquet are decoded in the calling thread; bigger ones on the pool, where
@@ -87,25 +88,34 @@ def _names_between(granularity: Granularity, first: dt.date, last: dt.date) -> t
     return tuple(period_file_name(p, granularity) for p in periods)
 
 
-def partition_files(root: Path, request: LoadRequest, ranges: Ranges | None = None) -> dict[str, list[Path]]:
+def partition_files(
+    root: Path, request: LoadRequest, ranges: Ranges | None = None, found: Facts | None = None
+) -> dict[str, list[Path]]:
     """The existing partition files that can hold each symbol's rows in the range (or in its own range of
-    `ranges`), in time order. A symbol whose directory holds any partition has an entry, maybe empty."""
-    found: dict[str, list[Path]] = {}
+    `ranges`), in time order. A symbol whose directory holds any partition has an entry, maybe empty.
+    In an object-storage lake the lake's record of its partitions (`found`) says which exist: the bucket is
+    never listed (storage/objects.py)."""
+    remote = objects.store_of(root) is not None
+    found_files: dict[str, list[Path]] = {}
     for symbol in request.symbols:
         first = partition_for_day(
             request.dataset, request.market, request.interval, symbol, request.range.first_day
         )
         directory = root / first.directory
-        try:
-            names = set(os.listdir(directory))  # noqa: PTH208 - names only, no Path per entry
-        except (FileNotFoundError, NotADirectoryError):
-            continue
+        if remote:
+            records = found.partitions.get((series_of(request), symbol), {}) if found is not None else {}
+            names = {_period_name(request, period) for period in records}
+        else:
+            try:
+                names = set(os.listdir(directory))  # noqa: PTH208 - names only, no Path per entry
+            except (FileNotFoundError, NotADirectoryError):
+                continue
         if not names:
             continue
         span = ranges.get(symbol, request.range) if ranges is not None else request.range
         wanted = _period_names(request, span.first_day, span.last_day) if span is not None else []
-        found[symbol] = [directory / n for n in wanted if n in names]
-    return found
+        found_files[symbol] = [directory / n for n in wanted if n in names]
+    return found_files
 
 
 def _read_file(source: Path | Compacted, symbol: str, request: LoadRequest, span: TimeRange) -> pa.Table:
@@ -118,7 +128,9 @@ def _read_file(source: Path | Compacted, symbol: str, request: LoadRequest, span
             ) from error
     else:
         try:
-            with pq.ParquetFile(source, memory_map=True) as parquet:
+            with pq.ParquetFile(
+                objects.source(source), memory_map=True, pre_buffer=objects.pre_buffer(source)
+            ) as parquet:
                 table = parquet.read(columns=list(request.columns), use_threads=False)
         except (OSError, pa.ArrowException) as error:
             # A partition without a record (written before records existed) can still be damaged.
@@ -138,7 +150,8 @@ def _read_file(source: Path | Compacted, symbol: str, request: LoadRequest, span
 def _sources(request: LoadRequest, paths: Sequence[Path], span: TimeRange) -> list[Path | Compacted]:
     """The files to read for one symbol's `paths` (in period order): each year's compacted file
     (storage.compaction) where it still stands for exactly those partitions, and the partitions otherwise."""
-    if request.spec.granularity is not Granularity.MONTH or len(paths) < 2:
+    # An object-storage lake keeps no compacted years (its partitions are objects, compaction is local).
+    if request.spec.granularity is not Granularity.MONTH or len(paths) < 2 or objects.located(paths[0]):
         return list(paths)
     years: dict[str, list[Path]] = {}
     for path in paths:
@@ -185,7 +198,10 @@ def read_many(parts: Sequence[Part]) -> list[pa.Table]:
         for source in sources
     ]
     try:
-        if sum(_size(job[1]) for job in jobs) <= SMALL_READ_BYTES:
+        # Objects are always read on the pool: each costs a round trip, whatever its size.
+        if not any(isinstance(job[1], Path) and objects.located(job[1]) for job in jobs[:1]) and (
+            sum(_size(job[1]) for job in jobs) <= SMALL_READ_BYTES
+        ):
             tables = [_read_file(path, symbol, request, span) for _, path, symbol, request, span in jobs]
         else:
             tables = list(_readers().map(lambda job: _read_file(*job[1:]), jobs))
@@ -248,7 +264,7 @@ def plan(
     reading = request.with_range(TimeRange(request.range.start - lookback, request.range.end))
     found = facts(state, [request, *together])
     covered = coverage(found, request)
-    files = partition_files(root, reading, ranges)
+    files = partition_files(root, reading, ranges, found)
     covered, files = without_lost(found, request, covered, files, ranges)
     return Planned(request, covered, files, reading, ranges)
 
@@ -298,9 +314,12 @@ def without_lost(
         records = found.partitions.get((series, symbol), {})
         present = files.get(symbol, [])
         damaged = set()
-        for path in present:
-            period = _period_of(request, path.name)
-            if period is not None and period in records and stat_of(path) != records[period]:
+        checked = [(p, period) for p in present if (period := _period_of(request, p.name)) in records]
+        # An object's stat is a round trip: a symbol's are asked together.
+        remote = bool(checked) and objects.located(checked[0][0]) is not None
+        seen = objects.stats([p for p, _ in checked]) if remote else [stat_of(p) for p, _ in checked]
+        for (path, period), stat in zip(checked, seen, strict=True):
+            if period is not None and stat != records[period]:
                 damaged.add(path.name)
         if damaged:
             kept_files = dict(kept_files) if kept_files is files else kept_files

@@ -15,6 +15,9 @@ import pyarrow as pa
 from binance_lake.core.errors import UsageError
 from binance_lake.core.partitions import TABLES_DIR, parse_partition_path
 from binance_lake.load.connection import Cursor, attached, cursor, tables_of
+from binance_lake.storage import objects
+from binance_lake.storage.database import LakeDatabase
+from binance_lake.storage.inventory import partition_table
 from binance_lake.storage.state_reads import problem_files, series_status
 
 _SIZE_FIELDS: list[pa.Field[Any]] = [
@@ -31,6 +34,8 @@ SIZE_SCHEMA = pa.schema(_SIZE_FIELDS)
 def disk_sizes(root: Path) -> pa.Table:
     """Partition files and bytes per series, from a walk of `tables/` (files that are not partitions ignored)."""
     totals: dict[tuple[str, str, str | None, str], list[int]] = {}
+    if objects.store_of(root) is not None:
+        return _recorded_sizes(root)
     tables = root / TABLES_DIR
     for path in tables.rglob("*.parquet") if tables.is_dir() else ():
         try:
@@ -43,6 +48,26 @@ def disk_sizes(root: Path) -> pa.Table:
         )
         entry[0] += 1
         entry[1] += path.stat().st_size
+    rows = [
+        {"market": m, "dataset": d, "interval": i, "symbol": s, "partitions": n, "bytes": b}
+        for (m, d, i, s), (n, b) in sorted(totals.items(), key=lambda item: str(item[0]))
+    ]
+    return pa.Table.from_pylist(rows, schema=SIZE_SCHEMA)
+
+
+def _recorded_sizes(root: Path) -> pa.Table:
+    """`disk_sizes` of an object-storage lake: from the lake's record of its partitions (the bucket is never
+    listed, storage/objects.py)."""
+    database = LakeDatabase(root)
+    if not database.path.exists():
+        return SIZE_SCHEMA.empty_table()
+    with database.connect(read_only=True) as connection:
+        recorded = partition_table(connection)
+    totals: dict[tuple[str, str, str | None, str], list[int]] = {}
+    for row in recorded.select(["market", "dataset", "interval", "symbol", "size"]).to_pylist():
+        entry = totals.setdefault((row["market"], row["dataset"], row["interval"], row["symbol"]), [0, 0])
+        entry[0] += 1
+        entry[1] += int(row["size"])
     rows = [
         {"market": m, "dataset": d, "interval": i, "symbol": s, "partitions": n, "bytes": b}
         for (m, d, i, s), (n, b) in sorted(totals.items(), key=lambda item: str(item[0]))

@@ -40,6 +40,7 @@ from binance_lake.load.connection import LakeState
 from binance_lake.load.missing import METADATA_KEY, Missing
 from binance_lake.load.reader import Planned, _readers, not_held_message, plan, result_schema
 from binance_lake.load.request import LoadRequest
+from binance_lake.storage import objects
 from binance_lake.storage.inventory import damaged_message
 
 # Rows per batch unless asked otherwise: large enough that per-batch costs (a COPY round trip, a write call)
@@ -154,7 +155,9 @@ def _read_partition(
     span = request.range
     symbols = pa.scalar(symbol, pa.string())
     try:
-        with pq.ParquetFile(path, memory_map=True) as parquet:
+        with pq.ParquetFile(
+            objects.source(path), memory_map=True, pre_buffer=objects.pre_buffer(path)
+        ) as parquet:
             for batch in parquet.iter_batches(batch_size=batch_rows, columns=list(request.columns)):
                 chosen = _within(batch, request.time_column, span)
                 if chosen.num_rows == 0:

@@ -13,6 +13,11 @@ are unioned by name. A query that prunes the damaged file away by `symbol`, `mar
 never opens it; one that reads it fails with one sentence naming the file and the sync that rebuilds it.
 (Scanning the lake's record of every partition before each query would cost more than most queries.)
 
+On an object-storage lake (`s3://…`, storage/objects.py) the bucket is never listed: each dataset and market is a
+`pyarrow.dataset` over the partitions `lake.duckdb` records, read through pyarrow's S3 filesystem and handed to
+DuckDB as an Arrow scan (projection and filters pushed down) — faster here than DuckDB reading through an fsspec
+filesystem (docs/benchmarks.md, "Object storage").
+
 By default a query may only read, and only the lake: statements other than SELECT / EXPLAIN (COPY, ATTACH,
 SET, INSTALL, CREATE, …) are refused before they run, and the connection is then locked down with DuckDB's
 own sandbox (`enable_external_access = false`, `allowed_directories` = the lake root and a private spill
@@ -29,12 +34,16 @@ from pathlib import Path
 
 import duckdb
 import pyarrow as pa
+import pyarrow.dataset as ds
 
-from binance_lake.core.datasets import DATASETS
+from binance_lake.core.datasets import DATASETS, get_dataset
 from binance_lake.core.errors import StorageError, UsageError
 from binance_lake.core.partitions import TABLES_DIR
+from binance_lake.core.vocabulary import Market
 from binance_lake.load.connection import USER_ERRORS, database_path, first_line
-from binance_lake.storage.inventory import damaged_message
+from binance_lake.storage import objects
+from binance_lake.storage.database import LakeDatabase
+from binance_lake.storage.inventory import damaged_message, partition_table
 from binance_lake.storage.schema import check_readable
 
 # DuckDB names the file it could not read in quotes: `… at end of file '<path>'`, `Failed to read file "<path>"`.
@@ -44,6 +53,8 @@ _FILE_IN_ERROR = re.compile(r"""['"]([^'"]*/market=[^'"]*\.parquet)['"]""")
 def dataset_views(root: Path) -> dict[str, str]:
     """View name -> SELECT, for every dataset with at least one partition file."""
     views: dict[str, str] = {}
+    if objects.store_of(root) is not None:
+        return views  # an object-storage lake's partitions are not files under the root (`object_datasets`)
     for name in DATASETS:
         directory = root / TABLES_DIR / name
         if not directory.is_dir():
@@ -113,9 +124,55 @@ def sql(root: Path, query: str, *, unsafe: bool = False) -> pa.Table:
         return _run(root, query, Path(spill.name))
 
 
+def object_datasets(root: Path) -> dict[str, list[ds.Dataset]]:
+    """Dataset name -> one `pyarrow.dataset` per market over the recorded partitions of an object-storage
+    lake (empty for a local lake, or one without a database yet)."""
+    store = objects.store_of(root)
+    database = LakeDatabase(root)
+    if store is None or not database.path.exists():
+        return {}
+    with database.connect(read_only=True) as connection:
+        recorded = partition_table(connection).select(["path", "dataset", "market"]).to_pylist()
+    groups: dict[tuple[str, str], list[str]] = {}
+    for row in recorded:
+        groups.setdefault((row["dataset"], row["market"]), []).append(store.key(row["path"]))
+    found: dict[str, list[ds.Dataset]] = {}
+    for (name, market), paths in sorted(groups.items()):
+        fields = [("market", pa.string()), *([("interval", pa.string())] if "/interval=" in paths[0] else [])]
+        partitioning = ds.partitioning(pa.schema([*fields, ("symbol", pa.string())]), flavor="hive")
+        base = store.key(f"{TABLES_DIR}/{name}")
+        # The lake's schema, so binding opens no object (the partitions were written in it).
+        schema = get_dataset(name).schema(Market(market))
+        try:
+            dataset = ds.dataset(
+                sorted(paths),
+                schema=pa.schema([*schema, *partitioning.schema]),
+                filesystem=store.filesystem,
+                format="parquet",
+                partitioning=partitioning,
+                partition_base_dir=base,
+            )
+        except (OSError, pa.ArrowException) as error:
+            raise StorageError(
+                f"cannot open the {name} partitions of market {market} in {store.url}: {error}"
+            ) from error
+        found.setdefault(name, []).append(dataset)
+    return found
+
+
+def _bind_object_views(connection: duckdb.DuckDBPyConnection, root: Path) -> None:
+    for name, datasets in object_datasets(root).items():
+        scans = []
+        for n, dataset in enumerate(datasets):
+            connection.register(f"__{name}_{n}", dataset)
+            scans.append(f'SELECT * FROM "__{name}_{n}"')
+        connection.execute(f'CREATE VIEW "{name}" AS {" UNION ALL BY NAME ".join(scans)}')
+
+
 def _bind_views(connection: duckdb.DuckDBPyConnection, root: Path) -> dict[str, StorageError]:
     """Create one view per dataset and attach the catalog; returns the views a damaged file kept from binding."""
     unbound: dict[str, StorageError] = {}
+    _bind_object_views(connection, root)
     for name, select in dataset_views(root).items():
         try:
             connection.execute(f'CREATE VIEW "{name}" AS {select}')

@@ -18,6 +18,7 @@ from binance_lake.core.progress import ProgressSink
 from binance_lake.core.settings import Settings
 from binance_lake.lake import Lake
 from binance_lake.ops.metrics import Metrics
+from binance_lake.storage import objects
 
 Job = Callable[[Lake, ProgressSink, Metrics], Mapping[str, Any]]
 
@@ -76,6 +77,10 @@ def report(lake: Lake, progress: ProgressSink, metrics: Metrics) -> Mapping[str,
     out = lake.root / REPORT_PATH
     out.parent.mkdir(parents=True, exist_ok=True)
     written = lake.report(out)
+    if objects.located(written) is not None:
+        objects.put_file(
+            written, written
+        )  # an s3:// lake's report goes to the bucket too (storage/objects.py)
     return {"path": str(written), "bytes": written.stat().st_size}
 
 

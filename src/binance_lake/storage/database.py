@@ -22,6 +22,7 @@ import duckdb
 import pyarrow as pa
 
 from binance_lake.core.errors import LakeLocked, StorageError
+from binance_lake.storage import objects
 
 DATABASE_NAME = "lake.duckdb"
 LOCK_NAME = ".writer.lock"
@@ -479,3 +480,25 @@ class WriterLock(PidLock):
                 f"cannot write to the lake at {root} ({reason}); a sync needs write access to the lake directory"
             ),
         )
+        self.root = root
+
+    def __exit__(self, *exc_info: object) -> None:
+        # An object-storage lake's state goes to the bucket after each writing run, still under the lock, so
+        # readers elsewhere need only the bucket (storage/objects.py). A run that failed uploads it too, but
+        # its own error is the one reported.
+        try:
+            if objects.store_of(self.root) is not None:
+                if exc_info[0] is None:
+                    self._snapshot()
+                else:
+                    with contextlib.suppress(StorageError):
+                        self._snapshot()
+        finally:
+            self.release()
+
+    def _snapshot(self) -> None:
+        database = LakeDatabase(self.root)
+        if database.path.exists():
+            with database.connect() as connection:
+                connection.execute("CHECKPOINT")  # the WAL's commits into the file that is uploaded
+            objects.publish_snapshot(self.root)

@@ -30,6 +30,7 @@ import pyarrow.parquet as pq
 
 from binance_lake.core.errors import UsageError
 from binance_lake.core.partitions import TABLES_DIR, Partition, parse_partition_path
+from binance_lake.storage import objects
 from binance_lake.storage.database import Connection, replace_rows
 from binance_lake.storage.provenance import DayRows, series_columns
 from binance_lake.storage.schema import PARTITION_TABLES
@@ -59,7 +60,9 @@ class Damage(StrEnum):
 
 
 def stat_of(path: Path | str) -> tuple[int, int] | None:
-    """(size, mtime_ns) of a file, or None when it does not exist."""
+    """(size, mtime_ns) of a file, or None when it does not exist (an object's size and LastModified)."""
+    if objects.located(path) is not None:
+        return objects.stat(path)
     try:
         st = os.stat(path)  # noqa: PTH116 - one call, no Path object per partition
     except (FileNotFoundError, NotADirectoryError):
@@ -70,7 +73,7 @@ def stat_of(path: Path | str) -> tuple[int, int] | None:
 def readable_rows(path: Path) -> int | None:
     """Rows in the file's Parquet footer, or None when the file is not a readable Parquet file."""
     try:
-        with pq.ParquetFile(path) as parquet:
+        with pq.ParquetFile(objects.source(path)) as parquet:
             return int(parquet.metadata.num_rows)
     except (OSError, pa.ArrowException):
         return None

@@ -41,6 +41,7 @@ from binance_lake.core.datasets import DatasetSpec
 from binance_lake.core.errors import StorageError
 from binance_lake.core.partitions import Partition
 from binance_lake.core.timerange import day_start
+from binance_lake.storage import objects
 
 ROW_GROUP_ROWS = 128 * 1024
 """Rows per Parquet row group: large enough for fast scans, small enough to skip by time statistics."""
@@ -130,7 +131,8 @@ def make_durable(paths: Iterable[Path]) -> None:
     The durability barrier of a batch written with `durable=False`: once this returns, the files and their
     names survive a power cut. A file gone since (replaced again by a later write of the same batch) is
     skipped: the later write is in the batch too."""
-    files = list(dict.fromkeys(paths))
+    # Objects in a store are durable once their PUT returns (storage/objects.py).
+    files = objects.remote_files(dict.fromkeys(paths))[0]
     if not files:
         return
     directories = list(dict.fromkeys(path.parent for path in files))
@@ -154,7 +156,12 @@ def _remove(path: Path) -> None:
 
 
 def _published(path: Path) -> tuple[int, int]:
-    """(size, mtime_ns) of a file just renamed into place."""
+    """(size, mtime_ns) of a file just renamed into place (an object just uploaded: its LastModified)."""
+    if objects.located(path) is not None:
+        published = objects.stat(path)
+        if published is None:
+            raise StorageError(f"partition {path} is not in the object store right after its upload")
+        return published
     try:
         st = path.stat()
     except OSError as error:
@@ -164,7 +171,10 @@ def _published(path: Path) -> tuple[int, int]:
 
 def _publish(temp: Path, path: Path, durable: bool = True) -> None:
     """fsync the finished temporary file and rename it over `path` (the fsyncs are the caller's, through
-    `make_durable`, when not `durable`)."""
+    `make_durable`, when not `durable`). In an object-storage lake: one atomic upload under the final key."""
+    if objects.located(path) is not None:
+        objects.put_file(temp, path)
+        return
     if durable:
         _fsync_file(temp)
     temp.replace(path)  # os.replace: atomic on POSIX, overwrites on Windows too
@@ -196,7 +206,7 @@ def read_partition(path: Path) -> pa.Table | None:
     """The partition's rows, or None when the file does not exist."""
     try:
         # ParquetFile reads exactly this file: no Hive partition columns are inferred from the path.
-        with pq.ParquetFile(path) as parquet:
+        with pq.ParquetFile(objects.source(path), pre_buffer=objects.pre_buffer(path)) as parquet:
             return parquet.read()
     except FileNotFoundError:
         return None
@@ -207,7 +217,7 @@ def read_partition(path: Path) -> pa.Table | None:
 def partition_rows(path: Path) -> int:
     """Rows in a partition file from its footer (0 when it does not exist)."""
     try:
-        with pq.ParquetFile(path) as parquet:
+        with pq.ParquetFile(objects.source(path)) as parquet:
             return int(parquet.metadata.num_rows)
     except FileNotFoundError:
         return 0
