@@ -50,7 +50,9 @@ class CompactMethods(LakeBase):
         if self.settings.storage.url is not None:
             # Compacted years are local memory-mapped files made from partitions on the same disk; an
             # object-storage lake's partitions are objects (storage/objects.py), read over the network anyway.
-            raise UsageError(f"compact does not apply to a lake on object storage ({self.settings.storage.url})")
+            raise UsageError(
+                f"compact does not apply to a lake on object storage ({self.settings.storage.url})"
+            )
         codec: Compression = "lz4" if compression == "lz4" else "zstd" if compression == "zstd" else "none"
         with WriterLock(self.root):
             return compact_lake(

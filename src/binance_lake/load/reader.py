@@ -38,8 +38,8 @@ from binance_lake.load.connection import LakeState
 from binance_lake.load.coverage import Coverage, Facts, coverage, expected_days, facts, series_of
 from binance_lake.load.missing import Gap, Missing
 from binance_lake.load.request import LoadRequest
-from binance_lake.storage.compaction import Compacted, compacted_path, open_compacted, usable
 from binance_lake.storage import objects
+from binance_lake.storage.compaction import Compacted, compacted_path, open_compacted, usable
 from binance_lake.storage.inventory import damaged_message, stat_of
 
 # Reads up to this many bytes of Parquet are decoded in the calling thread; bigger ones on the pool, where
@@ -267,6 +267,10 @@ def plan(
     files = partition_files(root, reading, ranges, found)
     covered, files = without_lost(found, request, covered, files, ranges)
     return Planned(request, covered, files, reading, ranges)
+
+
+def _period_name(request: LoadRequest, period: dt.date) -> str:
+    return period_file_name(period, request.spec.granularity)
 
 
 def _period_of(request: LoadRequest, name: str) -> dt.date | None:
