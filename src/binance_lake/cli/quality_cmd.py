@@ -47,7 +47,14 @@ def check_command(
         None, "--end", help="Last day, YYYY-MM-DD (open: freshness is checked too)."
     ),
     deep: bool = typer.Option(
-        False, "--deep", help="Read every page of every partition and re-parse the kept raw zips."
+        False,
+        "--deep",
+        help="Read every page of every partition and re-parse the kept raw zips (implies --full).",
+    ),
+    full: bool = typer.Option(
+        False,
+        "--full",
+        help="Scan every series again (default: only those changed since the last check; the rest is carried).",
     ),
     fmt: OutputFormat = FORMAT,
     as_json: bool = typer.Option(False, "--json", help=JSON_HELP),
@@ -56,7 +63,7 @@ def check_command(
     and `report`. Exit code 1 when anything is wrong (each finding names its repair)."""
     fmt = _fmt(fmt, as_json)
     report = _lake(ctx).check(
-        market=market, datasets=datasets, symbols=symbols, start=start, end=end, deep=deep
+        market=market, datasets=datasets, symbols=symbols, start=start, end=end, deep=deep, full=full
     )
     if fmt is OutputFormat.JSON:
         record = report.summary()

@@ -12,6 +12,7 @@ Each failure is a `Finding` naming the file and the command that repairs it.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import os
 import re
@@ -52,6 +53,12 @@ class Finding:
     value: float | None = None
     threshold: float | None = None
     repair: str | None = None
+
+
+@functools.lru_cache(maxsize=1 << 16)
+def partition_of(path: str) -> Partition:
+    """The partition of a lake-relative path (cached: a check asks several times for each of thousands)."""
+    return parse_partition_path(path)
 
 
 def findings_table(findings: Iterable[Finding]) -> pa.Table:
@@ -187,10 +194,11 @@ def check_partitions(
     broken: set[str] = set()
     for row in partitions.to_pylist():
         path = str(row["path"])
-        partition = parse_partition_path(path)
-        series = _series(partition)
-        repair = repair_of(partition)
         rows, why = readable(root / path, deep=deep)
+        if rows is None or rows != row["rows"] or provenance_rows.get(path) not in (None, row["rows"]):
+            partition = partition_of(path)
+            series = _series(partition)
+            repair = repair_of(partition)
         if rows is None:
             broken.add(path)
             gone = not (root / path).exists()
@@ -222,9 +230,12 @@ def check_partitions(
     return findings, broken
 
 
-def stray_files(root: Path, recorded: set[str], *, only: Iterable[str] | None = None) -> list[Finding]:
+def stray_files(
+    root: Path, recorded: set[str], *, only: Iterable[str] | None = None, writing: bool = False
+) -> list[Finding]:
     """Files under `tables/` the lake did not record: temporary (a killed writer's), unrecorded Parquet, or
-    unknown. `only`: dataset directories to walk (all when None)."""
+    unknown. `only`: dataset directories to walk (all when None). `writing`: a writer holds the lake now, so
+    its temporary files and the partitions it has not recorded yet are its work in progress, not strays."""
     tables = root / TABLES_DIR
     if not tables.is_dir():
         return []
@@ -235,6 +246,8 @@ def stray_files(root: Path, recorded: set[str], *, only: Iterable[str] | None = 
             for name in names:
                 path = Path(directory, name).relative_to(root).as_posix()
                 if path in recorded:
+                    continue
+                if writing and (_TEMPORARY.match(name) or name.endswith(".parquet")):
                     continue
                 if _TEMPORARY.match(name):
                     rule, what, repair = (
