@@ -56,6 +56,11 @@ def check_command(
         "--full",
         help="Scan every series again (default: only those changed since the last check; the rest is carried).",
     ),
+    rest: bool = typer.Option(
+        False,
+        "--rest",
+        help="Ask Binance's REST whether it has the bars of the upstream and missing-file gaps.",
+    ),
     fmt: OutputFormat = FORMAT,
     as_json: bool = typer.Option(False, "--json", help=JSON_HELP),
 ) -> None:
@@ -63,7 +68,14 @@ def check_command(
     and `report`. Exit code 1 when anything is wrong (each finding names its repair)."""
     fmt = _fmt(fmt, as_json)
     report = _lake(ctx).check(
-        market=market, datasets=datasets, symbols=symbols, start=start, end=end, deep=deep, full=full
+        market=market,
+        datasets=datasets,
+        symbols=symbols,
+        start=start,
+        end=end,
+        deep=deep,
+        full=full,
+        probe=rest,
     )
     if fmt is OutputFormat.JSON:
         record = report.summary()

@@ -18,6 +18,7 @@ from binance_lake.core.timerange import DateLike
 from binance_lake.facade.base import LakeBase
 from binance_lake.facade.existing import require_lake
 from binance_lake.facade.frames import Frame, convert
+from binance_lake.facade.rest_probe import RestKlinesProbe
 from binance_lake.quality.gaps import RestProbe
 from binance_lake.quality.health import Health, assess
 from binance_lake.quality.report import write_report
@@ -47,7 +48,7 @@ class QualityMethods(LakeBase):
         deep: bool = False,
         full: bool = False,
         now: dt.datetime | None = None,
-        probe: RestProbe | None = None,
+        probe: RestProbe | bool | None = None,
     ) -> CheckReport:
         """Check what the lake holds: integrity, the quality rules, gaps classified; recorded as one run.
 
@@ -55,7 +56,8 @@ class QualityMethods(LakeBase):
         them (and whose files keep their recorded size and mtime) has that check's answers carried forward;
         `full` scans every series again; `deep` (implies `full`) reads every page of every partition and
         parses the kept raw zips again. `now` (default: the clock) decides freshness and the publication
-        lag. `probe` asks REST about the `upstream` gaps (`facade.rest_probe.RestKlinesProbe`)."""
+        lag. `probe=True` asks Binance's REST whether it has the bars of the `upstream` and `missing-file` gaps
+        (`facade.rest_probe.RestKlinesProbe`, under the REST weight budget); any other `RestProbe` may be given."""
         require_lake(self.database)
         request = build_check_request(
             market=market,
@@ -72,7 +74,8 @@ class QualityMethods(LakeBase):
             facts = CatalogFacts(
                 upstream_table(connection), symbol_lives(connection), listed_table(connection)
             )
-        return run_check(self.database, request, rules, facts, now=now, probe=probe)
+        asked = RestKlinesProbe(self.settings) if probe is True else (probe or None)
+        return run_check(self.database, request, rules, facts, now=now, probe=asked)
 
     def gaps(
         self,

@@ -25,7 +25,7 @@ from binance_lake.core.errors import UsageError
 from binance_lake.core.symbols import split_list
 from binance_lake.core.timerange import DateLike, parse_date
 from binance_lake.core.vocabulary import Interval, Market, parse_market
-from binance_lake.quality.gaps import RestProbe, bar_gaps, day_gaps
+from binance_lake.quality.gaps import RestProbe, bar_gaps, day_gaps, probed
 from binance_lake.quality.integrity import (
     Finding,
     catalog_agreement,
@@ -709,8 +709,10 @@ def run_check(
     old_grid = old_grid.rename_columns(
         ["market", "dataset", "interval", "symbol", "gap_start", "gap_end", "bars"]
     )
-    bars = _bar_gaps([*grid, old_grid], prov, probe)
+    bars = _bar_gaps([*grid, old_grid], prov)
     gaps = pa.concat_tables([days, bars]).cast(GAPS_SCHEMA)
+    if probe is not None and gaps.num_rows:
+        gaps = probed(gaps, probe)
 
     table = pa.concat_tables([findings_table(findings), carried_findings])
     series = fingerprints.append_column(
@@ -765,7 +767,7 @@ def _provenance_sums(prov: pa.Table) -> dict[str, int | None]:
     return sums
 
 
-def _bar_gaps(grid: list[pa.Table], prov: pa.Table, probe: RestProbe | None) -> pa.Table:
+def _bar_gaps(grid: list[pa.Table], prov: pa.Table) -> pa.Table:
     if not grid:
         return GAPS_SCHEMA.empty_table()
     names = ["market", "dataset", "interval", "symbol", "gap_start", "gap_end", "bars"]
@@ -782,4 +784,4 @@ def _bar_gaps(grid: list[pa.Table], prov: pa.Table, probe: RestProbe | None) -> 
         ).to_arrow_table()
     finally:
         connection.close()
-    return bar_gaps(candidates, trading, probe)
+    return bar_gaps(candidates, trading)
