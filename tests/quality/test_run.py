@@ -145,3 +145,13 @@ def test_a_sync_in_another_process_runs_beside_checks(lake: Lake, sim_server: Si
     after = lake.check(datasets="klines", end=MONTHS[1], now=now, full=True)
     errors = pc.equal(after.findings.column("severity"), "error")
     assert not pc.any(errors).as_py(), after.findings.filter(errors).to_pylist()
+
+
+def test_asked_days_inside_a_monthly_partition_are_no_provenance_finding(
+    lake: Lake, sim_server: SimServer
+) -> None:
+    # The partition's rows are all its days' rows, also those outside the asked days.
+    report = lake.check(
+        datasets="klines", start=D(2023, 3, 10), end=D(2023, 3, 12), now=sim_server.universe.clock.now()
+    )
+    assert report.ok, report.findings.to_pylist()

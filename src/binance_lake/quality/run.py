@@ -569,6 +569,8 @@ def run_check(
         files = file_table(connection)
         where, params = _where(request)
         prov = provenance_table(connection, where=where, params=params)
+    # A partition's rows are the sum over all its days, also those outside the asked days.
+    sums = _provenance_sums(prov)
     if request.first is not None or request.last is not None:
         prov = _filter(prov.append_column("first_day", prov.column("day")).append_column("last_day", prov.column("day")),
                        request, "first_day", "last_day").drop_columns(["first_day", "last_day"])  # fmt: skip
@@ -611,7 +613,6 @@ def run_check(
     rescanned = set(_keys(rescan))
 
     # Integrity.
-    sums = _provenance_sums(prov)
     found, broken = check_partitions(root, rescan, sums, deep=request.deep)
     findings += found
     raw_found, raw_checked = check_raw(root, ingested, deep=request.deep)
