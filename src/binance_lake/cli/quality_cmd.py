@@ -92,7 +92,8 @@ def check_command(
             console.print(f"[yellow]repair:[/] {escape(repair)}", highlight=False)
         console.print(
             f"[bold]{'ok' if report.ok else 'problems'}[/]: {escape(report.line())} "
-            f"({report.counts['partitions']} partitions, {report.counts['raw_zips']} raw zips, "
+            f"({report.counts['partitions']} partitions, {report.counts['series_scanned']} series scanned, "
+            f"{report.counts['series_carried']} unchanged since the last check, {report.counts['raw_zips']} raw zips, "
             f"{report.seconds:.1f} s); `binance-lake gaps` lists the gaps",
             highlight=False,
         )
