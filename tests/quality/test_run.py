@@ -155,3 +155,25 @@ def test_asked_days_inside_a_monthly_partition_are_no_provenance_finding(
         datasets="klines", start=D(2023, 3, 10), end=D(2023, 3, 12), now=sim_server.universe.clock.now()
     )
     assert report.ok, report.findings.to_pylist()
+
+
+def test_raw_zips_unchanged_since_they_were_hashed_are_not_hashed_again(
+    lake: Lake, sim_server: SimServer
+) -> None:
+    now = sim_server.universe.clock.now()
+    first = lake.check(**ASK, now=now)
+    zips = first.counts["raw_zips"]
+    assert zips == 6 and first.ok
+    again = lake.check(**ASK, now=now)
+    assert (again.counts["raw_zips"], again.counts["raw_zips_unchanged"]) == (0, zips)
+    # A zip written after the check that hashed it is hashed again, and what it found is carried after.
+    zip_path = next((lake.root / "raw").rglob("*.zip"))
+    data = bytearray(zip_path.read_bytes())
+    data[len(data) // 2] ^= 0xFF
+    zip_path.write_bytes(bytes(data))
+    damaged = lake.check(**ASK, now=now)
+    assert damaged.counts["raw_zips"] == 1
+    assert [f["rule"] for f in damaged.findings.to_pylist()] == ["raw_hash"]
+    later = lake.check(**ASK, now=now)
+    assert later.counts["raw_zips"] == 0 and [f["rule"] for f in later.findings.to_pylist()] == ["raw_hash"]
+    assert lake.check(**ASK, now=now, full=True).counts["raw_zips"] == zips

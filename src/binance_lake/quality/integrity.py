@@ -16,9 +16,10 @@ import functools
 import hashlib
 import os
 import re
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import asdict, dataclass
 from pathlib import Path
+from typing import Any
 
 import duckdb
 import pyarrow as pa
@@ -108,15 +109,32 @@ def _sync_of(file: ArchiveFile) -> str:
     )
 
 
-def check_raw(root: Path, files: pa.Table, *, deep: bool) -> tuple[list[Finding], int]:
-    """Re-hash every kept raw zip of the ingested `files` (file_state rows); returns findings and how many
-    zips were checked."""
+def check_raw(
+    root: Path,
+    files: pa.Table,
+    *,
+    deep: bool,
+    hashed_since: Callable[[dict[str, Any]], float | None] | None = None,
+) -> tuple[list[Finding], int, set[str]]:
+    """Re-hash every kept raw zip of the ingested `files` (file_state rows); returns findings, how many zips
+    were checked, and the keys of those left alone: `hashed_since(row)` gives the time (epoch seconds) an
+    earlier check hashed the zip's series, and a zip of its recorded size not modified since is not hashed
+    again (None: hash it)."""
     findings: list[Finding] = []
     checked = 0
+    trusted: set[str] = set()
     for row in files.to_pylist():
         path = root / RAW_DIR / str(row["key"])
-        if not path.is_file() or not row["sha256"]:
+        try:
+            stat = path.stat()
+        except OSError:
             continue  # not kept (--no-keep-raw): nothing to re-hash
+        if not row["sha256"] or not path.is_file():
+            continue
+        since = hashed_since(row) if hashed_since is not None and not deep else None
+        if since is not None and stat.st_mtime < since and stat.st_size == row["size"]:
+            trusted.add(str(row["key"]))
+            continue
         checked += 1
         file = archive_file(row)
         series = {k: row[k] for k in ("market", "dataset", "interval", "symbol")}
@@ -132,7 +150,7 @@ def check_raw(root: Path, files: pa.Table, *, deep: bool) -> tuple[list[Finding]
             continue
         if deep:
             findings.extend(_raw_rows(path, file, series, str(row["key"])))
-    return findings, checked
+    return findings, checked, trusted
 
 
 def _raw_rows(path: Path, file: ArchiveFile, series: dict[str, object], key: str) -> Iterator[Finding]:

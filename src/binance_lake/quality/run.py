@@ -546,6 +546,49 @@ def _moved(before: pa.Table, after: pa.Table) -> set[str]:
     return {str(row[0]) for row in state(before) ^ state(after)}
 
 
+@dataclass(frozen=True)
+class Carried:
+    """What an incremental check takes from earlier runs: per series the run (`runs`) and its start
+    (`hashed_at`, epoch seconds), their findings (`raw`: the raw zips' hash findings, kept only for zips not
+    hashed again), and their grid gaps."""
+
+    runs: dict[SeriesKey4, str]
+    hashed_at: dict[SeriesKey4, float]
+    findings: pa.Table
+    raw: pa.Table
+    gaps: pa.Table
+
+    @staticmethod
+    def none() -> Carried:
+        empty = FINDINGS_SCHEMA.empty_table()
+        return Carried({}, {}, empty, empty, GAPS_SCHEMA.empty_table())
+
+    def with_raw(self, trusted: set[str]) -> pa.Table:
+        """The carried findings, with the hash findings of the zips in `trusted` (not hashed again)."""
+        kept = [ref in trusted for ref in self.raw.column("ref").to_pylist()]
+        return pa.concat_tables([self.findings, self.raw.filter(pa.array(kept, pa.bool_()))])
+
+
+def _carry(database: LakeDatabase, fingerprints: pa.Table, scoped: pa.Table) -> Carried:
+    with database.connect(read_only=True) as connection:
+        series, findings, gaps = carry_forward(connection, fingerprints, (*SERIES_RULES, "raw_hash"))
+    stale = {_key(*partition_key(p)) for p in _stat_changed(database.root, scoped)}
+    keys = _keys(series)
+    runs: dict[SeriesKey4, str] = {}
+    hashed_at: dict[SeriesKey4, float] = {}
+    for key, run, at in zip(
+        keys, series.column("run_id").to_pylist(), series.column("started_at").to_pylist(), strict=True
+    ):
+        if key not in stale and isinstance(at, dt.datetime):
+            runs[key], hashed_at[key] = str(run), at.timestamp()
+    if not runs:
+        return Carried.none()
+    findings = findings.filter(pa.array([k in runs for k in _keys(findings)], pa.bool_()))
+    is_raw = pc.equal(findings.column("rule"), pa.scalar("raw_hash"))
+    gaps = gaps.filter(pa.array([k in runs for k in _keys(gaps)], pa.bool_()))
+    return Carried(runs, hashed_at, findings.filter(pc.invert(is_raw)), findings.filter(is_raw), gaps)
+
+
 def run_check(
     database: LakeDatabase,
     request: CheckRequest,
@@ -587,27 +630,10 @@ def run_check(
     # What changed since the last check: series whose fingerprint an earlier run answered, and whose files
     # still have their recorded size and mtime, are carried forward from that run.
     fingerprints = _fingerprints(scoped, prov, lives, _salt(request, rules))
-    carried_series = pa.table({"market": [], "dataset": [], "interval": [], "symbol": [], "run_id": []})
-    carried_findings, carried_gaps = FINDINGS_SCHEMA.empty_table(), GAPS_SCHEMA.empty_table()
+    carried = Carried.none()
     if not (request.full or request.deep):
-        with database.connect(read_only=True) as connection:
-            carried_series, carried_findings, carried_gaps = carry_forward(
-                connection, fingerprints, SERIES_RULES
-            )
-        stale = {_key(*partition_key(p)) for p in _stat_changed(root, scoped)}
-        if stale:
-            keep = [k not in stale for k in _keys(carried_series)]
-            carried_series = carried_series.filter(pa.array(keep, pa.bool_()))
-    carried_from = dict(
-        zip(_keys(carried_series), map(str, carried_series.column("run_id").to_pylist()), strict=True)
-    )
-    if carried_from:
-        keep_f = [k in carried_from for k in _keys(carried_findings)]
-        carried_findings = carried_findings.filter(pa.array(keep_f, pa.bool_()))
-        keep_g = [k in carried_from for k in _keys(carried_gaps)]
-        carried_gaps = carried_gaps.filter(pa.array(keep_g, pa.bool_()))
-    else:
-        carried_findings, carried_gaps = FINDINGS_SCHEMA.empty_table(), GAPS_SCHEMA.empty_table()
+        carried = _carry(database, fingerprints, scoped)
+    carried_from = carried.runs
     fresh = pa.array([k not in carried_from for k in _keys(scoped)], pa.bool_())
     rescan = scoped.filter(fresh)
     rescanned = set(_keys(rescan))
@@ -615,8 +641,15 @@ def run_check(
     # Integrity.
     found, broken = check_partitions(root, rescan, sums, deep=request.deep)
     findings += found
-    raw_found, raw_checked = check_raw(root, ingested, deep=request.deep)
+
+    def hashed_since(row: dict[str, Any]) -> float | None:
+        return carried.hashed_at.get(_key(row["market"], row["dataset"], row["interval"], row["symbol"]))
+
+    raw_found, raw_checked, raw_trusted = check_raw(
+        root, ingested, deep=request.deep, hashed_since=hashed_since
+    )
     findings += raw_found
+    carried_findings = carried.with_raw(raw_trusted)
     recorded = {str(p) for p in partitions.column("path").to_pylist()}
     findings += stray_files(root, recorded, only=request.datasets or None, writing=writing)
     findings += catalog_agreement(ingested, catalog.upstream)
@@ -704,7 +737,7 @@ def run_check(
     held_days = prov.select(["market", "dataset", "interval", "symbol", "day"])
     days = day_gaps(held_days, catalog.upstream, catalog.lives, scoped_files, catalog.listed, first=request.first, last=request.last,
                     today=now.astimezone(dt.UTC).date())  # fmt: skip
-    old_grid = carried_gaps.select(
+    old_grid = carried.gaps.select(
         ["market", "dataset", "interval", "symbol", "start_time", "end_time", "bars"]
     )
     old_grid = old_grid.rename_columns(
@@ -728,6 +761,7 @@ def run_check(
         {
             "partitions": scoped.num_rows,
             "raw_zips": raw_checked,
+            "raw_zips_unchanged": len(raw_trusted),
             "files_scanned": scanned,
             "series_carried": len(carried_from),
             "series_scanned": len(rescanned),

@@ -180,6 +180,8 @@ _SERIES_MATCH = """
         JOIN quality_runs r USING (run_id)
         QUALIFY row_number() OVER (PARTITION BY f.market, f.dataset, f."interval", f.symbol
                                    ORDER BY r.started_at DESC) = 1
+    ), matched_at AS (
+        SELECT m.*, r.started_at FROM matched m JOIN quality_runs r USING (run_id)
     )
 """
 
@@ -188,18 +190,27 @@ def carry_forward(
     connection: Connection, fingerprints: pa.Table, rules: Sequence[str]
 ) -> tuple[pa.Table, pa.Table, pa.Table]:
     """For the series of `fingerprints` (market, dataset, interval, symbol, fingerprint) that an earlier run
-    answered with the same fingerprint: (the series with that run's id as `run_id`, that run's findings of
+    answered with the same fingerprint: (the series with that run's `run_id` and `started_at`, its findings of
     `rules` for them in FINDINGS_SCHEMA, its grid gaps — those with a `start_time` — in GAPS_SCHEMA)."""
     if not _has_table(connection, "quality_series"):
         return (
-            pa.table({"market": [], "dataset": [], "interval": [], "symbol": [], "run_id": []}),
+            pa.table(
+                {
+                    "market": [],
+                    "dataset": [],
+                    "interval": [],
+                    "symbol": [],
+                    "run_id": [],
+                    "started_at": pa.array([], TIMESTAMP),
+                }
+            ),
             FINDINGS_SCHEMA.empty_table(),
             GAPS_SCHEMA.empty_table(),
         )
     connection.register("fp", fingerprints)
     try:
         series: pa.Table = connection.sql(
-            f'{_SERIES_MATCH} SELECT market, dataset, "interval", symbol, run_id FROM matched'
+            f'{_SERIES_MATCH} SELECT market, dataset, "interval", symbol, run_id, started_at FROM matched_at'
         ).to_arrow_table()
         on = 'USING (run_id, market, dataset, symbol) WHERE q."interval" IS NOT DISTINCT FROM m."interval"'
         found = ", ".join(f'q."{n}"' for n in FINDINGS_SCHEMA.names)
