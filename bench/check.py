@@ -1,5 +1,6 @@
-"""Benchmark: `Lake.check` over 300 symbol-years of 1h klines + 10 symbol-years of 1m, and `report` for 500
-symbols x 2400 days.
+"""Benchmark: `Lake.check` over 300 symbol-years of 1h klines + 10 symbol-years of 1m — every series scanned
+(`--full`), nothing changed since the last check (the default, incremental), one series changed, `--deep` —
+and `report` for 500 symbols x 2400 days.
 
 The check lake is written as a sync leaves it: monthly zstd partitions (`write_table_atomic`), their records
 (`storage.inventory.record_partitions`) and every day's provenance with its rows (`storage.provenance.
@@ -157,9 +158,19 @@ def main() -> None:
         rows = sum(pq.ParquetFile(f).metadata.num_rows for f in files)
         lake = Lake(root)
         anchor, _ = median_s(lambda: sum(pq.read_table(f).num_rows for f in files), args.repeat)
-        check, report = median_s(lambda: lake.check(end=f"{YEAR}-12-31", now=now), args.repeat)
+        check, report = median_s(lambda: lake.check(end=f"{YEAR}-12-31", now=now, full=True), args.repeat)
+        again, carried = median_s(lambda: lake.check(end=f"{YEAR}-12-31", now=now), args.repeat)
         deep, _ = median_s(lambda: lake.check(end=f"{YEAR}-12-31", now=now, deep=True), args.repeat)
         assert report.ok, report.summary()
+        assert carried.counts["series_scanned"] == 0, carried.counts
+        # One series changed since the last check (a month rewritten, as a daily update does): its series
+        # alone is scanned again.
+        changed = files[-1]
+        os.utime(changed, ns=(changed.stat().st_atime_ns, changed.stat().st_mtime_ns + 1))
+        began = time.perf_counter()
+        one = lake.check(end=f"{YEAR}-12-31", now=now)
+        one_changed = time.perf_counter() - began
+        assert one.counts["series_scanned"] == 1, one.counts
 
         big = Path(scratch) / "report"
         big.mkdir()
@@ -174,7 +185,9 @@ def main() -> None:
     print("| case | median | vs anchor |")
     print("|---|---:|---:|")
     print(f"| anchor: read every partition whole (pyarrow) | {anchor:.2f} s | 1.0x |")
-    print(f"| `check` | {check:.2f} s | {check / anchor:.1f}x |")
+    print(f"| `check --full` (every series scanned) | {check:.2f} s | {check / anchor:.1f}x |")
+    print(f"| `check`, nothing changed since the last check | {again:.2f} s | {again / anchor:.2f}x |")
+    print(f"| `check`, one 1m series changed | {one_changed:.2f} s | {one_changed / anchor:.2f}x |")
     print(f"| `check --deep` | {deep:.2f} s | {deep / anchor:.1f}x |")
     print(f"| `report`, {args.report_symbols} symbols x {args.days} days ({summary['cells']:,} cells, "
           f"{'monthly' if summary['monthly'] else 'daily'}) | {reported:.2f} s | - |")  # fmt: skip

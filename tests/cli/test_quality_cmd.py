@@ -60,3 +60,23 @@ def test_bad_input_is_one_sentence(root: Path, tmp_path: Path) -> None:
     )
     assert_one_sentence(run_cli("check", "--root", str(root), "--start", "yesterday"), 2, "yesterday")
     assert_one_sentence(run_cli("gaps", "--root", str(tmp_path / "none")), 2, "no lake")
+
+
+def test_a_second_check_carries_unchanged_series_and_full_scans_again(root: Path) -> None:
+    ask = (
+        "check",
+        "--root",
+        str(root),
+        "--datasets",
+        "klines",
+        "--start",
+        "2023-03-01",
+        "--end",
+        "2023-03-31",
+    )
+    first = json.loads(run_cli(*ask, "--json").stdout)
+    second = json.loads(run_cli(*ask, "--json").stdout)
+    assert (second["series_scanned"], second["series_carried"]) == (0, 3)
+    assert second["gaps"] == first["gaps"] == {"maintenance": 3}
+    full = run_cli(*ask, "--full")
+    assert full.returncode == 0 and "3 series scanned, 0 unchanged since the last check" in full.stdout

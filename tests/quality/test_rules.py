@@ -114,3 +114,41 @@ def test_grid_gaps_inside_runs_at_their_edges_and_whole_empty_runs(tmp_path: Pat
         (start + 70 * hour, 2),
         (dt.datetime(2024, 1, 5, tzinfo=dt.UTC), 24),  # a held run with no bar at all
     ]
+
+
+def id_rows(dataset: str, days_ids: list[tuple[dt.date, list[int]]]) -> pa.Table:
+    """Rows of `dataset` (aggTrades or trades) at noon-ish of each day with the given ids, one trade each."""
+    schema = get_dataset(dataset).schema(Market.UM)
+    rows = []
+    for day, ids in days_ids:
+        for k, ident in enumerate(ids):
+            when = dt.datetime.combine(day, dt.time(12, 0, k), dt.UTC)
+            if dataset == "aggTrades":
+                rows.append({"agg_trade_id": ident, "price": 1.0, "quantity": 1.0, "first_trade_id": ident,
+                             "last_trade_id": ident, "transact_time": when, "is_buyer_maker": True})  # fmt: skip
+            else:
+                rows.append({"id": ident, "price": 1.0, "qty": 1.0, "quote_qty": 1.0, "time": when,
+                             "is_buyer_maker": True})  # fmt: skip
+    return pa.Table.from_pylist(rows, schema=schema)
+
+
+@pytest.mark.parametrize("dataset", ["aggTrades", "trades"])
+def test_ids_run_on_across_consecutive_days_and_a_hole_there_is_found(dataset: str, tmp_path: Path) -> None:
+    rule = "agg_id_continuity" if dataset == "aggTrades" else "trade_id_continuity"
+    d1, d2, d4 = dt.date(2024, 1, 1), dt.date(2024, 1, 2), dt.date(2024, 1, 4)
+    cases = {
+        "continuous": ([(d1, [1, 2, 3]), (d2, [4, 5])], set()),
+        "hole at the boundary": ([(d1, [1, 2, 3]), (d2, [7, 8])], {d2}),
+        "a day between (its own gap), ids jump": ([(d1, [1, 2, 3]), (d4, [40, 41])], set()),
+        "overlap across days": ([(d1, [1, 2, 3]), (d2, [3, 4])], {d2}),
+    }
+    for name, (days_ids, flagged) in cases.items():
+        root = tmp_path / name.replace(" ", "-")
+        partition = Partition(dataset, Market.UM, None, "AAAUSDT", d1)
+        path = root / partition.path
+        path.parent.mkdir(parents=True)
+        pq.write_table(id_rows(dataset, days_ids), path)
+        held = pa.table({"symbol": ["AAAUSDT"], "first_day": pa.array([d1]), "last_day": pa.array([d4])})
+        scan = scan_group(Group(Market.UM, dataset, None, (str(path),)), RULES, held, root=str(root))
+        found = {v["day"] for v in scan.violations.to_pylist() if v["rule"] == rule}
+        assert found == flagged, name

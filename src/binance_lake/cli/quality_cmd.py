@@ -47,7 +47,19 @@ def check_command(
         None, "--end", help="Last day, YYYY-MM-DD (open: freshness is checked too)."
     ),
     deep: bool = typer.Option(
-        False, "--deep", help="Read every page of every partition and re-parse the kept raw zips."
+        False,
+        "--deep",
+        help="Read every page of every partition and re-parse the kept raw zips (implies --full).",
+    ),
+    full: bool = typer.Option(
+        False,
+        "--full",
+        help="Scan every series again (default: only those changed since the last check; the rest is carried).",
+    ),
+    rest: bool = typer.Option(
+        False,
+        "--rest",
+        help="Ask Binance's REST whether it has the bars of the upstream and missing-file gaps.",
     ),
     fmt: OutputFormat = FORMAT,
     as_json: bool = typer.Option(False, "--json", help=JSON_HELP),
@@ -56,7 +68,14 @@ def check_command(
     and `report`. Exit code 1 when anything is wrong (each finding names its repair)."""
     fmt = _fmt(fmt, as_json)
     report = _lake(ctx).check(
-        market=market, datasets=datasets, symbols=symbols, start=start, end=end, deep=deep
+        market=market,
+        datasets=datasets,
+        symbols=symbols,
+        start=start,
+        end=end,
+        deep=deep,
+        full=full,
+        probe=rest,
     )
     if fmt is OutputFormat.JSON:
         record = report.summary()
@@ -73,7 +92,8 @@ def check_command(
             console.print(f"[yellow]repair:[/] {escape(repair)}", highlight=False)
         console.print(
             f"[bold]{'ok' if report.ok else 'problems'}[/]: {escape(report.line())} "
-            f"({report.counts['partitions']} partitions, {report.counts['raw_zips']} raw zips, "
+            f"({report.counts['partitions']} partitions, {report.counts['series_scanned']} series scanned, "
+            f"{report.counts['series_carried']} unchanged since the last check, {report.counts['raw_zips']} raw zips, "
             f"{report.seconds:.1f} s); `binance-lake gaps` lists the gaps",
             highlight=False,
         )

@@ -1,7 +1,8 @@
 """`Lake.check`, `Lake.gaps`, `Lake.health` and `Lake.report`: the quality stage's method group.
 
 Each builds the stage's request, hands it what the catalog knows (read here through catalog/reads.py, which
-quality/ cannot import), runs it and delivers. `check` writes its run under the writer lock.
+quality/ cannot import), runs it and delivers. `check` takes no writer lock: it reads, so a sync can run
+beside it, and records its run in one short write of the quality tables, which nothing else writes.
 """
 
 from __future__ import annotations
@@ -18,13 +19,13 @@ from binance_lake.core.timerange import DateLike
 from binance_lake.facade.base import LakeBase
 from binance_lake.facade.existing import require_lake
 from binance_lake.facade.frames import Frame, convert
+from binance_lake.facade.rest_probe import RestKlinesProbe
 from binance_lake.quality.gaps import RestProbe
 from binance_lake.quality.health import Health, assess
 from binance_lake.quality.report import write_report
 from binance_lake.quality.rules import resolve_rules
 from binance_lake.quality.run import CatalogFacts, CheckReport, build_check_request, run_check
 from binance_lake.quality.store import gaps_of
-from binance_lake.storage.database import WriterLock
 
 
 def _symbols(lake: LakeBase, symbols: str | Iterable[str] | None) -> list[str]:
@@ -46,12 +47,18 @@ class QualityMethods(LakeBase):
         start: DateLike | None = None,
         end: DateLike | None = None,
         deep: bool = False,
+        full: bool = False,
         now: dt.datetime | None = None,
-        probe: RestProbe | None = None,
+        probe: RestProbe | bool | None = None,
     ) -> CheckReport:
         """Check what the lake holds: integrity, the quality rules, gaps classified; recorded as one run.
-        `deep` reads every page of every partition and parses the kept raw zips again. `now` (default: the
-        clock) decides freshness and the publication lag."""
+
+        Incremental by default: a series whose partitions, held days and rules are as an earlier check saw
+        them (and whose files keep their recorded size and mtime) has that check's answers carried forward;
+        `full` scans every series again; `deep` (implies `full`) reads every page of every partition and
+        parses the kept raw zips again. `now` (default: the clock) decides freshness and the publication
+        lag. `probe=True` asks Binance's REST whether it has the bars of the `upstream` and `missing-file` gaps
+        (`facade.rest_probe.RestKlinesProbe`, under the REST weight budget); any other `RestProbe` may be given."""
         require_lake(self.database)
         if self.settings.storage.url is not None:
             # Its scans read files under the root; an object-storage lake's partitions are objects
@@ -66,15 +73,16 @@ class QualityMethods(LakeBase):
             start=start,
             end=end,
             deep=deep,
+            full=full,
         )
         rules = resolve_rules(self.settings.quality)
         ensure_catalog(self.database)
-        with WriterLock(self.root):
-            with self.database.connect(read_only=True) as connection:
-                facts = CatalogFacts(
-                    upstream_table(connection), symbol_lives(connection), listed_table(connection)
-                )
-            return run_check(self.database, request, rules, facts, now=now, probe=probe)
+        with self.database.connect(read_only=True) as connection:
+            facts = CatalogFacts(
+                upstream_table(connection), symbol_lives(connection), listed_table(connection)
+            )
+        asked = RestKlinesProbe(self.settings) if probe is True else (probe or None)
+        return run_check(self.database, request, rules, facts, now=now, probe=asked)
 
     def gaps(
         self,

@@ -11,9 +11,10 @@ start, to the asked end or today), classified in this order:
 The scope ends at the asked end, or without one at the series' last held day (staleness is `freshness`).
 And bars missing on the interval grid inside held days (from quality/scan.py): `maintenance` when the same
 window is missing for at least `MAINTENANCE_SHARE` of the symbols trading that day (and two or more), the
-exchange-wide signature; otherwise `upstream`: the archive lacks those bars. Whether REST has them is asked
-through `RestProbe` when one is given (another issue builds REST fill, `update --fill-gaps`); without one the
-gap stays `upstream` and its detail says REST was not asked.
+exchange-wide signature; otherwise `upstream`: the archive lacks those bars. Whether REST has the bars of an
+`upstream` or a `missing-file` gap is asked through a `RestProbe` when one is given (implemented above this
+package, on the shared REST client: `facade/rest_probe.py`); the kind stays, the detail says what REST
+answered (then `update --fill-gaps` fetches them), or that REST was not asked.
 """
 
 from __future__ import annotations
@@ -163,18 +164,29 @@ def bar_gaps(bar_gaps: pa.Table, trading: pa.Table, probe: RestProbe | None = No
         connection.close()
     gaps: pa.Table = result.cast(GAPS_SCHEMA)
     if probe is not None and gaps.num_rows:
-        return _probed(gaps, probe)
+        return probed(gaps, probe)
     return gaps
 
 
-def _probed(gaps: pa.Table, probe: RestProbe) -> pa.Table:
-    """The `upstream` gaps' details with what REST said (the kind stays: the archive lacks them either way)."""
-    upstream = [i for i, k in enumerate(gaps.column("kind").to_pylist()) if k == "upstream"]
-    answers = probe(gaps.take(upstream)) if upstream else []
+PROBED_KINDS = ("upstream", "missing-file")
+"""The gaps a `RestProbe` is asked about: bars the archive lacks on held days, and days without a file."""
+
+
+def probed(gaps: pa.Table, probe: RestProbe) -> pa.Table:
+    """The `upstream` and `missing-file` gaps' details with what REST said (the kind stays: the archive lacks
+    them either way)."""
+    asked = [i for i, k in enumerate(gaps.column("kind").to_pylist()) if k in PROBED_KINDS]
+    answers = probe(gaps.take(asked)) if asked else []
     detail = gaps.column("detail").to_pylist()
-    for i, answer in zip(upstream, answers, strict=True):
+    kinds = gaps.column("kind").to_pylist()
+    for i, answer in zip(asked, answers, strict=True):
+        what = (
+            "the archive lacks these bars"
+            if kinds[i] == "upstream"
+            else f"{detail[i]} without an archive file"
+        )
         if answer is True:
-            detail[i] = "the archive lacks these bars; REST has them: fill with `update --fill-gaps`"
+            detail[i] = f"{what}; REST has them: fill with `binance-lake update --fill-gaps`"
         elif answer is False:
-            detail[i] = "the archive lacks these bars, and REST too"
+            detail[i] = f"{what}, and REST too"
     return gaps.set_column(gaps.schema.get_field_index("detail"), "detail", pa.array(detail, pa.string()))

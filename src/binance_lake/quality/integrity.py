@@ -12,12 +12,14 @@ Each failure is a `Finding` naming the file and the command that repairs it.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import os
 import re
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import asdict, dataclass
 from pathlib import Path
+from typing import Any
 
 import duckdb
 import pyarrow as pa
@@ -52,6 +54,12 @@ class Finding:
     value: float | None = None
     threshold: float | None = None
     repair: str | None = None
+
+
+@functools.lru_cache(maxsize=1 << 16)
+def partition_of(path: str) -> Partition:
+    """The partition of a lake-relative path (cached: a check asks several times for each of thousands)."""
+    return parse_partition_path(path)
 
 
 def findings_table(findings: Iterable[Finding]) -> pa.Table:
@@ -101,15 +109,32 @@ def _sync_of(file: ArchiveFile) -> str:
     )
 
 
-def check_raw(root: Path, files: pa.Table, *, deep: bool) -> tuple[list[Finding], int]:
-    """Re-hash every kept raw zip of the ingested `files` (file_state rows); returns findings and how many
-    zips were checked."""
+def check_raw(
+    root: Path,
+    files: pa.Table,
+    *,
+    deep: bool,
+    hashed_since: Callable[[dict[str, Any]], float | None] | None = None,
+) -> tuple[list[Finding], int, set[str]]:
+    """Re-hash every kept raw zip of the ingested `files` (file_state rows); returns findings, how many zips
+    were checked, and the keys of those left alone: `hashed_since(row)` gives the time (epoch seconds) an
+    earlier check hashed the zip's series, and a zip of its recorded size not modified since is not hashed
+    again (None: hash it)."""
     findings: list[Finding] = []
     checked = 0
+    trusted: set[str] = set()
     for row in files.to_pylist():
         path = root / RAW_DIR / str(row["key"])
-        if not path.is_file() or not row["sha256"]:
+        try:
+            stat = path.stat()
+        except OSError:
             continue  # not kept (--no-keep-raw): nothing to re-hash
+        if not row["sha256"] or not path.is_file():
+            continue
+        since = hashed_since(row) if hashed_since is not None and not deep else None
+        if since is not None and stat.st_mtime < since and stat.st_size == row["size"]:
+            trusted.add(str(row["key"]))
+            continue
         checked += 1
         file = archive_file(row)
         series = {k: row[k] for k in ("market", "dataset", "interval", "symbol")}
@@ -125,7 +150,7 @@ def check_raw(root: Path, files: pa.Table, *, deep: bool) -> tuple[list[Finding]
             continue
         if deep:
             findings.extend(_raw_rows(path, file, series, str(row["key"])))
-    return findings, checked
+    return findings, checked, trusted
 
 
 def _raw_rows(path: Path, file: ArchiveFile, series: dict[str, object], key: str) -> Iterator[Finding]:
@@ -187,10 +212,11 @@ def check_partitions(
     broken: set[str] = set()
     for row in partitions.to_pylist():
         path = str(row["path"])
-        partition = parse_partition_path(path)
-        series = _series(partition)
-        repair = repair_of(partition)
         rows, why = readable(root / path, deep=deep)
+        if rows is None or rows != row["rows"] or provenance_rows.get(path) not in (None, row["rows"]):
+            partition = partition_of(path)
+            series = _series(partition)
+            repair = repair_of(partition)
         if rows is None:
             broken.add(path)
             gone = not (root / path).exists()
@@ -222,9 +248,12 @@ def check_partitions(
     return findings, broken
 
 
-def stray_files(root: Path, recorded: set[str], *, only: Iterable[str] | None = None) -> list[Finding]:
+def stray_files(
+    root: Path, recorded: set[str], *, only: Iterable[str] | None = None, writing: bool = False
+) -> list[Finding]:
     """Files under `tables/` the lake did not record: temporary (a killed writer's), unrecorded Parquet, or
-    unknown. `only`: dataset directories to walk (all when None)."""
+    unknown. `only`: dataset directories to walk (all when None). `writing`: a writer holds the lake now, so
+    its temporary files and the partitions it has not recorded yet are its work in progress, not strays."""
     tables = root / TABLES_DIR
     if not tables.is_dir():
         return []
@@ -235,6 +264,8 @@ def stray_files(root: Path, recorded: set[str], *, only: Iterable[str] | None = 
             for name in names:
                 path = Path(directory, name).relative_to(root).as_posix()
                 if path in recorded:
+                    continue
+                if writing and (_TEMPORARY.match(name) or name.endswith(".parquet")):
                     continue
                 if _TEMPORARY.match(name):
                     rule, what, repair = (

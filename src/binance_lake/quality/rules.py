@@ -1,13 +1,12 @@
 """The quality rules as data: one row per rule with its dataset family, threshold and the SQL that finds its
 violations, and the thresholds users set in `binance-lake.toml`'s `[quality]` table.
 
-Pure (no database): `quality/scan.py` runs the SQL of every rule of a series' family in one DuckDB query over
-the series' Parquet files. Each rule's SQL is a SELECT over the relation `t` (the partition's columns, plus
-`symbol`, `ts` = the dataset's time column, `day` = its UTC day, `prev_*` = the previous row's values in time
-order per symbol, `prev_day` among them) returning `symbol, day, n, value` per day that breaks the rule: `n` rows broke it, `value` is
-the worst measure. `{threshold}` in the SQL is the rule's threshold. Rules comparing a row with the previous one read `tl`
-instead: the previous row's values (`prev_*`, in time and then key order per symbol) over the few columns those
-rules need; `{same_key}` is the condition "this row repeats the previous row's key".
+Pure (no database): `quality/scan.py` answers every rule of a series' families in ONE pass over the series'
+Parquet files: each rule is a condition over one row (`when`: the partition's columns, plus `symbol`, `market`,
+`ts` = the dataset's time column, `day` = its UTC day, and `prev_*` = the previous row's values in time and key
+order per symbol, `prev_day` among them) and a `measure`; per (symbol, day) the scan counts the rows that break
+it (`n`) and keeps the worst measure (`value`). `{threshold}` in them is the rule's threshold, `{same_key}` the
+condition "this row repeats the previous row's key".
 """
 
 from __future__ import annotations
@@ -67,7 +66,11 @@ class Rule:
     threshold: float
     severity: Severity
     description: str
-    sql: str = ""  # empty: computed outside the per-series query (gaps, freshness, raw-file scans)
+    # A row breaks the rule when `when` holds (SQL over one row of the scan, `prev_*` its predecessor's
+    # values); `measure` is the value whose worst (max) a finding reports. Empty `when`: computed outside the
+    # per-series query (gaps, freshness, raw-file scans).
+    when: str = ""
+    measure: str = "NULL"
 
 
 # Columns that must never be NULL, per family (CM metrics leave the trader ratios blank by design).
@@ -81,103 +84,51 @@ _KEY_COLUMNS: Mapping[Family, tuple[str, ...]] = {
 
 
 def _nulls(columns: tuple[str, ...]) -> str:
-    test = " OR ".join(["ts IS NULL", *(f'"{c}" IS NULL' for c in columns)])
-    return f"SELECT symbol, day, count(*) AS n, NULL::DOUBLE AS value FROM t WHERE {test} GROUP BY ALL"
+    return " OR ".join(["ts IS NULL", *(f'"{c}" IS NULL' for c in columns)])
 
+
+# The id rules: ids never step back or repeat; within a day, and from one day to the next held day, each id
+# follows the previous one (Binance numbers a symbol's trades without holes across files; a hole across a day
+# boundary is a lost file tail or head that the day's row count alone would not show).
+_NEXT_DAY = "(day = prev_day OR day = prev_day + 1)"
 
 RULES: tuple[Rule, ...] = (
-    Rule(
-        "nulls", Family.ANY, 0, Severity.WARNING, "rows with a NULL time or key value", sql=_nulls(())
-    ),
+    Rule("nulls", Family.ANY, 0, Severity.WARNING, "rows with a NULL time or key value", when=_nulls(())),
     *(
         Rule(f"nulls_{family.value}", family, 0, Severity.WARNING, f"NULL in {', '.join(columns)}",
-             sql=_nulls(columns))
+             when=_nulls(columns))
         for family, columns in _KEY_COLUMNS.items()
     ),
-    Rule(
-        "duplicates",
-        Family.ANY,
-        0,
-        Severity.WARNING,
-        "rows sharing the time key (the dataset's unique key) within a symbol",
-        sql="SELECT symbol, day, count(*) AS n, NULL::DOUBLE AS value FROM tl WHERE {same_key} GROUP BY ALL",
-    ),
-    Rule(
-        "ohlc",
-        Family.BARS,
-        0,
-        Severity.WARNING,
-        "low <= open, close <= high",
-        sql="SELECT symbol, day, count(*) AS n, NULL::DOUBLE AS value FROM t "
-        "WHERE NOT (low <= least(open, close) AND high >= greatest(open, close)) GROUP BY ALL",
-    ),
-    Rule(
-        "volume",
-        Family.KLINES,
-        1e-9,
-        Severity.WARNING,
-        "volume >= 0 and taker-buy volume <= volume",
-        sql="SELECT symbol, day, count(*) AS n, NULL::DOUBLE AS value FROM t "
-        "WHERE volume < 0 OR taker_buy_volume > volume * (1 + {threshold}) + {threshold} GROUP BY ALL",
-    ),
-    Rule(
-        "quote_volume",
-        Family.KLINES,
-        0.01,
-        Severity.WARNING,
-        "quote volume within volume x [low, high] (relative tolerance; not CM, whose column is base volume)",
-        sql="SELECT symbol, day, count(*) AS n, NULL::DOUBLE AS value FROM t WHERE market <> 'cm' AND volume > 0 "
-        "AND (quote_volume < volume * low * (1 - {threshold}) OR quote_volume > volume * high * (1 + {threshold})) "
-        "GROUP BY ALL",
-    ),
-    Rule(
-        "outlier_move",
-        Family.PRICES,
-        0.10,
-        Severity.WARNING,
-        "bar-to-bar close move above the threshold (relative)",
-        sql="SELECT symbol, day, count(*) AS n, max(abs(close / prev_close - 1)) AS value FROM tl "
-        "WHERE prev_close > 0 AND abs(close / prev_close - 1) > {threshold} GROUP BY ALL",
-    ),
-    Rule(
-        "funding_cap",
-        Family.FUNDING,
-        0.03,
-        Severity.WARNING,
-        "funding rate beyond the cap (absolute)",
-        sql="SELECT symbol, day, count(*) AS n, max(abs(last_funding_rate)) AS value FROM t "
-        "WHERE abs(last_funding_rate) > {threshold} GROUP BY ALL",
-    ),
-    Rule(
-        "funding_interval",
-        Family.FUNDING,
-        0,
-        Severity.INFO,
-        "the funding interval changed (e.g. 8 h -> 4 h): recorded, not a defect",
-        sql="SELECT symbol, day, count(*) AS n, max(funding_interval_hours)::DOUBLE AS value FROM tl "
-        "WHERE prev_funding_interval_hours IS NOT NULL AND funding_interval_hours <> prev_funding_interval_hours "
-        "GROUP BY ALL",
-    ),
-    Rule(
-        "agg_id_continuity",
-        Family.AGG_TRADES,
-        0,
-        Severity.WARNING,
-        "agg_trade_id and first/last_trade_id: no overlaps, no holes within a day",
-        sql="SELECT symbol, day, count(*) AS n, max(abs(agg_trade_id - prev_agg_trade_id - 1))::DOUBLE AS value "
-        "FROM tl WHERE prev_agg_trade_id IS NOT NULL AND (agg_trade_id <= prev_agg_trade_id "
-        "OR first_trade_id <= prev_last_trade_id OR (day = prev_day AND (agg_trade_id <> prev_agg_trade_id + 1 "
-        "OR first_trade_id <> prev_last_trade_id + 1))) GROUP BY ALL",
-    ),
-    Rule(
-        "trade_id_continuity",
-        Family.TRADES,
-        0,
-        Severity.WARNING,
-        "trade ids: no overlaps, no holes within a day",
-        sql="SELECT symbol, day, count(*) AS n, max(abs(id - prev_id - 1))::DOUBLE AS value FROM tl "
-        "WHERE prev_id IS NOT NULL AND (id <= prev_id OR (day = prev_day AND id <> prev_id + 1)) GROUP BY ALL",
-    ),
+    Rule("duplicates", Family.ANY, 0, Severity.WARNING,
+         "rows sharing the time key (the dataset's unique key) within a symbol", when="{same_key}"),
+    Rule("ohlc", Family.BARS, 0, Severity.WARNING, "low <= open, close <= high",
+         when="NOT (low <= least(open, close) AND high >= greatest(open, close))"),
+    Rule("volume", Family.KLINES, 1e-9, Severity.WARNING, "volume >= 0 and taker-buy volume <= volume",
+         when="volume < 0 OR taker_buy_volume > volume * (1 + {threshold}) + {threshold}"),
+    Rule("quote_volume", Family.KLINES, 0.01, Severity.WARNING,
+         "quote volume within volume x [low, high] (relative tolerance; not CM, whose column is base volume)",
+         when="market <> 'cm' AND volume > 0 AND (quote_volume < volume * low * (1 - {threshold}) "
+         "OR quote_volume > volume * high * (1 + {threshold}))"),
+    Rule("outlier_move", Family.PRICES, 0.10, Severity.WARNING,
+         "bar-to-bar close move above the threshold (relative)",
+         when="prev_close > 0 AND abs(close / prev_close - 1) > {threshold}",
+         measure="abs(close / prev_close - 1)"),
+    Rule("funding_cap", Family.FUNDING, 0.03, Severity.WARNING, "funding rate beyond the cap (absolute)",
+         when="abs(last_funding_rate) > {threshold}", measure="abs(last_funding_rate)"),
+    Rule("funding_interval", Family.FUNDING, 0, Severity.INFO,
+         "the funding interval changed (e.g. 8 h -> 4 h): recorded, not a defect",
+         when="prev_funding_interval_hours IS NOT NULL AND funding_interval_hours <> prev_funding_interval_hours",
+         measure="funding_interval_hours"),
+    Rule("agg_id_continuity", Family.AGG_TRADES, 0, Severity.WARNING,
+         "agg_trade_id and first/last_trade_id: no overlaps, no holes within a day or across consecutive days",
+         when="prev_agg_trade_id IS NOT NULL AND (agg_trade_id <= prev_agg_trade_id "
+         f"OR first_trade_id <= prev_last_trade_id OR ({_NEXT_DAY} AND (agg_trade_id <> prev_agg_trade_id + 1 "
+         "OR first_trade_id <> prev_last_trade_id + 1)))",
+         measure="abs(agg_trade_id - prev_agg_trade_id - 1)"),
+    Rule("trade_id_continuity", Family.TRADES, 0, Severity.WARNING,
+         "trade ids: no overlaps, no holes within a day or across consecutive days",
+         when=f"prev_id IS NOT NULL AND (id <= prev_id OR ({_NEXT_DAY} AND id <> prev_id + 1))",
+         measure="abs(id - prev_id - 1)"),
     Rule(
         "day_rows_low",
         Family.ANY,

@@ -14,6 +14,7 @@ import uuid
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import duckdb
@@ -21,25 +22,25 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from binance_lake.core.errors import UsageError
-from binance_lake.core.partitions import parse_partition_path
 from binance_lake.core.symbols import split_list
 from binance_lake.core.timerange import DateLike, parse_date
 from binance_lake.core.vocabulary import Interval, Market, parse_market
-from binance_lake.quality.gaps import RestProbe, bar_gaps, day_gaps
+from binance_lake.quality.gaps import RestProbe, bar_gaps, day_gaps, probed
 from binance_lake.quality.integrity import (
     Finding,
     catalog_agreement,
     check_partitions,
     check_raw,
     findings_table,
+    partition_of,
     readable,
     repair_of,
     stray_files,
 )
-from binance_lake.quality.rules import Rule, Severity, rule_named
+from binance_lake.quality.rules import RULES, Rule, Severity, rule_named
 from binance_lake.quality.scan import DAY_MS, Group, GroupScan, scan_group
-from binance_lake.quality.store import GAPS_SCHEMA, save_run
-from binance_lake.storage.database import LakeDatabase
+from binance_lake.quality.store import FINDINGS_SCHEMA, GAPS_SCHEMA, carry_forward, save_run
+from binance_lake.storage.database import LakeDatabase, writer_active
 from binance_lake.storage.inventory import partition_table
 from binance_lake.storage.provenance import held_runs_sql, provenance_table
 from binance_lake.storage.schema import FileStatus
@@ -56,6 +57,9 @@ class CheckRequest:
     first: dt.date | None = None
     last: dt.date | None = None
     deep: bool = False
+    full: bool = (
+        False  # scan every series again, even those unchanged since the last check (`deep` implies it)
+    )
 
     def text(self) -> dict[str, Any]:
         return {
@@ -65,6 +69,7 @@ class CheckRequest:
             "start": self.first,
             "end": self.last,
             "deep": self.deep,
+            "full": self.full,
         }
 
 
@@ -84,6 +89,7 @@ def build_check_request(
     start: DateLike | None = None,
     end: DateLike | None = None,
     deep: bool = False,
+    full: bool = False,
 ) -> CheckRequest:
     """The request as the user gave it, validated once (symbols come expanded: `Settings.expand_symbols`)."""
     names = tuple(split_list(datasets)) if isinstance(datasets, str) else tuple(datasets or ())
@@ -91,7 +97,9 @@ def build_check_request(
     last = _day(end) if end is not None else None
     if first and last and first > last:
         raise UsageError(f"--start {first} is after --end {last}")
-    return CheckRequest(parse_market(market) if market else None, names, tuple(symbols), first, last, deep)
+    return CheckRequest(
+        parse_market(market) if market else None, names, tuple(symbols), first, last, deep, full
+    )
 
 
 @dataclass(frozen=True)
@@ -176,7 +184,7 @@ def _with_bounds(partitions: pa.Table) -> pa.Table:
     """Partitions with each file's first and last day (a monthly partition spans its month)."""
     first, last = [], []
     for path in partitions.column("path").to_pylist():
-        partition = parse_partition_path(str(path))
+        partition = partition_of(str(path))
         first.append(partition.first_day)
         last.append(partition.last_day)
     return partitions.append_column("first_day", pa.array(first, pa.date32())).append_column(
@@ -191,8 +199,6 @@ def _scan_safely(
     try:
         return scan_group(group, rules, held, root=root, first=request.first, last=request.last), []
     except duckdb.Error:
-        from pathlib import Path
-
         bad = [f for f in group.files if readable(Path(f), deep=True)[0] is None]
         kept = tuple(f for f in group.files if f not in bad)
         if not kept or not bad:
@@ -272,7 +278,7 @@ def _day_findings(prov: pa.Table, counts: pa.Table, lives: pa.Table, low: float)
     findings = []
     for r in rows:
         series = {k: r[k] for k in ("market", "dataset", "interval", "symbol")}
-        repair = repair_of(parse_partition_path(r["path"]))
+        repair = repair_of(partition_of(r["path"]))
         if r["recorded"] is not None and r["recorded"] != r["actual"]:
             findings.append(
                 Finding(
@@ -311,13 +317,19 @@ def _violations(scan: GroupScan, group: Group, rules: Sequence[Rule]) -> list[Fi
     return found
 
 
-def _mark_divergence(scoped: pa.Table, root: str, rule: Rule, request: CheckRequest) -> list[Finding]:
+def _mark_divergence(
+    scoped: pa.Table, root: str, rule: Rule, request: CheckRequest, only: set[tuple[str, str | None, str]]
+) -> list[Finding]:
     """Bars whose mark-price close strays from the last-price close (one join in DuckDB per interval of the
-    series that hold both)."""
+    series that hold both), for the mark-price series `only` (market, interval, symbol)."""
     by_series: dict[tuple[str, str], dict[str, list[str]]] = {}
     for path in map(str, scoped.column("path").to_pylist()):
-        p = parse_partition_path(path)
-        if p.dataset in ("klines", "markPriceKlines") and p.interval is not None:
+        p = partition_of(path)
+        if (
+            p.dataset in ("klines", "markPriceKlines")
+            and p.interval is not None
+            and (p.market.value, p.interval.value, p.symbol) in only
+        ):
             by_series.setdefault((p.market.value, p.interval.value), {}).setdefault(p.dataset, []).append(
                 f"{root}/{path}"
             )
@@ -385,17 +397,19 @@ def _freshness(prov: pa.Table, rule: Rule, now: dt.datetime) -> list[Finding]:
     return found
 
 
-def _held_runs(prov: pa.Table, group: Group) -> pa.Table:
+def _held_runs(prov: pa.Table, group: Group, symbols: set[str]) -> pa.Table:
+    """The runs of held days of `group`'s `symbols` (those of the chunk scanned)."""
     connection = duckdb.connect()
     try:
         connection.register("prov", prov)
-        where = 'market = $m AND dataset = $d AND "interval" IS NOT DISTINCT FROM $i'
+        where = 'market = $m AND dataset = $d AND "interval" IS NOT DISTINCT FROM $i AND list_contains($s, symbol)'
         runs: pa.Table = connection.sql(
             f"SELECT symbol, first_day, last_day FROM ({held_runs_sql('prov', where)})",
             params={
                 "m": group.market.value,
                 "d": group.dataset,
                 "i": group.interval.value if group.interval else None,
+                "s": sorted(symbols),
             },
         ).to_arrow_table()
     finally:
@@ -435,6 +449,146 @@ def _delisting(prov: pa.Table, lives: pa.Table) -> tuple[pa.Table, pa.Table]:
     return kept.select(prov.schema.names), adjusted
 
 
+# Findings a series' own partitions answer (integrity of its files, the per-row rules, its days' rows): the
+# ones an incremental check carries forward for a series whose fingerprint did not change.
+SERIES_RULES: tuple[str, ...] = (
+    "partition_gone", "partition_damaged", "partition_rows", "provenance_rows", "provenance_day_rows",
+    "day_rows_low", "mark_divergence",
+    *(r.name for r in RULES if r.when),
+)  # fmt: skip
+# Bump when what a scan answers changes, so no run of an older version is carried forward.
+SCAN_VERSION = 2
+SeriesKey4 = tuple[str, str, str | None, str]
+
+
+def _key(market: object, dataset: object, interval: object, symbol: object) -> SeriesKey4:
+    return (str(market), str(dataset), None if interval is None else str(interval), str(symbol))
+
+
+def _keys(table: pa.Table) -> list[SeriesKey4]:
+    columns = [table.column(c).to_pylist() for c in ("market", "dataset", "interval", "symbol")]
+    return [_key(*row) for row in zip(*columns, strict=True)]
+
+
+def _fingerprints(scoped: pa.Table, prov: pa.Table, lives: pa.Table, salt: str) -> pa.Table:
+    """Per series of `scoped`: a fingerprint of what its check reads — its partitions as recorded (path,
+    rows, size, mtime), its days' recorded rows, its symbol's life, the request's bounds and the rules'
+    thresholds (`salt`). A mark-price series also takes its last-price partner's (the divergence rule reads
+    both)."""
+    connection = duckdb.connect()
+    try:
+        for name, table in (("scoped", scoped), ("prov", prov), ("lives", lives)):
+            connection.register(name, table)
+        result: pa.Table = connection.sql(
+            """
+            WITH parts AS (
+                SELECT market, dataset, "interval", symbol,
+                       string_agg(concat_ws(':', path, "rows", size, mtime_ns), ',' ORDER BY path) AS p
+                FROM scoped GROUP BY ALL
+            ), held AS (
+                SELECT market, dataset, "interval", symbol,
+                       string_agg(concat_ws(':', path, day, coalesce("rows", -1)), ',' ORDER BY day, path) AS d
+                FROM prov GROUP BY ALL
+            ), own AS (
+                SELECT p.market, p.dataset, p."interval", p.symbol,
+                       md5(concat_ws('|', $salt, p.p, coalesce(h.d, ''), coalesce(l.first_day::VARCHAR, ''),
+                                     coalesce(l.last_day::VARCHAR, ''))) AS fp
+                FROM parts p
+                LEFT JOIN held h ON h.market = p.market AND h.dataset = p.dataset AND h.symbol = p.symbol
+                     AND h."interval" IS NOT DISTINCT FROM p."interval"
+                LEFT JOIN lives l ON l.market = p.market AND l.symbol = p.symbol
+            )
+            SELECT o.market, o.dataset, o."interval", o.symbol,
+                   CASE WHEN o.dataset = 'markPriceKlines' THEN md5(o.fp || coalesce(k.fp, '')) ELSE o.fp END
+                       AS fingerprint
+            FROM own o LEFT JOIN own k ON o.dataset = 'markPriceKlines' AND k.dataset = 'klines'
+                 AND k.market = o.market AND k."interval" = o."interval" AND k.symbol = o.symbol
+            """,
+            params={"salt": salt},
+        ).to_arrow_table()
+    finally:
+        connection.close()
+    return result
+
+
+def _salt(request: CheckRequest, rules: Sequence[Rule]) -> str:
+    thresholds = ",".join(f"{r.name}={r.threshold!r}" for r in rules)
+    return f"v{SCAN_VERSION}|{request.first}|{request.last}|{thresholds}"
+
+
+def _stat_changed(root: Path, partitions: pa.Table) -> set[str]:
+    """Paths whose file is gone or whose size or mtime differs from the record (the inventory's cheap check)."""
+    changed = set()
+    for path, size, mtime in zip(
+        map(str, partitions.column("path").to_pylist()),
+        partitions.column("size").to_pylist(),
+        partitions.column("mtime_ns").to_pylist(),
+        strict=True,
+    ):
+        try:
+            st = (root / path).stat()
+        except OSError:
+            changed.add(path)
+            continue
+        if st.st_size != size or st.st_mtime_ns != mtime:
+            changed.add(path)
+    return changed
+
+
+def _moved(before: pa.Table, after: pa.Table) -> set[str]:
+    """Partitions a writer replaced, added or removed between two reads of the records."""
+
+    def state(table: pa.Table) -> set[tuple[object, ...]]:
+        return set(
+            zip(*(table.column(c).to_pylist() for c in ("path", "rows", "size", "mtime_ns")), strict=True)
+        )
+
+    return {str(row[0]) for row in state(before) ^ state(after)}
+
+
+@dataclass(frozen=True)
+class Carried:
+    """What an incremental check takes from earlier runs: per series the run (`runs`) and its start
+    (`hashed_at`, epoch seconds), their findings (`raw`: the raw zips' hash findings, kept only for zips not
+    hashed again), and their grid gaps."""
+
+    runs: dict[SeriesKey4, str]
+    hashed_at: dict[SeriesKey4, float]
+    findings: pa.Table
+    raw: pa.Table
+    gaps: pa.Table
+
+    @staticmethod
+    def none() -> Carried:
+        empty = FINDINGS_SCHEMA.empty_table()
+        return Carried({}, {}, empty, empty, GAPS_SCHEMA.empty_table())
+
+    def with_raw(self, trusted: set[str]) -> pa.Table:
+        """The carried findings, with the hash findings of the zips in `trusted` (not hashed again)."""
+        kept = [ref in trusted for ref in self.raw.column("ref").to_pylist()]
+        return pa.concat_tables([self.findings, self.raw.filter(pa.array(kept, pa.bool_()))])
+
+
+def _carry(database: LakeDatabase, fingerprints: pa.Table, scoped: pa.Table) -> Carried:
+    with database.connect(read_only=True) as connection:
+        series, findings, gaps = carry_forward(connection, fingerprints, (*SERIES_RULES, "raw_hash"))
+    stale = {_key(*partition_key(p)) for p in _stat_changed(database.root, scoped)}
+    keys = _keys(series)
+    runs: dict[SeriesKey4, str] = {}
+    hashed_at: dict[SeriesKey4, float] = {}
+    for key, run, at in zip(
+        keys, series.column("run_id").to_pylist(), series.column("started_at").to_pylist(), strict=True
+    ):
+        if key not in stale and isinstance(at, dt.datetime):
+            runs[key], hashed_at[key] = str(run), at.timestamp()
+    if not runs:
+        return Carried.none()
+    findings = findings.filter(pa.array([k in runs for k in _keys(findings)], pa.bool_()))
+    is_raw = pc.equal(findings.column("rule"), pa.scalar("raw_hash"))
+    gaps = gaps.filter(pa.array([k in runs for k in _keys(gaps)], pa.bool_()))
+    return Carried(runs, hashed_at, findings.filter(pc.invert(is_raw)), findings.filter(is_raw), gaps)
+
+
 def run_check(
     database: LakeDatabase,
     request: CheckRequest,
@@ -444,7 +598,12 @@ def run_check(
     now: dt.datetime | None = None,
     probe: RestProbe | None = None,
 ) -> CheckReport:
-    """Check the lake for `request` (see the module docstring) and record the run."""
+    """Check the lake for `request` (see the module docstring) and record the run.
+
+    Lock-free: it reads through short read-only connections and the Parquet files, never holding the writer
+    lock, so a sync may run beside it; it records its run through one short read-write connection (the quality
+    tables have no other writer). Partitions a writer replaced while it read are left out of what it carries
+    forward next time, and their integrity findings (a race, not damage) are dropped."""
     began, started = time.monotonic(), dt.datetime.now(dt.UTC)
     now = now or started
     root = database.root
@@ -453,6 +612,8 @@ def run_check(
         files = file_table(connection)
         where, params = _where(request)
         prov = provenance_table(connection, where=where, params=params)
+    # A partition's rows are the sum over all its days, also those outside the asked days.
+    sums = _provenance_sums(prov)
     if request.first is not None or request.last is not None:
         prov = _filter(prov.append_column("first_day", prov.column("day")).append_column("last_day", prov.column("day")),
                        request, "first_day", "last_day").drop_columns(["first_day", "last_day"])  # fmt: skip
@@ -464,29 +625,47 @@ def run_check(
         pc.equal(scoped_files.column("status"), pa.scalar(FileStatus.INGESTED.value))
     )
     findings: list[Finding] = []
+    writing = writer_active(root)
+
+    # What changed since the last check: series whose fingerprint an earlier run answered, and whose files
+    # still have their recorded size and mtime, are carried forward from that run.
+    fingerprints = _fingerprints(scoped, prov, lives, _salt(request, rules))
+    carried = Carried.none()
+    if not (request.full or request.deep):
+        carried = _carry(database, fingerprints, scoped)
+    carried_from = carried.runs
+    fresh = pa.array([k not in carried_from for k in _keys(scoped)], pa.bool_())
+    rescan = scoped.filter(fresh)
+    rescanned = set(_keys(rescan))
 
     # Integrity.
-    sums = _provenance_sums(prov)
-    found, broken = check_partitions(root, scoped, sums, deep=request.deep)
+    found, broken = check_partitions(root, rescan, sums, deep=request.deep)
     findings += found
-    raw_found, raw_checked = check_raw(root, ingested, deep=request.deep)
+
+    def hashed_since(row: dict[str, Any]) -> float | None:
+        return carried.hashed_at.get(_key(row["market"], row["dataset"], row["interval"], row["symbol"]))
+
+    raw_found, raw_checked, raw_trusted = check_raw(
+        root, ingested, deep=request.deep, hashed_since=hashed_since
+    )
     findings += raw_found
+    carried_findings = carried.with_raw(raw_trusted)
     recorded = {str(p) for p in partitions.column("path").to_pylist()}
-    findings += stray_files(root, recorded, only=request.datasets or None)
+    findings += stray_files(root, recorded, only=request.datasets or None, writing=writing)
     findings += catalog_agreement(ingested, catalog.upstream)
 
-    # Rules, day counts and grid gaps, one query per series group.
+    # Rules, day counts and grid gaps, one pass per chunk of a series group.
     low = rule_named(tuple(rules), "day_rows_low").threshold
     counts, grid = [], []
     scanned = 0
     groups: dict[tuple[str, str, str | None], list[str]] = {}
     sizes: dict[tuple[tuple[str, str, str | None], str], int] = {}
     for path, rows in zip(
-        map(str, scoped.column("path").to_pylist()), scoped.column("rows").to_pylist(), strict=True
+        map(str, rescan.column("path").to_pylist()), rescan.column("rows").to_pylist(), strict=True
     ):
         if path in broken:
             continue
-        p = parse_partition_path(path)
+        p = partition_of(path)
         key = (p.market.value, p.dataset, p.interval.value if p.interval else None)
         groups.setdefault(key, []).append(str(root / path))
         sizes[(key, p.symbol)] = sizes.get((key, p.symbol), 0) + int(rows or 0)
@@ -500,11 +679,12 @@ def run_check(
     for (market, dataset, interval), paths in chunks:
         group = Group(Market(market), dataset, Interval(interval) if interval else None, tuple(sorted(paths)))
         steps[(market, dataset, interval)] = group.step_ms
-        scan, bad = _scan_safely(group, rules, _held_runs(prov, group), request, str(root))
+        chunk_symbols = {path.rsplit("/symbol=", 1)[1].split("/", 1)[0] for path in paths}
+        scan, bad = _scan_safely(group, rules, _held_runs(prov, group, chunk_symbols), request, str(root))
         for path in bad:
             relative = str(path)[len(str(root)) + 1 :]
             damaged_now.add(relative)
-            partition = parse_partition_path(relative)
+            partition = partition_of(relative)
             findings.append(
                 Finding("integrity", "partition_damaged", Severity.ERROR, f"{relative} is damaged (a page cannot be read)",
                         market=market, dataset=dataset, interval=interval, symbol=partition.symbol, ref=relative,
@@ -515,12 +695,13 @@ def run_check(
         counts.append(scan.day_rows.select(["path", "day", "rows"]))
         grid.append(_tag(scan.bar_gaps, group))
 
-    prov_steps = prov.append_column(
+    rescan_prov = prov.filter(pa.array([k in rescanned for k in _keys(prov)], pa.bool_()))
+    prov_steps = rescan_prov.append_column(
         "step",
         pa.array(
             [steps.get((str(m), str(d), i)) for m, d, i in zip(
-                prov.column("market").to_pylist(), prov.column("dataset").to_pylist(),
-                prov.column("interval").to_pylist(), strict=True)],
+                rescan_prov.column("market").to_pylist(), rescan_prov.column("dataset").to_pylist(),
+                rescan_prov.column("interval").to_pylist(), strict=True)],
             pa.int64(),
         ),
     )  # fmt: skip
@@ -538,18 +719,39 @@ def run_check(
     unreadable = pa.array(sorted(broken | damaged_now), pa.string())
     readable_days = prov_steps.filter(pc.invert(pc.is_in(prov_steps.column("path"), value_set=unreadable)))
     findings += _day_findings(readable_days, all_counts, catalog.lives, low)
-    findings += _mark_divergence(scoped, str(root), rule_named(tuple(rules), "mark_divergence"), request)
+    marks = {(m, i, s) for m, d, i, s in rescanned if d == "markPriceKlines"}
+    findings += _mark_divergence(
+        scoped, str(root), rule_named(tuple(rules), "mark_divergence"), request, marks
+    )
     if request.last is None:
         findings += _freshness(prov, rule_named(tuple(rules), "freshness"), now)
+
+    # What a writer changed while the check read: not carried next time, and no integrity finding (a race).
+    with database.connect(read_only=True) as connection:
+        moved = _moved(partitions, partition_table(connection))
+    moved_series = {_key(*partition_key(p)) for p in moved}
+    if moved:
+        findings = [f for f in findings if not (f.kind == "integrity" and f.ref in moved)]
 
     # Gaps.
     held_days = prov.select(["market", "dataset", "interval", "symbol", "day"])
     days = day_gaps(held_days, catalog.upstream, catalog.lives, scoped_files, catalog.listed, first=request.first, last=request.last,
                     today=now.astimezone(dt.UTC).date())  # fmt: skip
-    bars = _bar_gaps(grid, prov, probe)
+    old_grid = carried.gaps.select(
+        ["market", "dataset", "interval", "symbol", "start_time", "end_time", "bars"]
+    )
+    old_grid = old_grid.rename_columns(
+        ["market", "dataset", "interval", "symbol", "gap_start", "gap_end", "bars"]
+    )
+    bars = _bar_gaps([*grid, old_grid], prov)
     gaps = pa.concat_tables([days, bars]).cast(GAPS_SCHEMA)
+    if probe is not None and gaps.num_rows:
+        gaps = probed(gaps, probe)
 
-    table = findings_table(findings)
+    table = pa.concat_tables([findings_table(findings), carried_findings])
+    series = fingerprints.append_column(
+        "carried_from", pa.array([carried_from.get(k) for k in _keys(fingerprints)], pa.string())
+    ).filter(pa.array([k not in moved_series for k in _keys(fingerprints)], pa.bool_()))
     report = CheckReport(
         uuid.uuid4().hex,
         request,
@@ -559,7 +761,11 @@ def run_check(
         {
             "partitions": scoped.num_rows,
             "raw_zips": raw_checked,
+            "raw_zips_unchanged": len(raw_trusted),
             "files_scanned": scanned,
+            "series_carried": len(carried_from),
+            "series_scanned": len(rescanned),
+            "changed_during_check": len(moved),
             "rules": len([r for r in rules]),
         },
     )
@@ -573,8 +779,14 @@ def run_check(
             summary=report.summary(),
             findings=table,
             gaps=gaps,
+            series=series,
         )
     return report
+
+
+def partition_key(path: str) -> tuple[str, str, str | None, str]:
+    p = partition_of(path)
+    return (p.market.value, p.dataset, p.interval.value if p.interval else None, p.symbol)
 
 
 def _provenance_sums(prov: pa.Table) -> dict[str, int | None]:
@@ -590,10 +802,14 @@ def _provenance_sums(prov: pa.Table) -> dict[str, int | None]:
     return sums
 
 
-def _bar_gaps(grid: list[pa.Table], prov: pa.Table, probe: RestProbe | None) -> pa.Table:
+def _bar_gaps(grid: list[pa.Table], prov: pa.Table) -> pa.Table:
     if not grid:
         return GAPS_SCHEMA.empty_table()
-    candidates = pa.concat_tables(grid)
+    names = ["market", "dataset", "interval", "symbol", "gap_start", "gap_end", "bars"]
+    schema = pa.schema([(n, pa.string()) for n in names[:4]] + [
+        ("gap_start", pa.timestamp("us", tz="UTC")), ("gap_end", pa.timestamp("us", tz="UTC")), ("bars", pa.int64())
+    ])  # fmt: skip
+    candidates = pa.concat_tables([t.select(names).cast(schema) for t in grid])
     connection = duckdb.connect()
     try:
         connection.register("prov", prov)
@@ -603,4 +819,4 @@ def _bar_gaps(grid: list[pa.Table], prov: pa.Table, probe: RestProbe | None) -> 
         ).to_arrow_table()
     finally:
         connection.close()
-    return bar_gaps(candidates, trading, probe)
+    return bar_gaps(candidates, trading)

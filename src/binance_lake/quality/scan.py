@@ -1,11 +1,13 @@
 """The rules run over the Parquet: one DuckDB query per series group (market, dataset, interval) over all its
 partition files at once, never a Python loop over rows.
 
-For a group it answers, in one pass each: the rule violations per symbol and day (every rule of the group's
-families, `quality/rules.py`, UNION ALL'ed), the rows each (partition, day) holds (compared with
-`day_provenance` by quality/run.py), and the bars missing on the interval grid inside each run of held days
-(the gap candidates quality/gaps.py classifies). The connection is a private in-memory DuckDB: the lake's
-database is not held open while the files are read.
+For a group (or a chunk of its symbols) ONE read of its files answers everything: a window gives each row its
+predecessor's values, and one aggregation per (partition, symbol, day) counts the rows, the rows breaking each
+rule of the group's families (`quality/rules.py`) with their worst measure, and keeps the steps between
+neighbouring rows wider than the grid. The small aggregate then gives the violations, the rows each
+(partition, day) holds (compared with `day_provenance` by quality/run.py) and the bars missing on the interval
+grid inside each run of held days (the gap candidates quality/gaps.py classifies). The connection is a private
+in-memory DuckDB: the lake's database is not held open while the files are read.
 """
 
 from __future__ import annotations
@@ -68,36 +70,8 @@ def _prev_columns(families: frozenset[Family]) -> list[str]:
     return wanted
 
 
-def _base_sql(group: Group, first: dt.date | None, last: dt.date | None) -> str:
-    spec = get_dataset(group.dataset)
-    time = spec.time_column
-    families = families_of(group.dataset)
-    keys = [c for c in spec.unique_key if c != time]
-    narrow = list(dict.fromkeys(["symbol", *_prev_columns(families), *keys]))
-    order = ", ".join(["ts", *(f'"{c}"' for c in keys)])
-    lags = "".join(
-        f', lag("{c}") OVER (PARTITION BY symbol ORDER BY {order}) AS "prev_{c}"'
-        for c in dict.fromkeys([*_prev_columns(families), *keys])
-    )
-    columns = ", ".join(f'"{c}"' for c in narrow)
-    bounds = []
-    if first is not None:
-        bounds.append(f"day >= DATE '{first.isoformat()}'")
-    if last is not None:
-        bounds.append(f"day <= DATE '{last.isoformat()}'")
-    where = " AND ".join(bounds) or "true"
-    return f"""
-        raw AS (
-            SELECT *, "{time}" AS ts,
-                   (DATE '1970-01-01' + (epoch_ms("{time}") // {DAY_MS})::INTEGER) AS day,
-                   filename AS path
-            FROM read_parquet($files, hive_partitioning = true, filename = true, union_by_name = true)
-        ),
-        t AS (SELECT * FROM raw WHERE {where}),
-        tl AS MATERIALIZED (SELECT {columns}{lags} FROM t)"""
-
-
-def _rules_sql(group: Group, rules: Sequence[Rule]) -> str:
+def _rule_columns(group: Group, rules: Sequence[Rule]) -> list[tuple[Rule, str, str]]:
+    """The group's per-row rules with their condition and measure, thresholds and key filled in."""
     families = families_of(group.dataset)
     spec = get_dataset(group.dataset)
     keys = [c for c in spec.unique_key if c != spec.time_column]
@@ -105,12 +79,62 @@ def _rules_sql(group: Group, rules: Sequence[Rule]) -> str:
     same_key = (
         " AND ".join(["ts = prev_ts", *(f'"{c}" = "prev_{c}"' for c in keys)]) if spec.unique_key else "false"
     )
+    found = []
+    for rule in rules:
+        if rule.when and rule.family in families:
+            fill = {"threshold": repr(float(rule.threshold)), "same_key": same_key}
+            found.append((rule, rule.when.format(**fill), rule.measure.format(**fill)))
+    return found
+
+
+def _pass_sql(group: Group, rules: Sequence[Rule], first: dt.date | None, last: dt.date | None) -> str:
+    """The one pass over the group's files: per (partition, symbol, day) its rows, first and last time, each
+    rule's breaking rows and worst measure, and the steps between neighbouring rows wider than the grid."""
+    spec = get_dataset(group.dataset)
+    time = spec.time_column
+    families = families_of(group.dataset)
+    keys = [c for c in spec.unique_key if c != time]
+    order = ", ".join(["ts", *(f'"{c}"' for c in keys)])
+    lags = "".join(
+        f', lag("{c}") OVER (PARTITION BY symbol ORDER BY {order}) AS "prev_{c}"'
+        for c in dict.fromkeys([*_prev_columns(families), *keys])
+    )
+    bounds = []
+    if first is not None:
+        bounds.append(f"day >= DATE '{first.isoformat()}'")
+    if last is not None:
+        bounds.append(f"day <= DATE '{last.isoformat()}'")
+    where = " AND ".join(bounds) or "true"
+    measures = "".join(
+        f", count(*) FILTER (WHERE {when})::BIGINT AS n_{i}, max({measure}) FILTER (WHERE {when})::DOUBLE AS v_{i}"
+        for i, (_rule, when, measure) in enumerate(_rule_columns(group, rules))
+    )
+    step = group.step_ms
+    steps = (
+        f", list({{'a': epoch_ms(prev_ts), 'b': epoch_ms(ts)}}) FILTER (WHERE prev_ts IS NOT NULL "
+        f"AND epoch_ms(ts) - epoch_ms(prev_ts) > {step}) AS steps"
+        if step is not None
+        else ""
+    )
+    return f"""
+        WITH raw AS (
+            SELECT *, "{time}" AS ts,
+                   (DATE '1970-01-01' + (epoch_ms("{time}") // {DAY_MS})::INTEGER) AS day,
+                   filename AS path
+            FROM read_parquet($files, hive_partitioning = true, filename = true, union_by_name = true)
+        ),
+        t AS (SELECT * FROM raw WHERE {where}),
+        w AS (SELECT *{lags} FROM t)
+        SELECT path, symbol, day, count(*)::BIGINT AS "rows", epoch_ms(min(ts)) AS lo, epoch_ms(max(ts)) AS hi
+               {measures}{steps}
+        FROM w GROUP BY path, symbol, day"""
+
+
+def _violations_sql(group: Group, rules: Sequence[Rule]) -> str:
     parts = [
-        f"SELECT '{r.name}' AS rule, symbol, day, n::BIGINT AS n, value::DOUBLE AS value FROM ("
-        + r.sql.format(threshold=repr(float(r.threshold)), same_key=same_key)
-        + ")"
-        for r in rules
-        if r.sql and r.family in families
+        f"SELECT '{rule.name}' AS rule, symbol, day, sum(n_{i})::BIGINT AS n, max(v_{i}) AS value FROM agg "
+        f"WHERE n_{i} > 0 GROUP BY symbol, day"
+        for i, (rule, _when, _measure) in enumerate(_rule_columns(group, rules))
     ]
     return " UNION ALL ".join(parts) or (
         "SELECT NULL::VARCHAR AS rule, NULL::VARCHAR AS symbol, NULL::DATE AS day, NULL::BIGINT AS n, "
@@ -120,19 +144,18 @@ def _rules_sql(group: Group, rules: Sequence[Rule]) -> str:
 
 def _gaps_sql(step: int) -> str:
     """Missing bars inside each run of held days (`held`: symbol, first_day, last_day): steps between
-    neighbouring bars (`tl`'s previous row) that stay inside one run, and each run's edges (its first bar
+    neighbouring bars (the pass's `steps`) that stay inside one run, and each run's edges (its first bar
     after the run's start, its last before the run's end, or the whole run when it holds no bar)."""
     day = f"(DATE '1970-01-01' + (({{ms}}) // {DAY_MS})::INTEGER)"
     return f"""
         steps AS (
-            SELECT symbol, epoch_ms(prev_ts) AS a, epoch_ms(ts) AS b FROM tl
-            WHERE prev_ts IS NOT NULL AND epoch_ms(ts) - epoch_ms(prev_ts) > {step}
+            SELECT symbol, s.a AS a, s.b AS b FROM (SELECT symbol, unnest(steps) AS s FROM agg)
         ), inner_steps AS (
             SELECT s.symbol, s.a, s.b FROM steps s JOIN held h ON s.symbol = h.symbol
              AND {day.format(ms="s.a")} BETWEEN h.first_day AND h.last_day
              AND {day.format(ms="s.b")} BETWEEN h.first_day AND h.last_day
         ), daily AS (
-            SELECT symbol, day, epoch_ms(min(ts)) AS lo, epoch_ms(max(ts)) AS hi FROM t GROUP BY ALL
+            SELECT symbol, day, min(lo) AS lo, max(hi) AS hi FROM agg GROUP BY ALL
         ), runs AS (
             SELECT h.symbol, epoch_ms(h.first_day::TIMESTAMP) AS start_ms,
                    epoch_ms((h.last_day + 1)::TIMESTAMP) AS end_ms, min(d.lo) AS lo, max(d.hi) AS hi
@@ -169,16 +192,15 @@ def scan_group(
         connection.execute("SET TimeZone = 'UTC'")
         connection.execute("SET preserve_insertion_order = false")
         connection.register("held", held)
-        # Each question reads the files again: reading Parquet costs less than materialising its rows, and the
-        # one window (the previous row, for the rules that compare neighbours) runs over the few columns
-        # those rules need (`tl`), not the whole row.
-        params = {"files": list(group.files)}
-        base = _base_sql(group, first, last)
-        violations = connection.sql(f"WITH {base} {_rules_sql(group, rules)}", params=params).to_arrow_table()
+        # One read of the files answers every question (the scan's cost is reading and ordering the rows;
+        # the aggregate it leaves is one row per partition, symbol and day).
+        agg = connection.sql(_pass_sql(group, rules, first, last), params={"files": list(group.files)})
+        agg_table = agg.to_arrow_table()
+        connection.register("agg", agg_table)
+        violations = connection.sql(_violations_sql(group, rules)).to_arrow_table()
         day_rows = connection.sql(
-            f"WITH {base} SELECT replace(path, $prefix, '') AS path, symbol, day, count(*)::BIGINT AS rows "
-            "FROM t GROUP BY ALL",
-            params={**params, "prefix": root.rstrip("/") + "/"},
+            "SELECT replace(path, $prefix, '') AS path, symbol, day, \"rows\" FROM agg",
+            params={"prefix": root.rstrip("/") + "/"},
         ).to_arrow_table()
         step = group.step_ms
         if step is None or not held.num_rows:
@@ -191,7 +213,7 @@ def scan_group(
                 }
             )
         else:
-            gaps = connection.sql(f"WITH {base}, {_gaps_sql(step)}", params=params).to_arrow_table()
+            gaps = connection.sql(f"WITH {_gaps_sql(step)}").to_arrow_table()
     finally:
         connection.close()
     return GroupScan(violations, day_rows, gaps)

@@ -1,6 +1,7 @@
-"""The owner of `quality_runs`, `quality_findings` and `quality_gaps` (declared in storage/schema.py): each check
-run with its summary, what it found and the gaps it classified, so `gaps`, `health`, the report and a daemon
-read the last run's answers without recomputing them.
+"""The owner of `quality_runs`, `quality_findings`, `quality_gaps` and `quality_series` (declared in
+storage/schema.py): each check run with its summary, what it found, the gaps it classified and the series it
+answered for with the fingerprint of what it read, so `gaps`, `health`, the report and a daemon read the last
+run's answers without recomputing them, and the next check carries forward what did not change.
 
 Typed reads below are the only SQL against these tables; the newest run is the one with the latest start.
 """
@@ -52,6 +53,17 @@ _GAP_FIELDS: list[pa.Field[Any]] = [
 ]
 GAPS_SCHEMA = pa.schema(_GAP_FIELDS)
 
+SERIES_SCHEMA = pa.schema(
+    [
+        pa.field("market", pa.string()),
+        pa.field("dataset", pa.string()),
+        pa.field("interval", pa.string()),
+        pa.field("symbol", pa.string()),
+        pa.field("fingerprint", pa.string()),
+        pa.field("carried_from", pa.string()),  # the run whose answers were carried, NULL when scanned
+    ]
+)
+
 
 def save_run(
     connection: Connection,
@@ -63,15 +75,19 @@ def save_run(
     summary: Mapping[str, Any],
     findings: pa.Table,
     gaps: pa.Table,
+    series: pa.Table | None = None,
 ) -> None:
-    """Record one check run with its findings and gaps (one transaction)."""
+    """Record one check run with its findings, gaps and answered series (SERIES_SCHEMA; one transaction)."""
     connection.execute("BEGIN TRANSACTION")
     try:
         connection.execute(
             "INSERT INTO quality_runs VALUES (?, ?, ?, ?, ?)",
             [run_id, started, finished, json.dumps(request, default=str), json.dumps(summary, default=str)],
         )
-        for table, rows in (("quality_findings", findings), ("quality_gaps", gaps)):
+        tables = [("quality_findings", findings), ("quality_gaps", gaps)]
+        if series is not None:
+            tables.append(("quality_series", series.cast(SERIES_SCHEMA)))
+        for table, rows in tables:
             if rows.num_rows:
                 connection.register("incoming", rows)
                 columns = ", ".join(f'"{n}"' for n in rows.schema.names)
@@ -152,4 +168,66 @@ def _has_runs(connection: Connection) -> bool:
     rows = connection.execute(
         "SELECT count(*) FROM duckdb_tables() WHERE table_name = 'quality_runs'"
     ).fetchall()
+    return bool(rows and rows[0][0])
+
+
+_SERIES_MATCH = """
+    WITH matched AS (
+        SELECT f.market, f.dataset, f."interval", f.symbol, q.run_id
+        FROM fp f JOIN quality_series q ON q.market = f.market AND q.dataset = f.dataset
+             AND q."interval" IS NOT DISTINCT FROM f."interval" AND q.symbol = f.symbol
+             AND q.fingerprint = f.fingerprint
+        JOIN quality_runs r USING (run_id)
+        QUALIFY row_number() OVER (PARTITION BY f.market, f.dataset, f."interval", f.symbol
+                                   ORDER BY r.started_at DESC) = 1
+    ), matched_at AS (
+        SELECT m.*, r.started_at FROM matched m JOIN quality_runs r USING (run_id)
+    )
+"""
+
+
+def carry_forward(
+    connection: Connection, fingerprints: pa.Table, rules: Sequence[str]
+) -> tuple[pa.Table, pa.Table, pa.Table]:
+    """For the series of `fingerprints` (market, dataset, interval, symbol, fingerprint) that an earlier run
+    answered with the same fingerprint: (the series with that run's `run_id` and `started_at`, its findings of
+    `rules` for them in FINDINGS_SCHEMA, its grid gaps — those with a `start_time` — in GAPS_SCHEMA)."""
+    if not _has_table(connection, "quality_series"):
+        return (
+            pa.table(
+                {
+                    "market": [],
+                    "dataset": [],
+                    "interval": [],
+                    "symbol": [],
+                    "run_id": [],
+                    "started_at": pa.array([], TIMESTAMP),
+                }
+            ),
+            FINDINGS_SCHEMA.empty_table(),
+            GAPS_SCHEMA.empty_table(),
+        )
+    connection.register("fp", fingerprints)
+    try:
+        series: pa.Table = connection.sql(
+            f'{_SERIES_MATCH} SELECT market, dataset, "interval", symbol, run_id, started_at FROM matched_at'
+        ).to_arrow_table()
+        on = 'USING (run_id, market, dataset, symbol) WHERE q."interval" IS NOT DISTINCT FROM m."interval"'
+        found = ", ".join(f'q."{n}"' for n in FINDINGS_SCHEMA.names)
+        findings: pa.Table = connection.sql(
+            f"{_SERIES_MATCH} SELECT {found} FROM quality_findings q JOIN matched m {on} "
+            "AND list_contains($rules, q.rule)",
+            params={"rules": list(rules)},
+        ).to_arrow_table()
+        held = ", ".join(f'q."{n}"' for n in GAPS_SCHEMA.names)
+        gaps: pa.Table = connection.sql(
+            f"{_SERIES_MATCH} SELECT {held} FROM quality_gaps q JOIN matched m {on} AND q.start_time IS NOT NULL"
+        ).to_arrow_table()
+    finally:
+        connection.unregister("fp")
+    return series, findings.cast(FINDINGS_SCHEMA), gaps.cast(GAPS_SCHEMA)
+
+
+def _has_table(connection: Connection, name: str) -> bool:
+    rows = connection.execute("SELECT count(*) FROM duckdb_tables() WHERE table_name = ?", [name]).fetchall()
     return bool(rows and rows[0][0])

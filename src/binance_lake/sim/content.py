@@ -364,10 +364,13 @@ def _trades(universe: Universe, market: Market, life: SimSymbol, day: dt.date, d
     keep = (times_us >= life.onboard_ms * 1000) & ~mm.in_maintenance(times_us // 1000)
     if life.end_ms is not None:
         keep &= times_us < life.end_ms * 1000
-    sizes = rng.integers(1, 4, n_agg)
+    # Trades per aggregate, 1 to 3, summing to exactly 2 per aggregate over the day: with a fixed count per
+    # day, a symbol's ids (aggregate and trade) run on from one day to the next without a hole, as Binance's do.
+    parity = rng.integers(1, 4, n_agg) % 2
+    sizes = 2 + parity - np.roll(parity, 1)
     day_index = (day - life.listed).days
     agg_ids = day_index * n_agg + np.arange(n_agg, dtype=np.int64) + 1
-    first_ids = day_index * n_agg * 3 + np.concatenate(([0], np.cumsum(sizes)[:-1])) + 1
+    first_ids = day_index * n_agg * 2 + np.concatenate(([0], np.cumsum(sizes)[:-1])) + 1
     pdec = _tick_decimals(market, life.base_asset)
     prices = _units(_price_at(universe, market, life, day, times_us // 1000), pdec)
     maker = rng.random(n_agg) < 0.5

@@ -517,6 +517,25 @@ MIGRATIONS: tuple[Migration, ...] = (
         "rest_reconciliations.provenance: what the archive replaced, rest or stream (rows before: rest)",
         ("ALTER TABLE rest_reconciliations ADD COLUMN IF NOT EXISTS provenance VARCHAR DEFAULT 'rest'",),
     ),
+    Migration(
+        9,
+        "quality_series: the series a check run answered for, with the fingerprint of what it read",
+        (
+            # Written by quality/store.py. A later check carries a series' findings and grid gaps forward from
+            # the newest run with the same fingerprint (its partitions, held days and the rules' thresholds).
+            """
+            CREATE TABLE IF NOT EXISTS quality_series (
+                run_id VARCHAR NOT NULL,
+                market VARCHAR NOT NULL,
+                dataset VARCHAR NOT NULL,
+                "interval" VARCHAR,
+                symbol VARCHAR NOT NULL,
+                fingerprint VARCHAR NOT NULL,
+                carried_from VARCHAR
+            )
+            """,
+        ),
+    ),
 )
 SCHEMA_VERSION = MIGRATIONS[-1].version
 # The oldest version read-only readers accept as it is (they cannot migrate). Every migration so far only adds
