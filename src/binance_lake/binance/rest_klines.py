@@ -20,7 +20,7 @@ from typing import Any
 
 import pyarrow as pa
 
-from binance_lake.binance.rest_market import MarketRestClient
+from binance_lake.binance.rest_market import FUNDING_BUCKET, MarketRestClient
 from binance_lake.binance.rest_weight import kline_weight
 from binance_lake.core import quirks
 from binance_lake.core.datasets import get_dataset
@@ -194,7 +194,13 @@ async def fetch_funding(
             "endTime": end_ms,
             "limit": FUNDING_PAGE,
         }
-        page = await client.get(market, "/fundingRate", params, weight=FUNDING_WEIGHT)
+        page = await client.get(
+            market,
+            "/fundingRate",
+            params,
+            weight=FUNDING_WEIGHT,
+            bucket=FUNDING_BUCKET if market is Market.UM else None,
+        )
         if not isinstance(page, list):
             raise ServerError(f"the fundingRate REST answer for {symbol} is not a list")
         records.extend(page)

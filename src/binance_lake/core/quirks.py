@@ -92,6 +92,12 @@ CM_TICKER_VOLUME_FIELD = "baseVolume"
 # to the next funding time, falling back to this. https://developers.binance.com/docs/derivatives/usds-margined-futures/market-data/rest-api/Get-Funding-Rate-History
 DEFAULT_FUNDING_INTERVAL_HOURS = 8
 
+# `/futures/data/*` (open interest history, long/short ratios, taker volume) keeps "only the data of the latest
+# 30 days": `update` collects these REST-only datasets every run so the lake holds what REST no longer serves.
+# Their `timestamp` is a number although the doc examples show a string.
+# https://developers.binance.com/docs/derivatives/usds-margined-futures/market-data/rest-api/Open-Interest-Statistics
+STATISTICS_REST_DAYS = 30
+
 # Kline `endTime` is inclusive on OPEN time (`endTime=00:01:59.999` returns the 00:00 and 00:01 bars), and the
 # real API also returns the still-open bar with partial values: the REST fill asks only up to the last closed
 # bar's open time, so an open bar is never stored.

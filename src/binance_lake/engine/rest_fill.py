@@ -34,10 +34,12 @@ import pyarrow.parquet as pq
 
 from binance_lake.binance.rest_klines import fetch_funding, fetch_klines, kline_path
 from binance_lake.binance.rest_market import MarketRestClient
-from binance_lake.core.datasets import KLINE_FAMILY, get_dataset
+from binance_lake.binance.rest_statistics import fetch_statistics, period_ms, statistics_path
+from binance_lake.core.datasets import KLINE_FAMILY, REST_STATISTICS, get_dataset
 from binance_lake.core.errors import BinanceLakeError, Restricted, UsageError
 from binance_lake.core.partitions import Partition, partition_for_day
 from binance_lake.core.provenance import Provenance
+from binance_lake.core.quirks import STATISTICS_REST_DAYS
 from binance_lake.core.series_key import SeriesKey
 from binance_lake.core.timerange import day_start, from_millis, iter_days, month_start, to_millis
 from binance_lake.core.vocabulary import Market
@@ -47,8 +49,8 @@ from binance_lake.storage.parquet import merge_partition, read_partition
 from binance_lake.storage.provenance import DayRecord, DayRows, record_days
 
 FUNDING = "fundingRate"
-REST_DATASETS: frozenset[str] = frozenset({*KLINE_FAMILY, FUNDING})
-"""Datasets the REST fill can fetch (the kline family and funding rates)."""
+REST_DATASETS: frozenset[str] = frozenset({*KLINE_FAMILY, FUNDING, *REST_STATISTICS})
+"""Datasets the REST fill can fetch (the kline family, funding rates and the REST-only statistics)."""
 
 DAY_MS = 86_400_000
 HOUR_MS = 3_600_000
@@ -58,6 +60,8 @@ def rest_fillable(series: SeriesKey) -> bool:
     """Whether REST serves this series the way the archive stores it (spot has no mark/index/premium)."""
     if series.dataset not in REST_DATASETS:
         return False
+    if series.dataset in REST_STATISTICS:
+        return series.market in get_dataset(series.dataset).markets
     if series.market is Market.SPOT:
         return series.dataset == "klines"
     return series.market in (Market.UM, Market.CM)
@@ -95,10 +99,19 @@ def last_closed_ms(series: SeriesKey, now_ms: int) -> int:
     opening at or before it has closed), or now for funding."""
     interval = series.interval
     if interval is None:
-        return now_ms
+        return now_ms  # funding and statistics rows are point-in-time: final once their time has come
     if interval.is_calendar:
         return to_millis(day_start(month_start(from_millis(now_ms).date()))) - 1
     return now_ms - interval.milliseconds
+
+
+def is_statistics(series: SeriesKey) -> bool:
+    return series.dataset in REST_STATISTICS
+
+
+def rest_horizon_ms(now_ms: int) -> int:
+    """The oldest statistics time REST still serves (the latest 30 days, core/quirks.py)."""
+    return now_ms - STATISTICS_REST_DAYS * DAY_MS
 
 
 def resume_ms(held: HeldEnd | None, window_first: dt.date) -> int:
@@ -131,7 +144,13 @@ def plan_rest_fill(
         end_held = held.get(key)
         if end_held is not None and end_held.due_ms is not None and now_ms < end_held.due_ms:
             continue  # e.g. the next funding time has not come: nothing new to ask for
-        start = resume_ms(end_held, window_first)
+        if is_statistics(key):
+            # REST-only: every run collects what is new of the last 30 days (all of them for a new series).
+            start = max(resume_ms(end_held, window_first), rest_horizon_ms(now_ms))
+            if end_held is None:
+                start = rest_horizon_ms(now_ms)
+        else:
+            start = resume_ms(end_held, window_first)
         end = last_closed_ms(key, now_ms)
         last_day = (last_days or {}).get(key)
         if last_day is not None:
@@ -174,6 +193,12 @@ def request_ref(client: MarketRestClient, window: RestWindow) -> str:
     s = window.series
     if s.dataset == FUNDING:
         return f"{client.url(s.market, '/fundingRate')}?symbol={s.symbol}&startTime={window.start_ms}&endTime={window.end_ms}"
+    if is_statistics(s):
+        name = "pair" if s.market is Market.CM else "symbol"
+        return (
+            f"{client.url(s.market, statistics_path(s.dataset))}?{name}={s.symbol}"
+            f"&period={get_dataset(s.dataset).rest_period}&startTime={window.start_ms}&endTime={window.end_ms}"
+        )
     name = "pair" if get_dataset(s.dataset).directory_is_pair else "symbol"
     interval = s.interval.rest_name if s.interval else ""
     return (
@@ -187,6 +212,8 @@ async def fetch_window(client: MarketRestClient, window: RestWindow) -> pa.Table
     s = window.series
     if s.dataset == FUNDING:
         return await fetch_funding(client, s.market, s.symbol, window.start_ms, window.end_ms)
+    if is_statistics(s):
+        return await fetch_statistics(client, s, window.start_ms, window.end_ms)
     return await fetch_klines(client, s, window.start_ms, window.end_ms)
 
 
@@ -258,6 +285,11 @@ def next_funding_ms(root: Path, series: SeriesKey, day: dt.date, last_ms: int) -
     if not hours:
         return None
     return last_ms // HOUR_MS * HOUR_MS + int(hours) * HOUR_MS
+
+
+def next_statistics_ms(series: SeriesKey, last_ms: int) -> int:
+    """When the statistics row after the one stored at `last_ms` is due: one period later."""
+    return last_ms + period_ms(series)
 
 
 def last_stored_ms(root: Path, series: SeriesKey, day: dt.date) -> int | None:

@@ -34,6 +34,7 @@ from binance_lake.core.errors import ServerError, UsageError
 from binance_lake.core.progress import ProgressSink
 from binance_lake.core.provenance import Provenance
 from binance_lake.core.series_key import SeriesKey
+from binance_lake.core.symbols import pair_of
 from binance_lake.core.timerange import day_start, from_millis, iter_days, month_start, to_millis
 from binance_lake.core.vocabulary import Cadence, Interval, Market
 from binance_lake.engine.reconcile import Outcome, Provisional, provisional_days, reconcile
@@ -41,8 +42,10 @@ from binance_lake.engine.rest_fill import (
     HeldEnd,
     RestFillReport,
     RestWindow,
+    is_statistics,
     last_stored_ms,
     next_funding_ms,
+    next_statistics_ms,
     plan_rest_fill,
     rest_fillable,
     run_rest_fill,
@@ -203,6 +206,8 @@ def held_ends(
             last_ms = last_stored_ms(root, key, e.last_day)
             if key.dataset == "fundingRate" and last_ms is not None:
                 due_ms = next_funding_ms(root, key, e.last_day, last_ms)
+            elif is_statistics(key) and last_ms is not None:
+                due_ms = next_statistics_ms(key, last_ms)
         ends[key] = HeldEnd(e.last_day, e.source, last_ms, due_ms)
     return ends
 
@@ -217,6 +222,10 @@ def chosen_series(request: UpdateRequest, held: Mapping[SeriesKey, HeldEnd]) -> 
             intervals: Sequence[Interval | None] = request.intervals if spec.has_interval else (None,)
             for interval in intervals:
                 for symbol in request.symbols:
+                    if request.market is Market.CM and is_statistics(
+                        SeriesKey(request.market, dataset, None, symbol)
+                    ):
+                        symbol = pair_of(symbol)  # CM's statistics are per pair
                     chosen.add(SeriesKey(request.market, dataset, interval, symbol))
     return tuple(sorted(chosen, key=lambda s: s.sort_key()))
 
@@ -248,7 +257,8 @@ def needs_archive(
     current month is not either."""
     groups: dict[tuple[Market, str, Interval | None], list[SeriesKey]] = defaultdict(list)
     for key in series:
-        groups[(key.market, key.dataset, key.interval)].append(key)
+        if get_dataset(key.dataset).in_archive:  # REST-only and stream-only datasets have no archive
+            groups[(key.market, key.dataset, key.interval)].append(key)
     needed: list[SeriesKey] = []
     for (market, dataset, interval), keys in groups.items():
         last = today - dt.timedelta(days=1)
