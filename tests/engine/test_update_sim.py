@@ -229,3 +229,24 @@ def test_load_serves_each_source_and_says_which_source_each_row_came_from(
     assert auto.num_rows == 24 * 4 + 9  # 11-14 .. 11-17 whole, 11-18 00:00 .. 08:00 (closed at 09:00)
     with pytest.raises(UsageError, match="unknown source"):
         lake.load("klines", "BTCUSDT", "2026-11-15", interval="1h", source="stream")
+
+
+def test_the_newest_funding_records_interval_comes_from_premium_index(
+    server: SimServer, tmp_path: Path
+) -> None:
+    # 1000XECUSDT funds every 4 hours since 2026-07-16 (sim/content.py FUNDING_SWITCH); REST records carry no
+    # interval, and a run that fetches one record has no gap to infer it from.
+    server.universe.clock.set(T1)
+    lake = _lake(server, tmp_path / "lake")
+    symbol = "1000XECUSDT"
+    assert lake.sync(datasets="fundingRate", symbols=symbol, start="2026-10-01", end="2026-10-31").ok
+    assert lake.update(market="um").ok  # 11-01 .. 11-20 08:00
+    server.universe.clock.set(T1 + dt.timedelta(minutes=30))
+    again = lake.update(market="um")
+    assert again.ok and again.fill.rows == 1  # the 12:00 funding alone
+    table = read_partition(
+        tmp_path / "lake" / partition_for_day("fundingRate", Market.UM, None, symbol, T1.date()).path
+    )
+    assert table is not None
+    assert set(table.column("funding_interval_hours").to_pylist()) == {4}  # as the archive will say
+    assert table.column("calc_time")[-1].as_py() >= T1

@@ -88,8 +88,9 @@ CM_DELIVERY_MARK_NO_FUNDING = True
 # https://developers.binance.com/docs/derivatives/coin-margined-futures/market-data/24hr-Ticker-Price-Change-Statistics
 CM_TICKER_VOLUME_FIELD = "baseVolume"
 # REST `fundingRate` records carry no funding interval (the archive's `funding_interval_hours` column has it;
-# `/fapi/v1/fundingInfo` only knows the current one). The REST fill infers each record's interval from the gap
-# to the next funding time, falling back to this. https://developers.binance.com/docs/derivatives/usds-margined-futures/market-data/rest-api/Get-Funding-Rate-History
+# `/fapi/v1/fundingInfo` only knows the current one, and only for symbols whose funding parameters were
+# adjusted). The REST fill infers each record's interval from the gap to the next funding time, the newest
+# record's from `/premiumIndex`'s `nextFundingTime` (every symbol), falling back to this. https://developers.binance.com/docs/derivatives/usds-margined-futures/market-data/rest-api/Get-Funding-Rate-History
 DEFAULT_FUNDING_INTERVAL_HOURS = 8
 
 # `/futures/data/*` (open interest history, long/short ratios, taker volume) keeps "only the data of the latest

@@ -84,6 +84,7 @@ class RestWindow:
     series: SeriesKey
     start_ms: int
     end_ms: int
+    reaches_now: bool = False  # the window ends at the server's now (funding: the newest record's interval)
 
     @property
     def first_day(self) -> dt.date:
@@ -156,7 +157,7 @@ def plan_rest_fill(
         if last_day is not None:
             end = min(end, to_millis(day_start(last_day + dt.timedelta(days=1))) - 1)
         if start <= end:
-            windows.append(RestWindow(key, start, end))
+            windows.append(RestWindow(key, start, end, reaches_now=end == now_ms))
     return windows
 
 
@@ -211,7 +212,9 @@ async def fetch_window(client: MarketRestClient, window: RestWindow) -> pa.Table
     """The rows of one window, in the lake's columns."""
     s = window.series
     if s.dataset == FUNDING:
-        return await fetch_funding(client, s.market, s.symbol, window.start_ms, window.end_ms)
+        return await fetch_funding(
+            client, s.market, s.symbol, window.start_ms, window.end_ms, newest=window.reaches_now
+        )
     if is_statistics(s):
         return await fetch_statistics(client, s, window.start_ms, window.end_ms)
     return await fetch_klines(client, s, window.start_ms, window.end_ms)
