@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -312,10 +312,15 @@ def last_stored_ms(root: Path, series: SeriesKey, day: dt.date) -> int | None:
 
 
 async def run_rest_fill(
-    windows: Sequence[RestWindow], client: MarketRestClient, database: LakeDatabase
+    windows: Sequence[RestWindow],
+    client: MarketRestClient,
+    database: LakeDatabase,
+    *,
+    observe: Callable[[RestWindow, pa.Table, str], None] | None = None,
 ) -> RestFillReport:
     """Fetch and write every window: fetches run concurrently (the client bounds requests in flight and
-    weight per host), writes one at a time. A series that fails is reported and the others go on."""
+    weight per host), writes one at a time. A series that fails is reported and the others go on.
+    `observe` sees each window's fetched rows and request (what REST lacks is the caller's to record)."""
     loop = asyncio.get_running_loop()
     started = loop.time()
     write_lock = asyncio.Lock()
@@ -331,6 +336,8 @@ async def run_rest_fill(
             failures[str(window.series)] = str(error)
             return
         ref = request_ref(client, window)
+        if observe is not None:
+            observe(window, table, ref)
         async with write_lock:
             partitions, records = await asyncio.to_thread(write_window, database.root, window, table, ref)
             await asyncio.to_thread(_record, database, partitions, records)

@@ -13,7 +13,8 @@ One run, for the chosen series (default: every series the lake holds, of the cho
    its archive file is reported as overdue;
 5. the REST fill (`engine/rest_fill.py`) from where each series stops, up to the last closed bar (a symbol
    exchangeInfo no longer lists as trading is never asked for after its newest stored day); with
-   `fill_gaps`, also the days missing inside each series' held range (at most `max_gap_days` a series).
+   `fill_gaps`, also the days and bars missing inside each series' held range (`engine/rest_gaps.py`, at
+   most `max_gap_days` days a series), and what REST lacks too recorded as confirmed gaps, never asked again.
 A dry run plans the sync from the catalog and the REST windows from the lake, and writes nothing.
 """
 
@@ -25,6 +26,8 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import pyarrow as pa
+
 from binance_lake.binance.archive_client import ArchiveClient
 from binance_lake.binance.rest_market import MarketRestClient
 from binance_lake.catalog.reads import listed_files, stopped_trading
@@ -35,7 +38,7 @@ from binance_lake.core.progress import ProgressSink
 from binance_lake.core.provenance import Provenance
 from binance_lake.core.series_key import SeriesKey
 from binance_lake.core.symbols import pair_of
-from binance_lake.core.timerange import day_start, from_millis, iter_days, month_start, to_millis
+from binance_lake.core.timerange import from_millis, iter_days, month_start, to_millis
 from binance_lake.core.vocabulary import Cadence, Interval, Market
 from binance_lake.engine.reconcile import Outcome, Provisional, provisional_days, reconcile
 from binance_lake.engine.rest_fill import (
@@ -47,13 +50,14 @@ from binance_lake.engine.rest_fill import (
     next_funding_ms,
     next_statistics_ms,
     plan_rest_fill,
-    rest_fillable,
     run_rest_fill,
 )
+from binance_lake.engine.rest_gaps import confirm, missing_windows
 from binance_lake.engine.sync import SyncOptions, SyncReport, SyncRequest, run_sync
 from binance_lake.storage.database import Connection, LakeDatabase
 from binance_lake.storage.provenance import held_days, series_ends
 from binance_lake.storage.reconciliation import Reconciliation, record_reconciliations
+from binance_lake.storage.rest_gaps import RestGap, record_rest_gaps, rest_gaps
 
 DEFAULT_DAYS_BACK = 3
 DEFAULT_MAX_GAP_DAYS = 31
@@ -114,6 +118,9 @@ class UpdateReport:
     provisional: Mapping[SeriesKey, tuple[dt.date, ...]] = field(default_factory=dict)
     last_bars: Mapping[SeriesKey, dt.datetime | None] = field(default_factory=dict)  # newest stored time
     notes: tuple[str, ...] = ()  # archive syncs that had nothing to do, in one sentence each
+    confirmed_gaps: tuple[
+        RestGap, ...
+    ] = ()  # --fill-gaps windows REST lacks too, recorded (storage/rest_gaps.py)
 
     @property
     def ok(self) -> bool:
@@ -177,6 +184,15 @@ class UpdateReport:
             ],
             "overdue": [{"series": str(s), "day": d.isoformat()} for s, d in self.overdue],
             "notes": list(self.notes),
+            "confirmed_gaps": [
+                {
+                    "series": str(g.series),
+                    "start": g.start.isoformat(),
+                    "end": g.end.isoformat(),
+                    "kind": g.kind.value,
+                }
+                for g in self.confirmed_gaps
+            ],
             "ok": self.ok,
         }
 
@@ -283,47 +299,6 @@ def needs_archive(
     return needed
 
 
-def gap_windows(
-    connection: Connection, series: Sequence[SeriesKey], *, before: dt.date, max_days: int, now_ms: int
-) -> list[RestWindow]:
-    """Days missing inside each series' held range (before `before`, where the regular fill starts), oldest
-    first, at most `max_days` a series: one window per run of missing days."""
-    windows: list[RestWindow] = []
-    for key in series:
-        if not rest_fillable(key):
-            continue
-        days = [
-            h.day
-            for h in held_days(
-                connection,
-                market=key.market.value,
-                dataset=key.dataset,
-                interval=key.interval.value if key.interval else None,
-                symbols=[key.symbol],
-                first=dt.date(1970, 1, 1),
-                last=before - dt.timedelta(days=1),
-            )
-        ]
-        if len(days) < 2:
-            continue
-        held = set(days)
-        missing = [d for d in iter_days(days[0], days[-1]) if d not in held][:max_days]
-        for run in _runs(missing):
-            end = min(to_millis(day_start(run[-1] + dt.timedelta(days=1))) - 1, now_ms)
-            windows.append(RestWindow(key, to_millis(day_start(run[0])), end))
-    return windows
-
-
-def _runs(days: Sequence[dt.date]) -> list[list[dt.date]]:
-    runs: list[list[dt.date]] = []
-    for day in days:
-        if runs and runs[-1][-1] + dt.timedelta(days=1) == day:
-            runs[-1].append(day)
-        else:
-            runs.append([day])
-    return runs
-
-
 def _last_days(
     connection: Connection, series: Sequence[SeriesKey], held: Mapping[SeriesKey, HeldEnd]
 ) -> dict[SeriesKey, dt.date]:
@@ -393,6 +368,48 @@ def _where_series_stand(
         if days:
             provisional[key] = days
     return provisional, last_bars
+
+
+def _gap_windows(
+    connection: Connection,
+    root: Path,
+    request: UpdateRequest,
+    series: Sequence[SeriesKey],
+    window_first: dt.date,
+    now_ms: int,
+) -> list[RestWindow]:
+    """`--fill-gaps`: what is missing inside the held ranges, less the confirmed gaps (engine/rest_gaps.py)."""
+    by_series: dict[SeriesKey, list[RestGap]] = defaultdict(list)
+    for gap in rest_gaps(connection, series):
+        by_series[gap.series].append(gap)
+    return missing_windows(
+        connection,
+        root,
+        series,
+        before=window_first,
+        max_days=request.max_gap_days,
+        now_ms=now_ms,
+        confirmed=by_series,
+    )
+
+
+async def _fill_and_confirm(
+    windows: Sequence[RestWindow], gaps: Sequence[RestWindow], rest: MarketRestClient, database: LakeDatabase
+) -> tuple[RestFillReport, list[RestGap]]:
+    """The REST fill; what the gap windows' answers lack is recorded as confirmed gaps."""
+    asked = set(gaps)
+    fetched: list[tuple[RestWindow, pa.Table, str]] = []
+
+    def observe(window: RestWindow, table: pa.Table, ref: str) -> None:
+        if window in asked:
+            fetched.append((window, table, ref))
+
+    fill = await run_rest_fill(windows, rest, database, observe=observe)
+    confirmed = confirm(fetched)
+    if confirmed:
+        with database.connect() as connection:
+            record_rest_gaps(connection, confirmed)
+    return fill, confirmed
 
 
 async def run_update(
@@ -466,16 +483,17 @@ async def run_update(
             now_ms=now_ms,
             last_days=_last_days(connection, series, held),
         )
-        if request.fill_gaps:
-            windows.extend(
-                gap_windows(
-                    connection, series, before=window_first, max_days=request.max_gap_days, now_ms=now_ms
-                )
-            )
+        gaps = (
+            _gap_windows(connection, database.root, request, series, window_first, now_ms)
+            if request.fill_gaps
+            else []
+        )
+        windows.extend(gaps)
+    confirmed: list[RestGap] = []
     if options.dry_run:
         fill = RestFillReport(tuple(windows), requests=rest.requests, weight=rest.weight)
     else:
-        fill = await run_rest_fill(windows, rest, database)
+        fill, confirmed = await _fill_and_confirm(windows, gaps, rest, database)
     provisional: dict[SeriesKey, tuple[dt.date, ...]] = {}
     last_bars: dict[SeriesKey, dt.datetime | None] = {}
     if not options.dry_run:
@@ -495,4 +513,5 @@ async def run_update(
         provisional=provisional,
         last_bars=last_bars,
         notes=tuple(notes),
+        confirmed_gaps=tuple(confirmed),
     )
