@@ -250,3 +250,32 @@ def test_the_newest_funding_records_interval_comes_from_premium_index(
     assert table is not None
     assert set(table.column("funding_interval_hours").to_pylist()) == {4}  # as the archive will say
     assert table.column("calc_time")[-1].as_py() >= T1
+
+
+def test_a_plain_sync_that_replaces_a_rest_day_records_its_reconciliation(
+    server: SimServer, tmp_path: Path
+) -> None:
+    lake = _lake(server, tmp_path / "lake")
+    assert lake.sync(
+        datasets="klines", intervals="1h", symbols="BTCUSDT", start="2026-11-14", end="2026-11-16"
+    ).ok
+    revised_open = to_millis(day_start(dt.date(2026, 11, 17))) + 5 * 3_600_000
+    server.rest_revisions.revise(Market.UM, "klines", "BTCUSDT", Interval.H1, revised_open, volume=2.5)
+    assert lake.update().ok  # 11-17 and 11-18 from REST
+    server.universe.clock.set(T1)
+    synced = lake.sync(
+        datasets="klines", intervals="1h", symbols="BTCUSDT", start="2026-11-17", end="2026-11-17"
+    )
+    assert synced.ok
+    ((day, rows, columns),) = [(r.day, r.differing_rows, r.columns) for r in synced.reconciled]
+    assert (day, rows, columns) == (dt.date(2026, 11, 17), 1, ("volume",))
+    assert synced.summary()["reconciled"][0]["columns"] == ["volume"]
+    with LakeDatabase(tmp_path / "lake").connect(read_only=True) as connection:
+        recorded = reconciliations(connection)
+    assert [(r.day, r.differing_rows, r.columns) for r in recorded] == [
+        (dt.date(2026, 11, 17), 1, ("volume",))
+    ]
+    assert _sources(tmp_path / "lake", "klines", "1h")[dt.date(2026, 11, 18)] is Provenance.REST
+    # The update after it does not reconcile the day again.
+    later = lake.update()
+    assert later.ok and dt.date(2026, 11, 17) not in {r.day for r in later.reconciled}

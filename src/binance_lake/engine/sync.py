@@ -38,6 +38,7 @@ from binance_lake.core.vocabulary import Cadence, Interval, Market, intervals_fo
 from binance_lake.engine.archive_source import RAW_DIR, ArchiveSource
 from binance_lake.engine.executor import ExecutionReport, Executor
 from binance_lake.engine.plan import CatalogFile, Plan, SyncMode, plan_rebuild, plan_sync
+from binance_lake.engine.reconcile import provisional_in, reconcile
 from binance_lake.engine.state import FileStatus, RecordedFile, finish_run, recorded, start_run
 from binance_lake.storage.database import Connection, LakeDatabase
 from binance_lake.storage.inventory import (
@@ -47,6 +48,7 @@ from binance_lake.storage.inventory import (
     record_partitions,
     recorded_partitions,
 )
+from binance_lake.storage.reconciliation import Reconciliation, record_reconciliations
 from binance_lake.storage.schema import check_readable
 
 DAMAGED_DIR = "damaged"
@@ -106,6 +108,9 @@ class SyncOptions:
     retry_quarantined: bool = False
     progress: ProgressSink | None = None
     repair: bool = False
+    # Record how the REST-provisional days the plan's files replace differed (`rest_reconciliations`); off
+    # for `update`, which keeps its own provisional days aside for its report.
+    reconcile: bool = True
 
 
 @dataclass(frozen=True)
@@ -134,6 +139,8 @@ class SyncReport:
     lost_partitions: Mapping[str, str] = field(default_factory=dict)
     # A dry run plans from the catalog as it is: the parts of the request it has never listed.
     unlisted: tuple[Unlisted, ...] = ()
+    # REST-provisional days this sync replaced with the archive's rows, and how they differed.
+    reconciled: tuple[Reconciliation, ...] = ()
 
     @property
     def ok(self) -> bool:
@@ -191,6 +198,16 @@ class SyncReport:
             "catalog_unlisted": {
                 u.series: [[a.isoformat(), b.isoformat()] for a, b in u.ranges] for u in self.unlisted
             },
+            # REST-provisional days replaced by their archive files, with the REST rows that differed.
+            "reconciled": [
+                {
+                    "path": r.path,
+                    "day": r.day.isoformat(),
+                    "differing_rows": r.differing_rows,
+                    "columns": list(r.columns),
+                }
+                for r in self.reconciled
+            ],
             **self.extras,
         }
 
@@ -524,6 +541,11 @@ async def run_sync(
     run_id = uuid.uuid4().hex
     with database.connect() as connection:
         start_run(connection, run_id, {"symbols": list(symbols), "request": repr(request)})
+        kept = (
+            provisional_in(connection, database.root, [p.file for p in plan.fetch])
+            if options.reconcile
+            else []
+        )
     executor = Executor(
         ArchiveSource(client, database.root, keep_raw=options.keep_raw),
         database,
@@ -532,9 +554,20 @@ async def run_sync(
         progress=options.progress,
     )
     execution = await executor.run(plan)
-    report = SyncReport(
-        request, symbols, plan, refreshed, execution, lost_partitions=lost_partitions, extras=extras
-    )
+    reconciled: tuple[Reconciliation, ...] = ()
     with database.connect() as connection:
+        if kept:
+            reconciled = reconcile(connection, database.root, kept, set()).reconciled
+            record_reconciliations(connection, reconciled)
+        report = SyncReport(
+            request,
+            symbols,
+            plan,
+            refreshed,
+            execution,
+            lost_partitions=lost_partitions,
+            extras=extras,
+            reconciled=reconciled,
+        )
         finish_run(connection, run_id, report.summary())
     return report

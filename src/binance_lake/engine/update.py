@@ -449,6 +449,7 @@ async def run_update(
         concurrency=options.concurrency,
         keep_raw=options.keep_raw,
         progress=options.progress,
+        reconcile=False,  # the update reconciles its own kept provisional days, below
     )
     syncs: list[SyncReport] = []
     notes: list[str] = []

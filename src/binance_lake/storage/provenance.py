@@ -138,6 +138,22 @@ def held_days(
     return [HeldDay(d, i, s, day, Provenance(src), ref, etag, n) for d, i, s, day, src, ref, etag, n in rows]
 
 
+def rest_days(
+    connection: Connection, *, market: str, datasets: Sequence[str], first: dt.date, last: dt.date
+) -> list[HeldDay]:
+    """The REST-provisional days (source `rest`) of `datasets` in `market` within `first .. last`, in one
+    query: what a sync about to ingest archive files may replace (engine/reconcile.py)."""
+    rows = connection.execute(
+        """
+        SELECT dataset, "interval", symbol, day, source, upstream_ref, etag, "rows" FROM day_provenance
+        WHERE market = ? AND list_contains(?, dataset) AND source = ? AND day BETWEEN ? AND ?
+        ORDER BY dataset, "interval", symbol, day
+        """,
+        [market, list(datasets), Provenance.REST.value, first, last],
+    ).fetchall()
+    return [HeldDay(d, i, s, day, Provenance(src), ref, etag, n) for d, i, s, day, src, ref, etag, n in rows]
+
+
 def held_runs_sql(source: str, where: str = "true") -> str:
     """SQL over a `day_provenance` table (`source`: its qualified name) giving the held days of the series
     matching `where` as runs (market, dataset, "interval", symbol, first_day, last_day): consecutive days
