@@ -6,6 +6,7 @@ only the running day, and a dry run writes nothing."""
 from __future__ import annotations
 
 import datetime as dt
+import itertools
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -279,3 +280,22 @@ def test_a_plain_sync_that_replaces_a_rest_day_records_its_reconciliation(
     # The update after it does not reconcile the day again.
     later = lake.update()
     assert later.ok and dt.date(2026, 11, 17) not in {r.day for r in later.reconciled}
+
+
+def test_the_rest_fill_reports_progress_events(server: SimServer, tmp_path: Path) -> None:
+    from binance_lake.cli.progress import rest_counts
+    from binance_lake.core.progress import Phase, ProgressEvent
+
+    lake = _lake(server, tmp_path / "lake")
+    assert lake.sync(
+        datasets="klines", intervals="1h,1m", symbols="BTCUSDT", start="2026-11-15", end="2026-11-16"
+    ).ok
+    events: list[ProgressEvent] = []
+    report = lake.update(progress=events.append)
+    rest = [e for e in events if e.phase is Phase.REST]
+    assert rest and rest[0].total == len(report.fill.windows) == 2
+    last = rest[-1]
+    assert (last.done, last.rows, last.failures) == (2, report.fill.rows, 0)
+    assert last.pages == report.fill.requests - 1  # every request but the server's time
+    assert all(a.done <= b.done and a.rows <= b.rows for a, b in itertools.pairwise(rest))
+    assert rest_counts(last) == f"2/2 series, {report.fill.rows} rows, {last.pages} requests, 0 failed"

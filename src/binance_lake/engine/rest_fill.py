@@ -38,6 +38,7 @@ from binance_lake.binance.rest_statistics import fetch_statistics, period_ms, st
 from binance_lake.core.datasets import KLINE_FAMILY, REST_STATISTICS, get_dataset
 from binance_lake.core.errors import BinanceLakeError, Restricted, UsageError
 from binance_lake.core.partitions import Partition, partition_for_day
+from binance_lake.core.progress import Phase, Progress, ProgressSink
 from binance_lake.core.provenance import Provenance
 from binance_lake.core.quirks import STATISTICS_REST_DAYS
 from binance_lake.core.series_key import SeriesKey
@@ -317,10 +318,14 @@ async def run_rest_fill(
     database: LakeDatabase,
     *,
     observe: Callable[[RestWindow, pa.Table, str], None] | None = None,
+    progress: ProgressSink | None = None,
 ) -> RestFillReport:
     """Fetch and write every window: fetches run concurrently (the client bounds requests in flight and
     weight per host), writes one at a time. A series that fails is reported and the others go on.
-    `observe` sees each window's fetched rows and request (what REST lacks is the caller's to record)."""
+    `observe` sees each window's fetched rows and request (what REST lacks is the caller's to record).
+    `progress` gets `Phase.REST` events: windows done of the total, rows written, requests sent, failures."""
+    counter = Progress(Phase.REST, progress)
+    counter.expect(len(windows))
     loop = asyncio.get_running_loop()
     started = loop.time()
     write_lock = asyncio.Lock()
@@ -334,6 +339,7 @@ async def run_rest_fill(
             raise  # the whole run is wrong (location, a bad symbol): one sentence, non-zero exit
         except BinanceLakeError as error:
             failures[str(window.series)] = str(error)
+            counter.add(done=1, failures=1, pages=_sent())
             return
         ref = request_ref(client, window)
         if observe is not None:
@@ -344,6 +350,15 @@ async def run_rest_fill(
         spec = get_dataset(window.series.dataset)
         last = table.column(spec.time_column)[-1].as_py() if table.num_rows else None
         filled.append(FilledSeries(window.series, window.first_day, window.last_day, table.num_rows, last))
+        counter.add(done=1, rows=table.num_rows, pages=_sent())
+
+    reported = client.requests
+
+    def _sent() -> int:
+        # Requests since the last event (the counters only grow; concurrent windows share the client).
+        nonlocal reported
+        new, reported = client.requests - reported, client.requests
+        return max(new, 0)
 
     await asyncio.gather(*(one(w) for w in windows))
     return RestFillReport(

@@ -394,7 +394,11 @@ def _gap_windows(
 
 
 async def _fill_and_confirm(
-    windows: Sequence[RestWindow], gaps: Sequence[RestWindow], rest: MarketRestClient, database: LakeDatabase
+    windows: Sequence[RestWindow],
+    gaps: Sequence[RestWindow],
+    rest: MarketRestClient,
+    database: LakeDatabase,
+    progress: ProgressSink | None,
 ) -> tuple[RestFillReport, list[RestGap]]:
     """The REST fill; what the gap windows' answers lack is recorded as confirmed gaps."""
     asked = set(gaps)
@@ -404,7 +408,7 @@ async def _fill_and_confirm(
         if window in asked:
             fetched.append((window, table, ref))
 
-    fill = await run_rest_fill(windows, rest, database, observe=observe)
+    fill = await run_rest_fill(windows, rest, database, observe=observe, progress=progress)
     confirmed = confirm(fetched)
     if confirmed:
         with database.connect() as connection:
@@ -494,7 +498,7 @@ async def run_update(
     if options.dry_run:
         fill = RestFillReport(tuple(windows), requests=rest.requests, weight=rest.weight)
     else:
-        fill, confirmed = await _fill_and_confirm(windows, gaps, rest, database)
+        fill, confirmed = await _fill_and_confirm(windows, gaps, rest, database, options.progress)
     provisional: dict[SeriesKey, tuple[dt.date, ...]] = {}
     last_bars: dict[SeriesKey, dt.datetime | None] = {}
     if not options.dry_run:
