@@ -211,12 +211,31 @@ def test_load_serves_each_source_and_says_which_source_each_row_came_from(
     whole = lake.load("klines", "BTCUSDT", "2026-11-15", T0, interval="1h", as_="arrow", with_source=True)
     by_source = dict(zip(*pc.value_counts(whole.column("source")).flatten(), strict=True))
     assert {k.as_py(): v.as_py() for k, v in by_source.items()} == {"archive_daily": 48, "rest": 30}
-    rest = lake.load("klines", "BTCUSDT", "2026-11-15", T0, interval="1h", as_="arrow", source="rest")
-    assert rest.num_rows == 30 and "source" not in rest.column_names
+    # rest: every row from REST. The archive days 11-15/16 are fetched and returned, never stored over the
+    # archive's; the lake's REST days are read; 11-13/14, which the lake lacks, are fetched and stored.
+    rest = lake.load("klines", "BTCUSDT", "2026-11-13", T0, interval="1h", as_="arrow", source="rest")
+    assert rest.num_rows == 24 * 5 + 6 and "source" not in rest.column_names
+    assert rest.column("open_time").to_pylist() == sorted(set(rest.column("open_time").to_pylist()))
+    archived = whole.filter(pc.equal(whole.column("source"), "archive_daily")).drop_columns(["source"])
+    first, end = archived.column("open_time")[0], archived.column("open_time")[-1]
+    times = rest.column("open_time")
+    from_rest = rest.filter(pc.and_(pc.greater_equal(times, first), pc.less_equal(times, end)))
+    assert archived.num_rows == 48 and from_rest.equals(archived)  # REST agrees with the archive, bar for bar
+    sources = _sources(tmp_path / "lake", "klines", "1h")
+    assert sources[dt.date(2026, 11, 15)] is Provenance.ARCHIVE_DAILY  # not replaced by the REST rows
+    assert (
+        sources[dt.date(2026, 11, 13)] is Provenance.REST
+        and sources[dt.date(2026, 11, 14)] is Provenance.REST
+    )
+    tagged = lake.load(
+        "klines", "BTCUSDT", "2026-11-15", T0, interval="1h", as_="arrow", source="rest", with_source=True
+    )
+    assert set(tagged.column("source").to_pylist()) == {"rest"} and tagged.num_rows == 78
     archive = lake.load("klines", "BTCUSDT", "2026-11-15", T0, interval="1h", as_="arrow", source="archive")
     assert archive.num_rows == 48
     assert lake.load("klines", "BTCUSDT", "2026-11-15", T0, interval="1h", as_="arrow").num_rows == 78
-    # auto: the lake lacks 11-14 (synced from the archive) and the bars since (REST, once the clock moved).
+    # auto: the lake holds 11-14 from REST (the rest load above) and lacks the bars since (REST, once the
+    # clock moved).
     server.universe.clock.set(T0 + dt.timedelta(hours=3))
     auto = lake.load(
         "klines",
