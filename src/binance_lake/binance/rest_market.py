@@ -122,6 +122,7 @@ class MarketRestClient:
         self._slots = asyncio.Semaphore(max(1, concurrency))
         self.budgets: dict[Market, WeightBudget] = {}
         self.buckets: dict[tuple[Market, str], WeightBudget] = {}
+        self.bucket_requests: dict[str, int] = {}  # requests sent under each request bucket
         self.requests = 0
         self.weight = 0  # documented weight of every request sent
 
@@ -189,6 +190,7 @@ class MarketRestClient:
                 if counted is None:
                     return await self._once(budget, full, setting, weight, headers)
                 entry = await counted.acquire(1)
+                self.bucket_requests[counted.host] = self.bucket_requests.get(counted.host, 0) + 1
                 try:
                     return await self._once(budget, full, setting, weight, headers)
                 finally:

@@ -44,7 +44,7 @@ from binance_lake.core.quirks import STATISTICS_REST_DAYS
 from binance_lake.core.series_key import SeriesKey
 from binance_lake.core.timerange import day_start, from_millis, iter_days, month_start, to_millis
 from binance_lake.core.vocabulary import Market
-from binance_lake.storage.database import LakeDatabase
+from binance_lake.storage.database import Connection, LakeDatabase
 from binance_lake.storage.inventory import PartitionRecord, record_partitions
 from binance_lake.storage.parquet import merge_partition, read_partition
 from binance_lake.storage.provenance import DayRecord, DayRows, record_days
@@ -297,19 +297,46 @@ def next_statistics_ms(series: SeriesKey, last_ms: int) -> int:
 
 
 def last_stored_ms(root: Path, series: SeriesKey, day: dt.date) -> int | None:
-    """The newest stored time of `series` on `day` (ms), read from its partition's time column."""
+    """The newest stored time of `series` on `day` (ms). On the series' newest stored day the partition holds
+    nothing later, so the time column's maximum in the file's statistics (the footer only) is that time; the
+    column is read only when the file also holds later rows or has no statistics."""
     partition = partition_for_day(series.dataset, series.market, series.interval, series.symbol, day)
     path = root / partition.path
     if not path.exists():
         return None
     spec = partition.spec
-    times = pq.read_table(path, columns=[spec.time_column]).column(spec.time_column)
-    upper = pa.scalar(day_start(day + dt.timedelta(days=1)), type=times.type)
-    times_us: Any = pc.cast(times.filter(pc.less(times, upper)), pa.int64())
-    newest = pc.max(times_us).as_py()
-    if newest is None or newest < to_millis(day_start(day)) * 1000:
+    low = to_millis(day_start(day)) * 1000
+    high = to_millis(day_start(day + dt.timedelta(days=1))) * 1000
+    newest = _max_time_us(path, spec.time_column)
+    if newest is None or newest >= high:
+        times: Any = pc.cast(pq.read_table(path, columns=[spec.time_column]).column(0), pa.int64())
+        value = pc.max(times.filter(pc.less(times, pa.scalar(high, pa.int64())))).as_py()
+        newest = None if value is None else int(value)
+    if newest is None or newest < low:
         return None
-    return int(newest) // 1000
+    return newest // 1000
+
+
+_EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
+
+
+def _max_time_us(path: Path, column: str) -> int | None:
+    """The maximum of a timestamp column from the Parquet footer (µs), None without statistics."""
+    metadata = pq.ParquetFile(path).metadata
+    index = metadata.schema.names.index(column)
+    newest: int | None = None
+    for group in range(metadata.num_row_groups):
+        stats = metadata.row_group(group).column(index).statistics
+        if stats is None or not stats.has_min_max:
+            return None
+        value: Any = stats.max
+        if isinstance(value, dt.datetime):
+            aware = value if value.tzinfo else value.replace(tzinfo=dt.UTC)
+            us = (aware - _EPOCH) // dt.timedelta(microseconds=1)
+        else:
+            us = int(value)
+        newest = us if newest is None else max(newest, us)
+    return newest
 
 
 async def run_rest_fill(
@@ -329,6 +356,7 @@ async def run_rest_fill(
     loop = asyncio.get_running_loop()
     started = loop.time()
     write_lock = asyncio.Lock()
+    recorder = _Recorder(database)
     filled: list[FilledSeries] = []
     failures: dict[str, str] = {}
 
@@ -346,7 +374,7 @@ async def run_rest_fill(
             observe(window, table, ref)
         async with write_lock:
             partitions, records = await asyncio.to_thread(write_window, database.root, window, table, ref)
-            await asyncio.to_thread(_record, database, partitions, records)
+            await asyncio.to_thread(recorder.record, partitions, records)
         spec = get_dataset(window.series.dataset)
         last = table.column(spec.time_column)[-1].as_py() if table.num_rows else None
         filled.append(FilledSeries(window.series, window.first_day, window.last_day, table.num_rows, last))
@@ -360,7 +388,11 @@ async def run_rest_fill(
         new, reported = client.requests - reported, client.requests
         return max(new, 0)
 
-    await asyncio.gather(*(one(w) for w in windows))
+    try:
+        await asyncio.gather(*(one(w) for w in windows))
+    finally:
+        if recorder.connection is not None:
+            await asyncio.to_thread(recorder.close)
     return RestFillReport(
         windows=tuple(windows),
         filled=tuple(sorted(filled, key=lambda f: f.series.sort_key())),
@@ -372,10 +404,26 @@ async def run_rest_fill(
     )
 
 
-def _record(database: LakeDatabase, partitions: list[PartitionRecord], records: list[DayRecord]) -> None:
-    if not partitions and not records:
-        return
-    with database.connect() as connection:
-        # Partitions first, then days, as engine/state.py's StateWriter does.
-        record_partitions(connection, partitions)
-        record_days(connection, records)
+class _Recorder:
+    """Records each window's partitions and days as soon as they are written, over one connection for the
+    whole fill (opened at the first write): a connection per window cost more than the writes."""
+
+    def __init__(self, database: LakeDatabase) -> None:
+        self.database = database
+        self.connection: Connection | None = None
+        self._context: Any = None
+
+    def record(self, partitions: list[PartitionRecord], records: list[DayRecord]) -> None:
+        if not partitions and not records:
+            return
+        if self.connection is None:
+            self._context = self.database.connect()
+            self.connection = self._context.__enter__()
+        # Partitions first, then days, as engine/state.py's StateWriter does; each its own commit.
+        record_partitions(self.connection, partitions)
+        record_days(self.connection, records)
+
+    def close(self) -> None:
+        if self._context is not None:
+            self._context.__exit__(None, None, None)
+            self._context = self.connection = None
