@@ -85,6 +85,17 @@ def provisional_days(connection: Connection, root: Path, series: Iterable[Series
     return found
 
 
+def provisional_of(root: Path, days: Iterable[tuple[SeriesKey, HeldDay]]) -> list[Provisional]:
+    """These REST days (already read from `day_provenance`) with their stored rows."""
+    found: list[Provisional] = []
+    for key, held in days:
+        partition = partition_for_day(key.dataset, key.market, key.interval, key.symbol, held.day)
+        found.append(
+            Provisional(key, partition, held.day, held.upstream_ref, _day_rows(root, partition, held.day))
+        )
+    return found
+
+
 def provisional_in(connection: Connection, root: Path, files: Iterable[ArchiveFile]) -> list[Provisional]:
     """The REST-provisional days the archive `files` cover (a sync's plan), with their stored rows: a plain
     sync replaces them when it ingests the files, and `reconcile` afterwards records how they differed."""

@@ -40,7 +40,7 @@ from binance_lake.core.series_key import SeriesKey
 from binance_lake.core.symbols import pair_of
 from binance_lake.core.timerange import from_millis, iter_days, month_start, to_millis
 from binance_lake.core.vocabulary import Cadence, Interval, Market
-from binance_lake.engine.reconcile import Outcome, Provisional, provisional_days, reconcile
+from binance_lake.engine.reconcile import Outcome, Provisional, provisional_of, reconcile
 from binance_lake.engine.rest_fill import (
     HeldEnd,
     RestFillReport,
@@ -55,7 +55,7 @@ from binance_lake.engine.rest_fill import (
 from binance_lake.engine.rest_gaps import confirm, missing_windows
 from binance_lake.engine.sync import SyncOptions, SyncReport, SyncRequest, run_sync
 from binance_lake.storage.database import Connection, LakeDatabase
-from binance_lake.storage.provenance import held_days, series_ends
+from binance_lake.storage.provenance import HeldDay, held_days, rest_days, series_ends
 from binance_lake.storage.reconciliation import Reconciliation, record_reconciliations
 from binance_lake.storage.rest_gaps import RestGap, record_rest_gaps, rest_gaps
 
@@ -228,6 +228,26 @@ def held_ends(
     return ends
 
 
+def rest_days_of(connection: Connection, series: Sequence[SeriesKey]) -> list[tuple[SeriesKey, HeldDay]]:
+    """The REST-provisional days of the archive datasets among `series` (one query a market): REST-only
+    datasets' days are REST for good and never wait for the archive."""
+    wanted = {s for s in series if get_dataset(s.dataset).in_archive}
+    found: list[tuple[SeriesKey, HeldDay]] = []
+    for market in sorted({s.market for s in wanted}, key=lambda m: m.value):
+        datasets = sorted({s.dataset for s in wanted if s.market is market})
+        for h in rest_days(
+            connection,
+            market=market.value,
+            datasets=datasets,
+            first=dt.date(1970, 1, 1),
+            last=dt.date(9999, 12, 31),
+        ):
+            key = _key(market.value, h.dataset, h.interval, h.symbol)
+            if key in wanted:
+                found.append((key, h))
+    return found
+
+
 def chosen_series(request: UpdateRequest, held: Mapping[SeriesKey, HeldEnd]) -> tuple[SeriesKey, ...]:
     """The held series the request selects, plus the ones it names explicitly (a full market, datasets,
     symbols and, where needed, intervals) that the lake does not hold yet."""
@@ -339,35 +359,35 @@ def _archived_days(connection: Connection, kept: Sequence[Provisional]) -> set[t
 def _where_series_stand(
     connection: Connection,
     root: Path,
-    request: UpdateRequest,
     series: Sequence[SeriesKey],
+    held: Mapping[SeriesKey, HeldEnd],
+    fill: RestFillReport,
     first: dt.date,
     last: dt.date,
 ) -> tuple[dict[SeriesKey, tuple[dt.date, ...]], dict[SeriesKey, dt.datetime | None]]:
-    """After the run: each series' provisional (REST) days within `first .. last`, and its newest stored time."""
-    provisional: dict[SeriesKey, tuple[dt.date, ...]] = {}
+    """After the run: each series' provisional (REST) days within `first .. last`, and its newest stored time:
+    the fill's newest row, else the newest stored before it (`held`, read before the fill; a partition footer
+    for a series whose newest day came from the archive)."""
+    chosen = set(series)
+    newest: dict[SeriesKey, int | None] = {k: e.last_ms for k, e in held.items() if k in chosen}
+    for f in fill.filled:
+        if f.last_time is not None:
+            filled = to_millis(f.last_time)
+            newest[f.series] = max(filled, newest.get(f.series) or filled)
     last_bars: dict[SeriesKey, dt.datetime | None] = {}
-    for key, end in held_ends(connection, request.market).items():
-        if key in series:
-            newest = last_stored_ms(root, key, end.last_day)
-            last_bars[key] = from_millis(newest) if newest is not None else None
     for key in series:
-        days = tuple(
-            h.day
-            for h in held_days(
-                connection,
-                market=key.market.value,
-                dataset=key.dataset,
-                interval=key.interval.value if key.interval else None,
-                symbols=[key.symbol],
-                first=first,
-                last=last,
-            )
-            if h.source is Provenance.REST
-        )
-        if days:
-            provisional[key] = days
-    return provisional, last_bars
+        ms = newest.get(key)
+        if ms is None and key in held:
+            ms = last_stored_ms(root, key, held[key].last_day)
+        last_bars[key] = from_millis(ms) if ms is not None else None
+    provisional: dict[SeriesKey, list[dt.date]] = defaultdict(list)
+    for market in sorted({s.market for s in chosen}, key=lambda m: m.value):
+        datasets = sorted({s.dataset for s in chosen if s.market is market})
+        for h in rest_days(connection, market=market.value, datasets=datasets, first=first, last=last):
+            key = _key(market.value, h.dataset, h.interval, h.symbol)
+            if key in chosen:
+                provisional[key].append(h.day)
+    return {k: tuple(v) for k, v in provisional.items()}, last_bars
 
 
 def _gap_windows(
@@ -438,7 +458,7 @@ async def run_update(
                 "the lake holds no series matching the request; sync some first, or name --market, --datasets, "
                 "--intervals and --symbols"
             )
-        kept = provisional_days(connection, database.root, series)
+        rest_held = rest_days_of(connection, series)
     market = request.market or series[0].market
     now = await server_now(rest, market)
     now_ms = to_millis(now)
@@ -446,7 +466,7 @@ async def run_update(
     window_first = today - dt.timedelta(days=request.days_back)
     # The archive first, from the day after each series' newest stored day (or the oldest provisional day).
     resumes = [held[s].last_day + dt.timedelta(days=1) for s in series if s in held]
-    sync_first = min([window_first, *(p.day for p in kept), *(d for d in resumes if d <= today)])
+    sync_first = min([window_first, *(h.day for _, h in rest_held), *(d for d in resumes if d <= today)])
     sync_options = SyncOptions(
         refresh=True,
         dry_run=options.dry_run,
@@ -459,6 +479,9 @@ async def run_update(
     notes: list[str] = []
     with database.connect(read_only=options.dry_run) as connection:
         to_sync = needs_archive(connection, series, sync_first, today)
+    # Only the series synced can have a provisional day replaced: keep those days' rows aside.
+    syncing = set(to_sync)
+    kept = provisional_of(database.root, [(k, h) for k, h in rest_held if k in syncing])
     for sync_request in sync_requests(to_sync, sync_first, today):
         sync_request.validate()
         try:
@@ -504,7 +527,7 @@ async def run_update(
     if not options.dry_run:
         with database.connect() as connection:
             provisional, last_bars = _where_series_stand(
-                connection, database.root, request, series, sync_first, today
+                connection, database.root, series, held, fill, sync_first, today
             )
     return UpdateReport(
         request,
