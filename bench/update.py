@@ -152,6 +152,7 @@ def main() -> None:
     parser.add_argument("--weight-share", type=float, default=0.8)
     parser.add_argument("--no-stats", action="store_true", help="leave the 5 REST-only statistics out")
     parser.add_argument("--profile", action="store_true", help="cProfile the up-to-date update (stderr)")
+    parser.add_argument("--no-cold", action="store_true", help="skip the cold pass (a quicker, rougher run)")
     args = parser.parse_args()
     symbols = [f"U{i:03d}USDT" for i in range(args.symbols)]
     with tempfile.TemporaryDirectory() as scratch:
@@ -166,7 +167,11 @@ def main() -> None:
             cold = Path(scratch) / "cold"
             cold.mkdir()
             os.environ["BINANCE_LAKE_ROOT"] = str(cold)
-            cold_pass = rest_fill(cold, symbols, args.weight_share, not args.no_stats)
+            cold_pass = (
+                {"wall_s": None}
+                if args.no_cold
+                else rest_fill(cold, symbols, args.weight_share, not args.no_stats)
+            )
             print(f"cold pass: {json.dumps(cold_pass)}", file=sys.stderr, flush=True)
             root = Path(scratch) / "lake"
             root.mkdir()

@@ -281,7 +281,7 @@ def next_funding_ms(root: Path, series: SeriesKey, day: dt.date, last_ms: int) -
     path = root / partition.path
     if not path.exists():
         return None
-    table = pq.read_table(path, columns=["calc_time", "funding_interval_hours"])
+    table = pq.ParquetFile(path).read(columns=["calc_time", "funding_interval_hours"])
     if table.num_rows == 0:
         return None
     last = table.sort_by("calc_time").slice(table.num_rows - 1)

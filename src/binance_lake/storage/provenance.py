@@ -280,6 +280,7 @@ class SeriesEnd:
     symbol: str
     last_day: dt.date
     source: Provenance
+    rows: int | None = None  # that day's rows
 
 
 def series_ends(connection: Connection, *, market: str | None = None) -> list[SeriesEnd]:
@@ -287,14 +288,14 @@ def series_ends(connection: Connection, *, market: str | None = None) -> list[Se
     in (market, dataset, interval, symbol) order."""
     rows = connection.execute(
         """
-        SELECT market, dataset, "interval", symbol, day, source FROM day_provenance
+        SELECT market, dataset, "interval", symbol, day, source, "rows" FROM day_provenance
         WHERE ? IS NULL OR market = ?
         QUALIFY row_number() OVER (PARTITION BY market, dataset, "interval", symbol ORDER BY day DESC) = 1
         ORDER BY market, dataset, "interval" NULLS FIRST, symbol
         """,
         [market, market],
     ).fetchall()
-    return [SeriesEnd(m, d, i, s, day, Provenance(src)) for m, d, i, s, day, src in rows]
+    return [SeriesEnd(m, d, i, s, day, Provenance(src), n) for m, d, i, s, day, src, n in rows]
 
 
 def provenance_table(
