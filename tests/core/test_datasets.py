@@ -7,7 +7,15 @@ import datetime as dt
 import pyarrow as pa
 import pytest
 
-from binance_lake.core.datasets import DATASETS, TIMESTAMP, ColumnKind, Granularity, datasets_for, get_dataset
+from binance_lake.core.datasets import (
+    DATASETS,
+    REST_STATISTICS,
+    TIMESTAMP,
+    ColumnKind,
+    Granularity,
+    datasets_for,
+    get_dataset,
+)
 from binance_lake.core.errors import UsageError
 from binance_lake.core.vocabulary import Cadence, Market
 
@@ -28,18 +36,51 @@ EXPECTED = {
     "EOHSummary",
 }
 STREAM_ONLY = {"markPrice", "liquidations"}  # issue 15: from WebSocket streams, never in the archive
+# issue 11: the `/futures/data/*` statistics of reference §4.2 (UM) and §4.4 (CM), served by REST only
+REST_ONLY = {
+    "openInterestHist",
+    "topLongShortAccountRatio",
+    "topLongShortPositionRatio",
+    "globalLongShortAccountRatio",
+    "takerlongshortRatio",
+    "takerBuySellVol",
+}
 
 
 def test_registry_holds_every_dataset_of_the_reference() -> None:
-    assert set(DATASETS) == EXPECTED | STREAM_ONLY
-    assert {n for n, s in DATASETS.items() if not s.in_archive} == STREAM_ONLY
+    assert set(DATASETS) == EXPECTED | STREAM_ONLY | REST_ONLY
+    assert {n for n, s in DATASETS.items() if not s.in_archive} == STREAM_ONLY | REST_ONLY
+    assert {n for n, s in DATASETS.items() if s.rest_period is not None} == REST_ONLY
+    assert set(REST_STATISTICS) == REST_ONLY
+
+
+def test_rest_only_statistics_follow_the_reference() -> None:
+    um, cm = Market.UM, Market.CM
+    assert {s.name for s in datasets_for(um) if s.rest_period} == REST_ONLY - {"takerBuySellVol"}
+    assert {s.name for s in datasets_for(cm) if s.rest_period} == REST_ONLY - {"takerlongshortRatio"}
+    assert not {s.name for s in datasets_for(um, archive_only=True)} & REST_ONLY
+    for name in REST_ONLY:
+        spec = DATASETS[name]
+        assert spec.rest_period == "5m" and not spec.cadences and not spec.has_interval
+        assert spec.time_column == "timestamp" and spec.granularity is Granularity.MONTH
+    # UM's capture has CMCCirculatingSupply; CM's position ratio says long/shortPosition (reference §4.4).
+    assert "cmc_circulating_supply" in get_dataset("openInterestHist").schema(um).names
+    assert "cmc_circulating_supply" not in get_dataset("openInterestHist").schema(cm).names
+    assert get_dataset("topLongShortPositionRatio").schema(um).names[2:] == ["long_account", "short_account"]
+    assert get_dataset("topLongShortPositionRatio").schema(cm).names[2:] == [
+        "long_position",
+        "short_position",
+    ]
 
 
 @pytest.mark.parametrize("name", ALL)
 def test_every_dataset_is_complete(name: str) -> None:
     spec = DATASETS[name]
     assert spec.markets and spec.description
-    assert bool(spec.cadences) == spec.in_archive, "archive datasets have cadences, stream-only ones none"
+    assert bool(spec.cadences) == spec.in_archive, (
+        "archive datasets have cadences, stream/REST-only ones none"
+    )
+    assert spec.rest_period is None or not spec.in_archive, "a REST statistics dataset is not in the archive"
     for market in spec.markets:
         layout = spec.layout(market)
         assert layout.columns

@@ -191,3 +191,34 @@ def test_funding_is_not_asked_for_before_the_next_funding_time() -> None:
     assert plan_rest_fill([funding], held, window_first=DAY, now_ms=NOW_MS) == []
     (window,) = plan_rest_fill([funding], held, window_first=DAY, now_ms=NOW_MS + 4 * 3_600_000)
     assert window.start_ms == last + 1
+
+
+def test_the_last_stored_time_of_a_day_from_the_footer_or_the_column(tmp_path: Path) -> None:
+    from binance_lake.engine.rest_fill import last_stored_ms
+    from binance_lake.storage.parquet import merge_partition
+
+    series = SeriesKey(Market.UM, "klines", Interval.H1, "BTCUSDT")
+    first = dt.date(2026, 11, 10)
+    from binance_lake.core.datasets import get_dataset
+
+    schema = get_dataset("klines").schema(Market.UM)
+    opens = [
+        day_start(first) + dt.timedelta(hours=h) for h in (0, 5, 9, 24, 30)
+    ]  # 11-10 to 09:00, 11-11 to 06:00
+    table = pa.table(
+        {
+            name: (
+                pa.array(opens, schema.field(name).type)
+                if name == "open_time"
+                else pa.array([o + dt.timedelta(minutes=59) for o in opens], schema.field(name).type)
+                if name == "close_time"
+                else pa.array([1] * 5, schema.field(name).type)
+            )
+            for name in schema.names
+        },
+        schema=schema,
+    )
+    merge_partition(tmp_path, partition_for_day("klines", Market.UM, Interval.H1, "BTCUSDT", first), table)
+    assert last_stored_ms(tmp_path, series, first + dt.timedelta(days=1)) == to_millis(opens[-1])  # footer
+    assert last_stored_ms(tmp_path, series, first) == to_millis(opens[2])  # later rows in the file: read
+    assert last_stored_ms(tmp_path, series, first + dt.timedelta(days=2)) is None

@@ -6,6 +6,7 @@ only the running day, and a dry run writes nothing."""
 from __future__ import annotations
 
 import datetime as dt
+import itertools
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -210,12 +211,31 @@ def test_load_serves_each_source_and_says_which_source_each_row_came_from(
     whole = lake.load("klines", "BTCUSDT", "2026-11-15", T0, interval="1h", as_="arrow", with_source=True)
     by_source = dict(zip(*pc.value_counts(whole.column("source")).flatten(), strict=True))
     assert {k.as_py(): v.as_py() for k, v in by_source.items()} == {"archive_daily": 48, "rest": 30}
-    rest = lake.load("klines", "BTCUSDT", "2026-11-15", T0, interval="1h", as_="arrow", source="rest")
-    assert rest.num_rows == 30 and "source" not in rest.column_names
+    # rest: every row from REST. The archive days 11-15/16 are fetched and returned, never stored over the
+    # archive's; the lake's REST days are read; 11-13/14, which the lake lacks, are fetched and stored.
+    rest = lake.load("klines", "BTCUSDT", "2026-11-13", T0, interval="1h", as_="arrow", source="rest")
+    assert rest.num_rows == 24 * 5 + 6 and "source" not in rest.column_names
+    assert rest.column("open_time").to_pylist() == sorted(set(rest.column("open_time").to_pylist()))
+    archived = whole.filter(pc.equal(whole.column("source"), "archive_daily")).drop_columns(["source"])
+    first, end = archived.column("open_time")[0], archived.column("open_time")[-1]
+    times = rest.column("open_time")
+    from_rest = rest.filter(pc.and_(pc.greater_equal(times, first), pc.less_equal(times, end)))
+    assert archived.num_rows == 48 and from_rest.equals(archived)  # REST agrees with the archive, bar for bar
+    sources = _sources(tmp_path / "lake", "klines", "1h")
+    assert sources[dt.date(2026, 11, 15)] is Provenance.ARCHIVE_DAILY  # not replaced by the REST rows
+    assert (
+        sources[dt.date(2026, 11, 13)] is Provenance.REST
+        and sources[dt.date(2026, 11, 14)] is Provenance.REST
+    )
+    tagged = lake.load(
+        "klines", "BTCUSDT", "2026-11-15", T0, interval="1h", as_="arrow", source="rest", with_source=True
+    )
+    assert set(tagged.column("source").to_pylist()) == {"rest"} and tagged.num_rows == 78
     archive = lake.load("klines", "BTCUSDT", "2026-11-15", T0, interval="1h", as_="arrow", source="archive")
     assert archive.num_rows == 48
     assert lake.load("klines", "BTCUSDT", "2026-11-15", T0, interval="1h", as_="arrow").num_rows == 78
-    # auto: the lake lacks 11-14 (synced from the archive) and the bars since (REST, once the clock moved).
+    # auto: the lake holds 11-14 from REST (the rest load above) and lacks the bars since (REST, once the
+    # clock moved).
     server.universe.clock.set(T0 + dt.timedelta(hours=3))
     auto = lake.load(
         "klines",
@@ -229,3 +249,72 @@ def test_load_serves_each_source_and_says_which_source_each_row_came_from(
     assert auto.num_rows == 24 * 4 + 9  # 11-14 .. 11-17 whole, 11-18 00:00 .. 08:00 (closed at 09:00)
     with pytest.raises(UsageError, match="unknown source"):
         lake.load("klines", "BTCUSDT", "2026-11-15", interval="1h", source="stream")
+
+
+def test_the_newest_funding_records_interval_comes_from_premium_index(
+    server: SimServer, tmp_path: Path
+) -> None:
+    # 1000XECUSDT funds every 4 hours since 2026-07-16 (sim/content.py FUNDING_SWITCH); REST records carry no
+    # interval, and a run that fetches one record has no gap to infer it from.
+    server.universe.clock.set(T1)
+    lake = _lake(server, tmp_path / "lake")
+    symbol = "1000XECUSDT"
+    assert lake.sync(datasets="fundingRate", symbols=symbol, start="2026-10-01", end="2026-10-31").ok
+    assert lake.update(market="um").ok  # 11-01 .. 11-20 08:00
+    server.universe.clock.set(T1 + dt.timedelta(minutes=30))
+    again = lake.update(market="um")
+    assert again.ok and again.fill.rows == 1  # the 12:00 funding alone
+    table = read_partition(
+        tmp_path / "lake" / partition_for_day("fundingRate", Market.UM, None, symbol, T1.date()).path
+    )
+    assert table is not None
+    assert set(table.column("funding_interval_hours").to_pylist()) == {4}  # as the archive will say
+    assert table.column("calc_time")[-1].as_py() >= T1
+
+
+def test_a_plain_sync_that_replaces_a_rest_day_records_its_reconciliation(
+    server: SimServer, tmp_path: Path
+) -> None:
+    lake = _lake(server, tmp_path / "lake")
+    assert lake.sync(
+        datasets="klines", intervals="1h", symbols="BTCUSDT", start="2026-11-14", end="2026-11-16"
+    ).ok
+    revised_open = to_millis(day_start(dt.date(2026, 11, 17))) + 5 * 3_600_000
+    server.rest_revisions.revise(Market.UM, "klines", "BTCUSDT", Interval.H1, revised_open, volume=2.5)
+    assert lake.update().ok  # 11-17 and 11-18 from REST
+    server.universe.clock.set(T1)
+    synced = lake.sync(
+        datasets="klines", intervals="1h", symbols="BTCUSDT", start="2026-11-17", end="2026-11-17"
+    )
+    assert synced.ok
+    ((day, rows, columns),) = [(r.day, r.differing_rows, r.columns) for r in synced.reconciled]
+    assert (day, rows, columns) == (dt.date(2026, 11, 17), 1, ("volume",))
+    assert synced.summary()["reconciled"][0]["columns"] == ["volume"]
+    with LakeDatabase(tmp_path / "lake").connect(read_only=True) as connection:
+        recorded = reconciliations(connection)
+    assert [(r.day, r.differing_rows, r.columns) for r in recorded] == [
+        (dt.date(2026, 11, 17), 1, ("volume",))
+    ]
+    assert _sources(tmp_path / "lake", "klines", "1h")[dt.date(2026, 11, 18)] is Provenance.REST
+    # The update after it does not reconcile the day again.
+    later = lake.update()
+    assert later.ok and dt.date(2026, 11, 17) not in {r.day for r in later.reconciled}
+
+
+def test_the_rest_fill_reports_progress_events(server: SimServer, tmp_path: Path) -> None:
+    from binance_lake.cli.progress import rest_counts
+    from binance_lake.core.progress import Phase, ProgressEvent
+
+    lake = _lake(server, tmp_path / "lake")
+    assert lake.sync(
+        datasets="klines", intervals="1h,1m", symbols="BTCUSDT", start="2026-11-15", end="2026-11-16"
+    ).ok
+    events: list[ProgressEvent] = []
+    report = lake.update(progress=events.append)
+    rest = [e for e in events if e.phase is Phase.REST]
+    assert rest and rest[0].total == len(report.fill.windows) == 2
+    last = rest[-1]
+    assert (last.done, last.rows, last.failures) == (2, report.fill.rows, 0)
+    assert last.pages == report.fill.requests - 1  # every request but the server's time
+    assert all(a.done <= b.done and a.rows <= b.rows for a, b in itertools.pairwise(rest))
+    assert rest_counts(last) == f"2/2 series, {report.fill.rows} rows, {last.pages} requests, 0 failed"

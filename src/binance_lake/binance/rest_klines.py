@@ -9,18 +9,18 @@ of the same days parses to, so a REST day equals the archive day. Paging (refere
 - fundingRate: pages of 1000 rows, `startTime` moved past the last row returned.
 Spot is asked in microseconds (`X-MBX-TIME-UNIT: MICROSECOND`), so `1s` bars and the µs era read losslessly.
 REST `fundingRate` has no interval field: the lake's `funding_interval_hours` is the gap to the next funding
-time (to the previous one for the last row), see `core/quirks.py`.
+time; for the newest record (no next one yet) it is the gap to `premiumIndex`'s `nextFundingTime` when the
+fetch reaches now (`newest=True`), else the gap to the previous record, see `core/quirks.py`.
 """
 
 from __future__ import annotations
 
-import itertools
 from collections.abc import Sequence
 from typing import Any
 
 import pyarrow as pa
 
-from binance_lake.binance.rest_market import MarketRestClient
+from binance_lake.binance.rest_market import FUNDING_BUCKET, MarketRestClient
 from binance_lake.binance.rest_weight import kline_weight
 from binance_lake.core import quirks
 from binance_lake.core.datasets import get_dataset
@@ -35,6 +35,7 @@ FUNDING_WEIGHT = 1  # dapi: 1; fapi shares a 500/5min request budget, counted as
 CM_WINDOW_MS = (
     200 * 86_400_000
 )  # dapi: "The difference between startTime and endTime can only be up to 200 days"
+PREMIUM_INDEX_WEIGHT = 1  # with a symbol (reference §4.2)
 US_PER_MS = 1000
 HOUR_MS = 3_600_000
 
@@ -139,7 +140,11 @@ async def fetch_klines(client: MarketRestClient, series: SeriesKey, start_ms: in
 
 
 def funding_table(
-    records: Sequence[dict[str, Any]], market: Market, *, previous_hours: int | None = None
+    records: Sequence[dict[str, Any]],
+    market: Market,
+    *,
+    previous_hours: int | None = None,
+    next_ms: int | None = None,
 ) -> pa.Table:
     """REST fundingRate objects as `fundingRate` lake rows (calc_time, funding_interval_hours,
     last_funding_rate). The interval is inferred from the funding times (REST has no such field)."""
@@ -151,7 +156,7 @@ def funding_table(
         rates = [float(r["fundingRate"]) for r in records]
     except (KeyError, TypeError, ValueError) as error:
         raise ServerError(f"a fundingRate REST answer lacks a field ({error})") from None
-    hours = infer_interval_hours(times, previous_hours)
+    hours = infer_interval_hours(times, previous_hours, next_ms=next_ms)
     columns = {
         "calc_time": _times(times, US_PER_MS),
         "funding_interval_hours": pa.array(hours, pa.int64()),
@@ -160,10 +165,14 @@ def funding_table(
     return pa.table([columns[n] for n in schema.names], schema=schema)
 
 
-def infer_interval_hours(times_ms: Sequence[int], previous_hours: int | None = None) -> list[int]:
-    """Each funding time's interval in hours: the gap to the next funding time, to the previous one for the
-    last, else `previous_hours`, else the usual 8 (core/quirks.py DEFAULT_FUNDING_INTERVAL_HOURS)."""
-    gaps = [round((b - a) / HOUR_MS) for a, b in itertools.pairwise(times_ms)]
+def infer_interval_hours(
+    times_ms: Sequence[int], previous_hours: int | None = None, *, next_ms: int | None = None
+) -> list[int]:
+    """Each funding time's interval in hours: the gap to the next funding time (`next_ms`, the upcoming one,
+    for the last), else to the previous one, else `previous_hours`, else the usual 8 (core/quirks.py
+    DEFAULT_FUNDING_INTERVAL_HOURS)."""
+    following = [*times_ms[1:], next_ms] if next_ms is not None else list(times_ms[1:])
+    gaps = [round((b - a) / HOUR_MS) for a, b in zip(times_ms, following, strict=False)]
     hours: list[int] = []
     for i in range(len(times_ms)):
         if i < len(gaps) and gaps[i] > 0:
@@ -183,8 +192,11 @@ async def fetch_funding(
     end_ms: int,
     *,
     previous_hours: int | None = None,
+    newest: bool = False,
 ) -> pa.Table:
-    """Every funding record of `symbol` with its time in `[start_ms, end_ms]`, in the lake's columns."""
+    """Every funding record of `symbol` with its time in `[start_ms, end_ms]`, in the lake's columns. With
+    `newest` (the range reaches now), the last record's interval comes from `premiumIndex`'s next funding
+    time: REST's records carry none, and the gap to the previous record is wrong right after a switch."""
     records: list[dict[str, Any]] = []
     cursor = start_ms
     while cursor <= end_ms:
@@ -194,14 +206,55 @@ async def fetch_funding(
             "endTime": end_ms,
             "limit": FUNDING_PAGE,
         }
-        page = await client.get(market, "/fundingRate", params, weight=FUNDING_WEIGHT)
+        page = await client.get(
+            market,
+            "/fundingRate",
+            params,
+            weight=FUNDING_WEIGHT,
+            bucket=FUNDING_BUCKET if market is Market.UM else None,
+        )
         if not isinstance(page, list):
             raise ServerError(f"the fundingRate REST answer for {symbol} is not a list")
         records.extend(page)
         if len(page) < FUNDING_PAGE:
             break
         cursor = int(page[-1]["fundingTime"]) + 1
-    return funding_table(records, market, previous_hours=previous_hours)
+    next_ms = None
+    if newest and records:
+        upcoming = await next_funding_time(client, market, symbol)
+        if upcoming is not None:
+            times = [int(r["fundingTime"]) for r in records[-2:]]
+            earlier = times[-2] if len(times) == 2 else None
+            next_ms = upcoming_after(times[-1], earlier, previous_hours, *upcoming)
+    return funding_table(records, market, previous_hours=previous_hours, next_ms=next_ms)
+
+
+def upcoming_after(
+    last_ms: int, earlier_ms: int | None, previous_hours: int | None, next_ms: int, server_ms: int
+) -> int:
+    """The funding time following `last_ms`, from `premiumIndex`'s `nextFundingTime` at `server_ms`. Right at a
+    funding time, `nextFundingTime` has moved on while the new record is not published yet (its time carries a
+    few ms of jitter): then `next_ms` is two intervals after `last_ms` and the interval is the previous one."""
+    gap = (last_ms - earlier_ms) if earlier_ms is not None else (previous_hours or 0) * HOUR_MS
+    gap = round(gap / HOUR_MS) * HOUR_MS
+    hour = last_ms // HOUR_MS * HOUR_MS  # funding times sit a few ms after the hour
+    if gap > 0 and round((next_ms - last_ms) / HOUR_MS) * HOUR_MS == 2 * gap and server_ms >= hour + gap:
+        return hour + gap
+    return next_ms
+
+
+async def next_funding_time(client: MarketRestClient, market: Market, symbol: str) -> tuple[int, int] | None:
+    """(`nextFundingTime`, `time`) of `symbol` from `/premiumIndex` (UM answers an object, CM a list of one);
+    None when absent (0 for a delivery contract)."""
+    answer = await client.get(market, "/premiumIndex", {"symbol": symbol}, weight=PREMIUM_INDEX_WEIGHT)
+    if isinstance(answer, list):
+        answer = answer[0] if answer else {}
+    if not isinstance(answer, dict):
+        return None
+    value, at = answer.get("nextFundingTime"), answer.get("time")
+    if not isinstance(value, int) or value <= 0 or not isinstance(at, int):
+        return None
+    return value, at
 
 
 def _concat(tables: list[pa.Table], market: Market, dataset: str) -> pa.Table:

@@ -46,6 +46,21 @@ SPOT_WEIGHT_LIMIT = 6000  # spot's REQUEST_WEIGHT per minute [UNCERTAIN in the r
 
 
 @dataclass(frozen=True)
+class RequestBucket:
+    """A request-count limit of some endpoints beside the weight: `requests` per `seconds` per IP."""
+
+    name: str
+    requests: int
+    seconds: float
+
+
+# UM `/futures/data/*` once documented "IP rate limit 1000 requests/5min" (reference §4.2); UM fundingRate
+# "share 500/5min/IP rate limit with GET /fapi/v1/fundingInfo". Both are kept below the run's share.
+FUTURES_DATA_BUCKET = RequestBucket("futures_data", 1000, 300.0)
+FUNDING_BUCKET = RequestBucket("funding", 500, 300.0)
+
+
+@dataclass(frozen=True)
 class Host:
     """One REST host: the `Settings` field with its base URL and its API prefix."""
 
@@ -92,8 +107,11 @@ class MarketRestClient:
         retry: RetryPolicy | None = None,
         clock: Clock = time.monotonic,
         sleep: Sleep = asyncio.sleep,
+        request_buckets: Mapping[str, RequestBucket] | None = None,
     ) -> None:
         self.session = session
+        # Replaces a documented request bucket by name (tests use small ones).
+        self.request_buckets = dict(request_buckets or {})
         self.settings = settings
         self.share = share
         # The host's REQUEST_WEIGHT per minute: 2400 on fapi/dapi, 6000 on spot (reference §4.1), unless told.
@@ -103,6 +121,8 @@ class MarketRestClient:
         self.sleep = sleep
         self._slots = asyncio.Semaphore(max(1, concurrency))
         self.budgets: dict[Market, WeightBudget] = {}
+        self.buckets: dict[tuple[Market, str], WeightBudget] = {}
+        self.bucket_requests: dict[str, int] = {}  # requests sent under each request bucket
         self.requests = 0
         self.weight = 0  # documented weight of every request sent
 
@@ -114,6 +134,22 @@ class MarketRestClient:
                 host_for(market).setting, limit=limit, share=self.share, clock=self.clock, sleep=self.sleep
             )
             self.budgets[market] = found
+        return found
+
+    def bucket(self, market: Market, bucket: RequestBucket) -> WeightBudget:
+        """The request-count budget of `bucket` on `market`'s host (each request weighs 1 in it)."""
+        found = self.buckets.get((market, bucket.name))
+        if found is None:
+            bucket = self.request_buckets.get(bucket.name, bucket)
+            found = WeightBudget(
+                f"{host_for(market).setting} {bucket.name}",
+                limit=bucket.requests,
+                share=self.share,
+                window=bucket.seconds,
+                clock=self.clock,
+                sleep=self.sleep,
+            )
+            self.buckets[(market, bucket.name)] = found
         return found
 
     def url(self, market: Market, path: str) -> str:
@@ -130,9 +166,12 @@ class MarketRestClient:
         *,
         weight: int,
         headers: Mapping[str, str] | None = None,
+        bucket: RequestBucket | None = None,
     ) -> Any:
-        """The JSON answer of GET `path` with `params` on `market`'s host, under its weight budget."""
+        """The JSON answer of GET `path` with `params` on `market`'s host, under its weight budget (and the
+        request count of `bucket`, when the endpoint has one)."""
         budget = self.budget(market)
+        counted = self.bucket(market, bucket) if bucket is not None else None
         url = self.url(market, path)
         query = "&".join(f"{k}={v}" for k, v in params.items())
         full = f"{url}?{query}" if query else url
@@ -148,7 +187,14 @@ class MarketRestClient:
                 )
             attempt += 1
             try:
-                return await self._once(budget, full, setting, weight, headers)
+                if counted is None:
+                    return await self._once(budget, full, setting, weight, headers)
+                entry = await counted.acquire(1)
+                self.bucket_requests[counted.host] = self.bucket_requests.get(counted.host, 0) + 1
+                try:
+                    return await self._once(budget, full, setting, weight, headers)
+                finally:
+                    counted.settle(entry)
             except RateLimited as error:
                 waits += 1
                 budget.pause(error.retry_after if error.retry_after is not None else 1.0)

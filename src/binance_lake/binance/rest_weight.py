@@ -50,6 +50,7 @@ class WeightBudget:
     share: float = DEFAULT_SHARE
     clock: Clock = field(default=time.monotonic, repr=False)
     sleep: Sleep = field(default=asyncio.sleep, repr=False)
+    window: float = WINDOW_SECONDS  # seconds the limit counts over (a request bucket: e.g. 300)
     banned_until: float | None = None  # clock time a 418 ban ends; the host is closed for the run
     paused_until: float = 0.0  # a 429's Retry-After, for every request to this host
     peak: int = 0  # the highest weight this budget saw in use in a minute (own or reported)
@@ -69,8 +70,8 @@ class WeightBudget:
 
     def _own(self, now: float) -> int:
         # Settled entries may have moved later than newer ones: keep every entry still inside the window.
-        if any(when <= now - WINDOW_SECONDS for when, _ in self._spent):
-            self._spent = deque(e for e in self._spent if e[0] > now - WINDOW_SECONDS)
+        if any(when <= now - self.window for when, _ in self._spent):
+            self._spent = deque(e for e in self._spent if e[0] > now - self.window)
         return int(sum(w for _, w in self._spent))
 
     def used(self, now: float | None = None) -> int:
@@ -79,7 +80,7 @@ class WeightBudget:
         at = self.clock() if now is None else now
         own = self._own(at)
         when, reported = self._reported
-        external = reported if at - when < WINDOW_SECONDS else 0
+        external = reported if at - when < self.window else 0
         return max(own, external)
 
     def _wait_for(self, weight: int, now: float) -> float:
@@ -97,8 +98,8 @@ class WeightBudget:
                 return max(pause, IN_FLIGHT_POLL)
             freed += int(spent)
             if freed >= excess:
-                return max(pause, when + WINDOW_SECONDS - now)
-        return max(pause, self._reported[0] + WINDOW_SECONDS - now, IN_FLIGHT_POLL)
+                return max(pause, when + self.window - now)
+        return max(pause, self._reported[0] + self.window - now, IN_FLIGHT_POLL)
 
     async def acquire(self, weight: int) -> list[float]:
         """Wait until a request of `weight` fits in the budget, then count it as spent. Returns the entry to

@@ -86,6 +86,21 @@ def listing_counts(e: ProgressEvent) -> str:
     return f"{e.done}/{total} directories, {e.pages:,} pages, {e.keys:,} keys"
 
 
+def rest_fields(e: ProgressEvent) -> dict[str, int]:
+    return {
+        "series_done": e.done,
+        "series_total": e.total or 0,
+        "rows": e.rows,
+        "requests": e.pages,
+        "failures": e.failures,
+    }
+
+
+def rest_counts(e: ProgressEvent) -> str:
+    total = str(e.total) if e.total is not None else "?"
+    return f"{e.done}/{total} series, {e.rows} rows, {e.pages} requests, {e.failures} failed"
+
+
 def probing_counts(e: ProgressEvent) -> str:
     total = str(e.total) if e.total is not None else "?"
     return f"{e.done}/{total} files"
@@ -147,6 +162,8 @@ class ProgressDisplay:
             )
         elif event.phase is Phase.LISTING:
             total, completed, counts = event.total, event.done, listing_counts(event)
+        elif event.phase is Phase.REST:
+            total, completed, counts = event.total, event.done, rest_counts(event)
         else:
             total, completed, counts = event.total, event.done, probing_counts(event)
         self._bars.update(task, visible=True, total=total or None, completed=completed, counts=counts)
@@ -164,6 +181,8 @@ class ProgressDisplay:
             fields, counts = listing_fields(event), listing_counts(event)
         elif event.phase is Phase.SYNC:
             fields, counts = sync_fields(event), sync_counts(event, seconds)
+        elif event.phase is Phase.REST:
+            fields, counts = rest_fields(event), rest_counts(event)
         else:
             fields, counts = probing_fields(event), probing_counts(event)
         if self.shape is Shape.JSON:

@@ -54,6 +54,12 @@ def _print_report(report: UpdateReport) -> None:
             "but it was not ingested (see `binance-lake status`)",
             highlight=False,
         )
+    for gap in report.confirmed_gaps:
+        console.print(
+            f"confirmed gap {escape(str(gap.series))} {gap.start.isoformat()}..{gap.end.isoformat()} "
+            f"({gap.kind.value}): REST lacks it too; it is not asked for again",
+            highlight=False,
+        )
     for name, error in report.fill.failures.items():
         console.print(f"[red]REST failed[/] {escape(name)}: {escape(error)}", highlight=False)
 
@@ -69,10 +75,12 @@ def update_command(
     all_symbols: bool = typer.Option(False, "--all", help="Every symbol the lake holds (the default)."),
     days_back: int = typer.Option(3, "--days-back", help="Days before today the archive sync covers."),
     fill_gaps: bool = typer.Option(
-        False, "--fill-gaps", help="Also fetch from REST the days missing inside each series' held range."
+        False,
+        "--fill-gaps",
+        help="Also fetch from REST the days and bars missing inside each series' held range.",
     ),
     max_gap_days: int | None = typer.Option(
-        None, "--max-gap-days", help="With --fill-gaps: at most this many missing days a series (default 31)."
+        None, "--max-gap-days", help="With --fill-gaps: at most this many days a series per run (default 31)."
     ),
     weight_share: float = typer.Option(
         0.8, "--weight-share", help="Share of each REST host's 2400/min weight limit to use, in (0, 1]."

@@ -117,6 +117,9 @@ class DatasetSpec:
     # False for datasets the archive never publishes (filled from a WebSocket stream or REST only): the catalog
     # does not list them and the simulator renders no files for them.
     in_archive: bool = True
+    # REST-only statistics (`/futures/data/*`, reference §4.2, §4.4): the `period` the lake collects them at.
+    # REST keeps the latest 30 days only, so `update` collects them every run and the lake accumulates the rest.
+    rest_period: str | None = None
 
     @property
     def markets(self) -> frozenset[Market]:
@@ -320,6 +323,71 @@ _EOH_KINDS = {"date": K.TEXT_DATE, "hour": K.INT, "symbol": K.TEXT, "underlying"
 _EOH = tuple((n, _EOH_KINDS.get(n, K.FLOAT)) for n in _EOH_NAMES.split(","))
 
 
+# REST-only statistics (issue 11), one column per field of the answers of reference §4.2 (UM, keyed by symbol)
+# and §4.4 (CM, keyed by pair; open interest and taker volume also by contract type: the lake collects
+# `contractType=ALL`, the pair's total, so every market's key is the time). Names in the lake's snake case;
+# `timestamp` is the period's time as REST gives it.
+_OI_UM = (
+    ("timestamp", K.EPOCH_TIME),
+    ("sum_open_interest", K.FLOAT),  # sumOpenInterest
+    ("sum_open_interest_value", K.FLOAT),  # sumOpenInterestValue
+    ("cmc_circulating_supply", K.FLOAT),  # CMCCirculatingSupply (newer; NULL where absent)
+)
+_OI_CM = (
+    ("timestamp", K.EPOCH_TIME),
+    ("sum_open_interest", K.FLOAT),
+    ("sum_open_interest_value", K.FLOAT),
+)
+_RATIO_ACCOUNT = (
+    ("timestamp", K.EPOCH_TIME),
+    ("long_short_ratio", K.FLOAT),  # longShortRatio
+    ("long_account", K.FLOAT),  # longAccount
+    ("short_account", K.FLOAT),  # shortAccount
+)
+# CM's position ratio says longPosition/shortPosition where UM's says longAccount/shortAccount (§4.4).
+_RATIO_POSITION_CM = (
+    ("timestamp", K.EPOCH_TIME),
+    ("long_short_ratio", K.FLOAT),
+    ("long_position", K.FLOAT),
+    ("short_position", K.FLOAT),
+)
+_TAKER_UM = (
+    ("timestamp", K.EPOCH_TIME),
+    ("buy_sell_ratio", K.FLOAT),  # buySellRatio
+    ("buy_vol", K.FLOAT),  # buyVol
+    ("sell_vol", K.FLOAT),  # sellVol
+)
+_TAKER_CM = (
+    ("timestamp", K.EPOCH_TIME),
+    ("taker_buy_vol", K.FLOAT),  # takerBuyVol (contracts)
+    ("taker_sell_vol", K.FLOAT),  # takerSellVol
+    ("taker_buy_vol_value", K.FLOAT),  # takerBuyVolValue (base asset)
+    ("taker_sell_vol_value", K.FLOAT),  # takerSellVolValue
+)
+STATISTICS_PERIOD = "5m"
+STATISTICS_CONTRACT_TYPE = "ALL"  # CM open interest and taker volume: the pair's total over contract types
+
+
+def _statistics(
+    name: str, description: str, layouts: Mapping[Market, tuple[tuple[str, ColumnKind], ...]]
+) -> DatasetSpec:
+    """A REST-only `/futures/data/*` dataset: no archive, no cadence, collected at `STATISTICS_PERIOD`. CM's
+    are keyed by pair, so a CM series' symbol is the pair (`BTCUSD`); UM's is the contract symbol."""
+    keyed = {m: _futures_header(*columns) for m, columns in layouts.items()}
+    return DatasetSpec(
+        name=name,
+        description=description,
+        layouts=MappingProxyType(keyed),
+        cadences=_NO_CADENCE,
+        has_interval=False,
+        time_column="timestamp",
+        unique_key=("timestamp",),
+        granularity=Granularity.MONTH,
+        in_archive=False,
+        rest_period=STATISTICS_PERIOD,
+    )
+
+
 def _futures_only(columns: tuple[tuple[str, ColumnKind], ...]) -> Mapping[Market, CsvLayout]:
     layout = _futures_header(*columns)
     return MappingProxyType(dict.fromkeys(_FUTURES, layout))
@@ -464,11 +532,44 @@ _SPECS: tuple[DatasetSpec, ...] = (
         granularity=Granularity.DAY,
         in_archive=False,
     ),
+    _statistics(
+        "openInterestHist",
+        "open interest every 5 minutes (REST only, latest 30 days upstream; CM per pair and contract type)",
+        {Market.UM: _OI_UM, Market.CM: _OI_CM},
+    ),
+    _statistics(
+        "topLongShortAccountRatio",
+        "top traders' long/short account ratio every 5 minutes (REST only, latest 30 days upstream)",
+        {Market.UM: _RATIO_ACCOUNT, Market.CM: _RATIO_ACCOUNT},
+    ),
+    _statistics(
+        "topLongShortPositionRatio",
+        "top traders' long/short position ratio every 5 minutes (REST only, latest 30 days upstream)",
+        {Market.UM: _RATIO_ACCOUNT, Market.CM: _RATIO_POSITION_CM},
+    ),
+    _statistics(
+        "globalLongShortAccountRatio",
+        "all accounts' long/short ratio every 5 minutes (REST only, latest 30 days upstream)",
+        {Market.UM: _RATIO_ACCOUNT, Market.CM: _RATIO_ACCOUNT},
+    ),
+    _statistics(
+        "takerlongshortRatio",
+        "taker buy/sell volume ratio every 5 minutes (UM, REST only, latest 30 days upstream)",
+        {Market.UM: _TAKER_UM},
+    ),
+    _statistics(
+        "takerBuySellVol",
+        "taker buy/sell volume per contract type every 5 minutes (CM, REST only, latest 30 days upstream)",
+        {Market.CM: _TAKER_CM},
+    ),
 )
 
 DATASETS: Mapping[str, DatasetSpec] = MappingProxyType({s.name: s for s in _SPECS})
 
 KLINE_FAMILY: tuple[str, ...] = tuple(s.name for s in _SPECS if s.has_interval)
+
+REST_STATISTICS: tuple[str, ...] = tuple(s.name for s in _SPECS if s.rest_period is not None)
+"""The REST-only `/futures/data/*` datasets (open interest history, long/short ratios, taker volume)."""
 
 
 def get_dataset(name: str) -> DatasetSpec:

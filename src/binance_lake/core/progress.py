@@ -1,4 +1,5 @@
-"""The one progress protocol of the long stages: catalog refresh ("listing"), probe ("probing") and sync.
+"""The one progress protocol of the long stages: catalog refresh ("listing"), probe ("probing"), sync and
+`update`'s REST fill ("rest").
 
 A stage owns a `Progress` counter and reports through it; every change is sent to a `ProgressSink` (any
 callable taking a `ProgressEvent`) as a frozen snapshot, so a display may keep or compare events without the
@@ -20,6 +21,7 @@ class Phase(StrEnum):
     LISTING = "listing"  # units: archive directories listed
     PROBING = "probing"  # units: daily files HEAD-probed
     SYNC = "sync"  # units: archive files downloaded and ingested (or failed)
+    REST = "rest"  # units: REST windows (one series each) fetched and written (or failed); pages: requests
 
 
 @dataclass(frozen=True)

@@ -88,9 +88,16 @@ CM_DELIVERY_MARK_NO_FUNDING = True
 # https://developers.binance.com/docs/derivatives/coin-margined-futures/market-data/24hr-Ticker-Price-Change-Statistics
 CM_TICKER_VOLUME_FIELD = "baseVolume"
 # REST `fundingRate` records carry no funding interval (the archive's `funding_interval_hours` column has it;
-# `/fapi/v1/fundingInfo` only knows the current one). The REST fill infers each record's interval from the gap
-# to the next funding time, falling back to this. https://developers.binance.com/docs/derivatives/usds-margined-futures/market-data/rest-api/Get-Funding-Rate-History
+# `/fapi/v1/fundingInfo` only knows the current one, and only for symbols whose funding parameters were
+# adjusted). The REST fill infers each record's interval from the gap to the next funding time, the newest
+# record's from `/premiumIndex`'s `nextFundingTime` (every symbol), falling back to this. https://developers.binance.com/docs/derivatives/usds-margined-futures/market-data/rest-api/Get-Funding-Rate-History
 DEFAULT_FUNDING_INTERVAL_HOURS = 8
+
+# `/futures/data/*` (open interest history, long/short ratios, taker volume) keeps "only the data of the latest
+# 30 days": `update` collects these REST-only datasets every run so the lake holds what REST no longer serves.
+# Their `timestamp` is a number although the doc examples show a string.
+# https://developers.binance.com/docs/derivatives/usds-margined-futures/market-data/rest-api/Open-Interest-Statistics
+STATISTICS_REST_DAYS = 30
 
 # Kline `endTime` is inclusive on OPEN time (`endTime=00:01:59.999` returns the 00:00 and 00:01 bars), and the
 # real API also returns the still-open bar with partial values: the REST fill asks only up to the last closed

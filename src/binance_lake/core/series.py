@@ -54,6 +54,17 @@ _BLOCKS: tuple[tuple[str, str, tuple[str, ...] | None], ...] = (
     ("um", "liquidations", None),
     ("cm", "markPrice", None),
     ("cm", "liquidations", None),
+    # REST-only statistics (issue 11).
+    ("um", "openInterestHist", None),
+    ("um", "topLongShortAccountRatio", None),
+    ("um", "topLongShortPositionRatio", None),
+    ("um", "globalLongShortAccountRatio", None),
+    ("um", "takerlongshortRatio", None),
+    ("cm", "openInterestHist", None),
+    ("cm", "topLongShortAccountRatio", None),
+    ("cm", "topLongShortPositionRatio", None),
+    ("cm", "globalLongShortAccountRatio", None),
+    ("cm", "takerBuySellVol", None),
     # New series go here, as new blocks.
 )
 

@@ -7,7 +7,8 @@ ingest replaces the days a file covers). `reconcile` then compares each kept day
 a day whose provenance became archive gets a `Reconciliation` with the provisional side's provenance (rows on one side only or with any value
 different, and the columns that differed), recorded in `rest_reconciliations` (storage/reconciliation.py); a
 day still provisional although the catalog lists an archive file for it is returned as `overdue`, so it is
-reported, never silently kept.
+reported, never silently kept. A plain `sync` does the same for the REST days its plan's files cover
+(`provisional_in`), so a day replaced outside `update` is reconciled too.
 """
 
 from __future__ import annotations
@@ -21,14 +22,16 @@ from typing import Any
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from binance_lake.core.archive import ArchiveFile
 from binance_lake.core.datasets import get_dataset
 from binance_lake.core.partitions import Partition, partition_for_day
 from binance_lake.core.provenance import Provenance
 from binance_lake.core.series_key import SeriesKey
-from binance_lake.core.timerange import day_start
+from binance_lake.core.timerange import day_start, iter_days
+from binance_lake.core.vocabulary import Interval, Market
 from binance_lake.storage.database import Connection
 from binance_lake.storage.parquet import read_partition
-from binance_lake.storage.provenance import HeldDay, held_days
+from binance_lake.storage.provenance import HeldDay, held_days, rest_days
 from binance_lake.storage.reconciliation import Reconciliation
 
 _EVER = (dt.date(1970, 1, 1), dt.date(9999, 12, 31))
@@ -83,6 +86,43 @@ def provisional_days(connection: Connection, root: Path, series: Iterable[Series
             partition = partition_for_day(key.dataset, key.market, key.interval, key.symbol, held.day)
             rows = _day_rows(root, partition, held.day)
             found.append(Provisional(key, partition, held.day, held.upstream_ref, rows, held.source))
+    return found
+
+
+def provisional_of(root: Path, days: Iterable[tuple[SeriesKey, HeldDay]]) -> list[Provisional]:
+    """These REST days (already read from `day_provenance`) with their stored rows."""
+    found: list[Provisional] = []
+    for key, held in days:
+        partition = partition_for_day(key.dataset, key.market, key.interval, key.symbol, held.day)
+        found.append(
+            Provisional(key, partition, held.day, held.upstream_ref, _day_rows(root, partition, held.day))
+        )
+    return found
+
+
+def provisional_in(connection: Connection, root: Path, files: Iterable[ArchiveFile]) -> list[Provisional]:
+    """The REST-provisional days the archive `files` cover (a sync's plan), with their stored rows: a plain
+    sync replaces them when it ingests the files, and `reconcile` afterwards records how they differed."""
+    wanted: dict[Market, set[tuple[SeriesKey, dt.date]]] = {}
+    for f in files:
+        key = SeriesKey(f.market, f.dataset, f.interval, f.symbol)
+        wanted.setdefault(f.market, set()).update((key, d) for d in iter_days(f.first_day, f.last_day))
+    found: list[Provisional] = []
+    for market, days in wanted.items():
+        held = rest_days(
+            connection,
+            market=market.value,
+            datasets=sorted({k.dataset for k, _ in days}),
+            first=min(d for _, d in days),
+            last=max(d for _, d in days),
+        )
+        for h in held:
+            key = SeriesKey(market, h.dataset, Interval(h.interval) if h.interval else None, h.symbol)
+            if (key, h.day) in days:
+                partition = partition_for_day(key.dataset, market, key.interval, key.symbol, h.day)
+                found.append(
+                    Provisional(key, partition, h.day, h.upstream_ref, _day_rows(root, partition, h.day))
+                )
     return found
 
 

@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -34,22 +34,25 @@ import pyarrow.parquet as pq
 
 from binance_lake.binance.rest_klines import fetch_funding, fetch_klines, kline_path
 from binance_lake.binance.rest_market import MarketRestClient
-from binance_lake.core.datasets import KLINE_FAMILY, get_dataset
+from binance_lake.binance.rest_statistics import fetch_statistics, period_ms, statistics_path
+from binance_lake.core.datasets import KLINE_FAMILY, REST_STATISTICS, get_dataset
 from binance_lake.core.errors import BinanceLakeError, Restricted, UsageError
 from binance_lake.core.partitions import Partition, partition_for_day
+from binance_lake.core.progress import Phase, Progress, ProgressSink
 from binance_lake.core.provenance import Provenance
+from binance_lake.core.quirks import STATISTICS_REST_DAYS
 from binance_lake.core.series_key import SeriesKey
 from binance_lake.core.timerange import day_start, from_millis, iter_days, month_start, to_millis
 from binance_lake.core.vocabulary import Market
 from binance_lake.storage import objects
-from binance_lake.storage.database import LakeDatabase
+from binance_lake.storage.database import Connection, LakeDatabase
 from binance_lake.storage.inventory import PartitionRecord, record_partitions, stat_of
 from binance_lake.storage.parquet import merge_partition, read_partition
 from binance_lake.storage.provenance import DayRecord, DayRows, record_days
 
 FUNDING = "fundingRate"
-REST_DATASETS: frozenset[str] = frozenset({*KLINE_FAMILY, FUNDING})
-"""Datasets the REST fill can fetch (the kline family and funding rates)."""
+REST_DATASETS: frozenset[str] = frozenset({*KLINE_FAMILY, FUNDING, *REST_STATISTICS})
+"""Datasets the REST fill can fetch (the kline family, funding rates and the REST-only statistics)."""
 
 DAY_MS = 86_400_000
 HOUR_MS = 3_600_000
@@ -59,6 +62,8 @@ def rest_fillable(series: SeriesKey) -> bool:
     """Whether REST serves this series the way the archive stores it (spot has no mark/index/premium)."""
     if series.dataset not in REST_DATASETS:
         return False
+    if series.dataset in REST_STATISTICS:
+        return series.market in get_dataset(series.dataset).markets
     if series.market is Market.SPOT:
         return series.dataset == "klines"
     return series.market in (Market.UM, Market.CM)
@@ -81,6 +86,7 @@ class RestWindow:
     series: SeriesKey
     start_ms: int
     end_ms: int
+    reaches_now: bool = False  # the window ends at the server's now (funding: the newest record's interval)
 
     @property
     def first_day(self) -> dt.date:
@@ -96,10 +102,19 @@ def last_closed_ms(series: SeriesKey, now_ms: int) -> int:
     opening at or before it has closed), or now for funding."""
     interval = series.interval
     if interval is None:
-        return now_ms
+        return now_ms  # funding and statistics rows are point-in-time: final once their time has come
     if interval.is_calendar:
         return to_millis(day_start(month_start(from_millis(now_ms).date()))) - 1
     return now_ms - interval.milliseconds
+
+
+def is_statistics(series: SeriesKey) -> bool:
+    return series.dataset in REST_STATISTICS
+
+
+def rest_horizon_ms(now_ms: int) -> int:
+    """The oldest statistics time REST still serves (the latest 30 days, core/quirks.py)."""
+    return now_ms - STATISTICS_REST_DAYS * DAY_MS
 
 
 def resume_ms(held: HeldEnd | None, window_first: dt.date) -> int:
@@ -132,13 +147,19 @@ def plan_rest_fill(
         end_held = held.get(key)
         if end_held is not None and end_held.due_ms is not None and now_ms < end_held.due_ms:
             continue  # e.g. the next funding time has not come: nothing new to ask for
-        start = resume_ms(end_held, window_first)
+        if is_statistics(key):
+            # REST-only: every run collects what is new of the last 30 days (all of them for a new series).
+            start = max(resume_ms(end_held, window_first), rest_horizon_ms(now_ms))
+            if end_held is None:
+                start = rest_horizon_ms(now_ms)
+        else:
+            start = resume_ms(end_held, window_first)
         end = last_closed_ms(key, now_ms)
         last_day = (last_days or {}).get(key)
         if last_day is not None:
             end = min(end, to_millis(day_start(last_day + dt.timedelta(days=1))) - 1)
         if start <= end:
-            windows.append(RestWindow(key, start, end))
+            windows.append(RestWindow(key, start, end, reaches_now=end == now_ms))
     return windows
 
 
@@ -175,6 +196,12 @@ def request_ref(client: MarketRestClient, window: RestWindow) -> str:
     s = window.series
     if s.dataset == FUNDING:
         return f"{client.url(s.market, '/fundingRate')}?symbol={s.symbol}&startTime={window.start_ms}&endTime={window.end_ms}"
+    if is_statistics(s):
+        name = "pair" if s.market is Market.CM else "symbol"
+        return (
+            f"{client.url(s.market, statistics_path(s.dataset))}?{name}={s.symbol}"
+            f"&period={get_dataset(s.dataset).rest_period}&startTime={window.start_ms}&endTime={window.end_ms}"
+        )
     name = "pair" if get_dataset(s.dataset).directory_is_pair else "symbol"
     interval = s.interval.rest_name if s.interval else ""
     return (
@@ -187,7 +214,11 @@ async def fetch_window(client: MarketRestClient, window: RestWindow) -> pa.Table
     """The rows of one window, in the lake's columns."""
     s = window.series
     if s.dataset == FUNDING:
-        return await fetch_funding(client, s.market, s.symbol, window.start_ms, window.end_ms)
+        return await fetch_funding(
+            client, s.market, s.symbol, window.start_ms, window.end_ms, newest=window.reaches_now
+        )
+    if is_statistics(s):
+        return await fetch_statistics(client, s, window.start_ms, window.end_ms)
     return await fetch_klines(client, s, window.start_ms, window.end_ms)
 
 
@@ -251,7 +282,7 @@ def next_funding_ms(root: Path, series: SeriesKey, day: dt.date, last_ms: int) -
     path = root / partition.path
     if stat_of(path) is None:  # a file, or an object-storage lake's object
         return None
-    table = pq.read_table(objects.source(path), columns=["calc_time", "funding_interval_hours"])
+    table = pq.ParquetFile(objects.source(path)).read(columns=["calc_time", "funding_interval_hours"])
     if table.num_rows == 0:
         return None
     last = table.sort_by("calc_time").slice(table.num_rows - 1)
@@ -261,30 +292,74 @@ def next_funding_ms(root: Path, series: SeriesKey, day: dt.date, last_ms: int) -
     return last_ms // HOUR_MS * HOUR_MS + int(hours) * HOUR_MS
 
 
+def next_statistics_ms(series: SeriesKey, last_ms: int) -> int:
+    """When the statistics row after the one stored at `last_ms` is due: one period later."""
+    return last_ms + period_ms(series)
+
+
 def last_stored_ms(root: Path, series: SeriesKey, day: dt.date) -> int | None:
-    """The newest stored time of `series` on `day` (ms), read from its partition's time column."""
+    """The newest stored time of `series` on `day` (ms). On the series' newest stored day the partition holds
+    nothing later, so the time column's maximum in the file's statistics (the footer only) is that time; the
+    column is read only when the file also holds later rows or has no statistics."""
     partition = partition_for_day(series.dataset, series.market, series.interval, series.symbol, day)
     path = root / partition.path
     if stat_of(path) is None:
         return None
     spec = partition.spec
-    times = pq.read_table(objects.source(path), columns=[spec.time_column]).column(spec.time_column)
-    upper = pa.scalar(day_start(day + dt.timedelta(days=1)), type=times.type)
-    times_us: Any = pc.cast(times.filter(pc.less(times, upper)), pa.int64())
-    newest = pc.max(times_us).as_py()
-    if newest is None or newest < to_millis(day_start(day)) * 1000:
+    low = to_millis(day_start(day)) * 1000
+    high = to_millis(day_start(day + dt.timedelta(days=1))) * 1000
+    newest = _max_time_us(path, spec.time_column)
+    if newest is None or newest >= high:
+        times: Any = pc.cast(
+            pq.read_table(objects.source(path), columns=[spec.time_column]).column(0), pa.int64()
+        )
+        value = pc.max(times.filter(pc.less(times, pa.scalar(high, pa.int64())))).as_py()
+        newest = None if value is None else int(value)
+    if newest is None or newest < low:
         return None
-    return int(newest) // 1000
+    return newest // 1000
+
+
+_EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
+
+
+def _max_time_us(path: Path, column: str) -> int | None:
+    """The maximum of a timestamp column from the Parquet footer (µs), None without statistics."""
+    metadata = pq.ParquetFile(objects.source(path)).metadata
+    index = metadata.schema.names.index(column)
+    newest: int | None = None
+    for group in range(metadata.num_row_groups):
+        stats = metadata.row_group(group).column(index).statistics
+        if stats is None or not stats.has_min_max:
+            return None
+        value: Any = stats.max
+        if isinstance(value, dt.datetime):
+            aware = value if value.tzinfo else value.replace(tzinfo=dt.UTC)
+            us = (aware - _EPOCH) // dt.timedelta(microseconds=1)
+        else:
+            us = int(value)
+        newest = us if newest is None else max(newest, us)
+    return newest
 
 
 async def run_rest_fill(
-    windows: Sequence[RestWindow], client: MarketRestClient, database: LakeDatabase
+    windows: Sequence[RestWindow],
+    client: MarketRestClient,
+    database: LakeDatabase,
+    *,
+    observe: Callable[[RestWindow, pa.Table, str], None] | None = None,
+    progress: ProgressSink | None = None,
 ) -> RestFillReport:
     """Fetch and write every window: fetches run concurrently (the client bounds requests in flight and
-    weight per host), writes one at a time. A series that fails is reported and the others go on."""
+    weight per host), writes one at a time. A series that fails is reported and the others go on.
+    `observe` sees each window's fetched rows and request (what REST lacks is the caller's to record).
+    `progress` gets `Phase.REST` events: windows done of the total, rows written, requests sent, failures."""
+    counter = Progress(Phase.REST, progress)
+    counter.expect(len(windows))
     loop = asyncio.get_running_loop()
     started = loop.time()
     write_lock = asyncio.Lock()
+    recorder = _Recorder(database)
     filled: list[FilledSeries] = []
     failures: dict[str, str] = {}
 
@@ -295,16 +370,32 @@ async def run_rest_fill(
             raise  # the whole run is wrong (location, a bad symbol): one sentence, non-zero exit
         except BinanceLakeError as error:
             failures[str(window.series)] = str(error)
+            counter.add(done=1, failures=1, pages=_sent())
             return
         ref = request_ref(client, window)
+        if observe is not None:
+            observe(window, table, ref)
         async with write_lock:
             partitions, records = await asyncio.to_thread(write_window, database.root, window, table, ref)
-            await asyncio.to_thread(_record, database, partitions, records)
+            await asyncio.to_thread(recorder.record, partitions, records)
         spec = get_dataset(window.series.dataset)
         last = table.column(spec.time_column)[-1].as_py() if table.num_rows else None
         filled.append(FilledSeries(window.series, window.first_day, window.last_day, table.num_rows, last))
+        counter.add(done=1, rows=table.num_rows, pages=_sent())
 
-    await asyncio.gather(*(one(w) for w in windows))
+    reported = client.requests
+
+    def _sent() -> int:
+        # Requests since the last event (the counters only grow; concurrent windows share the client).
+        nonlocal reported
+        new, reported = client.requests - reported, client.requests
+        return max(new, 0)
+
+    try:
+        await asyncio.gather(*(one(w) for w in windows))
+    finally:
+        if recorder.connection is not None:
+            await asyncio.to_thread(recorder.close)
     return RestFillReport(
         windows=tuple(windows),
         filled=tuple(sorted(filled, key=lambda f: f.series.sort_key())),
@@ -316,10 +407,26 @@ async def run_rest_fill(
     )
 
 
-def _record(database: LakeDatabase, partitions: list[PartitionRecord], records: list[DayRecord]) -> None:
-    if not partitions and not records:
-        return
-    with database.connect() as connection:
-        # Partitions first, then days, as engine/state.py's StateWriter does.
-        record_partitions(connection, partitions)
-        record_days(connection, records)
+class _Recorder:
+    """Records each window's partitions and days as soon as they are written, over one connection for the
+    whole fill (opened at the first write): a connection per window cost more than the writes."""
+
+    def __init__(self, database: LakeDatabase) -> None:
+        self.database = database
+        self.connection: Connection | None = None
+        self._context: Any = None
+
+    def record(self, partitions: list[PartitionRecord], records: list[DayRecord]) -> None:
+        if not partitions and not records:
+            return
+        if self.connection is None:
+            self._context = self.database.connect()
+            self.connection = self._context.__enter__()
+        # Partitions first, then days, as engine/state.py's StateWriter does; each its own commit.
+        record_partitions(self.connection, partitions)
+        record_days(self.connection, records)
+
+    def close(self) -> None:
+        if self._context is not None:
+            self._context.__exit__(None, None, None)
+            self._context = self.connection = None

@@ -40,6 +40,7 @@ from binance_lake.engine.cluster.run import ClusterExecutor
 from binance_lake.engine.cluster.spec import ClusterSpec
 from binance_lake.engine.executor import ExecutionReport, Executor
 from binance_lake.engine.plan import CatalogFile, Plan, SyncMode, plan_rebuild, plan_sync
+from binance_lake.engine.reconcile import provisional_in, reconcile
 from binance_lake.engine.state import FileStatus, RecordedFile, finish_run, recorded, start_run
 from binance_lake.storage.database import Connection, LakeDatabase
 from binance_lake.storage.inventory import (
@@ -50,6 +51,7 @@ from binance_lake.storage.inventory import (
     recorded_partitions,
     stat_of,
 )
+from binance_lake.storage.reconciliation import Reconciliation, record_reconciliations
 from binance_lake.storage.schema import check_readable
 
 DAMAGED_DIR = "damaged"
@@ -111,6 +113,9 @@ class SyncOptions:
     progress: ProgressSink | None = None
     repair: bool = False
     cluster: ClusterSpec | None = None
+    # Record how the REST-provisional days the plan's files replace differed (`rest_reconciliations`); off
+    # for `update`, which keeps its own provisional days aside for its report.
+    reconcile: bool = True
 
 
 @dataclass(frozen=True)
@@ -139,6 +144,8 @@ class SyncReport:
     lost_partitions: Mapping[str, str] = field(default_factory=dict)
     # A dry run plans from the catalog as it is: the parts of the request it has never listed.
     unlisted: tuple[Unlisted, ...] = ()
+    # REST-provisional days this sync replaced with the archive's rows, and how they differed.
+    reconciled: tuple[Reconciliation, ...] = ()
 
     @property
     def ok(self) -> bool:
@@ -196,6 +203,16 @@ class SyncReport:
             "catalog_unlisted": {
                 u.series: [[a.isoformat(), b.isoformat()] for a, b in u.ranges] for u in self.unlisted
             },
+            # REST-provisional days replaced by their archive files, with the REST rows that differed.
+            "reconciled": [
+                {
+                    "path": r.path,
+                    "day": r.day.isoformat(),
+                    "differing_rows": r.differing_rows,
+                    "columns": list(r.columns),
+                }
+                for r in self.reconciled
+            ],
             **self.extras,
         }
 
@@ -529,6 +546,11 @@ async def run_sync(
     run_id = uuid.uuid4().hex
     with database.connect() as connection:
         start_run(connection, run_id, {"symbols": list(symbols), "request": repr(request)})
+        kept = (
+            provisional_in(connection, database.root, [p.file for p in plan.fetch])
+            if options.reconcile
+            else []
+        )
     executor: Executor | ClusterExecutor
     if options.cluster is None:
         executor = Executor(
@@ -552,9 +574,20 @@ async def run_sync(
     if options.cluster is not None:
         # Every item is recorded and no worker writes any more: what a worker that died midway left goes.
         remove_stale_temporaries(database.root)
-    report = SyncReport(
-        request, symbols, plan, refreshed, execution, lost_partitions=lost_partitions, extras=extras
-    )
+    reconciled: tuple[Reconciliation, ...] = ()
     with database.connect() as connection:
+        if kept:
+            reconciled = reconcile(connection, database.root, kept, set()).reconciled
+            record_reconciliations(connection, reconciled)
+        report = SyncReport(
+            request,
+            symbols,
+            plan,
+            refreshed,
+            execution,
+            lost_partitions=lost_partitions,
+            extras=extras,
+            reconciled=reconciled,
+        )
         finish_run(connection, run_id, report.summary())
     return report

@@ -13,7 +13,8 @@ One run, for the chosen series (default: every series the lake holds, of the cho
    its archive file is reported as overdue;
 5. the REST fill (`engine/rest_fill.py`) from where each series stops, up to the last closed bar (a symbol
    exchangeInfo no longer lists as trading is never asked for after its newest stored day); with
-   `fill_gaps`, also the days missing inside each series' held range (at most `max_gap_days` a series).
+   `fill_gaps`, also the days and bars missing inside each series' held range (`engine/rest_gaps.py`, at
+   most `max_gap_days` days a series), and what REST lacks too recorded as confirmed gaps, never asked again.
 A dry run plans the sync from the catalog and the REST windows from the lake, and writes nothing.
 """
 
@@ -25,6 +26,8 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import pyarrow as pa
+
 from binance_lake.binance.archive_client import ArchiveClient
 from binance_lake.binance.rest_market import MarketRestClient
 from binance_lake.catalog.reads import listed_files, stopped_trading
@@ -34,23 +37,27 @@ from binance_lake.core.errors import ServerError, UsageError
 from binance_lake.core.progress import ProgressSink
 from binance_lake.core.provenance import Provenance
 from binance_lake.core.series_key import SeriesKey
+from binance_lake.core.symbols import pair_of
 from binance_lake.core.timerange import day_start, from_millis, iter_days, month_start, to_millis
 from binance_lake.core.vocabulary import Cadence, Interval, Market
-from binance_lake.engine.reconcile import Outcome, Provisional, provisional_days, reconcile
+from binance_lake.engine.reconcile import Outcome, Provisional, provisional_of, reconcile
 from binance_lake.engine.rest_fill import (
     HeldEnd,
     RestFillReport,
     RestWindow,
+    is_statistics,
     last_stored_ms,
     next_funding_ms,
+    next_statistics_ms,
     plan_rest_fill,
-    rest_fillable,
     run_rest_fill,
 )
+from binance_lake.engine.rest_gaps import confirm, grid_ms, missing_windows
 from binance_lake.engine.sync import SyncOptions, SyncReport, SyncRequest, run_sync
 from binance_lake.storage.database import Connection, LakeDatabase
-from binance_lake.storage.provenance import held_days, series_ends
+from binance_lake.storage.provenance import HeldDay, held_days, rest_days, series_ends
 from binance_lake.storage.reconciliation import Reconciliation, record_reconciliations
+from binance_lake.storage.rest_gaps import RestGap, record_rest_gaps, rest_gaps
 
 DEFAULT_DAYS_BACK = 3
 DEFAULT_MAX_GAP_DAYS = 31
@@ -111,6 +118,9 @@ class UpdateReport:
     provisional: Mapping[SeriesKey, tuple[dt.date, ...]] = field(default_factory=dict)
     last_bars: Mapping[SeriesKey, dt.datetime | None] = field(default_factory=dict)  # newest stored time
     notes: tuple[str, ...] = ()  # archive syncs that had nothing to do, in one sentence each
+    confirmed_gaps: tuple[
+        RestGap, ...
+    ] = ()  # --fill-gaps windows REST lacks too, recorded (storage/rest_gaps.py)
 
     @property
     def ok(self) -> bool:
@@ -174,6 +184,15 @@ class UpdateReport:
             ],
             "overdue": [{"series": str(s), "day": d.isoformat()} for s, d in self.overdue],
             "notes": list(self.notes),
+            "confirmed_gaps": [
+                {
+                    "series": str(g.series),
+                    "start": g.start.isoformat(),
+                    "end": g.end.isoformat(),
+                    "kind": g.kind.value,
+                }
+                for g in self.confirmed_gaps
+            ],
             "ok": self.ok,
         }
 
@@ -200,11 +219,46 @@ def held_ends(
         key = _key(e.market, e.dataset, e.interval, e.symbol)
         last_ms = due_ms = None
         if root is not None and e.source is Provenance.REST:
-            last_ms = last_stored_ms(root, key, e.last_day)
+            last_ms = _grid_last_ms(key, e.last_day, e.rows)
+            if last_ms is None:
+                last_ms = last_stored_ms(root, key, e.last_day)
             if key.dataset == "fundingRate" and last_ms is not None:
                 due_ms = next_funding_ms(root, key, e.last_day, last_ms)
+            elif is_statistics(key) and last_ms is not None:
+                due_ms = next_statistics_ms(key, last_ms)
         ends[key] = HeldEnd(e.last_day, e.source, last_ms, due_ms)
     return ends
+
+
+def rest_days_of(connection: Connection, series: Sequence[SeriesKey]) -> list[tuple[SeriesKey, HeldDay]]:
+    """The REST-provisional days of the archive datasets among `series` (one query a market): REST-only
+    datasets' days are REST for good and never wait for the archive."""
+    wanted = {s for s in series if get_dataset(s.dataset).in_archive}
+    found: list[tuple[SeriesKey, HeldDay]] = []
+    for market in sorted({s.market for s in wanted}, key=lambda m: m.value):
+        datasets = sorted({s.dataset for s in wanted if s.market is market})
+        for h in rest_days(
+            connection,
+            market=market.value,
+            datasets=datasets,
+            first=dt.date(1970, 1, 1),
+            last=dt.date(9999, 12, 31),
+        ):
+            key = _key(market.value, h.dataset, h.interval, h.symbol)
+            if key in wanted:
+                found.append((key, h))
+    return found
+
+
+def _grid_last_ms(series: SeriesKey, day: dt.date, rows: int | None) -> int | None:
+    """A lower bound of the newest stored time of a REST day on a fixed grid, from its row count alone (the
+    k-th row of a day is at least k-1 steps after midnight): exact for a day filled from its start without
+    holes, never later than the truth (a hole only makes the next fill ask a few bars again). Saves reading
+    a partition footer per series; None without a grid."""
+    step = next_statistics_ms(series, 0) if is_statistics(series) else grid_ms(series)
+    if step is None or not rows:
+        return None
+    return to_millis(day_start(day)) + (rows - 1) * step
 
 
 def chosen_series(request: UpdateRequest, held: Mapping[SeriesKey, HeldEnd]) -> tuple[SeriesKey, ...]:
@@ -217,6 +271,10 @@ def chosen_series(request: UpdateRequest, held: Mapping[SeriesKey, HeldEnd]) -> 
             intervals: Sequence[Interval | None] = request.intervals if spec.has_interval else (None,)
             for interval in intervals:
                 for symbol in request.symbols:
+                    if request.market is Market.CM and is_statistics(
+                        SeriesKey(request.market, dataset, None, symbol)
+                    ):
+                        symbol = pair_of(symbol)  # CM's statistics are per pair
                     chosen.add(SeriesKey(request.market, dataset, interval, symbol))
     return tuple(sorted(chosen, key=lambda s: s.sort_key()))
 
@@ -248,7 +306,8 @@ def needs_archive(
     current month is not either."""
     groups: dict[tuple[Market, str, Interval | None], list[SeriesKey]] = defaultdict(list)
     for key in series:
-        groups[(key.market, key.dataset, key.interval)].append(key)
+        if get_dataset(key.dataset).in_archive:  # REST-only and stream-only datasets have no archive
+            groups[(key.market, key.dataset, key.interval)].append(key)
     needed: list[SeriesKey] = []
     for (market, dataset, interval), keys in groups.items():
         last = today - dt.timedelta(days=1)
@@ -271,47 +330,6 @@ def needs_archive(
         wanted = set(iter_days(first, last))
         needed.extend(k for k in keys if not wanted <= archived[k.symbol])
     return needed
-
-
-def gap_windows(
-    connection: Connection, series: Sequence[SeriesKey], *, before: dt.date, max_days: int, now_ms: int
-) -> list[RestWindow]:
-    """Days missing inside each series' held range (before `before`, where the regular fill starts), oldest
-    first, at most `max_days` a series: one window per run of missing days."""
-    windows: list[RestWindow] = []
-    for key in series:
-        if not rest_fillable(key):
-            continue
-        days = [
-            h.day
-            for h in held_days(
-                connection,
-                market=key.market.value,
-                dataset=key.dataset,
-                interval=key.interval.value if key.interval else None,
-                symbols=[key.symbol],
-                first=dt.date(1970, 1, 1),
-                last=before - dt.timedelta(days=1),
-            )
-        ]
-        if len(days) < 2:
-            continue
-        held = set(days)
-        missing = [d for d in iter_days(days[0], days[-1]) if d not in held][:max_days]
-        for run in _runs(missing):
-            end = min(to_millis(day_start(run[-1] + dt.timedelta(days=1))) - 1, now_ms)
-            windows.append(RestWindow(key, to_millis(day_start(run[0])), end))
-    return windows
-
-
-def _runs(days: Sequence[dt.date]) -> list[list[dt.date]]:
-    runs: list[list[dt.date]] = []
-    for day in days:
-        if runs and runs[-1][-1] + dt.timedelta(days=1) == day:
-            runs[-1].append(day)
-        else:
-            runs.append([day])
-    return runs
 
 
 def _last_days(
@@ -354,35 +372,81 @@ def _archived_days(connection: Connection, kept: Sequence[Provisional]) -> set[t
 def _where_series_stand(
     connection: Connection,
     root: Path,
-    request: UpdateRequest,
     series: Sequence[SeriesKey],
+    held: Mapping[SeriesKey, HeldEnd],
+    fill: RestFillReport,
     first: dt.date,
     last: dt.date,
 ) -> tuple[dict[SeriesKey, tuple[dt.date, ...]], dict[SeriesKey, dt.datetime | None]]:
-    """After the run: each series' provisional (REST) days within `first .. last`, and its newest stored time."""
-    provisional: dict[SeriesKey, tuple[dt.date, ...]] = {}
+    """After the run: each series' provisional (REST) days within `first .. last`, and its newest stored time:
+    the fill's newest row, else the newest stored before it (`held`, read before the fill; a partition footer
+    for a series whose newest day came from the archive)."""
+    chosen = set(series)
+    newest: dict[SeriesKey, int | None] = {k: e.last_ms for k, e in held.items() if k in chosen}
+    for f in fill.filled:
+        if f.last_time is not None:
+            filled = to_millis(f.last_time)
+            newest[f.series] = max(filled, newest.get(f.series) or filled)
     last_bars: dict[SeriesKey, dt.datetime | None] = {}
-    for key, end in held_ends(connection, request.market).items():
-        if key in series:
-            newest = last_stored_ms(root, key, end.last_day)
-            last_bars[key] = from_millis(newest) if newest is not None else None
     for key in series:
-        days = tuple(
-            h.day
-            for h in held_days(
-                connection,
-                market=key.market.value,
-                dataset=key.dataset,
-                interval=key.interval.value if key.interval else None,
-                symbols=[key.symbol],
-                first=first,
-                last=last,
-            )
-            if h.source is Provenance.REST
-        )
-        if days:
-            provisional[key] = days
-    return provisional, last_bars
+        ms = newest.get(key)
+        if ms is None and key in held:
+            ms = last_stored_ms(root, key, held[key].last_day)
+        last_bars[key] = from_millis(ms) if ms is not None else None
+    provisional: dict[SeriesKey, list[dt.date]] = defaultdict(list)
+    for market in sorted({s.market for s in chosen}, key=lambda m: m.value):
+        datasets = sorted({s.dataset for s in chosen if s.market is market})
+        for h in rest_days(connection, market=market.value, datasets=datasets, first=first, last=last):
+            key = _key(market.value, h.dataset, h.interval, h.symbol)
+            if key in chosen:
+                provisional[key].append(h.day)
+    return {k: tuple(v) for k, v in provisional.items()}, last_bars
+
+
+def _gap_windows(
+    connection: Connection,
+    root: Path,
+    request: UpdateRequest,
+    series: Sequence[SeriesKey],
+    window_first: dt.date,
+    now_ms: int,
+) -> list[RestWindow]:
+    """`--fill-gaps`: what is missing inside the held ranges, less the confirmed gaps (engine/rest_gaps.py)."""
+    by_series: dict[SeriesKey, list[RestGap]] = defaultdict(list)
+    for gap in rest_gaps(connection, series):
+        by_series[gap.series].append(gap)
+    return missing_windows(
+        connection,
+        root,
+        series,
+        before=window_first,
+        max_days=request.max_gap_days,
+        now_ms=now_ms,
+        confirmed=by_series,
+    )
+
+
+async def _fill_and_confirm(
+    windows: Sequence[RestWindow],
+    gaps: Sequence[RestWindow],
+    rest: MarketRestClient,
+    database: LakeDatabase,
+    progress: ProgressSink | None,
+) -> tuple[RestFillReport, list[RestGap]]:
+    """The REST fill; what the gap windows' answers lack is recorded as confirmed gaps."""
+    asked = set(gaps)
+    fetched: list[tuple[RestWindow, pa.Table, str]] = []
+
+    def observe(window: RestWindow, table: pa.Table, ref: str) -> None:
+        if window in asked:
+            fetched.append((window, table, ref))
+
+    fill = await run_rest_fill(windows, rest, database, observe=observe, progress=progress)
+    confirmed = confirm(fetched)
+    if confirmed:
+        with database.connect() as connection:
+            record_rest_gaps(connection, confirmed)
+    return fill, confirmed
 
 
 async def run_update(
@@ -407,7 +471,7 @@ async def run_update(
                 "the lake holds no series matching the request; sync some first, or name --market, --datasets, "
                 "--intervals and --symbols"
             )
-        kept = provisional_days(connection, database.root, series)
+        rest_held = rest_days_of(connection, series)
     market = request.market or series[0].market
     now = await server_now(rest, market)
     now_ms = to_millis(now)
@@ -415,18 +479,22 @@ async def run_update(
     window_first = today - dt.timedelta(days=request.days_back)
     # The archive first, from the day after each series' newest stored day (or the oldest provisional day).
     resumes = [held[s].last_day + dt.timedelta(days=1) for s in series if s in held]
-    sync_first = min([window_first, *(p.day for p in kept), *(d for d in resumes if d <= today)])
+    sync_first = min([window_first, *(h.day for _, h in rest_held), *(d for d in resumes if d <= today)])
     sync_options = SyncOptions(
         refresh=True,
         dry_run=options.dry_run,
         concurrency=options.concurrency,
         keep_raw=options.keep_raw,
         progress=options.progress,
+        reconcile=False,  # the update reconciles its own kept provisional days, below
     )
     syncs: list[SyncReport] = []
     notes: list[str] = []
     with database.connect(read_only=options.dry_run) as connection:
         to_sync = needs_archive(connection, series, sync_first, today)
+    # Only the series synced can have a provisional day replaced: keep those days' rows aside.
+    syncing = set(to_sync)
+    kept = provisional_of(database.root, [(k, h) for k, h in rest_held if k in syncing])
     for sync_request in sync_requests(to_sync, sync_first, today):
         sync_request.validate()
         try:
@@ -456,22 +524,23 @@ async def run_update(
             now_ms=now_ms,
             last_days=_last_days(connection, series, held),
         )
-        if request.fill_gaps:
-            windows.extend(
-                gap_windows(
-                    connection, series, before=window_first, max_days=request.max_gap_days, now_ms=now_ms
-                )
-            )
+        gaps = (
+            _gap_windows(connection, database.root, request, series, window_first, now_ms)
+            if request.fill_gaps
+            else []
+        )
+        windows.extend(gaps)
+    confirmed: list[RestGap] = []
     if options.dry_run:
         fill = RestFillReport(tuple(windows), requests=rest.requests, weight=rest.weight)
     else:
-        fill = await run_rest_fill(windows, rest, database)
+        fill, confirmed = await _fill_and_confirm(windows, gaps, rest, database, options.progress)
     provisional: dict[SeriesKey, tuple[dt.date, ...]] = {}
     last_bars: dict[SeriesKey, dt.datetime | None] = {}
     if not options.dry_run:
         with database.connect() as connection:
             provisional, last_bars = _where_series_stand(
-                connection, database.root, request, series, sync_first, today
+                connection, database.root, series, held, fill, sync_first, today
             )
     return UpdateReport(
         request,
@@ -485,4 +554,5 @@ async def run_update(
         provisional=provisional,
         last_bars=last_bars,
         notes=tuple(notes),
+        confirmed_gaps=tuple(confirmed),
     )

@@ -17,7 +17,7 @@ from binance_lake.core.timerange import DateLike
 from binance_lake.facade.existing import require_lake
 from binance_lake.facade.fill import fill_aligned, fill_load
 from binance_lake.facade.frames import Frame, convert
-from binance_lake.facade.sources import check_source, only_source, update_for, with_sources
+from binance_lake.facade.sources import check_source, only_source, update_for, with_served, with_sources
 from binance_lake.facade.update import UpdateMethods
 from binance_lake.load import aligned as load_aligned_
 from binance_lake.load import status as load_status
@@ -54,7 +54,8 @@ class ReadMethods(UpdateMethods):
         never held are a `UsageError` naming the sync command; days it lacks are listed in the frame's
         `missing`. With `fill=True` the missing files are synced first. `source` is "lake" (what it holds),
         "auto" (sync what it lacks, then update to the last closed bar from REST), "archive" (only archive
-        days) or "rest" (only REST-provisional days); `with_source` adds a `source` column: each row's day's
+        days) or "rest" (from REST: the days the lake lacks are fetched and stored as provisional, the days it
+        holds from the archive are fetched and returned without storing); `with_source` adds a `source` column: each row's day's
         provenance (see `facade/sources.py`).
         """
         symbols = self._with_top(symbols, market, end)  # type: ignore[assignment]
@@ -68,10 +69,12 @@ class ReadMethods(UpdateMethods):
                 fill_load(self.root, request, self.sync)
             if source == "auto":
                 update_for(request, self.update)
+            served = self._from_rest(request) if source == "rest" else {}
             loaded = load_table(self.root, request)
         table = loaded.table
         if with_source or source in ("archive", "rest"):
             table = only_source(with_sources(self.root, request, table), source)
+            table = with_served(table, request, served)
             if not with_source:
                 table = table.drop_columns(["source"])
         return deliver(table, loaded.missing, as_)

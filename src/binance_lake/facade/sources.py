@@ -5,7 +5,9 @@
 - `auto`: first sync the days the lake lacks from the archive (as `fill=True`), then `update` the series so
   what the archive has not published yet comes from REST, up to the last closed bar; then what the lake holds;
 - `archive`: the days the lake lacks are synced from the archive first; only rows of archive days are returned;
-- `rest`: only rows of REST-provisional days.
+- `rest`: rows from REST only: the lake's REST-provisional days, the days it lacked (fetched and stored as
+  provisional first) and, fetched but not stored, the days it holds from the archive
+  (`engine/rest_range.py`, through `UpdateMethods._from_rest`).
 The `source` column (`with_source=True`) is the day's provenance (`core.provenance.Provenance` values) from
 `day_provenance`, read through its owner (`storage.provenance.held_days`).
 """
@@ -13,14 +15,16 @@ The `source` column (`with_source=True`) is the day's provenance (`core.provenan
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from pathlib import Path
+from typing import Any
 
 import pyarrow as pa
 import pyarrow.compute as pc
 
 from binance_lake.core.errors import UsageError
 from binance_lake.core.provenance import Provenance
+from binance_lake.core.series_key import SeriesKey
 from binance_lake.load.request import LoadRequest
 from binance_lake.storage.database import LakeDatabase
 from binance_lake.storage.provenance import held_days
@@ -77,6 +81,26 @@ def with_sources(root: Path, request: LoadRequest, table: pa.Table) -> pa.Table:
     joined = keyed.join(known, keys=["symbol", "__day"], join_type="left outer")
     joined = joined.sort_by("__row")
     return joined.drop_columns(["__row", "__day"])
+
+
+def with_served(table: pa.Table, request: LoadRequest, served: Mapping[SeriesKey, pa.Table]) -> pa.Table:
+    """`table` (with its `source` column) and the rows fetched from REST for it without storing, in its
+    columns, sorted by (symbol, time)."""
+    parts = [table]
+    for key, rows in sorted(served.items(), key=lambda kv: kv[0].symbol):
+        columns: list[Any] = []
+        for field in table.schema:
+            if field.name == "symbol":
+                columns.append(pa.array([key.symbol] * rows.num_rows, field.type))
+            elif field.name == SOURCE_COLUMN:
+                columns.append(pa.array([Provenance.REST.value] * rows.num_rows, field.type))
+            else:
+                columns.append(rows.column(field.name).cast(field.type))
+        parts.append(pa.table(columns, schema=table.schema))
+    if len(parts) == 1:
+        return table
+    merged = pa.concat_tables(parts)
+    return merged.sort_by([("symbol", "ascending"), (request.time_column, "ascending")])
 
 
 def only_source(table: pa.Table, source: str) -> pa.Table:

@@ -5,18 +5,45 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Iterable
 
+import pyarrow as pa
+
 from binance_lake.binance.clients import Clients
 from binance_lake.binance.rest_market import MarketRestClient
+from binance_lake.catalog.store import ensure_catalog
 from binance_lake.core.progress import ProgressSink
-from binance_lake.engine.update import DEFAULT_DAYS_BACK, UpdateOptions, UpdateReport, run_update
+from binance_lake.core.series_key import SeriesKey
+from binance_lake.core.timerange import to_millis
+from binance_lake.engine.rest_range import held_sources, plan_rest_range, run_rest_range
+from binance_lake.engine.update import DEFAULT_DAYS_BACK, UpdateOptions, UpdateReport, run_update, server_now
 from binance_lake.engine.update_request import build_update_request
 from binance_lake.facade.loop import run_online
 from binance_lake.facade.sync import SyncMethods
+from binance_lake.load.request import LoadRequest
 from binance_lake.storage.database import WriterLock
 
 
 class UpdateMethods(SyncMethods):
-    """`Lake.update`."""
+    """`Lake.update`, and the REST side of `Lake.load(source="rest")`."""
+
+    def _from_rest(self, request: LoadRequest) -> dict[SeriesKey, pa.Table]:
+        """`source="rest"`: store from REST the days of the load the lake lacks, and fetch (without storing)
+        the days it holds from the archive; the fetched rows per series (`engine/rest_range.py`)."""
+        series = [SeriesKey(request.market, request.dataset, request.interval, s) for s in request.symbols]
+        settings, database = self.settings, self.database
+        start_ms, end_ms = to_millis(request.range.start), to_millis(request.range.end)
+        held = held_sources(database, series, request.range.first_day, request.range.last_day)
+
+        async def work(clients: Clients) -> dict[SeriesKey, pa.Table]:
+            rest = MarketRestClient(clients.session, settings)
+            now = await server_now(rest, request.market)
+            plan = plan_rest_range(series, held, start_ms=start_ms, end_ms=end_ms, now_ms=to_millis(now))
+            if plan.store:
+                ensure_catalog(database)
+            _, served = await run_rest_range(plan, rest, database)
+            return served
+
+        with WriterLock(database.root):
+            return run_online(settings, work, concurrency=8)
 
     def update(
         self,

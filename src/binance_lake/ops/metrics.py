@@ -104,6 +104,8 @@ class Metrics:
                 self.files.inc(max(event.done - before.done - (event.failures - before.failures), 0))
                 self.bytes.inc(max(event.bytes_done - before.bytes_done, 0))
                 self.rows.inc(max(event.rows - before.rows, 0))
+            elif event.phase is Phase.REST:
+                self.rows.inc(max(event.rows - before.rows, 0))
             self.failures.labels(event.phase.value).inc(max(event.failures - before.failures, 0))
             if downstream is not None:
                 downstream(event)

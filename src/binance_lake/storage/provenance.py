@@ -138,6 +138,22 @@ def held_days(
     return [HeldDay(d, i, s, day, Provenance(src), ref, etag, n) for d, i, s, day, src, ref, etag, n in rows]
 
 
+def rest_days(
+    connection: Connection, *, market: str, datasets: Sequence[str], first: dt.date, last: dt.date
+) -> list[HeldDay]:
+    """The REST-provisional days (source `rest`) of `datasets` in `market` within `first .. last`, in one
+    query: what a sync about to ingest archive files may replace (engine/reconcile.py)."""
+    rows = connection.execute(
+        """
+        SELECT dataset, "interval", symbol, day, source, upstream_ref, etag, "rows" FROM day_provenance
+        WHERE market = ? AND list_contains(?, dataset) AND source = ? AND day BETWEEN ? AND ?
+        ORDER BY dataset, "interval", symbol, day
+        """,
+        [market, list(datasets), Provenance.REST.value, first, last],
+    ).fetchall()
+    return [HeldDay(d, i, s, day, Provenance(src), ref, etag, n) for d, i, s, day, src, ref, etag, n in rows]
+
+
 def held_runs_sql(source: str, where: str = "true") -> str:
     """SQL over a `day_provenance` table (`source`: its qualified name) giving the held days of the series
     matching `where` as runs (market, dataset, "interval", symbol, first_day, last_day): consecutive days
@@ -264,6 +280,7 @@ class SeriesEnd:
     symbol: str
     last_day: dt.date
     source: Provenance
+    rows: int | None = None  # that day's rows
 
 
 def series_ends(connection: Connection, *, market: str | None = None) -> list[SeriesEnd]:
@@ -271,14 +288,14 @@ def series_ends(connection: Connection, *, market: str | None = None) -> list[Se
     in (market, dataset, interval, symbol) order."""
     rows = connection.execute(
         """
-        SELECT market, dataset, "interval", symbol, day, source FROM day_provenance
+        SELECT market, dataset, "interval", symbol, day, source, "rows" FROM day_provenance
         WHERE ? IS NULL OR market = ?
         QUALIFY row_number() OVER (PARTITION BY market, dataset, "interval", symbol ORDER BY day DESC) = 1
         ORDER BY market, dataset, "interval" NULLS FIRST, symbol
         """,
         [market, market],
     ).fetchall()
-    return [SeriesEnd(m, d, i, s, day, Provenance(src)) for m, d, i, s, day, src in rows]
+    return [SeriesEnd(m, d, i, s, day, Provenance(src), n) for m, d, i, s, day, src, n in rows]
 
 
 def provenance_table(

@@ -536,6 +536,25 @@ MIGRATIONS: tuple[Migration, ...] = (
             """,
         ),
     ),
+    Migration(
+        10,
+        "rest_gaps: windows REST was asked for and lacks (confirmed gaps, e.g. exchange maintenance)",
+        (
+            """
+            CREATE TABLE IF NOT EXISTS rest_gaps (
+                market VARCHAR NOT NULL,
+                dataset VARCHAR NOT NULL,
+                "interval" VARCHAR,
+                symbol VARCHAR NOT NULL,
+                start_time TIMESTAMPTZ NOT NULL,
+                end_time TIMESTAMPTZ NOT NULL,
+                kind VARCHAR NOT NULL,
+                request VARCHAR NOT NULL,
+                confirmed_at TIMESTAMPTZ NOT NULL
+            )
+            """,
+        ),
+    ),
 )
 SCHEMA_VERSION = MIGRATIONS[-1].version
 # The oldest version read-only readers accept as it is (they cannot migrate). Every migration so far only adds
