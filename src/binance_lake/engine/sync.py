@@ -25,7 +25,7 @@ from pathlib import Path
 from binance_lake.binance.archive_client import ArchiveClient
 from binance_lake.catalog.queries import has_listings, unlisted_days
 from binance_lake.catalog.reads import listed_files, listed_symbols, traded_in
-from binance_lake.catalog.refresh import RefreshReport, Selection, refresh
+from binance_lake.catalog.refresh import RefreshReport, Selection
 from binance_lake.catalog.store import ensure_catalog
 from binance_lake.core.archive import ArchiveFile
 from binance_lake.core.datasets import get_dataset
@@ -39,6 +39,7 @@ from binance_lake.engine.archive_source import RAW_DIR, ArchiveSource
 from binance_lake.engine.executor import ExecutionReport, Executor
 from binance_lake.engine.plan import CatalogFile, Plan, SyncMode, plan_rebuild, plan_sync
 from binance_lake.engine.state import FileStatus, RecordedFile, finish_run, recorded, start_run
+from binance_lake.engine.sync_listing import refresh_monthly_first
 from binance_lake.storage.database import Connection, LakeDatabase
 from binance_lake.storage.inventory import (
     Damage,
@@ -501,7 +502,8 @@ async def run_sync(
     ensure_catalog(database)  # every table of lake.duckdb (storage/schema.py), upgraded once a process
     refreshed = None
     if options.refresh and options.mode is not SyncMode.REBUILD:  # a rebuild asks upstream nothing
-        refreshed = await refresh(
+        # Monthly files first, daily ones only where no monthly file covers the days (engine/sync_listing.py).
+        refreshed = await refresh_monthly_first(
             client,
             database,
             _refresh_selection(request),
