@@ -21,7 +21,11 @@ print(pandas.__name__)
 
 def _run(mark: str) -> list[str]:
     result = subprocess.run(
-        [sys.executable, "-c", CHECK.format(mark=mark)], capture_output=True, text=True, check=True, timeout=120
+        [sys.executable, "-c", CHECK.format(mark=mark)],
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=120,
     )
     return result.stdout.split()
 

@@ -76,7 +76,9 @@ def test_a_quarantined_monthly_file_has_its_days_listed_daily(sim_server: SimSer
         ((etag, size),) = connection.execute(
             "SELECT etag, size FROM upstream_files WHERE key = ?", [key]
         ).fetchall()
-        bad = FileState(key, parsed.file, FileStatus.QUARANTINED, etag=etag, size=size, error="bad bytes twice")
+        bad = FileState(
+            key, parsed.file, FileStatus.QUARANTINED, etag=etag, size=size, error="bad bytes twice"
+        )
         record(connection, [bad])
     _listed(sim_server, database, monthly_first=True)
     months = _daily_months(database)

@@ -18,7 +18,6 @@ from types import ModuleType
 
 import pyarrow as pa
 
-
 _COMMAND_LINE = False
 
 
