@@ -4,17 +4,22 @@ what a listing of everything plans (ground truth: the simulator's archive, liste
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import datetime as dt
 from pathlib import Path
+
+from hypothesis import given
+from hypothesis import strategies as st
 
 from binance_lake.binance.archive_client import ArchiveClient
 from binance_lake.binance.http import make_session
 from binance_lake.catalog.refresh import RefreshReport, refresh
 from binance_lake.core.archive import ParsedKey, parse_key
+from binance_lake.core.timerange import iter_days
 from binance_lake.core.vocabulary import Cadence, Interval, Market
 from binance_lake.engine.state import FileState, FileStatus, record
 from binance_lake.engine.sync import SyncRequest, _refresh_selection, plan_from_catalog
-from binance_lake.engine.sync_listing import refresh_monthly_first
+from binance_lake.engine.sync_listing import refresh_monthly_first, without_months
 from binance_lake.sim.server import SimServer
 from binance_lake.storage.database import LakeDatabase
 
@@ -86,3 +91,32 @@ def test_a_quarantined_monthly_file_has_its_days_listed_daily(sim_server: SimSer
     fetched, _ = _plan_keys(database)
     assert key not in fetched
     assert any("/daily/klines/ETHUSDT/1h/ETHUSDT-1h-2026-09-" in k for k in fetched)
+
+
+def test_a_dry_run_after_it_reports_nothing_unlisted(sim_server: SimServer, tmp_path: Path) -> None:
+    """The daily days it skipped are covered by monthly files: not "never listed" to a dry run."""
+    database = LakeDatabase(tmp_path)
+    _listed(sim_server, database, monthly_first=True)
+    assert plan_from_catalog(REQUEST, database).unlisted == ()
+    wider = dataclasses.replace(REQUEST, first_day=D(2026, 7, 1))
+    assert [(u.series, u.ranges) for u in plan_from_catalog(wider, database).unlisted] == [
+        ("klines 1h", ((D(2026, 7, 1), D(2026, 7, 31)),))
+    ]
+
+
+@given(
+    start=st.dates(D(2025, 1, 1), D(2025, 12, 31)),
+    length=st.integers(0, 120),
+    months=st.sets(st.integers(1, 12)),
+)
+def test_without_months_drops_exactly_the_days_of_those_months(
+    start: D, length: int, months: set[int]
+) -> None:
+    last = start + dt.timedelta(days=length)
+    firsts = {D(2025, m, 1) for m in months} | (
+        {D(2026, m, 1) for m in months} if last.year > 2025 else set()
+    )
+    kept = without_months([(start, last)], firsts)
+    days = {d for lo, hi in kept for d in iter_days(lo, hi)}
+    assert days == {d for d in iter_days(start, last) if d.replace(day=1) not in firsts}
+    assert all(lo <= hi for lo, hi in kept) and list(kept) == sorted(kept)

@@ -39,7 +39,7 @@ from binance_lake.engine.archive_source import RAW_DIR, ArchiveSource
 from binance_lake.engine.executor import ExecutionReport, Executor
 from binance_lake.engine.plan import CatalogFile, Plan, SyncMode, plan_rebuild, plan_sync
 from binance_lake.engine.state import FileStatus, RecordedFile, finish_run, recorded, start_run
-from binance_lake.engine.sync_listing import refresh_monthly_first
+from binance_lake.engine.sync_listing import monthly_months, refresh_monthly_first, without_months
 from binance_lake.storage.database import Connection, LakeDatabase
 from binance_lake.storage.inventory import (
     Damage,
@@ -236,15 +236,33 @@ def _unlisted(connection: Connection, request: SyncRequest, symbols: tuple[str, 
         intervals: list[str | None] = (
             [i.value for i in request.intervals] if get_dataset(dataset).has_interval else [None]
         )
+        directories = list(request.directories(symbols, dataset))
         gaps = unlisted_days(
             connection,
             request.market.value,
             [(dataset, i) for i in intervals],
-            list(request.directories(symbols, dataset)),
+            directories,
             request.first_day,
             request.last_day,
         )
-        found.extend(Unlisted(d, i, tuple(r)) for (d, i), r in gaps.items())
+        # The daily days of months whose monthly files the catalog holds are not needed, so not listed
+        # (engine/sync_listing.py): not "never listed" for the plan.
+        covered = (
+            monthly_months(
+                connection,
+                request.market,
+                dataset,
+                directories,
+                intervals,
+                request.first_day,
+                request.last_day,
+            )
+            if gaps
+            else set()
+        )
+        for (d, i), r in gaps.items():
+            if kept := without_months(r, covered):
+                found.append(Unlisted(d, i, kept))
     return tuple(found)
 
 

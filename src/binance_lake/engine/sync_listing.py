@@ -10,6 +10,8 @@ to daily files there), over the span of days they lack. Listing more than needed
 never happens: a month is skipped only when the catalog, just refreshed, holds its monthly file.
 
 A request for every symbol (`--all`) lists as before in one walk: who traded is decided from the daily files.
+The daily days such a sync leaves unlisted are the months `monthly_months` finds covered; a dry run does not
+report them as never listed (engine/sync.py `_unlisted`).
 """
 
 from __future__ import annotations
@@ -24,9 +26,9 @@ from binance_lake.catalog.refresh import Lister, RefreshReport, Selection, refre
 from binance_lake.core.datasets import get_dataset
 from binance_lake.core.progress import ProgressSink
 from binance_lake.core.timerange import iter_months, month_end, month_start
-from binance_lake.core.vocabulary import Cadence, Interval
+from binance_lake.core.vocabulary import Cadence, Interval, Market
 from binance_lake.engine.state import FileStatus, recorded
-from binance_lake.storage.database import LakeDatabase
+from binance_lake.storage.database import Connection, LakeDatabase
 
 _Span = tuple[str, Interval | None, dt.date, dt.date]
 """(dataset, interval, first day, last day) of one daily walk."""
@@ -101,6 +103,56 @@ def _daily_spans(database: LakeDatabase, selection: Selection, datasets: list[st
                         hi = min(last, month_end(lacking[-1]))
                         spans[(dataset, interval, lo, hi)].add(directory)
     return spans
+
+
+def monthly_months(
+    connection: Connection,
+    market: Market,
+    dataset: str,
+    directories: list[str],
+    intervals: list[str | None],
+    first: dt.date,
+    last: dt.date,
+) -> set[dt.date]:
+    """The months of `first .. last` for which the catalog holds a monthly file of every directory and interval
+    asked (for every symbol, `directories` empty: none)."""
+    if not directories or len(get_dataset(dataset).cadences) < 2:
+        return set()
+    asked = [i for i in intervals if i is not None]
+    files = listed_files(connection, market, dataset, directories, asked, first, last)
+    held = {
+        (f.file.symbol, f.file.interval, f.file.period) for f in files if f.file.cadence is Cadence.MONTHLY
+    }
+    return {
+        month
+        for month in iter_months(first, last)
+        if all(
+            (d, Interval(i) if i is not None else None, month) in held for d in directories for i in intervals
+        )
+    }
+
+
+def without_months(
+    ranges: list[tuple[dt.date, dt.date]], months: set[dt.date]
+) -> tuple[tuple[dt.date, dt.date], ...]:
+    """`ranges` of days minus the days of `months` (first days of months)."""
+    kept: list[tuple[dt.date, dt.date]] = []
+    for lo, hi in ranges:
+        start: dt.date | None = None
+        day = lo
+        while day <= hi:
+            if month_start(day) in months:
+                if start is not None:
+                    kept.append((start, day - dt.timedelta(days=1)))
+                    start = None
+                day = min(hi, month_end(day)) + dt.timedelta(days=1)
+                continue
+            if start is None:
+                start = day
+            day += dt.timedelta(days=1)
+        if start is not None:
+            kept.append((start, hi))
+    return tuple(kept)
 
 
 def combined(reports: list[RefreshReport]) -> RefreshReport:
