@@ -42,6 +42,7 @@ import datetime as dt
 import json
 import os
 import platform
+import resource
 import shutil
 import signal
 import statistics
@@ -152,10 +153,21 @@ def universe_toml(path: Path, selection: str) -> None:
     path.write_text(f"planned_sizes = {chosen['planned']}\n\n" + "\n".join(entries), encoding="utf-8")
 
 
+CHILD_CPU = [0.0]
+"""CPU seconds of the tools' processes (and theirs, e.g. aria2c), added up by `timed`: on a shared machine the
+tools' CPU is steadier than their wall time."""
+
+
+def _children_cpu() -> float:
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
+
+
 def timed(command: list[str], env: dict[str, str], cwd: Path | None = None) -> tuple[float, str]:
-    started = time.perf_counter()
+    started, cpu = time.perf_counter(), _children_cpu()
     result = subprocess.run(command, env=env, cwd=cwd, capture_output=True, text=True, check=False)
     seconds = time.perf_counter() - started
+    CHILD_CPU[0] += _children_cpu() - cpu
     if result.returncode != 0:
         raise RuntimeError(f"{command[:4]} exited {result.returncode}: {result.stderr[-1500:]}")
     return seconds, result.stdout
@@ -281,6 +293,7 @@ def main() -> None:
             for round_ in range(args.rounds):
                 for tool in tools[round_ % len(tools) :] + tools[: round_ % len(tools)]:
                     out = work / f"{tool}-{round_}"
+                    CHILD_CPU[0] = 0.0
                     if tool == "ceiling":
                         figures = run_ceiling(sim, work / "keys.txt")
                     elif tool == "binance-lake":
@@ -292,6 +305,7 @@ def main() -> None:
                     else:
                         figures = run_datatool(args.selection, sim, out, venv)
                     figures["load"] = os.getloadavg()[0]
+                    figures["cpu_seconds"] = CHILD_CPU[0]
                     runs[tool].append(figures)
                     shutil.rmtree(out, ignore_errors=True)
                     print(tool, round_, json.dumps(figures), file=sys.stderr, flush=True)
@@ -308,14 +322,16 @@ def main() -> None:
     print(f"machine: {platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}")
     print(f"selection: {args.selection}, {len(keys)} files; {args.rounds} interleaved rounds, medians")
     lake = statistics.median(r["seconds"] for r in runs["binance-lake"]) if "binance-lake" in runs else None
-    print("| tool | wall s | files | checksums | runs (wall s) | tool / binance-lake |")
-    print("|---|---:|---:|---|---|---:|")
+    lake_cpu = statistics.median(r["cpu_seconds"] for r in runs["binance-lake"]) if lake else None
+    print("| tool | wall s | CPU s | files | checksums | runs (wall s) | tool / binance-lake (wall, CPU) |")
+    print("|---|---:|---:|---:|---|---|---:|")
     for tool, rs in runs.items():
         wall = statistics.median(r["seconds"] for r in rs)
+        cpu = statistics.median(r["cpu_seconds"] for r in rs)
         each = ", ".join(f"{r['seconds']:.2f}" for r in rs)
-        ratio = f"{wall / lake:.2f}" if lake else "-"
+        ratio = f"{wall / lake:.2f}, {cpu / lake_cpu:.2f}" if lake and lake_cpu else "-"
         verified = "yes" if all(r["verified"] for r in rs) else "no"
-        print(f"| {tool} | {wall:.2f} | {rs[0]['files']} | {verified} | {each} | {ratio} |")
+        print(f"| {tool} | {wall:.2f} | {cpu:.2f} | {rs[0]['files']} | {verified} | {each} | {ratio} |")
 
 
 if __name__ == "__main__":
