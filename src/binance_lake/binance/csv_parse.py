@@ -37,7 +37,13 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.csv as pa_csv
 
-from binance_lake.binance.zip_member import MAX_INFLATED_BYTES, ZIP_READ_ERRORS, ZipSource, open_member
+from binance_lake.binance.zip_member import (
+    MAX_INFLATED_BYTES,
+    ZIP_READ_ERRORS,
+    ZipSource,
+    open_member,
+    read_member,
+)
 from binance_lake.core import quirks
 from binance_lake.core.archive import ArchiveFile
 from binance_lake.core.datasets import TIMESTAMP, ColumnKind, CsvLayout
@@ -103,6 +109,16 @@ def parse_file(
     def reopen() -> BinaryIO:
         return open_member(source, member_name(file), max_inflated_bytes=max_inflated_bytes)
 
+    # A member that fits in memory is inflated in one call and parsed where it lies (no stream, no copy).
+    data = read_member(
+        source,
+        member_name(file),
+        limit=IN_MEMORY_BYTES,
+        max_inflated_bytes=max_inflated_bytes,
+        file_name=file.file_name,
+    )
+    if data is not None:
+        return parse_csv(data, file)
     with reopen() as member:
         return _read_table(member, file, reopen)
 
@@ -129,7 +145,12 @@ def iter_batches(
 
 def parse_csv(data: bytes, file: ArchiveFile) -> pa.Table:
     """Parse an already extracted CSV (the member's bytes) as `parse_file` does."""
-    return _read_table(io.BytesIO(data), file, lambda: io.BytesIO(data))
+    planned = _sniff(data[:_SNIFF_BYTES], file, complete=len(data) < _SNIFF_BYTES)
+    if planned is None:
+        return file.spec.schema(file.market).empty_table()
+    start = len(_BOM) if data.startswith(_BOM) else 0
+    # A zero-copy view of the bytes: pyarrow reads the buffer in place.
+    return _parse_table(pa.BufferReader(pa.py_buffer(data)[start:]), planned, lambda: io.BytesIO(data))
 
 
 def iter_csv_batches(
@@ -213,9 +234,18 @@ def _normalise_header(line: str) -> list[str]:
 
 def _plan(stream: BinaryIO, file: ArchiveFile) -> tuple[_Plan, BinaryIO] | None:
     """Sniff the header; None when the file holds no rows at all (empty, or a header only)."""
+    head = stream.read(_SNIFF_BYTES)
+    plan = _sniff(head, file, complete=len(head) < _SNIFF_BYTES)
+    if plan is None:
+        return None
+    return plan, _Prefixed(head.removeprefix(_BOM), stream)  # type: ignore[return-value]
+
+
+def _sniff(head: bytes, file: ArchiveFile, *, complete: bool) -> _Plan | None:
+    """The reading plan from the file's first bytes (`complete`: they are the whole file); None when the file
+    holds no rows at all (empty, or a header only)."""
     spec = file.spec
     layout = spec.layout(file.market)
-    head = stream.read(_SNIFF_BYTES)
     body = head.removeprefix(_BOM)
     if not body.strip():
         return None
@@ -229,16 +259,15 @@ def _plan(stream: BinaryIO, file: ArchiveFile) -> tuple[_Plan, BinaryIO] | None:
                 f"{file.file_name}: unexpected header {line!r}; the {file.market.value} {spec.name} header is {expected!r}"
             )
         rest_of_head = body.split(b"\n", 1)[1] if b"\n" in body else b""
-        if len(head) < _SNIFF_BYTES and not rest_of_head.strip():
+        if complete and not rest_of_head.strip():
             return None
-    plan = _Plan(
+    return _Plan(
         file=file,
         layout=layout,
         schema=spec.schema(file.market),
         has_header=has_header,
         shift=label_shift(file),
     )
-    return plan, _Prefixed(body, stream)  # type: ignore[return-value]
 
 
 # --- conversion into the lake schema ------------------------------------------------------------------
@@ -337,10 +366,17 @@ def _read_table(stream: BinaryIO, file: ArchiveFile, reopen: Callable[[], Binary
     plan, body = planned
     try:
         whole = body.whole(IN_MEMORY_BYTES) if isinstance(body, _Prefixed) else None
+    except _READ_ERRORS as error:
+        raise _parse_error(error, plan, reopen) from error
+    return _parse_table(cast(BinaryIO, pa.BufferReader(whole)) if whole is not None else body, plan, reopen)
+
+
+def _parse_table(source: Any, plan: _Plan, reopen: Callable[[], BinaryIO]) -> pa.Table:
+    try:
         # One thread: the sync already ingests on every core, and bench/parse.py measured a single-threaded
         # parse faster per row than pyarrow's thread pool on these files (2.6 vs 2.0 M rows/s).
         table = pa_csv.read_csv(
-            cast(BinaryIO, pa.BufferReader(whole)) if whole is not None else body,
+            source,
             read_options=plan.read_options(block_size=TABLE_BLOCK_SIZE, use_threads=False),
             convert_options=plan.convert_options(),
         )

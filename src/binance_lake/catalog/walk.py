@@ -45,6 +45,14 @@ class Selection:
     intervals: tuple[Interval, ...] = ()
     first_day: dt.date | None = None  # list only the files of these days (needs intervals for klines)
     last_day: dt.date | None = None
+    # Only these cadences of a dataset that publishes them (empty: all); a dataset that publishes none of
+    # them is listed in its own. The sync lists monthly files first and daily ones only where no monthly
+    # file covers the days (engine/sync.py).
+    cadences: tuple[Cadence, ...] = ()
+
+    def cadences_of(self, spec: DatasetSpec) -> list[Cadence]:
+        chosen = [c for c in sorted(spec.cadences) if c in self.cadences]
+        return chosen or sorted(spec.cadences)
 
     def specs(self, market: Market) -> list[DatasetSpec]:
         chosen = {get_dataset(d).name for d in self.datasets}
@@ -163,7 +171,7 @@ async def walk(
         async with asyncio.TaskGroup() as group:
             for market in selection.markets:
                 for spec in selection.specs(market):
-                    for cadence in sorted(spec.cadences):
+                    for cadence in selection.cadences_of(spec):
                         group.create_task(dataset(spec, cadence, dataset_prefix(market, cadence, spec.name)))
     except BaseExceptionGroup as failed:
         raise first_error(failed) from None

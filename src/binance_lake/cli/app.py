@@ -19,6 +19,7 @@ from binance_lake.cli.config_cmd import config_app
 from binance_lake.cli.daemon_cmd import daemon_command
 from binance_lake.cli.demo_cmd import demo_command
 from binance_lake.cli.export_postgres_cmd import register as register_export_postgres
+from binance_lake.cli.fast_start import command_line_process
 from binance_lake.cli.load_cmd import load_command, query_command, status_command
 from binance_lake.cli.monitor_cmd import monitor_command
 from binance_lake.cli.quality_cmd import check_command, gaps_command, health_command, report_command
@@ -167,6 +168,7 @@ def _interrupted(error: BaseException) -> bool:
 
 def main() -> None:
     """Console-script entry point."""
+    command_line_process()
     try:
         # Standalone mode: typer reports bad flags itself (exit 2) and exits; our errors propagate here.
         app()

@@ -25,7 +25,7 @@ from pathlib import Path
 from binance_lake.binance.archive_client import ArchiveClient
 from binance_lake.catalog.queries import has_listings, unlisted_days
 from binance_lake.catalog.reads import listed_files, listed_symbols, traded_in
-from binance_lake.catalog.refresh import RefreshReport, Selection, refresh
+from binance_lake.catalog.refresh import RefreshReport, Selection
 from binance_lake.catalog.store import ensure_catalog
 from binance_lake.core.archive import ArchiveFile
 from binance_lake.core.datasets import get_dataset
@@ -42,6 +42,7 @@ from binance_lake.engine.executor import ExecutionReport, Executor
 from binance_lake.engine.plan import CatalogFile, Plan, SyncMode, plan_rebuild, plan_sync
 from binance_lake.engine.reconcile import provisional_in, reconcile
 from binance_lake.engine.state import FileStatus, RecordedFile, finish_run, recorded, start_run
+from binance_lake.engine.sync_listing import monthly_months, refresh_monthly_first, without_months
 from binance_lake.storage.database import Connection, LakeDatabase
 from binance_lake.storage.inventory import (
     Damage,
@@ -257,15 +258,33 @@ def _unlisted(connection: Connection, request: SyncRequest, symbols: tuple[str, 
         intervals: list[str | None] = (
             [i.value for i in request.intervals] if get_dataset(dataset).has_interval else [None]
         )
+        directories = list(request.directories(symbols, dataset))
         gaps = unlisted_days(
             connection,
             request.market.value,
             [(dataset, i) for i in intervals],
-            list(request.directories(symbols, dataset)),
+            directories,
             request.first_day,
             request.last_day,
         )
-        found.extend(Unlisted(d, i, tuple(r)) for (d, i), r in gaps.items())
+        # The daily days of months whose monthly files the catalog holds are not needed, so not listed
+        # (engine/sync_listing.py): not "never listed" for the plan.
+        covered = (
+            monthly_months(
+                connection,
+                request.market,
+                dataset,
+                directories,
+                intervals,
+                request.first_day,
+                request.last_day,
+            )
+            if gaps
+            else set()
+        )
+        for (d, i), r in gaps.items():
+            if kept := without_months(r, covered):
+                found.append(Unlisted(d, i, kept))
     return tuple(found)
 
 
@@ -523,7 +542,8 @@ async def run_sync(
     ensure_catalog(database)  # every table of lake.duckdb (storage/schema.py), upgraded once a process
     refreshed = None
     if options.refresh and options.mode is not SyncMode.REBUILD:  # a rebuild asks upstream nothing
-        refreshed = await refresh(
+        # Monthly files first, daily ones only where no monthly file covers the days (engine/sync_listing.py).
+        refreshed = await refresh_monthly_first(
             client,
             database,
             _refresh_selection(request),
