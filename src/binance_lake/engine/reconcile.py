@@ -90,18 +90,17 @@ def provisional_days(connection: Connection, root: Path, series: Iterable[Series
 
 
 def provisional_of(root: Path, days: Iterable[tuple[SeriesKey, HeldDay]]) -> list[Provisional]:
-    """These REST days (already read from `day_provenance`) with their stored rows."""
+    """These provisional days (already read from `day_provenance`) with their stored rows."""
     found: list[Provisional] = []
     for key, held in days:
         partition = partition_for_day(key.dataset, key.market, key.interval, key.symbol, held.day)
-        found.append(
-            Provisional(key, partition, held.day, held.upstream_ref, _day_rows(root, partition, held.day))
-        )
+        rows = _day_rows(root, partition, held.day)
+        found.append(Provisional(key, partition, held.day, held.upstream_ref, rows, held.source))
     return found
 
 
 def provisional_in(connection: Connection, root: Path, files: Iterable[ArchiveFile]) -> list[Provisional]:
-    """The REST-provisional days the archive `files` cover (a sync's plan), with their stored rows: a plain
+    """The provisional (REST or stream) days the archive `files` cover (a sync's plan), with their rows: a plain
     sync replaces them when it ingests the files, and `reconcile` afterwards records how they differed."""
     wanted: dict[Market, set[tuple[SeriesKey, dt.date]]] = {}
     for f in files:
@@ -115,14 +114,14 @@ def provisional_in(connection: Connection, root: Path, files: Iterable[ArchiveFi
             datasets=sorted({k.dataset for k, _ in days}),
             first=min(d for _, d in days),
             last=max(d for _, d in days),
+            sources=sorted(PROVISIONAL, key=lambda p: p.value),
         )
         for h in held:
             key = SeriesKey(market, h.dataset, Interval(h.interval) if h.interval else None, h.symbol)
             if (key, h.day) in days:
                 partition = partition_for_day(key.dataset, market, key.interval, key.symbol, h.day)
-                found.append(
-                    Provisional(key, partition, h.day, h.upstream_ref, _day_rows(root, partition, h.day))
-                )
+                rows = _day_rows(root, partition, h.day)
+                found.append(Provisional(key, partition, h.day, h.upstream_ref, rows, h.source))
     return found
 
 

@@ -231,8 +231,8 @@ def held_ends(
 
 
 def rest_days_of(connection: Connection, series: Sequence[SeriesKey]) -> list[tuple[SeriesKey, HeldDay]]:
-    """The REST-provisional days of the archive datasets among `series` (one query a market): REST-only
-    datasets' days are REST for good and never wait for the archive."""
+    """The provisional days (REST, or a stream collector's) of the archive datasets among `series` (one query
+    a market): REST-only datasets' days are REST for good and never wait for the archive."""
     wanted = {s for s in series if get_dataset(s.dataset).in_archive}
     found: list[tuple[SeriesKey, HeldDay]] = []
     for market in sorted({s.market for s in wanted}, key=lambda m: m.value):
@@ -243,6 +243,7 @@ def rest_days_of(connection: Connection, series: Sequence[SeriesKey]) -> list[tu
             datasets=datasets,
             first=dt.date(1970, 1, 1),
             last=dt.date(9999, 12, 31),
+            sources=(Provenance.REST, Provenance.STREAM),
         ):
             key = _key(market.value, h.dataset, h.interval, h.symbol)
             if key in wanted:

@@ -42,6 +42,7 @@ import pyarrow.parquet as pq
 from binance_lake.core.errors import StorageError
 from binance_lake.core.partitions import TABLES_DIR
 from binance_lake.core.timerange import month_end
+from binance_lake.storage.parquet import fsync_directory
 
 COMPACTED_DIR = "compacted"
 SUFFIX = ".arrow"
@@ -243,23 +244,11 @@ def write_compacted(
         finally:
             os.close(fd)
         temp.replace(target)
-        _fsync_directory(target.parent)
+        fsync_directory(target.parent)
     except (OSError, pa.ArrowException) as error:
         with contextlib.suppress(OSError):
             temp.unlink()
         raise StorageError(f"cannot write the compacted year {target}: {error}") from error
-
-
-def _fsync_directory(path: Path) -> None:
-    try:
-        fd = os.open(path, os.O_RDONLY)
-    except OSError:
-        return
-    try:
-        with contextlib.suppress(OSError):
-            os.fsync(fd)
-    finally:
-        os.close(fd)
 
 
 def series_directories(root: Path, datasets: Sequence[str]) -> Iterator[Path]:

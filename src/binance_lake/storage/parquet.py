@@ -108,7 +108,7 @@ def _fsync_file(path: Path) -> None:
         os.close(fd)
 
 
-def _fsync_directory(path: Path) -> None:
+def fsync_directory(path: Path) -> None:
     # Makes the rename durable; some filesystems cannot fsync a directory, which is not an error.
     try:
         fd = os.open(path, os.O_RDONLY)
@@ -138,7 +138,7 @@ def make_durable(paths: Iterable[Path]) -> None:
     directories = list(dict.fromkeys(path.parent for path in files))
     with ThreadPoolExecutor(min(DURABLE_THREADS, len(files)), thread_name_prefix="fsync") as pool:
         list(pool.map(_fsync_existing, files))
-        list(pool.map(_fsync_directory, directories))
+        list(pool.map(fsync_directory, directories))
 
 
 def _fsync_existing(path: Path) -> None:
@@ -179,7 +179,7 @@ def _publish(temp: Path, path: Path, durable: bool = True) -> None:
         _fsync_file(temp)
     temp.replace(path)  # os.replace: atomic on POSIX, overwrites on Windows too
     if durable:
-        _fsync_directory(path.parent)
+        fsync_directory(path.parent)
 
 
 def write_table_atomic(path: Path, table: pa.Table, *, durable: bool = True) -> None:

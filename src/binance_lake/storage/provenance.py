@@ -139,17 +139,24 @@ def held_days(
 
 
 def rest_days(
-    connection: Connection, *, market: str, datasets: Sequence[str], first: dt.date, last: dt.date
+    connection: Connection,
+    *,
+    market: str,
+    datasets: Sequence[str],
+    first: dt.date,
+    last: dt.date,
+    sources: Sequence[Provenance] = (Provenance.REST,),
 ) -> list[HeldDay]:
-    """The REST-provisional days (source `rest`) of `datasets` in `market` within `first .. last`, in one
-    query: what a sync about to ingest archive files may replace (engine/reconcile.py)."""
+    """The provisional days (source `rest`, or each of `sources`: a stream collector's days too) of `datasets`
+    in `market` within `first .. last`, in one query: what a sync about to ingest archive files may replace
+    (engine/reconcile.py)."""
     rows = connection.execute(
         """
         SELECT dataset, "interval", symbol, day, source, upstream_ref, etag, "rows" FROM day_provenance
-        WHERE market = ? AND list_contains(?, dataset) AND source = ? AND day BETWEEN ? AND ?
+        WHERE market = ? AND list_contains(?, dataset) AND list_contains(?, source) AND day BETWEEN ? AND ?
         ORDER BY dataset, "interval", symbol, day
         """,
-        [market, list(datasets), Provenance.REST.value, first, last],
+        [market, list(datasets), [s.value for s in sources], first, last],
     ).fetchall()
     return [HeldDay(d, i, s, day, Provenance(src), ref, etag, n) for d, i, s, day, src, ref, etag, n in rows]
 

@@ -56,6 +56,8 @@ def test_worker_settings_pickle_with_every_value_kept() -> None:
         symbol_sets=MappingProxyType({"top": ("BTCUSDT", "ETHUSDT")}),
         schedule=MappingProxyType({"update": "0 2 * * *"}),
         quality=MappingProxyType({"outlier_move": 0.1}),
+        exports=MappingProxyType({"qlib": (MappingProxyType({"freq": "day"}),)}),
+        alerts=MappingProxyType({"max_freshness_lag": MappingProxyType({"klines": "36h"})}),
         archive_url="http://127.0.0.1:1",
         stall_timeout=7.0,
     )
@@ -65,4 +67,6 @@ def test_worker_settings_pickle_with_every_value_kept() -> None:
     back = pickle.loads(pickle.dumps(spec))
     assert back.settings == worker_settings(settings)
     assert dict(back.settings.symbol_sets) == {"top": ("BTCUSDT", "ETHUSDT")}
+    assert back.settings.exports == {"qlib": ({"freq": "day"},)}
+    assert back.settings.alerts == {"max_freshness_lag": {"klines": "36h"}}
     assert (back.settings.archive_url, back.settings.stall_timeout) == ("http://127.0.0.1:1", 7.0)

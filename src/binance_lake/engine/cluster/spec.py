@@ -8,7 +8,9 @@ from __future__ import annotations
 
 import dataclasses
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import Any
 
 from binance_lake.core.errors import UsageError
 from binance_lake.core.settings import Settings
@@ -56,11 +58,16 @@ def parse_cluster(text: str, settings: Settings, *, window: int | None = None) -
 
 
 def worker_settings(settings: Settings) -> Settings:
-    """`settings` as they travel to a worker: Settings' read-only mappings (`MappingProxyType`) cannot be
-    pickled, plain dicts with the same entries can."""
-    return dataclasses.replace(
-        settings,
-        symbol_sets=dict(settings.symbol_sets),
-        schedule=dict(settings.schedule),
-        quality=dict(settings.quality),
-    )
+    """`settings` as they travel to a worker: Settings' read-only mappings (`MappingProxyType`, nested in
+    config tables too) cannot be pickled, plain dicts with the same entries can. Every field is converted, so a
+    mapping field added to Settings later travels as well."""
+    plain = {field.name: _picklable(getattr(settings, field.name)) for field in dataclasses.fields(settings)}
+    return dataclasses.replace(settings, **plain)
+
+
+def _picklable(value: Any) -> Any:
+    if isinstance(value, Mapping):
+        return {key: _picklable(item) for key, item in value.items()}
+    if isinstance(value, tuple) and not hasattr(value, "_fields"):
+        return tuple(_picklable(item) for item in value)
+    return value
