@@ -22,6 +22,7 @@ import platform
 import shutil
 import statistics
 import subprocess
+import sys
 import tempfile
 import time
 from collections.abc import Callable
@@ -31,7 +32,6 @@ from typing import Any
 import numpy as np
 import pyarrow as pa
 import pyarrow.csv as pacsv
-from bench.load import month_bars
 
 from binance_lake.catalog.store import SCHEMA
 from binance_lake.core.archive import ArchiveFile
@@ -46,6 +46,9 @@ from binance_lake.storage.database import LakeDatabase
 from binance_lake.storage.parquet import write_table_atomic
 from binance_lake.storage.provenance import DayRecord, record_days
 from binance_lake.storage.schema import ensure_schema
+
+sys.path.insert(0, str(Path(__file__).parent))  # the sibling bench/load.py
+from load import month_bars
 
 YEAR = 2024
 MONTHS = list(iter_months(dt.date(YEAR, 1, 1), dt.date(YEAR, 12, 31)))
