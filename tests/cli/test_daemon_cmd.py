@@ -264,6 +264,28 @@ def test_the_daemon_supervises_a_stream(tmp_path: Path) -> None:
         supervised_stream(server, tmp_path)
 
 
+def test_a_daemon_killed_with_sigkill_takes_its_stream_with_it(tmp_path: Path) -> None:
+    # Nothing in the daemon runs on SIGKILL: the kernel's parent-death signal stops the child, which would
+    # otherwise keep collecting beside the next daemon's stream.
+    with SimServer(Universe.build("small", now=_now()), stream_speed=2) as server:
+        root = tmp_path / "lake"
+        held_lake(server, root)
+        config = tmp_path / "binance-lake.toml"
+        env = env_for(server, root, config)
+        config.write_text(
+            SCHEDULE + '\n[stream]\nsymbols = "BTCUSDT"\nchannels = "markPrice@1s"\nflush_interval = 0.3\n'
+        )
+        daemon = start_daemon(env, tmp_path / "daemon.out")
+        try:
+            wait_for(lambda: _stream_events(root)[-1].get("event") == "stream-start")
+            child = _stream_events(root)[-1]["pid"]
+            assert _alive(child)
+        finally:
+            daemon.kill()
+            daemon.wait()
+        wait_for(lambda: not _alive(child), timeout=40)
+
+
 def supervised_stream(server: SimServer, tmp_path: Path) -> None:
     root = tmp_path / "lake"
     held_lake(server, root)
