@@ -12,8 +12,9 @@ default 0.8) are what bound the run, as against Binance.
       top/global long-short ratios, takerlongshortRatio; `--no-stats` leaves them out), fetched from REST for
       the 3 days up to the last closed bar (`engine.rest_fill.run_rest_fill`, what `update` runs when the
       archive lags 3 days): wall time, requests, weight, the peak weight in use in a minute as the server
-      reported it, and the ratio of the wall time to the floor the budgets impose (the larger of weight /
-      weight budget per minute and statistics requests / their bucket's budget per 5 minutes);
+      reported it, and the ratio of the wall time to the floor the budgets impose (the largest of weight /
+      weight budget per minute, statistics requests / their bucket's budget per 5 minutes, and the
+      rolling-window floors: (ceil(total / budget) - 1) windows of each);
   (b) `Lake.update()` of the lake (a) left, twice: the first replaces the REST days the archive has (and
       reconciles them), the second finds nothing new (an up-to-date lake).
 A cold pass of (a) into a scratch lake runs first, so the simulator has generated its day tables.
@@ -27,6 +28,7 @@ import argparse
 import asyncio
 import datetime as dt
 import json
+import math
 import os
 import platform
 import sys
@@ -94,7 +96,16 @@ def rest_fill(root: Path, symbols: list[str], share: float, stats: bool) -> dict
             bucket_floor = (
                 max(0, stats_requests - bucket.budget) / bucket.budget * bucket.window if bucket else 0.0
             )
-            floor = max(weight_floor, bucket_floor)
+            # Both budgets are rolling windows: no window of its length may hold more than the budget, so the
+            # (budget+1)-th unit can go only a whole window after the first, whatever the schedule. The
+            # exact floor is therefore (ceil(total / budget) - 1) windows, not the fluid total / rate above.
+            rolling_weight_floor = (math.ceil(report.weight / budget.budget) - 1) * 60.0
+            rolling_bucket_floor = (
+                (math.ceil(stats_requests / bucket.budget) - 1) * bucket.window
+                if bucket and stats_requests
+                else 0.0
+            )
+            floor = max(weight_floor, bucket_floor, rolling_weight_floor, rolling_bucket_floor)
             return {
                 "series": len(windows),
                 "rows": report.rows,
@@ -109,6 +120,8 @@ def rest_fill(root: Path, symbols: list[str], share: float, stats: bool) -> dict
                 "wall_s": round(wall, 1),
                 "weight_floor_s": round(weight_floor, 1),
                 "bucket_floor_s": round(bucket_floor, 1),
+                "rolling_weight_floor_s": rolling_weight_floor,
+                "rolling_bucket_floor_s": rolling_bucket_floor,
                 "ratio_to_floor": round(wall / floor, 2) if floor else None,
             }
 
