@@ -7,6 +7,7 @@ from __future__ import annotations
 import contextlib
 import datetime as dt
 import itertools
+import time
 from pathlib import Path
 from typing import Any
 
@@ -19,6 +20,7 @@ from hypothesis import strategies as st
 from binance_lake.core.errors import PostgresError, UsageError
 from binance_lake.core.partitions import parse_partition_path
 from binance_lake.core.provenance import Provenance
+from binance_lake.export.postgres import sink as sink_module
 from binance_lake.export.postgres.live import write_rows
 from binance_lake.export.postgres.sink import PostgresSink
 from binance_lake.export.postgres.tables import BY_NAME, PgTable
@@ -202,7 +204,10 @@ def test_an_interrupted_export_resumes_from_its_watermark(
     assert without_source(rows_of(pg_dsn, "ohlcv")) == expected(lake_root, BY_NAME["ohlcv"], "1h")
 
 
-def test_one_market_a_schema_and_timescale_on_needs_the_extension(lake_root: Path, pg_dsn: str) -> None:
+def test_one_market_a_schema_and_timescale_on_needs_the_extension(
+    lake_root: Path, pg_dsn: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(sink_module, "LOCK_WAIT", dt.timedelta(seconds=0.3))
     lake = Lake(lake_root)
     lake.export_postgres(pg_dsn, datasets="fundingRate", start=START, end=END)
     with pytest.raises(UsageError, match="holds um rows"):
@@ -214,6 +219,20 @@ def test_one_market_a_schema_and_timescale_on_needs_the_extension(lake_root: Pat
         lake.export_postgres(pg_dsn, datasets="fundingRate", start=START, end=END)
     with PostgresSink.open(pg_dsn, exclusive=False):  # a stream collector's sink does not block an export
         lake.export_postgres(pg_dsn, datasets="fundingRate", start=START, end=END)
+
+
+def test_an_export_waits_for_a_lock_its_holder_is_about_to_release(lake_root: Path, pg_dsn: str) -> None:
+    """A session's advisory lock is released by its server process a moment after the client has gone; an
+    export started in that moment (a retry right after a broken export) waits for it instead of refusing."""
+    import threading
+
+    holder = PostgresSink.open(pg_dsn)
+    started = time.monotonic()
+    threading.Timer(0.5, holder.close).start()
+    report = Lake(lake_root).export_postgres(pg_dsn, datasets="fundingRate", start=START, end=END)
+    assert time.monotonic() - started >= 0.5
+    assert report.rows > 0
+    assert without_source(rows_of(pg_dsn, "funding_rate")) == expected(lake_root, BY_NAME["funding_rate"])
 
 
 def test_a_server_that_does_not_answer_is_one_sentence(lake_root: Path) -> None:

@@ -41,6 +41,11 @@ if TYPE_CHECKING:
 TimescaleMode = Literal["auto", "on", "off"]
 TIMESCALE_MODES: tuple[TimescaleMode, ...] = ("auto", "on", "off")
 INSTALL_HINT = "pip install 'binance-lake[postgres]' (psycopg 3)"
+# How long an export waits for the schema's advisory lock before refusing. A session's locks are released by
+# its server process as it exits, a moment *after* the client has closed the connection, so an export that
+# follows another at once (a retry after a broken export, a cron job behind a slow one) must wait a little
+# rather than be refused by the lock of a session that is already gone.
+LOCK_WAIT = dt.timedelta(seconds=5)
 
 
 def first_line(error: BaseException) -> str:
@@ -140,12 +145,19 @@ class PostgresSink:
             return list(cursor.fetchall()) if cursor.description else []
 
     def _lock(self) -> None:
+        psycopg = _psycopg()
         key = f"binance-lake export {self.schema}"
-        if not self.execute("SELECT pg_try_advisory_lock(hashtext(%s))", [key])[0][0]:
+        timeout_ms = max(1, int(LOCK_WAIT.total_seconds() * 1000))
+        try:
+            # `lock_timeout` bounds the wait of pg_advisory_lock; SET LOCAL ends with this transaction.
+            self.execute(f"SET LOCAL lock_timeout = {timeout_ms}")
+            self.execute("SELECT pg_advisory_lock(hashtext(%s))", [key])
+        except psycopg.errors.LockNotAvailable:
+            self.connection.rollback()
             raise PostgresError(
                 f"another binance-lake export into schema {self.schema} is running on this server; "
                 "wait for it to finish (or export to another --schema)"
-            )
+            ) from None
         self.connection.commit()  # the lock is the session's: it outlives this transaction
 
     def _relkind(self, name: str) -> str | None:
