@@ -28,6 +28,7 @@ from binance_lake.core.datasets import ColumnKind, DatasetSpec, Granularity
 from binance_lake.core.errors import UsageError
 from binance_lake.core.timerange import TimeRange, month_start
 from binance_lake.core.vocabulary import Cadence, Interval, Market
+from binance_lake.export.out_lock import OutLock
 from binance_lake.export.sink import ExportReport, OpenStream, SeriesAsk, by_symbol, runs, write_atomic
 
 
@@ -48,6 +49,12 @@ def export_csv(request: CsvRequest, open_stream: OpenStream) -> ExportReport:
     out = request.out
     if out.exists() and not out.is_dir():
         raise UsageError(f"--out {out} is a file; name a directory for the CSV files")
+    with OutLock(out):  # one export into `out` at a time (export/out_lock.py)
+        return _export_csv(request, open_stream)
+
+
+def _export_csv(request: CsvRequest, open_stream: OpenStream) -> ExportReport:
+    out = request.out
     report = ExportReport(out=out)
     exported: set[str] = set()
     for spec, interval in request.series:

@@ -42,6 +42,7 @@ from binance_lake.core.errors import StorageError, UsageError
 from binance_lake.core.timerange import TimeRange, day_start
 from binance_lake.core.vocabulary import Interval, Market
 from binance_lake.export import qlib_format as fmt
+from binance_lake.export.out_lock import OutLock
 from binance_lake.export.qlib_format import FIELDS, Freq, Span
 from binance_lake.export.qlib_state import Exported, Manifest, all_manifests, read_manifest, write_manifest
 from binance_lake.export.sink import (
@@ -115,10 +116,17 @@ class Bars:
 
 
 def export_qlib(root: Path, request: QlibRequest, open_stream: OpenStream) -> ExportReport:
-    """Write or update the Qlib dataset of `request` (see the module docstring)."""
+    """Write or update the Qlib dataset of `request` (see the module docstring), holding `--out`'s lock
+    (`export/out_lock.py`) throughout."""
     out = request.out
     if out.exists() and not out.is_dir():
         raise UsageError(f"--out {out} is a file; name a directory for the Qlib dataset")
+    with OutLock(out):
+        return _export_qlib(root, request, open_stream)
+
+
+def _export_qlib(root: Path, request: QlibRequest, open_stream: OpenStream) -> ExportReport:
+    out = request.out
     freq = request.freq
     step = int(freq.step.total_seconds() * US)
     manifest = _manifest_for(out, request)
