@@ -39,6 +39,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from binance_lake.core.errors import StorageError, UsageError
+from binance_lake.core.progress import Phase, Progress, ProgressSink
 from binance_lake.core.timerange import TimeRange, day_start
 from binance_lake.core.vocabulary import Interval, Market
 from binance_lake.export import qlib_format as fmt
@@ -115,17 +116,22 @@ class Bars:
     values: Values
 
 
-def export_qlib(root: Path, request: QlibRequest, open_stream: OpenStream) -> ExportReport:
+def export_qlib(
+    root: Path, request: QlibRequest, open_stream: OpenStream, *, progress: ProgressSink | None = None
+) -> ExportReport:
     """Write or update the Qlib dataset of `request` (see the module docstring), holding `--out`'s lock
-    (`export/out_lock.py`) throughout."""
+    (`export/out_lock.py`) throughout. `progress` receives phase "export" events: the symbols as series
+    (total: every asked symbol; done: written, appended, found up to date or without bars) and rows."""
     out = request.out
     if out.exists() and not out.is_dir():
         raise UsageError(f"--out {out} is a file; name a directory for the Qlib dataset")
     with OutLock(out):
-        return _export_qlib(root, request, open_stream)
+        return _export_qlib(root, request, open_stream, Progress(Phase.EXPORT, progress))
 
 
-def _export_qlib(root: Path, request: QlibRequest, open_stream: OpenStream) -> ExportReport:
+def _export_qlib(
+    root: Path, request: QlibRequest, open_stream: OpenStream, counter: Progress
+) -> ExportReport:
     out = request.out
     freq = request.freq
     step = int(freq.step.total_seconds() * US)
@@ -137,6 +143,9 @@ def _export_qlib(root: Path, request: QlibRequest, open_stream: OpenStream) -> E
 
     calendar_last = calendar_first + manifest.calendar_count - 1
     written: list[str] = []
+    asked = {s for chosen in plan.asks.values() for s in chosen}
+    counter.expect(len(set(request.symbols)))
+    counter.add(done=len(set(request.symbols) - asked))  # up to date: nothing to read
     with _Writers() as writers:
         for first, chosen in sorted(plan.asks.items()):
             bars_read = _read_bars(request, chosen, _moment(first, step), plan.held_1m, open_stream, report)
@@ -154,8 +163,11 @@ def _export_qlib(root: Path, request: QlibRequest, open_stream: OpenStream) -> E
                     start = _naive(_moment(bars.first, step))
                 written.append(symbol)
                 manifest.symbols[symbol] = Exported(name, start, _naive(_moment(bars.last, step)), "")
-                report.rows += int(np.count_nonzero(~np.isnan(bars.values["close"])))
+                rows = int(np.count_nonzero(~np.isnan(bars.values["close"])))
+                report.rows += rows
                 calendar_last = max(calendar_last, bars.last)
+                counter.add(done=1, rows=rows)
+    counter.add(done=len(asked - set(written)))  # read, but the lake holds no bar of them there
 
     if not manifest.symbols:
         raise UsageError(

@@ -19,6 +19,7 @@ import pyarrow as pa
 
 from binance_lake.core.datasets import get_dataset
 from binance_lake.core.errors import UsageError
+from binance_lake.core.progress import ProgressSink
 from binance_lake.core.symbols import split_list
 from binance_lake.core.timerange import DateLike, TimeRange
 from binance_lake.core.vocabulary import Interval, Market, parse_market
@@ -133,11 +134,13 @@ class ExportMethods(LakeBase):
         prefix: str | None = None,
         from_1min: bool = False,
         from_1h: bool = False,
+        progress: ProgressSink | None = None,
     ) -> ExportReport:
         """Write (or update in place) a Qlib dataset of klines at `freq` (`1min`, `60min`, `day`) under `out`
         (see `binance_lake.export.qlib`). `symbols` None means every symbol the lake holds in the range,
         delisted ones only with `include_delisted`; `prefix` defaults to `binance_<market>.`; `from_1min`
-        builds 60min and day bars from 1m, `from_1h` day bars from 1h."""
+        builds 60min and day bars from 1m, `from_1h` day bars from 1h. `progress` receives `ProgressEvent`s
+        of phase "export" (symbols done of total, rows), as `Lake.sync(progress=...)` does for its phases."""
         require_lake(self.database)
         chosen = parse_freq(freq)
         chosen_market = parse_market(market)
@@ -154,7 +157,7 @@ class ExportMethods(LakeBase):
             from_1min=from_1min,
             from_1h=from_1h,
         )
-        return export_qlib(self.root, request, self.open_stream)
+        return export_qlib(self.root, request, self.open_stream, progress=progress)
 
     def export_csv(
         self,
@@ -169,10 +172,12 @@ class ExportMethods(LakeBase):
         market: str = "um",
         per_file: bool = False,
         iso: bool = False,
+        progress: ProgressSink | None = None,
     ) -> ExportReport:
         """Write the lake's rows as CSV in the archive's layout and column names under `out` (see
         `binance_lake.export.csv`): one file per partition, or per archive daily file with `per_file`;
-        epoch times as the archive writes them, or ISO 8601 with `iso`."""
+        epoch times as the archive writes them, or ISO 8601 with `iso`. `progress` receives phase "export"
+        events (one series per symbol of each dataset and interval, rows)."""
         require_lake(self.database)
         chosen_market = parse_market(market)
         time_range = parse_range(start, end)
@@ -208,7 +213,7 @@ class ExportMethods(LakeBase):
             per_file=per_file,
             iso=iso,
         )
-        return export_csv(request, self.open_stream)
+        return export_csv(request, self.open_stream, progress=progress)
 
     def _symbols(
         self,
