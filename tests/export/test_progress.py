@@ -57,3 +57,34 @@ def test_csv_export_reports_each_symbol_of_each_series(export_lake: Lake, tmp_pa
     )
     check_events(events, series=2 * len(SYMBOLS), rows=report.rows)
     assert report.rows > 0
+
+
+def test_the_lakes_stream_hands_over_per_symbol_the_rows_its_batches_hold(export_lake: Lake) -> None:
+    """`SymbolStream.tables()` (each symbol's partitions read whole, read ahead) and the batches regrouped
+    give the same tables, in the same order, the range's ends cut alike."""
+    import datetime as dt
+
+    import pyarrow as pa
+
+    from binance_lake.export.sink import SeriesAsk, SymbolTables, by_symbol
+
+    ask = SeriesAsk(
+        "um",
+        "klines",
+        "1h",
+        SYMBOLS,
+        dt.datetime(2023, 10, 16, 5, tzinfo=dt.UTC),
+        dt.datetime(2023, 10, 21, 7, tzinfo=dt.UTC),
+        ("open_time", "close", "count"),
+    )
+    stream = export_lake.open_stream(ask)
+    assert isinstance(stream, SymbolTables)
+    regrouped = [(s, t.combine_chunks()) for s, t in by_symbol(list(iter(stream)))]
+    tables = [(s, t.combine_chunks()) for s, t in stream.tables()]
+    assert [s for s, _ in tables] == [s for s, _ in regrouped] and len(tables) >= 2
+    for (_, ours), (_, theirs) in zip(tables, regrouped, strict=True):
+        assert ours.schema == theirs.schema == stream.schema
+        assert ours.equals(theirs)
+        first = ours.column("open_time")[0].as_py()
+        assert first >= ask.start and ours.column("open_time")[-1].as_py() < ask.end
+    assert isinstance(regrouped[0][1], pa.Table)

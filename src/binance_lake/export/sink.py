@@ -5,7 +5,9 @@ An exporter is a function `export_x(root, request, open_stream) -> ExportReport`
 `RowStream`: Arrow record batches in (symbol, time) order with `symbol` first and the lake's columns, the
 days the lake lacks in `missing`. `facade/export.py` provides `open_stream` over `load.stream.iter_batches`;
 tests may hand in any iterable of batches. `by_symbol` regroups the stream one symbol at a time, which is
-what per-instrument formats (Qlib) need, holding one symbol's rows at most.
+what per-instrument formats (Qlib) need, holding one symbol's rows at most; a stream that can read whole
+symbols itself (`SymbolTables`, as the facade's does: a few symbols ahead, in parallel) hands them over
+directly. `write_atomic` publishes a file whole; `write_files_atomic` many files of one folder.
 """
 
 from __future__ import annotations
