@@ -92,7 +92,7 @@ class Batches:
         parts = [_read_whole(path, request) for path in self.planned.files.get(symbol, [])]
         if not parts:
             return self.schema.empty_table()
-        table = _within(pa.concat_tables(parts).combine_chunks(), request.time_column, request.range)
+        table = _within(pa.concat_tables(parts), request.time_column, request.range)  # chunks kept: no copy
         symbols = pa.repeat(pa.scalar(symbol, pa.string()), table.num_rows)
         return table.add_column(0, "symbol", symbols).select(self.schema.names).cast(self.schema)
 
