@@ -128,6 +128,21 @@ def recorded_partitions(connection: Connection, paths: Iterable[str]) -> dict[st
     return {str(p): (int(r), int(s), int(m)) for p, r, s, m in rows}
 
 
+def latest_recorded(connection: Connection, directory: str, count: int) -> dict[str, tuple[int, int, int]]:
+    """(rows, size, mtime_ns) of the last `count` recorded partitions (by path) in one series' `directory`
+    (lake-relative, POSIX): how an object-storage lake finds a series' newest partitions without a listing.
+    Empty for a lake whose database has no `partitions` table yet (read-only: nothing is upgraded here)."""
+    tables = connection.execute("SELECT table_name FROM duckdb_tables() WHERE table_name = 'partitions'")
+    if not tables.fetchall():
+        return {}
+    rows = connection.execute(
+        'SELECT path, "rows", size, mtime_ns FROM partitions WHERE starts_with(path, ?) '
+        "ORDER BY path DESC LIMIT ?",
+        [directory.rstrip("/") + "/", count],
+    ).fetchall()
+    return {str(p): (int(r), int(s), int(m)) for p, r, s, m in rows}
+
+
 @dataclass(frozen=True)
 class Inspection:
     """The outcome of checking some partitions: the damaged ones, and records to refresh (same data,
