@@ -20,6 +20,11 @@ parts, so an interrupt cannot complete a truncated upload), then recorded in `la
 partitions from that record, never by listing the bucket, and check each object's size and LastModified
 against it (storage/inventory.py), so an object written by a run killed before recording it is never read.
 
+Writers only list: cleanup (engine/cleanup.py, under the writer lock) lists `raw/` and `tables/` once
+(`listing`) to delete what the state database no longer needs and what no record names (`delete_many`);
+`sync` sets a damaged partition aside in `damaged/` (`move`: S3 has no rename, a server-side copy then the
+delete).
+
 Readers elsewhere: after each writing run (the writer lock's release, storage/database.py) the state database
 is checkpointed and uploaded as `<prefix>/lake.duckdb`; a state directory that has never written is a reader's
 replica and fetches that snapshot when the bucket's copy changed (`attach_store`).
