@@ -119,7 +119,7 @@ def bucket_sizes(s3: S3Root) -> dict[str, int]:
 def test_cleanup_on_an_s3_root_deletes_in_the_bucket_only_what_no_record_needs(
     make_sim: Callable[..., SimServer], s3_root: S3Root
 ) -> None:
-    lake, _ = lake_with_superseded(make_sim, s3_root.url)
+    lake, server = lake_with_superseded(make_sim, s3_root.url)
     root = lake.root  # the local state directory
     before = rows(lake)
     recorded = states(root)
@@ -143,6 +143,15 @@ def test_cleanup_on_an_s3_root_deletes_in_the_bucket_only_what_no_record_needs(
 
     dry = lake.cleanup(dry_run=True)
     assert {f.why for f in dry.freed} == {SUPERSEDED_ZIP, ORPHAN, TEMPORARY}
+    env = {
+        **server.settings_env(),
+        **s3_root.server.env(),
+        "BINANCE_LAKE_ROOT": s3_root.url,
+        "BINANCE_LAKE_STATE_DIR": str(s3_root.state_dir),
+    }
+    command = run_cli("cleanup", "--dry-run", "--format", "json", env=env)
+    assert command.returncode == 0, command.stderr
+    assert json.loads(command.stdout)["freed"] == dry.summary()["freed"]
     assert {f.path for f in dry.freed if f.why == ORPHAN} == {orphan}
     assert set(bucket_sizes(s3_root)) == set(objects_before) | {orphan} and temporary.exists()
     orphan_size = bucket_sizes(s3_root)[orphan]
