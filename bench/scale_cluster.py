@@ -22,7 +22,7 @@ batches of items (one task each, `run_batch`), the no-op replaces `run_batch`, s
 comparable with a tree whose tasks are one item each. `--overhead-only` measures only that (no syncs).
 
     .venv/bin/python bench/scale_cluster.py [--symbols 16] [--workers 1,2,4] [--noop-items 400]
-        [--overhead-only]
+        [--item-files 1] [--overhead-only]
 """
 
 from __future__ import annotations
@@ -107,10 +107,11 @@ def noop_item(item: Any) -> Any:
     return failed_item(item.as_item() if hasattr(item, "as_item") else item, "")
 
 
-def one_file_items(count: int, root: Path, settings: Any) -> list[Any]:
-    """`count` work items of one monthly 1h-klines file each (distinct series and months, as the plan's
-    `work_items` cuts them): a no-op over them records one failed state an item, so the figure includes the
-    client's recording of what an item returns."""
+def filled_items(count: int, files: int, root: Path, settings: Any) -> list[Any]:
+    """`count` work items of `files` 1h-klines files each, as the plan's `work_items` cuts them (one file: a
+    monthly file of its own series and month; more: that many daily files of one series' month, up to 28):
+    a no-op over them records one failed state a file, so the figure includes the client's recording of what
+    an item returns."""
     import datetime as dt
 
     from binance_lake.core.archive import ArchiveFile
@@ -118,20 +119,25 @@ def one_file_items(count: int, root: Path, settings: Any) -> list[Any]:
     from binance_lake.engine.cluster.work import work_items
     from binance_lake.engine.plan import CatalogFile, PlannedFile, Reason
 
-    files = []
+    cadence = Cadence.MONTHLY if files == 1 else Cadence.DAILY
+    planned = []
     for i in range(count):
         symbol, month = f"N{i // 120:03d}USDT", i % 120
-        period = dt.date(2016 + month // 12, 1 + month % 12, 1)
-        file = ArchiveFile(Market.UM, Cadence.MONTHLY, "klines", symbol, Interval.H1, period)
-        files.append(PlannedFile(CatalogFile(file.key, file, 60_000, f"etag-{i}"), Reason.NEW))
-    return work_items(files, {}, root=root, settings=settings)
+        first = dt.date(2016 + month // 12, 1 + month % 12, 1)
+        for day in range(files):
+            file = ArchiveFile(Market.UM, cadence, "klines", symbol, Interval.H1, first.replace(day=1 + day))
+            size = 60_000 if files == 1 else 2_000
+            planned.append(PlannedFile(CatalogFile(file.key, file, size, f"etag-{i}-{day}"), Reason.NEW))
+    items = work_items(planned, {}, root=root, settings=settings)
+    assert len(items) == count
+    return items
 
 
 def overhead_per_item(
-    cluster: Any, env: dict[str, str], items: int, *, noop: bool, one_file: bool = False
+    cluster: Any, env: dict[str, str], items: int, *, noop: bool, files: int = 0
 ) -> tuple[float, float]:
-    """Milliseconds per item of the client's fan-out over `items` items without files (`one_file`: of one
-    file each), after a warm-up pass: wall, and CPU of this process (the client and, for a `LocalCluster`,
+    """Milliseconds per item of the client's fan-out over `items` items of `files` files each (none by
+    default), after a warm-up pass: wall, and CPU of this process (the client and, for a `LocalCluster`,
     the scheduler)."""
     import distributed
 
@@ -148,8 +154,8 @@ def overhead_per_item(
     database = LakeDatabase(root)
     ensure_schema(database)
     executor = cluster_run.ClusterExecutor(spec, database, root)
-    if one_file:
-        work = one_file_items(items, root, settings)
+    if files:
+        work = filled_items(items, files, root, settings)
     else:
         work = [WorkItem(i, (), {}, root, settings) for i in range(items)]
     # The function the fan-out submits: `run_batch` where tasks are batches of items, else `run_item`.
@@ -183,6 +189,7 @@ def main() -> None:
     parser.add_argument("--symbols", type=int, default=16)
     parser.add_argument("--workers", default="1,2,4")
     parser.add_argument("--noop-items", type=int, default=400)
+    parser.add_argument("--item-files", type=int, default=1, help="files of each recorded no-op item (1-28)")
     parser.add_argument("--overhead-only", action="store_true", help="only the overhead per item, no syncs")
     args = parser.parse_args()
     symbols = [f"B{i:03d}USDT" for i in range(args.symbols)]
@@ -224,8 +231,8 @@ def main() -> None:
                                     "empty_item_ms": overhead_per_item(
                                         cluster, env, args.noop_items, noop=False
                                     ),
-                                    "one_file_ms": overhead_per_item(
-                                        cluster, env, args.noop_items, noop=True, one_file=True
+                                    "filled_ms": overhead_per_item(
+                                        cluster, env, args.noop_items, noop=True, files=args.item_files
                                     ),
                                 }
                             )
@@ -247,11 +254,11 @@ def main() -> None:
         )
     print(
         "| workers | no-op item: wall ms | client+scheduler CPU ms | empty run_item: wall ms | CPU ms "
-        "| no-op item of one file, recorded: wall ms | CPU ms |"
+        f"| no-op item of {args.item_files} file(s), recorded: wall ms | CPU ms |"
     )
     print("|---:|---:|---:|---:|---:|---:|---:|")
     for o in overhead:
-        (nw, nc), (ew, ec), (fw, fc) = o["noop_ms"], o["empty_item_ms"], o["one_file_ms"]
+        (nw, nc), (ew, ec), (fw, fc) = o["noop_ms"], o["empty_item_ms"], o["filled_ms"]
         print(f"| {o['workers']} | {nw:.2f} | {nc:.2f} | {ew:.2f} | {ec:.2f} | {fw:.2f} | {fc:.2f} |")
     print(json.dumps({"rows": rows, "overhead": overhead}))
 
