@@ -4,11 +4,11 @@ flight (submitted and not yet recorded: backpressure, so the client never holds 
 batch's result recorded as it arrives by the one `StateWriter` of the run — the client is the only writer of
 lake.duckdb, and the writer already puts a second's results in one transaction.
 
-A worker that dies mid-item is Dask's to handle: the scheduler runs the item again on another worker (up to
-its `distributed.scheduler.allowed-failures`, then the item's files are recorded as failed and the next sync
-plans them again). A run stopped from outside (Ctrl-C, a worker's stall) cancels what is in flight and
+A worker that dies mid-task is Dask's to handle: the scheduler runs the batch again on another worker (up
+to its `distributed.scheduler.allowed-failures`, then the batch's files are recorded as failed and the next
+sync plans them again). A run stopped from outside (Ctrl-C, a worker's stall) cancels what is in flight and
 records those files as failed ("interrupted"), as the local executor does; a `LocalCluster` closes with the
-run (its workers stop), while a remote worker already running a cancelled item finishes its writes (Dask
+run (its workers stop), while a remote worker already running a cancelled batch finishes its writes (Dask
 cannot stop a running task): partitions nobody records, which the next sync writes again with the same rows
 (every write is a whole file renamed into place). Progress counts a batch's files, bytes and rows when its
 result arrives (`Phase.SYNC` events, the local sync's protocol).
