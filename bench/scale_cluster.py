@@ -17,7 +17,9 @@ verify, ingest, record; the refresh and plan are the same in every run).
 
 Overhead per item: the client's fan-out (`ClusterExecutor._fan_out`: windowed `as_completed`, recording)
 over M items whose work is nothing — (1) a no-op task (Dask's cost and ours), (2) `run_item` of an item with
-no files (adds the worker's event loop and HTTP session per item) — divided by M. Where the fan-out runs
+no files (adds the worker's event loop and HTTP session per item), (3) a no-op task over items of
+`--item-files` files each, whose failed states the client records in lake.duckdb (what recording what an item
+returns costs) — divided by M. Where the fan-out runs
 batches of items (one task each, `run_batch`), the no-op replaces `run_batch`, so the figure stays per item,
 comparable with a tree whose tasks are one item each. `--overhead-only` measures only that (no syncs).
 
