@@ -80,14 +80,16 @@ class Verified:
 def _within(table: pa.Table, column: str, first: dt.date, last: dt.date) -> pa.Table:
     """Rows whose time falls on `first .. last` (UTC days)."""
     times = table[column]
+    if times.null_count == 0 and times.type.unit == "us":
+        # Checked as integers first: building zoned timestamp scalars costs ~0.1 ms each, more than the check.
+        lowest = (first - _EPOCH_DAY).days * _MICROS_PER_DAY
+        end = (last - _EPOCH_DAY).days * _MICROS_PER_DAY + _MICROS_PER_DAY
+        bounds = pc.min_max(times.cast(pa.int64()))
+        low, high = bounds["min"].as_py(), bounds["max"].as_py()
+        if low is None or (low >= lowest and high < end):
+            return table  # every row is inside, as in nearly every file: no filtered copy
     lower = pa.scalar(day_start(first), type=times.type)
     upper = pa.scalar(day_start(last + dt.timedelta(days=1)), type=times.type)
-    bounds = pc.min_max(times)
-    low, high = bounds["min"], bounds["max"]
-    if times.null_count == 0 and (
-        not low.is_valid or (low.as_py() >= lower.as_py() and high.as_py() < upper.as_py())
-    ):
-        return table  # every row is inside, as in nearly every file: no filtered copy
     mask = pc.and_(pc.greater_equal(times, lower), pc.less(times, upper))
     return table.filter(mask)
 
