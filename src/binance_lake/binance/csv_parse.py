@@ -3,7 +3,8 @@
 Pure: bytes or streams in, Arrow out (no network, no database). `parse_file` returns a whole table;
 `iter_batches` yields record batches with bounded memory (a 1 GB trades CSV never sits in RAM at once);
 `parse_files` parses many small files of one layout in one pyarrow call and gives each file its own table back
-(the same tables as `parse_file`, without its fixed cost per file). All apply the same rules, decided per file from the file itself (reference §2):
+(the same tables as `parse_file`, without its fixed cost per file). All apply the same rules, decided per
+file from the file itself (reference §2):
 
 * Header: if the first byte is a digit or '-', the file has no header; otherwise line 1 is a header and must
   name the registry's columns in order (§2.1, §2.3: futures headers came and went per object; spot has none).

@@ -5,7 +5,8 @@ recorded as it moves.
 Downloads of one monthly partition's files are ingested together once the last of them is verified, so a month
 synced as daily files is written once. Monthly partitions that are ready while every ingest worker is busy wait
 in a queue, and the next free worker takes up to `INGEST_BATCH_BYTES` of them in one `ingest_many` call (their
-small CSVs parsed together: most of a small file's parse is fixed cost); a batch is never waited for. A file whose *same bytes* fail verification again on a fresh download (in
+small CSVs parsed together: most of a small file's parse is fixed cost); a batch is never waited for. A file
+whose *same bytes* fail verification again on a fresh download (in
 this run or against the bytes recorded by an earlier one) is quarantined with its reason and never ingested; a
 file that keeps failing differently, or transiently, is recorded as failed (and planned again next time). A run
 that is cancelled (the stall rule, Ctrl-C) records its files in flight as failed, so the next run resumes them.

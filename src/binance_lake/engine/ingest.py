@@ -2,9 +2,10 @@
 
 Blocking (CPU and disk); the sync runs it in worker threads so downloads keep flowing (pyarrow releases the
 GIL while it parses). `ingest_many` ingests several monthly partitions' groups at once, their small CSVs
-parsed in one pyarrow call (`binance.csv_parse.parse_files`): most of a small file's parse is fixed cost. Ingesting a file replaces the rows of exactly the days it covers, so ingesting the same
-file twice — after a crash between writing a partition and recording the file as ingested — leaves the same
-rows: no loss, no duplicates.
+parsed in one pyarrow call (`binance.csv_parse.parse_files`): most of a small file's parse is fixed cost.
+Ingesting a file replaces the rows of exactly the days it covers, so ingesting the same file twice — after a
+crash between writing a partition and recording the file as ingested — leaves the same rows: no loss, no
+duplicates.
 """
 
 from __future__ import annotations
