@@ -215,3 +215,30 @@ def test_update_reaches_the_last_closed_bar_on_either_root(moving_server: SimSer
     )
     assert later.num_rows == 6 * 24
     assert later.column("open_time").to_pylist() == sorted(set(later.column("open_time").to_pylist()))
+
+
+def test_the_daemons_supervised_stream_child_opens_the_same_s3_lake(
+    sim_server: SimServer, s3_root: S3Root
+) -> None:
+    """The daemon starts `binance-lake stream` with `ops.stream.child_environment`: the lake's root there is the
+    state directory, and the child finds the bucket from that directory's marker, so it reads (and would write)
+    the objects, not an empty local tree."""
+    from binance_lake.ops.stream import child_environment
+
+    lake = Lake(s3_root.url, settings=sim_server.settings())
+    assert lake.sync(datasets="klines", intervals="1h", **SYNC).ok
+    environment = child_environment(lake.settings)
+    assert environment["BINANCE_LAKE_ROOT"] == str(s3_root.state_dir)
+    environment.pop("BINANCE_LAKE_STATE_DIR", None)  # the child needs only its root
+    code = (
+        "from binance_lake.lake import Lake; lake = Lake(); "
+        "print(lake.load('klines', symbols='BTCUSDT', interval='1h', "
+        f"start='{FIRST}', end='{LAST}', as_='arrow').num_rows)"
+    )
+    child = subprocess.run(
+        [sys.executable, "-c", code], env=environment, capture_output=True, text=True, timeout=60
+    )
+    assert child.returncode == 0, child.stderr
+    expected = truth(sim_server, "klines", "BTCUSDT", Interval.H1).num_rows
+    assert child.stdout.split() == [str(expected)]
+    assert not [p for p in s3_root.state_dir.rglob("*.parquet")]  # what it read came from the bucket
