@@ -196,24 +196,33 @@ def _with_bounds(partitions: pa.Table) -> pa.Table:
 def _scan_safely(
     group: Group, rules: Sequence[Rule], held: pa.Table, request: CheckRequest, root: str
 ) -> tuple[GroupScan | None, list[str], dict[str, tuple[int | None, str | None]]]:
-    """Scan a group; when a file breaks the query, open its files one by one — each footer (returned, with
-    why one cannot be opened) and then each page — and scan the files that can be read. Returns the scan
-    (None when no file can be read), the files with a page that cannot be read, and the footers opened."""
+    """Scan a group; when a file breaks the query, open its files' footers one by one (returned, with why
+    one cannot be opened) and scan those that open; when that still fails, find the files with a page that
+    cannot be read and scan the rest. Returns the scan (None when no file can be read), the files with a
+    bad page, and the footers opened."""
+
+    def scan(files: tuple[str, ...]) -> GroupScan:
+        kept = Group(group.market, group.dataset, group.interval, files)
+        return scan_group(kept, rules, held, root=root, first=request.first, last=request.last)
+
     try:
-        return scan_group(group, rules, held, root=root, first=request.first, last=request.last), [], {}
-    except duckdb.Error:
+        return scan(group.files), [], {}
+    except duckdb.Error as error:
+        failure = error
         footers = {f: readable(Path(f), deep=False) for f in group.files}
-        bad = [
-            f for f in group.files if footers[f][0] is not None and readable(Path(f), deep=True)[0] is None
-        ]
-        kept = tuple(f for f in group.files if footers[f][0] is not None and f not in bad)
-        if len(kept) == len(group.files):
-            raise
-        if not kept:
-            return None, bad, footers
-        rest = Group(group.market, group.dataset, group.interval, kept)
-        scan = scan_group(rest, rules, held, root=root, first=request.first, last=request.last)
-        return scan, bad, footers
+    sound = tuple(f for f in group.files if footers[f][0] is not None)
+    if not sound:
+        return None, [], footers
+    if len(sound) < len(group.files):
+        try:
+            return scan(sound), [], footers
+        except duckdb.Error:
+            pass
+    bad = [f for f in sound if readable(Path(f), deep=True)[0] is None]
+    if not bad:
+        raise failure  # every file reads: not damage
+    kept = tuple(f for f in sound if f not in bad)
+    return (scan(kept) if kept else None), bad, footers
 
 
 # Rows scanned at once: a group's symbols are scanned in chunks of about this many rows (whole symbols, so
