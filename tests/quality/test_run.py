@@ -224,3 +224,33 @@ def test_damaged_and_gone_partitions_are_found_beside_sound_ones_without_deep(
     # The partitions still there are scanned as before: their findings are the clean run's.
     kept = [row for row in answers(report)[0] if "2023-03" in " ".join(row) or SYMBOLS[2] in " ".join(row)]
     assert kept == [row for row in clean[0] if "2023-03" in " ".join(row) or SYMBOLS[2] in " ".join(row)]
+
+
+def test_a_check_that_fails_meanwhile_stops_its_scans_after_the_current_chunk(
+    lake: Lake, sim_server: SimServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The scans run in a thread beside the rest of the check: when the rest fails (or is interrupted), the
+    check ends after the chunk being scanned, not after scanning the whole lake."""
+    import threading
+
+    import binance_lake.quality.run as run
+
+    started, calls = threading.Event(), []
+    real = run.scan_group
+
+    def slow_scan(*args: object, **kwargs: object) -> object:
+        calls.append(args[0])
+        started.set()
+        time.sleep(1.0)  # the other thread fails meanwhile
+        return real(*args, **kwargs)  # type: ignore[arg-type]
+
+    def failing(*args: object, **kwargs: object) -> object:
+        assert started.wait(30)
+        raise RuntimeError("the walk of tables/ failed")
+
+    monkeypatch.setattr(run, "CHUNK_ROWS", 1)  # one chunk per symbol: three chunks
+    monkeypatch.setattr(run, "scan_group", slow_scan)
+    monkeypatch.setattr(run, "stray_files", failing)
+    with pytest.raises(RuntimeError, match="tables/ failed"):
+        lake.check(**ASK, now=sim_server.universe.clock.now(), full=True)
+    assert len(calls) == 1

@@ -9,6 +9,7 @@ is written to the quality tables (quality/store.py) under the writer lock the ca
 from __future__ import annotations
 
 import datetime as dt
+import threading
 import time
 import uuid
 from collections import Counter
@@ -629,9 +630,10 @@ def _scan_chunks(
     rules: Sequence[Rule],
     prov: pa.Table,
     request: CheckRequest,
+    stop: threading.Event,
 ) -> _Scanned:
     """Rules, day counts and grid gaps of the partitions in `rescan` (but `broken`), one pass per chunk of a
-    series group."""
+    series group; none after `stop` is set (the check failed or was interrupted meanwhile)."""
     done = _Scanned()
     groups: dict[SeriesGroup, list[str]] = {}
     sizes: dict[tuple[SeriesGroup, str], int] = {}
@@ -651,6 +653,8 @@ def _scan_chunks(
     ]
     prefix = len(str(root)) + 1
     for (market, dataset, interval), paths in chunks:
+        if stop.is_set():
+            break
         group = Group(Market(market), dataset, Interval(interval) if interval else None, tuple(sorted(paths)))
         done.steps[(market, dataset, interval)] = group.step_ms
         chunk_symbols = {path.rsplit("/symbol=", 1)[1].split("/", 1)[0] for path in paths}
@@ -771,22 +775,28 @@ def run_check(
 
     # The scans run in a thread beside the integrity work that is Python's (hashing, walking `tables/`):
     # DuckDB releases the GIL while it reads, so both cores work.
+    stop = threading.Event()  # set when the check ends early: the scans stop after their current chunk
     with ThreadPoolExecutor(1) as pool:
-        scanning = pool.submit(_scan_chunks, root, rescan, broken, rules, prov, request)
-        if fingerprints is None:  # a full check records them for the next one
-            fingerprints = _fingerprints(scoped, prov, lives, _salt(request, rules))
-        raw_found, raw_checked, raw_trusted = check_raw(
-            root, ingested, deep=request.deep, hashed_since=hashed_since
-        )
-        findings += raw_found
-        recorded = {str(p) for p in partitions.column("path").to_pylist()}
-        findings += stray_files(root, recorded, only=request.datasets or None, writing=writing)
-        findings += catalog_agreement(ingested, catalog.upstream)
-        stale = _freshness(prov, rule_named(tuple(rules), "freshness"), now) if request.last is None else []
-        held_days = prov.select(["market", "dataset", "interval", "symbol", "day"])
-        days = day_gaps(held_days, catalog.upstream, catalog.lives, scoped_files, catalog.listed, first=request.first, last=request.last,
-                        today=now.astimezone(dt.UTC).date())  # fmt: skip
-        scanned = scanning.result()
+        scanning = pool.submit(_scan_chunks, root, rescan, broken, rules, prov, request, stop)
+        try:
+            if fingerprints is None:  # a full check records them for the next one
+                fingerprints = _fingerprints(scoped, prov, lives, _salt(request, rules))
+            raw_found, raw_checked, raw_trusted = check_raw(
+                root, ingested, deep=request.deep, hashed_since=hashed_since
+            )
+            findings += raw_found
+            recorded = {str(p) for p in partitions.column("path").to_pylist()}
+            findings += stray_files(root, recorded, only=request.datasets or None, writing=writing)
+            findings += catalog_agreement(ingested, catalog.upstream)
+            stale = (
+                _freshness(prov, rule_named(tuple(rules), "freshness"), now) if request.last is None else []
+            )
+            held_days = prov.select(["market", "dataset", "interval", "symbol", "day"])
+            days = day_gaps(held_days, catalog.upstream, catalog.lives, scoped_files, catalog.listed, first=request.first, last=request.last,
+                            today=now.astimezone(dt.UTC).date())  # fmt: skip
+            scanned = scanning.result()
+        finally:
+            stop.set()
     carried_findings = carried.with_raw(raw_trusted)
     findings += scanned.findings
     steps, damaged_now, counts, grid = scanned.steps, scanned.damaged, scanned.counts, scanned.grid
