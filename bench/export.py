@@ -202,6 +202,7 @@ def main() -> None:
         rows.append(
             (f"one new day for {args.symbols} symbols (60min, appended)", statistics.median(times), None)
         )
+    print(f"load average at the end: {' / '.join(f'{x:.1f}' for x in os.getloadavg())}")
     print()
     print("| case | binance-lake | dump_bin.py dump_all | ratio |")
     print("|---|---:|---:|---:|")

@@ -9,7 +9,11 @@ The zips come from a sync of a bench/peers.py selection against the simulator (`
 * `N threads`: a `ThreadPoolExecutor` of N (pyarrow releases the GIL while it inflates, parses and writes);
 * `N processes`: a `ProcessPoolExecutor` of N (forked from this process, so their CPU is counted as its
   children's once the pool shuts down; the workers' start-up is included);
-* `parse only, N threads`: `binance.csv_parse.parse_file` alone (inflate + CSV parse), nothing written.
+* `parse only, N threads`: `binance.csv_parse.parse_file` alone (inflate + CSV parse), nothing written;
+* `batched` (one thread): the groups handed to `engine.ingest.ingest_many` as the executor hands them when
+  partitions wait for a worker: consecutive groups of up to `INGEST_BATCH_BYTES` of zips (small CSVs parsed
+  together, `binance.csv_parse.parse_files`);
+* `parse batched`: `parse_files` over the same batches, nothing written.
 
 Prints wall seconds, this process's and its children's CPU seconds, rows/s and files/s.
 
@@ -70,6 +74,36 @@ def _parse_one(scratch: str, target: Any, group: list[Any]) -> int:
     return sum(parse_file(item.path, item.file).num_rows for item in group)
 
 
+def _ingest_batch(scratch: str, batch: list[tuple[Any, list[Any]]]) -> int:
+    from binance_lake.engine.ingest import ingest_many
+
+    results = ingest_many(Path(scratch), batch, [[] for _ in batch], durable=False)
+    assert all(isinstance(r, dict) for r in results), results
+    return sum(sum(r.values()) for r in results if isinstance(r, dict))
+
+
+def _parse_batch(scratch: str, batch: list[tuple[Any, list[Any]]]) -> int:
+    from binance_lake.binance.csv_parse import parse_files
+
+    return sum(t.num_rows for t in parse_files([(i.path, i.file) for _, g in batch for i in g]))
+
+
+def _batches(groups: list[Any]) -> list[list[Any]]:
+    """Consecutive groups of at most `INGEST_BATCH_BYTES` of zips (at least one), as the executor takes them."""
+    from binance_lake.engine.executor import INGEST_BATCH_BYTES
+
+    batches: list[list[Any]] = []
+    size = 0
+    for target, group in groups:
+        bytes_ = sum(item.path.stat().st_size for item in group)
+        if not batches or size + bytes_ > INGEST_BATCH_BYTES:
+            batches.append([])
+            size = 0
+        batches[-1].append((target, group))
+        size += bytes_
+    return batches
+
+
 def _run(pool: Executor | None, job: Callable[..., int], scratch: Path, groups: list[Any]) -> int:
     if pool is None:
         return sum(job(str(scratch), t, g) for t, g in groups)
@@ -88,9 +122,13 @@ def measure(mode: str, workers: int, groups: list[Any], work: Path) -> dict[str,
         context = multiprocessing.get_context("fork")  # direct children: their CPU is counted on shutdown
         with ProcessPoolExecutor(workers, mp_context=context) as processes:
             rows = _run(processes, _ingest_one, scratch, groups)
-    else:
+    elif mode == "parse only":
         with ThreadPoolExecutor(workers) as threads:
             rows = _run(threads, _parse_one, scratch, groups)
+    elif mode == "batched":
+        rows = sum(_ingest_batch(str(scratch), batch) for batch in _batches(groups))
+    else:
+        rows = sum(_parse_batch(str(scratch), batch) for batch in _batches(groups))
     seconds = time.perf_counter() - started
     figures = {"seconds": seconds, "cpu_seconds": _cpu() - cpu, "rows": rows, "load": os.getloadavg()[0]}
     shutil.rmtree(scratch, ignore_errors=True)
@@ -104,10 +142,13 @@ def main() -> None:
     parser.add_argument("--selection", choices=("small", "big"), default="big")
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--modes", help="comma-separated subset of the modes, e.g. '1 thread,batched'")
     parser.add_argument("--raw", help="ingest the zips of this raw/ directory instead of syncing a selection")
     args = parser.parse_args()
     work = Path(tempfile.mkdtemp(prefix="bench-ingest-parallel-"))
-    modes = ["1 thread", "threads", "processes", "parse only"]
+    modes = ["1 thread", "threads", "processes", "parse only", "batched", "parse batched"]
+    if args.modes:
+        modes = [m for m in modes if m in args.modes.split(",")]
     runs: dict[str, list[dict[str, float]]] = {m: [] for m in modes}
     try:
         if args.raw is None:
@@ -135,7 +176,7 @@ def main() -> None:
         wall = statistics.median(r["seconds"] for r in rs)
         cpu = statistics.median(r["cpu_seconds"] for r in rs)
         rows = rs[0]["rows"]
-        name = mode if mode == "1 thread" else f"{mode}, {args.workers}"
+        name = mode if mode.startswith("1 thread") or "batched" in mode else f"{mode}, {args.workers}"
         print(
             f"| {name} | {wall:.2f} | {cpu:.2f} | {rows / wall:,.0f} | {rows / cpu:,.0f} | {files / wall:,.0f} "
             f"| {statistics.median(r['load'] for r in rs):.1f} |"

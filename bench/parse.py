@@ -2,9 +2,13 @@
 
 Measures `parse_file` on synthetic kline zips (one month of 1m bars, and a month of spot 1s bars), and the
 peak RSS of `iter_batches` -> `write_partition_stream` for a 5 M-row trades day, sorted and unsorted.
-Each streaming run happens in a fresh child process so its peak RSS is its own.
+Each streaming run happens in a fresh child process so its peak RSS is its own. `--small N` measures instead
+the fixed costs of N small files (monthly 1h klines, 744 rows each), CPU per file, best of `--repeat`: the
+inflate, `parse_file` one file per call against `parse_files` (the batched parse the sync uses), and the
+Parquet write of one month per codec (into memory, so the disk is left out).
 
     .venv/bin/python bench/parse.py [--trades-rows 5000000] [--repeat 5]
+    .venv/bin/python bench/parse.py --small 300 [--repeat 5]
 """
 
 from __future__ import annotations
@@ -19,19 +23,28 @@ import tempfile
 import threading
 import time
 import zipfile
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import psutil
 import pyarrow as pa
 import pyarrow.csv as pa_csv
+import pyarrow.parquet as pq
 
-from binance_lake.binance.csv_parse import iter_batches, member_name, parse_file
+from binance_lake.binance.csv_parse import iter_batches, member_name, parse_file, parse_files
+from binance_lake.binance.zip_member import ZipSource, read_member
 from binance_lake.core.archive import ArchiveFile
 from binance_lake.core.datasets import get_dataset
 from binance_lake.core.partitions import Partition
 from binance_lake.core.vocabulary import Cadence, Interval, Market
-from binance_lake.storage.parquet import read_partition, write_partition_stream
+from binance_lake.storage.parquet import (
+    ROW_GROUP_ROWS,
+    read_partition,
+    write_partition_stream,
+    writer_options,
+)
 
 MIB = 1024 * 1024
 
@@ -182,15 +195,72 @@ def bench_stream(rows: int, *, shuffled: bool) -> None:
         )
 
 
+def _cpu_per_item(work: Callable[[], object], items: int, repeat: int) -> float:
+    best = float("inf")
+    for _ in range(repeat):
+        started = time.process_time()
+        work()
+        best = min(best, time.process_time() - started)
+    return best / items * 1000
+
+
+def bench_small(files: int, repeat: int) -> None:
+    """CPU per small file of each fixed cost of the ingest (see the module docstring)."""
+    sources: list[tuple[ZipSource, ArchiveFile]] = []
+    for index in range(files):
+        month = dt.date(2020 + index // 12 % 6, index % 12 + 1, 1)
+        symbol = f"S{index // 72}USDT"
+        file = ArchiveFile(Market.UM, Cadence.MONTHLY, "klines", symbol, Interval.H1, month)
+        start = int(dt.datetime(month.year, month.month, 1, tzinfo=dt.UTC).timestamp() * 1000)
+        data = _klines_csv(744, 3_600_000, start, micro=False, header=True)
+        sources.append((_zip(member_name(file), data), file))
+    tables = [parse_file(source, file) for source, file in sources]
+    assert all(a.equals(b) for a, b in zip(tables, parse_files(sources), strict=True))
+    cases: list[tuple[str, Callable[[], object]]] = [
+        (
+            "inflate (read_member)",
+            lambda: [read_member(s, member_name(f), limit=1 << 26) for s, f in sources],
+        ),
+        ("parse_file, one file per call", lambda: [parse_file(s, f) for s, f in sources]),
+        ("parse_files, all at once", lambda: parse_files(sources)),
+    ]
+    options = writer_options(tables[0].schema)
+    for codec in ("zstd", "lz4", "snappy", "none"):
+        chosen = {**options, "compression": codec}
+        if codec != "zstd":
+            chosen.pop("compression_level")
+        cases.append(
+            (f"Parquet write, {codec}", lambda chosen=chosen: [_to_memory(t, chosen) for t in tables])
+        )
+    cases.append(
+        ("Parquet write, zstd, all as one table", lambda: _to_memory(pa.concat_tables(tables), options))
+    )
+    print(f"{files} monthly 1h files of 744 rows; CPU ms per file, best of {repeat}:")
+    for label, work in cases:
+        print(f"  {label:40s} {_cpu_per_item(work, files, repeat):6.3f}")
+
+
+def _to_memory(table: pa.Table, options: dict[str, Any]) -> int:
+    sink = pa.BufferOutputStream()
+    pq.write_table(table, sink, row_group_size=ROW_GROUP_ROWS, **options)
+    return int(sink.getvalue().size)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--trades-rows", type=int, default=5_000_000)
     parser.add_argument("--repeat", type=int, default=5)
+    parser.add_argument(
+        "--small", type=int, metavar="N", help="measure the fixed costs of N small files only"
+    )
     args = parser.parse_args()
     print(
         f"machine: {platform.machine()} {platform.processor() or ''}, {os.cpu_count()} cores, "
-        f"Python {platform.python_version()}, pyarrow {pa.__version__}"
+        f"Python {platform.python_version()}, pyarrow {pa.__version__}, load {os.getloadavg()[0]:.1f}"
     )
+    if args.small:
+        bench_small(args.small, args.repeat)
+        return
     start = int(dt.datetime(2024, 1, 1, tzinfo=dt.UTC).timestamp() * 1000)
     month_1m = ArchiveFile(Market.UM, Cadence.MONTHLY, "klines", "BTCUSDT", Interval.M1, dt.date(2024, 1, 1))
     bench_parse(

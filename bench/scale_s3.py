@@ -1,8 +1,8 @@
 """Benchmark: reading an `s3://` lake (moto's S3 server on loopback) against the same lake on local disk.
 
-The object-storage half of issue 17's figures (bench/scale.py is the Dask half). One symbol-year of 1m klines
-(2025: 12 monthly partitions, 525,600 rows) is synced from the simulator into a local root and into an s3://
-root; then, median of `--repeat` runs each:
+The object-storage half of issue 17's figures (bench/scale_cluster.py, the issue's `bench/scale.py`, is the
+Dask half). One symbol-year of 1m klines (2025: 12 monthly partitions, 525,600 rows) is synced from the
+simulator into a local root and into an s3:// root; then, median of `--repeat` runs each:
 
   sync   `Lake.sync` of the symbol-year from a warm simulator into each root (12 monthly zips, raw zips kept).
   load   `Lake.load` of the symbol-year (Arrow): local files vs objects (pyarrow.fs.S3FileSystem).

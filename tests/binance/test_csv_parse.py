@@ -627,3 +627,155 @@ def test_a_csv_parses_the_same_from_memory_or_streamed(
     path.write_bytes(zipped(member_name(KLINES_UM), rows + b"1698368400000,1,2,3\n"))
     with pytest.raises(ParseError, match="line 21 has 4 fields"):
         parse_file(path, KLINES_UM)
+
+
+# --- many small files parsed together (parse_files) -------------------------------------------------------
+
+
+def _kline_file(day: int) -> ArchiveFile:
+    return ArchiveFile(UM, DAILY, "klines", "BTCUSDT", Interval.H1, D(2023, 10, day))
+
+
+def _kline_rows(day: int, count: int, *, micro: bool) -> list[bytes]:
+    start = int(dt.datetime(2023, 10, day, tzinfo=UTC).timestamp() * 1000)
+    scale = 1000 if micro else 1
+    return [
+        CM_KLINE_ROW.replace(b"1698364800000", str((start + h * 3_600_000) * scale).encode()).replace(
+            b"1698368399999", str((start + (h + 1) * 3_600_000 - 1) * scale).encode()
+        )
+        for h in range(count)
+    ]
+
+
+# How one file of a batch is written: the header, BOM, CRLF and end-of-file variants the archive has had,
+# and the damage a batch must not hide (a bad row, a file mixing units, an empty time).
+VARIANTS = ["plain", "header", "bom-header", "crlf", "no-final-newline", "blank-line-at-end",
+            "blank-line-inside", "bare-cr", "empty", "header-only", "bad-row", "mixed-units", "empty-time"]  # fmt: skip
+
+
+def _render_variant(day: int, count: int, micro: bool, variant: str) -> bytes:
+    header = DATASETS["klines"].layout(UM).header
+    assert header is not None
+    rows = _kline_rows(day, count, micro=micro)
+    if variant == "empty":
+        return b""
+    if variant == "header-only":
+        return header.encode() + b"\n"
+    if variant == "bad-row" and rows:
+        rows[len(rows) // 2] = b"1698368400000,1,2,3"
+    if variant == "mixed-units" and rows:
+        rows[-1] = _kline_rows(day, count, micro=not micro)[-1]
+    if variant == "empty-time" and len(rows) > 1:
+        rows[-1] = b"," + rows[-1].split(b",", 1)[1]
+    if variant == "blank-line-inside" and rows:
+        rows.insert(len(rows) // 2, b"")
+    newline = b"\r\n" if variant == "crlf" else b"\r" if variant == "bare-cr" else b"\n"
+    body = newline.join(rows) + (b"" if variant == "no-final-newline" else newline)
+    if variant == "blank-line-at-end":
+        body += b"\n"
+    if variant in ("header", "bom-header"):
+        body = header.encode() + b"\n" + body
+    if variant == "bom-header":
+        body = b"\xef\xbb\xbf" + body
+    return body
+
+
+def _outcome(parse: Callable[[], Any]) -> Any:
+    try:
+        return parse()
+    except ParseError as error:
+        return error
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    files=st.lists(
+        st.tuples(st.integers(0, 6), st.booleans(), st.sampled_from(VARIANTS)), min_size=1, max_size=8
+    )
+)
+def test_many_small_files_parse_together_as_each_alone(files: list[tuple[int, bool, str]]) -> None:
+    """`parse_files` gives every file the table `parse_file` gives it alone — whatever mix of headers, units,
+    line ends and empty files the batch holds — and when a file cannot be read, the error `parse_file` raises
+    for one of the batch's bad files, naming it."""
+    sources = [
+        (zipped(member_name(_kline_file(i + 1)), _render_variant(i + 1, count, micro, variant)), _kline_file(i + 1))
+        for i, (count, micro, variant) in enumerate(files)
+    ]  # fmt: skip
+    alone = [_outcome(lambda s=s, f=f: parse_file(s, f)) for s, f in sources]
+    together = _outcome(lambda: csv_parse.parse_files(sources))
+    errors = [str(a) for a in alone if isinstance(a, ParseError)]
+    if errors:
+        assert isinstance(together, ParseError) and str(together) in errors
+    else:
+        assert not isinstance(together, ParseError)
+        assert len(together) == len(alone)
+        for joint, single in zip(together, alone, strict=True):
+            assert joint.schema == single.schema and joint.equals(single)
+
+
+def test_small_files_of_one_layout_are_parsed_in_one_pyarrow_call(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The point of `parse_files`: one reader set-up for a batch, not one per file; each file's own unit
+    (ms before spot's 2025 switch, µs after) still decided from its own values."""
+    calls: list[object] = []
+    read_csv = csv_parse.pa_csv.read_csv
+
+    def counting(*args: Any, **kwargs: Any) -> Any:
+        calls.append(args[0])
+        return read_csv(*args, **kwargs)
+
+    monkeypatch.setattr(csv_parse.pa_csv, "read_csv", counting)
+    sources = [
+        (zipped(member_name(_kline_file(day)), b"\n".join(_kline_rows(day, 3, micro=day > 3)) + b"\n"), _kline_file(day))
+        for day in range(1, 7)
+    ]  # fmt: skip
+    tables = csv_parse.parse_files(sources)
+    assert len(calls) == 1
+    assert [table.num_rows for table in tables] == [3] * 6
+    for day, table in enumerate(tables, start=1):
+        assert table.column("open_time")[0].as_py() == t(2023, 10, day)
+
+
+def test_metrics_of_both_label_eras_parse_together_as_each_alone() -> None:
+    change = quirks.UM_METRICS_START_LABELS_FROM
+    days = [
+        change - dt.timedelta(days=2),
+        change - dt.timedelta(days=1),
+        change,
+        change + dt.timedelta(days=1),
+    ]
+    files = [ArchiveFile(UM, DAILY, "metrics", "BTCUSDT", None, day) for day in days]
+    sources = [
+        (zipped(member_name(f), _metrics_day(f.period, end_labels=label_shift(f) is not None)), f)
+        for f in files
+    ]
+    together = csv_parse.parse_files(sources)
+    for (source, file), table in zip(sources, together, strict=True):
+        assert table.equals(parse_file(source, file))
+        assert table.column("create_time")[0].as_py() == t(
+            file.period.year, file.period.month, file.period.day
+        )
+
+
+def test_a_large_file_in_a_batch_is_parsed_alone(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(csv_parse, "BATCH_FILE_BYTES", 500)
+    sources = [
+        (zipped(member_name(_kline_file(day)), b"\n".join(_kline_rows(day, n, micro=False)) + b"\n"), _kline_file(day))
+        for day, n in ((1, 2), (2, 24), (3, 1))
+    ]  # fmt: skip
+    assert [t.num_rows for t in csv_parse.parse_files(sources)] == [2, 24, 1]
+
+
+def test_line_counts_that_add_up_by_chance_still_split_each_file_right() -> None:
+    """Rows ended by a bare CR (fewer newlines than rows) beside blank lines (more) can add up to the batch's
+    row count; each file must still get its own rows."""
+    cr_rows = b"\r".join(_kline_rows(1, 3, micro=False)) + b"\n"  # 3 rows, 1 newline
+    blank = _kline_rows(2, 2, micro=False)
+    blank_rows = blank[0] + b"\n\n\n" + blank[1] + b"\n"  # 2 rows, 4 newlines
+    sources = [
+        (zipped(member_name(_kline_file(d)), data), _kline_file(d))
+        for d, data in ((1, cr_rows), (2, blank_rows))
+    ]
+    together = csv_parse.parse_files(sources)
+    assert [table.num_rows for table in together] == [3, 2]
+    for (source, file), table in zip(sources, together, strict=True):
+        assert table.equals(parse_file(source, file))

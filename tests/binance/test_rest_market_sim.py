@@ -5,62 +5,33 @@ sentence; klines paged, the open bar never asked for."""
 from __future__ import annotations
 
 import asyncio
-import dataclasses
 import datetime as dt
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 import aiohttp
 import pytest
-from aiohttp.test_utils import TestServer
 
 from binance_lake.binance.rest_klines import fetch_funding, fetch_klines
 from binance_lake.binance.rest_market import MarketRestClient
 from binance_lake.core.errors import IpBanned, Restricted, UsageError
 from binance_lake.core.series_key import SeriesKey
-from binance_lake.core.settings import Settings
-from binance_lake.core.timerange import UTC, day_start, to_millis
+from binance_lake.core.timerange import day_start, to_millis
 from binance_lake.core.vocabulary import Interval, Market
-from binance_lake.sim.rest import rest_app
 from binance_lake.sim.rest_weights import RestLimits
-from binance_lake.sim.universe import Universe
+from tests.binance.rest_sim_client import FakeClock, sim_rest_client
 
-NOW = dt.datetime(2026, 11, 20, 12, 0, tzinfo=UTC)
 DAY = dt.date(2026, 11, 18)
 BTC_1M = SeriesKey(Market.UM, "klines", Interval.M1, "BTCUSDT")
-
-
-class FakeClock:
-    def __init__(self) -> None:
-        self.now = 1000.0
-
-    def __call__(self) -> float:
-        return self.now
-
-    async def sleep(self, seconds: float) -> None:
-        self.now += seconds
-        await asyncio.sleep(0)
 
 
 @asynccontextmanager
 async def client_for(
     limits: RestLimits, *, share: float = 0.8, concurrency: int = 8
 ) -> AsyncIterator[tuple[MarketRestClient, FakeClock, str]]:
-    clock = FakeClock()
-    app = rest_app(Universe.build("small", now=NOW), "fapi", limits=limits, monotonic=clock)
-    async with TestServer(app) as server, aiohttp.ClientSession() as session:
-        base = str(server.make_url("")).rstrip("/")
-        settings = dataclasses.replace(Settings(), fapi_url=base)
-        client = MarketRestClient(
-            session,
-            settings,
-            share=share,
-            weight_limit=limits.weight_per_minute,
-            concurrency=concurrency,
-            clock=clock,
-            sleep=clock.sleep,
-        )
-        yield client, clock, base
+    options = dict(share=share, weight_limit=limits.weight_per_minute, concurrency=concurrency)
+    async with sim_rest_client("fapi", limits, **options) as sim:
+        yield sim.client, sim.clock, sim.base
 
 
 def test_many_requests_stay_below_budget_and_never_get_banned() -> None:

@@ -5,56 +5,34 @@ every UM and CM dataset, paged, inside the 30 days REST keeps; the UM request bu
 from __future__ import annotations
 
 import asyncio
-import dataclasses
 import datetime as dt
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
 
-import aiohttp
 import pyarrow as pa
 import pytest
-from aiohttp.test_utils import TestServer
 
 from binance_lake.binance.rest_market import MarketRestClient, RequestBucket
 from binance_lake.binance.rest_statistics import fetch_statistics, statistics_table
 from binance_lake.core.datasets import REST_STATISTICS, get_dataset
 from binance_lake.core.series_key import SeriesKey
-from binance_lake.core.settings import Settings
-from binance_lake.core.timerange import UTC, to_millis
+from binance_lake.core.timerange import to_millis
 from binance_lake.core.vocabulary import Market
-from binance_lake.sim.rest import rest_app
 from binance_lake.sim.rest_series import DayTables
 from binance_lake.sim.rest_weights import Bucket, RestLimits
 from binance_lake.sim.universe import Universe
+from tests.binance.rest_sim_client import NOW, sim_rest_client
 
-NOW = dt.datetime(2026, 11, 20, 12, 0, tzinfo=UTC)
 START = NOW - dt.timedelta(days=3)  # 864 rows: two full pages and a short one
-
-
-class FakeClock:
-    def __init__(self) -> None:
-        self.now = 1000.0
-
-    def __call__(self) -> float:
-        return self.now
-
-    async def sleep(self, seconds: float) -> None:
-        self.now += seconds
-        await asyncio.sleep(0)
 
 
 @asynccontextmanager
 async def client_for(
     service: str, limits: RestLimits | None = None, **kwargs: Any
 ) -> AsyncIterator[tuple[MarketRestClient, Universe]]:
-    clock = FakeClock()
-    universe = Universe.build("small", now=NOW)
-    app = rest_app(universe, service, limits=limits or RestLimits(), monotonic=clock)
-    async with TestServer(app) as server, aiohttp.ClientSession() as session:
-        base = str(server.make_url("")).rstrip("/")
-        settings = dataclasses.replace(Settings(), fapi_url=base, dapi_url=base)
-        yield MarketRestClient(session, settings, clock=clock, sleep=clock.sleep, **kwargs), universe
+    async with sim_rest_client(service, limits, **kwargs) as sim:
+        yield sim.client, sim.universe
 
 
 def _metrics(universe: Universe, market: Market, symbol: str, first: dt.date, last: dt.date) -> pa.Table:

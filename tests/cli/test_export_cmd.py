@@ -83,3 +83,17 @@ def test_bad_input_exits_2_with_one_sentence(
     start = [] if "--start" in args else ["--start", "2024-01-01"]
     done = run_cli("--root", str(root), "export", *args, *start, "--out", str(tmp_path / "o"))
     assert_one_sentence(done, 2, *words)
+
+
+def test_export_progress_on_stderr_as_json_lines(root: Path, tmp_path: Path) -> None:
+    """With --format json the export's progress is JSON lines on stderr (as sync's), stdout the summary."""
+    out = tmp_path / "qlib"
+    done = run_cli(
+        *("export", "qlib", "--root", str(root), "--freq", "60min", "--symbols", "BTCUSDT"),
+        *("--start", "2024-01-01", "--end", "2024-01-02", "--out", str(out), "--format", "json"),
+    )
+    assert done.returncode == 0, done.stderr
+    lines = [json.loads(line) for line in done.stderr.splitlines() if line.startswith("{")]
+    assert lines[-1]["event"] == "progress" and lines[-1]["phase"] == "export"
+    assert (lines[-1]["series_done"], lines[-1]["series_total"], lines[-1]["rows"]) == (1, 1, 48)
+    assert json.loads(done.stdout)["rows"] == 48

@@ -9,6 +9,7 @@ import hashlib
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import pyarrow.parquet as pq
 import pytest
@@ -17,6 +18,7 @@ from binance_lake.core.archive import ArchiveFile
 from binance_lake.core.errors import IntegrityError, NotFound
 from binance_lake.core.partitions import partitions_of
 from binance_lake.core.vocabulary import Cadence, Interval, Market
+from binance_lake.engine import executor as executor_module
 from binance_lake.engine.executor import VERIFY_ATTEMPTS, ExecutionReport, Executor
 from binance_lake.engine.plan import CatalogFile, Plan, PlannedFile, Reason
 from binance_lake.engine.source import CHECKSUM_MISSING, CHECKSUM_VERIFIED, BytesProgress, Payload, Source
@@ -229,3 +231,45 @@ def test_payload_checksum_status_is_what_the_state_records(tmp_path: Path) -> No
     database, _ = _run(tmp_path, Unchecked(tmp_path, {file.key: _serves(file)}), _plan(1))
     with database.connect() as connection:
         assert connection.execute("SELECT checksum FROM file_state").fetchone() == (CHECKSUM_MISSING,)
+
+
+def test_partitions_ready_while_the_ingest_worker_is_busy_are_ingested_together(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Monthly partitions that are ready while every ingest worker is busy go to the next free worker in one
+    `ingest_many` call; a file of such a batch that verifies but cannot be parsed is quarantined alone."""
+    files = [
+        ArchiveFile(Market.UM, Cadence.DAILY, "klines", f"S{i}USDT", Interval.H1, dt.date(2024, 1, 1))
+        for i in range(12)
+    ]
+    behaviours = {f.key: _serves(f) for f in files}
+    bad = files[7]
+    behaviours[bad.key] = lambda _: zip_bytes(bad.file_name.removesuffix(".zip") + ".csv", b"1,2,3\n")
+    batches: list[int] = []
+    real = executor_module.ingest_many
+
+    def spy(root: Path, groups: Any, published: Any, **options: Any) -> Any:
+        batches.append(len(groups))
+        return real(root, groups, published, **options)
+
+    monkeypatch.setattr(executor_module, "ingest_many", spy)
+    plan = Plan(
+        fetch=tuple(PlannedFile(CatalogFile(f.key, f, 1000, f"etag-{f.key}"), Reason.NEW) for f in files),
+        held=0,
+        quarantined=(),
+    )
+    database = LakeDatabase(tmp_path)
+    ensure_schema(database)
+    source = FakeSource(tmp_path, behaviours)
+    executor = Executor(source, database, tmp_path, concurrency=16, ingest_workers=1)
+    report = asyncio.run(executor.run(plan))
+    assert max(batches) > 1 and sum(batches) == len(files)
+    assert report.ingested == len(files) - 1 and report.rows == 24 * (len(files) - 1)
+    assert [(f.key, f.quarantined) for f in report.failures] == [(bad.key, True)]
+    states = _states(database)
+    assert states.pop(bad.key) is FileStatus.QUARANTINED
+    assert set(states.values()) == {FileStatus.INGESTED}
+    for file in files:
+        (partition,) = partitions_of(file)
+        assert (tmp_path / partition.path).exists() is (file != bad)
+    assert sorted(source.released) == sorted(f.key for f in files if f != bad)

@@ -7,11 +7,13 @@ import zipfile
 from pathlib import Path
 
 import pyarrow.parquet as pq
+import pytest
 
 from binance_lake.core.archive import ArchiveFile
+from binance_lake.core.errors import ParseError
 from binance_lake.core.partitions import partitions_of
 from binance_lake.core.vocabulary import Cadence, Interval, Market
-from binance_lake.engine.ingest import Verified, group_for_ingest, ingest
+from binance_lake.engine.ingest import Published, Verified, group_for_ingest, ingest, ingest_many
 
 HOUR_MS = 3_600_000
 
@@ -81,3 +83,63 @@ def test_a_monthly_tick_file_is_split_into_day_partitions(tmp_path: Path) -> Non
         table = pq.read_table(tmp_path / partition.path)
         assert table.num_rows == 4
         assert {t.date() for t in table["transact_time"].to_pylist()} == {partition.period}
+
+
+def _mixed_batch(root: Path) -> list[Verified]:
+    """Daily files of January (one with a stray row of the next day), a monthly file of February, and a
+    monthly tick file: every kind of group `ingest_many` may be handed."""
+    days = []
+    for d in (1, 2, 3):
+        lines = _kline_lines(dt.date(2024, 1, d), 100.0 + d)
+        if d == 3:
+            lines += _kline_lines(dt.date(2024, 1, 4), 1.0)[:2]  # not this file's day: dropped
+        days.append(_zip(root, _daily(dt.date(2024, 1, d)), lines))
+    february = ArchiveFile(Market.UM, Cadence.MONTHLY, "klines", "BTCUSDT", Interval.H1, dt.date(2024, 2, 1))
+    month = [line for d in range(1, 30) for line in _kline_lines(dt.date(2024, 2, d), 50.0)]
+    ticks = ArchiveFile(Market.UM, Cadence.MONTHLY, "aggTrades", "BTCUSDT", None, dt.date(2024, 3, 1))
+    start = int(dt.datetime(2024, 3, 1, tzinfo=dt.UTC).timestamp() * 1000)
+    trades = [f"{i},100.5,0.1,{10 * i},{10 * i + 2},{start + i * 12 * HOUR_MS},false" for i in range(62)]
+    return [*days, _zip(root, february, month), _zip(root, ticks, trades)]
+
+
+def _published_view(published: Published) -> list[tuple[str, int, tuple[tuple[str, str, int], ...]]]:
+    return sorted(
+        (str(r.partition.path), r.rows, tuple((d.day.isoformat(), d.upstream_ref, d.rows) for d in r.days))
+        for r in published
+    )
+
+
+def test_ingest_many_writes_and_reports_what_ingest_does_group_by_group(tmp_path: Path) -> None:
+    items = _mixed_batch(tmp_path / "zips")
+    groups = list(group_for_ingest(items).items())
+    one, many = tmp_path / "one", tmp_path / "many"
+    alone: list[Published] = [[] for _ in groups]
+    expected = [ingest(one, t, g, p) for (t, g), p in zip(groups, alone, strict=True)]
+    together: list[Published] = [[] for _ in groups]
+    assert ingest_many(many, groups, together) == expected
+    assert [_published_view(p) for p in together] == [_published_view(p) for p in alone]
+    files = sorted(p.relative_to(one) for p in one.rglob("*.parquet"))
+    assert len(files) == 1 + 1 + 31  # January, February, the 31 days of March
+    assert files == sorted(p.relative_to(many) for p in many.rglob("*.parquet"))
+    for name in files:
+        assert pq.read_table(many / name).equals(pq.read_table(one / name))
+    january = next(p for p in together if p)[0]
+    assert [(d.day.day, d.rows) for d in january.days] == [(1, 24), (2, 24), (3, 24)]
+    assert january.rows == 72  # the stray row of January 4 was not written
+
+
+def test_a_file_that_cannot_be_parsed_fails_its_group_only(tmp_path: Path) -> None:
+    items = _mixed_batch(tmp_path / "zips")
+    bad = _zip(
+        tmp_path / "zips", _daily(dt.date(2024, 1, 2)), [*_kline_lines(dt.date(2024, 1, 2), 1.0), "1,2,3"]
+    )
+    items[1] = bad
+    groups = list(group_for_ingest(items).items())
+    published: list[Published] = [[] for _ in groups]
+    january, february, march = ingest_many(tmp_path / "lake", groups, published)
+    assert isinstance(january, ParseError) and bad.file.file_name in str(january)
+    assert not published[0] and not (tmp_path / "lake" / groups[0][0].path).exists()  # type: ignore[union-attr]
+    assert isinstance(february, dict) and sum(february.values()) == 29 * 24
+    assert isinstance(march, dict) and sum(march.values()) == 62
+    with pytest.raises(ParseError, match="line 25 has 3 fields"):
+        ingest(tmp_path / "alone", *groups[0])

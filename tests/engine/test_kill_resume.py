@@ -3,11 +3,9 @@ rows, equal row for row to an uninterrupted sync, and nothing half-written is le
 
 from __future__ import annotations
 
-import os
 import random
 import signal
 import subprocess
-import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -19,6 +17,8 @@ from binance_lake.core.partitions import TABLES_DIR
 from binance_lake.lake import Lake
 from binance_lake.sim.server import SimServer
 from binance_lake.storage.database import LakeDatabase
+from tests.engine import sync_processes
+from tests.engine.sync_processes import started, wait_until
 
 # The October monthly files and November's daily 1m files: a few seconds of work, mostly in the executor.
 REQUEST = {
@@ -32,36 +32,7 @@ KILLS = 5  # the first during start-up, the others at random moments while files
 
 
 def sync_process(server: SimServer, root: Path) -> subprocess.Popen[str]:
-    args = [f"--{name}={value}" for name, value in REQUEST.items()]
-    process = subprocess.Popen(
-        [
-            sys.executable,
-            "-c",
-            "from binance_lake.cli.app import main; main()",
-            "sync",
-            *args,
-            "--format",
-            "json",
-        ],
-        env={
-            "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
-            "PYTHONPATH": os.environ.get("PYTHONPATH", ""),  # this tree's source (tests/conftest.py)
-            **server.settings_env(),
-            "BINANCE_LAKE_ROOT": str(root),
-        },
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
-    _STARTED[process.pid] = time.monotonic()
-    return process
-
-
-_STARTED: dict[int, float] = {}
-
-
-def started(process: subprocess.Popen[str]) -> float:
-    return _STARTED[process.pid]
+    return sync_processes.sync_process(server, REQUEST, {"BINANCE_LAKE_ROOT": str(root)})
 
 
 def raw_files(root: Path) -> int:
@@ -72,9 +43,7 @@ def raw_files(root: Path) -> int:
 def wait_for_downloads(root: Path, process: subprocess.Popen[str]) -> float:
     """Wait until the sync writes a new raw file (its executor is running); seconds since it started."""
     before = raw_files(root)
-    deadline = time.monotonic() + 30
-    while process.poll() is None and raw_files(root) == before and time.monotonic() < deadline:
-        time.sleep(0.02)
+    wait_until(process, lambda: raw_files(root) != before, timeout=30)
     return time.monotonic() - started(process)
 
 
@@ -113,7 +82,8 @@ def test_kill_9_at_random_points_then_sync_again_equals_an_uninterrupted_sync(
             time.sleep(delay)
         else:
             delay = wait_for_downloads(root, process) + rng.uniform(0.0, 0.35)  # while files move
-            time.sleep(delay - (time.monotonic() - started(process)))
+            # Under load the wait itself can outlast the delay: then kill at once.
+            time.sleep(max(0.0, delay - (time.monotonic() - started(process))))
         if process.poll() is None:
             process.send_signal(signal.SIGKILL)
             killed_at.append(round(delay, 2))

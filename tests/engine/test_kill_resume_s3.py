@@ -4,11 +4,9 @@ under `tables/` is a whole Parquet file and `Lake.load` returns only rows an uni
 
 from __future__ import annotations
 
-import os
 import random
 import signal
 import subprocess
-import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -22,6 +20,8 @@ from binance_lake.core.errors import UsageError
 from binance_lake.lake import Lake
 from binance_lake.sim.server import SimServer
 from binance_lake.storage import objects
+from tests.engine import sync_processes
+from tests.engine.sync_processes import wait_until
 from tests.engine.test_kill_resume import SLOW_DOWNLOADS, tables
 from tests.s3_server import S3Root
 
@@ -37,48 +37,19 @@ KILLS = 4
 
 
 def sync_process(server: SimServer, s3: S3Root) -> subprocess.Popen[str]:
-    args = [f"--{name}={value}" for name, value in REQUEST.items()]
-    return subprocess.Popen(
-        [
-            sys.executable,
-            "-c",
-            "from binance_lake.cli.app import main; main()",
-            "sync",
-            *args,
-            "--format",
-            "json",
-        ],
-        env={
-            "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
-            "PYTHONPATH": os.environ.get("PYTHONPATH", ""),  # this tree's source (tests/conftest.py)
-            **server.settings_env(),
-            **s3.server.env(),
-            "BINANCE_LAKE_ROOT": s3.url,
-            "BINANCE_LAKE_STATE_DIR": str(s3.state_dir),
-        },
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
+    env = {**s3.server.env(), "BINANCE_LAKE_ROOT": s3.url, "BINANCE_LAKE_STATE_DIR": str(s3.state_dir)}
+    return sync_processes.sync_process(server, REQUEST, env)
 
 
 def downloading(state_dir: Path, process: subprocess.Popen[str]) -> None:
     """Wait until the sync downloads (a zip lands in the state directory's raw/ before its upload)."""
-    deadline = time.monotonic() + 30
     raw = state_dir / "raw"
-    while process.poll() is None and time.monotonic() < deadline:
-        if raw.exists() and any(p.is_file() for p in raw.rglob("*")):
-            return
-        time.sleep(0.02)
+    wait_until(process, lambda: raw.exists() and any(p.is_file() for p in raw.rglob("*")), timeout=30)
 
 
 def publishing(s3: S3Root, process: subprocess.Popen[str], before: int) -> None:
     """Wait until the sync has published a partition more than the `before` the bucket held."""
-    deadline = time.monotonic() + 60
-    while process.poll() is None and time.monotonic() < deadline:
-        if len(objects_under_tables(s3, read=False)) > before:
-            return
-        time.sleep(0.1)
+    wait_until(process, lambda: len(objects_under_tables(s3, read=False)) > before, timeout=60, poll=0.1)
 
 
 def objects_under_tables(s3: S3Root, *, read: bool = True) -> dict[str, pa.Table | None]:

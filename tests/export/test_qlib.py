@@ -296,3 +296,23 @@ def test_refusals_are_one_sentence(export_lake: Lake, tmp_path: Path) -> None:
     with pytest.raises(UsageError, match="hold bars before it"):
         export(export_lake, out, "60min", symbols="ETHUSDT")
     shutil.rmtree(out)
+
+
+def test_a_write_failing_on_a_writer_thread_is_one_sentence_and_records_nothing(
+    export_lake: Lake, out: Path
+) -> None:
+    """The `.bin` files are written on writer threads: a failure there still stops the export with one
+    sentence, and no manifest records files that were not written (the next export rewrites them)."""
+    from binance_lake.core.errors import StorageError
+    from binance_lake.export.qlib_state import manifest_path
+
+    blocked = fmt.feature_dir(out, fmt.instrument_name("binance_um.", "ETHUSDT"))
+    blocked.parent.mkdir(parents=True)
+    blocked.write_text("not a folder")  # ETHUSDT's bins cannot be written
+    with pytest.raises(StorageError, match=f"cannot write {blocked}") as raised:
+        export_lake.export_qlib(freq="60min", out=out, start=str(FIRST), end=str(LAST), symbols=SYMBOLS)
+    assert "\n" not in str(raised.value)
+    assert not manifest_path(out, Freq.MIN60).exists()
+    blocked.unlink()  # the cause removed, the next export writes everything
+    report = export_lake.export_qlib(freq="60min", out=out, start=str(FIRST), end=str(LAST), symbols=SYMBOLS)
+    assert report.details["new"] == sorted(SYMBOLS)

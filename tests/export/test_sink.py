@@ -1,5 +1,6 @@
 """The exporters' seam: `by_symbol` regroups a (symbol, time)-sorted stream one symbol at a time, whatever
-the batch boundaries; `runs` finds the runs of a sorted array; `write_atomic` replaces a file whole."""
+the batch boundaries; `runs` finds the runs of a sorted array; `write_atomic` and `write_files_atomic` replace
+files whole; the lake's `SymbolStream` hands over the same rows per symbol as its batches hold."""
 
 from __future__ import annotations
 
@@ -11,7 +12,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from binance_lake.core.errors import StorageError
-from binance_lake.export.sink import by_symbol, runs, write_atomic
+from binance_lake.export.sink import by_symbol, runs, write_atomic, write_files_atomic
 from binance_lake.load.stream import rebatch
 
 
@@ -49,3 +50,24 @@ def test_write_atomic_replaces_and_reports_in_one_sentence(tmp_path: Path) -> No
     (tmp_path / "file").write_text("x")
     with pytest.raises(StorageError, match="cannot write"):
         write_atomic(tmp_path / "file" / "c.bin", b"x")
+
+
+@given(pieces=st.lists(st.binary(max_size=5000), max_size=4), old=st.binary(max_size=9000))
+def test_write_files_atomic_writes_every_piece_and_leaves_no_temp_file(
+    tmp_path_factory: pytest.TempPathFactory, pieces: list[bytes], old: bytes
+) -> None:
+    folder = tmp_path_factory.mktemp("bins") / "features" / "x"
+    folder.mkdir(parents=True)
+    (folder / "a.bin").write_bytes(old)  # replaced whole, never appended to or left longer
+    views = [memoryview(p) for p in pieces]
+    write_files_atomic(str(folder), {"a.bin": views, "b.bin": [b"head", *views]})
+    assert (folder / "a.bin").read_bytes() == b"".join(pieces)
+    assert (folder / "b.bin").read_bytes() == b"head" + b"".join(pieces)
+    assert sorted(p.name for p in folder.iterdir()) == ["a.bin", "b.bin"]
+
+
+def test_write_files_atomic_failure_is_one_sentence(tmp_path: Path) -> None:
+    (tmp_path / "file").write_text("x")
+    with pytest.raises(StorageError, match="cannot write") as raised:
+        write_files_atomic(str(tmp_path / "file" / "sub"), {"c.bin": [b"x"]})
+    assert "\n" not in str(raised.value)

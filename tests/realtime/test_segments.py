@@ -7,6 +7,7 @@ import shutil
 from pathlib import Path
 
 import pyarrow.parquet as pq
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -14,11 +15,15 @@ from binance_lake.catalog.store import ensure_catalog
 from binance_lake.core.partitions import Partition
 from binance_lake.core.provenance import Provenance
 from binance_lake.core.series_key import SeriesKey
+from binance_lake.core.storage_settings import StorageSettings
 from binance_lake.core.vocabulary import Market
 from binance_lake.realtime.events import ms_time
 from binance_lake.realtime.segments import SEGMENTS_DIR, SegmentWriter, compact, last_stored, pending_segments
+from binance_lake.storage import objects
 from binance_lake.storage.database import LakeDatabase
+from binance_lake.storage.inventory import stat_of
 from binance_lake.storage.provenance import DayRecord, held_days, record_days
+from tests.s3_server import S3Root
 
 SERIES = SeriesKey(Market.UM, "aggTrades", None, "BTCUSDT")
 DAY = dt.date(2026, 11, 20)
@@ -34,7 +39,18 @@ def trade(ident: int) -> dict[str, object]:
 
 def _stored_ids(root: Path) -> list[int]:
     path = root / Partition("aggTrades", Market.UM, None, "BTCUSDT", DAY).path
-    return list(pq.read_table(path)["agg_trade_id"].to_pylist())
+    return list(pq.read_table(objects.source(path))["agg_trade_id"].to_pylist())
+
+
+@pytest.fixture(params=["local", "s3"])
+def lake_root(request: pytest.FixtureRequest, tmp_path: Path) -> Path:
+    """A local lake root, or the state directory of an s3:// lake with its store mounted (moto)."""
+    if request.param == "local":
+        return tmp_path / "lake"
+    s3: S3Root = request.getfixturevalue("s3_root")
+    storage = StorageSettings(url=s3.url, endpoint_url=s3.server.endpoint, region="us-east-1")
+    assert objects.attach_store(s3.state_dir, storage) is not None
+    return s3.state_dir
 
 
 @settings(max_examples=15, deadline=None)
@@ -56,20 +72,26 @@ def test_segments_compact_to_the_union_without_duplicates(
         assert last_stored(root, SERIES, "agg_trade_id") == wanted[-1]
 
 
-def test_crash_before_deleting_segments_compacts_again_to_the_same_rows(tmp_path: Path) -> None:
-    writer = SegmentWriter(tmp_path, "s1")
+def test_crash_before_deleting_segments_compacts_again_to_the_same_rows(lake_root: Path) -> None:
+    root = lake_root
+    writer = SegmentWriter(root, "s1")
     writer.extend(SERIES, [trade(i) for i in range(1, 50)])
     writer.flush()
-    kept = tmp_path / "kept"
-    shutil.copytree(tmp_path / SEGMENTS_DIR, kept)
-    compact(tmp_path, LakeDatabase(tmp_path), "stream:s1")
-    shutil.copytree(
-        kept, tmp_path / SEGMENTS_DIR, dirs_exist_ok=True
-    )  # as if the process died before unlinking
-    assert last_stored(tmp_path, SERIES, "agg_trade_id") == 49
-    compact(tmp_path, LakeDatabase(tmp_path), "stream:s2")
-    assert _stored_ids(tmp_path) == list(range(1, 50))
-    with LakeDatabase(tmp_path).connect(read_only=True) as connection:
+    kept = root.parent / "kept"
+    shutil.copytree(root / SEGMENTS_DIR, kept)  # the segments are local files on either root
+    compact(root, LakeDatabase(root), "stream:s1")
+    partition = root / Partition("aggTrades", Market.UM, None, "BTCUSDT", DAY).path
+    # On an s3:// root the compacted partition is an object, recorded; nothing of it in the state directory.
+    assert partition.exists() is (objects.located(partition) is None)
+    assert stat_of(partition) is not None
+    shutil.copytree(kept, root / SEGMENTS_DIR, dirs_exist_ok=True)  # as if the process died before unlinking
+    assert last_stored(root, SERIES, "agg_trade_id") == 49
+    shutil.rmtree(root / SEGMENTS_DIR)
+    assert last_stored(root, SERIES, "agg_trade_id") == 49  # from the stored partition alone
+    shutil.copytree(kept, root / SEGMENTS_DIR, dirs_exist_ok=True)
+    compact(root, LakeDatabase(root), "stream:s2")
+    assert _stored_ids(root) == list(range(1, 50))
+    with LakeDatabase(root).connect(read_only=True) as connection:
         (day,) = held_days(
             connection,
             market="um",

@@ -124,3 +124,23 @@ def test_the_snapshot_reaches_a_reader_with_only_the_bucket(s3_root: S3Root, tmp
             assert connection.execute("SELECT sum(x) FROM t").fetchall() == [(3,)]
     finally:
         objects.unmount(reader_dir)
+
+
+def test_a_writer_lists_moves_and_deletes_objects(s3_root: S3Root) -> None:
+    root = mounted(s3_root)
+    merge_partition(root, PARTITION, bars(range(3)))
+    other = partition_for_day("klines", Market.UM, Interval.H1, "ETHUSDT", dt.date(2024, 3, 1))
+    merge_partition(root, other, bars(range(2)))
+    (root / "tables" / ".local.123.0123abcd.tmp").parent.mkdir(parents=True, exist_ok=True)
+    (root / "tables" / ".local.123.0123abcd.tmp").write_bytes(b"x")  # a local file is not listed
+    listed = objects.listing(root, "tables")
+    assert set(listed) == {PARTITION.posix, other.posix}
+    assert listed[PARTITION.posix] == stat_of(root / PARTITION.path)[0]  # type: ignore[index]
+    assert objects.listing(root, "raw") == {}
+    aside = root / "damaged" / PARTITION.path
+    assert objects.move(root / PARTITION.path, aside)
+    assert stat_of(root / PARTITION.path) is None and read_partition(aside) == bars(range(3))
+    assert not objects.move(root / PARTITION.path, aside)  # nothing left to move
+    assert not aside.exists()  # in the bucket, not in the state directory
+    objects.delete_many([aside, root / other.path, root / "tables" / "never-there.parquet"])
+    assert objects.listing(root, "tables") == {} and objects.listing(root, "damaged") == {}

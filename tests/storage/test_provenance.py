@@ -16,11 +16,19 @@ from hypothesis import strategies as st
 from binance_lake.core.archive import ArchiveFile
 from binance_lake.core.partitions import Partition
 from binance_lake.core.provenance import Provenance
+from binance_lake.core.series_key import SeriesKey
 from binance_lake.core.vocabulary import Cadence, Interval, Market
 from binance_lake.engine.ingest import group_for_ingest, ingest
 from binance_lake.storage.database import LakeDatabase
 from binance_lake.storage.inventory import PartitionRecord
-from binance_lake.storage.provenance import DayRecord, HeldDay, held_days, held_runs_sql, record_days
+from binance_lake.storage.provenance import (
+    DayRecord,
+    HeldDay,
+    held_days,
+    held_days_of,
+    held_runs_sql,
+    record_days,
+)
 from binance_lake.storage.schema import ensure_schema
 from tests.engine.test_ingest import _kline_lines, _zip
 
@@ -132,3 +140,50 @@ def test_provenance_covers_exactly_the_stored_days_with_the_last_writers_source(
         assert len({h.day for h in held}) == len(held)  # each day once
         assert {h.day: h.rows for h in held} == stored  # exactly the stored days, with their rows
         assert {h.day: (h.source, h.upstream_ref) for h in held} == expected  # the last writer's
+
+
+_SERIES = [
+    SeriesKey(Market.UM, "klines", Interval.H1, "BTCUSDT"),
+    SeriesKey(Market.UM, "klines", Interval.H1, "ETHUSDT"),
+    SeriesKey(Market.UM, "klines", Interval.M1, "BTCUSDT"),
+    SeriesKey(Market.UM, "fundingRate", None, "BTCUSDT"),
+    SeriesKey(Market.CM, "klines", Interval.H1, "BTCUSD_PERP"),
+]
+
+
+@settings(max_examples=25, deadline=None)
+@given(
+    stored=st.sets(st.tuples(st.sampled_from(range(len(_SERIES))), st.integers(1, 28))),
+    asked=st.sets(st.sampled_from(range(len(_SERIES)))),
+)
+def test_held_days_of_many_series_is_held_days_of_each(stored: set[tuple[int, int]], asked: set[int]) -> None:
+    with tempfile.TemporaryDirectory() as scratch:
+        root = Path(scratch)
+        records = []
+        for index, day in sorted(stored):
+            key = _SERIES[index]
+            partition = Partition(key.dataset, key.market, key.interval, key.symbol, dt.date(2024, 2, 1))
+            records.append(
+                DayRecord(partition, dt.date(2024, 2, day), Provenance.ARCHIVE_MONTHLY, "m", None, 1)
+            )
+        _record(root, records)
+        series = [_SERIES[i] for i in sorted(asked)]
+        first, last = dt.date(2024, 2, 3), dt.date(2024, 2, 20)
+        with LakeDatabase(root).connect(read_only=True) as connection:
+            together = held_days_of(connection, series, first=first, last=last)
+            one_by_one = {
+                key: held_days(
+                    connection,
+                    market=key.market.value,
+                    dataset=key.dataset,
+                    interval=key.interval.value if key.interval else None,
+                    symbols=[key.symbol],
+                    first=first,
+                    last=last,
+                )
+                for key in series
+            }
+    assert together == one_by_one
+    assert sum(len(days) for days in together.values()) == len(
+        {(i, d) for i, d in stored if i in asked and 3 <= d <= 20}
+    )

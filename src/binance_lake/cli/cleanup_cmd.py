@@ -27,7 +27,8 @@ def cleanup_command(
     fmt: OutputFormat = FORMAT,
 ) -> None:
     """Remove daily zips superseded by a monthly file and stale temporary files (with --raw, every raw zip
-    of an ingested file too), and print what it frees. Partial downloads a sync can resume and damaged/ stay."""
+    of an ingested file too), and print what it frees. Partial downloads a sync can resume and damaged/ stay.
+    On an s3:// lake the objects go from the bucket, with the partition objects no record names."""
     report = Lake(settings=state(ctx).settings()).cleanup(dry_run=dry_run, raw=raw)
     if fmt is not OutputFormat.TABLE:
         print_record(report.summary(), fmt)

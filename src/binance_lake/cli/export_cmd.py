@@ -3,17 +3,20 @@
 
 `export_app` is the `export` command group; other modules register their exporter on it
 (`@export_app.command("postgres", cls=SettingsCommand)`) and cli/app.py adds the group once. Days the lake
-lacks are one warning line on stderr; bad input exits 2, any other failure 1, with one sentence.
+lacks are one warning line on stderr; progress goes to stderr as sync's does (cli/progress.py); bad input exits 2, any other failure 1, with one sentence.
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 import typer
 from rich.markup import escape
 
 from binance_lake.cli.options import FORMAT
+from binance_lake.cli.progress import ProgressDisplay, Shape, choose_shape
 from binance_lake.cli.render import OutputFormat, err_console, print_record
 from binance_lake.cli.state import SettingsCommand, state
 from binance_lake.core.errors import UsageError
@@ -40,6 +43,19 @@ def _symbols(symbols: str | None, all_symbols: bool, include_delisted: bool) -> 
     if include_delisted and not all_symbols:
         raise UsageError("--include-delisted only applies with --all")
     return symbols
+
+
+@contextmanager
+def progress_display(fmt: OutputFormat) -> Iterator[ProgressDisplay]:
+    """The exports' progress on stderr, as sync shows its own: bars on a terminal, else a line every few
+    seconds (JSON lines with --format json). A failed export leaves its one sentence, not a last line."""
+    display = ProgressDisplay(choose_shape(as_json=fmt is OutputFormat.JSON))
+    with display:
+        try:
+            yield display
+        except BaseException:
+            display.shape = Shape.QUIET
+            raise
 
 
 def _report(summary: dict[str, Any], fmt: OutputFormat, title: str) -> None:
@@ -77,18 +93,20 @@ def qlib_command(
 
     chosen = _symbols(symbols, all_symbols, include_delisted)
     lake = Lake(settings=state(ctx).settings())
-    report = lake.export_qlib(
-        freq=freq,
-        out=out,
-        start=start,
-        end=end,
-        symbols=chosen,
-        include_delisted=include_delisted,
-        market=market,
-        prefix=prefix,
-        from_1min=from_1min,
-        from_1h=from_1h,
-    )
+    with progress_display(fmt) as progress:
+        report = lake.export_qlib(
+            freq=freq,
+            out=out,
+            start=start,
+            end=end,
+            symbols=chosen,
+            include_delisted=include_delisted,
+            market=market,
+            prefix=prefix,
+            from_1min=from_1min,
+            from_1h=from_1h,
+            progress=progress,
+        )
     _report(report.summary(), fmt, "export qlib")
 
 
@@ -117,16 +135,18 @@ def csv_command(
 
     chosen = _symbols(symbols, all_symbols, include_delisted)
     lake = Lake(settings=state(ctx).settings())
-    report = lake.export_csv(
-        out=out,
-        start=start,
-        end=end,
-        datasets=datasets,
-        intervals=intervals,
-        symbols=chosen,
-        include_delisted=include_delisted,
-        market=market,
-        per_file=per_file,
-        iso=iso,
-    )
+    with progress_display(fmt) as progress:
+        report = lake.export_csv(
+            out=out,
+            start=start,
+            end=end,
+            datasets=datasets,
+            intervals=intervals,
+            symbols=chosen,
+            include_delisted=include_delisted,
+            market=market,
+            per_file=per_file,
+            iso=iso,
+            progress=progress,
+        )
     _report(report.summary(), fmt, "export csv")

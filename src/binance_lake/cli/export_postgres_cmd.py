@@ -9,6 +9,7 @@ from __future__ import annotations
 import typer
 from rich.markup import escape
 
+from binance_lake.cli.export_cmd import progress_display
 from binance_lake.cli.options import FORMAT
 from binance_lake.cli.render import OutputFormat, console, err_console, print_table
 from binance_lake.cli.state import SettingsCommand, state
@@ -65,17 +66,19 @@ def export_postgres_command(
         raise UsageError("give --symbols or --all, not both")
     lake = Lake(settings=state(ctx).settings())
     chosen = lake.settings.expand_symbols(symbols) if symbols is not None else None
-    report = lake.export_postgres(
-        dsn,
-        market=market,
-        datasets=datasets,
-        intervals=intervals,
-        symbols=chosen,
-        start=start,
-        end=end,
-        schema=schema,
-        timescale=timescale,
-    )
+    with progress_display(fmt) as progress:
+        report = lake.export_postgres(
+            dsn,
+            market=market,
+            datasets=datasets,
+            intervals=intervals,
+            symbols=chosen,
+            start=start,
+            end=end,
+            schema=schema,
+            timescale=timescale,
+            progress=progress,
+        )
     for line in report.missing:
         err_console.print(f"[yellow]warning:[/] the lake lacks {escape(line)}", highlight=False)
     import pyarrow as pa

@@ -1,4 +1,4 @@
-"""Progress of the long commands (catalog refresh, catalog probe, sync) on stderr, in one of three shapes.
+"""Progress of the long commands (catalog refresh, catalog probe, sync, update, export) on stderr, in one of three shapes.
 
 On a terminal: live bars, one for the listing (directories listed of those known, pages, keys), one for the
 probe (files probed of expected) and one for the downloads (bytes, speed, time left; files done of planned).
@@ -101,6 +101,15 @@ def rest_counts(e: ProgressEvent) -> str:
     return f"{e.done}/{total} series, {e.rows} rows, {e.pages} requests, {e.failures} failed"
 
 
+def export_fields(e: ProgressEvent) -> dict[str, int]:
+    return {"series_done": e.done, "series_total": e.total or 0, "rows": e.rows}
+
+
+def export_counts(e: ProgressEvent) -> str:
+    total = str(e.total) if e.total is not None else "?"
+    return f"{e.done}/{total} series, {e.rows:,} rows"
+
+
 def probing_counts(e: ProgressEvent) -> str:
     total = str(e.total) if e.total is not None else "?"
     return f"{e.done}/{total} files"
@@ -164,6 +173,8 @@ class ProgressDisplay:
             total, completed, counts = event.total, event.done, listing_counts(event)
         elif event.phase is Phase.REST:
             total, completed, counts = event.total, event.done, rest_counts(event)
+        elif event.phase is Phase.EXPORT:
+            total, completed, counts = event.total, event.done, export_counts(event)
         else:
             total, completed, counts = event.total, event.done, probing_counts(event)
         self._bars.update(task, visible=True, total=total or None, completed=completed, counts=counts)
@@ -183,6 +194,8 @@ class ProgressDisplay:
             fields, counts = sync_fields(event), sync_counts(event, seconds)
         elif event.phase is Phase.REST:
             fields, counts = rest_fields(event), rest_counts(event)
+        elif event.phase is Phase.EXPORT:
+            fields, counts = export_fields(event), export_counts(event)
         else:
             fields, counts = probing_fields(event), probing_counts(event)
         if self.shape is Shape.JSON:

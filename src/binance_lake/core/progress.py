@@ -1,5 +1,5 @@
 """The one progress protocol of the long stages: catalog refresh ("listing"), probe ("probing"), sync and
-`update`'s REST fill ("rest").
+`update`'s REST fill ("rest"), the exports ("export": Qlib, CSV, PostgreSQL).
 
 A stage owns a `Progress` counter and reports through it; every change is sent to a `ProgressSink` (any
 callable taking a `ProgressEvent`) as a frozen snapshot, so a display may keep or compare events without the
@@ -22,6 +22,7 @@ class Phase(StrEnum):
     PROBING = "probing"  # units: daily files HEAD-probed
     SYNC = "sync"  # units: archive files downloaded and ingested (or failed)
     REST = "rest"  # units: REST windows (one series each) fetched and written (or failed); pages: requests
+    EXPORT = "export"  # units: series (one symbol of one dataset/interval) exported or up to date; rows
 
 
 @dataclass(frozen=True)

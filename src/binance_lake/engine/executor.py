@@ -3,7 +3,10 @@ bounded-concurrency fetches, the verify-attempt loop, ingest in worker threads, 
 recorded as it moves.
 
 Downloads of one monthly partition's files are ingested together once the last of them is verified, so a month
-synced as daily files is written once. A file whose *same bytes* fail verification again on a fresh download (in
+synced as daily files is written once. Monthly partitions that are ready while every ingest worker is busy wait
+in a queue, and the next free worker takes up to `INGEST_BATCH_BYTES` of them in one `ingest_many` call (their
+small CSVs parsed together: most of a small file's parse is fixed cost); a batch is never waited for. A file
+whose *same bytes* fail verification again on a fresh download (in
 this run or against the bytes recorded by an earlier one) is quarantined with its reason and never ingested; a
 file that keeps failing differently, or transiently, is recorded as failed (and planned again next time). A run
 that is cancelled (the stall rule, Ctrl-C) records its files in flight as failed, so the next run resumes them.
@@ -20,7 +23,7 @@ import warnings
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Protocol, Self
+from typing import Any, Protocol, Self
 
 from binance_lake.core.archive import ArchiveFile
 from binance_lake.core.errors import (
@@ -34,7 +37,7 @@ from binance_lake.core.partitions import Partition
 from binance_lake.core.progress import Phase, Progress, ProgressEvent, ProgressSink
 from binance_lake.core.provenance import Provenance
 from binance_lake.core.vocabulary import Cadence
-from binance_lake.engine.ingest import Verified, group_for_ingest, ingest
+from binance_lake.engine.ingest import Verified, group_for_ingest, ingest, ingest_many
 from binance_lake.engine.plan import Plan, PlannedFile, Reason
 from binance_lake.engine.source import Payload, Source
 from binance_lake.engine.state import FileState, FileStatus, StateWriter, failed_bytes
@@ -48,6 +51,10 @@ same published sha256, or the same bad `.CHECKSUM` bytes) are upstream's and qua
 differ each time are damage in transit, retried up to this many times and then recorded as failed (so the next
 sync tries again)."""
 INTERRUPTED = "the run stopped before this file was finished; the next sync resumes it"
+
+INGEST_BATCH_BYTES = 4 * 1024**2
+"""Listed zip bytes one ingest worker takes from the queue of ready monthly partitions at once (at least one
+partition): ~100 monthly 1h files, or two 1m ones, so big files still spread over the workers."""
 
 
 @dataclass
@@ -161,6 +168,7 @@ class Executor:
         self._groups: dict[str, _Group] = {}
         self._downloaded: dict[str, FileState] = {}
         self._failed_before: dict[str, str] = {}
+        self._queued: list[_Group] = []  # ready monthly partitions waiting for an ingest worker
         if recorder is None:
             if database is None:
                 raise TypeError("an Executor needs a database or a recorder")
@@ -269,6 +277,70 @@ class Executor:
         for item in group.ready:
             self.source.release(item)
 
+    async def _ingest_queued(self, group: _Group) -> None:
+        """Queue a ready monthly partition; the next free ingest worker takes it with the others queued."""
+        self._queued.append(group)
+        try:
+            await self._ingests.acquire()
+        except asyncio.CancelledError:
+            # Stopped while waiting: no worker may take it after this task is gone (as a waiting group alone).
+            with contextlib.suppress(ValueError):
+                self._queued.remove(group)
+            raise
+        try:
+            batch = self._take_batch()
+            if not batch:
+                return  # another worker took this group with its batch
+            outcomes = await self._ingest_batch_to_end(batch)
+        finally:
+            self._ingests.release()
+        for each, outcome in zip(batch, outcomes, strict=True):
+            if isinstance(outcome, Exception):
+                # Ingested again alone, where its error is handled as any single group's.
+                await self._ingest_group(each)
+            else:
+                rows, published = outcome
+                self._record_ingested(each, rows, published)
+                for item in each.ready:
+                    self.source.release(item)
+
+    def _take_batch(self) -> list[_Group]:
+        batch: list[_Group] = []
+        size = 0
+        while self._queued:
+            group = self._queued[0]
+            bytes_ = sum(self._planned[item.key].entry.size or 0 for item in group.ready)
+            if batch and size + bytes_ > INGEST_BATCH_BYTES:
+                break
+            batch.append(self._queued.pop(0))
+            size += bytes_
+        return batch
+
+    async def _ingest_batch_to_end(
+        self, batch: list[_Group]
+    ) -> list[tuple[dict[str, int], list[PartitionRecord]] | Exception]:
+        """`ingest_many` in a worker thread, cancelled as `_ingest_to_end` is: a cancelled run waits for it
+        and records the groups it ingested."""
+        published: list[list[PartitionRecord]] = [[] for _ in batch]
+        groups = [(group.target, group.ready) for group in batch]
+        job = asyncio.ensure_future(
+            asyncio.to_thread(ingest_many, self.root, groups, published, durable=False)
+        )
+
+        def paired(results: list[dict[str, int] | BinanceLakeError]) -> list[Any]:
+            return [
+                r if isinstance(r, Exception) else (r, p) for r, p in zip(results, published, strict=True)
+            ]
+
+        try:
+            return paired(await asyncio.shield(job))
+        except asyncio.CancelledError:
+            with contextlib.suppress(Exception):
+                for group, outcome in zip(batch, paired(await job), strict=True):
+                    if not isinstance(outcome, Exception):
+                        self._record_ingested(group, *outcome)
+            raise
+
     async def _ingest_to_end(self, group: _Group, published: list[PartitionRecord]) -> dict[str, int]:
         """Ingest in a worker thread, which cancelling cannot stop: a cancelled run waits for it (a local,
         bounded step) and records it, so no write outlives the run and no ingested file is forgotten."""
@@ -321,7 +393,10 @@ class Executor:
             group.ready.append(verified)
         self.progress.add(done=1)
         if group.waiting == 0 and group.ready:
-            await self._ingest_group(group)
+            if isinstance(group.target, Partition):
+                await self._ingest_queued(group)
+            else:
+                await self._ingest_group(group)
 
     async def run(self, plan: Plan) -> ExecutionReport:
         started = time.monotonic()

@@ -31,7 +31,7 @@ from binance_lake.core.series_key import SeriesKey
 from binance_lake.core.timerange import day_start, from_millis, iter_days, to_millis
 from binance_lake.engine.rest_fill import RestWindow, is_statistics, rest_fillable, rest_horizon_ms
 from binance_lake.storage.database import Connection
-from binance_lake.storage.provenance import held_days
+from binance_lake.storage.provenance import held_days_of
 from binance_lake.storage.rest_gaps import GapKind, RestGap
 
 DAY_MS = 86_400_000
@@ -86,21 +86,12 @@ def missing_windows(
 ) -> list[RestWindow]:
     """The windows to ask REST for inside each series' held range before `before` (see the module)."""
     windows: list[RestWindow] = []
-    for key in series:
-        if not rest_fillable(key):
-            continue
-        days = [
-            h.day
-            for h in held_days(
-                connection,
-                market=key.market.value,
-                dataset=key.dataset,
-                interval=key.interval.value if key.interval else None,
-                symbols=[key.symbol],
-                first=dt.date(1970, 1, 1),
-                last=before - dt.timedelta(days=1),
-            )
-        ]
+    fillable = [key for key in series if rest_fillable(key)]
+    held_by_series = held_days_of(
+        connection, fillable, first=dt.date(1970, 1, 1), last=before - dt.timedelta(days=1)
+    )
+    for key in fillable:
+        days = [h.day for h in held_by_series[key]]
         if len(days) < 2:
             continue
         known = confirmed.get(key, ())

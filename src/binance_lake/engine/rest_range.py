@@ -31,7 +31,7 @@ from binance_lake.engine.rest_fill import (
     run_rest_fill,
 )
 from binance_lake.storage.database import LakeDatabase
-from binance_lake.storage.provenance import held_days
+from binance_lake.storage.provenance import held_days_of
 
 
 @dataclass(frozen=True)
@@ -91,19 +91,8 @@ def held_sources(
     if not database.path.exists():
         return found
     with database.connect(read_only=True) as connection:
-        for key in series:
-            found[key] = {
-                h.day: h.source
-                for h in held_days(
-                    connection,
-                    market=key.market.value,
-                    dataset=key.dataset,
-                    interval=key.interval.value if key.interval else None,
-                    symbols=[key.symbol],
-                    first=first,
-                    last=last,
-                )
-            }
+        held = held_days_of(connection, series, first=first, last=last)
+    found.update({key: {h.day: h.source for h in days} for key, days in held.items()})
     return found
 
 

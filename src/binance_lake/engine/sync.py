@@ -4,7 +4,8 @@ only plans, from the catalog as it is (`plan_from_catalog`): it lists nothing an
 Before planning, every partition the held files of the request wrote is checked against the lake's record of
 it (storage.inventory: one `os.stat` each, no reading unless the stat differs). A partition that is gone or
 damaged sends its held files back into the plan (`Reason.PARTITION_LOST`); a damaged file is moved aside to
-`<root>/damaged/` before the rebuild (never deleted), and the report lists what was lost.
+`<root>/damaged/` before the rebuild (never deleted; on an object-storage lake, the bucket's `damaged/`), and
+the report lists what was lost.
 
 The caller (`facade.sync.run_sync_stage`, for the `Lake`) holds the lake's writer lock for the duration, so two
 syncs never write one lake. How it runs is one `SyncOptions`; the request comes validated
@@ -43,6 +44,7 @@ from binance_lake.engine.plan import CatalogFile, Plan, SyncMode, plan_rebuild, 
 from binance_lake.engine.reconcile import provisional_in, reconcile
 from binance_lake.engine.state import FileStatus, RecordedFile, finish_run, recorded, start_run
 from binance_lake.engine.sync_listing import monthly_months, refresh_monthly_first, without_months
+from binance_lake.storage import objects
 from binance_lake.storage.database import Connection, LakeDatabase
 from binance_lake.storage.inventory import (
     Damage,
@@ -440,6 +442,11 @@ def set_aside(root: Path, damaged: Mapping[Partition, Damage]) -> list[Path]:
             continue
         source = root / partition.path
         target = root / DAMAGED_DIR / partition.path
+        if objects.located(source) is not None:
+            # An object-storage lake sets it aside in the bucket's `damaged/` (a copy, then the delete).
+            if objects.move(source, target):
+                moved.append(target)
+            continue
         try:
             target.parent.mkdir(parents=True, exist_ok=True)
             source.replace(target)

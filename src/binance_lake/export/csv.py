@@ -26,8 +26,10 @@ import pyarrow.csv as pacsv
 from binance_lake.core.archive import ArchiveFile
 from binance_lake.core.datasets import ColumnKind, DatasetSpec, Granularity
 from binance_lake.core.errors import UsageError
+from binance_lake.core.progress import Phase, Progress, ProgressSink
 from binance_lake.core.timerange import TimeRange, month_start
 from binance_lake.core.vocabulary import Cadence, Interval, Market
+from binance_lake.export.out_lock import OutLock
 from binance_lake.export.sink import ExportReport, OpenStream, SeriesAsk, by_symbol, runs, write_atomic
 
 
@@ -44,10 +46,21 @@ class CsvRequest:
     iso: bool = False
 
 
-def export_csv(request: CsvRequest, open_stream: OpenStream) -> ExportReport:
+def export_csv(
+    request: CsvRequest, open_stream: OpenStream, *, progress: ProgressSink | None = None
+) -> ExportReport:
+    """Write the CSV files of `request` (see the module docstring), holding `--out`'s lock throughout.
+    `progress` receives phase "export" events: one series per symbol of each asked series (done when its
+    files are written, or when the lake holds no row of it) and the rows written."""
     out = request.out
     if out.exists() and not out.is_dir():
         raise UsageError(f"--out {out} is a file; name a directory for the CSV files")
+    with OutLock(out):  # one export into `out` at a time (export/out_lock.py)
+        return _export_csv(request, open_stream, Progress(Phase.EXPORT, progress))
+
+
+def _export_csv(request: CsvRequest, open_stream: OpenStream, counter: Progress) -> ExportReport:
+    out = request.out
     report = ExportReport(out=out)
     exported: set[str] = set()
     for spec, interval in request.series:
@@ -61,6 +74,9 @@ def export_csv(request: CsvRequest, open_stream: OpenStream) -> ExportReport:
         )
         stream = open_stream(ask)
         report.note_missing(stream, f"{spec.name} {ask.interval}" if interval else spec.name)
+        wanted = set(request.symbols)
+        counter.expect(len(wanted))
+        seen = 0
         for symbol, table in by_symbol(stream):
             exported.add(symbol)
             for file, rows in _files(spec, request, interval, symbol, table):
@@ -68,6 +84,9 @@ def export_csv(request: CsvRequest, open_stream: OpenStream) -> ExportReport:
                 write_atomic(out / key, _csv(spec, request, file, rows))
                 report.files_written += 1
                 report.rows += rows.num_rows
+            seen += symbol in wanted
+            counter.add(done=int(symbol in wanted), rows=table.num_rows)
+        counter.add(done=len(wanted) - seen)  # symbols without a row of this series in the range
     report.symbols = sorted(exported)
     return report
 

@@ -24,9 +24,11 @@ calendar's first bar is fixed by the first export: a later export reaching befor
 
 from __future__ import annotations
 
+import collections
 import datetime as dt
 import os
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -37,12 +39,21 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from binance_lake.core.errors import StorageError, UsageError
+from binance_lake.core.progress import Phase, Progress, ProgressSink
 from binance_lake.core.timerange import TimeRange, day_start
 from binance_lake.core.vocabulary import Interval, Market
 from binance_lake.export import qlib_format as fmt
+from binance_lake.export.out_lock import OutLock
 from binance_lake.export.qlib_format import FIELDS, Freq, Span
 from binance_lake.export.qlib_state import Exported, Manifest, all_manifests, read_manifest, write_manifest
-from binance_lake.export.sink import ExportReport, OpenStream, SeriesAsk, by_symbol, write_atomic
+from binance_lake.export.sink import (
+    ExportReport,
+    OpenStream,
+    SeriesAsk,
+    by_symbol,
+    write_atomic,
+    write_files_atomic,
+)
 from binance_lake.storage.database import Connection, LakeDatabase
 from binance_lake.storage.provenance import (
     DaysWanted,
@@ -53,6 +64,8 @@ from binance_lake.storage.provenance import (
 )
 
 US = 1_000_000
+WRITERS = 2  # threads writing `.bin` files (see `_Writers`)
+WRITES_AHEAD = 8  # symbols whose writes may wait for a writer
 UTC = dt.UTC
 Values = dict[str, npt.NDArray[np.float32]]
 
@@ -103,11 +116,23 @@ class Bars:
     values: Values
 
 
-def export_qlib(root: Path, request: QlibRequest, open_stream: OpenStream) -> ExportReport:
-    """Write or update the Qlib dataset of `request` (see the module docstring)."""
+def export_qlib(
+    root: Path, request: QlibRequest, open_stream: OpenStream, *, progress: ProgressSink | None = None
+) -> ExportReport:
+    """Write or update the Qlib dataset of `request` (see the module docstring), holding `--out`'s lock
+    (`export/out_lock.py`) throughout. `progress` receives phase "export" events: the symbols as series
+    (total: every asked symbol; done: written, appended, found up to date or without bars) and rows."""
     out = request.out
     if out.exists() and not out.is_dir():
         raise UsageError(f"--out {out} is a file; name a directory for the Qlib dataset")
+    with OutLock(out):
+        return _export_qlib(root, request, open_stream, Progress(Phase.EXPORT, progress))
+
+
+def _export_qlib(
+    root: Path, request: QlibRequest, open_stream: OpenStream, counter: Progress
+) -> ExportReport:
+    out = request.out
     freq = request.freq
     step = int(freq.step.total_seconds() * US)
     manifest = _manifest_for(out, request)
@@ -118,24 +143,31 @@ def export_qlib(root: Path, request: QlibRequest, open_stream: OpenStream) -> Ex
 
     calendar_last = calendar_first + manifest.calendar_count - 1
     written: list[str] = []
-    for first, chosen in sorted(plan.asks.items()):
-        bars_read = _read_bars(request, chosen, _moment(first, step), plan.held_1m, open_stream, report)
-        for symbol, bars in bars_read:
-            name = fmt.instrument_name(request.prefix, symbol)
-            if symbol in plan.resume:
-                exported = plan.old[symbol]
-                _append(out, name, exported, bars, freq, step)
-                report.files_appended += len(FIELDS)
-                report.files_unchanged -= len(FIELDS)
-                start = exported.first
-            else:
-                _write_full(out, name, bars, freq, calendar_first)
-                report.files_written += len(FIELDS)
-                start = _naive(_moment(bars.first, step))
-            written.append(symbol)
-            manifest.symbols[symbol] = Exported(name, start, _naive(_moment(bars.last, step)), "")
-            report.rows += int(np.count_nonzero(~np.isnan(bars.values["close"])))
-            calendar_last = max(calendar_last, bars.last)
+    asked = {s for chosen in plan.asks.values() for s in chosen}
+    counter.expect(len(set(request.symbols)))
+    counter.add(done=len(set(request.symbols) - asked))  # up to date: nothing to read
+    with _Writers() as writers:
+        for first, chosen in sorted(plan.asks.items()):
+            bars_read = _read_bars(request, chosen, _moment(first, step), plan.held_1m, open_stream, report)
+            for symbol, bars in bars_read:
+                name = fmt.instrument_name(request.prefix, symbol)
+                if symbol in plan.resume:
+                    exported = plan.old[symbol]
+                    _append(out, name, exported, bars, freq, step)  # a few bars: cheaper than a handover
+                    report.files_appended += len(FIELDS)
+                    report.files_unchanged -= len(FIELDS)
+                    start = exported.first
+                else:
+                    writers.submit(_write_full, out, name, bars, freq, calendar_first)
+                    report.files_written += len(FIELDS)
+                    start = _naive(_moment(bars.first, step))
+                written.append(symbol)
+                manifest.symbols[symbol] = Exported(name, start, _naive(_moment(bars.last, step)), "")
+                rows = int(np.count_nonzero(~np.isnan(bars.values["close"])))
+                report.rows += rows
+                calendar_last = max(calendar_last, bars.last)
+                counter.add(done=1, rows=rows)
+    counter.add(done=len(asked - set(written)))  # read, but the lake holds no bar of them there
 
     if not manifest.symbols:
         raise UsageError(
@@ -444,9 +476,39 @@ def _bars(table: pa.Table, step: int) -> Bars | None:
     return Bars(first, last, values)
 
 
+class _Writers:
+    """The symbols' `.bin` writes, on `WRITERS` threads while the export reads and builds the next symbols
+    (file writes release the GIL); at most `WRITES_AHEAD` symbols wait, so memory stays a few symbols'.
+    Leaving the block waits for every write; the first failure is raised then (the manifest is not
+    written, so the next export repairs what was left)."""
+
+    def __init__(self) -> None:
+        self._pool = ThreadPoolExecutor(max_workers=WRITERS, thread_name_prefix="qlib-write")
+        self._pending: collections.deque[Future[None]] = collections.deque()
+
+    def submit(self, fn: Callable[..., None], *args: Any) -> None:
+        while len(self._pending) >= WRITES_AHEAD:
+            self._pending.popleft().result()
+        self._pending.append(self._pool.submit(fn, *args))
+
+    def __enter__(self) -> _Writers:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        try:
+            for future in self._pending:
+                if exc_info[0] is None:
+                    future.result()
+                else:
+                    future.cancel()
+        finally:
+            self._pool.shutdown(wait=True)
+
+
 def _write_full(out: Path, name: str, bars: Bars, freq: Freq, calendar_first: int) -> None:
-    for field, path in fmt.bin_paths(out, name, freq).items():
-        write_atomic(Path(path), fmt.bin_bytes(bars.first - calendar_first, bars.values[field]))
+    start = bars.first - calendar_first
+    files = {file: fmt.bin_pieces(start, bars.values[field]) for field, file in fmt.bin_names(freq).items()}
+    write_files_atomic(str(fmt.feature_dir(out, name)), files)
 
 
 def _append(out: Path, name: str, exported: Exported, bars: Bars, freq: Freq, step: int) -> None:

@@ -5,18 +5,22 @@ An exporter is a function `export_x(root, request, open_stream) -> ExportReport`
 `RowStream`: Arrow record batches in (symbol, time) order with `symbol` first and the lake's columns, the
 days the lake lacks in `missing`. `facade/export.py` provides `open_stream` over `load.stream.iter_batches`;
 tests may hand in any iterable of batches. `by_symbol` regroups the stream one symbol at a time, which is
-what per-instrument formats (Qlib) need, holding one symbol's rows at most.
+what per-instrument formats (Qlib) need, holding one symbol's rows at most; a stream that can read whole
+symbols itself (`SymbolTables`, as the facade's does: a few symbols ahead, in parallel) hands them over
+directly. `write_atomic` publishes a file whole; `write_files_atomic` many files of one folder.
 """
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import os
 import tempfile
-from collections.abc import Callable, Iterable, Iterator
+import threading
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any, Protocol, runtime_checkable
 
 import numpy as np
 import pyarrow as pa
@@ -42,6 +46,14 @@ class RowStream(Protocol):
     def missing(self) -> MissingDays: ...
 
     def __iter__(self) -> Iterator[pa.RecordBatch]: ...
+
+
+@runtime_checkable
+class SymbolTables(Protocol):
+    """A `RowStream` that can also hand its rows over one symbol at a time, read ahead in parallel
+    (`facade.export.SymbolStream` is one): `by_symbol` uses it instead of regrouping the batches."""
+
+    def tables(self) -> Iterator[tuple[str, pa.Table]]: ...
 
 
 @dataclass(frozen=True)
@@ -96,7 +108,11 @@ class ExportReport:
 
 def by_symbol(batches: Iterable[pa.RecordBatch]) -> Iterator[tuple[str, pa.Table]]:
     """The stream's rows one symbol at a time, in the stream's order (the stream is sorted by symbol, so
-    each symbol comes once); only one symbol's rows are held."""
+    each symbol comes once); only one symbol's rows are held (a few more when the stream reads symbols
+    ahead, `SymbolTables`)."""
+    if isinstance(batches, SymbolTables):
+        yield from batches.tables()
+        return
     current: str | None = None
     pending: list[pa.RecordBatch] = []
     for batch in batches:
@@ -142,3 +158,41 @@ def write_atomic(path: Path, data: bytes) -> None:
             raise
     except OSError as error:
         raise StorageError(f"cannot write {path}: {error.strerror or error}") from None
+
+
+def write_files_atomic(folder: str, files: Mapping[str, Sequence[bytes | memoryview]]) -> None:
+    """Write each of `files` (name -> the pieces of its content) in `folder` atomically, as `write_atomic`
+    does, for many files at once: the folder is made once, each file is one `writev` into a temp name (this
+    process's and thread's) and one `os.replace` (no Path objects, no random names: an export writes
+    thousands)."""
+    try:
+        os.makedirs(folder, exist_ok=True)  # noqa: PTH103 - strings, not Path objects (see above)
+    except OSError as error:
+        raise StorageError(f"cannot write {folder}: {error.strerror or error}") from None
+    tag = f"{os.getpid()}-{threading.get_ident()}"
+    for name, pieces in files.items():
+        path = f"{folder}/{name}"
+        temp = f"{folder}/.{name}.{tag}.tmp"
+        try:
+            handle = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
+            try:
+                _write_all(handle, pieces)
+            finally:
+                os.close(handle)
+            os.replace(temp, path)  # noqa: PTH105
+        except OSError as error:
+            with contextlib.suppress(OSError):
+                os.unlink(temp)  # noqa: PTH108
+            raise StorageError(f"cannot write {path}: {error.strerror or error}") from None
+
+
+def _write_all(handle: int, pieces: Sequence[bytes | memoryview]) -> None:
+    """`os.writev` until every byte is written (a short write continues where it stopped)."""
+    views = [memoryview(p).cast("B") for p in pieces]
+    while views:
+        written = os.writev(handle, views)
+        while views and written >= len(views[0]):
+            written -= len(views[0])
+            views.pop(0)
+        if views and written:
+            views[0] = views[0][written:]

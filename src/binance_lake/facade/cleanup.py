@@ -14,7 +14,8 @@ class CleanupMethods(LakeBase):
 
     def cleanup(self, *, dry_run: bool = False, raw: bool = False) -> CleanupReport:
         """Remove daily zips superseded by a monthly file and stale temporaries, and with `raw` the raw zips of
-        ingested files too; `dry_run` only lists them. The report says what was (or would be) freed."""
+        ingested files too; `dry_run` only lists them. On an s3:// lake they are deleted in the bucket, with
+        the partition objects no record names (a killed upload's). The report says what was (or would be) freed."""
         require_lake(self.database)
         if dry_run:
             return cleanup(self.database, raw=raw, dry_run=True)

@@ -8,11 +8,18 @@ is why the stream is built here.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+import collections
+import threading
+from collections.abc import Iterable, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass
 from pathlib import Path
+
+import pyarrow as pa
 
 from binance_lake.core.datasets import get_dataset
 from binance_lake.core.errors import UsageError
+from binance_lake.core.progress import ProgressSink
 from binance_lake.core.symbols import split_list
 from binance_lake.core.timerange import DateLike, TimeRange
 from binance_lake.core.vocabulary import Interval, Market, parse_market
@@ -23,6 +30,7 @@ from binance_lake.export.sink import ExportReport, RowStream, SeriesAsk
 from binance_lake.export.symbols import held_symbols
 from binance_lake.facade.base import LakeBase
 from binance_lake.facade.existing import require_lake
+from binance_lake.load.missing import Missing
 from binance_lake.load.request import (
     build_request,
     parse_interval_for,
@@ -30,11 +38,71 @@ from binance_lake.load.request import (
     parse_range,
     parse_symbols,
 )
-from binance_lake.load.stream import iter_batches
+from binance_lake.load.stream import Batches, iter_batches
 
-# Partitions an export's stream decodes ahead (see `load.stream.iter_batches`): the reads overlap the
-# exporter's own work on a second core.
-READ_AHEAD = 4
+# Symbols an export's stream reads ahead (`SymbolStream.tables`) on `READERS` threads: the partition decodes
+# (Arrow releases the GIL) overlap each other and the exporter's own work. Memory: that many symbols' rows.
+READ_AHEAD = 3
+READERS = 2
+
+_pool: ThreadPoolExecutor | None = None
+_pool_lock = threading.Lock()
+
+
+def _readers() -> ThreadPoolExecutor:
+    global _pool
+    with _pool_lock:
+        if _pool is None:
+            _pool = ThreadPoolExecutor(max_workers=READERS, thread_name_prefix="export-read")
+        return _pool
+
+
+@dataclass(frozen=True)
+class SymbolStream:
+    """`load.stream.Batches` as the exporters read it (`export.sink.RowStream`), plus `tables()`: each
+    symbol's rows as one table, `READ_AHEAD` symbols read ahead in parallel, in symbol order."""
+
+    batches: Batches
+
+    @property
+    def schema(self) -> pa.Schema:
+        return self.batches.schema
+
+    @property
+    def missing(self) -> Missing:
+        return self.batches.missing
+
+    def __iter__(self) -> Iterator[pa.RecordBatch]:
+        return iter(self.batches)
+
+    def tables(self) -> Iterator[tuple[str, pa.Table]]:
+        planned = self.batches.planned
+        symbols = [s for s in sorted(planned.files) if planned.files[s]]
+
+        def read(symbol: str) -> pa.Table:
+            return self.batches.symbol_table(symbol)
+
+        pending: collections.deque[tuple[str, Future[pa.Table]]] = collections.deque()
+        queued = iter(symbols)
+        pool = _readers()
+
+        def submit() -> None:
+            for symbol in queued:
+                pending.append((symbol, pool.submit(read, symbol)))
+                return
+
+        try:
+            for _ in range(READ_AHEAD):
+                submit()
+            while pending:
+                symbol, future = pending.popleft()
+                table = future.result()
+                submit()
+                if table.num_rows:
+                    yield symbol, table
+        finally:
+            for _, future in pending:
+                future.cancel()
 
 
 class ExportMethods(LakeBase):
@@ -51,7 +119,7 @@ class ExportMethods(LakeBase):
             interval=ask.interval,
             columns=ask.columns,
         )
-        return iter_batches(self.root, request, require=False, read_ahead=READ_AHEAD)
+        return SymbolStream(iter_batches(self.root, request, require=False))
 
     def export_qlib(
         self,
@@ -66,11 +134,13 @@ class ExportMethods(LakeBase):
         prefix: str | None = None,
         from_1min: bool = False,
         from_1h: bool = False,
+        progress: ProgressSink | None = None,
     ) -> ExportReport:
         """Write (or update in place) a Qlib dataset of klines at `freq` (`1min`, `60min`, `day`) under `out`
         (see `binance_lake.export.qlib`). `symbols` None means every symbol the lake holds in the range,
         delisted ones only with `include_delisted`; `prefix` defaults to `binance_<market>.`; `from_1min`
-        builds 60min and day bars from 1m, `from_1h` day bars from 1h."""
+        builds 60min and day bars from 1m, `from_1h` day bars from 1h. `progress` receives `ProgressEvent`s
+        of phase "export" (symbols done of total, rows), as `Lake.sync(progress=...)` does for its phases."""
         require_lake(self.database)
         chosen = parse_freq(freq)
         chosen_market = parse_market(market)
@@ -87,7 +157,7 @@ class ExportMethods(LakeBase):
             from_1min=from_1min,
             from_1h=from_1h,
         )
-        return export_qlib(self.root, request, self.open_stream)
+        return export_qlib(self.root, request, self.open_stream, progress=progress)
 
     def export_csv(
         self,
@@ -102,10 +172,12 @@ class ExportMethods(LakeBase):
         market: str = "um",
         per_file: bool = False,
         iso: bool = False,
+        progress: ProgressSink | None = None,
     ) -> ExportReport:
         """Write the lake's rows as CSV in the archive's layout and column names under `out` (see
         `binance_lake.export.csv`): one file per partition, or per archive daily file with `per_file`;
-        epoch times as the archive writes them, or ISO 8601 with `iso`."""
+        epoch times as the archive writes them, or ISO 8601 with `iso`. `progress` receives phase "export"
+        events (one series per symbol of each dataset and interval, rows)."""
         require_lake(self.database)
         chosen_market = parse_market(market)
         time_range = parse_range(start, end)
@@ -141,7 +213,7 @@ class ExportMethods(LakeBase):
             per_file=per_file,
             iso=iso,
         )
-        return export_csv(request, self.open_stream)
+        return export_csv(request, self.open_stream, progress=progress)
 
     def _symbols(
         self,

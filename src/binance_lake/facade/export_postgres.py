@@ -14,6 +14,7 @@ from pathlib import Path
 
 import pyarrow as pa
 
+from binance_lake.core.progress import ProgressSink
 from binance_lake.core.timerange import DateLike, TimeRange
 from binance_lake.export.postgres.export import (
     DEFAULT_BATCH_ROWS,
@@ -108,12 +109,14 @@ class ExportPostgresMethods(LakeBase):
         schema: str = "public",
         timescale: str = "auto",
         batch_rows: int = DEFAULT_BATCH_ROWS,
+        progress: ProgressSink | None = None,
     ) -> PostgresExportReport:
         """Copy the lake's klines (`ohlcv`), mark-price klines (`mark_price`), metrics (`open_interest`,
         `long_short_ratio`), funding (`funding_rate`) and liquidations into PostgreSQL at `dsn`, in schema
         `schema`; TimescaleDB hypertables when the extension is there (`timescale="auto"`, or "on"/"off").
         Everything the lake holds by default; re-running copies only what changed, and an interrupted
-        export resumes where it stopped."""
+        export resumes where it stopped. `progress` receives `ProgressEvent`s of phase "export" (series
+        copied or up to date of total, rows merged)."""
         request = build_export_request(
             dsn,
             market=market,
@@ -128,4 +131,6 @@ class ExportPostgresMethods(LakeBase):
         )
         require_lake(self.database)
         reads = _LakeReads(self.root, request.market.value)
-        return export_postgres(self.root, request, open_stream=reads.stream, day_sources=reads.sources)
+        return export_postgres(
+            self.root, request, open_stream=reads.stream, day_sources=reads.sources, progress=progress
+        )

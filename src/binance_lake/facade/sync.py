@@ -91,8 +91,8 @@ class SyncMethods(SymbolMethods):
         `cluster` (`tcp://HOST:PORT` of a Dask scheduler, or `local:N` worker processes here; the extra
         `cluster`) fans the plan's work items (a month's files of one series, or one tick file) out to Dask
         workers that download, verify and ingest into this root, which every worker must see at the same
-        path; this process plans and records. `cluster_window` bounds the items in flight (default twice the
-        workers' threads).
+        path; this process plans and records. `cluster_window` bounds the items in flight (default 32 a
+        worker thread: two tasks of up to 16 neighbouring items each).
         With requests outstanding and no answer for `settings.stall_timeout` seconds, it raises `Stalled`
         (the state is recorded; the same call resumes). `progress` receives `ProgressEvent`s: the refresh's
         (phase "listing"), then the downloads' (phase "sync"); `refresh_progress=` is the old spelling for a

@@ -29,6 +29,7 @@ from collections.abc import Iterable, Iterator
 from concurrent.futures import Future
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TypeVar
 
 import pyarrow as pa
 import pyarrow.compute as pc
@@ -42,6 +43,8 @@ from binance_lake.load.reader import Planned, _readers, not_held_message, plan, 
 from binance_lake.load.request import LoadRequest
 from binance_lake.storage import objects
 from binance_lake.storage.inventory import damaged_message
+
+_Rows = TypeVar("_Rows", pa.RecordBatch, pa.Table)
 
 # Rows per batch unless asked otherwise: large enough that per-batch costs (a COPY round trip, a write call)
 # vanish, small enough (a few MB for klines) to be nothing beside a partition.
@@ -81,6 +84,17 @@ class Batches:
 
     def __iter__(self) -> Iterator[pa.RecordBatch]:
         return rebatch(self._pieces(), self.batch_rows)
+
+    def symbol_table(self, symbol: str) -> pa.Table:
+        """One symbol's rows as one table (schema `schema`): each of its partitions read whole, in one call
+        (a fraction of `iter`'s per-batch cost for small partitions; exporters read symbols ahead with it)."""
+        request = self.planned.reading
+        parts = [_read_whole(path, request) for path in self.planned.files.get(symbol, [])]
+        if not parts:
+            return self.schema.empty_table()
+        table = _within(pa.concat_tables(parts), request.time_column, request.range)  # chunks kept: no copy
+        symbols = pa.repeat(pa.scalar(symbol, pa.string()), table.num_rows)
+        return table.add_column(0, "symbol", symbols).select(self.schema.names).cast(self.schema)
 
     def reader(self) -> pa.RecordBatchReader:
         """The stream as a `pa.RecordBatchReader`, `missing` in its schema metadata (key
@@ -176,7 +190,20 @@ def _read_partition(
         ) from error
 
 
-def _within(batch: pa.RecordBatch, column: str, span: TimeRange) -> pa.RecordBatch:
+def _read_whole(path: Path, request: LoadRequest) -> pa.Table:
+    """One partition's requested columns, the errors as `_read_partition` words them."""
+    try:
+        with pq.ParquetFile(objects.source(path), memory_map=True) as parquet:
+            return parquet.read(columns=list(request.columns), use_threads=False)
+    except (OSError, pa.ArrowException) as error:
+        raise StorageError(damaged_message(path, error)) from error
+    except KeyError as error:
+        raise StorageError(
+            f"the lake's partitions disagree on their columns: {path} lacks {error}"
+        ) from error
+
+
+def _within(batch: _Rows, column: str, span: TimeRange) -> _Rows:
     """The rows of a time-sorted batch inside `[span.start, span.end)`; only a partition's first and last
     batches can stick out of the range, so most are returned as they are."""
     if batch.num_rows == 0:

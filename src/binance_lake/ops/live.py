@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from binance_lake.core.progress import ProgressEvent, ProgressSink
+from binance_lake.storage.database import process_alive
 
 LIVE_DIR = ".live"
 KEEP_ENDED = dt.timedelta(days=2)
@@ -62,18 +63,6 @@ class LiveRun:
 
 def _now() -> str:
     return dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
-
-
-def _pid_alive(pid: int) -> bool:
-    if pid <= 0:
-        return False
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
 
 
 class LiveStatus:
@@ -184,7 +173,7 @@ def read_live(root: Path) -> list[LiveRun]:
         values = {k: v for k, v in data.items() if k in known and k != "extra"}
         # What a run publishes beyond the common counters (the daemon's schedule, its current job, …).
         values["extra"] = {k: v for k, v in data.items() if k not in known}
-        values["alive"] = _pid_alive(int(data["pid"])) and data.get("ended_at") is None
+        values["alive"] = process_alive(int(data["pid"])) and data.get("ended_at") is None
         runs.append(LiveRun(**values))
     runs.sort(key=lambda run: run.updated_at, reverse=True)
     return runs
@@ -205,5 +194,5 @@ def _prune(directory: Path) -> None:
     for path in directory.glob("*.json"):
         with contextlib.suppress(OSError, ValueError):
             data = json.loads(path.read_text())
-            if not _pid_alive(int(data.get("pid", 0))) and path.stat().st_mtime < limit:
+            if not process_alive(int(data.get("pid", 0))) and path.stat().st_mtime < limit:
                 path.unlink()

@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-import os
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from enum import IntEnum
@@ -29,7 +28,7 @@ from pathlib import Path
 from typing import Any
 
 from binance_lake.core.errors import UsageError
-from binance_lake.storage.database import LakeDatabase
+from binance_lake.storage.database import LakeDatabase, process_alive
 from binance_lake.storage.job_runs import failed_streaks, last_runs
 from binance_lake.storage.provenance import newest_days
 from binance_lake.storage.state_reads import problem_files
@@ -175,23 +174,13 @@ def _stream_silence(root: Path, now: dt.datetime) -> float | None:
     for path in (root / LIVE_STREAMS).glob("stream-*.json"):
         try:
             data = json.loads(path.read_text())
-            if data.get("ended_at") is not None or not _alive(int(data["pid"])):
+            if data.get("ended_at") is not None or not process_alive(int(data["pid"])):
                 continue
             seen = dt.datetime.fromisoformat(str(data.get("last_event_at") or data["started_at"]))
         except (OSError, ValueError, KeyError, TypeError):
             continue
         newest = seen if newest is None else max(newest, seen)
     return None if newest is None else max((now - newest).total_seconds(), 0.0)
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
 
 
 def _text(limit: Any) -> str:

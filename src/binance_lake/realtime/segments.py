@@ -10,6 +10,13 @@ writes (`merge_partition`: de-duplicated by the dataset's key, so segments writt
 cost nothing), records the partitions and the days with provenance `stream` (`storage.inventory`,
 `storage.provenance`), and only then deletes the segments: a crash in between compacts them again to the same
 rows. Days the archive already filled are left alone (the archive's rows win, as they replace REST rows).
+
+On an object-storage lake (`s3://…`, storage/objects.py) the segments stay in the local state directory
+(`.stream/` is not one of the bucket's directories): they are the collector's working files, rewritten every
+few seconds and read back only by this collector (at compaction, or by its restart on the same machine), so a
+PUT per flush would add a round trip to every flush and make no reader's life easier. The compaction publishes
+through the same path as a sync (`merge_partition`: one upload under the final key, then the record), and
+`last_stored` finds a series' newest partitions from their records, never by listing the bucket.
 """
 
 from __future__ import annotations
@@ -34,8 +41,9 @@ from binance_lake.core.provenance import Provenance
 from binance_lake.core.series_key import SeriesKey
 from binance_lake.core.timerange import day_start
 from binance_lake.core.vocabulary import Interval, Market
+from binance_lake.storage import objects
 from binance_lake.storage.database import LakeDatabase
-from binance_lake.storage.inventory import PartitionRecord, record_partitions
+from binance_lake.storage.inventory import PartitionRecord, latest_recorded, record_partitions
 from binance_lake.storage.parquet import merge_partition, normalize, write_table_atomic
 from binance_lake.storage.provenance import DayRecord, DayRows, held_days, record_days
 
@@ -209,7 +217,9 @@ def compact(root: Path, database: LakeDatabase, upstream_ref: str) -> Compaction
                 pc.is_in(pc.cast(part[spec.time_column], pa.date32()), pa.array(days, pa.date32()))
             )
             result = merge_partition(root, partition, part)
-            stored = _day_counts(pq.read_table(result.path, columns=[spec.time_column]), spec.time_column)
+            # The partition as published: a local file, or on an s3:// lake the object just uploaded.
+            written = pq.read_table(objects.source(result.path), columns=[spec.time_column])
+            stored = _day_counts(written, spec.time_column)
             held = tuple(DayRows(d, upstream_ref, stored.get(d, 0)) for d in sorted(days))
             partitions.append(
                 PartitionRecord(partition, result.rows_after, result.size, result.mtime_ns, held)
@@ -236,22 +246,36 @@ def last_stored(root: Path, series: SeriesKey, column: str) -> Any:
         if table.num_rows:
             value = pc.max(table[column]).as_py()
             best = value if best is None or value > best else best
-    candidates: list[Path] = []
-    directory = (
-        root
-        / Partition(
-            series.dataset, series.market, series.interval, series.symbol, _first_period(series)
-        ).directory
-    )
-    if directory.is_dir():
-        files = sorted(p for p in directory.glob("*.parquet") if not p.name.startswith("."))
-        candidates.extend(files[-2:])
-    for path in candidates:
-        table = pq.read_table(path, columns=[column])
+    for path in _latest_partitions(root, series):
+        table = pq.read_table(objects.source(path), columns=[column])
         if table.num_rows:
             value = pc.max(table[column]).as_py()
             best = value if best is None or value > best else best
     return best
+
+
+def _latest_partitions(root: Path, series: SeriesKey) -> list[Path]:
+    """The series' last two partition files (the latest one may be empty). On an object-storage lake, whose
+    bucket is never listed, the last two recorded partitions whose objects are still what was recorded (one
+    replaced or gone is left out: the repair then starts earlier, and the key de-duplicates the overlap)."""
+    relative = Partition(
+        series.dataset, series.market, series.interval, series.symbol, _first_period(series)
+    ).directory
+    directory = root / relative
+    if objects.store_of(root) is None:
+        if not directory.is_dir():
+            return []
+        return sorted(p for p in directory.glob("*.parquet") if not p.name.startswith("."))[-2:]
+    database = LakeDatabase(root)
+    if not database.path.exists():
+        return []
+    with database.connect(read_only=True) as connection:
+        records = latest_recorded(connection, Path(relative).as_posix(), 2)
+    paths = [root / path for path in sorted(records)]
+    seen = objects.stats(paths)
+    return [
+        p for p, s, r in zip(paths, seen, (records[k] for k in sorted(records)), strict=True) if s == r[1:]
+    ]
 
 
 def _first_period(series: SeriesKey) -> dt.date:

@@ -211,6 +211,20 @@ def writer_active(root: Path) -> bool:
     return writer_pid(root) is not None
 
 
+def process_alive(pid: int) -> bool:
+    """Whether a process with this pid exists (signal 0 asks without sending). A pid of another user's process
+    counts as alive; a pid of 0 or below is never a process of ours (it would address a process group)."""
+    if pid <= 0:
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
 def writer_pid(root: Path) -> int | None:
     """The pid of the process holding the lake's writer lock (see `writer_active`), or None."""
     try:
@@ -219,13 +233,8 @@ def writer_pid(root: Path) -> int | None:
         return None
     if not text.isdigit():
         return None
-    try:
-        os.kill(int(text), 0)
-    except ProcessLookupError:
-        return None  # a writer killed with -9 leaves its pid behind
-    except PermissionError:
-        return int(text)
-    return int(text)
+    # A writer killed with -9 leaves its pid behind: only a live process holds the lock.
+    return int(text) if process_alive(int(text)) else None
 
 
 class HeldReader:

@@ -6,7 +6,9 @@ records them here, in the same database write as the files' state. Checking a pa
 `os.stat` and no reading: a file that is gone, or whose size or mtime differ from the record, is not the file
 the lake wrote (deleted, truncated, overwritten, or touched). Only such a file is opened, and only its
 footer: a readable footer with the recorded number of rows is the same data moved or touched (re-recorded),
-anything else is damaged. What a stat cannot see (bit rot inside a page with size and mtime unchanged) is
+anything else is damaged. On an object-storage lake the stat is a HEAD request (size and LastModified), and
+an object that differs from its record is damaged outright: objects are never touched or moved, so another
+LastModified means other bytes were PUT under the key. What a stat cannot see (bit rot inside a page with size and mtime unchanged) is
 the full `check`'s business.
 
 One row per partition path (relative to the lake root, POSIX). This module writes the table; its declaration
@@ -126,6 +128,21 @@ def recorded_partitions(connection: Connection, paths: Iterable[str]) -> dict[st
     return {str(p): (int(r), int(s), int(m)) for p, r, s, m in rows}
 
 
+def latest_recorded(connection: Connection, directory: str, count: int) -> dict[str, tuple[int, int, int]]:
+    """(rows, size, mtime_ns) of the last `count` recorded partitions (by path) in one series' `directory`
+    (lake-relative, POSIX): how an object-storage lake finds a series' newest partitions without a listing.
+    Empty for a lake whose database has no `partitions` table yet (read-only: nothing is upgraded here)."""
+    tables = connection.execute("SELECT table_name FROM duckdb_tables() WHERE table_name = 'partitions'")
+    if not tables.fetchall():
+        return {}
+    rows = connection.execute(
+        'SELECT path, "rows", size, mtime_ns FROM partitions WHERE starts_with(path, ?) '
+        "ORDER BY path DESC LIMIT ?",
+        [directory.rstrip("/") + "/", count],
+    ).fetchall()
+    return {str(p): (int(r), int(s), int(m)) for p, r, s, m in rows}
+
+
 @dataclass(frozen=True)
 class Inspection:
     """The outcome of checking some partitions: the damaged ones, and records to refresh (same data,
@@ -145,8 +162,13 @@ def inspect(
     damaged: dict[Partition, Damage] = {}
     refreshed: list[PartitionRecord] = []
     base = str(root)
-    for path in paths:
-        seen = stat_of(os.path.join(base, path))  # noqa: PTH118 - strings: thousands of partitions
+    wanted = list(paths)
+    remote = objects.store_of(root) is not None
+    if remote:  # one HEAD request each, in flight together
+        stats = objects.stats([root / path for path in wanted])
+    else:
+        stats = [stat_of(os.path.join(base, path)) for path in wanted]  # noqa: PTH118 - strings: thousands
+    for path, seen in zip(wanted, stats, strict=True):
         if seen is None:
             damaged[parse_partition_path(path)] = Damage.GONE
             continue
@@ -155,6 +177,11 @@ def inspect(
             damaged[parse_partition_path(path)] = Damage.DAMAGED
             continue
         if record is None or seen == record[1:]:
+            continue
+        if remote:
+            # Nothing touches or moves an object: a size or LastModified other than recorded is other bytes
+            # PUT under the key (not this lake's write, which records what it uploaded), whatever its rows.
+            damaged[parse_partition_path(path)] = Damage.DAMAGED
             continue
         rows = readable_rows(root / path)
         if rows is None or rows != record[0]:
@@ -167,7 +194,7 @@ def inspect(
 def _reads_whole(path: Path, rows: int | None) -> bool:
     """Whether every page of the file decodes (and it has `rows` rows, when known)."""
     try:
-        table = pq.read_table(path, page_checksum_verification=True)
+        table = pq.read_table(objects.source(path), page_checksum_verification=True)
     except (OSError, pa.ArrowException):
         return False
     return rows is None or table.num_rows == rows

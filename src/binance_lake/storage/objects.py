@@ -8,7 +8,7 @@ has no Parquet reader of its own.
 
 How a remote lake is addressed: the rest of the code keeps working with local paths under the lake root, which
 for an s3:// lake is its state directory (`~/.cache/binance-lake/<bucket>/<prefix>` by default). `attach_store`
-mounts the store on that directory; a path under `tables/`, `raw/` or `reports/` of a mounted root then names
+mounts the store on that directory; a path under `tables/`, `raw/`, `reports/` or `damaged/` of a mounted root names
 the object `<prefix>/<relative path>`, and the few places that touch those files (storage/parquet.py's
 publish and reads, storage/inventory.py's stat, load/) ask `located(path)`. Everything else — `lake.duckdb`,
 the writer lock, `.live/`, logs, temporaries — stays local.
@@ -19,6 +19,11 @@ file, then uploaded under its final key in one C++ call (`pyarrow.fs.copy_files`
 parts, so an interrupt cannot complete a truncated upload), then recorded in `lake.duckdb`. Readers find
 partitions from that record, never by listing the bucket, and check each object's size and LastModified
 against it (storage/inventory.py), so an object written by a run killed before recording it is never read.
+
+Writers only list: cleanup (engine/cleanup.py, under the writer lock) lists `raw/` and `tables/` once
+(`listing`) to delete what the state database no longer needs and what no record names (`delete_many`);
+`sync` sets a damaged partition aside in `damaged/` (`move`: S3 has no rename, a server-side copy then the
+delete).
 
 Readers elsewhere: after each writing run (the writer lock's release, storage/database.py) the state database
 is checkpointed and uploaded as `<prefix>/lake.duckdb`; a state directory that has never written is a reader's
@@ -46,15 +51,16 @@ import pyarrow.fs as pafs
 from binance_lake.core.errors import StorageError
 from binance_lake.core.storage_settings import StorageSettings, parse_object_url
 
-REMOTE_DIRS = frozenset({"tables", "raw", "reports"})
-"""Top-level directories of a lake root that live in the bucket."""
+REMOTE_DIRS = frozenset({"tables", "raw", "reports", "damaged"})
+"""Top-level directories of a lake root that live in the bucket (`damaged/`: partitions a sync set aside)."""
 
 MARKER_NAME = "object-store.json"
 """In the state directory: which store it mirrors (no credentials), whether it wrote, the snapshot fetched."""
 
 SNAPSHOT_NAME = "lake.duckdb"
 STAT_THREADS = 16
-"""HEAD requests in flight at once when a reader checks many partitions (latency-bound, not CPU-bound)."""
+"""HEAD (or DELETE) requests in flight at once when a reader checks many partitions, or cleanup deletes
+many objects (latency-bound, not CPU-bound)."""
 
 
 @dataclass(frozen=True)
@@ -240,13 +246,17 @@ _stat_pool: ThreadPoolExecutor | None = None
 
 def stats(paths: Sequence[Path]) -> list[tuple[int, int] | None]:
     """`stat` of many lake files, their HEAD requests in flight together."""
-    global _stat_pool
     if len(paths) <= 1:
         return [stat(p) for p in paths]
+    return list(_pool().map(stat, paths))
+
+
+def _pool() -> ThreadPoolExecutor:
+    global _stat_pool
     with _mounts_lock:
         if _stat_pool is None:
             _stat_pool = ThreadPoolExecutor(STAT_THREADS, thread_name_prefix="lake-head")
-    return list(_stat_pool.map(stat, paths))
+    return _stat_pool
 
 
 def open_input(path: Path | str) -> pa.NativeFile:
@@ -306,6 +316,49 @@ def delete(path: Path | str) -> None:
             if isinstance(error, FileNotFoundError):
                 raise
             raise _failed("delete", path, error) from error
+
+
+def delete_many(paths: Sequence[Path]) -> None:
+    """`delete` of many lake files' objects, their DELETE requests in flight together (cleanup's)."""
+    if len(paths) <= 1:
+        for path in paths:
+            delete(path)
+        return
+    list(_pool().map(delete, paths))
+
+
+def move(source: Path, target: Path) -> bool:
+    """Move the object of lake path `source` to that of `target` in the same store (S3 has no rename: a
+    server-side copy, then the delete); False when there is no such object."""
+    where, to = located(source), located(target)
+    if where is None or to is None or where[0] != to[0]:
+        raise StorageError(f"{source} and {target} are not files of one object-storage lake")
+    store, key = where
+    try:
+        if _stat_info(store.filesystem.get_file_info(key)) is None:
+            return False
+        store.filesystem.move(key, to[1])
+    except (OSError, pa.ArrowException) as error:
+        raise _failed("move", source, error) from error
+    return True
+
+
+def listing(root: Path, directory: str) -> dict[str, int]:
+    """Every object under `<prefix>/<directory>/` of the store mounted on `root`: lake-relative POSIX path ->
+    size. Only a writer holding the lake's writer lock lists (cleanup: what no record names); readers never do,
+    they go by the records (the module docstring)."""
+    store = store_of(root)
+    if store is None:
+        raise StorageError(f"{root} is not the state directory of an object-storage lake")
+    base = store.key(directory)
+    try:
+        infos = store.filesystem.get_file_info(pafs.FileSelector(base, recursive=True, allow_not_found=True))
+    except (OSError, pa.ArrowException) as error:
+        raise _failed("list", f"{store.url}/{directory}", error) from error
+    skip = len(store.key(""))
+    return {
+        info.path[skip:].lstrip("/"): int(info.size or 0) for info in infos if info.type == pafs.FileType.File
+    }
 
 
 def remote_files(paths: Iterable[Path]) -> tuple[list[Path], list[Path]]:

@@ -20,6 +20,7 @@ import pyarrow as pa
 
 from binance_lake.core.partitions import Partition
 from binance_lake.core.provenance import Provenance
+from binance_lake.core.series_key import SeriesKey
 from binance_lake.storage.database import Connection, replace_rows
 
 
@@ -136,6 +137,33 @@ def held_days(
         [market, dataset, interval, list(symbols), first, last],
     ).fetchall()
     return [HeldDay(d, i, s, day, Provenance(src), ref, etag, n) for d, i, s, day, src, ref, etag, n in rows]
+
+
+def held_days_of(
+    connection: Connection, series: Sequence[SeriesKey], *, first: dt.date, last: dt.date
+) -> dict[SeriesKey, list[HeldDay]]:
+    """`held_days` for many series at once — one query per (market, dataset, interval), not one per series —
+    each series' days in day order; a series without any maps to an empty list."""
+    groups: dict[tuple[str, str, str | None], list[SeriesKey]] = {}
+    for key in series:
+        groups.setdefault(
+            (key.market.value, key.dataset, key.interval.value if key.interval else None), []
+        ).append(key)
+    found: dict[SeriesKey, list[HeldDay]] = {key: [] for key in series}
+    for (market, dataset, interval), keys in groups.items():
+        by_symbol = {key.symbol: key for key in keys}
+        days = held_days(
+            connection,
+            market=market,
+            dataset=dataset,
+            interval=interval,
+            symbols=sorted(by_symbol),
+            first=first,
+            last=last,
+        )
+        for held in days:
+            found[by_symbol[held.symbol]].append(held)
+    return found
 
 
 def rest_days(

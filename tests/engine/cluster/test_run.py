@@ -1,7 +1,8 @@
 """`sync --cluster` on real Dask worker processes (`LocalCluster(n_workers=2, processes=True)`, loopback, no
 dashboards) against the simulator, which serves every worker: the lake equals a local sync of the same
 selection row for row (loaded frames, file states, day provenance), also with a worker killed (SIGKILL)
-in the middle of an item, and within a bounded window of items in flight."""
+in the middle of a task (of one item, or of a batch of two), and within a bounded window of items in
+flight, batched so that each worker thread keeps two tasks."""
 
 from __future__ import annotations
 
@@ -17,6 +18,8 @@ from typing import Any
 import distributed  # the dev extra has it (extra `cluster`): missing is a failure, not a skip
 import pandas as pd
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from binance_lake.core.errors import Stalled, UsageError
 from binance_lake.core.progress import Phase, ProgressEvent
@@ -109,8 +112,9 @@ def test_a_cluster_sync_equals_a_local_sync(
 
 
 @pytest.mark.slow
+@pytest.mark.parametrize("window", [4, 8], ids=["one-item-a-task", "two-items-a-task"])
 def test_a_worker_killed_mid_item_is_retried_and_the_lake_equals_a_local_sync(
-    make_sim: MakeSim, cluster: Any, local_root: Path, tmp_path: Path
+    make_sim: MakeSim, cluster: Any, local_root: Path, tmp_path: Path, window: int
 ) -> None:
     # Every archive file answers after 0.3 s, so both workers are always in the middle of an item.
     slow = make_sim(faults="stall=1,stall_seconds=0.3@*/data/futures/*.zip")
@@ -128,7 +132,7 @@ def test_a_worker_killed_mid_item_is_retried_and_the_lake_equals_a_local_sync(
                 return
 
     lake = Lake(settings=slow.settings(tmp_path))
-    report = lake.sync(**REQUEST, cluster=cluster.scheduler_address, cluster_window=4, progress=kill_one)
+    report = lake.sync(**REQUEST, cluster=cluster.scheduler_address, cluster_window=window, progress=kill_one)
     assert killed, "no worker was busy when the first result came"
     ((pid, busy),) = killed
     assert busy and all(str(key).startswith("binance-lake-sync-") for key in busy)
@@ -143,30 +147,58 @@ def test_a_worker_killed_mid_item_is_retried_and_the_lake_equals_a_local_sync(
 
 
 @pytest.mark.slow
+@pytest.mark.parametrize("window", [2, 8])
 def test_the_window_bounds_items_in_flight(
-    sim_server: SimServer, cluster: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    sim_server: SimServer, cluster: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, window: int
 ) -> None:
-    peak = [0, 0]  # in flight now, most ever
+    peak = [0, 0]  # items in flight now, most ever
+    tasks: list[int] = []  # items of each task submitted
     real = cluster_run.ClusterExecutor._record
 
-    def record(self: Any, writer: Any, item: Any, result: Any) -> None:
-        peak[0] -= 1
-        real(self, writer, item, result)
+    def record(self: Any, writer: Any, batch: Any, result: Any) -> None:
+        peak[0] -= len(batch.items)
+        real(self, writer, batch, result)
 
     original_submit = distributed.Client.submit
 
-    def submit(self: Any, *args: Any, **kwargs: Any) -> Any:
-        peak[0] += 1
+    def submit(self: Any, function: Any, batch: Any, *args: Any, **kwargs: Any) -> Any:
+        tasks.append(len(batch.items))
+        peak[0] += len(batch.items)
         peak[1] = max(peak)
-        return original_submit(self, *args, **kwargs)
+        return original_submit(self, function, batch, *args, **kwargs)
 
     monkeypatch.setattr(cluster_run.ClusterExecutor, "_record", record)
     monkeypatch.setattr(distributed.Client, "submit", submit)
     report = Lake(settings=sim_server.settings(tmp_path)).sync(
-        **REQUEST, cluster=cluster.scheduler_address, cluster_window=2
+        **REQUEST, cluster=cluster.scheduler_address, cluster_window=window
     )
     assert report.ok and len(report.plan.fetch) > 4
-    assert peak == [0, 2]  # never more than the window in flight, and every item recorded
+    assert (
+        peak[0] == 0 and 2 <= peak[1] <= window
+    )  # never more than the window in flight, every item recorded
+    # Two worker threads, two tasks each in flight: a window of 8 runs two neighbouring items a task, of 2 one.
+    if window == 2:
+        assert set(tasks) == {1}, tasks
+    else:
+        assert max(tasks) == 2 and len(tasks) < sum(tasks), tasks
+
+
+@given(
+    st.integers(min_value=0, max_value=10**7),
+    st.integers(min_value=1, max_value=256),
+    st.none() | st.integers(min_value=1, max_value=10**5),
+)
+def test_batching_keeps_the_window_and_spreads_a_small_plan(
+    items: int, threads: int, window: int | None
+) -> None:
+    size, slots = cluster_run.batching(items, threads, window)
+    bound = window if window is not None else 2 * threads * cluster_run.MAX_BATCH
+    assert 1 <= size <= cluster_run.MAX_BATCH and slots >= 1
+    assert size * slots <= bound  # results held: at most the window's items
+    # A small plan still gives each thread SPREAD tasks; a big one fills the batches.
+    assert size <= max(1, -(-items // (cluster_run.SPREAD * threads)))
+    if window is None and items >= cluster_run.SPREAD * threads * cluster_run.MAX_BATCH:
+        assert size == cluster_run.MAX_BATCH and slots == 2 * threads
 
 
 def test_an_unreachable_scheduler_is_one_sentence(

@@ -1,21 +1,35 @@
 """Work items without Dask: the plan cut into ingest groups (a month's files of one series, one tick file),
 and `run_item` in this process doing what a local sync does with the same files — the same partitions row for
-row, every record returned for the client instead of written, the quarantine rule applied on the worker."""
+row, every record returned for the client instead of written, the quarantine rule applied on the worker; the
+items cut into batches (one Dask task each) in plan order, and `run_batch` doing the same for its items."""
 
 from __future__ import annotations
 
+import datetime as dt
 import pickle
 from collections.abc import Callable
 from pathlib import Path
 
 import pyarrow.parquet as pq
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
+from binance_lake.core.archive import ArchiveFile
 from binance_lake.core.datasets import Granularity
 from binance_lake.core.partitions import TABLES_DIR, partitions_of
 from binance_lake.core.settings import Settings
-from binance_lake.engine.cluster.work import ItemResult, failed_item, run_item, work_items
-from binance_lake.engine.plan import Plan, SyncMode
+from binance_lake.core.vocabulary import Cadence, Interval, Market
+from binance_lake.engine.cluster.work import (
+    ItemResult,
+    WorkItem,
+    batches,
+    failed_item,
+    run_batch,
+    run_item,
+    work_items,
+)
+from binance_lake.engine.plan import CatalogFile, Plan, PlannedFile, Reason, SyncMode
 from binance_lake.engine.state import FileStatus
 from binance_lake.engine.sync import plan_from_catalog
 from binance_lake.engine.sync_request import build_sync_request
@@ -136,3 +150,65 @@ def test_a_failed_item_fails_each_file_and_keeps_earlier_fingerprints(
     }
     assert [(f.key, f.quarantined) for f in result.execution.failures] == [(k, False) for k in item.keys]
     assert result.execution.ingested == 0 and not result.partitions and not result.days
+
+
+def planned(index: int, size: int) -> PlannedFile:
+    """A monthly 1h-klines file of its own series and month, of `size` bytes."""
+    period = dt.date(2016 + index % 120 // 12, 1 + index % 12, 1)
+    file = ArchiveFile(Market.UM, Cadence.MONTHLY, "klines", f"S{index // 120:04d}USDT", Interval.H1, period)
+    return PlannedFile(CatalogFile(file.key, file, size, f"etag-{index}"), Reason.NEW)
+
+
+@given(
+    st.lists(st.lists(st.integers(min_value=0, max_value=100), max_size=4), max_size=40),
+    st.integers(min_value=1, max_value=20),
+    st.integers(min_value=0, max_value=300),
+    st.integers(min_value=1, max_value=16),
+)
+def test_batches_cut_the_items_in_plan_order_within_both_bounds(
+    sizes: list[list[int]], size: int, max_bytes: int, concurrency: int
+) -> None:
+    settings, root, counter = Settings(), Path("/lake"), iter(range(10**6))
+    items = []
+    for index, files in enumerate(sizes):
+        chosen = tuple(planned(next(counter), n) for n in files)
+        before = {p.key: f"bad-{p.key}" for p in chosen[:1]}
+        items.append(WorkItem(index, chosen, before, root, settings))
+    cut = batches(items, size=size, max_bytes=max_bytes, concurrency=concurrency)
+    assert [item for batch in cut for item in batch.items] == items  # every item once, in plan order
+    weight = [sum(p.entry.size for p in batch.files) for batch in cut]
+    for batch, bytes_ in zip(cut, weight, strict=True):
+        assert 1 <= len(batch.items) <= size
+        assert bytes_ <= max_bytes or len(batch.items) == 1  # only an item too big alone exceeds it
+        assert batch.index == batch.items[0].index
+        assert batch.concurrency == max(1, min(concurrency, len(batch.files)))
+        merged = batch.as_item()
+        assert merged.files == batch.files and merged.keys == batch.keys
+        assert merged.failed_before == {k: v for i in batch.items for k, v in i.failed_before.items()}
+        assert (merged.index, merged.concurrency) == (batch.index, batch.concurrency)
+    for (batch, bytes_), following in zip(zip(cut, weight, strict=True), cut[1:], strict=False):
+        # As few tasks as the bounds allow: a batch closes only when the next item would break one.
+        next_bytes = sum(p.entry.size for p in following.items[0].files)
+        assert len(batch.items) == size or bytes_ + next_bytes > max_bytes
+    with pytest.raises(ValueError, match="at least one item"):
+        batches(items, size=0, max_bytes=max_bytes)
+
+
+def test_run_batch_writes_what_a_local_sync_writes(
+    sim_server: SimServer, synced: Path, tmp_path: Path
+) -> None:
+    local, shared = synced, tmp_path / "shared"
+    settings = sim_server.settings(shared)
+    items = work_items(plan_of(settings, local).fetch, {}, root=shared, settings=settings)
+    cut = batches(items, size=3, max_bytes=2**40)
+    assert len(cut) < len(items)
+    results = [run_batch(pickle.loads(pickle.dumps(batch))) for batch in cut]  # as Dask ships it
+    assert partitions(shared) == partitions(local)
+    with LakeDatabase(local).connect(read_only=True) as connection:
+        local_rows = dict(connection.execute("SELECT key, rows FROM file_state").fetchall())
+    for batch, result in zip(cut, results, strict=True):
+        last = {s.key: s for s in result.states}
+        assert result.index == batch.index and set(last) == set(batch.keys)
+        assert {s.status for s in last.values()} == {FileStatus.INGESTED}
+        assert {k: s.rows for k, s in last.items()} == {k: local_rows[k] for k in batch.keys}
+        assert result.execution.ingested == len(batch.files) and not result.execution.failures

@@ -431,3 +431,32 @@ def test_postgres_always_equals_the_lake(
                 PostgresSink.merge = real  # type: ignore[method-assign]
         lake.export_postgres(pg_dsn, **arguments, batch_rows=batch_rows)
         assert without_source(rows_of(pg_dsn, f"{schema}.ohlcv")) == expected(root, BY_NAME["ohlcv"], "1h")
+
+
+def test_progress_events_count_every_series_and_row(lake_root: Path, pg_dsn: str) -> None:
+    import itertools
+
+    from binance_lake.core.progress import Phase, ProgressEvent
+
+    events: list[ProgressEvent] = []
+    report = Lake(lake_root).export_postgres(
+        pg_dsn,
+        start=START,
+        end=END,
+        schema="progress",
+        datasets="klines",
+        batch_rows=1000,  # several merges, so rows arrive before the end
+        progress=events.append,
+    )
+    series = sum(t.series for t in report.tables)
+    assert events and {e.phase for e in events} == {Phase.EXPORT}
+    for before, after in itertools.pairwise(events):
+        assert after.done >= before.done and after.rows >= before.rows
+    assert (events[-1].done, events[-1].total, events[-1].rows) == (series, series, report.rows)
+    assert report.rows > 0 and any(0 < e.rows < report.rows for e in events)  # rows arrive as they merge
+    # A re-run finds every series up to date: all done, no rows.
+    events.clear()
+    Lake(lake_root).export_postgres(
+        pg_dsn, start=START, end=END, schema="progress", datasets="klines", progress=events.append
+    )
+    assert (events[-1].done, events[-1].total, events[-1].rows) == (series, series, 0)

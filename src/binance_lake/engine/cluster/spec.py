@@ -26,7 +26,8 @@ class ClusterSpec:
     """A scheduler `address`, or `local_workers` processes of a `LocalCluster` started for the run.
 
     `window` bounds the work items in flight (submitted and not yet recorded), so the client never holds
-    more than that many results; None is twice the cluster's worker threads, at least 4. `settings` are the
+    more than that many results; None is 2 × the cluster's worker threads × `run.MAX_BATCH` (items a task
+    runs at most). `settings` are the
     endpoints and timeouts the workers open their clients with (the client's own)."""
 
     address: str | None = None

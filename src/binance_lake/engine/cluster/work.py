@@ -7,6 +7,12 @@ local sync) with a `Collected` recorder instead of the lake's state writer, make
 durable, and returns everything the state writer would have recorded as an `ItemResult`. Running an item
 twice (its worker died midway and Dask ran it elsewhere) writes the same rows: ingest replaces the days it
 covers, downloads resume or verify again.
+
+A Dask task runs a `WorkBatch`: up to a few neighbouring items (`batches`), whose files one executor runs
+together, as a local sync runs a plan's groups together. A round trip through the scheduler costs a few
+milliseconds of the client's and the scheduler's CPU whatever the item does, so a plan of small items (a
+series' month of 1h klines is one small file) pays it once a batch instead of once an item; a big tick file
+fills a batch on its own (`max_bytes`), and a worker killed mid-batch costs that batch's retry.
 """
 
 from __future__ import annotations
@@ -49,6 +55,33 @@ class WorkItem:
     @property
     def keys(self) -> tuple[str, ...]:
         return tuple(p.key for p in self.files)
+
+
+@dataclass(frozen=True)
+class WorkBatch:
+    """Neighbouring work items run as one Dask task (plan order, so mostly one series' months); `index` is
+    the first item's, `concurrency` the downloads the batch's executor runs at once."""
+
+    index: int
+    items: tuple[WorkItem, ...]
+    concurrency: int
+
+    @property
+    def files(self) -> tuple[PlannedFile, ...]:
+        return tuple(p for item in self.items for p in item.files)
+
+    @property
+    def keys(self) -> tuple[str, ...]:
+        return tuple(p.key for p in self.files)
+
+    def as_item(self) -> WorkItem:
+        """The batch's items as one: their files, earlier fingerprints and the first item's root and settings
+        (the same for every item of a plan)."""
+        first = self.items[0]
+        before = {key: value for item in self.items for key, value in item.failed_before.items()}
+        return WorkItem(
+            self.index, self.files, before, first.root, first.settings, first.keep_raw, self.concurrency
+        )
 
 
 @dataclass(frozen=True)
@@ -118,6 +151,38 @@ def work_items(
             )
         )
     return items
+
+
+def batches(
+    items: Sequence[WorkItem], *, size: int, max_bytes: int, concurrency: int = 16
+) -> list[WorkBatch]:
+    """`items` cut in plan order into batches of at most `size` items and `max_bytes` of planned downloads
+    (an item bigger than that is a batch of its own), each running up to `concurrency` downloads at once."""
+    if size < 1:
+        raise ValueError(f"a batch holds at least one item, not {size}")
+    cut: list[WorkBatch] = []
+    members: list[WorkItem] = []
+    weight = 0
+
+    def close() -> None:
+        files = sum(len(m.files) for m in members)
+        cut.append(WorkBatch(members[0].index, tuple(members), max(1, min(concurrency, files))))
+
+    for item in items:
+        bytes_ = sum(p.entry.size for p in item.files)
+        if members and (len(members) == size or weight + bytes_ > max_bytes):
+            close()
+            members, weight = [], 0
+        members.append(item)
+        weight += bytes_
+    if members:
+        close()
+    return cut
+
+
+def run_batch(batch: WorkBatch) -> ItemResult:
+    """Fetch, verify and ingest a batch's items together: one result for them all (one Dask task)."""
+    return run_item(batch.as_item())
 
 
 def run_item(item: WorkItem) -> ItemResult:

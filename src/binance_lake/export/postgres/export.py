@@ -33,6 +33,7 @@ from binance_lake.core.choices import as_list
 from binance_lake.core.datasets import get_dataset
 from binance_lake.core.errors import UsageError
 from binance_lake.core.partitions import TABLES_DIR
+from binance_lake.core.progress import Phase, Progress, ProgressSink
 from binance_lake.core.timerange import DateLike, TimeRange, day_start, next_month, resolve_range
 from binance_lake.core.vocabulary import Market, parse_interval
 from binance_lake.export.postgres import ddl, versions
@@ -269,7 +270,9 @@ class _TableExport:
         started: dt.datetime,
         open_stream: StreamOpener,
         day_sources: DaySources,
+        counter: Progress,
     ) -> None:
+        self.counter = counter
         self.request, self.sink, self.table = request, sink, table
         self.open_stream, self.day_sources = open_stream, day_sources
         self.interval, self.started, self.symbols = interval, started, symbols
@@ -291,6 +294,9 @@ class _TableExport:
             start = resume_point(files, stored.get(symbol))
             if start is not None:
                 groups.setdefault(start, []).append((symbol, files))
+        self.counter.expect(len(self.symbols))
+        copying = sum(len(group) for group in groups.values())
+        self.counter.add(done=len(self.symbols) - copying)  # up to date, or no partition in the range
         if not groups:
             return
         days = self._held_days([s for group in groups.values() for s, _ in group])
@@ -325,6 +331,7 @@ class _TableExport:
             self._merge(series, batch.select(names))
         self._finish(list(series.values()))
         self.report.exported += len(series)
+        self.counter.add(done=len(series))
 
     def _merge(self, series: dict[str, _Series], batch: pa.RecordBatch) -> None:
         """One batch, one transaction: each series' run replaces its range from where the last stopped."""
@@ -356,6 +363,7 @@ class _TableExport:
             _grouped(notes),
         )
         self.report.rows += written
+        self.counter.add(rows=written)
 
     def _progress(
         self,
@@ -438,10 +446,13 @@ def export_postgres(
     open_stream: StreamOpener,
     day_sources: DaySources,
     clock: Callable[[], float] = time.monotonic,
+    progress: ProgressSink | None = None,
 ) -> PostgresExportReport:
     """Copy the asked series of the lake at `root` into PostgreSQL (see the module docstring), reading
-    rows through `open_stream` and the days' sources through `day_sources`."""
+    rows through `open_stream` and the days' sources through `day_sources`. `progress` receives phase
+    "export" events: the series of each table (done when copied or found up to date) and rows merged."""
     began = clock()
+    counter = Progress(Phase.EXPORT, progress)
     with PostgresSink.open(request.dsn, schema=request.schema, timescale=request.timescale) as sink:
         held_markets = versions.markets(sink) - {request.market.value}
         if held_markets:
@@ -465,7 +476,9 @@ def export_postgres(
                 chosen = sorted(symbols if request.symbols is None else symbols & set(request.symbols))
                 if not chosen:
                     continue
-                one = _TableExport(request, sink, table, interval, chosen, started, open_stream, day_sources)
+                one = _TableExport(
+                    request, sink, table, interval, chosen, started, open_stream, day_sources, counter
+                )
                 one.run()
                 report.tables.append(one.report)
                 if one.missing:
