@@ -7,7 +7,8 @@ The check lake is written as a sync leaves it: monthly zstd partitions (`write_t
 record_days`); clean synthetic bars (OHLC consistent, a random walk), so the rules run in full and find
 nothing. The anchor, run side by side on the same files: reading every partition whole with
 `pyarrow.parquet.read_table` (the I/O and decode floor any check must pay). The report lake holds only what
-the report reads: 500 symbols x 2400 days of day provenance and the partition records. Median of `--repeat`.
+the report reads: 500 symbols x 2400 days of day provenance and the partition records. Median of `--repeat`,
+in wall seconds and in the process's CPU seconds (all threads; on a shared machine the steadier figure).
 
     .venv/bin/python bench/check.py [--symbols 300] [--fast 10] [--report-symbols 500] [--days 2400] [--repeat 3]
 """
@@ -18,6 +19,7 @@ import argparse
 import datetime as dt
 import os
 import platform
+import resource
 import statistics
 import tempfile
 import time
@@ -131,12 +133,24 @@ def build_report_lake(root: Path, symbols: int, days: int) -> None:
         record_days(connection, day_records)
 
 
-def median_s(fn: Callable[[], Any], repeat: int) -> tuple[float, Any]:
-    times, result = [], None
+CPU: dict[str, float] = {}  # case: median CPU seconds of the process (all its threads: DuckDB's too)
+
+
+def cpu_s() -> float:
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime
+
+
+def median_s(fn: Callable[[], Any], repeat: int, case: str = "") -> tuple[float, Any]:
+    """Median wall seconds of `repeat` calls, and the last result; the median CPU seconds go to CPU[case]
+    (on a shared machine wall time moves with the load, CPU time much less)."""
+    times, cpus, result = [], [], None
     for _ in range(repeat):
-        began = time.perf_counter()
+        began, cpu = time.perf_counter(), cpu_s()
         result = fn()
         times.append(time.perf_counter() - began)
+        cpus.append(cpu_s() - cpu)
+    CPU[case] = statistics.median(cpus)
     return statistics.median(times), result
 
 
@@ -157,10 +171,12 @@ def main() -> None:
         built = time.perf_counter() - began
         rows = sum(pq.ParquetFile(f).metadata.num_rows for f in files)
         lake = Lake(root)
-        anchor, _ = median_s(lambda: sum(pq.read_table(f).num_rows for f in files), args.repeat)
-        check, report = median_s(lambda: lake.check(end=f"{YEAR}-12-31", now=now, full=True), args.repeat)
-        again, carried = median_s(lambda: lake.check(end=f"{YEAR}-12-31", now=now), args.repeat)
-        deep, _ = median_s(lambda: lake.check(end=f"{YEAR}-12-31", now=now, deep=True), args.repeat)
+        anchor, _ = median_s(lambda: sum(pq.read_table(f).num_rows for f in files), args.repeat, "anchor")
+        check, report = median_s(
+            lambda: lake.check(end=f"{YEAR}-12-31", now=now, full=True), args.repeat, "full"
+        )
+        again, carried = median_s(lambda: lake.check(end=f"{YEAR}-12-31", now=now), args.repeat, "again")
+        deep, _ = median_s(lambda: lake.check(end=f"{YEAR}-12-31", now=now, deep=True), args.repeat, "deep")
         assert report.ok, report.summary()
         assert carried.counts["series_scanned"] == 0, carried.counts
         # One series changed since the last check (a month rewritten, as a daily update does): its series
@@ -182,13 +198,17 @@ def main() -> None:
     print(
         f"check lake: {len(files):,} partitions, {rows:,} rows ({args.symbols} symbol-years 1h + {args.fast} 1m)"
     )
-    print("| case | median | vs anchor |")
-    print("|---|---:|---:|")
-    print(f"| anchor: read every partition whole (pyarrow) | {anchor:.2f} s | 1.0x |")
-    print(f"| `check --full` (every series scanned) | {check:.2f} s | {check / anchor:.1f}x |")
-    print(f"| `check`, nothing changed since the last check | {again:.2f} s | {again / anchor:.2f}x |")
-    print(f"| `check`, one 1m series changed | {one_changed:.2f} s | {one_changed / anchor:.2f}x |")
-    print(f"| `check --deep` | {deep:.2f} s | {deep / anchor:.1f}x |")
+    print("| case | median | vs anchor | CPU | CPU vs anchor |")
+    print("|---|---:|---:|---:|---:|")
+    for label, wall, case in (
+        ("anchor: read every partition whole (pyarrow)", anchor, "anchor"),
+        ("`check --full` (every series scanned)", check, "full"),
+        ("`check`, nothing changed since the last check", again, "again"),
+        ("`check --deep`", deep, "deep"),
+    ):
+        cpu = CPU[case]
+        print(f"| {label} | {wall:.2f} s | {wall / anchor:.2f}x | {cpu:.2f} s | {cpu / CPU['anchor']:.2f}x |")
+    print(f"| `check`, one 1m series changed | {one_changed:.2f} s | {one_changed / anchor:.2f}x | - | - |")
     print(f"| `report`, {args.report_symbols} symbols x {args.days} days ({summary['cells']:,} cells, "
           f"{'monthly' if summary['monthly'] else 'daily'}) | {reported:.2f} s | - |")  # fmt: skip
     print(f"report HTML: {len(page.encode()) / 1e6:.1f} MB")

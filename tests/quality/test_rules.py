@@ -152,3 +152,54 @@ def test_ids_run_on_across_consecutive_days_and_a_hole_there_is_found(dataset: s
         scan = scan_group(Group(Market.UM, dataset, None, (str(path),)), RULES, held, root=str(root))
         found = {v["day"] for v in scan.violations.to_pylist() if v["rule"] == rule}
         assert found == flagged, name
+
+
+def test_the_window_lags_only_what_a_rule_reads_of_the_previous_row() -> None:
+    """The pass's window sorts every row it carries: bars lag their time and close (the grid steps, the
+    duplicates and the outlier rule), not their day, which only the id rules compare."""
+    from binance_lake.quality.scan import _pass_sql
+
+    def lagged(dataset: str, interval: Interval | None) -> set[str]:
+        sql = _pass_sql(Group(Market.UM, dataset, interval, ()), RULES, None, None)
+        return {part.split('"')[1] for part in sql.split("lag(")[1:]}
+
+    assert lagged("klines", Interval.H1) == {"ts", "close"}
+    assert lagged("aggTrades", None) == {"day", "ts", "agg_trade_id", "last_trade_id"}  # not first_trade_id
+    assert lagged("trades", None) == {"day", "ts", "id"}
+    assert lagged("fundingRate", None) == {"ts", "funding_interval_hours"}
+
+
+def test_the_scan_gives_each_file_its_footer_rows(tmp_path: Path) -> None:
+    """The scan is the one open of each file: the rows of every file it read come back with the scan, by
+    lake-relative path, for the integrity check to compare with the records."""
+    paths = []
+    for month, rows in ((1, 3), (2, 2)):
+        partition = Partition("klines", Market.UM, Interval.H1, "AAAUSDT", dt.date(2024, month, 1))
+        path = tmp_path / partition.path
+        path.parent.mkdir(parents=True, exist_ok=True)
+        table = clean_rows("klines").slice(0, rows)
+        shifted = pa.array(
+            [t.replace(month=month) for t in table.column("open_time").to_pylist()],
+            table.schema.field("open_time").type,
+        )
+        pq.write_table(table.set_column(0, "open_time", shifted), path)
+        paths.append(path)
+    held = pa.table(
+        {"symbol": ["AAAUSDT"], "first_day": [dt.date(2024, 1, 1)], "last_day": [dt.date(2024, 2, 29)]}
+    )
+    scan = scan_group(
+        Group(Market.UM, "klines", Interval.H1, tuple(str(p) for p in reversed(paths))),
+        RULES,
+        held,
+        root=str(tmp_path),
+    )
+    got = dict(
+        zip(scan.file_rows.column("path").to_pylist(), scan.file_rows.column("rows").to_pylist(), strict=True)
+    )
+    assert got == {str(p.relative_to(tmp_path)): pq.ParquetFile(p).metadata.num_rows for p in paths}
+    # Per day as well, each under its own file (the pass names files by their index in the list).
+    days = {(r["path"], r["day"]): r["rows"] for r in scan.day_rows.to_pylist()}
+    assert days == {
+        (str(paths[0].relative_to(tmp_path)), dt.date(2024, 1, 1)): 3,
+        (str(paths[1].relative_to(tmp_path)), dt.date(2024, 2, 1)): 2,
+    }

@@ -177,3 +177,80 @@ def test_raw_zips_unchanged_since_they_were_hashed_are_not_hashed_again(
     later = lake.check(**ASK, now=now)
     assert later.counts["raw_zips"] == 0 and [f["rule"] for f in later.findings.to_pylist()] == ["raw_hash"]
     assert lake.check(**ASK, now=now, full=True).counts["raw_zips"] == zips
+
+
+def test_a_full_check_opens_each_partition_once(
+    lake: Lake, sim_server: SimServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The scan's own read of each file gives the integrity check its footer rows: no partition is opened
+    a second time to count them."""
+    import binance_lake.quality.integrity as integrity
+
+    opened: list[Path] = []
+    real = integrity.readable
+
+    def counting(path: Path, *, deep: bool) -> tuple[int | None, str | None]:
+        opened.append(path)
+        return real(path, deep=deep)
+
+    monkeypatch.setattr(integrity, "readable", counting)
+    report = lake.check(**ASK, now=sim_server.universe.clock.now(), full=True)
+    assert report.counts["files_scanned"] == report.counts["partitions"] > 0
+    assert opened == []
+    assert not [f for f in report.findings.to_pylist() if f["severity"] == "error"]
+
+
+def test_damaged_and_gone_partitions_are_found_beside_sound_ones_without_deep(
+    lake: Lake, sim_server: SimServer
+) -> None:
+    """Without `--deep` the scan is the only read: a partition whose footer cannot be read and one that is
+    gone are each named (the first with what `readable` says of it), and the other partitions of their
+    chunk are still scanned, with the answers a clean lake gives."""
+    now = sim_server.universe.clock.now()
+    clean = answers(lake.check(**ASK, now=now, full=True))
+    tables = lake.root / "tables/klines/market=um/interval=1h"
+    footer, gone = (tables / f"symbol={s}/2023-02.parquet" for s in SYMBOLS[:2])
+    data = bytearray(footer.read_bytes())
+    data[-12:-4] = b"\xff" * 8  # the footer's length and its tail
+    footer.write_bytes(bytes(data))
+    gone.unlink()
+    report = lake.check(**ASK, now=now, full=True)
+    relative = {p: str(p.relative_to(lake.root)) for p in (footer, gone)}
+    errors = {(f["rule"], f["ref"]) for f in report.findings.to_pylist() if f["severity"] == "error"}
+    assert errors == {("partition_damaged", relative[footer]), ("partition_gone", relative[gone])}
+    message = next(f["message"] for f in report.findings.to_pylist() if f["rule"] == "partition_damaged")
+    assert message.startswith(f"{relative[footer]} is damaged (") and "page" not in message
+    assert report.counts["files_scanned"] == report.counts["partitions"] - 2
+    # The partitions still there are scanned as before: their findings are the clean run's.
+    kept = [row for row in answers(report)[0] if "2023-03" in " ".join(row) or SYMBOLS[2] in " ".join(row)]
+    assert kept == [row for row in clean[0] if "2023-03" in " ".join(row) or SYMBOLS[2] in " ".join(row)]
+
+
+def test_a_check_that_fails_meanwhile_stops_its_scans_after_the_current_chunk(
+    lake: Lake, sim_server: SimServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The scans run in a thread beside the rest of the check: when the rest fails (or is interrupted), the
+    check ends after the chunk being scanned, not after scanning the whole lake."""
+    import threading
+
+    import binance_lake.quality.run as run
+
+    started, calls = threading.Event(), []
+    real = run.scan_group
+
+    def slow_scan(*args: object, **kwargs: object) -> object:
+        calls.append(args[0])
+        started.set()
+        time.sleep(1.0)  # the other thread fails meanwhile
+        return real(*args, **kwargs)  # type: ignore[arg-type]
+
+    def failing(*args: object, **kwargs: object) -> object:
+        assert started.wait(30)
+        raise RuntimeError("the walk of tables/ failed")
+
+    monkeypatch.setattr(run, "CHUNK_ROWS", 1)  # one chunk per symbol: three chunks
+    monkeypatch.setattr(run, "scan_group", slow_scan)
+    monkeypatch.setattr(run, "stray_files", failing)
+    with pytest.raises(RuntimeError, match="tables/ failed"):
+        lake.check(**ASK, now=sim_server.universe.clock.now(), full=True)
+    assert len(calls) == 1

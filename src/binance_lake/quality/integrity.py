@@ -16,7 +16,7 @@ import functools
 import hashlib
 import os
 import re
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -204,15 +204,23 @@ def readable(path: Path, *, deep: bool) -> tuple[int | None, str | None]:
 
 
 def check_partitions(
-    root: Path, partitions: pa.Table, provenance_rows: dict[str, int | None], *, deep: bool
+    root: Path,
+    partitions: pa.Table,
+    provenance_rows: dict[str, int | None],
+    *,
+    deep: bool,
+    opened: Mapping[str, tuple[int | None, str | None]] | None = None,
 ) -> tuple[list[Finding], set[str]]:
     """Each recorded partition (rows of storage.inventory.partition_table) opens with its recorded rows, which
-    are the rows day_provenance gives its days. Returns the findings and the paths that cannot be read."""
+    are the rows day_provenance gives its days. `opened`: what `readable` would answer for files already
+    opened (by the scan), keyed by path; the others are opened here. Returns the findings and the paths that
+    cannot be read."""
     findings: list[Finding] = []
     broken: set[str] = set()
+    known = opened or {}
     for row in partitions.to_pylist():
         path = str(row["path"])
-        rows, why = readable(root / path, deep=deep)
+        rows, why = known[path] if path in known else readable(root / path, deep=deep)
         if rows is None or rows != row["rows"] or provenance_rows.get(path) not in (None, row["rows"]):
             partition = partition_of(path)
             series = _series(partition)

@@ -9,10 +9,12 @@ is written to the quality tables (quality/store.py) under the writer lock the ca
 from __future__ import annotations
 
 import datetime as dt
+import threading
 import time
 import uuid
 from collections import Counter
 from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -194,17 +196,34 @@ def _with_bounds(partitions: pa.Table) -> pa.Table:
 
 def _scan_safely(
     group: Group, rules: Sequence[Rule], held: pa.Table, request: CheckRequest, root: str
-) -> tuple[GroupScan, list[str]]:
-    """Scan a group; when a file breaks the query, find the unreadable files one by one and scan the rest."""
+) -> tuple[GroupScan | None, list[str], dict[str, tuple[int | None, str | None]]]:
+    """Scan a group; when a file breaks the query, open its files' footers one by one (returned, with why
+    one cannot be opened) and scan those that open; when that still fails, find the files with a page that
+    cannot be read and scan the rest. Returns the scan (None when no file can be read), the files with a
+    bad page, and the footers opened."""
+
+    def scan(files: tuple[str, ...]) -> GroupScan:
+        kept = Group(group.market, group.dataset, group.interval, files)
+        return scan_group(kept, rules, held, root=root, first=request.first, last=request.last)
+
     try:
-        return scan_group(group, rules, held, root=root, first=request.first, last=request.last), []
-    except duckdb.Error:
-        bad = [f for f in group.files if readable(Path(f), deep=True)[0] is None]
-        kept = tuple(f for f in group.files if f not in bad)
-        if not kept or not bad:
-            raise
-        rest = Group(group.market, group.dataset, group.interval, kept)
-        return scan_group(rest, rules, held, root=root, first=request.first, last=request.last), bad
+        return scan(group.files), [], {}
+    except duckdb.Error as error:
+        failure = error
+        footers = {f: readable(Path(f), deep=False) for f in group.files}
+    sound = tuple(f for f in group.files if footers[f][0] is not None)
+    if not sound:
+        return None, [], footers
+    if len(sound) < len(group.files):
+        try:
+            return scan(sound), [], footers
+        except duckdb.Error:
+            pass
+    bad = [f for f in sound if readable(Path(f), deep=True)[0] is None]
+    if not bad:
+        raise failure  # every file reads: not damage
+    kept = tuple(f for f in sound if f not in bad)
+    return (scan(kept) if kept else None), bad, footers
 
 
 # Rows scanned at once: a group's symbols are scanned in chunks of about this many rows (whole symbols, so
@@ -589,6 +608,110 @@ def _carry(database: LakeDatabase, fingerprints: pa.Table, scoped: pa.Table) -> 
     return Carried(runs, hashed_at, findings.filter(pc.invert(is_raw)), findings.filter(is_raw), gaps)
 
 
+@dataclass
+class _Scanned:
+    """What the scans of a check answered: their findings (damaged pages, rule violations), each group's grid
+    step, the files with a page that cannot be read, the rows per (partition, day), the grid-gap candidates,
+    the footers opened (path: rows, or None and why) and how many files were read."""
+
+    findings: list[Finding] = field(default_factory=list)
+    steps: dict[SeriesGroup, int | None] = field(default_factory=dict)
+    damaged: set[str] = field(default_factory=set)
+    counts: list[pa.Table] = field(default_factory=list)
+    grid: list[pa.Table] = field(default_factory=list)
+    opened: dict[str, tuple[int | None, str | None]] = field(default_factory=dict)
+    files: int = 0
+
+
+def _scan_chunks(
+    root: Path,
+    rescan: pa.Table,
+    broken: set[str],
+    rules: Sequence[Rule],
+    prov: pa.Table,
+    request: CheckRequest,
+    stop: threading.Event,
+) -> _Scanned:
+    """Rules, day counts and grid gaps of the partitions in `rescan` (but `broken`), one pass per chunk of a
+    series group; none after `stop` is set (the check failed or was interrupted meanwhile)."""
+    done = _Scanned()
+    groups: dict[SeriesGroup, list[str]] = {}
+    sizes: dict[tuple[SeriesGroup, str], int] = {}
+    for path, rows in zip(
+        map(str, rescan.column("path").to_pylist()), rescan.column("rows").to_pylist(), strict=True
+    ):
+        if path in broken:
+            continue
+        p = partition_of(path)
+        key = (p.market.value, p.dataset, p.interval.value if p.interval else None)
+        groups.setdefault(key, []).append(str(root / path))
+        sizes[(key, p.symbol)] = sizes.get((key, p.symbol), 0) + int(rows or 0)
+    chunks = [
+        (key, chunk)
+        for key, paths in sorted(groups.items(), key=lambda kv: (kv[0][0], kv[0][1], kv[0][2] or ""))
+        for chunk in _chunks(key, paths, sizes)
+    ]
+    prefix = len(str(root)) + 1
+    for (market, dataset, interval), paths in chunks:
+        if stop.is_set():
+            break
+        group = Group(Market(market), dataset, Interval(interval) if interval else None, tuple(sorted(paths)))
+        done.steps[(market, dataset, interval)] = group.step_ms
+        chunk_symbols = {path.rsplit("/symbol=", 1)[1].split("/", 1)[0] for path in paths}
+        held = _held_runs(prov, group, chunk_symbols)
+        scan, bad, footers = _scan_safely(group, rules, held, request, str(root))
+        done.opened.update((f[prefix:], result) for f, result in footers.items())
+        for path in bad:
+            relative = str(path)[prefix:]
+            done.damaged.add(relative)
+            partition = partition_of(relative)
+            done.findings.append(
+                Finding("integrity", "partition_damaged", Severity.ERROR, f"{relative} is damaged (a page cannot be read)",
+                        market=market, dataset=dataset, interval=interval, symbol=partition.symbol, ref=relative,
+                        repair=repair_of(partition))
+            )  # fmt: skip
+        if scan is None:
+            continue
+        file_rows = zip(
+            scan.file_rows.column("path").to_pylist(), scan.file_rows.column("rows").to_pylist(), strict=True
+        )
+        done.opened.update((str(path), (int(rows or 0), None)) for path, rows in file_rows)
+        done.files += (
+            len(group.files) - len(bad) - sum(footers.get(f, (0, None))[0] is None for f in group.files)
+        )
+        done.findings += _violations(scan, group, rules)
+        done.counts.append(scan.day_rows.select(["path", "day", "rows"]))
+        done.grid.append(_tag(scan.bar_gaps, group))
+    return done
+
+
+def _rescanned_days(prov: pa.Table, rescan: pa.Table, steps: dict[SeriesGroup, int | None]) -> pa.Table:
+    """The day rows of the series scanned again, each with its group's grid step (a join in DuckDB)."""
+    grid = pa.table(
+        {
+            "market": pa.array([k[0] for k in steps], pa.string()),
+            "dataset": pa.array([k[1] for k in steps], pa.string()),
+            "interval": pa.array([k[2] for k in steps], pa.string()),
+            "step": pa.array(list(steps.values()), pa.int64()),
+        }
+    )
+    same = 'x.market = p.market AND x.dataset = p.dataset AND x."interval" IS NOT DISTINCT FROM p."interval"'
+    connection = duckdb.connect()
+    try:
+        for name, table in (("prov", prov), ("rescan", rescan), ("grid", grid)):
+            connection.register(name, table)
+        result: pa.Table = connection.sql(
+            f"""
+            SELECT p.*, x.step FROM prov p
+            LEFT JOIN grid x ON {same}
+            WHERE EXISTS (SELECT 1 FROM rescan x WHERE {same} AND x.symbol = p.symbol)
+            """
+        ).to_arrow_table()
+    finally:
+        connection.close()
+    return result
+
+
 def run_check(
     database: LakeDatabase,
     request: CheckRequest,
@@ -629,82 +752,62 @@ def run_check(
 
     # What changed since the last check: series whose fingerprint an earlier run answered, and whose files
     # still have their recorded size and mtime, are carried forward from that run.
-    fingerprints = _fingerprints(scoped, prov, lives, _salt(request, rules))
-    carried = Carried.none()
+    carried, fingerprints = Carried.none(), None
     if not (request.full or request.deep):
+        fingerprints = _fingerprints(scoped, prov, lives, _salt(request, rules))
         carried = _carry(database, fingerprints, scoped)
     carried_from = carried.runs
     fresh = pa.array([k not in carried_from for k in _keys(scoped)], pa.bool_())
     rescan = scoped.filter(fresh)
     rescanned = set(_keys(rescan))
 
-    # Integrity.
-    found, broken = check_partitions(root, rescan, sums, deep=request.deep)
-    findings += found
+    # Integrity of the partitions. With `deep` every page of every file is read first, and what cannot be
+    # read is left out of the scan. Otherwise the scan is the one open of each file: its footers give the rows
+    # `check_partitions` compares (below), and only the files of a chunk whose scan fails are opened one by one.
+    partition_found: list[Finding] = []
+    if request.deep:
+        partition_found, broken = check_partitions(root, rescan, sums, deep=True)
+    else:
+        broken = {p for p in map(str, rescan.column("path").to_pylist()) if not (root / p).exists()}
 
     def hashed_since(row: dict[str, Any]) -> float | None:
         return carried.hashed_at.get(_key(row["market"], row["dataset"], row["interval"], row["symbol"]))
 
-    raw_found, raw_checked, raw_trusted = check_raw(
-        root, ingested, deep=request.deep, hashed_since=hashed_since
-    )
-    findings += raw_found
+    # The scans run in a thread beside the integrity work that is Python's (hashing, walking `tables/`):
+    # DuckDB releases the GIL while it reads, so both cores work.
+    stop = threading.Event()  # set when the check ends early: the scans stop after their current chunk
+    with ThreadPoolExecutor(1) as pool:
+        scanning = pool.submit(_scan_chunks, root, rescan, broken, rules, prov, request, stop)
+        try:
+            if fingerprints is None:  # a full check records them for the next one
+                fingerprints = _fingerprints(scoped, prov, lives, _salt(request, rules))
+            raw_found, raw_checked, raw_trusted = check_raw(
+                root, ingested, deep=request.deep, hashed_since=hashed_since
+            )
+            findings += raw_found
+            recorded = {str(p) for p in partitions.column("path").to_pylist()}
+            findings += stray_files(root, recorded, only=request.datasets or None, writing=writing)
+            findings += catalog_agreement(ingested, catalog.upstream)
+            stale = (
+                _freshness(prov, rule_named(tuple(rules), "freshness"), now) if request.last is None else []
+            )
+            held_days = prov.select(["market", "dataset", "interval", "symbol", "day"])
+            days = day_gaps(held_days, catalog.upstream, catalog.lives, scoped_files, catalog.listed, first=request.first, last=request.last,
+                            today=now.astimezone(dt.UTC).date())  # fmt: skip
+            scanned = scanning.result()
+        finally:
+            stop.set()
     carried_findings = carried.with_raw(raw_trusted)
-    recorded = {str(p) for p in partitions.column("path").to_pylist()}
-    findings += stray_files(root, recorded, only=request.datasets or None, writing=writing)
-    findings += catalog_agreement(ingested, catalog.upstream)
-
-    # Rules, day counts and grid gaps, one pass per chunk of a series group.
+    findings += scanned.findings
+    steps, damaged_now, counts, grid = scanned.steps, scanned.damaged, scanned.counts, scanned.grid
     low = rule_named(tuple(rules), "day_rows_low").threshold
-    counts, grid = [], []
-    scanned = 0
-    groups: dict[tuple[str, str, str | None], list[str]] = {}
-    sizes: dict[tuple[tuple[str, str, str | None], str], int] = {}
-    for path, rows in zip(
-        map(str, rescan.column("path").to_pylist()), rescan.column("rows").to_pylist(), strict=True
-    ):
-        if path in broken:
-            continue
-        p = partition_of(path)
-        key = (p.market.value, p.dataset, p.interval.value if p.interval else None)
-        groups.setdefault(key, []).append(str(root / path))
-        sizes[(key, p.symbol)] = sizes.get((key, p.symbol), 0) + int(rows or 0)
-    steps: dict[tuple[str, str, str | None], int | None] = {}
-    damaged_now: set[str] = set()
-    chunks = [
-        (key, chunk)
-        for key, paths in sorted(groups.items(), key=lambda kv: (kv[0][0], kv[0][1], kv[0][2] or ""))
-        for chunk in _chunks(key, paths, sizes)
-    ]
-    for (market, dataset, interval), paths in chunks:
-        group = Group(Market(market), dataset, Interval(interval) if interval else None, tuple(sorted(paths)))
-        steps[(market, dataset, interval)] = group.step_ms
-        chunk_symbols = {path.rsplit("/symbol=", 1)[1].split("/", 1)[0] for path in paths}
-        scan, bad = _scan_safely(group, rules, _held_runs(prov, group, chunk_symbols), request, str(root))
-        for path in bad:
-            relative = str(path)[len(str(root)) + 1 :]
-            damaged_now.add(relative)
-            partition = partition_of(relative)
-            findings.append(
-                Finding("integrity", "partition_damaged", Severity.ERROR, f"{relative} is damaged (a page cannot be read)",
-                        market=market, dataset=dataset, interval=interval, symbol=partition.symbol, ref=relative,
-                        repair=repair_of(partition))
-            )  # fmt: skip
-        scanned += len(group.files) - len(bad)
-        findings += _violations(scan, group, rules)
-        counts.append(scan.day_rows.select(["path", "day", "rows"]))
-        grid.append(_tag(scan.bar_gaps, group))
+    if not request.deep:
+        # Every file the scan opened is answered from its footer; one it did not (gone, or not a Parquet
+        # file) is opened here, which names why.
+        partition_found, broken = check_partitions(root, rescan, sums, deep=False, opened=scanned.opened)
+    findings = partition_found + findings
 
-    rescan_prov = prov.filter(pa.array([k in rescanned for k in _keys(prov)], pa.bool_()))
-    prov_steps = rescan_prov.append_column(
-        "step",
-        pa.array(
-            [steps.get((str(m), str(d), i)) for m, d, i in zip(
-                rescan_prov.column("market").to_pylist(), rescan_prov.column("dataset").to_pylist(),
-                rescan_prov.column("interval").to_pylist(), strict=True)],
-            pa.int64(),
-        ),
-    )  # fmt: skip
+    prov_steps = _rescanned_days(prov, rescan, steps)
     all_counts = (
         pa.concat_tables(counts)
         if counts
@@ -723,8 +826,7 @@ def run_check(
     findings += _mark_divergence(
         scoped, str(root), rule_named(tuple(rules), "mark_divergence"), request, marks
     )
-    if request.last is None:
-        findings += _freshness(prov, rule_named(tuple(rules), "freshness"), now)
+    findings += stale
 
     # What a writer changed while the check read: not carried next time, and no integrity finding (a race).
     with database.connect(read_only=True) as connection:
@@ -734,9 +836,6 @@ def run_check(
         findings = [f for f in findings if not (f.kind == "integrity" and f.ref in moved)]
 
     # Gaps.
-    held_days = prov.select(["market", "dataset", "interval", "symbol", "day"])
-    days = day_gaps(held_days, catalog.upstream, catalog.lives, scoped_files, catalog.listed, first=request.first, last=request.last,
-                    today=now.astimezone(dt.UTC).date())  # fmt: skip
     old_grid = carried.gaps.select(
         ["market", "dataset", "interval", "symbol", "start_time", "end_time", "bars"]
     )
@@ -762,7 +861,7 @@ def run_check(
             "partitions": scoped.num_rows,
             "raw_zips": raw_checked,
             "raw_zips_unchanged": len(raw_trusted),
-            "files_scanned": scanned,
+            "files_scanned": scanned.files,
             "series_carried": len(carried_from),
             "series_scanned": len(rescanned),
             "changed_during_check": len(moved),

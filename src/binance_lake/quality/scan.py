@@ -55,6 +55,7 @@ class GroupScan:
     violations: pa.Table  # rule, symbol, day, n, value
     day_rows: pa.Table  # path, symbol, day, rows (rows the Parquet holds per partition and day)
     bar_gaps: pa.Table  # symbol, gap_start, gap_end (open times of the first and last missing bar), bars
+    file_rows: pa.Table  # path, rows (each file's rows by its footer, which the pass has already opened)
 
 
 def _prev_columns(families: frozenset[Family]) -> list[str]:
@@ -87,28 +88,46 @@ def _rule_columns(group: Group, rules: Sequence[Rule]) -> list[tuple[Rule, str, 
     return found
 
 
+def _lagged(when: str, measure: str) -> bool:
+    """Whether a rule reads its row's predecessor (`prev_*`), so it must be answered after the window."""
+    return "prev_" in when or "prev_" in measure
+
+
 def _pass_sql(group: Group, rules: Sequence[Rule], first: dt.date | None, last: dt.date | None) -> str:
-    """The one pass over the group's files: per (partition, symbol, day) its rows, first and last time, each
-    rule's breaking rows and worst measure, and the steps between neighbouring rows wider than the grid."""
+    """The one pass over the group's files: per (file, symbol, day) its rows, first and last time, each
+    rule's breaking rows and worst measure, and the steps between neighbouring rows wider than the grid.
+
+    The window (each row's predecessor, per symbol in time and key order) sorts every row it carries, so it
+    carries as little as it can: the rules that read one row alone are answered before it (a boolean and a
+    measure per rule instead of the columns they read), only the columns some rule reads as `prev_*` are
+    lagged, and the file is its index in `$files` (`file_index`), not its path string."""
     spec = get_dataset(group.dataset)
     time = spec.time_column
     families = families_of(group.dataset)
     keys = [c for c in spec.unique_key if c != time]
     order = ", ".join(["ts", *(f'"{c}"' for c in keys)])
-    lags = "".join(
-        f', lag("{c}") OVER (PARTITION BY symbol ORDER BY {order}) AS "prev_{c}"'
-        for c in dict.fromkeys([*_prev_columns(families), *keys])
-    )
+    columns = _rule_columns(group, rules)
+    read = " ".join(f"{when} {measure}" for _rule, when, measure in columns)
+    # prev_ts always (the grid steps); prev_<key> when the duplicates rule compares keys.
+    lagged = [c for c in dict.fromkeys([*_prev_columns(families), *keys]) if c == "ts" or f"prev_{c}" in read]
+    lags = "".join(f', lag("{c}") OVER (PARTITION BY symbol ORDER BY {order}) AS "prev_{c}"' for c in lagged)
     bounds = []
     if first is not None:
         bounds.append(f"day >= DATE '{first.isoformat()}'")
     if last is not None:
         bounds.append(f"day <= DATE '{last.isoformat()}'")
     where = " AND ".join(bounds) or "true"
-    measures = "".join(
-        f", count(*) FILTER (WHERE {when})::BIGINT AS n_{i}, max({measure}) FILTER (WHERE {when})::DOUBLE AS v_{i}"
-        for i, (_rule, when, measure) in enumerate(_rule_columns(group, rules))
-    )
+    before, measures = "", ""
+    for i, (_rule, when, measure) in enumerate(columns):
+        if _lagged(when, measure):
+            measures += f", count_if({when})::BIGINT AS n_{i}"
+            if measure != "NULL":
+                measures += f", max({measure}) FILTER (WHERE {when})::DOUBLE AS v_{i}"
+        else:
+            before += f", ({when}) AS r_{i}" + (f", ({measure}) AS m_{i}" if measure != "NULL" else "")
+            measures += f", count_if(r_{i})::BIGINT AS n_{i}"
+            if measure != "NULL":
+                measures += f", max(m_{i}) FILTER (WHERE r_{i})::DOUBLE AS v_{i}"
     step = group.step_ms
     steps = (
         f", list({{'a': epoch_ms(prev_ts), 'b': epoch_ms(ts)}}) FILTER (WHERE prev_ts IS NOT NULL "
@@ -120,21 +139,22 @@ def _pass_sql(group: Group, rules: Sequence[Rule], first: dt.date | None, last: 
         WITH raw AS (
             SELECT *, "{time}" AS ts,
                    (DATE '1970-01-01' + (epoch_ms("{time}") // {DAY_MS})::INTEGER) AS day,
-                   filename AS path
-            FROM read_parquet($files, hive_partitioning = true, filename = true, union_by_name = true)
+                   file_index AS file
+            FROM read_parquet($files, hive_partitioning = true, union_by_name = true)
         ),
-        t AS (SELECT * FROM raw WHERE {where}),
+        t AS (SELECT *{before} FROM raw WHERE {where}),
         w AS (SELECT *{lags} FROM t)
-        SELECT path, symbol, day, count(*)::BIGINT AS "rows", epoch_ms(min(ts)) AS lo, epoch_ms(max(ts)) AS hi
+        SELECT file, symbol, day, count(*)::BIGINT AS "rows", epoch_ms(min(ts)) AS lo, epoch_ms(max(ts)) AS hi
                {measures}{steps}
-        FROM w GROUP BY path, symbol, day"""
+        FROM w GROUP BY file, symbol, day"""
 
 
 def _violations_sql(group: Group, rules: Sequence[Rule]) -> str:
     parts = [
-        f"SELECT '{rule.name}' AS rule, symbol, day, sum(n_{i})::BIGINT AS n, max(v_{i}) AS value FROM agg "
-        f"WHERE n_{i} > 0 GROUP BY symbol, day"
-        for i, (rule, _when, _measure) in enumerate(_rule_columns(group, rules))
+        f"SELECT '{rule.name}' AS rule, symbol, day, sum(n_{i})::BIGINT AS n, "
+        + (f"max(v_{i})" if measure != "NULL" else "NULL::DOUBLE")
+        + f" AS value FROM agg WHERE n_{i} > 0 GROUP BY symbol, day"
+        for i, (rule, _when, measure) in enumerate(_rule_columns(group, rules))
     ]
     return " UNION ALL ".join(parts) or (
         "SELECT NULL::VARCHAR AS rule, NULL::VARCHAR AS symbol, NULL::DATE AS day, NULL::BIGINT AS n, "
@@ -191,6 +211,8 @@ def scan_group(
     try:
         connection.execute("SET TimeZone = 'UTC'")
         connection.execute("SET preserve_insertion_order = false")
+        # The pass opens every footer; kept, they answer each file's row count without opening it again.
+        connection.execute("SET parquet_metadata_cache = true")
         connection.register("held", held)
         # One read of the files answers every question (the scan's cost is reading and ordering the rows;
         # the aggregate it leaves is one row per partition, symbol and day).
@@ -198,9 +220,19 @@ def scan_group(
         agg_table = agg.to_arrow_table()
         connection.register("agg", agg_table)
         violations = connection.sql(_violations_sql(group, rules)).to_arrow_table()
+        # The pass names a file by its index in `group.files` (file_index); its lake-relative path is joined in.
+        prefix = root.rstrip("/") + "/"
+        relative = [f[len(prefix) :] if f.startswith(prefix) else f for f in group.files]
+        files = pa.table(
+            {
+                "file": pa.array(range(len(relative)), pa.int64()),
+                "name": pa.array(group.files, pa.string()),
+                "path": pa.array(relative, pa.string()),
+            }
+        )
+        connection.register("files", files)
         day_rows = connection.sql(
-            "SELECT replace(path, $prefix, '') AS path, symbol, day, \"rows\" FROM agg",
-            params={"prefix": root.rstrip("/") + "/"},
+            'SELECT f.path, a.symbol, a.day, a."rows" FROM agg a JOIN files f USING (file)'
         ).to_arrow_table()
         step = group.step_ms
         if step is None or not held.num_rows:
@@ -214,6 +246,11 @@ def scan_group(
             )
         else:
             gaps = connection.sql(f"WITH {_gaps_sql(step)}").to_arrow_table()
+        file_rows = connection.sql(
+            'SELECT f.path, m.num_rows::BIGINT AS "rows" FROM parquet_file_metadata($files) m '
+            "JOIN files f ON f.name = m.file_name",
+            params={"files": list(group.files)},
+        ).to_arrow_table()
     finally:
         connection.close()
-    return GroupScan(violations, day_rows, gaps)
+    return GroupScan(violations, day_rows, gaps, file_rows)
