@@ -59,15 +59,7 @@ class OutLock:
             self.path.parent.mkdir(parents=True, exist_ok=True)
         except OSError as error:
             raise StorageError(f"cannot create {self.path.parent}: {error.strerror or error}") from None
-        deadline = self._clock() + self._wait
-        while True:
-            try:
-                self._lock.acquire()
-                return
-            except OutLocked:
-                if self._clock() >= deadline:
-                    raise
-            self._sleep(POLL_SECONDS)
+        self._lock.acquire_within(self._wait, poll=POLL_SECONDS, clock=self._clock, sleep=self._sleep)
 
     def release(self) -> None:
         self._lock.release()

@@ -55,15 +55,13 @@ class PidFile(PidLock):
     def acquire(self) -> None:
         """Take the pid file; while it is locked but names no daemon (a status peek, or a daemon between
         its lock and its write), retry every 20 ms for up to `wait` seconds."""
-        deadline = self._clock() + self._wait
-        while True:
-            try:
-                super().acquire()
-                return
-            except DaemonRunning as error:
-                if _named_holder(self.path) or self._clock() >= deadline:
-                    raise error from None
-            self._sleep(0.02)
+        self.acquire_within(
+            self._wait,
+            poll=0.02,
+            clock=self._clock,
+            sleep=self._sleep,
+            retry=lambda holder: not _named_holder(self.path),
+        )
 
 
 def _named_holder(path: Path) -> bool:

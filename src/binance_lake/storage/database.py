@@ -438,6 +438,32 @@ class PidLock:
         self._handle: IO[str] | None = None
 
     def acquire(self) -> None:
+        holder = self._try_acquire()
+        if holder is not None:
+            raise self._busy(holder)
+
+    def acquire_within(
+        self,
+        wait: float,
+        *,
+        poll: float,
+        clock: Callable[[], float],
+        sleep: Callable[[float], None],
+        retry: Callable[[str], bool] = lambda holder: True,
+    ) -> None:
+        """`acquire`, retrying every `poll` seconds for up to `wait` seconds while the lock is held and
+        `retry(holder)` says the holder may let go soon; then the `busy` error."""
+        deadline = clock() + wait
+        while True:
+            holder = self._try_acquire()
+            if holder is None:
+                return
+            if not retry(holder) or clock() >= deadline:
+                raise self._busy(holder)
+            sleep(poll)
+
+    def _try_acquire(self) -> str | None:
+        """Take the lock; None when taken, else the holder's pid as text ("unknown" when it wrote none)."""
         make_root(self.path.parent)
         try:
             handle = self.path.open("a+")
@@ -449,12 +475,13 @@ class PidLock:
             handle.seek(0)
             holder = handle.read().strip() or "unknown"
             handle.close()
-            raise self._busy(holder) from None
+            return holder
         handle.seek(0)
         handle.truncate()
         handle.write(str(os.getpid()))
         handle.flush()
         self._handle = handle
+        return None
 
     def release(self) -> None:
         if self._handle is not None:
