@@ -15,7 +15,6 @@ from __future__ import annotations
 import contextlib
 import datetime as dt
 import os
-import tempfile
 import threading
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -146,25 +145,14 @@ def runs(values: pa.Array[Any] | pa.ChunkedArray[Any]) -> list[tuple[Any, int, i
 def write_atomic(path: Path, data: bytes) -> None:
     """Write `data` at `path` atomically: a temp file beside it, then `os.replace` (a reader sees the old
     file or the new one, never half of one)."""
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd, temp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-        try:
-            with os.fdopen(fd, "wb") as handle:
-                handle.write(data)
-            Path(temp).replace(path)
-        except BaseException:
-            Path(temp).unlink(missing_ok=True)
-            raise
-    except OSError as error:
-        raise StorageError(f"cannot write {path}: {error.strerror or error}") from None
+    write_files_atomic(str(path.parent), {path.name: [data]})
 
 
 def write_files_atomic(folder: str, files: Mapping[str, Sequence[bytes | memoryview]]) -> None:
     """Write each of `files` (name -> the pieces of its content) in `folder` atomically, as `write_atomic`
     does, for many files at once: the folder is made once, each file is one `writev` into a temp name (this
     process's and thread's) and one `os.replace` (no Path objects, no random names: an export writes
-    thousands)."""
+    thousands). A temp file is removed whatever stops the write, an interrupt included."""
     try:
         os.makedirs(folder, exist_ok=True)  # noqa: PTH103 - strings, not Path objects (see above)
     except OSError as error:
@@ -180,10 +168,12 @@ def write_files_atomic(folder: str, files: Mapping[str, Sequence[bytes | memoryv
             finally:
                 os.close(handle)
             os.replace(temp, path)  # noqa: PTH105
-        except OSError as error:
+        except BaseException as error:
             with contextlib.suppress(OSError):
                 os.unlink(temp)  # noqa: PTH108
-            raise StorageError(f"cannot write {path}: {error.strerror or error}") from None
+            if isinstance(error, OSError):
+                raise StorageError(f"cannot write {path}: {error.strerror or error}") from None
+            raise
 
 
 def _write_all(handle: int, pieces: Sequence[bytes | memoryview]) -> None:

@@ -79,17 +79,14 @@ class SymbolStream:
         planned = self.batches.planned
         symbols = [s for s in sorted(planned.files) if planned.files[s]]
 
-        def read(symbol: str) -> pa.Table:
-            return self.batches.symbol_table(symbol)
-
         pending: collections.deque[tuple[str, Future[pa.Table]]] = collections.deque()
         queued = iter(symbols)
         pool = _readers()
 
         def submit() -> None:
-            for symbol in queued:
-                pending.append((symbol, pool.submit(read, symbol)))
-                return
+            symbol = next(queued, None)
+            if symbol is not None:
+                pending.append((symbol, pool.submit(self.batches.symbol_table, symbol)))
 
         try:
             for _ in range(READ_AHEAD):
