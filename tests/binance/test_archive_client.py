@@ -16,6 +16,7 @@ import pytest
 import pytest_asyncio
 from aiohttp.test_utils import TestServer
 
+from binance_lake.binance import archive_client
 from binance_lake.binance.archive_client import ArchiveClient, ObjectInfo, etag_path, part_path
 from binance_lake.binance.checksum import render_checksum
 from binance_lake.binance.http import make_session
@@ -216,6 +217,39 @@ async def test_an_interrupted_download_resumes_with_range(rig: Rig, tmp_path: Pa
     assert "Range" not in first
     assert second["Range"] == "bytes=300001-" and second["If-Range"] == f'"{obj.etag}"'
     assert rig.time.sleeps == [0.5]  # one transient failure, one backoff
+    _assert_clean(dest)
+
+
+@pytest.mark.asyncio
+async def test_a_whole_small_download_never_writes_the_etag_sidecar(
+    rig: Rig, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Below EAGER_SIDECAR_BYTES the ETag is written only when the body breaks off (the resume test above).
+    written: list[Path] = []
+    monkeypatch.setattr(archive_client, "_write_sidecar", lambda dest, etag: written.append(dest))
+    rig.fake.put(KEY, BODY)
+    dest = tmp_path / "f.zip"
+    await rig.client().download(KEY, dest, expected_sha256=SHA)
+    assert dest.read_bytes() == BODY and written == []
+    _assert_clean(dest)
+
+
+@pytest.mark.asyncio
+async def test_a_big_body_has_its_etag_beside_the_partial_before_it_ends(
+    rig: Rig, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # What a `kill -9` mid-transfer leaves must be resumable: the sidecar is there while bytes arrive.
+    monkeypatch.setattr(archive_client, "EAGER_SIDECAR_BYTES", len(BODY) - 1)
+    obj = rig.fake.put(KEY, BODY)
+    dest = tmp_path / "f.zip"
+    seen: list[tuple[bool, str | None]] = []
+
+    def progress(_: int) -> None:
+        sidecar = etag_path(dest)
+        seen.append((part_path(dest).exists(), sidecar.read_text().strip() if sidecar.exists() else None))
+
+    await rig.client().download(KEY, dest, expected_sha256=SHA, progress=progress)
+    assert seen and all(entry == (True, obj.etag) for entry in seen)
     _assert_clean(dest)
 
 

@@ -6,8 +6,9 @@ objects come from the download host (`Settings.archive_url`, §1.1). Every reque
 policy and the per-host circuit breaker of `retry.py`; every aiohttp exception is translated in `http.py`.
 
 A download streams into `<dest>.part`, hashing as it goes, and remembers the object's ETag in
-`<dest>.part.etag`. An interrupted download resumes with `Range` (and `If-Range`), after re-hashing the
-bytes it already has; if the server ignores the range or the object changed meanwhile (files are replaced
+`<dest>.part.etag` (for a body of at most `EAGER_SIDECAR_BYTES`, only once the transfer breaks off: a whole
+small file costs one create and one rename, not three creates and two removals). An interrupted download
+resumes with `Range` (and `If-Range`), after re-hashing the bytes it already has; if the server ignores the range or the object changed meanwhile (files are replaced
 in place, §1.7), it starts over. Only a complete file whose sha256 matches is renamed to `dest`, with one
 atomic `os.replace`, so `dest` is never half-written.
 """
@@ -117,6 +118,10 @@ def _hash_file(path: Path) -> hashlib._Hash:
     return hasher
 
 
+def _write_sidecar(dest: Path, etag: str) -> None:
+    etag_path(dest).write_text(etag + "\n", encoding="utf-8")
+
+
 def _stored_etag(dest: Path) -> str | None:
     try:
         return etag_path(dest).read_text(encoding="utf-8").strip() or None
@@ -126,6 +131,12 @@ def _stored_etag(dest: Path) -> str | None:
 
 class _StartOver(Exception):
     """The partial cannot be continued (range ignored or refused, object changed): fetch from byte 0."""
+
+
+EAGER_SIDECAR_BYTES = 8 * 1024**2
+"""Bodies larger than this (or of unknown length) get their `.part.etag` before the first byte, so even a
+`kill -9` leaves a resumable partial; smaller ones write it only when the transfer breaks off (a killed
+process re-fetches those few megabytes)."""
 
 
 @dataclass
@@ -139,6 +150,8 @@ class _Transfer:
     etag: str | None = None
     last_modified: dt.datetime | None = None
     received: int = 0
+    fresh: bool = False  # the body starts at byte 0: `.part` is created, not appended to
+    sidecar_pending: bool = False  # the ETag is still to be written beside the `.part` if the body breaks off
 
 
 class ArchiveClient:
@@ -416,13 +429,17 @@ class ArchiveClient:
             total = int(match.group(3)) if match.group(3) != "*" else None
         else:
             # A full body: the server ignored the range (or If-Range said the object changed). Start over.
+            if transfer.offset:
+                _discard_partial(dest)
             transfer.offset = 0
             transfer.hasher = hashlib.sha256()
+            transfer.fresh = True
             total = length
-            _discard_partial(dest)
             if transfer.etag is not None:
-                etag_path(dest).write_text(transfer.etag + "\n", encoding="utf-8")
-            part_path(dest).write_bytes(b"")
+                if total is None or total > EAGER_SIDECAR_BYTES:
+                    _write_sidecar(dest, transfer.etag)
+                else:
+                    transfer.sidecar_pending = True
         if expected_size is not None and total is not None and total != expected_size:
             _discard_partial(dest)
             raise IntegrityError(
@@ -433,14 +450,23 @@ class ArchiveClient:
     async def _stream(
         self, response: aiohttp.ClientResponse, transfer: _Transfer, progress: Progress | None
     ) -> None:
-        with part_path(transfer.dest).open("ab") as handle:
-            async for chunk in response.content.iter_chunked(self.chunk_size):
-                handle.write(chunk)
-                transfer.hasher.update(chunk)
-                transfer.received += len(chunk)
-                self.stall.alive()
-                if progress is not None:
-                    progress(len(chunk))
+        # A fresh body truncates whatever `.part` an earlier attempt left (its sidecar, if any, was removed by
+        # `_resume_point` or is rewritten below), so no stale bytes or ETag survive it.
+        with part_path(transfer.dest).open("wb" if transfer.fresh else "ab") as handle:
+            try:
+                async for chunk in response.content.iter_chunked(self.chunk_size):
+                    handle.write(chunk)
+                    transfer.hasher.update(chunk)
+                    transfer.received += len(chunk)
+                    self.stall.alive()
+                    if progress is not None:
+                        progress(len(chunk))
+            except BaseException:
+                # The body broke off (reset, stall, cancel): what arrived stays resumable.
+                if transfer.sidecar_pending and transfer.etag is not None and transfer.received:
+                    handle.flush()
+                    _write_sidecar(transfer.dest, transfer.etag)
+                raise
 
     def _finish(
         self, transfer: _Transfer, size: int, expected_sha256: str | None, expected_size: int | None
