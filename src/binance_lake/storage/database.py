@@ -382,7 +382,13 @@ def replace_rows(
     """Replace the rows of `table` whose `key` columns match `rows` by `rows`, in one transaction.
 
     The rows travel as one registered Arrow batch: `executemany` costs about a millisecond per row."""
-    if not rows:
+    if rows:
+        replace_table(connection, table, key, pa.Table.from_pylist(rows, schema=schema))
+
+
+def replace_table(connection: Connection, table: str, key: tuple[str, ...], rows: pa.Table) -> None:
+    """`replace_rows` for rows already in an Arrow table (of `table`'s columns, by name)."""
+    if not rows.num_rows:
         return
     batch = f"{table}_batch"
     columns = ", ".join(f'"{c}"' for c in key)
@@ -391,7 +397,7 @@ def replace_rows(
         if len(key) > 1
         else f"{columns} IN (SELECT {columns} FROM {batch})"
     )
-    connection.register(batch, pa.Table.from_pylist(rows, schema=schema))
+    connection.register(batch, rows)
     try:
         with one_transaction(connection):
             connection.execute(f"DELETE FROM {table} WHERE {match}")

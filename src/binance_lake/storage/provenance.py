@@ -21,7 +21,7 @@ import pyarrow as pa
 from binance_lake.core.partitions import Partition
 from binance_lake.core.provenance import Provenance
 from binance_lake.core.series_key import SeriesKey
-from binance_lake.storage.database import Connection, replace_rows
+from binance_lake.storage.database import Connection, replace_table
 
 
 @dataclass(frozen=True)
@@ -82,22 +82,31 @@ def record_days(
     """Replace the provenance of these (partition, day)s (one transaction; the last record of a day wins).
 
     Days of the partition not in `records` keep theirs: an ingest replaces exactly the days it wrote."""
-    latest = {(r.path, r.day): r for r in records}
-    when = now or dt.datetime.now(dt.UTC)
-    rows = [
-        {
-            "path": r.path,
-            **series_columns(r.partition),
-            "day": r.day,
-            "source": r.source.value,
-            "upstream_ref": r.upstream_ref,
-            "etag": r.etag,
-            "rows": r.rows,
-            "written_at": when,
-        }
-        for r in latest.values()
-    ]
-    replace_rows(connection, "day_provenance", ("path", "day"), rows, _SCHEMA)
+    latest = {(r.partition, r.day): r for r in records}
+    if not latest:
+        return
+    # Built column by column, each partition's path and series columns once: a 1200-file sync records
+    # ~35 000 days, and a dict per row cost ~3x as much as the DuckDB write.
+    series: dict[Partition, tuple[str, dict[str, str | None]]] = {}
+    columns: dict[str, list[Any]] = {name: [] for name in _SCHEMA.names if name != "written_at"}
+    for r in latest.values():
+        known = series.get(r.partition)
+        if known is None:
+            known = series[r.partition] = (r.path, series_columns(r.partition))
+        columns["path"].append(known[0])
+        for name, value in known[1].items():
+            columns[name].append(value)
+        columns["day"].append(r.day)
+        columns["source"].append(r.source.value)
+        columns["upstream_ref"].append(r.upstream_ref)
+        columns["etag"].append(r.etag)
+        columns["rows"].append(r.rows)
+    when = pa.array([now or dt.datetime.now(dt.UTC)] * len(latest), _SCHEMA.field("written_at").type)
+    batch = pa.table(
+        [*(pa.array(columns[f.name], f.type) for f in _FIELDS if f.name != "written_at"), when],
+        schema=_SCHEMA,
+    )
+    replace_table(connection, "day_provenance", ("path", "day"), batch)
 
 
 @dataclass(frozen=True)
