@@ -16,8 +16,6 @@ import sys
 from collections.abc import Sequence
 from types import ModuleType
 
-import pyarrow as pa
-
 _COMMAND_LINE = False
 
 
@@ -42,6 +40,8 @@ def pyarrow_without_pandas() -> None:
     the process is not the command line's own."""
     if not _COMMAND_LINE or "pandas" in sys.modules:
         return
+    import pyarrow as pa  # here, not at the top: cli/app.py imports this module for every command
+
     finder = _NoPandas()
     sys.meta_path.insert(0, finder)
     try:
