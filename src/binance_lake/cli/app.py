@@ -1,7 +1,11 @@
 """The `binance-lake` command: the typer application, its sub-command groups and error handling.
 
 Errors become one sentence on stderr: a usage error exits with 2, any other binance-lake error with 1.
-Command modules are imported here so `--help` lists them; each keeps its heavy imports inside functions.
+Command modules are imported here so `--help` lists them; each keeps its heavy imports inside functions:
+a module's top imports only the standard library, typer, rich, `binance_lake.core`, other cli modules and
+`realtime.channels` (the default of `stream --channels`); the `Lake`, pyarrow, ops and storage are imported
+by the function that uses them, and names needed only in annotations under `TYPE_CHECKING`. So `--help` of any
+command imports no pyarrow, DuckDB or aiohttp (tests/cli/test_start_up.py).
 """
 
 from __future__ import annotations

@@ -4,17 +4,21 @@ the archive holds (snapshot, timeline, range, earliest, synchronal, symbols, rep
 from __future__ import annotations
 
 import dataclasses
+from typing import TYPE_CHECKING
 
-import pyarrow as pa
 import typer
 
-from binance_lake.catalog.probe import ProbeReport
-from binance_lake.catalog.refresh import RefreshReport
 from binance_lake.cli.options import FORMAT, old_spelling, renamed
 from binance_lake.cli.progress import DEFAULT_INTERVAL, ProgressDisplay, Shape, choose_shape
 from binance_lake.cli.render import OutputFormat, console, err_console, print_record, print_table
 from binance_lake.cli.state import SettingsCommand, state
-from binance_lake.lake import Lake, check_days_back
+
+if TYPE_CHECKING:
+    import pyarrow as pa
+
+    from binance_lake.catalog.probe import ProbeReport
+    from binance_lake.catalog.refresh import RefreshReport
+    from binance_lake.lake import Lake
 
 catalog_app = typer.Typer(help="What the archive holds, per file and per day.", no_args_is_help=True)
 
@@ -55,6 +59,8 @@ def _series(
 
 
 def _lake(ctx: typer.Context) -> Lake:
+    from binance_lake.lake import Lake
+
     return Lake(settings=state(ctx).settings())
 
 
@@ -140,6 +146,8 @@ def probe_command(
     interval: str | None = OLD_INTERVAL,
 ) -> None:
     """HEAD the daily files expected for the known symbols: finds late uploads and re-uploads fast."""
+    from binance_lake.lake import check_days_back
+
     check_days_back(days_back)  # before the progress bar starts
     lake = _lake(ctx)
     chosen = _series(markets, market, datasets, dataset, intervals, interval)
@@ -326,6 +334,8 @@ def reports_command(
     --symbols @file:PATH to shortlist."""
     written = _lake(ctx).catalog.reports(out, markets=markets)
     if fmt is not OutputFormat.TABLE:
+        import pyarrow as pa
+
         files = pa.table({"path": [str(w.path) for w in written], "rows": [w.rows for w in written]})
         print_table(files, fmt)
         return

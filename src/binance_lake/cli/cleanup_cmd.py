@@ -9,7 +9,6 @@ from rich.table import Table
 from binance_lake.cli.options import FORMAT
 from binance_lake.cli.render import OutputFormat, console, print_record, show
 from binance_lake.cli.state import state
-from binance_lake.lake import Lake
 
 
 def _size(count: int) -> str:
@@ -29,6 +28,8 @@ def cleanup_command(
     """Remove daily zips superseded by a monthly file and stale temporary files (with --raw, every raw zip
     of an ingested file too), and print what it frees. Partial downloads a sync can resume and damaged/ stay.
     On an s3:// lake the objects go from the bucket, with the partition objects no record names."""
+    from binance_lake.lake import Lake
+
     report = Lake(settings=state(ctx).settings()).cleanup(dry_run=dry_run, raw=raw)
     if fmt is not OutputFormat.TABLE:
         print_record(report.summary(), fmt)

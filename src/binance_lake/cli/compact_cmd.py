@@ -9,7 +9,6 @@ import typer
 from binance_lake.cli.options import FORMAT
 from binance_lake.cli.render import OutputFormat, console, print_record
 from binance_lake.cli.state import state
-from binance_lake.lake import Lake
 
 
 def compact_command(
@@ -26,6 +25,8 @@ def compact_command(
     """Compact each closed year of the lake's monthly partitions into one Arrow file under compacted/, which
     load and load_universe read while the partitions are unchanged (the partitions stay the truth: a year
     changed since is read from them until the next compact)."""
+    from binance_lake.lake import Lake
+
     report = Lake(settings=state(ctx).settings()).compact(
         datasets=datasets, compression=compression, force=force
     )

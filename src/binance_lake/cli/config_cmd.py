@@ -3,7 +3,6 @@ environment, binance-lake.toml, or the default), as `core.settings.explain_setti
 
 from __future__ import annotations
 
-import pyarrow as pa
 import typer
 
 from binance_lake.cli.options import FORMAT
@@ -17,6 +16,8 @@ config_app = typer.Typer(help="The settings binance-lake runs with.", no_args_is
 @config_app.command("show", cls=SettingsCommand)
 def show_command(ctx: typer.Context, fmt: OutputFormat = FORMAT) -> None:
     """Print each resolved setting and where it came from: flag, env, file or default."""
+    import pyarrow as pa
+
     cli = state(ctx)
     rows = explain_settings(cli.flags, config=cli.config)
     table = pa.table(

@@ -17,7 +17,7 @@ import time
 from collections.abc import Mapping
 from enum import StrEnum
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import typer
 from rich.markup import escape
@@ -28,7 +28,9 @@ from binance_lake.cli.options import FORMAT
 from binance_lake.cli.render import OutputFormat, console, err_console, print_record, show
 from binance_lake.cli.state import state
 from binance_lake.core.settings import Settings
-from binance_lake.lake import Lake
+
+if TYPE_CHECKING:
+    from binance_lake.lake import Lake
 
 
 class Action(StrEnum):
@@ -86,6 +88,7 @@ def daemon_command(
         _stop(ctx, timeout)
         return
     # Imported here: the scheduler is only needed when the daemon runs.
+    from binance_lake.lake import Lake
     from binance_lake.ops.daemon import Daemon, JobLog, log_path
     from binance_lake.ops.metrics import Metrics, MetricsServer
     from binance_lake.ops.pidfile import PidFile
@@ -171,6 +174,7 @@ def _start_detached(settings: Settings, config: str | None, lake: Lake, metrics_
 
 def _status(ctx: typer.Context, fmt: OutputFormat) -> None:
     """Whether a daemon runs for this lake, its schedule with the next times, and each job's last run."""
+    from binance_lake.lake import Lake
     from binance_lake.ops.pidfile import running_pid
     from binance_lake.ops.schedule import parse_schedule
     from binance_lake.storage.job_runs import last_runs_of
@@ -234,6 +238,7 @@ def _status(ctx: typer.Context, fmt: OutputFormat) -> None:
 
 def _stop(ctx: typer.Context, timeout: float) -> None:
     """Stop the lake's daemon (SIGTERM): it records the job in flight and exits."""
+    from binance_lake.lake import Lake
     from binance_lake.ops.pidfile import running_pid
 
     lake = Lake(settings=state(ctx).settings())

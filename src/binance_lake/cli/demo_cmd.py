@@ -15,6 +15,7 @@ import shutil
 import tempfile
 import time
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import typer
 from rich.markup import escape
@@ -22,7 +23,9 @@ from rich.markup import escape
 from binance_lake.cli.render import OutputFormat, console, print_table
 from binance_lake.cli.state import state
 from binance_lake.core.errors import UsageError
-from binance_lake.lake import Lake
+
+if TYPE_CHECKING:
+    from binance_lake.lake import Lake
 
 DEMO_SYMBOLS = ("BTCUSDT", "ETHUSDT", "XEMUSDT")  # XEMUSDT is delisted on 2023-10-31 in the simulator
 DEMO_DATASETS = "klines,markPriceKlines,indexPriceKlines,premiumIndexKlines,fundingRate,metrics"
@@ -142,6 +145,7 @@ def demo_command(
     """Run the whole pipeline against the built-in simulator and print a short report (under a minute)."""
     if root is None and state(ctx).flags.get("root"):
         root = Path(str(state(ctx).flags["root"])).expanduser()  # `binance-lake --root DIR demo` keeps it too
+    from binance_lake.lake import Lake
     from binance_lake.sim.server import SimServer
     from binance_lake.sim.universe import Universe
 

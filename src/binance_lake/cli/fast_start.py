@@ -1,9 +1,10 @@
 """Start-up of the `sync` command: pyarrow is told pandas is absent, so the sync never imports pandas.
 
 pyarrow imports pandas on its first conversion of any Python object (`pa.scalar`, `pa.array` of a list), only
-to ask whether the object is a DataFrame; `python -X importtime` puts that import at 0.3-1.4 s of a sync's
-start-up on the benchmark machine (bench/peers.py). The sync command never hands pyarrow a pandas object and
-never converts to pandas, so its process answers that question once with "no pandas". Only a process started
+to ask whether the object is a DataFrame, and `import pyarrow.dataset` asks the same; `python -X importtime`
+puts that import at 0.3-1.4 s of a sync's start-up on the benchmark machine (bench/peers.py). The sync command
+never hands pyarrow a pandas object and never converts to pandas, so its process answers that question once
+with "no pandas", before `sync_cmd` imports the `Lake` (and with it pyarrow.dataset). Only a process started
 as the command line (`cli.app.main` calls `command_line_process`) is affected, never one that runs the CLI
 in-process (tests, library users of `Lake.sync`); `import pandas` itself keeps working.
 """
@@ -15,8 +16,6 @@ import importlib.machinery
 import sys
 from collections.abc import Sequence
 from types import ModuleType
-
-import pyarrow as pa
 
 _COMMAND_LINE = False
 
@@ -42,6 +41,8 @@ def pyarrow_without_pandas() -> None:
     the process is not the command line's own."""
     if not _COMMAND_LINE or "pandas" in sys.modules:
         return
+    import pyarrow as pa  # here, not at the top: cli/app.py imports this module for every command
+
     finder = _NoPandas()
     sys.meta_path.insert(0, finder)
     try:

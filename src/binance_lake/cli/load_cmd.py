@@ -7,6 +7,7 @@ stderr. It exits 0 when rows were written and 1 when there were none. Bad input 
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import typer
 from rich.markup import escape
@@ -16,12 +17,16 @@ from binance_lake.cli.render import OutputFormat, console, err_console, print_ta
 from binance_lake.cli.state import state
 from binance_lake.core.choices import as_list, replace_top
 from binance_lake.core.errors import StorageError, UsageError
-from binance_lake.lake import Lake
+
+if TYPE_CHECKING:
+    from binance_lake.lake import Lake
 
 WRITERS = (".parquet", ".csv")
 
 
 def _lake(ctx: typer.Context) -> Lake:
+    from binance_lake.lake import Lake
+
     return Lake(settings=state(ctx).settings())
 
 

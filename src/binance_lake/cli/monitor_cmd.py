@@ -11,7 +11,7 @@ import datetime as dt
 import time
 from collections import defaultdict
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import typer
 from rich.console import Group, RenderableType
@@ -22,9 +22,11 @@ from rich.text import Text
 from binance_lake.cli.render import console
 from binance_lake.cli.state import state
 from binance_lake.core.errors import BinanceLakeError
-from binance_lake.lake import Lake
-from binance_lake.ops.live import LiveRun, read_live
-from binance_lake.storage.job_runs import JobRun, last_runs_of
+
+if TYPE_CHECKING:
+    from binance_lake.lake import Lake
+    from binance_lake.ops.live import LiveRun
+    from binance_lake.storage.job_runs import JobRun
 
 
 @dataclass
@@ -38,6 +40,8 @@ class LakeFacts:
 
 def read_facts(lake: Lake) -> LakeFacts:
     """Freshness per (market, dataset, interval) and the last run of each daemon job, from the database."""
+    from binance_lake.storage.job_runs import last_runs_of
+
     facts = LakeFacts(read_at=dt.datetime.now(dt.UTC))
     if not lake.database.path.exists():
         return facts
@@ -169,6 +173,8 @@ class Dashboard:
         self.facts = LakeFacts()
 
     def frame(self) -> RenderableType:
+        from binance_lake.ops.live import read_live
+
         runs = read_live(self.lake.root)
         # The database only while nothing writes: a reader would make the writer wait (module docstring).
         if not any(run.writing for run in runs):
@@ -191,6 +197,8 @@ def monitor_command(
 ) -> None:
     """Watch the lake live: current runs (files, bytes, rate, ETA, failures), the daemon's schedule and last
     jobs, freshness per dataset. Read-only; never makes a running sync wait."""
+    from binance_lake.lake import Lake
+
     # `--interval` means a kline interval everywhere else, so the refresh period is `--refresh`.
     interval = refresh if interval is None else interval
     dashboard = Dashboard(Lake(settings=state(ctx).settings()))

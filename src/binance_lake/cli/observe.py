@@ -7,14 +7,15 @@ from __future__ import annotations
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import typer
 
 from binance_lake.cli.render import err_console
 from binance_lake.core.progress import ProgressSink
-from binance_lake.ops.live import LiveStatus
-from binance_lake.ops.metrics import Metrics, MetricsServer
+
+if TYPE_CHECKING:
+    from binance_lake.ops.metrics import Metrics
 
 METRICS_PORT: Any = typer.Option(
     None,
@@ -31,6 +32,8 @@ def metrics_served(port: int | None, metrics: Metrics | None = None) -> Iterator
     if port is None:
         yield None
         return
+    from binance_lake.ops.metrics import Metrics, MetricsServer
+
     metrics = metrics or Metrics()
     server = MetricsServer(metrics, port)
     err_console.print(f"metrics: http://127.0.0.1:{server.port}/metrics", highlight=False)
@@ -50,6 +53,8 @@ def observed(
     metrics: Metrics | None = None,
 ) -> Iterator[ProgressSink]:
     """`progress` wrapped so the run's live file and (with a port) its metrics see every event."""
+    from binance_lake.ops.live import LiveStatus
+
     live = LiveStatus(root, kind)
     with metrics_served(metrics_port, metrics) as served, live.running():
         sink = live.sink(progress)

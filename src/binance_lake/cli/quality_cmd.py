@@ -10,6 +10,7 @@ import datetime as dt
 import json
 import time
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import typer
 from rich.markup import escape
@@ -19,13 +20,17 @@ from binance_lake.cli.render import OutputFormat, console, print_record, print_t
 from binance_lake.cli.state import state
 from binance_lake.core.errors import UsageError
 from binance_lake.core.symbols import split_list
-from binance_lake.lake import Lake
+
+if TYPE_CHECKING:
+    from binance_lake.lake import Lake
 
 JSON_HELP = "Same as --format json."
 FINDINGS_SHOWN = 50
 
 
 def _lake(ctx: typer.Context) -> Lake:
+    from binance_lake.lake import Lake
+
     return Lake(settings=state(ctx).settings())
 
 

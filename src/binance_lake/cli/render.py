@@ -17,15 +17,16 @@ import sys
 from collections.abc import Iterator, Sequence
 from decimal import Decimal
 from enum import StrEnum
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import pyarrow as pa
-import pyarrow.csv as pacsv
 from rich.cells import cell_len
 from rich.console import Console, ConsoleOptions, RenderableType, RenderResult
 from rich.measure import Measurement
 from rich.table import Table
 from rich.text import Text
+
+if TYPE_CHECKING:
+    import pyarrow as pa
 
 # Piped output has no width: lines are not wrapped (soft_wrap) and tables get their natural width (`show`).
 console = Console(emoji=False) if sys.stdout.isatty() else Console(emoji=False, soft_wrap=True)
@@ -60,6 +61,8 @@ def _json_default(value: Any) -> str | int | float:
 
 
 def format_csv(table: pa.Table) -> str:
+    import pyarrow.csv as pacsv
+
     sink = io.BytesIO()
     pacsv.write_csv(table, sink)
     return sink.getvalue().decode()

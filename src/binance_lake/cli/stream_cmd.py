@@ -9,7 +9,6 @@ disconnect, repair, Redis down/back, stop). Ctrl-C stops cleanly: buffered rows 
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import datetime as dt
 import json
@@ -28,12 +27,11 @@ from binance_lake.cli.options import FORMAT
 from binance_lake.cli.render import OutputFormat, err_console, print_record
 from binance_lake.cli.state import state
 from binance_lake.core.errors import UsageError
-from binance_lake.ops.live import LiveStatus
-from binance_lake.ops.metrics import Metrics
 from binance_lake.realtime.channels import DEFAULT_CHANNELS
-from binance_lake.realtime.request import StreamOptions, parse_duration
 
 if TYPE_CHECKING:
+    from binance_lake.ops.live import LiveStatus
+    from binance_lake.ops.metrics import Metrics
     from binance_lake.realtime.collector import Collector, CollectorStats
 
 
@@ -91,6 +89,8 @@ def _observe(stats: CollectorStats, status: LiveStatus, metrics: Metrics | None)
 async def _run(
     collector: Collector, seconds: float | None, live: bool, status: LiveStatus, metrics: Metrics | None
 ) -> None:
+    import asyncio
+
     async with collector:
         runner = asyncio.create_task(collector.run_for(seconds))
         view = Live(
@@ -143,7 +143,11 @@ def stream_command(
     fmt: OutputFormat = FORMAT,
 ) -> None:
     """Collect real-time streams into the lake (closed klines, aggTrades, markPrice, liquidations), no holes."""
+    import asyncio
+
     from binance_lake.lake import Lake
+    from binance_lake.ops.live import LiveStatus
+    from binance_lake.realtime.request import StreamOptions, parse_duration
 
     if bool(symbols) == all_symbols and not all_liquidations:
         raise UsageError("give either --symbols or --all (or --all-liquidations alone)")

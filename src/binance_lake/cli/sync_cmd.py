@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Mapping
+from typing import TYPE_CHECKING
 
 import typer
 from rich.markup import escape
@@ -16,9 +17,10 @@ from binance_lake.cli.progress import ProgressDisplay, choose_shape
 from binance_lake.cli.render import OutputFormat, console, print_record, show
 from binance_lake.cli.state import state
 from binance_lake.core.errors import UsageError
-from binance_lake.core.series_key import SeriesKey
-from binance_lake.engine.sync import SyncReport, Unlisted
-from binance_lake.lake import Lake
+
+if TYPE_CHECKING:
+    from binance_lake.core.series_key import SeriesKey
+    from binance_lake.engine.sync import SyncReport, Unlisted
 
 
 def unavailable_text(unavailable: Mapping[SeriesKey, tuple[dt.date, ...]]) -> list[str]:
@@ -229,7 +231,9 @@ def sync_command(
         fmt = renamed(
             None if fmt is OutputFormat.TABLE else fmt, OutputFormat.JSON, new="--format json", old="--json"
         )
-    pyarrow_without_pandas()  # 0.3-1.4 s of start-up (cli/fast_start.py)
+    pyarrow_without_pandas()  # 0.3-1.4 s of start-up (cli/fast_start.py): before the lake imports pyarrow
+    from binance_lake.lake import Lake
+
     lake = Lake(settings=settings)
     # Progress goes to stderr: bars on a terminal, else a line every few seconds (JSON lines for json).
     with (

@@ -3,6 +3,8 @@ archive has not published yet (stored as provisional days and reconciled when th
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import typer
 from rich.markup import escape
 from rich.table import Table
@@ -13,8 +15,9 @@ from binance_lake.cli.progress import ProgressDisplay, choose_shape
 from binance_lake.cli.render import OutputFormat, console, print_record, show
 from binance_lake.cli.state import state
 from binance_lake.core.errors import UsageError
-from binance_lake.engine.update import UpdateReport
-from binance_lake.lake import Lake
+
+if TYPE_CHECKING:
+    from binance_lake.engine.update import UpdateReport
 
 
 def _print_report(report: UpdateReport) -> None:
@@ -98,6 +101,8 @@ def update_command(
     Days from REST are provisional: the next update replaces them with the archive's rows once published and
     records how they differed. Exit code 1 when a series failed; 2 for bad input.
     """
+    from binance_lake.lake import Lake
+
     if symbols is not None and all_symbols:
         raise UsageError("give either --symbols or --all, not both")
     if not 0.0 < weight_share <= 1.0:
