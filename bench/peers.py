@@ -42,7 +42,6 @@ import datetime as dt
 import json
 import os
 import platform
-import resource
 import shutil
 import signal
 import statistics
@@ -55,7 +54,7 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).parent))
 
-from simprocess import MAIN, start_simulator
+from simprocess import MAIN, children_cpu, start_simulator
 
 SELECTIONS: dict[str, dict[str, Any]] = {
     "small": {
@@ -158,30 +157,29 @@ CHILD_CPU = [0.0]
 tools' CPU is steadier than their wall time."""
 
 
-def _children_cpu() -> float:
-    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
-    return usage.ru_utime + usage.ru_stime
-
-
 def timed(command: list[str], env: dict[str, str], cwd: Path | None = None) -> tuple[float, str]:
-    started, cpu = time.perf_counter(), _children_cpu()
+    started, cpu = time.perf_counter(), children_cpu()
     result = subprocess.run(command, env=env, cwd=cwd, capture_output=True, text=True, check=False)
     seconds = time.perf_counter() - started
-    CHILD_CPU[0] += _children_cpu() - cpu
+    CHILD_CPU[0] += children_cpu() - cpu
     if result.returncode != 0:
         raise RuntimeError(f"{command[:4]} exited {result.returncode}: {result.stderr[-1500:]}")
     return seconds, result.stdout
 
 
-def run_lake(selection: str, sim: dict[str, str], root: Path) -> dict[str, Any]:
+def lake_command(selection: str) -> list[str]:
+    """`binance-lake sync` of the selection, as a user runs it (a fresh process), with its JSON summary."""
     chosen = SELECTIONS[selection]
-    env = {**os.environ, **sim, "BINANCE_LAKE_ROOT": str(root)}
-    command = [
+    return [
         sys.executable, "-c", MAIN, "sync", "--datasets", "klines", "--intervals", chosen["interval"],
         "--symbols", ",".join(chosen["symbols"]), "--start", chosen["listed"], "--end", chosen["delisted"],
         "--format", "json",
     ]  # fmt: skip
-    seconds, out = timed(command, env)
+
+
+def run_lake(selection: str, sim: dict[str, str], root: Path) -> dict[str, Any]:
+    env = {**os.environ, **sim, "BINANCE_LAKE_ROOT": str(root)}
+    seconds, out = timed(lake_command(selection), env)
     summary = json.loads(out)
     files = len(list((root / "raw").rglob("*.zip")))
     ok = not summary.get("failed") and not summary.get("quarantined")

@@ -3,11 +3,19 @@ measured process's interpreter, and read the BINANCE_LAKE_* exports it prints.""
 
 from __future__ import annotations
 
+import resource
 import subprocess
 import sys
 import threading
 
 MAIN = "from binance_lake.cli.app import main; main()"
+
+
+def children_cpu() -> float:
+    """CPU seconds (user + system) of this process's finished children so far: a child's is the difference
+    around its run."""
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
 
 
 def start_simulator(universe: str, *extra: str) -> tuple[subprocess.Popen[str], dict[str, str]]:

@@ -14,7 +14,6 @@ import argparse
 import json
 import os
 import platform
-import resource
 import shutil
 import signal
 import statistics
@@ -26,20 +25,15 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).parent))
 
-from simprocess import start_simulator
+from simprocess import children_cpu, start_simulator
 from sync import SELECTIONS, universe_toml
 
 SYNC = str(Path(__file__).with_name("sync.py"))
 
 
-def _children_cpu() -> float:
-    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
-    return usage.ru_utime + usage.ru_stime
-
-
 def run_tree(tree: Path, env: dict[str, str], root: Path, selection: str, concurrency: int) -> dict[str, Any]:
     """One warm sync by the tree's code in a child process: its figures plus the child's CPU seconds."""
-    before = _children_cpu()
+    before = children_cpu()
     result = subprocess.run(
         [sys.executable, SYNC, "--worker", "sync", "--root", str(root), "--selection", selection,
          "--concurrency", str(concurrency)],
@@ -52,7 +46,7 @@ def run_tree(tree: Path, env: dict[str, str], root: Path, selection: str, concur
         raise RuntimeError(f"{tree}: {result.stderr[-2000:]}")
     figures = dict(json.loads(result.stdout.strip().splitlines()[-1]))
     figures.pop("keys", None)
-    figures["cpu_seconds"] = _children_cpu() - before
+    figures["cpu_seconds"] = children_cpu() - before
     return figures
 
 

@@ -17,7 +17,6 @@ import argparse
 import json
 import os
 import platform
-import resource
 import shutil
 import statistics
 import subprocess
@@ -29,26 +28,15 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).parent))
 
-from peers import SELECTIONS, run_lake, universe_toml
-from simprocess import MAIN, start_simulator
-
-
-def _children_cpu() -> float:
-    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
-    return usage.ru_utime + usage.ru_stime
+from peers import SELECTIONS, lake_command, run_lake, universe_toml
+from simprocess import children_cpu, start_simulator
 
 
 def sync_once(tree: Path, selection: str, sim: dict[str, str], root: Path) -> dict[str, Any]:
-    chosen = SELECTIONS[selection]
     env = {**os.environ, **sim, "BINANCE_LAKE_ROOT": str(root), "PYTHONPATH": str(tree / "src")}
-    command = [
-        sys.executable, "-c", MAIN, "sync", "--datasets", "klines", "--intervals", chosen["interval"],
-        "--symbols", ",".join(chosen["symbols"]), "--start", chosen["listed"], "--end", chosen["delisted"],
-        "--format", "json",
-    ]  # fmt: skip
-    cpu, started = _children_cpu(), time.perf_counter()
-    result = subprocess.run(command, env=env, capture_output=True, text=True, check=False)
-    wall, cpu = time.perf_counter() - started, _children_cpu() - cpu
+    cpu, started = children_cpu(), time.perf_counter()
+    result = subprocess.run(lake_command(selection), env=env, capture_output=True, text=True, check=False)
+    wall, cpu = time.perf_counter() - started, children_cpu() - cpu
     if result.returncode != 0:
         raise RuntimeError(f"{tree}: sync exited {result.returncode}: {result.stderr[-1500:]}")
     summary = json.loads(result.stdout)

@@ -8,8 +8,8 @@ policy and the per-host circuit breaker of `retry.py`; every aiohttp exception i
 A download streams into `<dest>.part`, hashing as it goes, and remembers the object's ETag in
 `<dest>.part.etag` (for a body of at most `EAGER_SIDECAR_BYTES`, only once the transfer breaks off: a whole
 small file costs one create and one rename, not three creates and two removals). An interrupted download
-resumes with `Range` (and `If-Range`), after re-hashing the bytes it already has; if the server ignores the range or the object changed meanwhile (files are replaced
-in place, §1.7), it starts over. Only a complete file whose sha256 matches is renamed to `dest`, with one
+resumes with `Range` (and `If-Range`), after re-hashing the bytes it already has; if the server ignores the
+range or the object changed meanwhile (files are replaced in place, §1.7), it starts over. Only a complete file whose sha256 matches is renamed to `dest`, with one
 atomic `os.replace`, so `dest` is never half-written.
 """
 
@@ -450,8 +450,9 @@ class ArchiveClient:
     async def _stream(
         self, response: aiohttp.ClientResponse, transfer: _Transfer, progress: Progress | None
     ) -> None:
-        # A fresh body truncates whatever `.part` an earlier attempt left (its sidecar, if any, was removed by
-        # `_resume_point` or is rewritten below), so no stale bytes or ETag survive it.
+        # A fresh body truncates whatever `.part` an earlier attempt left. A stale sidecar can outlive it only
+        # if a process died between writing an eager sidecar and creating the `.part`; a resume from it sends
+        # that old ETag in If-Range, so a changed object comes back whole, and the sha256 decides anyway.
         with part_path(transfer.dest).open("wb" if transfer.fresh else "ab") as handle:
             try:
                 async for chunk in response.content.iter_chunked(self.chunk_size):
