@@ -143,8 +143,7 @@ def stream_command(
     fmt: OutputFormat = FORMAT,
 ) -> None:
     """Collect real-time streams into the lake (closed klines, aggTrades, markPrice, liquidations), no holes."""
-    import asyncio
-
+    from binance_lake.binance import event_loop
     from binance_lake.lake import Lake
     from binance_lake.ops.live import LiveStatus
     from binance_lake.realtime.request import StreamOptions, parse_duration
@@ -181,7 +180,7 @@ def stream_command(
             contextlib.suppress(KeyboardInterrupt),
             status.running(),
         ):
-            asyncio.run(_run(collector, seconds, err_console.is_terminal, status, metrics))
+            event_loop.run(_run(collector, seconds, err_console.is_terminal, status, metrics))
     finally:
         if handle is not None:
             handle.close()

@@ -8,6 +8,7 @@ import concurrent.futures
 from collections.abc import Awaitable, Callable, Coroutine
 from typing import Any, TypeVar
 
+from binance_lake.binance import event_loop
 from binance_lake.binance.clients import Clients, open_clients
 from binance_lake.binance.retry import RetryPolicy
 from binance_lake.core.settings import Settings
@@ -16,13 +17,14 @@ T = TypeVar("T")
 
 
 def run_sync(coroutine: Coroutine[Any, Any, T]) -> T:
-    """Run a coroutine to completion from synchronous code, even when a loop is already running here."""
+    """Run a coroutine to completion from synchronous code (on `binance.event_loop`'s loop), even when a loop is
+    already running here."""
     try:
         asyncio.get_running_loop()
     except RuntimeError:
-        return asyncio.run(coroutine)
+        return event_loop.run(coroutine)
     with concurrent.futures.ThreadPoolExecutor(max_workers=1) as pool:
-        return pool.submit(asyncio.run, coroutine).result()
+        return pool.submit(event_loop.run, coroutine).result()
 
 
 def run_online(

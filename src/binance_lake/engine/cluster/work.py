@@ -24,6 +24,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Self
 
+from binance_lake.binance import event_loop
 from binance_lake.binance.clients import open_clients
 from binance_lake.core.archive import ArchiveFile
 from binance_lake.core.errors import Stalled
@@ -187,7 +188,7 @@ def run_batch(batch: WorkBatch) -> ItemResult:
 
 def run_item(item: WorkItem) -> ItemResult:
     """Fetch, verify and ingest one item (on a Dask worker's thread, which has no event loop of its own)."""
-    return asyncio.run(_run(item))
+    return event_loop.run(_run(item))
 
 
 async def _run(item: WorkItem) -> ItemResult:
