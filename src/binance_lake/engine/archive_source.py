@@ -34,10 +34,11 @@ def sha256_of(path: Path) -> str:
 
 
 async def _has_sha256(path: Path, sha256: str) -> bool:
-    def matches() -> bool:
-        return path.is_file() and sha256_of(path) == sha256
-
-    return await asyncio.to_thread(matches)
+    # The usual answer, no file, costs one stat here; only hashing goes to a thread (a hop per file is
+    # two context switches and a GIL hand-off, which a 1,200-file sync pays 1,200 times otherwise).
+    if not path.is_file():  # noqa: ASYNC240 -- one local stat, cheaper than the hop it saves
+        return False
+    return await asyncio.to_thread(lambda: sha256_of(path) == sha256)
 
 
 class ArchiveSource:

@@ -27,7 +27,7 @@ from binance_lake.core.datasets import get_dataset
 from binance_lake.core.partitions import Partition, partition_for_day
 from binance_lake.core.provenance import Provenance
 from binance_lake.core.series_key import SeriesKey
-from binance_lake.core.timerange import day_start, iter_days
+from binance_lake.core.timerange import day_start
 from binance_lake.core.vocabulary import Interval, Market
 from binance_lake.storage.database import Connection
 from binance_lake.storage.parquet import read_partition
@@ -102,23 +102,26 @@ def provisional_of(root: Path, days: Iterable[tuple[SeriesKey, HeldDay]]) -> lis
 def provisional_in(connection: Connection, root: Path, files: Iterable[ArchiveFile]) -> list[Provisional]:
     """The provisional (REST or stream) days the archive `files` cover (a sync's plan), with their rows: a plain
     sync replaces them when it ingests the files, and `reconcile` afterwards records how they differed."""
-    wanted: dict[Market, set[tuple[SeriesKey, dt.date]]] = {}
+    # Each series' file periods, not a set of its days: a plan of 1,200 monthly files covers 36,000 days, and
+    # hashing them all cost more than the query (provisional days are few, and a fresh lake has none).
+    wanted: dict[Market, dict[SeriesKey, list[tuple[dt.date, dt.date]]]] = {}
     for f in files:
         key = SeriesKey(f.market, f.dataset, f.interval, f.symbol)
-        wanted.setdefault(f.market, set()).update((key, d) for d in iter_days(f.first_day, f.last_day))
+        wanted.setdefault(f.market, {}).setdefault(key, []).append((f.first_day, f.last_day))
     found: list[Provisional] = []
-    for market, days in wanted.items():
+    for market, series in wanted.items():
+        periods = [period for spans in series.values() for period in spans]
         held = rest_days(
             connection,
             market=market.value,
-            datasets=sorted({k.dataset for k, _ in days}),
-            first=min(d for _, d in days),
-            last=max(d for _, d in days),
+            datasets=sorted({k.dataset for k in series}),
+            first=min(first for first, _ in periods),
+            last=max(last for _, last in periods),
             sources=sorted(PROVISIONAL, key=lambda p: p.value),
         )
         for h in held:
             key = SeriesKey(market, h.dataset, Interval(h.interval) if h.interval else None, h.symbol)
-            if (key, h.day) in days:
+            if any(first <= h.day <= last for first, last in series.get(key, ())):
                 partition = partition_for_day(key.dataset, market, key.interval, key.symbol, h.day)
                 rows = _day_rows(root, partition, h.day)
                 found.append(Provisional(key, partition, h.day, h.upstream_ref, rows, h.source))

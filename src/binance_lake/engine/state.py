@@ -77,7 +77,6 @@ _BATCH_FIELDS: list[pa.Field[Any]] = [
     pa.field("failed_bytes", pa.string()),
 ]
 _BATCH_SCHEMA = pa.schema(_BATCH_FIELDS)
-_COLUMNS = _BATCH_SCHEMA.names
 
 
 def _row(state: FileState, now: dt.datetime) -> tuple[object, ...]:
@@ -108,12 +107,16 @@ def _row(state: FileState, now: dt.datetime) -> tuple[object, ...]:
 
 def record(connection: Connection, states: Iterable[FileState], *, now: dt.datetime | None = None) -> None:
     """Replace the recorded state of each file (one transaction)."""
-    rows = [_row(s, now or dt.datetime.now(dt.UTC)) for s in states]
+    stamp = now or dt.datetime.now(dt.UTC)
+    rows = [_row(s, stamp) for s in states]
     if not rows:
         return
-    # One Arrow batch instead of `executemany`, which costs about a millisecond per row in DuckDB.
-    batch = pa.Table.from_pylist(
-        [dict(zip(_COLUMNS, row, strict=True)) for row in rows], schema=_BATCH_SCHEMA
+    # One Arrow batch instead of `executemany`, which costs about a millisecond per row in DuckDB; built
+    # column by column, not from a dict per row.
+    columns = zip(*rows, strict=True)
+    batch = pa.Table.from_arrays(
+        [pa.array(values, type=f.type) for values, f in zip(columns, _BATCH_FIELDS, strict=True)],
+        schema=_BATCH_SCHEMA,
     )
     connection.register("file_state_batch", batch)
     try:

@@ -310,6 +310,9 @@ def _conform(table: TableLike, schema: pa.Schema, path: Path) -> Any:
         raise StorageError(f"{path}: cannot convert rows to the lake schema: {error}") from error
 
 
+_TICKS_PER_SECOND = {"s": 1, "ms": 1_000, "us": 1_000_000, "ns": 1_000_000_000}
+
+
 def _bounds(partition: Partition) -> tuple[dt.datetime, dt.datetime]:
     return day_start(partition.first_day), day_start(partition.last_day + dt.timedelta(days=1))
 
@@ -320,9 +323,16 @@ def _check_inside(table: TableLike, partition: Partition, path: Path) -> None:
         raise StorageError(f"{path}: {time.null_count} row(s) have no {partition.spec.time_column}")
     if len(time) == 0:
         return
+    start, end = _bounds(partition)
+    if pa.types.is_timestamp(time.type):
+        # Compared as integers in the column's unit first: two zoned datetime scalars cost more than the check.
+        per_second = _TICKS_PER_SECOND[time.type.unit]
+        ticks = pc.min_max(time.cast(pa.int64()))
+        lowest, highest = ticks["min"].as_py(), ticks["max"].as_py()
+        if lowest >= int(start.timestamp()) * per_second and highest < int(end.timestamp()) * per_second:
+            return
     bounds = pc.min_max(time)
     low, high = bounds["min"].as_py(), bounds["max"].as_py()
-    start, end = _bounds(partition)
     if low < start or high >= end:
         raise StorageError(
             f"{path}: rows from {low} to {high} fall outside the partition's period "
