@@ -287,6 +287,30 @@ def test_rows_outside_the_partition_are_a_storage_error(tmp_path: Path) -> None:
     assert _files(tmp_path) == []
 
 
+@pytest.mark.parametrize(
+    ("moment", "inside"),
+    [
+        (dt.datetime(2024, 3, 2, tzinfo=UTC), True),  # the first microsecond of the day
+        (dt.datetime(2024, 3, 2, 23, 59, 59, 999_999, tzinfo=UTC), True),  # its last
+        (dt.datetime(2024, 3, 3, tzinfo=UTC), False),  # the next day's first
+        (dt.datetime(2024, 3, 1, 23, 59, 59, 999_999, tzinfo=UTC), False),  # the day before's last
+    ],
+)
+def test_a_partitions_bounds_hold_to_the_microsecond(
+    tmp_path: Path, moment: dt.datetime, inside: bool
+) -> None:
+    partition = Partition("trades", Market.UM, None, "BTCUSDT", dt.date(2024, 3, 2))
+    table = pa.Table.from_pylist(
+        [{"id": 1, "time": dt.datetime(2024, 3, 2, 12, tzinfo=UTC)}, {"id": 2, "time": moment}],
+        schema=partition.spec.schema(Market.UM),
+    )
+    if inside:
+        assert merge_partition(tmp_path, partition, table).rows_after == 2
+    else:
+        with pytest.raises(StorageError, match="outside the partition"):
+            merge_partition(tmp_path, partition, table)
+
+
 def test_rows_with_other_columns_are_a_storage_error(tmp_path: Path) -> None:
     with pytest.raises(StorageError, match="do not match the lake schema"):
         merge_partition(tmp_path, PARTITIONS["klines"], pa.table({"open_time": [1]}))
