@@ -6,14 +6,24 @@ import datetime as dt
 import zipfile
 from pathlib import Path
 
+import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from binance_lake.core.archive import ArchiveFile
 from binance_lake.core.errors import ParseError
 from binance_lake.core.partitions import partitions_of
 from binance_lake.core.vocabulary import Cadence, Interval, Market
-from binance_lake.engine.ingest import Published, Verified, group_for_ingest, ingest, ingest_many
+from binance_lake.engine.ingest import (
+    Published,
+    Verified,
+    _rows_per_day,
+    group_for_ingest,
+    ingest,
+    ingest_many,
+)
 
 HOUR_MS = 3_600_000
 
@@ -143,3 +153,25 @@ def test_a_file_that_cannot_be_parsed_fails_its_group_only(tmp_path: Path) -> No
     assert isinstance(march, dict) and sum(march.values()) == 62
     with pytest.raises(ParseError, match="line 25 has 3 fields"):
         ingest(tmp_path / "alone", *groups[0])
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    moments=st.lists(st.integers(min_value=-3 * 86_400_000_000, max_value=40 * 86_400_000_000), max_size=60),
+    day_numbers=st.sets(st.integers(min_value=0, max_value=35), max_size=36),
+    with_null=st.booleans(),
+)
+def test_rows_per_day_counts_each_wanted_day_and_nothing_else(
+    moments: list[int], day_numbers: set[int], with_null: bool
+) -> None:
+    """Against a count in plain Python: rows outside the wanted days are not counted, wanted days without rows
+    count zero, days come back in order; with a null time (the slow path) the counts are the same."""
+    origin = dt.datetime(2024, 3, 1, tzinfo=dt.UTC)
+    times = [origin + dt.timedelta(microseconds=m) for m in moments]
+    days = [origin.date() + dt.timedelta(days=n) for n in day_numbers]
+    values: list[dt.datetime | None] = [*times, None] if with_null else list(times)
+    table = pa.table({"open_time": pa.array(values, pa.timestamp("us", tz="UTC"))})
+    counted = _rows_per_day(table, "open_time", "the-key", days)
+    expected = [(day, sum(1 for t in times if t.date() == day)) for day in sorted(days)]
+    assert [(d.day, d.rows) for d in counted] == expected
+    assert {d.upstream_ref for d in counted} <= {"the-key"}

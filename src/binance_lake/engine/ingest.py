@@ -47,22 +47,25 @@ def _published(
 
 def _rows_per_day(table: pa.Table, column: str, key: str, days: Iterable[dt.date]) -> list[DayRows]:
     """The rows `table` holds on each of `days` (zero included: the day was replaced with nothing)."""
-    counts = dict.fromkeys(days, 0)
+    wanted = sorted(set(days))
+    if not wanted:
+        return []
     times = table[column]
     if table.num_rows and times.null_count == 0:
-        # Whole days since the epoch in numpy: a month of bars counts in microseconds, not in Python objects.
-        micros = times.cast(pa.int64()).to_numpy()
-        numbers, rows = np.unique(np.floor_divide(micros, _MICROS_PER_DAY), return_counts=True)
-        for number, count in zip(numbers.tolist(), rows.tolist(), strict=True):
-            day = _EPOCH_DAY + dt.timedelta(days=number)
-            if day in counts:
-                counts[day] = count
-    elif table.num_rows:
+        # Whole days since the epoch in numpy, counted into one slot per day of the span: a month of bars
+        # costs microseconds, not a Python object per row (lake timestamps are microseconds, storage/schema).
+        first = (wanted[0] - _EPOCH_DAY).days
+        span = (wanted[-1] - wanted[0]).days + 1
+        offsets = np.floor_divide(times.cast(pa.int64()).to_numpy(), _MICROS_PER_DAY) - first
+        counts = np.bincount(offsets[(offsets >= 0) & (offsets < span)], minlength=span).tolist()
+        return [DayRows(day, key, counts[(day - wanted[0]).days]) for day in wanted]
+    held = dict.fromkeys(wanted, 0)
+    if table.num_rows:
         for entry in pc.value_counts(_day_of(times)).to_pylist():
             value = entry["values"]
-            if value is not None and value.date() in counts:
-                counts[value.date()] = int(entry["counts"])
-    return [DayRows(day, key, rows) for day, rows in sorted(counts.items())]
+            if value is not None and value.date() in held:
+                held[value.date()] = int(entry["counts"])
+    return [DayRows(day, key, rows) for day, rows in held.items()]
 
 
 _MICROS_PER_DAY = 86_400_000_000
