@@ -72,7 +72,9 @@ def test_retry_after_of_a_429_is_honoured_exactly_even_above_the_cap() -> None:
     assert policy.delay(1, RateLimited("x")) <= 0.5
 
 
-@pytest.mark.parametrize("bad", [{"max_attempts": 0}, {"jitter": 1.5}, {"base_delay": -1}])
+@pytest.mark.parametrize(
+    "bad", [{"max_attempts": 0}, {"jitter": 1.5}, {"base_delay": -1}, {"max_rate_limited": -1}]
+)
 def test_policy_refuses_nonsense(bad: dict[str, float]) -> None:
     with pytest.raises(ValueError):
         RetryPolicy(**bad)  # type: ignore[arg-type]
@@ -101,6 +103,51 @@ async def test_gives_up_after_max_attempts_with_the_last_error() -> None:
         await retrying(fn, RetryPolicy(max_attempts=3, jitter=0), sleep=time.sleep)
     assert fn.calls == 3
     assert len(time.sleeps) == 2
+
+
+@pytest.mark.asyncio
+async def test_429s_with_retry_after_are_waited_out_without_using_up_attempts() -> None:
+    time = FakeTime()
+    fn = Flaky(*[RateLimited("429", retry_after=2) for _ in range(7)])
+    result = await retrying(fn, RetryPolicy(max_attempts=3, max_rate_limited=7), sleep=time.sleep)
+    assert result == "ok"
+    assert fn.calls == 8
+    assert time.sleeps == [2.0] * 7  # exactly the server's Retry-After, every time
+
+
+@pytest.mark.asyncio
+async def test_429s_beyond_the_spared_ones_count_as_attempts() -> None:
+    time = FakeTime()
+    fn = Flaky(*[RateLimited(f"429 #{n}", retry_after=1) for n in range(10)])
+    with pytest.raises(RateLimited, match="#4"):
+        await retrying(fn, RetryPolicy(max_attempts=3, max_rate_limited=2), sleep=time.sleep)
+    assert fn.calls == 2 + 3
+
+
+@pytest.mark.parametrize(
+    ("error", "policy"),
+    [
+        (RateLimited("429 without Retry-After"), RetryPolicy(max_attempts=3, jitter=0)),
+        (RateLimited("429", retry_after=1), RetryPolicy(max_attempts=3, max_rate_limited=0)),
+    ],
+)
+@pytest.mark.asyncio
+async def test_other_429s_count_as_attempts(error: RateLimited, policy: RetryPolicy) -> None:
+    fn = Flaky(*[error] * 10)
+    with pytest.raises(RateLimited):
+        await retrying(fn, policy, sleep=FakeTime().sleep)
+    assert fn.calls == 3
+
+
+@pytest.mark.asyncio
+async def test_a_spared_429_does_not_advance_the_backoff() -> None:
+    time = FakeTime()
+    seen: list[int] = []
+    fn = Flaky(ServerError("503"), RateLimited("429", retry_after=5), ServerError("503"))
+    policy = RetryPolicy(base_delay=1, jitter=0)
+    assert await retrying(fn, policy, sleep=time.sleep, on_retry=lambda n, e, d: seen.append(n)) == "ok"
+    assert time.sleeps == [1.0, 5.0, 2.0]
+    assert seen == [1, 2, 3]  # on_retry still numbers every attempt
 
 
 @pytest.mark.parametrize(

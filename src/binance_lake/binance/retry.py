@@ -2,7 +2,9 @@
 
 Pure apart from the injected `sleep` and `clock` (tests pass fakes, so nothing here waits for real).
 Only `Transient` errors are retried (`core.errors`): 429, 5xx, dropped connections. A 429's `Retry-After`
-is honoured exactly, because retrying sooner is what gets an IP banned (418, reference §4.1).
+is honoured exactly, because retrying sooner is what gets an IP banned (418, reference §4.1); and up to
+`max_rate_limited` such answers do not use up `max_attempts`: the server said when to come back, so a burst
+of them is waited out instead of ending the run (a listing page that gives up ends a whole sync).
 
 The breaker protects a host that is failing for everyone: after `threshold` consecutive transient
 failures it opens, and every caller *pauses* (not fails) until `cool_down` has passed; then it half-opens
@@ -33,13 +35,16 @@ class RetryPolicy:
     """How many attempts, and how long to pause between them.
 
     The pause after attempt n is `min(max_delay, base_delay * 2**(n-1))`, shortened by a random fraction
-    of up to `jitter` so that many clients failing together do not come back together.
+    of up to `jitter` so that many clients failing together do not come back together. A 429 with
+    `Retry-After` pauses exactly that long and, up to `max_rate_limited` times, is not counted in
+    `max_attempts` (nor in n).
     """
 
     max_attempts: int = 5
     base_delay: float = 0.5
     max_delay: float = 60.0
     jitter: float = 0.5
+    max_rate_limited: int = 5
     rand: Callable[[], float] = field(default=random.random, compare=False, repr=False)
 
     def __post_init__(self) -> None:
@@ -49,6 +54,8 @@ class RetryPolicy:
             raise ValueError("jitter is a fraction in [0, 1]")
         if self.base_delay < 0 or self.max_delay < 0:
             raise ValueError("delays cannot be negative")
+        if self.max_rate_limited < 0:
+            raise ValueError("max_rate_limited cannot be negative")
 
     def delay(self, attempt: int, error: BaseException) -> float:
         """Seconds to wait after `attempt` (1-based) failed with `error`."""
@@ -59,6 +66,15 @@ class RetryPolicy:
 
     def should_retry(self, attempt: int, error: BaseException) -> bool:
         return is_transient(error) and attempt < self.max_attempts
+
+    def spares(self, error: BaseException, spared: int) -> bool:
+        """Whether `error` is a 429 with `Retry-After` that need not count as a failed attempt, `spared` such
+        answers having been waited out already."""
+        return (
+            isinstance(error, RateLimited)
+            and error.retry_after is not None
+            and spared < self.max_rate_limited
+        )
 
 
 class BreakerState(enum.Enum):
@@ -169,9 +185,9 @@ async def retrying(
 
     With a `breaker`, each attempt first waits for `host`'s breaker and reports its outcome to it.
     """
-    attempt = 0
+    failed = 0  # attempts counted against `max_attempts`
+    spared = 0  # 429s with Retry-After that were not (`RetryPolicy.spares`)
     while True:
-        attempt += 1
         if breaker is not None:
             await breaker.wait(host, sleep=sleep)
         try:
@@ -179,11 +195,15 @@ async def retrying(
         except Exception as error:
             if breaker is not None:
                 breaker.record(host, error)
-            if not policy.should_retry(attempt, error):
-                raise
-            pause = policy.delay(attempt, error)
+            if policy.spares(error, spared):
+                spared += 1
+            else:
+                failed += 1
+                if not policy.should_retry(failed, error):
+                    raise
+            pause = policy.delay(max(1, failed), error)
             if on_retry is not None:
-                on_retry(attempt, error, pause)
+                on_retry(failed + spared, error, pause)
             await sleep(pause)
         else:
             if breaker is not None:
