@@ -39,8 +39,9 @@ from binance_lake.facade.loop import run_online
 from binance_lake.storage.database import Connection, LakeDatabase, held_reader
 from binance_lake.storage.schema import check_readable
 
-EXCHANGE_INFO_RETRY = RetryPolicy(max_attempts=2, base_delay=0.2)
-"""exchangeInfo only adds fields to `symbols`: two quick attempts, then the refresh goes on without it."""
+EXCHANGE_INFO_RETRY = RetryPolicy(max_attempts=2, base_delay=0.2, max_rate_limited=0)
+"""exchangeInfo only adds fields to `symbols`: two quick attempts (a 429 counts as one, however long its
+Retry-After), then the refresh goes on without it."""
 
 
 def _filters(
