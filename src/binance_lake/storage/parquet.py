@@ -313,6 +313,22 @@ def _conform(table: TableLike, schema: pa.Schema, path: Path) -> Any:
 _TICKS_PER_SECOND = {"s": 1, "ms": 1_000, "us": 1_000_000, "ns": 1_000_000_000}
 
 
+def times_inside(times: Any, start: dt.datetime, end: dt.datetime) -> bool:
+    """True when every value of a null-free timestamp column lies in [`start`, `end`) (also when it is empty);
+    False when some value does not, or the column is not such a column (the caller then looks closer).
+
+    Compared as integers in the column's unit: building two zoned datetime scalars costs ~0.1 ms, more than
+    the check itself, and nearly every file and partition is inside."""
+    if times.null_count or not pa.types.is_timestamp(times.type):
+        return False
+    ticks = pc.min_max(times.cast(pa.int64()))
+    lowest, highest = ticks["min"].as_py(), ticks["max"].as_py()
+    if lowest is None:
+        return True
+    per_second = _TICKS_PER_SECOND[times.type.unit]
+    return bool(lowest >= int(start.timestamp()) * per_second and highest < int(end.timestamp()) * per_second)
+
+
 def _bounds(partition: Partition) -> tuple[dt.datetime, dt.datetime]:
     return day_start(partition.first_day), day_start(partition.last_day + dt.timedelta(days=1))
 
@@ -324,13 +340,8 @@ def _check_inside(table: TableLike, partition: Partition, path: Path) -> None:
     if len(time) == 0:
         return
     start, end = _bounds(partition)
-    if pa.types.is_timestamp(time.type):
-        # Compared as integers in the column's unit first: two zoned datetime scalars cost more than the check.
-        per_second = _TICKS_PER_SECOND[time.type.unit]
-        ticks = pc.min_max(time.cast(pa.int64()))
-        lowest, highest = ticks["min"].as_py(), ticks["max"].as_py()
-        if lowest >= int(start.timestamp()) * per_second and highest < int(end.timestamp()) * per_second:
-            return
+    if times_inside(time, start, end):
+        return
     bounds = pc.min_max(time)
     low, high = bounds["min"].as_py(), bounds["max"].as_py()
     if low < start or high >= end:
