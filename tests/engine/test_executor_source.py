@@ -273,3 +273,42 @@ def test_partitions_ready_while_the_ingest_worker_is_busy_are_ingested_together(
         (partition,) = partitions_of(file)
         assert (tmp_path / partition.path).exists() is (file != bad)
     assert sorted(source.released) == sorted(f.key for f in files if f != bad)
+
+
+def test_bytes_fetched_again_do_not_push_the_progress_past_the_plan(tmp_path: Path) -> None:
+    """A body that breaks off, or fails its checksum, comes again from its start; each file's bytes count
+    toward the progress once, so `bytes_done` ends at the plan's bytes, never above. A kept zip, not fetched,
+    counts as whole too."""
+    broken, fine, kept = _daily(1), _daily(2), _daily(3)
+    data = {f.key: _zip(f) for f in (broken, fine, kept)}
+
+    class Chunked(FakeSource):
+        async def fetch(self, item: PlannedFile, attempt: int, on_bytes: BytesProgress) -> Payload:
+            self.attempts.setdefault(item.key, []).append(attempt)
+            body = data[item.key]
+            half = len(body) // 2
+            on_bytes(half)
+            await asyncio.sleep(0)
+            if item.key == broken.key and attempt < 3:
+                raise _bad(f"transit-{attempt}")  # all of it arrived, damaged; then again from the start
+            on_bytes(len(body) - half)
+            return self._payload(item, body, len(body))
+
+    events: list[Any] = []
+    plan = Plan(
+        fetch=tuple(
+            PlannedFile(CatalogFile(f.key, f, len(data[f.key]), f"etag-{f.key}"), Reason.NEW)
+            for f in (broken, fine, kept)
+        ),
+        held=0,
+        quarantined=(),
+    )
+    database = LakeDatabase(tmp_path)
+    ensure_schema(database)
+    source = Chunked(tmp_path, {}, kept={kept.key: data[kept.key]})
+    report = asyncio.run(Executor(source, database, tmp_path, progress=events.append).run(plan))
+    assert report.ok and source.attempts[broken.key] == [1, 2, 3]
+    total = sum(len(body) for body in data.values())
+    assert events[-1].bytes_total == total
+    assert [e.bytes_done for e in events] == sorted(e.bytes_done for e in events)
+    assert max(e.bytes_done for e in events) == events[-1].bytes_done == total

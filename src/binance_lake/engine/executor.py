@@ -39,7 +39,7 @@ from binance_lake.core.provenance import Provenance
 from binance_lake.core.vocabulary import Cadence
 from binance_lake.engine.ingest import Verified, group_for_ingest, ingest, ingest_many
 from binance_lake.engine.plan import Plan, PlannedFile, Reason
-from binance_lake.engine.source import Payload, Source
+from binance_lake.engine.source import BytesProgress, Payload, Source
 from binance_lake.engine.state import FileState, FileStatus, StateWriter, failed_bytes
 from binance_lake.storage.database import LakeDatabase
 from binance_lake.storage.inventory import PartitionRecord
@@ -167,6 +167,7 @@ class Executor:
         self._planned: dict[str, PlannedFile] = {}
         self._groups: dict[str, _Group] = {}
         self._downloaded: dict[str, FileState] = {}
+        self._counted: dict[str, int] = {}  # bytes of each file counted toward the progress so far
         self._failed_before: dict[str, str] = {}
         self._queued: list[_Group] = []  # ready monthly partitions waiting for an ingest worker
         if recorder is None:
@@ -212,6 +213,9 @@ class Executor:
         )
         self._downloaded[planned.key] = downloaded
         self._record(downloaded)
+        if (size := planned.entry.size) is not None:
+            # A kept zip, or a resumed `.part`, brought bytes this run did not receive: the file is whole now.
+            self._count_bytes(planned.key, size - self._counted.get(planned.key, 0), size)
         return payload
 
     async def _download(self, planned: PlannedFile) -> Payload | None:
@@ -225,7 +229,7 @@ class Executor:
         try:
             for attempt in range(1, VERIFY_ATTEMPTS + 1):
                 try:
-                    payload = await self.source.fetch(planned, attempt, self._on_bytes)
+                    payload = await self.source.fetch(planned, attempt, self._bytes_of(planned))
                 except IntegrityError as error:
                     # A wrong checksum (#405, #498) or a bad `.CHECKSUM` repeats byte for byte; bytes damaged
                     # in transit differ from one attempt to the next.
@@ -249,8 +253,21 @@ class Executor:
         self._fail(planned, last, quarantine=False, attempts=attempt, bad_bytes=_signature(last))
         return None
 
-    def _on_bytes(self, count: int) -> None:
-        self.progress.add(bytes_done=count)
+    def _bytes_of(self, planned: PlannedFile) -> BytesProgress:
+        """The progress callback of one file's download."""
+        size = planned.entry.size
+        return lambda count: self._count_bytes(planned.key, count, size)
+
+    def _count_bytes(self, key: str, count: int, size: int | None) -> None:
+        """Count `count` bytes of `key` toward the progress, never more than its listed `size` in all: a body
+        that broke off and was fetched again from its start, or failed its checksum and came again, arrives
+        twice, and counting it twice would show more bytes done than the plan holds."""
+        counted = self._counted.get(key, 0)
+        if size is not None:
+            count = max(0, min(count, size - counted))
+        if count:
+            self._counted[key] = counted + count
+            self.progress.add(bytes_done=count)
 
     # -- ingest ---------------------------------------------------------------------------------------
 
