@@ -130,3 +130,14 @@ def test_importing_the_package_loads_no_heavy_library() -> None:
     loaded = json.loads(out)
     assert not [m for m in loaded if not m.startswith("binance_lake.")]
     assert all(m.split(".")[:2] == ["binance_lake", "core"] for m in loaded), loaded
+
+
+def test_the_lake_class_loads_no_pandas_until_a_frame_asks_for_it() -> None:
+    """`from binance_lake import Lake` imports pyarrow, DuckDB and aiohttp, not pandas (~0.15 s): the object-
+    storage views import pyarrow.dataset, which pulls pandas in, only when they are built."""
+    code = (
+        "import sys; from binance_lake import Lake; "
+        "print(sorted(m for m in ('pandas', 'pyarrow.dataset', 'pyarrow') if m in sys.modules))"
+    )
+    out = subprocess.run([sys.executable, "-c", code], check=True, capture_output=True, text=True).stdout
+    assert out.split() == ["['pyarrow']"]

@@ -4,7 +4,8 @@ pyarrow imports pandas on its first conversion of any Python object (`pa.scalar`
 to ask whether the object is a DataFrame, and `import pyarrow.dataset` asks the same; `python -X importtime`
 puts that import at 0.3-1.4 s of a sync's start-up on the benchmark machine (bench/peers.py). The sync command
 never hands pyarrow a pandas object and never converts to pandas, so its process answers that question once
-with "no pandas", before `sync_cmd` imports the `Lake` (and with it pyarrow.dataset). Only a process started
+with "no pandas", before `sync_cmd` imports the `Lake` (which imports pyarrow.dataset only for an object-storage
+lake's views, `load/views.py`). Only a process started
 as the command line (`cli.app.main` calls `command_line_process`) is affected, never one that runs the CLI
 in-process (tests, library users of `Lake.sync`); `import pandas` itself keeps working.
 """

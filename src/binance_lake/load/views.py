@@ -31,10 +31,10 @@ import contextlib
 import re
 import tempfile
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import duckdb
 import pyarrow as pa
-import pyarrow.dataset as ds
 
 from binance_lake.core.datasets import DATASETS, get_dataset
 from binance_lake.core.errors import StorageError, UsageError
@@ -45,6 +45,9 @@ from binance_lake.storage import objects
 from binance_lake.storage.database import LakeDatabase
 from binance_lake.storage.inventory import damaged_message, partition_table
 from binance_lake.storage.schema import check_readable
+
+if TYPE_CHECKING:
+    import pyarrow.dataset as ds
 
 # DuckDB names the file it could not read in quotes: `… at end of file '<path>'`, `Failed to read file "<path>"`.
 _FILE_IN_ERROR = re.compile(r"""['"]([^'"]*/market=[^'"]*\.parquet)['"]""")
@@ -131,6 +134,10 @@ def object_datasets(root: Path) -> dict[str, list[ds.Dataset]]:
     database = LakeDatabase(root)
     if store is None or not database.path.exists():
         return {}
+    # Imported here, not with the module: `import pyarrow.dataset` imports pandas (~0.15 s), which every
+    # `from binance_lake import Lake` would otherwise pay, though only an object-storage lake's views use it.
+    import pyarrow.dataset as ds
+
     with database.connect(read_only=True) as connection:
         recorded = partition_table(connection).select(["path", "dataset", "market"]).to_pylist()
     groups: dict[tuple[str, str], list[str]] = {}
