@@ -60,7 +60,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
-    parser.add_argument("--tree", action="append", help="name=path of a source tree")
+    parser.add_argument(
+        "--tree", action="append", help="name=path of a source tree (repeatable; default: this one, main=.)"
+    )
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--calls", type=int, default=200)
     parser.add_argument("--worker", type=Path, help=argparse.SUPPRESS)
@@ -68,7 +70,9 @@ def main() -> None:
     if args.worker:
         print(json.dumps(worker(args.worker, args.calls)))
         return
-    trees = [(name, Path(path).resolve()) for name, _, path in (t.partition("=") for t in args.tree)]
+    trees = [
+        (name, Path(path).resolve()) for name, _, path in (t.partition("=") for t in args.tree or ["main=."])
+    ]
     work = Path(tempfile.mkdtemp(prefix="bench-catalog-calls-"))
     runs: dict[str, list[dict[str, Any]]] = {name: [] for name, _ in trees}
     try:

@@ -109,7 +109,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
-    parser.add_argument("--tree", action="append", help="name=path of a source tree")
+    parser.add_argument(
+        "--tree", action="append", help="name=path of a source tree (repeatable; default: this one, main=.)"
+    )
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--repeat", type=int, default=7)
     parser.add_argument("--symbols", type=int, default=300)
@@ -119,7 +121,9 @@ def main() -> None:
     if args.worker:
         print(json.dumps(worker(args.worker, args.repeat)))
         return
-    trees = [(name, Path(path).resolve()) for name, _, path in (t.partition("=") for t in args.tree)]
+    trees = [
+        (name, Path(path).resolve()) for name, _, path in (t.partition("=") for t in args.tree or ["main=."])
+    ]
     work = None if args.lake else Path(tempfile.mkdtemp(prefix="bench-load-compact-"))
     root = args.lake or work / "lake"  # type: ignore[operator]
     if not (root / "lake.duckdb").exists():
