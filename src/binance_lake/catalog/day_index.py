@@ -89,9 +89,13 @@ def index_if_missing(connection: Connection) -> None:
     if not held <= wanted:
         connection.execute("DELETE FROM series_codes")
         held = set()
-    connection.executemany(
-        "INSERT INTO series_codes VALUES (?, ?, ?, ?)", [(c, *k) for c, k in sorted(wanted - held)]
-    )
+    missing = sorted(wanted - held)
+    if missing:
+        # One statement for all the rows: `executemany` runs one insert per row, ~30 ms for a new lake's 168.
+        connection.execute(
+            "INSERT INTO series_codes VALUES " + ", ".join(["(?, ?, ?, ?)"] * len(missing)),
+            [value for code, key in missing for value in (code, *key)],
+        )
     connection.execute("COMMIT")
     set_meta(connection, "series_codes", SERIES_FINGERPRINT)
     if rebuild:
