@@ -391,3 +391,36 @@ def test_a_lake_synced_by_the_old_code_opens_with_every_row(sim_server: SimServe
         assert version_of(connection) == SCHEMA_VERSION
     new_answers = answers(root)
     assert new_answers[0].equals(old_answers[0]) and new_answers[1].equals(old_answers[1])
+
+
+def test_a_new_lake_gets_every_migration_in_one_transaction_an_old_one_each_in_its_own(
+    synced: Path, tmp_path: Path
+) -> None:
+    """A new database has nothing to keep if a migration fails, so all of them commit once; a lake written
+    before versions existed (version 0 too, but with tables) keeps the step-by-step upgrade."""
+    new = tmp_path / "new"
+    new.mkdir()
+    with duckdb.connect(str(new / DATABASE_NAME)) as connection:
+        spy = Spy(connection)
+        assert migrate(spy) == SCHEMA_VERSION  # type: ignore[arg-type]
+        versions = connection.execute("SELECT version FROM schema_migrations ORDER BY 1").fetchall()
+    assert spy.statements.count("BEGIN TRANSACTION") == 1
+    assert [v for (v,) in versions] == [m.version for m in MIGRATIONS]
+
+    old = old_lake(synced, tmp_path / "old", failed_bytes=False)
+    with duckdb.connect(str(old / DATABASE_NAME)) as connection:
+        spy = Spy(connection)
+        assert migrate(spy) == SCHEMA_VERSION  # type: ignore[arg-type]
+    assert spy.statements.count("BEGIN TRANSACTION") == len(MIGRATIONS)
+
+
+def test_a_new_lake_whose_migration_fails_stays_empty(tmp_path: Path) -> None:
+    new = tmp_path / "new"
+    new.mkdir()
+    boom = Migration(SCHEMA_VERSION + 1, "fails", ("SELECT error('injected')",))
+    with duckdb.connect(str(new / DATABASE_NAME)) as connection:
+        with pytest.raises(duckdb.Error, match="injected"):
+            migrate(connection, (*MIGRATIONS, boom))
+        assert version_of(connection) == 0
+        tables = connection.execute("SELECT count(*) FROM information_schema.tables").fetchall()
+    assert tables == [(0,)]

