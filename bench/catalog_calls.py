@@ -17,7 +17,6 @@ import os
 import platform
 import random
 import shutil
-import signal
 import statistics
 import subprocess
 import sys
@@ -28,7 +27,7 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).parent))
 
-from simprocess import start_simulator
+from simprocess import start_simulator, stop_simulator
 
 
 def worker(root: Path, calls: int) -> dict[str, Any]:
@@ -84,12 +83,7 @@ def main() -> None:
             report = Lake(work / "lake").catalog.refresh(markets="um", datasets="klines", intervals="1d")
             print(f"catalog: {report.files_seen} files", file=sys.stderr, flush=True)
         finally:
-            server.send_signal(signal.SIGINT)
-            try:
-                server.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                server.kill()
-                server.wait()
+            stop_simulator(server)
         for round_ in range(args.rounds):
             for name, tree in trees[round_ % len(trees) :] + trees[: round_ % len(trees)]:
                 out = subprocess.run(

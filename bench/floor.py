@@ -33,7 +33,6 @@ import io
 import os
 import platform
 import shutil
-import signal
 import statistics
 import subprocess
 import sys
@@ -54,7 +53,7 @@ from peers import (
     timed,
     universe_toml,
 )
-from simprocess import start_simulator
+from simprocess import start_simulator, stop_simulator
 
 IMPORTS = "import binance_lake.cli.app, binance_lake.facade.sync"
 
@@ -172,12 +171,7 @@ def main() -> None:
                     runs.setdefault(name, []).append(figures)
                     print(name, round_, figures, file=sys.stderr, flush=True)
         finally:
-            server.send_signal(signal.SIGINT)
-            try:
-                server.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                server.kill()
-                server.wait()
+            stop_simulator(server)
     finally:
         shutil.rmtree(work, ignore_errors=True)
     report(args.selection, len(zips), args.rounds, runs)

@@ -28,7 +28,6 @@ import os
 import platform
 import resource
 import shutil
-import signal
 import statistics
 import sys
 import tempfile
@@ -41,7 +40,7 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).parent))
 
 from peers import run_lake, universe_toml
-from simprocess import start_simulator
+from simprocess import start_simulator, stop_simulator
 
 
 def _cpu() -> float:
@@ -157,8 +156,7 @@ def main() -> None:
             try:
                 run_lake(args.selection, sim, work / "lake")
             finally:
-                server.send_signal(signal.SIGINT)
-                server.wait(timeout=60)
+                stop_simulator(server, timeout=60)
         groups = _groups(Path(args.raw) if args.raw else work / "lake" / "raw")
         files = sum(len(g) for _, g in groups)
         for round_ in range(args.rounds):

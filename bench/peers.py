@@ -43,7 +43,6 @@ import json
 import os
 import platform
 import shutil
-import signal
 import statistics
 import subprocess
 import sys
@@ -54,7 +53,7 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).parent))
 
-from simprocess import MAIN, children_cpu, start_simulator
+from simprocess import MAIN, children_cpu, start_simulator, stop_simulator
 
 SELECTIONS: dict[str, dict[str, Any]] = {
     "small": {
@@ -308,12 +307,7 @@ def main() -> None:
                     shutil.rmtree(out, ignore_errors=True)
                     print(tool, round_, json.dumps(figures), file=sys.stderr, flush=True)
         finally:
-            server.send_signal(signal.SIGINT)
-            try:
-                server.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                server.kill()
-                server.wait()
+            stop_simulator(server)
     finally:
         shutil.rmtree(work, ignore_errors=True)
 

@@ -4,6 +4,7 @@ measured process's interpreter, and read the BINANCE_LAKE_* exports it prints.""
 from __future__ import annotations
 
 import resource
+import signal
 import subprocess
 import sys
 import threading
@@ -38,3 +39,14 @@ def start_simulator(universe: str, *extra: str) -> tuple[subprocess.Popen[str], 
         process.kill()
         raise RuntimeError("the simulator did not print its address")
     return process, env
+
+
+def stop_simulator(process: subprocess.Popen[str], timeout: float = 30.0) -> None:
+    """Stop the server as Ctrl-C would (SIGINT: it closes its sockets and cache cleanly); on a machine too
+    loaded for it to finish within `timeout`, kill it, so that no benchmark leaves a server behind."""
+    process.send_signal(signal.SIGINT)
+    try:
+        process.wait(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait()

@@ -25,7 +25,6 @@ import os
 import platform
 import resource
 import shutil
-import signal
 import subprocess
 import sys
 import tempfile
@@ -35,7 +34,7 @@ import zipfile
 from pathlib import Path
 from typing import Any
 
-from simprocess import start_simulator
+from simprocess import start_simulator, stop_simulator
 
 SYMBOLS = [f"B{i:03d}USDT" for i in range(100)]
 SELECTIONS: dict[str, dict[str, Any]] = {
@@ -208,8 +207,7 @@ def main() -> None:
                 ingest = child(env, "--worker", "ingest", "--root", str(work / name),
                                "--scratch", str(work / f"{name}-ingest"))  # fmt: skip
             finally:
-                server.send_signal(signal.SIGINT)
-                server.wait(timeout=30)
+                stop_simulator(server)
             results[name] = {"cold": cold, "warm": warm, "baseline": baseline, "ingest": ingest}
             for run in results[name].values():
                 run.pop("keys", None)

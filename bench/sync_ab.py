@@ -15,7 +15,6 @@ import json
 import os
 import platform
 import shutil
-import signal
 import statistics
 import subprocess
 import sys
@@ -25,7 +24,7 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).parent))
 
-from simprocess import children_cpu, start_simulator
+from simprocess import children_cpu, start_simulator, stop_simulator
 from sync import SELECTIONS, universe_toml
 
 SYNC = str(Path(__file__).with_name("sync.py"))
@@ -78,12 +77,7 @@ def main() -> None:
                     shutil.rmtree(root, ignore_errors=True)
                     print(name, round_, json.dumps(figures), file=sys.stderr, flush=True)
         finally:
-            server.send_signal(signal.SIGINT)
-            try:
-                server.wait(timeout=30)
-            except subprocess.TimeoutExpired:  # a loaded machine: do not leave it behind
-                server.kill()
-                server.wait()
+            stop_simulator(server)
     finally:
         shutil.rmtree(work, ignore_errors=True)
 
