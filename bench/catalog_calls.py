@@ -28,6 +28,7 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).parent))
 
 from simprocess import start_simulator, stop_simulator
+from trees import parse_trees
 
 
 def worker(root: Path, calls: int) -> dict[str, Any]:
@@ -69,9 +70,7 @@ def main() -> None:
     if args.worker:
         print(json.dumps(worker(args.worker, args.calls)))
         return
-    trees = [
-        (name, Path(path).resolve()) for name, _, path in (t.partition("=") for t in args.tree or ["main=."])
-    ]
+    trees = parse_trees(args.tree)
     work = Path(tempfile.mkdtemp(prefix="bench-catalog-calls-"))
     runs: dict[str, list[dict[str, Any]]] = {name: [] for name, _ in trees}
     try:

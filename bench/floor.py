@@ -54,6 +54,7 @@ from peers import (
     universe_toml,
 )
 from simprocess import start_simulator, stop_simulator
+from trees import compile_installed
 
 IMPORTS = "import binance_lake.cli.app, binance_lake.facade.sync"
 
@@ -145,6 +146,7 @@ def main() -> None:
     if shutil.which("aria2c") is None:
         raise SystemExit("binance-datatool needs aria2c: apt-get install aria2")
 
+    compile_installed()
     work = Path(tempfile.mkdtemp(prefix="bench-floor-"))
     runs: dict[str, list[dict[str, float]]] = {}
     try:

@@ -30,6 +30,8 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).parent))
 
+from trees import parse_trees
+
 START, END = "2024-01-01", "2024-12-31"
 KLINES = "tables/klines/market=um"
 
@@ -121,9 +123,7 @@ def main() -> None:
     if args.worker:
         print(json.dumps(worker(args.worker, args.repeat)))
         return
-    trees = [
-        (name, Path(path).resolve()) for name, _, path in (t.partition("=") for t in args.tree or ["main=."])
-    ]
+    trees = parse_trees(args.tree)
     work = None if args.lake else Path(tempfile.mkdtemp(prefix="bench-load-compact-"))
     root = args.lake or work / "lake"  # type: ignore[operator]
     if not (root / "lake.duckdb").exists():

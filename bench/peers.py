@@ -54,6 +54,7 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).parent))
 
 from simprocess import MAIN, children_cpu, start_simulator, stop_simulator
+from trees import compile_installed
 
 SELECTIONS: dict[str, dict[str, Any]] = {
     "small": {
@@ -275,6 +276,7 @@ def main() -> None:
         if shutil.which("aria2c") is None:
             raise SystemExit("binance-datatool needs aria2c: apt-get install aria2")
 
+    compile_installed()
     work = Path(tempfile.mkdtemp(prefix="bench-peers-"))
     runs: dict[str, list[dict[str, Any]]] = {t: [] for t in tools}
     try:

@@ -26,6 +26,7 @@ sys.path.insert(0, str(Path(__file__).parent))
 
 from simprocess import children_cpu, start_simulator, stop_simulator
 from sync import SELECTIONS, universe_toml
+from trees import parse_trees
 
 SYNC = str(Path(__file__).with_name("sync.py"))
 
@@ -58,7 +59,7 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--concurrency", type=int, default=16)
     args = parser.parse_args()
-    trees = [(name, Path(path).resolve()) for name, _, path in (t.partition("=") for t in args.tree)]
+    trees = parse_trees(args.tree)
 
     work = Path(tempfile.mkdtemp(prefix="bench-sync-ab-"))
     runs: dict[str, list[dict[str, Any]]] = {name: [] for name, _ in trees}

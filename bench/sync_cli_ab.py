@@ -4,7 +4,8 @@ bench/sync_ab.py times `Lake.sync` inside a child process, which leaves out what
 the sync starts (imports, settings) and after it. This script runs the command itself, as bench/peers.py runs
 binance-lake (`python -c "from binance_lake.cli.app import main; main()" sync ... --format json`, a fresh
 lake each run), with `PYTHONPATH=<tree>/src` per tree: one simulator over bench/peers.py's selection, one
-warm-up sync to fill its cache, then `--rounds` rounds with the order rotating. Prints each run's wall
+warm-up sync to fill its cache, then `--rounds` rounds with the order rotating. Each tree is compiled to
+bytecode first (bench/trees.py), so none pays Python's compile of its modules in every run. Prints each run's wall
 seconds, CPU seconds (the command's process and its children) and the sync's own `seconds` (its execute
 phase), then the medians per tree and their ratio to the first tree.
 
@@ -30,6 +31,7 @@ sys.path.insert(0, str(Path(__file__).parent))
 
 from peers import SELECTIONS, lake_command, run_lake, universe_toml
 from simprocess import children_cpu, start_simulator
+from trees import parse_trees
 
 
 def sync_once(tree: Path, selection: str, sim: dict[str, str], root: Path) -> dict[str, Any]:
@@ -51,7 +53,7 @@ def main() -> None:
     parser.add_argument("--selection", choices=tuple(SELECTIONS), default="small")
     parser.add_argument("--rounds", type=int, default=3)
     args = parser.parse_args()
-    trees = [(name, Path(path).resolve()) for name, _, path in (t.partition("=") for t in args.tree)]
+    trees = parse_trees(args.tree)
 
     work = Path(tempfile.mkdtemp(prefix="bench-sync-cli-"))
     runs: dict[str, list[dict[str, Any]]] = {name: [] for name, _ in trees}
